@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Create (or reuse) the local virtual environment .venv and install vqa-shap into it.
+# torch/torchvision are pinned and installed first so no resolver pulls another torch.
+# Usage: source scripts/setup_env.sh   (or: bash scripts/setup_env.sh)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VQA_SHAP_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "[setup] creating virtual environment $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+STAMP="$VENV/.vqa-shap-installed"
+WANT="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+    "$PY" -m pip install --quiet --upgrade pip
+    echo "[setup] installing torch==2.14.1 torchvision==0.29.1"
+    "$PY" -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+    echo "[setup] installing vqa-shap (editable, with test tools)"
+    "$PY" -m pip install --quiet -e "$ROOT[dev]"
+    echo "$WANT" > "$STAMP"
+else
+    echo "[setup] reusing $VENV"
+fi
