@@ -14,6 +14,18 @@ import sys
 
 #: command name -> (module path, one-line help). Keep sorted by workflow order.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("vqa_shap.commands.demo", "run the main job on the bundled sample benchmark and print a summary"),
+    "build": ("vqa_shap.commands.build", "normalise a benchmark's annotation files into a Hub-style questions folder"),
+    "augment": ("vqa_shap.commands.augment", "add an extra-answer variant (easy, hard_N) of a questions config"),
+    "push": ("vqa_shap.commands.push", "upload a Hub-style dataset folder to the Hugging Face Hub"),
+    "features": ("vqa_shap.commands.features", "list each question's players (frames, question and option words) without a model"),
+    "explain": ("vqa_shap.commands.explain", "explain a questions dataset with a model -> attributions dataset"),
+    "merge": ("vqa_shap.commands.merge", "assemble the shard outputs of explain into attributions configs"),
+    "import-paper": ("vqa_shap.commands.import_paper", "import the paper's per-question Shapley CSVs as an attributions config"),
+    "metrics": ("vqa_shap.commands.metrics", "modality metrics (MC, PF, ratio, dominance) with bootstrap intervals"),
+    "mask-bench": ("vqa_shap.commands.mask_bench", "the paper's masking benchmark: re-answer with Shapley-guided masks"),
+    "rank": ("vqa_shap.commands.rank", "frame-ranking agreement (Gemini, Shapley, uniform, random): Spearman, Kendall"),
+    "report": ("vqa_shap.commands.report", "PNG plots and per-question report images of attributions"),
 }
 
 

@@ -92,8 +92,9 @@ def attribution_features():
                     "time": Value("float64"),
                 }
             ),
-            "shapley": List(List(Value("float32"))),
-            "stderr": List(List(Value("float32"))),
+            # float64: imported published tables (and estimator output) round-trip exactly.
+            "shapley": List(List(Value("float64"))),
+            "stderr": List(List(Value("float64"))),
             "value_full": List(Value("float32")),
             "value_empty": List(Value("float32")),
             "answer": Value("int32"),
@@ -260,3 +261,174 @@ def config_name(benchmark: str, variant: str = "original") -> str:
 def questions_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[Question]:
     """Typed questions from dataset rows."""
     return [Question.from_row(r) for r in rows]
+
+
+def _matrix(value: Any, name: str) -> "Any":
+    """A read-only float64 F×K array from nested sequences (or ``None``)."""
+    import numpy as np
+
+    if value is None:
+        return None
+    arr = np.array(value, dtype=np.float64)
+    if arr.size == 0:
+        arr = arr.reshape(0, 0)
+    if arr.ndim != 2:
+        raise ValueError(f"Attribution.{name} must be a 2-D F×K matrix, got shape {arr.shape}")
+    arr.setflags(write=False)
+    return arr
+
+
+def _floats(value: Any) -> tuple[float, ...] | None:
+    return None if value is None else tuple(float(v) for v in value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Attribution:
+    """One row of the attributions dataset (one explained question), typed.
+
+    ``shapley`` and ``stderr`` are read-only ``numpy.float64`` arrays of shape F×K (features ×
+    option scores); the constructor accepts nested sequences too. Rows with ``error`` set may
+    have no features and an empty (0×0) ``shapley``. Equality compares every field (arrays by
+    value); records are not hashable.
+
+    Attributes:
+        qid, benchmark, task, variant: copied from the question.
+        model: checkpoint id (or the paper's model tag for imported tables).
+        loader: loader family that produced the scores.
+        protocol: protocol name (``"pollard2025"``).
+        features: the F players in order.
+        shapley: φ[F][K].
+        stderr: estimator standard error per value, or ``None`` when the estimator has none.
+        value_full, value_empty: the K scores with every feature kept / masked, or ``None``
+            when unknown (e.g. imported tables).
+        answer: index of the correct option.
+        prediction: the model's choice on the unmasked input, or ``None`` when unknown.
+        estimator, budget, evaluations, seed: how φ was estimated.
+        runtime_s: wall time of the question, or ``None``.
+        version: vqa-shap version that wrote the row.
+        error: ``None``, or why the question could not be explained.
+    """
+
+    qid: str
+    benchmark: str
+    task: str
+    variant: str
+    model: str
+    loader: str
+    protocol: str
+    features: tuple[Feature, ...]
+    shapley: Any
+    stderr: Any = None
+    value_full: tuple[float, ...] | None = None
+    value_empty: tuple[float, ...] | None = None
+    answer: int = -1
+    prediction: int | None = None
+    estimator: str = ""
+    budget: int = 0
+    evaluations: int = 0
+    seed: int | None = None
+    runtime_s: float | None = None
+    version: str = ""
+    error: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "features", tuple(self.features))
+        shapley = _matrix(self.shapley, "shapley")
+        if shapley is None:
+            shapley = _matrix([], "shapley")
+        object.__setattr__(self, "shapley", shapley)
+        stderr = _matrix(self.stderr, "stderr")
+        if stderr is not None and stderr.size == 0 and shapley.size:
+            stderr = None
+        object.__setattr__(self, "stderr", stderr)
+        object.__setattr__(self, "value_full", _floats(self.value_full))
+        object.__setattr__(self, "value_empty", _floats(self.value_empty))
+        if self.error is None:
+            if shapley.shape[0] != len(self.features):
+                raise ValueError(f"Attribution {self.qid!r}: shapley has {shapley.shape[0]} rows "
+                                 f"but there are {len(self.features)} features")
+            if stderr is not None and stderr.shape != shapley.shape:
+                raise ValueError(f"Attribution {self.qid!r}: stderr shape {stderr.shape} != "
+                                 f"shapley shape {shapley.shape}")
+
+    @property
+    def n_features(self) -> int:
+        """F, the number of players."""
+        return len(self.features)
+
+    @property
+    def n_options(self) -> int:
+        """K, the number of option scores (columns of ``shapley``)."""
+        return int(self.shapley.shape[1])
+
+    def modality_mask(self, modality: str) -> Any:
+        """Boolean mask over the features of one modality (``video``/``question``/``answer``)."""
+        import numpy as np
+
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        return np.array([f.modality == modality for f in self.features], dtype=bool)
+
+    def to_row(self) -> dict[str, Any]:
+        """The row as stored in the attributions dataset."""
+        return {
+            "qid": self.qid,
+            "benchmark": self.benchmark,
+            "task": self.task,
+            "variant": self.variant,
+            "model": self.model,
+            "loader": self.loader,
+            "protocol": self.protocol,
+            "features": [f.to_row() for f in self.features],
+            "shapley": self.shapley.tolist() if self.shapley.size else [],
+            "stderr": None if self.stderr is None else self.stderr.tolist(),
+            "value_full": None if self.value_full is None else list(self.value_full),
+            "value_empty": None if self.value_empty is None else list(self.value_empty),
+            "answer": int(self.answer),
+            "prediction": _opt_int(self.prediction),
+            "estimator": self.estimator,
+            "budget": int(self.budget),
+            "evaluations": int(self.evaluations),
+            "seed": _opt_int(self.seed),
+            "runtime_s": None if self.runtime_s is None else float(self.runtime_s),
+            "version": self.version,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Attribution":
+        """Build an :class:`Attribution` from an attributions-dataset row (dict)."""
+        return cls(
+            qid=row["qid"],
+            benchmark=row["benchmark"],
+            task=row["task"],
+            variant=row.get("variant") or "original",
+            model=row["model"],
+            loader=row.get("loader") or "",
+            protocol=row.get("protocol") or "",
+            features=tuple(Feature.from_row(f) for f in row.get("features") or ()),
+            shapley=[] if row.get("shapley") is None else row["shapley"],
+            stderr=row.get("stderr"),
+            value_full=row.get("value_full"),
+            value_empty=row.get("value_empty"),
+            answer=int(row["answer"]),
+            prediction=_opt_int(row.get("prediction")),
+            estimator=row.get("estimator") or "",
+            budget=int(row.get("budget") or 0),
+            evaluations=int(row.get("evaluations") or 0),
+            seed=_opt_int(row.get("seed")),
+            runtime_s=row.get("runtime_s"),
+            version=row.get("version") or "",
+            error=row.get("error"),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attribution):
+            return NotImplemented
+        return self.to_row() == other.to_row()
+
+    __hash__ = None  # type: ignore[assignment]

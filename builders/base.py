@@ -1,0 +1,282 @@
+"""The builder base: turns a benchmark's source files into typed :class:`~vqa_shap.schema.Question` s.
+
+A concrete builder implements one method, :meth:`Builder.records`, which walks its source folder and
+yields one :class:`SourceRecord` per question (the raw record as the benchmark stores it, its qid and
+the :class:`RecordFormat` that parses it), or a :class:`~vqa_shap.errors.RecordError` for a record it
+could not even identify. Everything else lives here, once:
+
+* the error policy (``on_error="raise"`` stops at the first bad record, ``"skip"`` lists it in
+  :attr:`BuildResult.skipped`);
+* duplicate-qid detection (identical repeats collapse, as the paper's ``{q_uid: record}`` dicts do;
+  different records under one qid are an error);
+* subset filtering by a CSV of ``q_uid`` s (kept in CSV order);
+* validation of every built question: text is valid UTF-8, ≥ 2 options, no empty option, answer in
+  range, and whatever the format's field accessors check (present, typed).
+
+A file that cannot be parsed at all (missing, invalid JSON, wrong top-level type) raises
+:class:`~builders.source.SourceFileError` under either policy: nobody can tell which records it
+would have held, so skipping it would lose them silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Mapping
+
+from vqa_shap.builders.source import FieldError, SourceFileError, find_invalid_text, read_subset_csv
+from vqa_shap.errors import RecordError, VqaShapError
+from vqa_shap.schema import Question, config_name
+
+logger = logging.getLogger(__name__)
+
+#: The error policies :meth:`Builder.build` accepts.
+ON_ERROR = ("raise", "skip")
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """One record left out with ``on_error="skip"``, and why.
+
+    Attributes:
+        file: the source file the record came from.
+        record: its id (qid), or its position when it has no readable id.
+        field: the offending field.
+        reason: what is wrong with it.
+        config: the config it would have gone to (``""`` when unknown).
+    """
+
+    file: str
+    record: str
+    field: str
+    reason: str
+    config: str = ""
+
+    @classmethod
+    def from_error(cls, error: RecordError, config: str = "") -> "SkippedRecord":
+        return cls(error.file, error.record, error.field, error.reason, config)
+
+    def to_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced.
+
+    Attributes:
+        configs: config name (:func:`vqa_shap.schema.config_name`) -> its questions, in source order
+            (or subset-CSV order).
+        skipped: the records left out with ``on_error="skip"``, in the order they were met.
+    """
+
+    configs: dict[str, list[Question]]
+    skipped: tuple[SkippedRecord, ...] = ()
+
+    @property
+    def n_questions(self) -> int:
+        """Questions over all configs."""
+        return sum(len(qs) for qs in self.configs.values())
+
+    def write_skip_report(self, path: str | os.PathLike) -> None:
+        """Write :attr:`skipped` as JSON lines ``{file, record, field, reason, config}`` (atomically).
+
+        An empty report (no line) means nothing was skipped.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
+                for item in self.skipped:
+                    handle.write(json.dumps(item.to_dict(), ensure_ascii=True) + "\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One question as its source stores it, before parsing.
+
+    Attributes:
+        file: the file it came from (for error messages).
+        qid: its id, exactly as the paper's code forms it.
+        raw: the record (the paper's stored form for that benchmark).
+        format: the :class:`RecordFormat` that turns it into a :class:`Question`.
+        variant: ``"original"``, ``"easy"``, ``"hard_5"``, …
+        answer: an answer index given outside the record (EgoSchema's ``subset_answers.json``), else None.
+        answer_file: where :attr:`answer` came from (for error messages).
+    """
+
+    file: str
+    qid: str
+    raw: Any
+    format: "RecordFormat"
+    variant: str = "original"
+    answer: Any = None
+    answer_file: str = ""
+
+    @property
+    def config(self) -> str:
+        return config_name(self.format.benchmark, self.variant)
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    """How one benchmark's stored record becomes a :class:`Question` (shared by raw and dump builders).
+
+    Attributes:
+        benchmark: the ``benchmark`` column value.
+        to_question: the parser; reads fields with the ``builders.source.require_*`` helpers (which
+            raise :class:`~builders.source.FieldError`); need not check option count, emptiness or
+            answer range (the base does).
+        option_field: how the source names option ``i`` in messages (``"{i}"`` is substituted).
+        answer_field: how the source names the answer.
+    """
+
+    benchmark: str
+    to_question: Callable[[SourceRecord], Question]
+    option_field: str = "options[{i}]"
+    answer_field: str = "answer"
+
+
+class Builder:
+    """Base of the benchmark builders. Subclasses set :attr:`name` and implement :meth:`records`."""
+
+    #: registry name, e.g. ``"hd-epic"``.
+    name: ClassVar[str] = ""
+
+    def records(self, source: Path) -> Iterable[SourceRecord | RecordError]:
+        """Yield every question of ``source`` as a :class:`SourceRecord`, in source order.
+
+        Yield (do not raise) a :class:`RecordError` for a record that cannot be identified, so the
+        error policy applies; raise :class:`~builders.source.SourceFileError` for an unusable file.
+        """
+        raise NotImplementedError
+
+    def build(self, source: str | os.PathLike, *, subset: str | os.PathLike | None = None,
+              on_error: str = "raise") -> BuildResult:
+        """Build every config found in ``source``.
+
+        Args:
+            source: the benchmark folder, in its official layout.
+            subset: optional CSV with a ``q_uid`` column: keep only those questions, in CSV order.
+            on_error: ``"raise"`` (stop at the first bad record with a
+                :class:`~vqa_shap.errors.RecordError` naming file, record and field) or ``"skip"``
+                (build the good records; the bad ones are listed in :attr:`BuildResult.skipped`).
+
+        Raises:
+            RecordError: a bad record, with ``on_error="raise"``.
+            SourceFileError: an unusable source file, or subset ids that are not in the source.
+        """
+        if on_error not in ON_ERROR:
+            raise VqaShapError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        source = Path(source)
+        if not source.is_dir():
+            raise SourceFileError(f"{source}: not a folder (expected the {self.name} source folder)")
+        wanted = read_subset_csv(Path(subset)) if subset is not None else None
+        skipped: list[SkippedRecord] = []
+
+        def fail(error: RecordError, config: str = "") -> None:
+            if on_error == "raise":
+                raise error
+            logger.warning("skipping %s", error)
+            skipped.append(SkippedRecord.from_error(error, config))
+
+        candidates = self._collect(source, fail)
+        if wanted is not None:
+            candidates = self._select(candidates, wanted, Path(subset), skipped, source)
+        configs: dict[str, list[Question]] = {}
+        for config, records in candidates.items():
+            questions = []
+            for record in records:
+                try:
+                    questions.append(self._parse(record))
+                except RecordError as error:
+                    fail(error, config)
+            if questions:
+                configs[config] = questions
+        return BuildResult(configs, tuple(skipped))
+
+    def _collect(self, source: Path, fail) -> dict[str, list[SourceRecord]]:
+        from tqdm.auto import tqdm
+
+        seen: dict[tuple[str, str], SourceRecord] = {}
+        by_config: dict[str, list[SourceRecord]] = {}
+        for item in tqdm(self.records(source), desc=f"reading {self.name}", unit=" records",
+                         disable=None, leave=False):
+            if isinstance(item, RecordError):
+                fail(item)
+                continue
+            key = (item.config, item.qid)
+            first = seen.get(key)
+            if first is None:
+                seen[key] = item
+                by_config.setdefault(item.config, []).append(item)
+            elif first.raw == item.raw and first.answer == item.answer:
+                # An identical repeat is the same question (the paper's dicts keep one of them).
+                logger.info("%s: %r repeats an identical record; kept once", item.file, item.qid)
+            else:
+                where = first.file if first.file == item.file else f"{first.file}"
+                fail(RecordError(item.file, item.qid, "q_uid",
+                                 f"duplicate q_uid: a different record with this id is in {where}"),
+                     item.config)
+        return by_config
+
+    @staticmethod
+    def _select(candidates: dict[str, list[SourceRecord]], wanted: list[str], csv_path: Path,
+                skipped: list[SkippedRecord], source: Path) -> dict[str, list[SourceRecord]]:
+        index = {config: {r.qid: r for r in records} for config, records in candidates.items()}
+        known = {qid for records in index.values() for qid in records}
+        known.update(s.record for s in skipped)
+        unknown = [qid for qid in wanted if qid not in known]
+        if unknown:
+            shown = ", ".join(repr(q) for q in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+            raise SourceFileError(f"{csv_path}: {len(unknown)} q_uid(s) not found in {source}: {shown}")
+        return {config: [records[q] for q in wanted if q in records] for config, records in index.items()}
+
+    @staticmethod
+    def _parse(record: SourceRecord) -> Question:
+        fmt = record.format
+
+        def error(field: str, reason: str) -> RecordError:
+            return RecordError(record.file, record.qid, field, reason)
+
+        if not isinstance(record.raw, Mapping):
+            raise error("(record)", f"expected a JSON object, got {type(record.raw).__name__}")
+        invalid = find_invalid_text(record.qid, "q_uid") or find_invalid_text(record.raw)
+        if invalid:
+            raise error(*invalid)
+        try:
+            question = fmt.to_question(record)
+        except FieldError as err:
+            raise error(err.field, err.reason) from None
+        if question.variant != record.variant:
+            question = dataclasses.replace(question, variant=record.variant)
+        if len(question.options) < 2:
+            raise error(fmt.option_field.format(i="*"),
+                        f"a question needs at least 2 options, got {len(question.options)}")
+        for i, option in enumerate(question.options):
+            if not isinstance(option, str) or not option.strip():
+                raise error(fmt.option_field.format(i=i), f"empty option {option!r}")
+        answer = question.answer
+        if isinstance(answer, bool) or not isinstance(answer, int):
+            raise error(fmt.answer_field, f"expected an integer answer index, got {answer!r}")
+        if not 0 <= answer < len(question.options):
+            where = f" (from {record.answer_file})" if record.answer_file else ""
+            raise error(fmt.answer_field,
+                        f"answer index {answer}{where} is out of range for {len(question.options)} options")
+        return question
+
+
+def extra_fields(raw: Mapping[str, Any], used: Iterable[str]) -> dict[str, Any]:
+    """The fields of ``raw`` not in ``used``, for the lossless ``extra`` column."""
+    used = set(used)
+    return {k: v for k, v in raw.items() if k not in used}

@@ -1,0 +1,586 @@
+"""The Loader base class: one model family = one small subclass.
+
+A loader turns a question, its decoded frames and a coalition matrix into option-letter logits.
+Everything that does not depend on the mask happens once in :meth:`Loader.prepare`:
+
+* the real transformers processor runs once on the unmasked prompt and frames (pixel values,
+  placeholder expansion);
+* the vision tower runs once for all frames and once per input for the baseline (masked) frame;
+  per video token we keep its "kept" and its "masked" embedding and the player it belongs to;
+* each placeholder's expanded token block is learned from the processor's output, so a masked
+  prompt is tokenised with the tokenizer alone (checked against the processor in ``prepare``).
+
+:meth:`Loader.score` then only picks, per coalition, kept or baseline embeddings per video token,
+tokenises the masked text (cached per distinct text mask) and runs the language model with
+``logits_to_keep=1``, in batches. With ``prefix_sharing`` (default) the coalitions that share the
+same video part and the same tokens up to the last video token run that prefix once; its key/value
+cache is expanded over a batch of text suffixes (DESIGN.md "Performance design").
+
+:meth:`Loader.score_pixels` is the reference: it masks pixels and runs the full processor and the full
+model forward per coalition, with no caching at all (the paper's way). Tests prove
+``score == score_pixels`` on tiny models of every family.
+
+Subclasses provide the family's prompt string, processor call, vision encoding and pixel-level
+masking; validation, batching, padding and prefix sharing live here.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from vqa_shap.errors import VqaShapError
+
+if TYPE_CHECKING:  # heavy or sibling imports only for type checkers
+    import torch
+
+    from vqa_shap.protocol import FramePlan, Prompt, Protocol
+    from vqa_shap.schema import Feature, Question
+
+
+class LoaderError(VqaShapError):
+    """A model cannot be loaded, or cannot take a question (explain records it per question)."""
+
+
+class UnsupportedQuestionError(LoaderError, ValueError):
+    """The question cannot be scored by this model (e.g. more options than letter tokens)."""
+
+
+@dataclass(frozen=True)
+class VideoUnit:
+    """One video player: the frames (per kept input) it covers.
+
+    Attributes:
+        input: position of the input among the plan's kept inputs (index into ``frames``).
+        frames: frame positions within that input's array.
+    """
+
+    input: int
+    frames: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything about one question that does not depend on the mask.
+
+    Attributes:
+        question: the question.
+        plan: its frame plan.
+        protocol: the protocol that renders prompts.
+        features: the players (video units first, then text words).
+        n_video: number of video players ``V`` (first ``V`` coalition columns).
+        units: the frames of each video player.
+        letter_ids: token id of each option letter (K).
+        baseline: ``"black"`` or ``"normalized_zero"``.
+        frames: the decoded frames, one uint8 ``[T, H, W, 3]`` array per kept input (for
+            :meth:`Loader.score_pixels`).
+        kept_embeds: ``[N, H]`` embedding of every video token with all frames kept.
+        masked_embeds: ``[N, H]`` the same tokens with their frame replaced by the baseline frame.
+        token_unit: ``[N]`` player index of each video token (-1: not a frame token, always kept).
+        blocks: the expanded token ids of each input's placeholder.
+        extras: family-specific tensors (grids, timings) for the forward.
+        cache: per text mask, its token ids (and positions); filled lazily by ``score``.
+    """
+
+    question: "Question"
+    plan: "FramePlan"
+    protocol: "Protocol"
+    features: tuple["Feature", ...]
+    n_video: int
+    units: tuple[VideoUnit, ...]
+    letter_ids: tuple[int, ...]
+    baseline: str
+    frames: tuple[np.ndarray, ...]
+    kept_embeds: Any
+    masked_embeds: Any
+    token_unit: Any
+    blocks: tuple[tuple[int, ...], ...]
+    extras: dict[str, Any] = field(default_factory=dict)
+    cache: dict[bytes, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @property
+    def n_options(self) -> int:
+        return len(self.letter_ids)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One coalition ready for the language model."""
+
+    ids: "torch.Tensor"        # [L] token ids of the masked prompt
+    positions: "torch.Tensor"  # [L] or [3, L] position ids
+    video: bytes               # the coalition's video part (group key)
+    split: int                 # prefix length: up to and including the last video token
+
+
+class Loader:
+    """Base class of model loaders (one subclass per model family).
+
+    Class attributes of a family: ``family`` (registry name), ``temporal_unit`` (frames per video
+    player), ``exact_cached_masking`` (cached masking equals pixel masking), ``video_token`` (the
+    processor's video placeholder token).
+
+    Args:
+        model: the transformers model (eval mode).
+        processor: its processor.
+        checkpoint: where it was loaded from (for messages).
+        batch_size: coalitions per forward pass.
+        prefix_sharing: run the prompt prefix once per distinct video part (exact; faster).
+    """
+
+    family: str = ""
+    temporal_unit: int = 1
+    exact_cached_masking: bool = True
+    video_token: str = "<video>"
+
+    def __init__(self, model, processor, *, checkpoint: str = "", batch_size: int = 8,
+                 prefix_sharing: bool = True):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.checkpoint = checkpoint
+        self.batch_size = int(batch_size)
+        self.prefix_sharing = bool(prefix_sharing)
+        self.video_token_id = int(self.tokenizer.convert_tokens_to_ids(self.video_token))
+        self.letters = self._single_token_letters()
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, checkpoint: str, *, device: str | None = None, dtype: str | None = None,
+             attn_implementation: str | None = None, batch_size: int = 8, prefix_sharing: bool = True,
+             **kw) -> "Loader":
+        """Load a checkpoint (Hub id or local ``save_pretrained`` folder with its processor).
+
+        Args:
+            checkpoint: Hub id or folder.
+            device, dtype, attn_implementation: ``None`` = automatic (:mod:`vqa_shap.device`).
+            batch_size: coalitions per forward pass.
+            prefix_sharing: share the prompt prefix's key/value cache across coalitions.
+            **kw: passed to ``from_pretrained`` of the model.
+
+        Raises:
+            LoaderError: the checkpoint or its processor cannot be loaded.
+        """
+        import torch
+        from transformers import AutoProcessor
+
+        from vqa_shap.device import resolve_runtime
+
+        runtime = resolve_runtime(device=device, dtype=dtype, attn_implementation=attn_implementation)
+        try:
+            processor = AutoProcessor.from_pretrained(checkpoint)
+            model = cls.model_class().from_pretrained(
+                checkpoint, dtype=getattr(torch, runtime.dtype),
+                attn_implementation=runtime.attn_implementation, **kw)
+        except (OSError, ValueError) as exc:
+            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r}: {exc}") from exc
+        model = model.to(runtime.device).eval()
+        return cls(model, processor, checkpoint=str(checkpoint), batch_size=batch_size,
+                   prefix_sharing=prefix_sharing)
+
+    @classmethod
+    def model_class(cls):
+        """The transformers ``*ForConditionalGeneration`` class of the family."""
+        raise NotImplementedError
+
+    @property
+    def device(self):
+        return self.model.device
+
+    @property
+    def dtype(self):
+        return self.model.dtype
+
+    @property
+    def max_options(self) -> int:
+        """How many options the tokenizer can letter (A, B, … as single tokens)."""
+        return len(self.letters)
+
+    def _single_token_letters(self) -> str:
+        letters = ""
+        for letter in string.ascii_uppercase:
+            ids = self.tokenizer.encode(letter, add_special_tokens=False)
+            if len(ids) != 1 or ids[0] == self.tokenizer.unk_token_id:
+                break
+            letters += letter
+        return letters
+
+    def letter_ids(self, question: "Question") -> tuple[int, ...]:
+        """Token ids of the option letters of ``question``.
+
+        Raises:
+            UnsupportedQuestionError: more options than single-token letters.
+        """
+        k = question.n_options
+        if k > self.max_options:
+            raise UnsupportedQuestionError(
+                f"question {question.qid!r} has {k} options; {self.family} checkpoint {self.checkpoint!r} "
+                f"has single-token letters only for {self.max_options} (A-{self.letters[-1:] or '?'})")
+        return tuple(self.tokenizer.encode(self.letters[i], add_special_tokens=False)[0] for i in range(k))
+
+    # ------------------------------------------------------------------ prepare
+    def prepare(self, question: "Question", frames: Sequence[np.ndarray], plan: "FramePlan",
+                protocol: "Protocol") -> Prepared:
+        """Run everything that does not depend on the mask, once.
+
+        Args:
+            question: the question.
+            frames: one uint8 ``[T, H, W, 3]`` array per kept input of ``plan`` (``protocol.load_frames``).
+            plan: the frame plan.
+            protocol: the protocol (prompt text, players, baseline).
+
+        Raises:
+            UnsupportedQuestionError: the family cannot take this question.
+        """
+        import torch
+
+        letter_ids = self.letter_ids(question)
+        if plan is None or len(plan) == 0:
+            raise UnsupportedQuestionError(f"question {question.qid!r} has no frames to show {self.family}")
+        frames = tuple(np.ascontiguousarray(f, dtype=np.uint8) for f in frames)
+        units = self._units(question, frames, plan, protocol)
+        features = tuple(protocol.features(question, plan, self.temporal_unit))
+        n_text = len(features) - len(units)
+        baseline = protocol.frame_baseline(self.family)
+        if baseline not in ("black", "normalized_zero"):
+            raise LoaderError(f"unknown frame baseline {baseline!r} from protocol {protocol.name!r}")
+        prompt = protocol.render(question, plan, np.ones(n_text, dtype=bool))
+        text = self.prompt_text(prompt)
+        with torch.inference_mode():
+            inputs = self.process(text, list(frames), prompt)
+            full_ids = [int(i) for i in inputs["input_ids"][0]]
+            blocks = self._learn_blocks(question, text, full_ids, inputs)
+            kept, token_unit, extras = self.encode_video(inputs, units, frames)
+            masked = self.encode_baseline(inputs, units, frames, baseline, kept, token_unit)
+        if kept.shape[0] != sum(1 for i in full_ids if i == self.video_token_id):
+            raise LoaderError(f"{self.family}: {kept.shape[0]} video embeddings for "
+                              f"{full_ids.count(self.video_token_id)} video tokens ({question.qid!r})")
+        prepared = Prepared(
+            question=question, plan=plan, protocol=protocol, features=features, n_video=len(units),
+            units=units, letter_ids=letter_ids, baseline=baseline, frames=frames,
+            kept_embeds=kept.to(self.dtype), masked_embeds=masked.to(self.dtype),
+            token_unit=token_unit.to(self.device), blocks=blocks, extras=extras,
+        )
+        self.check_processor_ids(prepared, inputs)
+        return prepared
+
+    def _units(self, question, frames, plan, protocol) -> tuple[VideoUnit, ...]:
+        inputs = plan.inputs
+        if len(frames) != len(inputs):
+            raise LoaderError(f"question {question.qid!r}: {len(frames)} frame arrays for "
+                              f"{len(inputs)} kept inputs of the plan")
+        starts, offset = {}, 0
+        for k, i in enumerate(inputs):
+            starts[i] = (k, offset)
+            n = sum(1 for f in plan.frames if f.input == i)
+            if frames[k].ndim != 4 or frames[k].shape[0] != n or frames[k].shape[-1] != 3:
+                raise LoaderError(f"question {question.qid!r}: input {k} frames have shape "
+                                  f"{frames[k].shape}, expected [{n}, H, W, 3]")
+            offset += n
+        units = []
+        for group in protocol.frame_groups(plan, self.temporal_unit):
+            k, first = starts[plan.frames[group[0]].input]
+            units.append(VideoUnit(k, tuple(p - first for p in group)))
+        if len(units) != protocol.n_video_players(plan, self.temporal_unit):
+            raise LoaderError(f"question {question.qid!r}: frames of the plan are not grouped by input")
+        return tuple(units)
+
+    def _learn_blocks(self, question, text: str, full_ids: list[int], inputs) -> tuple[tuple[int, ...], ...]:
+        """Split the processor's ids into text pieces and one expanded block per placeholder."""
+        raw = self.tokenize(text)
+        pieces = _split(raw, self.video_token_id)
+        counts = self.video_tokens_per_input(inputs)
+        if len(pieces) != len(counts) + 1:
+            raise LoaderError(f"{self.family}: prompt of {question.qid!r} has {len(pieces) - 1} video "
+                              f"placeholders for {len(counts)} inputs")
+        blocks, pos = [], 0
+        for piece, count in zip(pieces, counts):
+            if full_ids[pos:pos + len(piece)] != piece:
+                raise LoaderError(f"{self.family}: tokenizer and processor disagree on the prompt of "
+                                  f"{question.qid!r}; cannot cache its tokenisation")
+            pos += len(piece)
+            start, seen = pos, 0
+            while seen < count:  # the block ends at this input's last video token
+                seen += full_ids[pos] == self.video_token_id
+                pos += 1
+            blocks.append(tuple(full_ids[start:pos]))
+        if full_ids[pos:] != pieces[-1]:
+            raise LoaderError(f"{self.family}: tokenizer and processor disagree on the prompt of "
+                              f"{question.qid!r}; cannot cache its tokenisation")
+        return tuple(blocks)
+
+    def check_processor_ids(self, prepared: Prepared, inputs) -> None:
+        """Check the cached tokenisation of the unmasked prompt against the processor's."""
+        row = self._row(prepared, np.ones(prepared.n_features, dtype=bool))
+        if row.ids.tolist() != [int(i) for i in inputs["input_ids"][0]]:
+            raise LoaderError(f"{self.family}: cached tokenisation differs from the processor's "
+                              f"for {prepared.question.qid!r}")
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, prepared: Prepared, coalitions: np.ndarray) -> np.ndarray:
+        """Option-letter logits of masked inputs, from cached vision features.
+
+        Args:
+            prepared: from :meth:`prepare`.
+            coalitions: ``bool[B, F]`` (True = keep the player).
+
+        Returns:
+            ``float32[B, K]``: the next-token logits of the option letters.
+        """
+        import torch
+
+        masks = self._check(prepared, coalitions)
+        rows = [self._row(prepared, m) for m in masks]
+        out = np.empty((len(rows), prepared.n_options), dtype=np.float32)
+        with torch.inference_mode():
+            if self.prefix_sharing:
+                groups: dict[tuple, list[int]] = {}
+                for b, row in enumerate(rows):
+                    key = (row.video, row.split, row.ids[:row.split].numpy().tobytes())
+                    groups.setdefault(key, []).append(b)
+                alone = []  # a prefix used once gains nothing: batch those through the full path
+                for members in groups.values():
+                    if len(members) == 1:
+                        alone += members
+                    else:
+                        self._score_shared(prepared, masks, rows, members, out)
+                for start in range(0, len(alone), self.batch_size):
+                    self._score_full(prepared, masks, rows, alone[start:start + self.batch_size], out)
+            else:
+                for start in range(0, len(rows), self.batch_size):
+                    batch = list(range(start, min(start + self.batch_size, len(rows))))
+                    self._score_full(prepared, masks, rows, batch, out)
+        return out
+
+    def token_ids(self, prepared: Prepared, coalition: np.ndarray) -> list[int]:
+        """The token ids one coalition is scored with (video placeholders expanded)."""
+        return self._row(prepared, self._check(prepared, coalition)[0]).ids.tolist()
+
+    def _check(self, prepared: Prepared, coalitions: np.ndarray) -> np.ndarray:
+        masks = np.asarray(coalitions)
+        if masks.ndim == 1:
+            masks = masks[None]
+        if masks.ndim != 2 or masks.shape[1] != prepared.n_features:
+            raise ValueError(f"coalitions must be bool[B, {prepared.n_features}] for question "
+                             f"{prepared.question.qid!r}, got shape {masks.shape}")
+        if masks.dtype != bool:
+            if not np.isin(masks, (0, 1)).all():
+                raise ValueError("coalitions must be boolean (or 0/1)")
+            masks = masks.astype(bool)
+        return masks
+
+    def _row(self, prepared: Prepared, mask: np.ndarray) -> _Row:
+        import torch
+
+        text_keep = mask[prepared.n_video:]
+        key = np.packbits(text_keep).tobytes() + len(text_keep).to_bytes(4, "little")
+        cached = prepared.cache.get(key)
+        if cached is None:
+            prompt = prepared.protocol.render(prepared.question, prepared.plan, text_keep)
+            pieces = _split(self.tokenize(self.prompt_text(prompt)), self.video_token_id)
+            if len(pieces) != len(prepared.blocks) + 1:
+                raise LoaderError(f"{self.family}: masked prompt of {prepared.question.qid!r} lost a video placeholder")
+            ids = list(pieces[0])
+            for block, piece in zip(prepared.blocks, pieces[1:]):
+                ids += block
+                ids += piece
+            ids_t = torch.tensor(ids, dtype=torch.long)
+            video_pos = (ids_t == self.video_token_id).nonzero()
+            split = int(video_pos[-1]) + 1 if len(video_pos) else 0
+            cached = (ids_t, self.position_ids(prepared, ids_t), split)
+            prepared.cache[key] = cached
+        ids_t, positions, split = cached
+        return _Row(ids_t, positions, np.packbits(mask[:prepared.n_video]).tobytes(), split)
+
+    def _video_embeds(self, prepared: Prepared, video_keep: np.ndarray) -> "torch.Tensor":
+        import torch
+
+        keep = torch.as_tensor(np.append(video_keep, True), device=self.device)
+        return torch.where(keep[prepared.token_unit][:, None], prepared.kept_embeds, prepared.masked_embeds)
+
+    def _embed(self, prepared: Prepared, ids: "torch.Tensor", video_keep: np.ndarray | None) -> "torch.Tensor":
+        ids = ids.to(self.device)
+        embeds = self.model.get_input_embeddings()(ids)
+        if video_keep is not None:
+            slots = ids == self.video_token_id
+            if int(slots.sum()):
+                embeds = embeds.clone()
+                embeds[slots] = self._video_embeds(prepared, video_keep)
+        return embeds
+
+    def _score_full(self, prepared, masks, rows, batch, out) -> None:
+        """Plain batched forward of whole prompts, left-padded."""
+        import torch
+
+        length = max(rows[b].ids.shape[0] for b in batch)
+        hidden = self.model.get_input_embeddings().weight.shape[1]
+        embeds = torch.zeros(len(batch), length, hidden, dtype=self.dtype, device=self.device)
+        attention = torch.zeros(len(batch), length, dtype=torch.long, device=self.device)
+        positions = self._empty_positions(len(batch), length, rows[batch[0]].positions)
+        for j, b in enumerate(batch):
+            n = rows[b].ids.shape[0]
+            embeds[j, length - n:] = self._embed(prepared, rows[b].ids, masks[b, :prepared.n_video])
+            attention[j, length - n:] = 1
+            positions[..., j, length - n:] = rows[b].positions
+        logits, _ = self.forward_last(embeds, attention, positions, None)
+        self._read(prepared, logits, batch, out)
+
+    def _score_shared(self, prepared, masks, rows, members, out) -> None:
+        """Run the shared prefix once, then the text suffixes in batches on its key/value cache."""
+        import torch
+        from transformers import DynamicCache
+
+        first = rows[members[0]]
+        prefix_len = first.split
+        if prefix_len == 0 or prefix_len >= first.ids.shape[0]:  # nothing to share
+            for start in range(0, len(members), self.batch_size):
+                self._score_full(prepared, masks, rows, members[start:start + self.batch_size], out)
+            return
+        prefix = self._embed(prepared, first.ids[:prefix_len], masks[members[0], :prepared.n_video])[None]
+        prefix_pos = first.positions[..., :prefix_len][..., None, :].to(self.device)
+        ones = torch.ones(1, prefix_len, dtype=torch.long, device=self.device)
+        _, cache = self.forward_last(prefix, ones, prefix_pos, DynamicCache(config=self.text_config()))
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        hidden = self.model.get_input_embeddings().weight.shape[1]
+        for start in range(0, len(members), self.batch_size):
+            batch = members[start:start + self.batch_size]
+            length = max(rows[b].ids.shape[0] - prefix_len for b in batch)
+            embeds = torch.zeros(len(batch), length, hidden, dtype=self.dtype, device=self.device)
+            attention = torch.zeros(len(batch), prefix_len + length, dtype=torch.long, device=self.device)
+            attention[:, :prefix_len] = 1
+            positions = self._empty_positions(len(batch), length, first.positions)
+            for j, b in enumerate(batch):
+                n = rows[b].ids.shape[0] - prefix_len
+                embeds[j, length - n:] = self._embed(prepared, rows[b].ids[prefix_len:], None)
+                attention[j, prefix_len + length - n:] = 1
+                positions[..., j, length - n:] = rows[b].positions[..., prefix_len:]
+                positions[..., j, :length - n] = rows[b].positions[..., prefix_len:prefix_len + 1]
+            batch_cache = DynamicCache(config=self.text_config())
+            for idx, (k, v) in enumerate(layers):
+                shape = (len(batch),) + tuple(k.shape[1:])
+                batch_cache.update(k.expand(shape).contiguous(), v.expand(shape).contiguous(), idx)
+            logits, _ = self.forward_last(embeds, attention, positions, batch_cache)
+            self._read(prepared, logits, batch, out)
+
+    def _empty_positions(self, batch: int, length: int, like: "torch.Tensor") -> "torch.Tensor":
+        import torch
+
+        shape = (*like.shape[:-1], batch, length)
+        return torch.zeros(shape, dtype=torch.long, device=self.device)
+
+    @staticmethod
+    def _read(prepared: Prepared, logits: "torch.Tensor", batch: list[int], out: np.ndarray) -> None:
+        letters = logits[:, list(prepared.letter_ids)].float().cpu().numpy()
+        out[batch] = letters
+
+    # ------------------------------------------------------------------ reference
+    def score_pixels(self, prepared: Prepared, coalitions: np.ndarray) -> np.ndarray:
+        """The reference: mask pixels, full processor and full forward per coalition (no caching).
+
+        Masked frames are the protocol's baseline: raw black frames before the processor
+        (``"black"``) or zeros in the processor's output (``"normalized_zero"``).
+
+        Returns:
+            ``float32[B, K]`` option-letter logits.
+        """
+        import torch
+
+        masks = self._check(prepared, coalitions)
+        out = np.empty((len(masks), prepared.n_options), dtype=np.float32)
+        for b, mask in enumerate(masks):
+            dropped = [u for u, keep in zip(prepared.units, mask[:prepared.n_video]) if not keep]
+            frames = [f.copy() for f in prepared.frames]
+            if prepared.baseline == "black":
+                for unit in dropped:
+                    frames[unit.input][list(unit.frames)] = 0
+            prompt = prepared.protocol.render(prepared.question, prepared.plan, mask[prepared.n_video:])
+            with torch.inference_mode():
+                inputs = self.process(self.prompt_text(prompt), frames, prompt)
+                if prepared.baseline == "normalized_zero":
+                    self.zero_pixels(inputs, dropped)
+                logits = self.forward_pixels(inputs)
+            out[b] = logits[0, list(prepared.letter_ids)].float().cpu().numpy()
+        return out
+
+    # ------------------------------------------------------------------ family hooks
+    def prompt_text(self, prompt: "Prompt") -> str:
+        """The full prompt string, with one ``video_token`` placeholder per kept input.
+
+        ChatML as the paper's L-V prompt (SEED §3.6): system turn, user turn with the inputs
+        (labelled ``"video 1: "`` … when there are several) then the instruction, assistant turn.
+        """
+        if len(prompt.inputs) == 1:
+            contents = f"{self.video_placeholder()}\n"
+        else:
+            contents = "".join(f"{i.label}: {self.video_placeholder()}\n" for i in prompt.inputs)
+        return (f"<|im_start|>system\n{prompt.system}<|im_end|>\n<|im_start|>user\n{contents}"
+                f"{prompt.instruction}<|im_end|>\n<|im_start|>assistant\n")
+
+    def video_placeholder(self) -> str:
+        """The text that stands for one video in :meth:`prompt_text`."""
+        return self.video_token
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` exactly as the processor's tokenizer call makes them."""
+        return list(self.tokenizer(text)["input_ids"])
+
+    def process(self, text: str, frames: list[np.ndarray], prompt: "Prompt"):
+        """The real processor on one prompt and its frames (tensors on the model's device)."""
+        raise NotImplementedError
+
+    def video_tokens_per_input(self, inputs) -> list[int]:
+        """Number of video placeholder tokens each input expands to."""
+        raise NotImplementedError
+
+    def encode_video(self, inputs, units, frames) -> tuple["torch.Tensor", "torch.Tensor", dict]:
+        """Vision tower on all frames once: ``(embeds[N, H], token_unit[N], extras)``."""
+        raise NotImplementedError
+
+    def encode_baseline(self, inputs, units, frames, baseline, kept, token_unit) -> "torch.Tensor":
+        """``[N, H]``: every video token as if its frame were the baseline frame."""
+        raise NotImplementedError
+
+    def zero_pixels(self, inputs, dropped: list[VideoUnit]) -> None:
+        """Zero the processor output of the ``dropped`` units in place (``normalized_zero``)."""
+        raise NotImplementedError
+
+    def forward_pixels(self, inputs) -> "torch.Tensor":
+        """The full model forward on processor outputs: ``[1, vocab]`` logits of the next token."""
+        out = self.model(**inputs, logits_to_keep=1)
+        return out.logits[:, -1]
+
+    def position_ids(self, prepared: Prepared, ids: "torch.Tensor") -> "torch.Tensor":
+        """Position ids of one unpadded prompt (``[L]``; multimodal RoPE families return ``[3, L]``)."""
+        import torch
+
+        return torch.arange(ids.shape[0], dtype=torch.long)
+
+    def text_config(self):
+        """The language model's config (for its key/value cache)."""
+        return self.model.config.get_text_config()
+
+    def forward_last(self, embeds, attention_mask, position_ids, past_key_values):
+        """Language model on ``embeds``: (next-token logits at the last position ``[B, vocab]``, cache)."""
+        out = self.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                         past_key_values=past_key_values, use_cache=past_key_values is not None,
+                         logits_to_keep=1)
+        return out.logits[:, -1], out.past_key_values
+
+
+def _split(ids: Sequence[int], token: int) -> list[list[int]]:
+    pieces: list[list[int]] = [[]]
+    for i in ids:
+        if i == token:
+            pieces.append([])
+        else:
+            pieces[-1].append(int(i))
+    return pieces

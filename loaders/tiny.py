@@ -1,0 +1,273 @@
+"""Tiny random models of the *real* transformers classes, built offline, for tests and benchmarks.
+
+:func:`build_tiny_model` writes a folder with ``save_pretrained`` (model + processor + tokenizer), so
+``Loader.load(folder)`` runs exactly the code a real checkpoint runs. Nothing is downloaded:
+
+* the tokenizer is a ``tokenizers`` WordLevel model whose vocabulary covers the fixed prompt words of
+  the ``pollard2025`` protocol (system prompts, instruction, ChatML markers), the letters ``A``–``Y``
+  (25 options, enough for ``hard_20`` variants of 5-option benchmarks), digits and punctuation; any other
+  word becomes ``[UNK]`` (masking it still changes the sequence, which is all the tests need);
+* model weights are random, drawn from ``seed`` (same seed, same folder contents);
+* processors are the real ones (``LlavaOnevisionProcessor``, ``Qwen2_5_VLProcessor``,
+  ``VideoLlama3Processor``) configured for small frames.
+
+``realistic=True`` gives realistic *proportions* (about 36 tokens per frame, a wider and deeper LM) so
+the loader benchmark measures where time really goes (vision tower vs LM prefix vs text suffix).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+#: The families the factory can build (the registry names of the loaders).
+TINY_FAMILIES = ("llava_onevision", "qwen2_5_vl", "video_llama3")
+
+#: Letters the tiny tokenizer knows as single tokens, hence the tiny models' ``max_options``.
+TINY_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXY"
+
+_SPECIAL_TOKENS = (
+    "<|im_start|>", "<|im_end|>", "<image>", "<video>", "<|vision_start|>", "<|vision_end|>",
+    "<|image_pad|>", "<|video_pad|>",
+)
+
+# The fixed words of the pollard2025 prompts (SEED_SPEC §3.6) plus common question words. Everything
+# else maps to [UNK]; that is fine for random models.
+_PROMPT_TEXT = """
+system user assistant
+You are an expert video analyser, and your job is to answer the multiple choice question by giving only
+the letter identifying the answer. Do not give any other information. For example, acceptable answers are
+'A' or 'B' or 'C' etc.. You must give an answer, even if you are not sure.
+Videos are at 1 fps, and timestamps are MM:SS. Bounding boxes are in the format (ymin, xmin, ymax, xmax)
+relative to an image size of 1000x1000.
+Carefully watch the video and pay attention to the cause and sequence of events, the detail and movement
+of objects and the action and pose of persons. Based on your observations, select the best option that
+accurately addresses the question.
+Select the best answer to the following multiple-choice question based on the video.
+Options: Answer with the option's letter from the given choices directly and only give the best option.
+The best answer is:
+video image Time s frame frames input inputs
+what which who where when why how is are was were did does do the a an of in on to at from with and or
+not it its this that these those he she they his her their c person man woman people hand hands
+cup bowl knife plate table pan spoon fork door fridge water food object objects kitchen room left right
+up down before after first last next then open close opened closed take took put picked pick place
+placed cut wash washed move moved turn turned hold held use used doing does happen happened happens
+colour color red green blue yellow black white many much number times count
+"""
+
+
+def _vocab() -> dict[str, int]:
+    import re
+
+    words: list[str] = ["[UNK]", "<|pad|>", *_SPECIAL_TOKENS]
+    words += list(TINY_LETTERS) + [str(d) for d in range(10)]
+    words += list(".,!?;:\"'/()_-<>[]{}%&*+=#@$|\\`~^")
+    for w in re.findall(r"[A-Za-z]+", _PROMPT_TEXT):
+        words += [w, w.lower(), w.capitalize()]
+    vocab: dict[str, int] = {}
+    for w in words:
+        vocab.setdefault(w, len(vocab))
+    return vocab
+
+
+#: A ChatML (Qwen-style) template, so ``apply_chat_template`` works on the tiny processors too.
+_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'text' %}{{ item['text'] }}"
+    "{% elif item['type'] == 'video' %}{{ video_placeholder }}"
+    "{% elif item['type'] == 'image' %}{{ image_placeholder }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tokenizer():
+    """The tiny offline tokenizer (a ``PreTrainedTokenizerFast`` around a WordLevel model)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(_vocab(), unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(),
+         pre_tokenizers.Digits(individual_digits=True)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="<|pad|>", eos_token="<|im_end|>",
+        additional_special_tokens=list(_SPECIAL_TOKENS),
+    )
+    fast.padding_side = "left"
+    return fast
+
+
+def _template(video: str, image: str) -> str:
+    return _CHAT_TEMPLATE.replace("{{ video_placeholder }}", video).replace("{{ image_placeholder }}", image)
+
+
+def _llava_onevision(tok, realistic: bool):
+    from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
+                              LlavaOnevisionImageProcessor, LlavaOnevisionProcessor,
+                              LlavaOnevisionVideoProcessor, Qwen2Config, SiglipVisionConfig)
+
+    # 96 px / patch 8 = 12x12 patches, pooled 2x -> 36 tokens per frame (realistic); 32/8 -> 4 tokens.
+    image, patch = (96, 8) if realistic else (32, 8)
+    hidden, layers = (128, 4) if realistic else (64, 2)
+    vision = SiglipVisionConfig(hidden_size=32 if not realistic else 64, intermediate_size=64 if not realistic else 128,
+                                num_hidden_layers=2, num_attention_heads=2, image_size=image,
+                                patch_size=patch, vision_use_head=False)
+    text = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
+                       tie_word_embeddings=False)
+    cfg = LlavaOnevisionConfig(
+        vision_config=vision, text_config=text,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        video_token_index=tok.convert_tokens_to_ids("<video>"),
+        vision_feature_select_strategy="full", vision_feature_layer=-1,
+        image_grid_pinpoints=[[image, image]],
+    )
+    model = LlavaOnevisionForConditionalGeneration(cfg)
+    size = {"height": image, "width": image}
+    processor = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=[[image, image]]),
+        tokenizer=tok, video_processor=LlavaOnevisionVideoProcessor(size=size),
+        num_image_tokens=(image // patch) ** 2, vision_feature_select_strategy="full",
+        chat_template=_template("<video>", "<image>"),
+    )
+    return model, processor
+
+
+def _qwen2_5_vl(tok, realistic: bool):
+    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
+                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+    from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import (Qwen2_5_VLTextConfig,
+                                                                         Qwen2_5_VLVisionConfig)
+
+    # Frames are resized to side x side; 14-px patches, 2x2 merge: 56 -> 4 tokens per frame pair.
+    side = 168 if realistic else 56
+    hidden, layers = (128, 4) if realistic else (64, 2)
+    vision = Qwen2_5_VLVisionConfig(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14,
+                                    spatial_merge_size=2, temporal_patch_size=2, window_size=56,
+                                    out_hidden_size=hidden, fullatt_block_indexes=[1], tokens_per_second=2)
+    head_dim = hidden // 4
+    quarter = head_dim // 2  # mrope sections must sum to head_dim / 2
+    mrope = [quarter - 2 * (quarter // 3), quarter // 3, quarter // 3]
+    text = Qwen2_5_VLTextConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                                num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
+                                bos_token_id=None, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                                tie_word_embeddings=False)
+    cfg = Qwen2_5_VLConfig(
+        vision_config=vision.to_dict(), text_config=text.to_dict(),
+        image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
+        video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
+        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
+        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
+    )
+    model = Qwen2_5_VLForConditionalGeneration(cfg)
+    pixels = {"shortest_edge": side * side, "longest_edge": side * side}
+    processor = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=pixels, patch_size=14, temporal_patch_size=2, merge_size=2),
+        tokenizer=tok,
+        video_processor=Qwen2VLVideoProcessor(size=pixels, patch_size=14, temporal_patch_size=2, merge_size=2,
+                                              do_sample_frames=False, cap_pixels_per_frame=True),
+        chat_template=_template("<|vision_start|><|video_pad|><|vision_end|>",
+                                "<|vision_start|><|image_pad|><|vision_end|>"),
+    )
+    return model, processor
+
+
+def _video_llama3(tok, realistic: bool):
+    from transformers import (Qwen2Config, VideoLlama3Config, VideoLlama3ForConditionalGeneration,
+                              VideoLlama3ImageProcessor, VideoLlama3Processor, VideoLlama3VideoProcessor)
+    from transformers.models.video_llama_3.configuration_video_llama_3 import VideoLlama3VisionConfig
+
+    side = 168 if realistic else 56  # 14-px patches, 2x2 merge: 56 -> 4 tokens per frame
+    hidden, layers = (128, 4) if realistic else (64, 2)
+    vision = VideoLlama3VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                     num_attention_heads=2, patch_size=14)
+    text = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
+                       tie_word_embeddings=False)
+    cfg = VideoLlama3Config(vision_config=vision.to_dict(), text_config=text.to_dict(),
+                            image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
+                            video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"))
+    model = VideoLlama3ForConditionalGeneration(cfg)
+    # the video processor divides longest_edge by the frame count: allow up to 8 frames at side x side
+    pixels = {"shortest_edge": side * side, "longest_edge": side * side * 8}
+    processor = VideoLlama3Processor(
+        image_processor=VideoLlama3ImageProcessor(size=pixels, patch_size=14, merge_size=1),
+        tokenizer=tok,
+        # Token compression drops tokens of frames similar to their predecessor, so a black (masked)
+        # frame would change the sequence; loaders switch it off per call anyway (see video_llama3.py).
+        video_processor=VideoLlama3VideoProcessor(size=pixels, patch_size=14, merge_size=2,
+                                                  use_token_compression=False, do_sample_frames=False),
+        chat_template=_template("<|video_pad|>", "<|image_pad|>"),
+    )
+    return model, processor
+
+
+_BUILDERS = {"llava_onevision": _llava_onevision, "qwen2_5_vl": _qwen2_5_vl, "video_llama3": _video_llama3}
+
+
+def build_tiny_model(family: str, out_dir: str | os.PathLike, *, seed: int = 0, realistic: bool = False) -> Path:
+    """Build a tiny random model of ``family``'s real class and save it with its processor.
+
+    Args:
+        family: one of :data:`TINY_FAMILIES`.
+        out_dir: the folder to write (created; an existing complete build is reused).
+        seed: weight seed; the same seed gives the same weights.
+        realistic: realistic proportions (about 36 tokens per frame, a wider 4-layer LM) for benchmarks.
+
+    Returns:
+        ``out_dir`` as a :class:`Path`, loadable with ``get_loader(family).load(out_dir)``.
+    """
+    import torch
+
+    from vqa_shap.errors import VqaShapError
+
+    if family not in _BUILDERS:
+        raise VqaShapError(f"no tiny model for family {family!r}; valid: {', '.join(TINY_FAMILIES)}")
+    out = Path(out_dir)
+    marker = out / "vqa_shap_tiny.json"
+    spec = {"family": family, "seed": seed, "realistic": realistic}
+    if marker.is_file() and json.loads(marker.read_text()) == spec:
+        return out
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        tok = build_tokenizer()
+        model, processor = _BUILDERS[family](tok, realistic)
+    model = model.eval()
+    # Build beside the target and rename: concurrent builders (parallel test processes) never see
+    # a half-written folder, and the first complete build wins.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        (staging / marker.name).write_text(json.dumps(spec))
+        if out.exists() and not (marker.is_file() and json.loads(marker.read_text()) == spec):
+            shutil.rmtree(out)  # an incomplete or different build
+        try:
+            os.rename(staging, out)
+        except OSError:  # another process finished first
+            if not (marker.is_file() and json.loads(marker.read_text()) == spec):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def tiny_model_dir(family: str, *, seed: int = 0, realistic: bool = False, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The cached folder of a tiny model, built on first use.
+
+    The cache lives in ``cache_dir``, else ``$VQA_SHAP_CACHE/tiny``, else ``<tmp>/vqa_shap_tiny``.
+    """
+    root = Path(cache_dir or os.environ.get("VQA_SHAP_CACHE", "") or Path(tempfile.gettempdir()) / "vqa_shap")
+    name = f"{family}-seed{seed}{'-realistic' if realistic else ''}"
+    return build_tiny_model(family, root / "tiny" / name, seed=seed, realistic=realistic)

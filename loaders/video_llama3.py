@@ -1,0 +1,132 @@
+"""VideoLLaMA3 (transformers-native ``VideoLlama3ForConditionalGeneration``).
+
+* **Token compression is switched off** (``use_token_compression=False`` on every processor call).
+  With it on, the processor drops the tokens of patches that barely differ from the previous frame,
+  so a masked (black) frame next to another black frame would *remove* tokens: the sequence length
+  would depend on the mask, contrary to the paper's semantics (a masked frame is replaced, never
+  removed, SEED §3.2), and per-coalition recomputation would also make masking depend on the
+  neighbouring frames. The paper's VL3 code feeds frames through the image path, which does not
+  compress either. Without compression every frame keeps its tokens.
+* The vision encoder attends within one frame (``cu_seqlens`` per frame) and the 2x2 downsampling is
+  per frame, so cached per-frame tokens with the black frame's tokens substituted equal pixel masking
+  exactly (proved by the tests). Masked frames are raw black frames (``"black"``, as the paper's VL3).
+* The processor's per-frame ``"Time t s:"`` text carries the plan's timestamps (passed as the video
+  metadata: ``fps = 1`` and ``frames_indices`` = the timestamps). It is fixed text: never masked.
+* ``VideoLlama3ForConditionalGeneration.forward`` has no ``logits_to_keep`` (ENVIRONMENT_NOTES §2.5), so
+  the scores are ``lm_head`` applied to the last position's hidden state only.
+* Prompt (SEED §3.6, VL3): one video block per kept input, each preceded by a text block holding the
+  input's label when there are several inputs; blocks are separated by newlines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vqa_shap.loaders.base import Loader, VideoUnit
+
+
+class VideoLlama3Loader(Loader):
+    """Loader of VideoLLaMA3 checkpoints in transformers format (``model_type`` ``video_llama_3``)."""
+
+    family = "video_llama3"
+    temporal_unit = 1
+    exact_cached_masking = True
+    video_token = "<|video_pad|>"
+
+    @classmethod
+    def model_class(cls):
+        from transformers import VideoLlama3ForConditionalGeneration
+
+        return VideoLlama3ForConditionalGeneration
+
+    def __init__(self, model, processor, **kw):
+        super().__init__(model, processor, **kw)
+        self.video_token_id = int(model.config.video_token_id)
+
+    def prompt_text(self, prompt) -> str:
+        if len(prompt.inputs) == 1:
+            contents = f"{self.video_token}\n"
+        else:
+            contents = "".join(f"{i.label}\n{self.video_token}\n" for i in prompt.inputs)
+        return (f"<|im_start|>system\n{prompt.system}<|im_end|>\n<|im_start|>user\n{contents}"
+                f"{prompt.instruction}<|im_end|>\n<|im_start|>assistant\n")
+
+    # -- processor ---------------------------------------------------------------------
+    def process(self, text, frames, prompt):
+        from transformers.video_utils import VideoMetadata
+
+        # timestamps = frames_indices / fps: fps 1 makes the "Time t s:" text show the plan's times
+        metadata = [VideoMetadata(total_num_frames=len(f), fps=1.0, frames_indices=list(i.times))
+                    for f, i in zip(frames, prompt.inputs)]
+        inputs = self.processor(text=[text], videos=list(frames), video_metadata=metadata,
+                                use_token_compression=False, return_tensors="pt")
+        if not bool(inputs["video_compression_mask"].all()):
+            raise RuntimeError("VideoLLaMA3 token compression could not be switched off")
+        out = {k: v.to(self.device) for k, v in inputs.items() if hasattr(v, "to")}
+        out["pixel_values_videos"] = out["pixel_values_videos"].to(self.dtype)
+        return out
+
+    def _per_frame(self, grid, merge) -> int:
+        return int(grid[1] * grid[2]) // int(merge) ** 2
+
+    def video_tokens_per_input(self, inputs) -> list[int]:
+        return [int(g.prod()) // int(m) ** 2 for g, m in zip(inputs["video_grid_thw"], inputs["video_merge_sizes"])]
+
+    # -- vision ------------------------------------------------------------------------
+    def _features(self, pixels, grid, merge):
+        return self.model.model.get_video_features(pixels, grid, merge).pooler_output
+
+    def encode_video(self, inputs, units, frames):
+        import torch
+
+        unit_of = {(u.input, f): j for j, u in enumerate(units) for f in u.frames}
+        grids, merges = inputs["video_grid_thw"], inputs["video_merge_sizes"]
+        embeds = torch.cat(self._features(inputs["pixel_values_videos"], grids, merges))
+        owner = []
+        for k, (grid, merge) in enumerate(zip(grids, merges)):
+            for f in range(int(grid[0])):
+                owner += [unit_of[(k, f)]] * self._per_frame(grid, merge)
+        return embeds, torch.tensor(owner, dtype=torch.long), {}
+
+    def encode_baseline(self, inputs, units, frames, baseline, kept, token_unit):
+        import torch
+
+        masked = kept.clone()
+        row = 0
+        for k, (grid, merge) in enumerate(zip(inputs["video_grid_thw"], inputs["video_merge_sizes"])):
+            t, h, w = (int(x) for x in grid)
+            one = torch.tensor([[1, h, w]], device=grid.device, dtype=grid.dtype)
+            if baseline == "black":
+                # the resize depends on the frame count, so process a black clip of the same shape
+                black = np.zeros_like(frames[k])
+                pixels = self.processor.video_processor(videos=[black], use_token_compression=False,
+                                                        return_tensors="pt")
+                if pixels["video_grid_thw"][0].tolist() != grid.tolist():
+                    raise RuntimeError("baseline frames were resized differently from the input's frames")
+                pixels = pixels["pixel_values_videos"][:h * w].to(self.device, self.dtype)
+            else:
+                pixels = inputs["pixel_values_videos"].new_zeros((h * w, inputs["pixel_values_videos"].shape[1]))
+            block = self._features(pixels, one, merge[None])[0]
+            for _ in range(t):
+                masked[row:row + len(block)] = block
+                row += len(block)
+        return masked
+
+    def zero_pixels(self, inputs, dropped: list[VideoUnit]) -> None:
+        grids = inputs["video_grid_thw"].tolist()
+        offsets = np.cumsum([0] + [t * h * w for t, h, w in grids])
+        for unit in dropped:
+            _, h, w = grids[unit.input]
+            for f in unit.frames:
+                start = int(offsets[unit.input]) + f * h * w
+                inputs["pixel_values_videos"][start:start + h * w] = 0
+
+    # -- language model ----------------------------------------------------------------
+    def forward_pixels(self, inputs):
+        hidden = self.model.model(**inputs).last_hidden_state
+        return self.model.lm_head(hidden[:, -1])
+
+    def forward_last(self, embeds, attention_mask, position_ids, past_key_values):
+        out = self.model.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                               past_key_values=past_key_values, use_cache=past_key_values is not None)
+        return self.model.lm_head(out.last_hidden_state[:, -1]), out.past_key_values

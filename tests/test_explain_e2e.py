@@ -1,0 +1,242 @@
+"""End to end: fixture questions + synthesised videos -> explain with tiny random models -> load_dataset.
+
+Covers every model family, error rows, resume after SIGKILL, and sharding + merge.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vqa_shap.schema import ATTRIBUTION_COLUMNS, Question, VisualInput
+
+FAMILIES = ("llava_onevision", "qwen2_5_vl", "video_llama3")
+CONFIG = "mixed"
+FRAMES = 4
+BUDGET = 48
+MISSING_QID = "missing-video-question"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _few_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def _pick_questions(pollard_dir: Path) -> list[Question]:
+    """A few real questions per benchmark, an MVBench frame-folder question and one without video."""
+    from vqa_shap.builders import get_builder
+
+    configs = get_builder("pollard2025").build(pollard_dir).configs
+    hd_epic = {q.qid: q for q in configs["hd-epic"]}
+    picked = [
+        configs["egoschema"][0],
+        hd_epic["object_motion_object_movement_counting_94"],  # a video window + an image
+        hd_epic["gaze_interaction_anticipation_34"],
+        configs["mvbench"][0],
+        configs["lvbench"][0],
+    ]
+    mvbench = configs["mvbench"][1]
+    # The fixture's MVBench sample has no episodic_reasoning (frame folder) record: make one from a
+    # real record, with the task's folder layout (tvqa frames at 3 fps, bounded).
+    picked.append(replace(
+        mvbench, qid="episodic_reasoning_0", task="episodic_reasoning",
+        inputs=(VisualInput(kind="frames", path="tvqa/frames_fps3_hq/clip_0", start=1.0, end=4.0, fps=3.0),),
+        option_origin=(),
+    ))
+    picked.append(replace(configs["egoschema"][1], qid=MISSING_QID, option_origin=(),
+                          inputs=(VisualInput(kind="video", path="not-synthesised/missing.mp4"),)))
+    return picked
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, pollard_dir):
+    """Questions folder + synthesised video root (the missing question's video is never written)."""
+    from vqa_shap.hub import write_questions
+    from vqa_shap.synth import synthesize_inputs
+
+    root = tmp_path_factory.mktemp("explain_e2e")
+    questions = _pick_questions(pollard_dir)
+    write_questions(root / "questions", CONFIG, questions)
+    synthesize_inputs([q for q in questions if q.qid != MISSING_QID], root / "videos",
+                      n_frames=16, size=(64, 64), seed=0)
+    return {"root": root, "questions": questions, "folder": root / "questions", "videos": root / "videos"}
+
+
+def _explain(workspace, out, family, **kw):
+    from vqa_shap.explain import explain_questions
+
+    return explain_questions(
+        workspace["folder"], CONFIG, model=f"tiny-random/{family}", video_root=workspace["videos"], out=out,
+        frames=FRAMES, budget=BUDGET, seed=0, batch_size=16, progress=False, **kw,
+    )
+
+
+def _load(out, config):
+    import datasets
+
+    return datasets.load_dataset(str(out), name=config, split="test")
+
+
+def _check_rows(ds, questions, family):
+    """Every question exactly once in order; efficiency on every non-error row; error row for the missing one."""
+    from vqa_shap.protocol import get_protocol
+    from vqa_shap.schema import attribution_features
+
+    proto = get_protocol("pollard2025")
+    assert ds.features == attribution_features()
+    assert ds.column_names == list(ATTRIBUTION_COLUMNS)
+    assert ds["qid"] == [q.qid for q in questions]
+    for q, row in zip(questions, ds):
+        assert (row["model"], row["loader"], row["protocol"]) == (f"tiny-random/{family}", family, "pollard2025")
+        assert (row["benchmark"], row["task"], row["variant"], row["answer"]) == (q.benchmark, q.task, q.variant, q.answer)
+        if q.qid == MISSING_QID:
+            assert row["error"] and "missing.mp4" in row["error"], row["error"]
+            assert row["shapley"] == [] and row["value_full"] is None and row["prediction"] is None
+            continue
+        assert row["error"] is None, (q.qid, row["error"])
+        phi = np.asarray(row["shapley"], dtype=np.float64)
+        full = np.asarray(row["value_full"], dtype=np.float64)
+        empty = np.asarray(row["value_empty"], dtype=np.float64)
+        n_text = len(proto.text_features(q))
+        assert phi.shape == (len(row["features"]), q.n_options)
+        assert [f["name"] for f in row["features"][-n_text:]] == [f.name for f in proto.text_features(q)]
+        n_video = len(row["features"]) - n_text
+        assert n_video >= 1 and all(f["modality"] == "video" for f in row["features"][:n_video])
+        # efficiency: sum of phi per option equals v(all) - v(empty), for every option
+        np.testing.assert_allclose(phi.sum(axis=0), full - empty, atol=1e-4 * max(1.0, np.abs(full - empty).max()))
+        assert row["prediction"] == int(np.argmax(full))
+        assert 0 < row["evaluations"] <= BUDGET + 2
+        assert row["runtime_s"] > 0 and row["budget"] == BUDGET and row["seed"] == 0
+
+
+@pytest.fixture(scope="module")
+def llava_run(workspace):
+    out = workspace["root"] / "out_single"
+    result = _explain(workspace, out, "llava_onevision")
+    return out, result
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_explain_each_family_end_to_end(family, workspace, llava_run, tmp_path):
+    if family == "llava_onevision":
+        out, result = llava_run
+    else:
+        out = tmp_path / "out"
+        result = _explain(workspace, out, family)
+    assert result.written and result.n_computed == len(workspace["questions"]) and result.n_errors == 1
+    config = f"tiny-random-{family}__{CONFIG}"
+    assert result.config == config
+    ds = _load(out, config)
+    _check_rows(ds, workspace["questions"], family)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    for text in (config, f"tiny-random/{family}", "pollard2025"):
+        assert text in card
+    assert not list(out.glob(f"**/*.tmp-*"))
+
+
+def test_finished_run_resumes_without_loading_the_model(workspace, llava_run, monkeypatch):
+    out, first = llava_run
+    from vqa_shap import loaders
+
+    def no_model(*a, **k):  # a finished shard must not even load the model
+        raise AssertionError("model loaded although every question is finished")
+
+    loader_cls, _ = loaders.resolve_model("tiny-random/llava_onevision")
+    monkeypatch.setattr(loader_cls, "load", classmethod(no_model))
+    again = _explain(workspace, out, "llava_onevision", overwrite=True)
+    assert (again.n_resumed, again.n_computed, again.evaluations) == (len(workspace["questions"]), 0, 0)
+    before = _load(out, first.config)
+    assert again.dataset["shapley"] == before["shapley"]
+
+
+def test_existing_config_needs_overwrite(workspace, llava_run):
+    from vqa_shap.explain import ExplainError
+
+    out, _ = llava_run
+    with pytest.raises(ExplainError, match="already has config"):
+        _explain(workspace, out, "llava_onevision")
+
+
+def test_retry_errors_recomputes_only_error_rows(workspace, llava_run, tmp_path):
+    import shutil
+
+    out, first = llava_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    again = _explain(workspace, copy, "llava_onevision", overwrite=True, retry_errors=True)
+    assert (again.n_resumed, again.n_computed, again.n_errors) == (len(workspace["questions"]) - 1, 1, 1)
+
+
+def test_sharded_runs_and_merge_equal_single_run(workspace, llava_run, tmp_path, monkeypatch):
+    from vqa_shap.cli import main
+
+    single_out, single = llava_run
+    out = tmp_path / "sharded"
+    parts = []
+    for rank in (0, 1):
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", str(rank))
+        result = _explain(workspace, out, "llava_onevision")
+        assert not result.written and result.shard.world_size == 2
+        parts.append(list(result.dataset["qid"]))
+    assert parts[0] and parts[1] and not set(parts[0]) & set(parts[1])
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.delenv("RANK")
+    assert main(["merge", str(out)]) == 0
+    merged = _load(out, single.config)
+    reference = _load(single_out, single.config)
+    assert merged["qid"] == reference["qid"] == parts[0] + parts[1]
+    # same seed per question: the shards' numbers equal the single run's
+    for a, b in zip(merged, reference):
+        assert a["error"] == b["error"]
+        np.testing.assert_allclose(np.asarray(a["shapley"]), np.asarray(b["shapley"]), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_loses_and_duplicates_nothing(workspace, tmp_path):
+    from vqa_shap.explain import attributions_config, work_dir_for
+
+    out = tmp_path / "killed"
+    config = attributions_config("tiny-random/llava_onevision", CONFIG)
+    work = work_dir_for(out, config)
+    cmd = [sys.executable, "-m", "vqa_shap.cli", "explain", str(workspace["folder"]), "--config", CONFIG,
+           "--model", "tiny-random/llava_onevision", "--video-root", str(workspace["videos"]), "--out", str(out),
+           "--frames", str(FRAMES), "--budget", "400", "--batch-size", "8", "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    try:
+        while not work.path.is_dir() or not work.results():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no work file appeared"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    done = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in work.path.glob("*.json") if p.name != "settings.json"}
+    n = len(workspace["questions"])
+    assert 1 <= len(done) < n, f"{len(done)} of {n} finished before the kill: the test needs a slower run"
+    assert not (out / config).exists()  # the config is only assembled at the end
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(done)} resumed" in rerun.stdout and f"{n - len(done)} explained now" in rerun.stdout
+    for path, (mtime, content) in done.items():  # finished work was not recomputed
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content
+    ds = _load(out, config)
+    assert ds["qid"] == [q.qid for q in workspace["questions"]]  # each exactly once, in order
+    assert sum(1 for e in ds["error"] if e) == 1

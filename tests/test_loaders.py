@@ -1,0 +1,269 @@
+"""Model loaders on tiny random models of the real transformers classes (built offline).
+
+Exactness claims are checked by comparing numbers: cached-feature masking against pixel masking
+through the full processor and full forward, batched against one-by-one scoring, and prefix sharing
+against the plain forward, for every family, on a single-video question and on an HD-EPIC-style
+question with two inputs (a 5-frame video, so Qwen2.5-VL gets an odd frame count, and an image).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from vqa_shap.errors import RegistryError, VqaShapError  # noqa: E402
+from vqa_shap.loaders import LOADERS, MODEL_TYPES, get_loader, resolve_model  # noqa: E402
+from vqa_shap.loaders.base import Loader, LoaderError, UnsupportedQuestionError  # noqa: E402
+from vqa_shap.loaders.tiny import TINY_FAMILIES, TINY_LETTERS, build_tiny_model, tiny_model_dir  # noqa: E402
+from vqa_shap.protocol import FramePlan, FrameRef, Pollard2025, get_protocol  # noqa: E402
+from vqa_shap.schema import Question, VisualInput  # noqa: E402
+
+TOL = 1e-5
+LOADERS_DIR = Path(__file__).resolve().parents[1] / "loaders"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tiny_models")
+
+
+@pytest.fixture(scope="module")
+def loaders(tiny_root):
+    """One loaded tiny model per family (loaded through ``Loader.load(folder)``)."""
+    return {f: get_loader(f).load(str(tiny_model_dir(f, cache_dir=tiny_root))) for f in TINY_FAMILIES}
+
+
+def single_video_question(rng):
+    q = Question("q-single", "egoschema", "task", "What did c do with the cup before the person left?",
+                 ("Picked up the cup", "Washed the bowl", "Put it down", "Opened the door"), 1,
+                 inputs=(VisualInput("video", "v.mp4"),))
+    plan = FramePlan(tuple(FrameRef(0, 3 * i, 0.5 * i) for i in range(4)))
+    frames = [rng.integers(0, 256, (4, 40, 48, 3), dtype=np.uint8)]
+    return q, plan, frames
+
+
+def hd_epic_question(rng):
+    q = Question("object_motion_1", "hd-epic", "object_motion", "What did the person take at <TIME 00:00:02.000 video 1>?",
+                 ("cup", "the bowl", "a knife"), 0,
+                 inputs=(VisualInput("video", "P01/P01-a.mp4", start=0.0, end=10.0, label="video 1"),
+                         VisualInput("image", "P01/P01-b.mp4", time=3.0, label="image 1")))
+    plan = FramePlan(tuple([FrameRef(0, i, float(2 * i)) for i in range(5)] + [FrameRef(1, 3, 3.0)]), stride=2.0)
+    frames = [rng.integers(0, 256, (5, 40, 48, 3), dtype=np.uint8), rng.integers(0, 256, (1, 40, 48, 3), dtype=np.uint8)]
+    return q, plan, frames
+
+
+QUESTIONS = {"single": single_video_question, "hd_epic": hd_epic_question}
+
+
+def coalitions(prepared, rng) -> np.ndarray:
+    """All kept, all masked, random rows, and groups of rows sharing one video part."""
+    f, v = prepared.n_features, prepared.n_video
+    rows = [np.ones(f, bool), np.zeros(f, bool)]
+    rows += list(rng.random((5, f)) < 0.5)
+    for video in (rng.random(v) < 0.5, np.ones(v, bool)):
+        for _ in range(3):
+            row = rng.random(f) < 0.6
+            row[:v] = video
+            rows.append(row)
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("kind", sorted(QUESTIONS))
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_cached_masking_equals_pixel_masking(loaders, family, kind):
+    loader = loaders[family]
+    rng = np.random.default_rng(1)
+    q, plan, frames = QUESTIONS[kind](rng)
+    proto = get_protocol("pollard2025")
+    prepared = loader.prepare(q, frames, plan, proto)
+    assert prepared.n_video == proto.n_video_players(plan, loader.temporal_unit)
+    assert prepared.n_features == len(proto.features(q, plan, loader.temporal_unit))
+    masks = coalitions(prepared, rng)
+    reference = loader.score_pixels(prepared, masks)
+    cached = loader.score(prepared, masks)
+    assert cached.shape == (len(masks), q.n_options) and cached.dtype == np.float32
+    assert np.abs(cached - reference).max() <= TOL
+    # the comparison is not vacuous: masking the video and masking the text both move the logits
+    video_off = masks[0].copy()
+    video_off[:prepared.n_video] = False
+    text_off = masks[0].copy()
+    text_off[prepared.n_video:] = False
+    moved = loader.score(prepared, np.array([masks[0], video_off, text_off]))
+    assert np.abs(moved[0] - moved[1]).max() > 1e-4
+    assert np.abs(moved[0] - moved[2]).max() > 1e-4
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_batched_and_prefix_sharing_equal_one_by_one(loaders, family, monkeypatch):
+    loader = loaders[family]
+    rng = np.random.default_rng(2)
+    q, plan, frames = hd_epic_question(rng)
+    prepared = loader.prepare(q, frames, plan, get_protocol("pollard2025"))
+    masks = coalitions(prepared, rng)
+    calls = []
+    original = Loader._score_shared
+
+    def counting(self, *args):
+        calls.append(len(args[3]))
+        return original(self, *args)
+
+    monkeypatch.setattr(Loader, "_score_shared", counting)
+    settings = {"batch_size": loader.batch_size, "prefix_sharing": loader.prefix_sharing}
+    try:
+        loader.prefix_sharing, loader.batch_size = False, 1
+        one_by_one = loader.score(prepared, masks)
+        loader.batch_size = 4
+        batched = loader.score(prepared, masks)
+        assert not calls
+        loader.prefix_sharing = True
+        shared = loader.score(prepared, masks)
+        loader.batch_size = 2  # suffixes of one prefix split over several batches
+        shared_small = loader.score(prepared, masks)
+    finally:
+        loader.batch_size, loader.prefix_sharing = settings["batch_size"], settings["prefix_sharing"]
+    assert calls and max(calls) >= 3  # the shared-prefix path really ran, on groups of coalitions
+    assert np.abs(batched - one_by_one).max() <= TOL
+    assert np.abs(shared - one_by_one).max() <= TOL
+    assert np.abs(shared_small - one_by_one).max() <= TOL
+
+
+class _FlippedBaseline(Pollard2025):
+    """The other masked-frame baseline than the paper's, to test both for every family."""
+
+    def frame_baseline(self, loader_family: str) -> str:
+        return "black" if super().frame_baseline(loader_family) == "normalized_zero" else "normalized_zero"
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_both_frame_baselines_are_exact(loaders, family):
+    loader = loaders[family]
+    rng = np.random.default_rng(3)
+    q, plan, frames = hd_epic_question(rng)
+    proto = _FlippedBaseline()
+    prepared = loader.prepare(q, frames, plan, proto)
+    assert prepared.baseline == proto.frame_baseline(family) != Pollard2025().frame_baseline(family)
+    masks = coalitions(prepared, rng)
+    assert np.abs(loader.score(prepared, masks) - loader.score_pixels(prepared, masks)).max() <= TOL
+
+
+def test_every_loader_module_is_registered():
+    modules = {p.stem for p in LOADERS_DIR.glob("*.py")} - {"__init__", "base", "tiny"}
+    registered = {LOADERS.target(name).split(":")[0].rsplit(".", 1)[1] for name in LOADERS.names()}
+    assert modules == registered
+    assert set(LOADERS.names()) == set(TINY_FAMILIES) == set(MODEL_TYPES.values())
+    for name in LOADERS.names():
+        cls = get_loader(name)
+        assert issubclass(cls, Loader) and cls.family == name
+        assert cls.exact_cached_masking is True
+    assert get_loader("qwen2_5_vl").temporal_unit == 2
+    with pytest.raises(RegistryError, match="llava_onevision"):
+        get_loader("nope")
+
+
+def test_resolve_model(tiny_root, monkeypatch):
+    monkeypatch.setenv("VQA_SHAP_CACHE", str(tiny_root / "resolve"))
+    cls, path = resolve_model("tiny-random/qwen2_5_vl")
+    assert cls is get_loader("qwen2_5_vl") and (Path(path) / "config.json").is_file()
+    assert Path(path).is_relative_to(tiny_root / "resolve")
+    cls, same = resolve_model(path)  # a local folder: family from config.json model_type
+    assert cls is get_loader("qwen2_5_vl") and same == path
+    vl3 = tiny_model_dir("video_llama3", cache_dir=tiny_root)
+    assert resolve_model(str(vl3))[0] is get_loader("video_llama3")
+    assert resolve_model("any/checkpoint", loader="llava_onevision") == (get_loader("llava_onevision"), "any/checkpoint")
+    with pytest.raises(VqaShapError, match="does not match"):
+        resolve_model("tiny-random/qwen2_5_vl", loader="video_llama3")
+    with pytest.raises(RegistryError):
+        resolve_model("tiny-random/unknown")
+    with pytest.raises(VqaShapError, match="pass --loader"):
+        resolve_model("someone/not-cached-offline")
+    empty = tiny_root / "no_config"
+    empty.mkdir()
+    with pytest.raises(VqaShapError, match="no config.json"):
+        resolve_model(str(empty))
+
+
+def test_tiny_models_are_deterministic_and_real(tmp_path):
+    from safetensors.torch import load_file
+
+    a = build_tiny_model("llava_onevision", tmp_path / "a", seed=5)
+    b = build_tiny_model("llava_onevision", tmp_path / "b", seed=5)
+    c = build_tiny_model("llava_onevision", tmp_path / "c", seed=6)
+    wa, wb, wc = (load_file(p / "model.safetensors") for p in (a, b, c))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+    assert build_tiny_model("llava_onevision", a, seed=5) == a  # reused, not rebuilt
+    loader = get_loader("llava_onevision").load(str(a))
+    assert type(loader.model).__name__ == "LlavaOnevisionForConditionalGeneration"
+    assert type(loader.processor).__name__ == "LlavaOnevisionProcessor"
+    assert loader.max_options == len(TINY_LETTERS) == 25
+    with pytest.raises(VqaShapError, match="valid"):
+        build_tiny_model("nope", tmp_path / "x")
+
+
+def test_too_many_options_and_bad_frames_raise_clear_errors(loaders):
+    loader = loaders["llava_onevision"]
+    rng = np.random.default_rng(4)
+    q, plan, frames = single_video_question(rng)
+    many = Question(q.qid, q.benchmark, q.task, q.question, tuple(f"option {i}" for i in range(26)), 0, q.inputs)
+    with pytest.raises(UnsupportedQuestionError, match="26 options.*25"):
+        loader.prepare(many, frames, plan, get_protocol())
+    assert len(loader.letter_ids(Question(q.qid, q.benchmark, q.task, q.question,
+                                          tuple(f"o{i}" for i in range(25)), 0, q.inputs))) == 25
+    with pytest.raises(LoaderError, match="frames have shape"):
+        loader.prepare(q, [frames[0][:3]], plan, get_protocol())
+    with pytest.raises(LoaderError, match="frame arrays"):
+        loader.prepare(q, frames + frames, plan, get_protocol())
+    with pytest.raises(UnsupportedQuestionError, match="no frames"):
+        loader.prepare(q, [], FramePlan(()), get_protocol())
+    prepared = loader.prepare(q, frames, plan, get_protocol())
+    with pytest.raises(ValueError, match="coalitions must be bool"):
+        loader.score(prepared, np.ones((2, prepared.n_features + 1), bool))
+    assert issubclass(UnsupportedQuestionError, VqaShapError)
+
+
+def test_load_errors_are_clear(tmp_path):
+    with pytest.raises(LoaderError, match="cannot load"):
+        get_loader("llava_onevision").load(str(tmp_path))
+
+
+def test_device_defaults_and_overrides(monkeypatch):
+    from vqa_shap import device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device.resolve_runtime() == device.Runtime("cpu", "float32", "sdpa")
+    assert device.resolve_runtime(dtype="bf16", attn_implementation="eager") == device.Runtime("cpu", "bfloat16", "eager")
+    with pytest.raises(VqaShapError, match="CUDA is not available"):
+        device.resolve_runtime(device="cuda")
+    with pytest.raises(VqaShapError, match="unknown dtype"):
+        device.resolve_runtime(dtype="int8")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(device, "flash_attention_available", lambda: False)
+    assert device.resolve_runtime() == device.Runtime("cuda", "bfloat16", "sdpa")
+    with pytest.raises(VqaShapError, match="flash-attn is not installed"):
+        device.resolve_runtime(attn_implementation="flash_attention_2")
+    monkeypatch.setattr(device, "flash_attention_available", lambda: True)
+    assert device.resolve_runtime() == device.Runtime("cuda", "bfloat16", "flash_attention_2")
+    assert device.resolve_runtime(dtype="float32").attn_implementation == "sdpa"
+
+
+def test_loader_load_uses_runtime(tiny_root):
+    loader = get_loader("video_llama3").load(str(tiny_model_dir("video_llama3", cache_dir=tiny_root)),
+                                             dtype="float32", attn_implementation="eager", batch_size=3,
+                                             prefix_sharing=False)
+    assert loader.model.config._attn_implementation == "eager"
+    assert loader.batch_size == 3 and loader.prefix_sharing is False
+    assert str(loader.device) == "cpu" and loader.dtype == torch.float32
+    with pytest.raises(ValueError, match="batch_size"):
+        type(loader)(loader.model, loader.processor, batch_size=0)

@@ -1,0 +1,287 @@
+"""Frame-ranking agreement: parsing/repair, Shapley ranking, agreement statistics, Gemini request."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from vqa_shap.ranking import (
+    CONTENTS_TAIL, RANKERS, SYSTEM_INSTRUCTION, GeminiRanker, RankingError, RankItem, get_ranker,
+    parse_frame_ranking, per_frame_ranks, positionwise_spearman, rank_agreement, rank_questions,
+    shapley_frame_ranking, summarize_agreement,
+)
+from vqa_shap.schema import Attribution, Feature, Question
+
+# --------------------------------------------------------------------------------------------
+# parsing and repair (SEED_SPEC §8.1)
+
+
+def test_parse_plain_ids():
+    assert parse_frame_ranking("2, 0, 1", 3) == (2, 0, 1)
+
+
+def test_parse_null_is_no_ranking():
+    assert parse_frame_ranking(None, 4) is None
+
+
+def test_parse_duplicates_keep_first_occurrence():
+    assert parse_frame_ranking("3, 1, 3, 0, 1, 2", 4) == (3, 1, 0, 2)
+
+
+def test_parse_gaps_appended_ascending():
+    assert parse_frame_ranking("4, 1", 6) == (4, 1, 0, 2, 3, 5)
+
+
+def test_parse_frame_prefix():
+    assert parse_frame_ranking("frame_2, frame_0,frame_1", 4) == (2, 0, 1, 3)
+
+
+def test_parse_out_of_range_kept_once():
+    # 7 is out of range for n=3 and appears once: kept where it was; a repeated 9 keeps its first place
+    assert parse_frame_ranking("1, 7, 9, 0, 9", 3) == (1, 7, 9, 0, 2)
+
+
+def test_parse_trailing_comma_and_whitespace():
+    assert parse_frame_ranking(" 1,\n0 ,", 2) == (1, 0)
+
+
+def test_parse_garbage_is_a_clear_error():
+    with pytest.raises(RankingError, match="cannot parse frame id 'three'"):
+        parse_frame_ranking("1, three", 4)
+
+
+# --------------------------------------------------------------------------------------------
+# agreement statistics on hand-computed cases
+
+
+def test_per_frame_ranks():
+    assert per_frame_ranks((2, 0, 1), 3).tolist() == [1, 2, 0]
+    # out-of-range ids are ignored for the per-frame ranks
+    assert per_frame_ranks((1, 7, 0, 2), 3).tolist() == [1, 0, 2]
+
+
+def test_identical_and_reversed_rankings():
+    same = rank_agreement((3, 1, 0, 2), (3, 1, 0, 2), 4)
+    assert same.spearman == pytest.approx(1.0) and same.kendall == pytest.approx(1.0)
+    assert same.positionwise == pytest.approx(1.0)
+    rev = rank_agreement((0, 1, 2, 3), (3, 2, 1, 0), 4)
+    assert rev.spearman == pytest.approx(-1.0) and rev.kendall == pytest.approx(-1.0)
+    assert rev.positionwise == pytest.approx(-1.0)
+
+
+def test_agreement_on_hand_computed_cases():
+    b = (0, 1, 2, 3)
+    # a = (1, 2, 0, 3): per-frame ranks ra = [2, 0, 1, 3] vs rb = [0, 1, 2, 3]: d = [2, -1, -1, 0],
+    # Σd² = 6 -> ρ = 1 - 6·6/(4·15) = 0.4. Kendall: discordant pairs (0,1), (0,2) of 6 -> (4-2)/6.
+    # position-wise: the lists [1, 2, 0, 3] vs [0, 1, 2, 3]: d = [1, 1, -2, 0], Σd² = 6 -> 0.4.
+    agr = rank_agreement((1, 2, 0, 3), b, 4)
+    assert agr.spearman == pytest.approx(0.4)
+    assert agr.kendall == pytest.approx(1 / 3)
+    assert agr.positionwise == pytest.approx(0.4)
+
+
+def test_textbook_and_positionwise_differ():
+    # a = (1, 2, 0, 3), c = (3, 0, 1, 2)
+    # per-frame: ra = [2, 0, 1, 3], rc = [1, 2, 3, 0]: d = [1, -2, -2, 3], Σd² = 18 -> 1 - 108/60 = -0.8
+    # Kendall: (0,1) D, (0,2) D, (0,3) D, (1,2) C, (1,3) D, (2,3) D -> (1 - 5)/6
+    # position-wise: [1, 2, 0, 3] vs [3, 0, 1, 2]: d = [-2, 2, -1, 1], Σd² = 10 -> 1 - 60/60 = 0
+    agr = rank_agreement((1, 2, 0, 3), (3, 0, 1, 2), 4)
+    assert agr.spearman == pytest.approx(-0.8)
+    assert agr.kendall == pytest.approx(-4 / 6)
+    assert agr.positionwise == pytest.approx(0.0)
+
+
+def test_positionwise_aligns_on_index_and_drops_extras():
+    # the repaired Gemini list may be longer (out-of-range ids): pandas keeps the common positions only
+    assert positionwise_spearman((0, 1, 2, 9), (0, 1, 2)) == pytest.approx(1.0)
+
+
+def test_single_frame_is_undefined():
+    agr = rank_agreement((0,), (0,), 1)
+    assert agr.spearman is None and agr.kendall is None and agr.positionwise is None
+
+
+# --------------------------------------------------------------------------------------------
+# rankers
+
+
+def _attribution(qid="q1", shapley=None, answer=1, n_frames=4):
+    feats = [Feature(f"frame_{i}", "video", input=0, time=float(i)) for i in range(n_frames)]
+    feats += [Feature("What", "question"), Feature("?", "question"),
+              Feature("Red", "answer", option=0), Feature("Blue", "answer", option=1)]
+    if shapley is None:
+        shapley = np.zeros((len(feats), 2))
+        shapley[:n_frames, 1] = [0.1, -0.5, 0.1, 0.3][:n_frames]
+        shapley[:n_frames, 0] = [9, 9, 9, 9][:n_frames]  # other column must not matter
+    return Attribution(qid=qid, benchmark="egoschema", task="t", variant="original", model="m",
+                       loader="llava_onevision", protocol="pollard2025", features=tuple(feats),
+                       shapley=shapley, answer=answer)
+
+
+def test_shapley_ranking_abs_descending_stable_ties():
+    # |φ_GT| = [0.1, 0.5, 0.1, 0.3] -> 1, 3, then the tie 0, 2 in chronological order
+    assert shapley_frame_ranking(_attribution()) == (1, 3, 0, 2)
+
+
+def test_registry_members_all_load():
+    assert RANKERS.names() == ["gemini", "random", "shapley", "uniform"]
+    for name in RANKERS.names():
+        assert RANKERS.get(name).name == name
+    with pytest.raises(Exception, match="valid rankers: gemini, random, shapley, uniform"):
+        RANKERS.get("oracle")
+
+
+def test_uniform_and_random_rankers():
+    item = RankItem("q1", 6)
+    assert get_ranker("uniform").rank(item) == (0, 1, 2, 3, 4, 5)
+    r1 = get_ranker("random", seed=3).rank(item)
+    assert sorted(r1) == list(range(6))
+    assert get_ranker("random", seed=3).rank(item) == r1  # seeded
+    others = {get_ranker("random", seed=s).rank(item) for s in range(10)}
+    assert len(others) > 1  # the seed matters
+
+
+def test_rank_questions_shapley_vs_uniform_without_videos():
+    attrs = [_attribution("q1"), _attribution("q2", shapley=np.zeros((8, 2)))]
+    res = rank_questions(attrs, get_ranker("shapley"), get_ranker("uniform"), progress=False)
+    assert [r.ranking for r in res] == [(1, 3, 0, 2), (0, 1, 2, 3)]
+    assert res[1].spearman == pytest.approx(1.0)
+    # q1: ranks [2, 0, 3, 1] vs [0, 1, 2, 3]: Σd² = 4+1+1+4 = 10 -> 0
+    assert res[0].spearman == pytest.approx(0.0)
+    summary = summarize_agreement(res)
+    assert summary.stats["spearman"]["mean"] == pytest.approx(0.5)
+    assert summary.n_errors == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Gemini: a fake client at the network boundary
+
+
+class FakeModels:
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.requests = []
+
+    def generate_content(self, *, model, contents, config):
+        self.requests.append({"model": model, "contents": contents, "config": config})
+        return types.SimpleNamespace(text=self.answers.pop(0))
+
+
+class FakeClient:
+    def __init__(self, answers):
+        self.models = FakeModels(answers)
+
+
+def _question(benchmark="egoschema"):
+    return Question(qid="q1", benchmark=benchmark, task="t", question="what colour is THE cup",
+                    options=("red", "  BLUE"), answer=1)
+
+
+def _frames(n):
+    return [np.full((8, 8, 3), 40 * i, dtype=np.uint8) for i in range(n)]
+
+
+@pytest.fixture
+def no_genai(monkeypatch):
+    """Make sure google-genai is not importable (CI does not install it)."""
+    monkeypatch.setitem(sys.modules, "google", None)
+    monkeypatch.setitem(sys.modules, "google.genai", None)
+
+
+def test_gemini_request_is_the_papers(tmp_path, no_genai):
+    client = FakeClient(["frame_2, frame_0, frame_2"])
+    ranker = GeminiRanker(client=client, cache_dir=tmp_path)
+    item = RankItem("q1", 3, _attribution(n_frames=3), _question(), _frames(3))
+    assert ranker.rank(item) == (2, 0, 1)
+    (req,) = client.models.requests
+    assert req["model"] == "gemini-2.5-pro"
+    system = req["config"]["system_instruction"]  # the plain-dict fallback without google-genai
+    assert system.splitlines() == [
+        "You will be given frames from a video and a question with multiple-choice answer options.",
+        "frame_0: {frame 0} ,... ,frame_n-1:{frame n-1}",
+        "Question: {question}",
+        "Options: {answer choices}",
+        "You do not need to answer the question; return a comma separated list of frame ids in the order "
+        "of their importance for answering the above question. Order the frame ids by importance, do not "
+        "leave them in chronological order. Respond with exactly 3 frame ids, returning only this comma "
+        "separated list and excluding all other textual output.",
+    ]
+    contents = req["contents"]
+    assert contents[0:6:2] == ["frame_0: ", "frame_1: ", "frame_2: "]
+    from PIL import Image
+
+    images = contents[1:6:2]
+    assert all(isinstance(im, Image.Image) for im in images)
+    assert [np.asarray(im)[0, 0, 0] for im in images] == [0, 40, 80]  # frames in order
+    # question and options normalised as parse_vqa (capitalize; option lower/strip/capitalize; '?')
+    assert contents[6] == "Question:\nWhat colour is the cup?\nOptions:\n(A) Red\n(B) Blue\n"
+    assert contents[7] == CONTENTS_TAIL
+    assert len(contents) == 8
+    # raw answer cached as {qid: text}; a rerun does not call the API again
+    assert json.loads((tmp_path / "q1.json").read_text()) == {"q1": "frame_2, frame_0, frame_2"}
+    again = GeminiRanker(client=FakeClient([]), cache_dir=tmp_path)
+    assert again.rank(item) == (2, 0, 1) and again.requests == 0
+
+
+def test_gemini_null_answer_is_cached_as_null_and_retried(tmp_path, no_genai):
+    item = RankItem("q1", 2, None, _question(), _frames(2))
+    first = GeminiRanker(client=FakeClient([None]), cache_dir=tmp_path)
+    assert first.rank(item) is None
+    assert json.loads((tmp_path / "q1.json").read_text()) == {"q1": None}
+    second = GeminiRanker(client=FakeClient(["1,0"]), cache_dir=tmp_path)
+    assert second.rank(item) == (1, 0) and second.requests == 1
+    assert json.loads((tmp_path / "q1.json").read_text()) == {"q1": "1,0"}
+
+
+def test_gemini_uses_genai_types_when_installed(monkeypatch):
+    recorded = {}
+
+    class GenerateContentConfig:
+        def __init__(self, **kwargs):
+            recorded.update(kwargs)
+
+    class ThinkingConfig:
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+    fake_types = types.SimpleNamespace(GenerateContentConfig=GenerateContentConfig, ThinkingConfig=ThinkingConfig)
+    genai = types.ModuleType("google.genai")
+    genai.types = fake_types
+    google = types.ModuleType("google")
+    google.genai = genai
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.genai", genai)
+    monkeypatch.setitem(sys.modules, "google.genai.types", fake_types)
+    config = GeminiRanker(client=object(), thinking_budget=0).config(5)
+    assert isinstance(config, GenerateContentConfig)
+    assert recorded["system_instruction"] == SYSTEM_INSTRUCTION.format(n=5)
+    assert recorded["thinking_config"].kwargs == {"thinking_budget": 0}
+
+
+def test_gemini_without_key_is_a_clear_error_and_key_never_shown(monkeypatch, no_genai):
+    for v in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(v, raising=False)
+    ranker = GeminiRanker()
+    with pytest.raises(RankingError, match="GEMINI_API_KEY or GOOGLE_API_KEY"):
+        ranker.client()
+    monkeypatch.setenv("GEMINI_API_KEY", "sekret-key-123")
+    with pytest.raises(RankingError) as err:
+        ranker.client()  # google-genai missing: says how to install, never echoes the key
+    assert "vqa-shap[gemini]" in str(err.value) and "sekret" not in str(err.value)
+
+
+def test_gemini_hd_epic_tags_rewritten_with_stride(no_genai):
+    from vqa_shap.protocol import FramePlan, FrameRef
+    from vqa_shap.schema import VisualInput
+
+    q = Question(qid="h1", benchmark="hd-epic", task="t", question="What moved at <TIME 00:00:12.599 video 1>?",
+                 options=("A cup", "A pan"), answer=0,
+                 inputs=(VisualInput("video", "P01/P01-x.mp4", label="video 1"),))
+    plan = FramePlan((FrameRef(0, 0, 0.0), FrameRef(0, 6, 6.0)), stride=6.0)
+    block = GeminiRanker(client=object()).question_block(q, plan)
+    # 12 s / stride 6 -> 00:02; HD-EPIC keeps its case
+    assert block == "Question:\nWhat moved at 00:02?\nOptions:\n(A) A cup\n(B) A pan\n"

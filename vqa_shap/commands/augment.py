@@ -1,0 +1,45 @@
+"""``vqa-shap augment``: add an extra-answer variant (easy, hard_N) of a questions config."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="FOLDER", type=Path, help="a Hub-style questions folder")
+    parser.add_argument("--config", required=True, help="the (original) config to derive the variant from")
+    parser.add_argument("--variant", required=True, metavar="easy|hard_N",
+                        help="easy: distractors from another question; hard_N: N extra distractors")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0, as the paper)")
+    parser.add_argument("--paper-exact", action="store_true",
+                        help="the paper's sampling: allow distractors that duplicate an option already present")
+    parser.add_argument("--overwrite", action="store_true", help="replace the variant config if it exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    info = augment(args.folder, args.config, args.variant, seed=args.seed, dedupe=not args.paper_exact,
+                   overwrite=args.overwrite)
+    print(f"added {info.name}: {info.num_rows} questions (variant {args.variant} of {args.config}, "
+          f"seed {args.seed}, {'paper-exact' if args.paper_exact else 'deduplicated'}) -> {info.path}")
+    return 0
+
+
+def augment(folder: Path, config: str, variant: str, *, seed: int = 0, dedupe: bool = True,
+            overwrite: bool = False):
+    """Write config ``<benchmark>_<variant>`` made from ``config`` of ``folder``; returns its ``ConfigInfo``."""
+    from vqa_shap import hub
+    from vqa_shap.errors import VqaShapError
+    from vqa_shap.schema import config_name
+    from vqa_shap.variants import make_variant
+
+    questions = hub.load_questions(folder, config)
+    if not questions:
+        raise VqaShapError(f"{folder}: config {config!r} has no questions")
+    try:  # make_variant checks the questions are one benchmark's originals
+        new = make_variant(questions, variant, seed=seed, dedupe=dedupe)
+    except VqaShapError as error:
+        raise VqaShapError(f"{folder}: config {config!r}: {error}") from error
+    card_vars = {"source_config": config, "seed": seed, "dedupe": dedupe}
+    return hub.write_questions(folder, config_name(new[0].benchmark, variant), new, card_vars=card_vars,
+                               overwrite=overwrite)

@@ -1,0 +1,64 @@
+"""``vqa-shap explain``: questions dataset + model -> attributions dataset (resumable, shardable)."""
+
+from __future__ import annotations
+
+import argparse
+
+from vqa_shap.explain import (
+    DEFAULT_BATCH_SIZE, DEFAULT_BUDGET, DEFAULT_ESTIMATOR, DEFAULT_FRAMES, DEFAULT_PROTOCOL,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("questions", metavar="QUESTIONS", help="Hub-style questions folder")
+    parser.add_argument("--config", required=True, help="questions config to explain, e.g. hd-epic")
+    parser.add_argument("--model", required=True,
+                        help="checkpoint id, local save_pretrained folder, or tiny-random/<family>")
+    parser.add_argument("--video-root", required=True, help="folder the questions' video paths are relative to")
+    parser.add_argument("--out", required=True, help="Hub-style output folder (other configs in it are kept)")
+    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help=f"frames per question (default {DEFAULT_FRAMES})")
+    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
+                        help=f"model evaluations per question (default {DEFAULT_BUDGET})")
+    parser.add_argument("--estimator", default=DEFAULT_ESTIMATOR, help="Shapley estimator (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="estimator seed, the same for every question")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"coalitions per batched forward (default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--dtype", default=None, help="torch dtype (default: bfloat16 on GPU, float32 on CPU)")
+    parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
+    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, help="protocol (default: %(default)s)")
+    parser.add_argument("--sampler", default=None, help="frame sampler (default: the protocol's for the model family)")
+    parser.add_argument("--name", default=None, help="output config name (default: <model-slug>__<config>)")
+    parser.add_argument("--work-dir", default=None, help="per-question work files (default: OUT/.work/<name>)")
+    parser.add_argument("--rank", type=int, default=None, help="shard index (default: $RANK or $SLURM_PROCID, else 0)")
+    parser.add_argument("--world-size", type=int, default=None,
+                        help="number of shards (default: $WORLD_SIZE or $SLURM_NTASKS, else 1)")
+    parser.add_argument("--retry-errors", action="store_true", help="recompute questions recorded as errors")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing config of the same name")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vqa_shap.explain import explain_questions
+
+    result = explain_questions(
+        args.questions, args.config, model=args.model, video_root=args.video_root, out=args.out,
+        frames=args.frames, budget=args.budget, estimator=args.estimator, seed=args.seed,
+        batch_size=args.batch_size, device=args.device, dtype=args.dtype, loader=args.loader,
+        protocol=args.protocol, sampler=args.sampler, name=args.name, work_dir=args.work_dir,
+        rank=args.rank, world_size=args.world_size, retry_errors=args.retry_errors,
+        overwrite=args.overwrite, progress=not args.no_progress,
+    )
+    shard = result.shard
+    where = f" (shard {shard.rank} of {shard.world_size})" if shard.world_size > 1 else ""
+    print(f"{result.config}{where}: {result.n_questions} questions, {result.n_computed} explained now, "
+          f"{result.n_resumed} resumed, {result.n_errors} errors")
+    if result.n_computed:
+        print(f"  {result.questions_per_s:.2f} questions/s, {result.evaluations_per_s:.0f} evaluations/s "
+              f"({result.evaluations} evaluations in {result.seconds:.1f} s)")
+    if result.written:
+        print(f"  wrote config {result.config!r} to {result.folder} "
+              f"(load_dataset({str(result.folder)!r}, name={result.config!r}, split='test'))")
+    else:
+        print(f"  work files in {result.work_dir}; when every shard is done: vqa-shap merge {result.folder}")
+    return 0

@@ -1,0 +1,110 @@
+"""``vqa-shap features``: list each question's players (frames, question words, option words)
+without running any model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+#: Per-question notes printed at most (all are in the JSON).
+MAX_NOTES = 20
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("questions", metavar="QUESTIONS", help="questions dataset: a Hub-style folder")
+    parser.add_argument("--config", required=True, help="config to read, e.g. egoschema or hd-epic_hard_5")
+    parser.add_argument("--video-root", type=Path, default=None,
+                        help="folder the questions' input paths are relative to; without it only text "
+                             "features are listed")
+    parser.add_argument("--frames", type=int, default=16, help="frames to sample per question (default 16)")
+    parser.add_argument("--protocol", default="pollard2025", help="protocol (default pollard2025)")
+    parser.add_argument("--loader", default=None, metavar="FAMILY",
+                        help="model family; picks the frame sampler where the protocol has one per family")
+    parser.add_argument("--sampler", default=None, help="override the protocol's frame sampler")
+    parser.add_argument("--temporal-unit", type=int, default=1,
+                        help="consecutive frames per video player (default 1)")
+    parser.add_argument("--json", required=True, type=Path, dest="json_out", metavar="OUT",
+                        help="output JSON file")
+
+
+def question_entry(protocol, question, video_root: Path | None, n_frames: int, loader: str | None,
+                   sampler: str | None, temporal_unit: int) -> dict:
+    """The JSON entry of one question: its ordered players, or why frames are not listed."""
+    from vqa_shap.video import VideoError
+
+    entry = {"qid": question.qid, "benchmark": question.benchmark, "task": question.task,
+             "variant": question.variant, "n_frames": 0, "stride": None, "note": None, "error": None}
+    plan = None
+    if video_root is None:
+        entry["note"] = "no --video-root: text features only"
+    elif not question.inputs:
+        entry["note"] = "the question has no visual inputs: text features only"
+    else:
+        missing = [i.path for i in question.inputs if not (video_root / i.path).exists()]
+        if missing:
+            entry["note"] = f"videos not found under {video_root}: {', '.join(missing)}: text features only"
+        else:
+            try:
+                plan = protocol.plan_frames(question, video_root, n_frames, sampler=sampler,
+                                            loader_family=loader)
+            except VideoError as exc:
+                entry["error"] = str(exc)
+                entry["note"] = "frames could not be planned: text features only"
+    if plan is not None:
+        entry["n_frames"] = len(plan.frames)
+        entry["stride"] = plan.stride
+    features = protocol.features(question, plan, temporal_unit=temporal_unit)
+    entry["features"] = [f.to_row() for f in features]
+    return entry
+
+
+def run(args) -> int:
+    from tqdm.auto import tqdm
+
+    from vqa_shap.errors import VqaShapError
+    from vqa_shap.hub import load_questions
+    from vqa_shap.protocol import get_protocol
+
+    if args.frames < 1:
+        raise VqaShapError(f"--frames must be >= 1, got {args.frames}")
+    if args.temporal_unit < 1:
+        raise VqaShapError(f"--temporal-unit must be >= 1, got {args.temporal_unit}")
+    if args.video_root is not None and not args.video_root.is_dir():
+        raise VqaShapError(f"--video-root {args.video_root} is not a folder")
+    protocol = get_protocol(args.protocol)
+    if args.sampler is not None:
+        from vqa_shap.protocol import SAMPLERS
+
+        if args.sampler not in SAMPLERS:
+            raise VqaShapError(f"unknown sampler {args.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+    questions = load_questions(args.questions, args.config)
+    entries = [question_entry(protocol, q, args.video_root, args.frames, args.loader, args.sampler,
+                              args.temporal_unit)
+               for q in tqdm(questions, desc=f"features {args.config}", unit="question")]
+    result = {
+        "questions_dataset": str(args.questions), "config": args.config, "protocol": protocol.name,
+        "loader": args.loader, "frames_requested": args.frames, "temporal_unit": args.temporal_unit,
+        "video_root": None if args.video_root is None else str(args.video_root), "questions": entries,
+    }
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.json_out.with_name(f".{args.json_out.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, args.json_out)
+
+    with_frames = sum(1 for e in entries if e["n_frames"])
+    errors = [e for e in entries if e["error"]]
+    print(f"{len(entries)} questions, {with_frames} with frames, "
+          f"{sum(len(e['features']) for e in entries)} features -> {args.json_out}")
+    noted = [e for e in entries if e["note"] and not e["error"]]
+    if args.video_root is None:
+        print("  no --video-root: text features only")
+    else:
+        for e in noted[:MAX_NOTES]:
+            print(f"  {e['qid']}: {e['note']}")
+        if len(noted) > MAX_NOTES:
+            print(f"  … {len(noted) - MAX_NOTES} more questions without frames (see the JSON's 'note')")
+    for e in errors:
+        print(f"  {e['qid']}: error: {e['error']}")
+    return 1 if errors else 0

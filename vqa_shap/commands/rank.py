@@ -1,0 +1,103 @@
+"""``vqa-shap rank``: agreement between two frame rankings (e.g. Gemini vs Shapley) per question.
+
+Prints the mean/median textbook Spearman ρ, Kendall τ and the paper's position-wise Spearman;
+``--json`` writes every question's rankings and statistics, ``--plot`` a violin plot. The Gemini
+ranker reads its API key from ``GEMINI_API_KEY``/``GOOGLE_API_KEY`` (never printed) and caches raw
+answers per question (``--cache``), so reruns only ask again for missing or null answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vqa_shap.ranking import DEFAULT_GEMINI_MODEL, RANKERS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("attributions", metavar="ATTRIBUTIONS", type=Path,
+                        help="Hub-style attributions folder (vqa-shap explain)")
+    parser.add_argument("--config", required=True, metavar="C", help="attributions config")
+    parser.add_argument("--ranker", choices=RANKERS.names(), default="gemini",
+                        help="the ranking to evaluate (default: gemini)")
+    parser.add_argument("--against", choices=RANKERS.names(), default="shapley",
+                        help="the reference ranking (default: shapley)")
+    parser.add_argument("--questions", type=Path, help="Hub-style questions folder (needed by gemini)")
+    parser.add_argument("--questions-config", metavar="QC",
+                        help="questions config (default: the one the attributions card records)")
+    parser.add_argument("--video-root", type=Path, help="folder of the videos (needed by gemini)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames per question (default: as recorded in the attributions card)")
+    parser.add_argument("--sampler", default=None, help="frame sampler (default: as recorded in the card)")
+    parser.add_argument("--gemini-model", default=DEFAULT_GEMINI_MODEL, help="Gemini model (default: %(default)s)")
+    parser.add_argument("--thinking-budget", type=int, default=None,
+                        help="Gemini thinking budget (the paper's flash variant used 0; default: the model's)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="raw Gemini answers, one JSON per question (default: ranks/<gemini model>/<config> "
+                             "next to --json, or in the current folder)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random ranker")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write per-question rankings and statistics")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="violin plot of the per-question statistics")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _make(name: str, args: argparse.Namespace, cache: Path):
+    from vqa_shap.ranking import get_ranker
+
+    if name == "gemini":
+        return get_ranker("gemini", model=args.gemini_model, cache_dir=cache, thinking_budget=args.thinking_budget)
+    if name == "random":
+        return get_ranker("random", seed=args.seed)
+    return get_ranker(name)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vqa_shap import hub, maskbench, ranking
+    from vqa_shap.errors import VqaShapError
+
+    attrs = maskbench.load_attributions(args.attributions, args.config)
+    recorded = maskbench.attribution_settings(args.attributions, args.config)
+    base = args.json.parent if args.json else Path(".")
+    cache = args.cache or base / "ranks" / args.gemini_model / args.config
+    ranker, reference = _make(args.ranker, args, cache), _make(args.against, args, cache)
+    questions = None
+    if args.questions is not None:
+        qconfig = args.questions_config or recorded.get("questions_config")
+        if not qconfig:
+            raise VqaShapError("pass --questions-config (the attributions card records none)")
+        questions = {q.qid: q for q in hub.load_questions(args.questions, qconfig)}
+    unit = max((maskbench.temporal_unit_of(a.features) for a in attrs if a.error is None), default=1)
+    results = ranking.rank_questions(
+        attrs, ranker, reference, questions=questions, video_root=args.video_root,
+        n_frames=args.frames or recorded.get("n_frames"), sampler=args.sampler or recorded.get("sampler"),
+        temporal_unit=unit, progress=not args.no_progress)
+    summary = ranking.summarize_agreement(results)
+    print(f"{args.config}: {args.ranker} vs {args.against}: {summary.n_questions} questions, "
+          f"{summary.n_errors} without a ranking")
+    print(f"{'statistic':<14} {'n':>4} {'mean':>8} {'median':>8}")
+    for name, st in summary.stats.items():
+        mean = "-" if st["mean"] is None else f"{st['mean']:+.3f}"
+        median = "-" if st["median"] is None else f"{st['median']:+.3f}"
+        print(f"{name:<14} {st['n']:>4} {mean:>8} {median:>8}")
+    if getattr(ranker, "requests", 0) or getattr(reference, "requests", 0):
+        print(f"Gemini requests made: {getattr(ranker, 'requests', 0) + getattr(reference, 'requests', 0)} "
+              f"(answers cached in {cache})")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "config": args.config, "ranker": args.ranker, "against": args.against,
+            "summary": {"n_questions": summary.n_questions, "n_errors": summary.n_errors, **summary.stats},
+            "questions": [r.to_row() for r in results],
+        }, indent=2))
+        print(f"wrote {args.json}")
+    if args.plot:
+        from vqa_shap.report import plot_rank_violins
+
+        label = f"{args.ranker} vs {args.against}"
+        plot_rank_violins({f"{label}: position-wise": [r.positionwise for r in results],
+                           f"{label}: Spearman": [r.spearman for r in results],
+                           f"{label}: Kendall": [r.kendall for r in results]},
+                          args.plot, statistic="correlation")
+        print(f"wrote {args.plot}")
+    return 0

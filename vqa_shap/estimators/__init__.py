@@ -1,0 +1,110 @@
+"""Shapley value estimators and the public entry point :func:`shapley`.
+
+Importing this package is cheap (numpy only); estimator modules, shap and shapiq are imported when a
+member is asked for.
+
+Members of :data:`ESTIMATORS`:
+
+* ``exact`` — all 2^P coalitions (P ≤ 20).
+* ``permutation`` — antithetic permutation sampling, identical to shap's PermutationExplainer for
+  the same seed and budget (the paper's estimator).
+* ``cyclic`` — ``permutation`` with each order also used cyclically shifted by half (position
+  stratification).
+* ``shap`` — shap's PermutationExplainer itself, through the Game (parity runs).
+* ``kernel`` — paired KernelSHAP (regression, Shapley-kernel size distribution).
+* ``leverage`` — Leverage SHAP: paired KernelSHAP with uniform size distribution.
+* ``stratified`` — Leverage SHAP evaluating several text coalitions per sampled video part (cheap
+  under prefix sharing).
+* ``shapiq`` — a shapiq approximator (option ``approximator``).
+* ``default`` — the estimator chosen by measured error per unit of compute (see the README).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from vqa_shap.estimators.base import Estimate, Estimator, EstimatorError, RawEstimate
+from vqa_shap.registry import Registry
+
+__all__ = ["ESTIMATORS", "DEFAULT_ESTIMATOR", "Estimate", "Estimator", "EstimatorError", "RawEstimate",
+           "get_estimator", "shapley"]
+
+_MEMBERS = {
+    "exact": "vqa_shap.estimators.exact:ExactEstimator",
+    "permutation": "vqa_shap.estimators.permutation:PermutationEstimator",
+    "cyclic": "vqa_shap.estimators.permutation:CyclicPermutationEstimator",
+    "shap": "vqa_shap.estimators.shap_permutation:ShapPermutationEstimator",
+    "kernel": "vqa_shap.estimators.kernel:KernelEstimator",
+    "leverage": "vqa_shap.estimators.kernel:LeverageEstimator",
+    "stratified": "vqa_shap.estimators.kernel:StratifiedLeverageEstimator",
+    "shapiq": "vqa_shap.estimators.shapiq_wrapper:ShapiqEstimator",
+}
+
+#: the member ``"default"`` stands for (chosen by the estimator benchmark, scripts/bench_estimators.py)
+DEFAULT_ESTIMATOR = "cyclic"
+
+ESTIMATORS: Registry = Registry(
+    "estimator", {**_MEMBERS, "default": _MEMBERS[DEFAULT_ESTIMATOR]}, base="vqa_shap.estimators.base:Estimator")
+
+
+def get_estimator(name: str, **options) -> Estimator:
+    """Instantiate the estimator registered as ``name`` with its options.
+
+    Raises:
+        RegistryError: unknown name (the message lists the valid names).
+        EstimatorError: unknown option.
+    """
+    return ESTIMATORS.get(name)(**options)
+
+
+def shapley(
+    value_fn: Callable[[np.ndarray], np.ndarray],
+    n_features: int,
+    budget: int,
+    estimator: str = "default",
+    seed: int = 0,
+    batch_size: int = 64,
+    groups: Sequence[Sequence[int]] | None = None,
+    *,
+    video_features: Sequence[int] | int | None = None,
+    tol: float | None = None,
+    tol_groups: Sequence[Sequence[int]] | None = None,
+    progress: bool = False,
+    **options,
+) -> Estimate:
+    """Shapley values of the outputs of ``value_fn``.
+
+    Args:
+        value_fn: maps a coalition matrix ``bool[B, n_features]`` (True = feature kept) to
+            ``float[B, K]`` scores (``float[B]`` means K = 1). One call scores all K outputs.
+        n_features: F.
+        budget: most evaluations of ``value_fn`` rows (the exact estimator needs ``2^P``).
+        estimator: a name in :data:`ESTIMATORS` (``"default"``: see :data:`DEFAULT_ESTIMATOR`).
+        seed: random seed (a private RNG; the global NumPy state is not touched).
+        batch_size: most coalitions per ``value_fn`` call.
+        groups: optional disjoint lists of feature indices, each one player; features in no group
+            stay present. ``Estimate.values`` then has one row per group.
+        video_features: which features are video (indices or a leading count), for batching by
+            video part and for the compute cost model.
+        tol: adaptive budget: stop once every standard error (or those of ``tol_groups`` sums) is
+            below ``tol``, or the budget is spent.
+        tol_groups: lists of player indices whose summed values ``tol`` watches (e.g. modalities).
+        progress: show a progress bar over batches.
+        **options: estimator options (e.g. ``sizes="uniform"`` for ``kernel``).
+
+    Returns:
+        :class:`Estimate` with ``values`` (players × K), ``stderr``, ``evaluations``, ...
+
+    Example:
+        >>> import numpy as np, vqa_shap
+        >>> est = vqa_shap.shapley(lambda m: m @ np.array([[1.0], [2.0], [3.0]]), 3, budget=8, estimator="exact")
+        >>> est.values[:, 0].round(6).tolist()
+        [1.0, 2.0, 3.0]
+    """
+    from vqa_shap.game import Game
+
+    game = Game(value_fn, n_features, batch_size=batch_size, groups=groups,
+                video_features=video_features, progress=progress)
+    return get_estimator(estimator, **options).estimate(game, budget, seed, tol=tol, tol_groups=tol_groups)

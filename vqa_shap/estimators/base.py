@@ -1,0 +1,217 @@
+"""Estimator base class: validation, seeding, budget bookkeeping and the adaptive budget loop.
+
+A concrete estimator implements one hot method, :meth:`Estimator._estimate`, which spends at most
+``budget`` evaluations of the :class:`~vqa_shap.game.Game` and returns a :class:`RawEstimate`. Every
+estimator must draw its coalitions *prefix-stably* (the coalitions drawn for a budget b are the first
+ones drawn for any budget b' > b with the same seed): the adaptive loop then re-runs it with a
+doubled budget and the Game's cache makes the earlier coalitions free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+from vqa_shap.errors import VqaShapError
+from vqa_shap.game import Game
+
+__all__ = ["Estimate", "Estimator", "EstimatorError", "RawEstimate"]
+
+
+class EstimatorError(VqaShapError, ValueError):
+    """Invalid estimator arguments (budget too small, unknown option, too many players, ...)."""
+
+
+@dataclass(frozen=True)
+class RawEstimate:
+    """What the hot method returns.
+
+    Attributes:
+        values: ``float64[P, K]`` Shapley values.
+        stderr: ``float64[P, K]`` standard errors, or None when the estimator has none.
+        contrast_stderr: ``float64[R, K]`` standard errors of ``contrasts @ values`` (e.g. modality
+            sums), or None.
+    """
+
+    values: np.ndarray
+    stderr: np.ndarray | None = None
+    contrast_stderr: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Shapley values of one game.
+
+    Attributes:
+        values: ``float64[P, K]``: one row per player (per group when the game has groups), one
+            column per output.
+        stderr: ``float64[P, K]`` standard errors, or None (exact, or the estimator gives none).
+        evaluations: coalitions actually scored for this estimate (cache hits are free).
+        budget: the evaluation budget that was allowed.
+        estimator: registered name of the estimator.
+        seed: the seed used.
+        efficiency_residual: ``max_k |Σ_i φ_ik − (v_k(all) − v_k(∅))|``.
+        distinct_prefixes: prefix computations (distinct video parts per batch) for this estimate.
+        cost: modelled compute (ms) for this estimate (see :class:`~vqa_shap.game.CostModel`).
+        value_full: the K scores with all players present.
+        value_empty: the K scores with all players absent.
+        converged: with a tolerance: whether every watched standard error fell below it; else None.
+    """
+
+    values: np.ndarray
+    stderr: np.ndarray | None
+    evaluations: int
+    budget: int
+    estimator: str
+    seed: int
+    efficiency_residual: float
+    distinct_prefixes: int = 0
+    cost: float = 0.0
+    value_full: np.ndarray | None = None
+    value_empty: np.ndarray | None = None
+    converged: bool | None = None
+
+
+class Estimator:
+    """Base class of Shapley value estimators.
+
+    Subclasses set :attr:`name`, optionally :attr:`options` (accepted keyword options and their
+    defaults) and implement :meth:`_estimate`.
+
+    Args:
+        **options: estimator-specific options (see the subclass's ``options``).
+    """
+
+    name: ClassVar[str] = "base"
+    options: ClassVar[dict] = {}
+    #: whether stochastic (a seed matters); exact estimators set False
+    stochastic: ClassVar[bool] = True
+
+    def __init__(self, **options):
+        unknown = set(options) - set(self.options)
+        if unknown:
+            valid = ", ".join(sorted(self.options)) or "none"
+            raise EstimatorError(f"estimator {self.name!r}: unknown option(s) {sorted(unknown)}; valid: {valid}")
+        self.config = {**self.options, **options}
+
+    # ------------------------------------------------------------------ to implement
+    def min_budget(self, n_players: int) -> int:
+        """Smallest budget this estimator can work with for ``n_players`` players."""
+        return 2
+
+    def _estimate(self, game: Game, budget: int, seed: int, contrasts: np.ndarray | None) -> RawEstimate:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ public
+    def estimate(
+        self,
+        game: Game,
+        budget: int,
+        seed: int = 0,
+        *,
+        tol: float | None = None,
+        tol_groups: Sequence[Sequence[int]] | None = None,
+        initial_budget: int | None = None,
+    ) -> Estimate:
+        """Estimate the Shapley values of ``game``.
+
+        Args:
+            game: the :class:`~vqa_shap.game.Game`.
+            budget: most evaluations to spend (as the estimator counts them; repeated coalitions are
+                served from the cache).
+            seed: random seed (private RNG; the global NumPy RNG is never touched).
+            tol: adaptive budget: start small and double the budget until every standard error is
+                below ``tol`` (or, with ``tol_groups``, the standard error of every group's summed
+                value, e.g. the modality contributions), or ``budget`` is spent.
+            tol_groups: lists of player indices whose summed Shapley values the tolerance watches.
+            initial_budget: first budget of the adaptive loop (default: budget/16, at least the
+                estimator's minimum).
+
+        Returns:
+            An :class:`Estimate`.
+
+        Raises:
+            EstimatorError: bad game, budget, seed or groups.
+        """
+        if not isinstance(game, Game):
+            raise EstimatorError(f"estimate() needs a vqa_shap.game.Game, got {type(game).__name__}")
+        if isinstance(budget, bool) or int(budget) != budget:
+            raise EstimatorError(f"budget must be an integer, got {budget!r}")
+        budget = int(budget)
+        need = self.min_budget(game.n_players)
+        if budget < need:
+            raise EstimatorError(
+                f"estimator {self.name!r}: budget={budget} is too small for {game.n_players} players; need at least {need}")
+        if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+            raise EstimatorError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = int(seed)
+        contrasts = self._contrasts(tol_groups, game.n_players)
+        before = game.counters()
+
+        converged = None
+        if tol is None:
+            raw = self._estimate(game, budget, seed, contrasts)
+        else:
+            if tol <= 0:
+                raise EstimatorError(f"tol must be positive, got {tol!r}")
+            current = max(need, initial_budget or budget // 16)
+            while True:
+                current = min(current, budget)
+                raw = self._estimate(game, current, seed, contrasts)
+                watched = raw.contrast_stderr if contrasts is not None else raw.stderr
+                if watched is None:
+                    if self.stochastic:
+                        raise EstimatorError(f"estimator {self.name!r} gives no standard errors; it cannot stop adaptively")
+                    converged = True
+                    break
+                converged = bool(np.all(watched < tol))
+                if converged or current >= budget:
+                    break
+                current *= 2
+
+        after = game.counters()
+        v_full, v_empty = game.value_full(), game.value_empty()
+        values = np.asarray(raw.values, dtype=np.float64)
+        residual = float(np.max(np.abs(values.sum(axis=0) - (v_full - v_empty))))
+        return Estimate(
+            values=values,
+            stderr=None if raw.stderr is None else np.asarray(raw.stderr, dtype=np.float64),
+            evaluations=after[0] - before[0],
+            budget=budget,
+            estimator=self.name,
+            seed=seed,
+            efficiency_residual=residual,
+            distinct_prefixes=after[1] - before[1],
+            cost=after[2] - before[2],
+            value_full=v_full,
+            value_empty=v_empty,
+            converged=converged,
+        )
+
+    @staticmethod
+    def _contrasts(tol_groups, n_players: int) -> np.ndarray | None:
+        if tol_groups is None:
+            return None
+        rows = []
+        for g, members in enumerate(tol_groups):
+            members = list(members)
+            if not members or min(members) < 0 or max(members) >= n_players:
+                raise EstimatorError(f"tol_groups[{g}] must list player indices in 0..{n_players - 1}")
+            row = np.zeros(n_players)
+            row[members] = 1.0
+            rows.append(row)
+        return np.array(rows)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({opts})"
+
+
+def coalitions_from_sizes_and_orders(orders: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Coalitions made of the first ``sizes[r]`` players of ``orders[r]`` (``bool[R, F]``)."""
+    n = orders.shape[1]
+    ranks = np.empty_like(orders)
+    np.put_along_axis(ranks, orders, np.arange(n)[None, :].repeat(len(orders), 0), axis=1)
+    return ranks < sizes[:, None]

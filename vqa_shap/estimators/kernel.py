@@ -1,0 +1,191 @@
+"""Paired KernelSHAP and Leverage SHAP: constrained weighted regression on sampled coalitions."""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+
+from vqa_shap.estimators.base import Estimator, EstimatorError, RawEstimate
+from vqa_shap.game import Game
+
+_CHUNK = 128  # pairs drawn per RNG chunk; fixed so that sampling is prefix-stable across budgets
+
+
+def solve_shapley_regression(
+    coalitions: np.ndarray, values: np.ndarray, weights: np.ndarray, v_empty: np.ndarray, v_full: np.ndarray,
+    units: np.ndarray | None = None, contrasts: np.ndarray | None = None,
+) -> RawEstimate:
+    """Weighted least squares ``min Σ_r w_r (v(S_r) − v(∅) − Σ_{i∈S_r} φ_i)²`` s.t. ``Σφ = v(all) − v(∅)``.
+
+    The constraint is eliminated by projecting onto ``1ᵀφ = 0`` (so efficiency holds exactly). With
+    ``units`` (an id per row, e.g. the pair a row belongs to) a sandwich (HC1) covariance over the
+    units gives standard errors.
+
+    Args:
+        coalitions: ``bool[R, P]``.
+        values: ``float[R, K]`` game values of the rows.
+        weights: ``float[R]`` regression weights (kernel weight / sampling probability).
+        v_empty, v_full: ``float[K]``.
+        units: ``int[R]`` independent sampling unit of each row, or None (no standard errors).
+        contrasts: ``float[C, P]`` sums whose standard errors are wanted.
+    """
+    n = coalitions.shape[1]
+    total = v_full - v_empty
+    z = coalitions.astype(np.float64)
+    share = z.sum(axis=1, keepdims=True) / n
+    a = z - share                                          # rows of Z·(I − 11ᵀ/n)
+    b = values - v_empty[None, :] - share * total[None, :]
+    aw = a * weights[:, None]
+    gram = a.T @ aw
+    # 1 spans the null space of the Gram matrix; adding c·11ᵀ makes it invertible without moving the
+    # solution (both sides live in the complement of 1).
+    gram += (np.trace(gram) / n) * np.ones((n, n)) / n
+    inverse = np.linalg.pinv(gram, hermitian=True)
+    theta = inverse @ (aw.T @ b)
+    values_hat = theta + total[None, :] / n
+
+    stderr = contrast_stderr = None
+    if units is not None:
+        ids, unit_of_row = np.unique(units, return_inverse=True)
+        n_units = len(ids)
+        if n_units > n:
+            resid = b - a @ theta                              # [R, K]
+            k = values.shape[1]
+            var = np.zeros((n, k))
+            cvar = None if contrasts is None else np.zeros((len(contrasts), k))
+            scale = n_units / (n_units - (n - 1))
+            for col in range(k):
+                scores = np.zeros((n_units, n))
+                np.add.at(scores, unit_of_row, aw * resid[:, col : col + 1])
+                influence = scores @ inverse                   # [U, P]
+                var[:, col] = scale * (influence ** 2).sum(axis=0)
+                if contrasts is not None:
+                    cvar[:, col] = scale * ((influence @ contrasts.T) ** 2).sum(axis=0)
+            stderr = np.sqrt(var)
+            contrast_stderr = None if cvar is None else np.sqrt(cvar)
+        else:
+            stderr = np.full_like(values_hat, np.inf)
+            contrast_stderr = None if contrasts is None else np.full((len(contrasts), values.shape[1]), np.inf)
+    return RawEstimate(values=values_hat, stderr=stderr, contrast_stderr=contrast_stderr)
+
+
+class KernelEstimator(Estimator):
+    """Paired KernelSHAP (Lundberg & Lee 2017; Covert & Lee 2021 pairing).
+
+    Coalitions are drawn in complementary pairs (S, S̄): a size s with probability ``q(s)``, then a
+    uniform subset of that size. The budget counts distinct coalitions (v(∅), v(all), then pairs until
+    the budget is spent). Shapley values solve the efficiency-constrained weighted regression, with
+    weights ``kernel(s) / q(s)``. Standard errors: sandwich estimator over pairs.
+    When the budget covers every coalition of a small game, all of them are used with their exact
+    kernel weights, which gives the exact Shapley values.
+
+    Options:
+        text_per_video: coalitions sampled per video part (see :class:`StratifiedLeverageEstimator`).
+        sizes: ``"kernel"`` — ``q(s) ∝ 1/(s(P−s))``, the Shapley kernel (classic KernelSHAP);
+            ``"uniform"`` — every size equally likely, i.e. sampling by the regression's leverage
+            scores (Leverage SHAP, Musco & Witter 2025).
+    """
+
+    name = "kernel"
+    options = {"sizes": "kernel", "text_per_video": 1}
+
+    def min_budget(self, n_players: int) -> int:
+        return 2 if n_players == 1 else 4
+
+    def _size_probabilities(self, n: int) -> np.ndarray:
+        s = np.arange(1, n)
+        if self.config["sizes"] == "kernel":
+            q = 1.0 / (s * (n - s))
+        elif self.config["sizes"] == "uniform":
+            q = np.ones(n - 1)
+        else:
+            raise EstimatorError(f"{self.name}: sizes must be 'kernel' or 'uniform', got {self.config['sizes']!r}")
+        return q / q.sum()
+
+    def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
+        n = game.n_players
+        v_empty, v_full = game.value_empty(), game.value_full()
+        if n == 1:
+            return RawEstimate(values=(v_full - v_empty)[None, :], stderr=np.zeros((1, len(v_full))))
+        max_pairs = (budget - 2) // 2
+        if n <= 20 and max_pairs >= 2 ** (n - 1) - 1:
+            return self._all_coalitions(game, n, v_empty, v_full, contrasts)
+
+        q = self._size_probabilities(n)
+        per_video = int(self.config["text_per_video"])
+        if per_video < 1:
+            raise EstimatorError(f"{self.name}: text_per_video must be >= 1, got {per_video}")
+        text = np.flatnonzero(~game.video_player_mask)
+        rng = np.random.default_rng(seed)
+        drawn, seen = [], set()
+        n_drawn = 0
+        while len(seen) < max_pairs:
+            sizes = rng.choice(np.arange(1, n), size=_CHUNK, p=q)
+            orders = rng.permuted(np.tile(np.arange(n), (_CHUNK, 1)), axis=1)
+            rank = np.empty_like(orders)
+            np.put_along_axis(rank, orders, np.broadcast_to(np.arange(n), orders.shape), axis=1)
+            base = rank < sizes[:, None]
+            rows = [base]
+            if per_video > 1 and len(text):
+                # same video part, a fresh uniform text subset of the same size: each row keeps the
+                # marginal distribution of a sampled coalition (so the weights stay valid) while the
+                # group shares one video prefix (and its complement the complementary prefix)
+                n_text_on = base[:, text].sum(axis=1)
+                for _ in range(per_video - 1):
+                    text_rank = np.argsort(rng.random((_CHUNK, len(text))), axis=1).argsort(axis=1)
+                    extra = base.copy()
+                    extra[:, text] = text_rank < n_text_on[:, None]
+                    rows.append(extra)
+            chunk = np.stack(rows, axis=1).reshape(-1, n)      # groups of per_video consecutive rows
+            # canonical member of a pair: the one holding player 0
+            canon = np.where(chunk[:, :1], chunk, ~chunk)
+            for r, key in enumerate(np.packbits(canon, axis=1)):
+                seen.add(key.tobytes())
+                if len(seen) >= max_pairs:
+                    chunk = chunk[: r + 1]
+                    break
+            drawn.append(chunk)
+            n_drawn += len(chunk)
+            if n_drawn > 50 * max_pairs + 10 * _CHUNK * per_video:  # the pair space is nearly exhausted
+                break
+        first = np.concatenate(drawn)
+        sizes = first.sum(axis=1)
+        coalitions = np.concatenate([first, ~first])
+        values = game(coalitions)
+        s_all = np.concatenate([sizes, n - sizes])
+        weights = 1.0 / (s_all * (n - s_all) * q[s_all - 1])
+        weights /= weights.mean()
+        group = np.arange(len(first)) // (per_video if len(text) else 1)
+        units = np.concatenate([group, group])
+        return solve_shapley_regression(coalitions, values, weights, v_empty, v_full, units=units, contrasts=contrasts)
+
+    @staticmethod
+    def _all_coalitions(game: Game, n: int, v_empty, v_full, contrasts) -> RawEstimate:
+        codes = np.arange(1, 2 ** n - 1, dtype=np.int64)
+        coalitions = ((codes[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+        s = coalitions.sum(axis=1)
+        weights = np.array([(n - 1) / (comb(n, int(k)) * k * (n - k)) for k in s])
+        raw = solve_shapley_regression(coalitions, game(coalitions), weights, v_empty, v_full)
+        k = len(v_full)
+        return RawEstimate(values=raw.values, stderr=np.zeros((n, k)),
+                           contrast_stderr=None if contrasts is None else np.zeros((len(contrasts), k)))
+
+
+class LeverageEstimator(KernelEstimator):
+    """Leverage SHAP (Musco & Witter 2025): paired KernelSHAP with coalition sizes drawn uniformly,
+    which samples proportionally to the regression's leverage scores."""
+
+    name = "leverage"
+    options = {"sizes": "uniform", "text_per_video": 1}
+
+
+class StratifiedLeverageEstimator(KernelEstimator):
+    """Leverage SHAP with prefix sharing: for every sampled coalition, ``text_per_video − 1`` more
+    coalitions with the *same video part* and a fresh text part of the same size (and their
+    complements, which share the complementary video part). Each row keeps Leverage SHAP's sampling
+    distribution, so the regression is unchanged; the group costs two video prefixes instead of
+    ``2·text_per_video``. Standard errors treat each group as one sampling unit."""
+
+    name = "stratified"
+    options = {"sizes": "uniform", "text_per_video": 4}

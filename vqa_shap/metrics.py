@@ -1,0 +1,472 @@
+"""Modality metrics of Shapley attributions (the paper's, plus confidence intervals and errors).
+
+Everything here works on typed :class:`~vqa_shap.schema.Attribution` records: the modality of a
+feature comes from its :class:`~vqa_shap.schema.Feature`, never from a CSV layout, so the players
+need not be contiguous. Definitions (SEED_SPEC.md §6), per question:
+
+1. Column normalisation: ψ[i, c] = φ[i, c] / max_j |φ[j, c]|. A column whose max |φ| is 0 (the
+   option's score never changed) stays all zeros.
+2. Three signals s: ``Ground Truth`` s = ψ[:, g]; ``False`` s = mean of ψ[:, c] over c ≠ g;
+   ``All`` s = mean over all c.
+3. Per modality m ∈ (video V, question Q, answer A), with n_m its number of features:
+
+   * Modality Contribution ``mc``: Σ_m |s| / Σ_all |s|.
+   * Per-Feature Contribution ``pf``: mean_m |s| / Σ_m' mean_m' |s| (over non-empty modalities).
+   * ``ratio``: fraction of features of m with s ≥ 0. The paper divides the answer count by F,
+     the number of *all* features (SEED_SPEC.md §9); ``paper_compat=True`` reproduces that,
+     the default divides by n_A.
+   * ``mean`` and ``var`` (population variance) of s over m.
+   * Dominance ``md`` / ``pfd``: the modality with the largest ``mc`` / ``pf`` (ties → first).
+
+Every frame is ``video``, whatever visual input it came from (HD-EPIC questions with several
+inputs count all their frames as video, as the paper does).
+
+Edge cases (defined here; the paper's code would produce NaN or crash):
+
+* a modality with zero features has ``mc = 0`` and ``pf = 0`` (it is left out of the PF
+  denominator), and ``ratio``, ``mean``, ``var`` = NaN (nothing to average); it is never dominant
+  unless every modality is 0;
+* a signal that is 0 everywhere (all columns constant) has ``mc`` and ``pf`` = NaN and no
+  dominance (``None``). Subset means ignore NaN (so n can differ per metric), dominance fractions
+  are over the questions whose dominance is defined.
+
+Beyond the paper:
+
+* **Standard errors** (``se``): where the attributions carry per-value standard errors σ[i, c],
+  they are propagated to ``mc``, ``pf``, ``mean`` and ``var`` by the first-order delta method,
+      se(M)² = Σ_{i,c} (∂M/∂φ[i, c])² σ[i, c]²,
+  treating the values as independent, and differentiating through the normalisation (the max
+  entry of each column is held at its argmax; ∂|x|/∂x = 0 at x = 0). ``ratio`` and dominance are
+  step functions and get none. A subset mean's error is sqrt(Σ_q se_q²) / n (independent
+  questions).
+* **Bootstrap confidence intervals** of every subset mean (and of accuracy and the dominance
+  fractions): questions resampled with replacement, percentile interval.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from vqa_shap.schema import MODALITIES, Attribution
+
+#: Signals in the paper's row order, with the paper's labels.
+SIGNALS = ("Ground Truth", "False", "All")
+#: Metric groups with a value per modality, and the paper's column-group names.
+GROUPS = ("mc", "pf", "ratio", "mean", "var")
+GROUP_NAMES = {
+    "mc": "Modality Contribution",
+    "pf": "Per-Feature Contribution",
+    "ratio": "Ratio",
+    "mean": "Mean",
+    "var": "Var",
+    "md": "Modality Dominance",
+    "pfd": "Per-Feature Dominance",
+}
+#: Groups that get propagated standard errors (the others are step functions).
+SE_GROUPS = ("mc", "pf", "mean", "var")
+#: Modality suffixes of the flat metric keys (``mc_v`` …) and the paper's column names.
+MODALITY_KEYS = ("v", "q", "a")
+MODALITY_LABELS = ("V", "Q", "A")
+
+Triple = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class SignalMetrics:
+    """One question's metrics for one signal; every group is a (V, Q, A) triple.
+
+    Attributes:
+        signal: ``"Ground Truth"``, ``"False"`` or ``"All"``.
+        mc, pf, ratio, mean, var: the metric groups (see the module docstring).
+        md, pfd: index into (V, Q, A) of the dominant modality, ``None`` when undefined.
+        se: propagated standard errors of ``mc``, ``pf``, ``mean``, ``var`` (same keys), or
+            ``None`` when the attribution has no stderr.
+    """
+
+    signal: str
+    mc: Triple
+    pf: Triple
+    ratio: Triple
+    mean: Triple
+    var: Triple
+    md: int | None
+    pfd: int | None
+    se: Mapping[str, Triple] | None = None
+
+    def flat(self) -> dict[str, float]:
+        """``{"mc_v": …, …, "var_a": …}``."""
+        return {f"{g}_{k}": v for g in GROUPS for k, v in zip(MODALITY_KEYS, getattr(self, g))}
+
+
+@dataclass(frozen=True)
+class QuestionMetrics:
+    """All signals' metrics of one attribution row.
+
+    Attributes:
+        qid, benchmark, task, variant, model: copied from the attribution.
+        correct: whether the prediction equals the answer, ``None`` when there is no prediction.
+        signals: one :class:`SignalMetrics` per entry of :data:`SIGNALS`, in that order.
+    """
+
+    qid: str
+    benchmark: str
+    task: str
+    variant: str
+    model: str
+    correct: bool | None
+    signals: tuple[SignalMetrics, ...]
+
+    def signal(self, name: str) -> SignalMetrics:
+        """The metrics of signal ``name`` (one of :data:`SIGNALS`)."""
+        return self.signals[_signal_index(name)]
+
+
+@dataclass(frozen=True)
+class SubsetMetrics:
+    """Means over a set of questions for one signal (the paper's "macro" average).
+
+    Attributes:
+        signal: one of :data:`SIGNALS`.
+        n_questions: questions averaged (rows with ``error`` excluded).
+        n_errors: rows excluded because their ``error`` is set.
+        accuracy: fraction of correct predictions; ``None`` unless every question has one.
+        values: ``{"mc_v": …, "pf_q": …, "ratio_a": …, "mean_*", "var_*", "md_v": fraction of
+            questions dominated by V, …, "pfd_*"}``.
+        ci: ``{key: (low, high)}`` bootstrap percentile intervals of ``values`` and
+            ``accuracy`` (empty when no bootstrap was asked for).
+        se: ``{key: standard error}`` of the ``mc``/``pf``/``mean``/``var`` means propagated
+            from the attributions' stderr; ``None`` unless every question carries stderr.
+        confidence: level of the intervals; ``n_bootstrap``: resamples drawn.
+    """
+
+    signal: str
+    n_questions: int
+    n_errors: int
+    accuracy: float | None
+    values: Mapping[str, float]
+    ci: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    se: Mapping[str, float] | None = None
+    confidence: float = 0.95
+    n_bootstrap: int = 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Per question
+
+
+def normalise_columns(shapley: np.ndarray) -> np.ndarray:
+    """ψ = φ / (per-column max |φ|); an all-zero column stays zero."""
+    phi = np.asarray(shapley, dtype=np.float64)
+    scale = np.abs(phi).max(axis=0) if phi.shape[0] else np.zeros(phi.shape[1])
+    safe = np.where(scale > 0, scale, 1.0)
+    return np.where(scale > 0, phi / safe, 0.0)
+
+
+def signal_weights(n_options: int, answer: int) -> np.ndarray:
+    """K×3 weights W so that the three signals are ``ψ @ W`` (columns in :data:`SIGNALS` order)."""
+    if not 0 <= answer < n_options:
+        raise ValueError(f"answer {answer} out of range for {n_options} options")
+    w = np.zeros((n_options, 3))
+    w[answer, 0] = 1.0
+    if n_options > 1:
+        w[:, 1] = 1.0 / (n_options - 1)
+        w[answer, 1] = 0.0
+    else:  # no false option: the False signal is empty (all zeros)
+        w[:, 1] = 0.0
+    w[:, 2] = 1.0 / n_options
+    return w
+
+
+def signals(attr: Attribution) -> np.ndarray:
+    """The F×3 signal matrix (Ground Truth, False, All) of one attribution."""
+    return normalise_columns(attr.shapley) @ signal_weights(attr.n_options, attr.answer)
+
+
+def _modality_masks(attr: Attribution) -> np.ndarray:
+    """3×F boolean masks of V, Q, A."""
+    return np.stack([attr.modality_mask(m) for m in MODALITIES]) if attr.features else \
+        np.zeros((3, 0), dtype=bool)
+
+
+def _dominant(values: Sequence[float]) -> int | None:
+    arr = np.asarray(values, dtype=np.float64)
+    if np.isnan(arr).any():
+        return None
+    return int(np.argmax(arr))  # first maximum, as the paper's argmax
+
+
+def _signal_metrics(s: np.ndarray, masks: np.ndarray, paper_compat: bool):
+    """Metrics of one signal vector s[F]; returns (groups dict, md, pfd, gradients dict).
+
+    Gradients: ``{group: 3×F array of ∂metric_m/∂s}`` for :data:`SE_GROUPS`.
+    """
+    n_features = s.shape[0]
+    a = np.abs(s)
+    sign = np.sign(s)
+    counts = masks.sum(axis=1).astype(np.float64)
+    present = counts > 0
+    sums = masks @ a
+    total = sums.sum()
+    per_feature = np.where(present, sums / np.where(present, counts, 1.0), 0.0)
+    denom = per_feature.sum()
+    nan3 = np.full(3, np.nan)
+
+    if total > 0:
+        mc = sums / total
+        pf = per_feature / denom
+        # ∂MC_m/∂s_j = sign_j ([j∈m]·T − A_m) / T²
+        g_mc = sign[None, :] * (masks * total - sums[:, None]) / total**2
+        inv_n = np.where(masks, 1.0 / np.where(counts > 0, counts, 1.0)[:, None], 0.0).sum(axis=0)
+        # ∂PF_m/∂s_j = sign_j / n_{m(j)} · ([j∈m]·D − a_m) / D²
+        g_pf = (sign * inv_n)[None, :] * (masks * denom - per_feature[:, None]) / denom**2
+    else:
+        mc, pf = nan3.copy(), nan3.copy()
+        g_mc = g_pf = np.full((3, n_features), np.nan)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nonneg = masks @ (s >= 0).astype(np.float64)
+        ratio = np.where(present, nonneg / np.where(present, counts, 1.0), np.nan)
+        if paper_compat:
+            # The paper divides the answer count by the total number of features (SEED_SPEC §6).
+            ratio[2] = nonneg[2] / n_features if n_features else np.nan
+        mean = np.where(present, (masks @ s) / np.where(present, counts, 1.0), np.nan)
+        centred = s[None, :] - np.where(present, mean, 0.0)[:, None]
+        var = np.where(present, (masks * centred**2).sum(axis=1) / np.where(present, counts, 1.0),
+                       np.nan)
+    safe_counts = np.where(present, counts, 1.0)[:, None]
+    g_mean = masks / safe_counts
+    g_var = masks * 2.0 * centred / safe_counts
+    groups = {"mc": mc, "pf": pf, "ratio": ratio, "mean": mean, "var": var}
+    gradients = {"mc": g_mc, "pf": g_pf, "mean": g_mean, "var": g_var}
+    return groups, _dominant(mc), _dominant(pf), gradients
+
+
+def _propagate(grad_s: np.ndarray, phi: np.ndarray, sigma: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Delta-method errors of metrics with gradients ``grad_s`` (M×F, w.r.t. one signal).
+
+    The signal is s = ψ @ w with ψ = φ / n_c, n_c = |φ[j*_c, c]|, so
+    ∂s_i/∂φ[j, c] = w_c ([i=j] / n_c − [j=j*_c] · sign(φ[j*_c, c]) · φ[i, c] / n_c²).
+    """
+    n_features, n_options = phi.shape
+    scale = np.abs(phi).max(axis=0)
+    argmax = np.abs(phi).argmax(axis=0)
+    live = scale > 0
+    safe = np.where(live, scale, 1.0)
+    grad_s = np.nan_to_num(grad_s)
+    # direct term: M×F×K
+    grad_phi = grad_s[:, :, None] * (weights * live / safe)[None, None, :]
+    # normaliser term on the max entry of each column
+    inner = grad_s @ phi  # M×K: Σ_i g_i φ[i, c]
+    top_sign = np.sign(phi[argmax, np.arange(n_options)])
+    correction = weights * live * top_sign / safe**2 * inner  # M×K
+    rows = np.arange(grad_s.shape[0])
+    for c in range(n_options):
+        grad_phi[rows, argmax[c], c] -= correction[:, c]
+    return np.sqrt(((grad_phi**2) * (sigma**2)[None]).sum(axis=(1, 2)))
+
+
+def question_metrics(attr: Attribution, *, paper_compat: bool = False) -> QuestionMetrics:
+    """The metrics of one attribution row for the three signals.
+
+    Args:
+        attr: an attribution without ``error``.
+        paper_compat: divide the answer Ratio by F, as the paper's code does.
+
+    Raises:
+        ValueError: the row has ``error`` set or no option columns.
+    """
+    if attr.error is not None:
+        raise ValueError(f"attribution {attr.qid!r} has an error ({attr.error}); it has no metrics")
+    if attr.n_options == 0:
+        raise ValueError(f"attribution {attr.qid!r} has no option columns")
+    weights = signal_weights(attr.n_options, attr.answer)
+    sig = normalise_columns(attr.shapley) @ weights
+    masks = _modality_masks(attr)
+    out = []
+    for k, name in enumerate(SIGNALS):
+        groups, md, pfd, grads = _signal_metrics(sig[:, k], masks, paper_compat)
+        se = None
+        if attr.stderr is not None:
+            stacked = np.concatenate([grads[g] for g in SE_GROUPS])
+            errs = _propagate(stacked, attr.shapley, attr.stderr, weights[:, k]).reshape(len(SE_GROUPS), 3)
+            for i, g in enumerate(SE_GROUPS):
+                errs[i][np.isnan(groups[g])] = np.nan
+            se = {g: _triple(errs[i]) for i, g in enumerate(SE_GROUPS)}
+        out.append(SignalMetrics(name, *(_triple(groups[g]) for g in GROUPS), md, pfd, se))
+    correct = None if attr.prediction is None else bool(attr.prediction == attr.answer)
+    return QuestionMetrics(attr.qid, attr.benchmark, attr.task, attr.variant, attr.model, correct,
+                           tuple(out))
+
+
+def _triple(values: Iterable[float]) -> Triple:
+    v = [float(x) for x in values]
+    return (v[0], v[1], v[2])
+
+
+def _signal_index(name: str) -> int:
+    try:
+        return SIGNALS.index(name)
+    except ValueError:
+        raise ValueError(f"signal must be one of {SIGNALS}, got {name!r}") from None
+
+
+def question_metrics_frame(metrics: Sequence[QuestionMetrics]):
+    """The paper's per-question table: index (qid, signal), two-level columns (group, V/Q/A).
+
+    Same layout as ``<name>_5000_joint_q_uid_metrics.csv`` (groups Modality Contribution …
+    Var).
+    """
+    import pandas as pd
+
+    columns = pd.MultiIndex.from_tuples(
+        [(GROUP_NAMES[g], m) for g in GROUPS for m in MODALITY_LABELS])
+    index, rows = [], []
+    for qm in metrics:
+        for sm in qm.signals:
+            index.append((qm.qid, sm.signal))
+            rows.append([v for g in GROUPS for v in getattr(sm, g)])
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index), columns=columns)
+
+
+# ----------------------------------------------------------------------------------------------
+# Over a subset
+
+
+def metric_keys() -> list[str]:
+    """Flat keys of :attr:`SubsetMetrics.values` in order."""
+    return ([f"{g}_{k}" for g in GROUPS for k in MODALITY_KEYS]
+            + [f"{d}_{k}" for d in ("md", "pfd") for k in MODALITY_KEYS])
+
+
+def _per_question_matrix(metrics: Sequence[QuestionMetrics], k: int) -> np.ndarray:
+    """n×(15+6) matrix: the 15 group values, then one-hot md and pfd (NaN rows when undefined)."""
+    rows = []
+    for qm in metrics:
+        sm = qm.signals[k]
+        row = [v for g in GROUPS for v in getattr(sm, g)]
+        for dom in (sm.md, sm.pfd):
+            row += [np.nan] * 3 if dom is None else [float(dom == i) for i in range(3)]
+        rows.append(row)
+    return np.asarray(rows, dtype=np.float64).reshape(len(metrics), len(metric_keys()))
+
+
+def _nanmean(x: np.ndarray, axis: int) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        counts = (~np.isnan(x)).sum(axis=axis)
+        return np.where(counts > 0, np.nansum(x, axis=axis) / np.maximum(counts, 1), np.nan)
+
+
+def bootstrap_ci(values: np.ndarray, n_resamples: int, *, confidence: float = 0.95,
+                 seed: int = 0) -> np.ndarray:
+    """Percentile bootstrap intervals of column means (rows resampled with replacement).
+
+    Args:
+        values: n×M matrix (NaN entries are ignored in each resample's mean).
+        n_resamples: number of resamples.
+        confidence: interval level.
+        seed: seed of ``numpy.random.default_rng``.
+
+    Returns:
+        M×2 array of (low, high); NaN where a column has no values.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[0]
+    if n == 0 or n_resamples <= 0:
+        return np.full((values.shape[1], 2), np.nan)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    means = _nanmean(values[idx], axis=1)  # B×M
+    alpha = (1.0 - confidence) / 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN bounds
+        lo = np.nanquantile(means, alpha, axis=0)
+        hi = np.nanquantile(means, 1.0 - alpha, axis=0)
+    return np.stack([lo, hi], axis=1)
+
+
+def subset_metrics(
+    attributions: Sequence[Attribution],
+    *,
+    paper_compat: bool = False,
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> list[SubsetMetrics]:
+    """Subset means of every metric, per signal, with bootstrap intervals and propagated errors.
+
+    Rows with ``error`` set are excluded and counted in ``n_errors``.
+
+    Args:
+        attributions: the rows of one model × benchmark × variant.
+        paper_compat: the paper's answer-Ratio divisor (see :func:`question_metrics`).
+        bootstrap: number of question resamples for the intervals (0: none).
+        confidence: interval level.
+        seed: bootstrap seed.
+
+    Returns:
+        One :class:`SubsetMetrics` per signal, in :data:`SIGNALS` order.
+    """
+    ok = [a for a in attributions if a.error is None]
+    n_errors = len(attributions) - len(ok)
+    per_q = [question_metrics(a, paper_compat=paper_compat) for a in ok]
+    correct = [qm.correct for qm in per_q]
+    accuracy = (float(np.mean(correct)) if correct and all(c is not None for c in correct)
+                else None)
+    keys = metric_keys()
+    out = []
+    for k, name in enumerate(SIGNALS):
+        matrix = _per_question_matrix(per_q, k)
+        means = _nanmean(matrix, axis=0) if per_q else np.full(len(keys), np.nan)
+        values = {key: float(v) for key, v in zip(keys, means)}
+        ci: dict[str, tuple[float, float]] = {}
+        if bootstrap > 0 and per_q:
+            with_acc = matrix
+            if accuracy is not None:
+                with_acc = np.column_stack([matrix, np.asarray(correct, dtype=np.float64)])
+            bounds = bootstrap_ci(with_acc, bootstrap, confidence=confidence, seed=seed)
+            for key, (lo, hi) in zip(keys + ["accuracy"], bounds):
+                ci[key] = (float(lo), float(hi))
+        se = None
+        if per_q and all(qm.signals[k].se is not None for qm in per_q):
+            se = {}
+            for g in SE_GROUPS:
+                errs = np.asarray([qm.signals[k].se[g] for qm in per_q])  # n×3
+                vals = np.asarray([getattr(qm.signals[k], g) for qm in per_q])
+                for i, mk in enumerate(MODALITY_KEYS):
+                    live = ~np.isnan(vals[:, i])
+                    n = int(live.sum())
+                    se[f"{g}_{mk}"] = (float(math.sqrt(np.sum(errs[live, i] ** 2)) / n)
+                                       if n else float("nan"))
+        out.append(SubsetMetrics(name, len(per_q), n_errors, accuracy, values, ci, se,
+                                 confidence, bootstrap if per_q else 0))
+    return out
+
+
+def subset_rows(subsets: Sequence[SubsetMetrics], **context: Any) -> list[dict[str, Any]]:
+    """JSON-ready rows ``{**context, signal, n_questions, n_errors, accuracy, mc_v…, ci, se}``.
+
+    NaN becomes ``None`` so the output is strict JSON.
+    """
+    rows = []
+    for sub in subsets:
+        row: dict[str, Any] = dict(context)
+        row.update(signal=sub.signal, n_questions=sub.n_questions, n_errors=sub.n_errors,
+                   accuracy=sub.accuracy)
+        row.update({k: _json_float(v) for k, v in sub.values.items()})
+        row["ci"] = {k: [_json_float(lo), _json_float(hi)] for k, (lo, hi) in sub.ci.items()}
+        row["confidence"] = sub.confidence
+        row["n_bootstrap"] = sub.n_bootstrap
+        row["se"] = None if sub.se is None else {k: _json_float(v) for k, v in sub.se.items()}
+        rows.append(row)
+    return rows
+
+
+def _json_float(value: float | None) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)

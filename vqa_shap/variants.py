@@ -1,0 +1,293 @@
+"""Extra-answer variants of a benchmark: ``easy`` and ``hard_<N>`` (SEED_SPEC §2), reproducibly.
+
+* ``easy``: the questions are paired with a rejection-sampled derangement of themselves
+  (``numpy.random.default_rng(seed)``, shuffled until no question is its own donor, at least once);
+  each question's distractor slots (ascending, answer excluded) receive its donor's distractors in
+  order. The correct option and its index are unchanged; a slot the donor cannot fill keeps its own
+  distractor (the paper's ``zip``).
+* ``hard_<N>``: ``N`` distractors drawn with ``rng.choice(pool, N, replace=False)`` from a pool of other
+  questions' options are appended, then ``(original index, option)`` pairs are shuffled with the same
+  generator and the answer index follows its option. The pool per benchmark:
+
+  - ``egoschema`` (and any benchmark without a rule): every other question's options;
+  - ``hd-epic``: other questions whose qid contains this question's type, de-duplicated keeping the
+    first occurrence (the paper de-duplicates with ``list(set(...))``, whose order depends on
+    ``PYTHONHASHSEED``; ours is the same set in a fixed order). When that pool is smaller than ``N``:
+    the counting types use the strings ``"0" … str(N + 4)`` minus the question's own options, and
+    ``3d_perception_fixture_location`` drops the correct option and adds ``"<(h % 12) * 30> degrees"``
+    for every remaining ``"h o'clock"``;
+  - ``lvbench``: other questions sharing at least one question type (``extra["question_type"]``);
+  - ``mvbench`` (the paper has no MVBench variants; our choice): other questions of the same task.
+
+  One generator is consumed sequentially: per question one ``choice`` then one ``shuffle``.
+
+``dedupe=True`` (our default) never adds a distractor that duplicates, after normalisation (the paper's
+``lower().strip()`` plus whitespace collapsing), an option already present or already added: the pool
+is de-duplicated and stripped of the question's own options before drawing, and ``easy`` skips a
+donor distractor that would repeat one. ``dedupe=False`` reproduces the paper, duplicates included.
+
+Options are copied verbatim (stored text is never normalised); qids are unchanged; ``option_origin``
+records the ``(qid, index)`` every option came from, or ``("", -1)`` (:data:`UNKNOWN_ORIGIN`) for a
+generated string such as ``"3"`` or ``"90 degrees"`` that belongs to no question.
+Pools come from the questions passed in, so variants of a subset draw from that subset only.
+Everything is deterministic given ``seed`` (no set or hash order is involved).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Callable, Mapping, Sequence
+
+from vqa_shap.errors import VqaShapError
+from vqa_shap.schema import OptionOrigin, Question
+
+#: The variant names :func:`make_variant` accepts: ``easy`` or ``hard_<N>`` (N ≥ 1).
+VARIANT_PATTERN = re.compile(r"^(?:easy|hard_(?P<extra>[1-9][0-9]*))$")
+#: The origin of an option that comes from no question (a generated fallback string).
+UNKNOWN_ORIGIN = OptionOrigin("", -1)
+#: HD-EPIC types whose small pools fall back to number strings.
+COUNTING_TYPES = ("object_motion_object_movement_counting", "3d_perception_fixture_interaction_counting")
+#: HD-EPIC type whose small pools fall back to angles.
+FIXTURE_LOCATION_TYPE = "3d_perception_fixture_location"
+_CLOCK = re.compile(r"^(\d+) o'clock$")
+
+
+def normalise(text: str) -> str:
+    """The comparison key of an option: lower-cased, stripped, inner whitespace collapsed."""
+    return " ".join(text.lower().split())
+
+
+def make_variant(questions: Sequence[Question], variant: str, *, seed: int = 0,
+                 dedupe: bool = True) -> list[Question]:
+    """The ``easy`` or ``hard_<N>`` variant of a benchmark's original questions.
+
+    Args:
+        questions: the original questions of one benchmark, in the order the generator visits them.
+        variant: ``"easy"`` or ``"hard_<N>"``.
+        seed: seed of ``numpy.random.default_rng``.
+        dedupe: never add a distractor duplicating (after normalisation) an option already there
+            (default); ``False`` reproduces the paper's behaviour.
+
+    Returns:
+        New questions, same qids and order, ``variant`` set, ``option_origin`` filled.
+
+    Raises:
+        VqaShapError: bad variant name, questions that are not one benchmark's originals, duplicate
+            qids, or a pool too small for ``N`` distractors (names the question).
+    """
+    import numpy as np
+
+    match = VARIANT_PATTERN.match(variant or "")
+    if not match:
+        raise VqaShapError(f"unknown variant {variant!r}: expected 'easy' or 'hard_<N>' (e.g. hard_5)")
+    questions = list(questions)
+    if not questions:
+        return []
+    benchmarks = sorted({q.benchmark for q in questions})
+    if len(benchmarks) > 1:
+        raise VqaShapError(f"make_variant needs one benchmark at a time, got {benchmarks}")
+    derived = next((q for q in questions if q.variant != "original"), None)
+    if derived is not None:
+        raise VqaShapError(f"make_variant needs original questions; {derived.qid!r} is variant {derived.variant!r}")
+    qids = [q.qid for q in questions]
+    if len(set(qids)) != len(qids):
+        dup = next(q for i, q in enumerate(qids) if q in qids[:i])
+        raise VqaShapError(f"make_variant: qid {dup!r} appears twice")
+    rng = np.random.default_rng(seed)
+    if variant == "easy":
+        return _easy(questions, rng, dedupe)
+    return _hard(questions, int(match.group("extra")), variant, rng, dedupe)
+
+
+def _easy(questions: list[Question], rng, dedupe: bool) -> list[Question]:
+    if len(questions) < 2:
+        raise VqaShapError("the easy variant needs at least 2 questions (each takes another's distractors)")
+    donors = list(range(len(questions)))
+    while True:  # rejection-sampled derangement; at least one shuffle, as the paper
+        rng.shuffle(donors)
+        if all(d != i for i, d in enumerate(donors)):
+            break
+    out = []
+    for question, donor in zip(questions, (questions[d] for d in donors)):
+        options, origins = list(question.options), list(question.option_origin)
+        supply = iter(k for k in range(donor.n_options) if k != donor.answer)
+        seen = {normalise(question.options[question.answer])}
+        for slot in (k for k in range(question.n_options) if k != question.answer):
+            for k in supply:
+                if not dedupe or normalise(donor.options[k]) not in seen:
+                    options[slot], origins[slot] = donor.options[k], donor.option_origin[k]
+                    break
+            seen.add(normalise(options[slot]))
+        out.append(dataclasses.replace(question, options=tuple(options), option_origin=tuple(origins),
+                                       variant="easy"))
+    return out
+
+
+class _OptionTable:
+    """All options of all questions, flat, with integer keys for fast pool building."""
+
+    def __init__(self, questions: list[Question]):
+        import numpy as np
+
+        counts = np.array([q.n_options for q in questions], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.counts = counts
+        self.texts = [o for q in questions for o in q.options]
+        self.origins = [o for q in questions for o in q.option_origin]
+        self.exact = self._ids(self.texts)
+        self.norm = self._ids([normalise(t) for t in self.texts])
+
+    @staticmethod
+    def _ids(keys: list[str]):
+        import numpy as np
+
+        index: dict[str, int] = {}
+        return np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)
+
+    def entries(self, donors):
+        """Flat option indices of ``donors``' options, donor by donor, in option order."""
+        import numpy as np
+
+        starts, lengths = self.offsets[donors], self.counts[donors]
+        before = np.cumsum(lengths) - lengths
+        return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+
+
+def _first_occurrences(entries, keys):
+    import numpy as np
+
+    _, first = np.unique(keys[entries], return_index=True)
+    return entries[np.sort(first)]
+
+
+def _donor_rule(questions: list[Question]) -> Callable[[int], "object"]:
+    """question index -> sorted indices of the questions its pool draws from (never itself)."""
+    import numpy as np
+
+    n = len(questions)
+    benchmark = questions[0].benchmark
+
+    def grouped(groups_of: Callable[[Question], list[str]], member: Callable[[str, Question], bool]):
+        keys = list(dict.fromkeys(k for q in questions for k in groups_of(q)))
+        members = {k: np.array([j for j, q in enumerate(questions) if member(k, q)], dtype=np.int64)
+                   for k in keys}
+
+        def donors(i: int):
+            groups = [members[k] for k in groups_of(questions[i])]
+            pool = groups[0] if len(groups) == 1 else np.unique(np.concatenate(groups))
+            return pool[pool != i]
+
+        return donors
+
+    if benchmark == "hd-epic":  # the paper's substring match of the type in the qid
+        return grouped(lambda q: [q.task], lambda t, q: t in q.qid)
+    if benchmark == "lvbench":
+        return grouped(_question_types, lambda t, q: t in _question_types(q))
+    if benchmark == "mvbench":
+        return grouped(lambda q: [q.task], lambda t, q: q.task == t)
+    everyone = np.arange(n, dtype=np.int64)
+    return lambda i: everyone[everyone != i]
+
+
+def _question_types(question: Question) -> list[str]:
+    types = question.extra.get("question_type") if isinstance(question.extra, Mapping) else None
+    if isinstance(types, list) and types:
+        return [str(t) for t in types]
+    return [question.task]
+
+
+def _fallback_pool(question: Question, pool: list[tuple[str, OptionOrigin]], extra: int,
+                   dedupe: bool) -> list[tuple[str, OptionOrigin]]:
+    """HD-EPIC's pools for types with too few other questions (SEED_SPEC §2)."""
+    own = {normalise(o) if dedupe else o for o in question.options}
+    key = normalise if dedupe else (lambda s: s)
+    if question.task in COUNTING_TYPES:
+        return [(str(v), UNKNOWN_ORIGIN) for v in range(extra + 5) if key(str(v)) not in own]
+    if question.task == FIXTURE_LOCATION_TYPE:
+        correct = question.options[question.answer]
+        kept = [(t, o) for t, o in pool if key(t) != key(correct)]
+        angles = []
+        for text, _ in kept:
+            clock = _CLOCK.match(text.strip())
+            if clock:
+                angles.append((f"{(int(clock.group(1)) % 12) * 30} degrees", UNKNOWN_ORIGIN))
+        if dedupe:
+            seen = {key(t) for t, _ in kept} | own
+            unique = []
+            for text, origin in angles:
+                if key(text) not in seen:
+                    seen.add(key(text))
+                    unique.append((text, origin))
+            angles = unique
+        return kept + angles
+    return pool
+
+
+def _hard(questions: list[Question], extra: int, variant: str, rng, dedupe: bool) -> list[Question]:
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    table = _OptionTable(questions)
+    donors_of = _donor_rule(questions)
+    set_dedupe = questions[0].benchmark == "hd-epic"  # the paper de-duplicates HD-EPIC pools only
+    out = []
+    for i, question in enumerate(tqdm(questions, desc=variant, unit=" questions", disable=None, leave=False)):
+        entries = table.entries(donors_of(i))
+        if dedupe:
+            entries = _first_occurrences(entries, table.norm)
+            own = table.norm[table.offsets[i]:table.offsets[i] + table.counts[i]]
+            entries = entries[~np.isin(table.norm[entries], own)]
+        elif set_dedupe:
+            entries = _first_occurrences(entries, table.exact)
+        if len(entries) < extra and question.benchmark == "hd-epic":
+            pool = _fallback_pool(question, [(table.texts[e], table.origins[e]) for e in entries], extra, dedupe)
+        else:
+            pool = None
+        size = len(entries) if pool is None else len(pool)
+        if size < extra:
+            raise VqaShapError(
+                f"{variant}: question {question.qid!r} has only {size} candidate distractor(s) in its "
+                f"pool, fewer than {extra} (the pool comes from the {len(questions)} questions given)"
+            )
+        chosen = rng.choice(size, extra, replace=False)
+        if pool is None:
+            added = [(table.texts[e], table.origins[e]) for e in entries[chosen]]
+        else:
+            added = [pool[c] for c in chosen]
+        options = list(question.options) + [t for t, _ in added]
+        origins = list(question.option_origin) + [o for _, o in added]
+        order = list(range(len(options)))
+        rng.shuffle(order)
+        out.append(dataclasses.replace(
+            question,
+            options=tuple(options[k] for k in order),
+            option_origin=tuple(origins[k] for k in order),
+            answer=order.index(question.answer),
+            variant=variant,
+        ))
+    return out
+
+
+def recover_origins(original: Question, variant: Question) -> tuple[OptionOrigin, ...]:
+    """Best-effort ``option_origin`` of a variant read from a dump that does not record it.
+
+    The correct option comes from the original's answer (checked by text). For ``hard_<N>`` every
+    original option was kept, so each other original option is matched, in order, to the first
+    unclaimed option with the same normalised text. Everything else — the donor distractors of
+    ``easy``, the drawn ones of ``hard_<N>`` — has an unknown source: :data:`UNKNOWN_ORIGIN`.
+    """
+    origins = [UNKNOWN_ORIGIN] * variant.n_options
+    if normalise(variant.options[variant.answer]) == normalise(original.options[original.answer]):
+        origins[variant.answer] = OptionOrigin(original.qid, original.answer)
+    if variant.variant.startswith("hard_"):
+        free = [k for k in range(variant.n_options) if origins[k] == UNKNOWN_ORIGIN]
+        for index, text in enumerate(original.options):
+            if index == original.answer:
+                continue
+            for position in free:
+                if normalise(variant.options[position]) == normalise(text):
+                    origins[position] = OptionOrigin(original.qid, index)
+                    free.remove(position)
+                    break
+    return tuple(origins)
