@@ -383,6 +383,7 @@ def _mask_bench_cli(ws, out, *extra):
                  "--no-progress", *extra])
 
 
+@pytest.mark.slow
 def test_mask_bench_end_to_end_on_a_tiny_model(explained, capsys):
     import json
 
@@ -426,6 +427,7 @@ def test_mask_bench_end_to_end_on_a_tiny_model(explained, capsys):
         r.prediction for r in rows if r.key == "negative/ground_truth/joint"][:3]
 
 
+@pytest.mark.slow
 def test_mask_bench_force_last_and_gt_masking(explained):
     import datasets
 

@@ -317,8 +317,8 @@ def video_root(tmp_path_factory):
     return root
 
 
-def _ego(sampler_inputs=None):
-    return _question(inputs=sampler_inputs or (VisualInput("video", "ego.mp4"),))
+def _ego():
+    return _question(inputs=(VisualInput("video", "ego.mp4"),))
 
 
 def test_plan_single_video_samplers(video_root):

@@ -276,3 +276,61 @@ def test_errors_are_clear():
     assert make_variant([], "easy") == []
     counts = Counter(q.option_origin[q.answer] for q in make_variant(qs, "hard_2"))
     assert counts == {OptionOrigin("x", 0): 1, OptionOrigin("y", 1): 1}
+
+
+def _reference_hard(questions, extra, seed, dedupe):
+    """hard_N written plainly from SEED_SPEC §2 (pools rebuilt per question, no index tricks)."""
+    rng = np.random.default_rng(seed)
+
+    def types(q):
+        return set(q.extra.get("question_type") or [q.task])
+
+    out = []
+    for q in questions:
+        if q.benchmark == "hd-epic":
+            donors = [d for d in questions if d.qid != q.qid and q.task in d.qid]
+        elif q.benchmark == "lvbench":
+            donors = [d for d in questions if d.qid != q.qid and types(d) & types(q)]
+        elif q.benchmark == "mvbench":
+            donors = [d for d in questions if d.qid != q.qid and d.task == q.task]
+        else:
+            donors = [d for d in questions if d.qid != q.qid]
+        pool = [(o, OptionOrigin(d.qid, k)) for d in donors for k, o in enumerate(d.options)]
+        if dedupe or q.benchmark == "hd-epic":
+            key = normalise if dedupe else (lambda s: s)
+            seen = {key(o) for o in q.options} if dedupe else set()
+            unique = []
+            for option, origin in pool:
+                if key(option) not in seen:
+                    seen.add(key(option))
+                    unique.append((option, origin))
+            pool = unique
+        added = [pool[c] for c in rng.choice(len(pool), extra, replace=False)]
+        pairs = list(enumerate(zip(list(q.options) + [o for o, _ in added],
+                                   list(q.option_origin) + [g for _, g in added])))
+        rng.shuffle(pairs)
+        out.append((tuple(o for _, (o, _) in pairs), tuple(g for _, (_, g) in pairs),
+                    [i for i, _ in pairs].index(q.answer)))
+    return out
+
+
+def _repetitive(benchmark, n_groups=3, per_group=6):
+    """Questions whose options repeat within and across groups (exactly and up to case)."""
+    texts = ["red", "Red", "blue", "green ", "GREEN", "pink", "grey", "black", "white", "gold", "teal"]
+    qs = []
+    for g in range(n_groups):
+        for i in range(per_group):
+            options = [texts[(g * 2 + i * 3 + k * 5) % len(texts)] for k in range(4)] + [f"g{g} q{i}"]
+            task = f"group_{g}_type"
+            extra = {"question_type": [task] + ([f"group_{(g + 1) % n_groups}_type"] if i == 0 else [])}
+            qs.append(_q(f"{task}_{i}", options, (g + i) % 5, benchmark=benchmark, task=task, **extra))
+    return qs
+
+
+@pytest.mark.parametrize("benchmark", ["egoschema", "hd-epic", "lvbench", "mvbench"])
+@pytest.mark.parametrize("dedupe", [True, False])
+def test_hard_pools_equal_plain_reference(benchmark, dedupe):
+    qs = _repetitive(benchmark)
+    for seed in (0, 1):
+        ours = make_variant(qs, "hard_4", seed=seed, dedupe=dedupe)
+        assert [(q.options, q.option_origin, q.answer) for q in ours] == _reference_hard(qs, 4, seed, dedupe)

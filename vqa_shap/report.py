@@ -233,7 +233,11 @@ def plot_rank_violins(groups: Mapping[str, Sequence[float]], path: Path | str, *
     data = [np.asarray([v for v in groups[k] if v is not None and np.isfinite(v)], dtype=np.float64) for k in labels]
     keep = [i for i, d in enumerate(data) if d.size]
     if keep:
-        ax.violinplot([data[i] for i in keep], positions=keep, vert=False, showmedians=True)
+        import matplotlib
+
+        horizontal = ({"orientation": "horizontal"} if tuple(int(x) for x in matplotlib.__version__.split(".")[:2])
+                      >= (3, 10) else {"vert": False})  # `vert` is deprecated from matplotlib 3.10
+        ax.violinplot([data[i] for i in keep], positions=keep, showmedians=True, **horizontal)
     ax.set_yticks(range(len(labels)))
     ax.set_yticklabels([f"{k} (n={d.size})" for k, d in zip(labels, data)], fontsize=8)
     ax.set_xlim(-1, 1)

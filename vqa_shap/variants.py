@@ -133,6 +133,7 @@ class _OptionTable:
         counts = np.array([q.n_options for q in questions], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self.counts = counts
+        self.question = np.repeat(np.arange(len(questions), dtype=np.int64), counts)
         self.texts = [o for q in questions for o in q.options]
         self.origins = [o for q in questions for o in q.option_origin]
         self.exact = self._ids(self.texts)
@@ -161,33 +162,74 @@ def _first_occurrences(entries, keys):
     return entries[np.sort(first)]
 
 
-def _donor_rule(questions: list[Question]) -> Callable[[int], "object"]:
-    """question index -> sorted indices of the questions its pool draws from (never itself)."""
+def _groups(questions: list[Question]) -> tuple[list, dict]:
+    """Each question's donor group key, and key -> sorted indices of the group's questions.
+
+    A question always belongs to its own group; its donors are the group minus itself.
+    """
     import numpy as np
 
-    n = len(questions)
     benchmark = questions[0].benchmark
-
-    def grouped(groups_of: Callable[[Question], list[str]], member: Callable[[str, Question], bool]):
-        keys = list(dict.fromkeys(k for q in questions for k in groups_of(q)))
-        members = {k: np.array([j for j, q in enumerate(questions) if member(k, q)], dtype=np.int64)
-                   for k in keys}
-
-        def donors(i: int):
-            groups = [members[k] for k in groups_of(questions[i])]
-            pool = groups[0] if len(groups) == 1 else np.unique(np.concatenate(groups))
-            return pool[pool != i]
-
-        return donors
-
     if benchmark == "hd-epic":  # the paper's substring match of the type in the qid
-        return grouped(lambda q: [q.task], lambda t, q: t in q.qid)
-    if benchmark == "lvbench":
-        return grouped(_question_types, lambda t, q: t in _question_types(q))
-    if benchmark == "mvbench":
-        return grouped(lambda q: [q.task], lambda t, q: q.task == t)
-    everyone = np.arange(n, dtype=np.int64)
-    return lambda i: everyone[everyone != i]
+        keys = [q.task for q in questions]
+        members = {t: [j for j, q in enumerate(questions) if t in q.qid] for t in dict.fromkeys(keys)}
+    elif benchmark == "mvbench":
+        keys = [q.task for q in questions]
+        members = {t: [j for j, q in enumerate(questions) if q.task == t] for t in dict.fromkeys(keys)}
+    elif benchmark == "lvbench":  # questions sharing at least one question type
+        types = [tuple(_question_types(q)) for q in questions]
+        by_type: dict[str, list[int]] = {}
+        for j, ts in enumerate(types):
+            for t in ts:
+                by_type.setdefault(t, []).append(j)
+        keys = types
+        members = {ts: sorted({j for t in ts for j in by_type[t]}) for ts in dict.fromkeys(types)}
+    else:
+        keys = [None] * len(questions)
+        members = {None: list(range(len(questions)))}
+    return keys, {k: np.array(v, dtype=np.int64) for k, v in members.items()}
+
+
+class _Pools:
+    """The candidate pool of every question, from per-group arrays computed once.
+
+    A pool lists flat option indices (see :class:`_OptionTable`) of the donors' options in donor
+    order then option order; ``dedupe`` keeps the first occurrence of each normalised text and drops
+    the question's own texts; the paper's HD-EPIC de-duplication keeps the first occurrence of each
+    exact text among the donors.
+    """
+
+    def __init__(self, questions: list[Question], table: _OptionTable, dedupe: bool):
+        self.table, self.dedupe = table, dedupe
+        self.exact_set = questions[0].benchmark == "hd-epic"  # the paper de-duplicates HD-EPIC pools only
+        self.group_of, self.members = _groups(questions)
+        self._cache: dict = {}
+
+    def _group(self, key):
+        if key not in self._cache:
+            entries = self.table.entries(self.members[key])
+            keys = self.table.norm if self.dedupe else self.table.exact
+            first = _first_occurrences(entries, keys) if self.dedupe or self.exact_set else None
+            self._cache[key] = (entries, first)
+        return self._cache[key]
+
+    def entries(self, i: int):
+        import numpy as np
+
+        table = self.table
+        entries, first = self._group(self.group_of[i])
+        if self.dedupe:  # a key not among the question's own has its first occurrence in a donor
+            own = table.norm[table.offsets[i]:table.offsets[i] + table.counts[i]]
+            return first[~np.isin(table.norm[first], own)]
+        if not self.exact_set:
+            return entries[table.question[entries] != i]
+        mine = table.question[first] == i
+        if not mine.any():
+            return first
+        # texts first seen in this question: their first occurrence among the donors, if any
+        others = entries[table.question[entries] != i]
+        later = [others[table.exact[others] == k][:1] for k in table.exact[first[mine]]]
+        return np.sort(np.concatenate([first[~mine], *later]))
 
 
 def _question_types(question: Question) -> list[str]:
@@ -225,21 +267,13 @@ def _fallback_pool(question: Question, pool: list[tuple[str, OptionOrigin]], ext
 
 
 def _hard(questions: list[Question], extra: int, variant: str, rng, dedupe: bool) -> list[Question]:
-    import numpy as np
     from tqdm.auto import tqdm
 
     table = _OptionTable(questions)
-    donors_of = _donor_rule(questions)
-    set_dedupe = questions[0].benchmark == "hd-epic"  # the paper de-duplicates HD-EPIC pools only
+    pools = _Pools(questions, table, dedupe)
     out = []
     for i, question in enumerate(tqdm(questions, desc=variant, unit=" questions", disable=None, leave=False)):
-        entries = table.entries(donors_of(i))
-        if dedupe:
-            entries = _first_occurrences(entries, table.norm)
-            own = table.norm[table.offsets[i]:table.offsets[i] + table.counts[i]]
-            entries = entries[~np.isin(table.norm[entries], own)]
-        elif set_dedupe:
-            entries = _first_occurrences(entries, table.exact)
+        entries = pools.entries(i)
         if len(entries) < extra and question.benchmark == "hd-epic":
             pool = _fallback_pool(question, [(table.texts[e], table.origins[e]) for e in entries], extra, dedupe)
         else:
