@@ -224,9 +224,8 @@ class Builder:
                 # An identical repeat is the same question (the paper's dicts keep one of them).
                 logger.info("%s: %r repeats an identical record; kept once", item.file, item.qid)
             else:
-                where = first.file if first.file == item.file else f"{first.file}"
                 fail(RecordError(item.file, item.qid, "q_uid",
-                                 f"duplicate q_uid: a different record with this id is in {where}"),
+                                 f"duplicate q_uid: a different record with this id is in {first.file}"),
                      item.config)
         return by_config
 

@@ -228,3 +228,15 @@ def test_pollard2025_copy_without_answers_names_missing_file(pollard_dir, tmp_pa
     shutil.copytree(pollard_dir / "subsets", tmp_path / "subsets")
     with pytest.raises(VqaShapError, match=r"answers.egoschema\.json.*not found"):
         get_builder("pollard2025").build(tmp_path)
+
+
+def test_built_rows_fit_the_questions_schema(pollard_dir):
+    from datasets import Dataset
+
+    from vqa_shap.schema import question_features, questions_from_rows
+
+    result = get_builder("pollard2025").build(pollard_dir)
+    for config in ("hd-epic", "hd-epic_hard_5", "mvbench", "lvbench_easy", "egoschema_hard_20"):
+        questions = result.configs[config]
+        dataset = Dataset.from_list([q.to_row() for q in questions], features=question_features())
+        assert questions_from_rows(dataset) == questions  # lossless round trip through Arrow

@@ -45,12 +45,12 @@ DPI = 100
 # matplotlib plumbing
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, layout: str | None = None):
     """A figure on an Agg canvas (no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -198,7 +198,7 @@ def plot_modality_violins(groups: Mapping[str, Sequence[Attribution]], path: Pat
     n = max(len(groups), 1)
     cols = min(n, 4)
     rows = int(np.ceil(n / cols))
-    fig = _figure(3.4 * cols + 0.4, 3.0 * rows + 0.6)
+    fig = _figure(3.4 * cols + 0.6, 3.0 * rows + 0.6, layout="constrained")
     for i, (label, attrs) in enumerate(groups.items()):
         ax = fig.add_subplot(rows, cols, i + 1)
         data, positions, colors = [], [], []
@@ -220,7 +220,6 @@ def plot_modality_violins(groups: Mapping[str, Sequence[Attribution]], path: Pat
         ax.set_title(f"{label} (n={len(attrs)})", fontsize=8)
         if i % cols == 0:
             ax.set_ylabel("ψ (ground truth)")
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.1, hspace=0.45, wspace=0.3)
     return _save(fig, path)
 
 
