@@ -339,9 +339,9 @@ class Loader:
         import torch
 
         masks = self._check(prepared, coalitions)
-        rows = [self._row(prepared, m) for m in masks]
-        out = np.empty((len(rows), prepared.n_options), dtype=np.float32)
+        out = np.empty((len(masks), prepared.n_options), dtype=np.float32)
         with torch.inference_mode():
+            rows = [self._row(prepared, m) for m in masks]
             if self.prefix_sharing:
                 groups: dict[tuple, list[int]] = {}
                 for b, row in enumerate(rows):

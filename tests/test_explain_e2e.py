@@ -21,7 +21,7 @@ from vqa_shap.schema import ATTRIBUTION_COLUMNS, Question, VisualInput
 FAMILIES = ("llava_onevision", "qwen2_5_vl", "video_llama3")
 CONFIG = "mixed"
 FRAMES = 4
-BUDGET = 48
+BUDGET = 160  # >= 2F+1 for the longest picked question (F = 4 frames + 72 words)
 MISSING_QID = "missing-video-question"
 
 
@@ -40,15 +40,16 @@ def _pick_questions(pollard_dir: Path) -> list[Question]:
     from vqa_shap.builders import get_builder
 
     configs = get_builder("pollard2025").build(pollard_dir).configs
-    hd_epic = {q.qid: q for q in configs["hd-epic"]}
-    picked = [
-        configs["egoschema"][0],
-        hd_epic["object_motion_object_movement_counting_94"],  # a video window + an image
-        hd_epic["gaze_interaction_anticipation_34"],
-        configs["mvbench"][0],
-        configs["lvbench"][0],
-    ]
-    mvbench = configs["mvbench"][1]
+    by_qid = {q.qid: q for questions in configs.values() for q in questions}
+    # the shortest question of each benchmark (fewest players, so the default estimator's minimum
+    # budget 2F+1 stays small) and HD-EPIC's video window + image question
+    picked = [by_qid[qid] for qid in (
+        "752578b3-efa3-4312-96d7-0bed2ea7576a",  # egoschema
+        "object_motion_object_movement_counting_94",  # hd-epic: a video window + an image
+        "character_order_161",  # mvbench
+        "entity_recognition_reasoning_3420",  # lvbench
+    )]
+    mvbench = by_qid["moving_attribute_109"]
     # The fixture's MVBench sample has no episodic_reasoning (frame folder) record: make one from a
     # real record, with the task's folder layout (tvqa frames at 3 fps, bounded).
     picked.append(replace(
@@ -56,7 +57,7 @@ def _pick_questions(pollard_dir: Path) -> list[Question]:
         inputs=(VisualInput(kind="frames", path="tvqa/frames_fps3_hq/clip_0", start=1.0, end=4.0, fps=3.0),),
         option_origin=(),
     ))
-    picked.append(replace(configs["egoschema"][1], qid=MISSING_QID, option_origin=(),
+    picked.append(replace(by_qid["action_count_172"], qid=MISSING_QID, option_origin=(),
                           inputs=(VisualInput(kind="video", path="not-synthesised/missing.mp4"),)))
     return picked
 

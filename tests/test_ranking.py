@@ -285,3 +285,104 @@ def test_gemini_hd_epic_tags_rewritten_with_stride(no_genai):
     block = GeminiRanker(client=object()).question_block(q, plan)
     # 12 s / stride 6 -> 00:02; HD-EPIC keeps its case
     assert block == "Question:\nWhat moved at 00:02?\nOptions:\n(A) A cup\n(B) A pan\n"
+
+
+# --------------------------------------------------------------------------------------------
+# the rank command on an attributions folder (hand-made values, synthesised videos)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    from test_report import write_attributions  # the report tests' hand-made attributions folder
+
+    return write_attributions(tmp_path_factory.mktemp("rank"), seed=1)
+
+
+def test_rank_cli_shapley_vs_random_without_videos(folders, tmp_path, capsys):
+    from vqa_shap.cli import main
+
+    out = tmp_path / "rank.json"
+    assert main(["rank", str(folders["attributions"]), "--config", "tiny-random-llava_onevision__mini",
+                 "--ranker", "random", "--against", "shapley", "--seed", "5", "--json", str(out),
+                 "--plot", str(tmp_path / "rank.png"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "random vs shapley: 3 questions, 1 without a ranking" in printed
+    data = json.loads(out.read_text())
+    rows = {r["qid"]: r for r in data["questions"]}
+    assert rows["broken"]["error"] and rows["broken"]["spearman"] is None
+    for qid in ("ego_1", "mv_2"):
+        attr = Attribution.from_row(next(r for r in folders["rows"] if r["qid"] == qid))
+        assert tuple(rows[qid]["reference_ranking"]) == shapley_frame_ranking(attr)
+        agr = rank_agreement(rows[qid]["ranking"], rows[qid]["reference_ranking"], 4)
+        assert rows[qid]["spearman"] == pytest.approx(agr.spearman)
+    assert (tmp_path / "rank.png").stat().st_size > 5000
+
+
+def test_rank_cli_gemini_with_a_fake_client(folders, tmp_path, monkeypatch, capsys):
+    """google-genai replaced at the network boundary: the request, the caching and the agreement."""
+    from PIL import Image
+
+    from vqa_shap.cli import main
+    from vqa_shap.protocol import get_protocol
+
+    shapley = {r["qid"]: shapley_frame_ranking(Attribution.from_row(r)) for r in folders["rows"] if not r["error"]}
+    calls = []
+
+    class Models:
+        def generate_content(self, *, model, contents, config):
+            calls.append({"model": model, "contents": contents, "config": config})
+            n = sum(isinstance(c, Image.Image) for c in contents)
+            qid = "ego_1" if "activity" in contents[2 * n] else "mv_2"
+            # answer the reverse of the Shapley ranking, in the frame_<i> form, with one duplicate
+            ids = list(reversed(shapley[qid]))
+            return types.SimpleNamespace(text=", ".join(f"frame_{i}" for i in ids + ids[:1]))
+
+    class Client:
+        def __init__(self, api_key):
+            self.api_key = api_key
+            self.models = Models()
+
+    genai = types.ModuleType("google.genai")
+    genai.Client = Client
+    google = types.ModuleType("google")
+    google.genai = genai
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.genai", genai)
+    # genai.types is absent: the ranker falls back to the plain-dict config
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", "sekret-key-123")
+    args = ["rank", str(folders["attributions"]), "--config", "tiny-random-llava_onevision__mini",
+            "--questions", str(folders["questions"]), "--video-root", str(folders["videos"]),
+            "--cache", str(tmp_path / "cache"), "--json", str(tmp_path / "rank.json"), "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "sekret" not in printed and "Gemini requests made: 2" in printed
+    assert [c["model"] for c in calls] == ["gemini-2.5-pro"] * 2
+    # the frames sent are the frames the model saw: decoded with the protocol's plan
+    proto = get_protocol("pollard2025")
+    from test_report import _questions
+
+    q = _questions()[0]
+    plan = proto.plan_frames(q, folders["videos"], 4, loader_family="llava_onevision")
+    frames = proto.load_frames(q, folders["videos"], plan)[0]
+    sent = [np.asarray(c) for c in calls[0]["contents"] if isinstance(c, Image.Image)]
+    assert len(sent) == 4 and all((a == b).all() for a, b in zip(sent, frames))
+    assert calls[0]["contents"][8] == ("Question:\nWhat is the main activity of c in the video?\nOptions:\n"
+                                       "(A) C washes the dishes\n(B) C cooks pasta\n(C) C reads a book\n")
+    assert "Respond with exactly 4 frame ids" in calls[0]["config"]["system_instruction"]
+    data = json.loads((tmp_path / "rank.json").read_text())
+    for row in data["questions"]:
+        if row["qid"] == "broken":
+            assert row["error"]
+            continue
+        assert row["ranking"] == list(reversed(shapley[row["qid"]]))  # duplicate removed
+        assert row["spearman"] == pytest.approx(-1) and row["kendall"] == pytest.approx(-1)
+        # the paper's position-wise statistic correlates the id lists themselves (not -1 here)
+        from scipy.stats import spearmanr
+
+        assert row["positionwise"] == pytest.approx(spearmanr(row["ranking"], shapley[row["qid"]]).statistic)
+    assert data["summary"]["spearman"]["mean"] == pytest.approx(-1)
+    # a rerun reads the cached answers: no request
+    calls.clear()
+    assert main(args) == 0
+    assert calls == [] and "Gemini requests made" not in capsys.readouterr().out

@@ -345,6 +345,8 @@ class GeminiRanker(Ranker):
         try:
             from google.genai import types
         except ImportError:
+            types = None
+        if getattr(types, "GenerateContentConfig", None) is None:
             config: dict[str, Any] = {"system_instruction": system}
             if thinking is not None:
                 config["thinking_config"] = thinking

@@ -24,7 +24,9 @@
 ``dedupe=True`` (our default) never adds a distractor that duplicates, after normalisation (the paper's
 ``lower().strip()`` plus whitespace collapsing), an option already present or already added: the pool
 is de-duplicated and stripped of the question's own options before drawing, and ``easy`` skips a
-donor distractor that would repeat one. ``dedupe=False`` reproduces the paper, duplicates included.
+donor distractor that would repeat one (a slot the donor then cannot fill keeps the question's own
+distractor, as without dedupe). A source question's own repeated options are never edited.
+``dedupe=False`` reproduces the paper, duplicates included.
 
 Options are copied verbatim (stored text is never normalised); qids are unchanged; ``option_origin``
 records the ``(qid, index)`` every option came from, or ``("", -1)`` (:data:`UNKNOWN_ORIGIN`) for a
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema import OptionOrigin, Question
