@@ -30,6 +30,7 @@ BUILDERS: Registry = Registry(
         "mvbench": "vqa_shap.builders.mvbench:MvBenchBuilder",
         "lvbench": "vqa_shap.builders.lvbench:LvBenchBuilder",
         "pollard2025": "vqa_shap.builders.pollard2025:Pollard2025Builder",
+        "synthetic": "vqa_shap.builders.synthetic:SyntheticBuilder",
     },
     base="vqa_shap.builders.base:Builder",
 )

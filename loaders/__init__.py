@@ -20,6 +20,8 @@ LOADERS: Registry = Registry(
         "llava_onevision": "vqa_shap.loaders.llava_onevision:LlavaOnevisionLoader",
         "qwen2_5_vl": "vqa_shap.loaders.qwen2_5_vl:Qwen2_5_VLLoader",
         "video_llama3": "vqa_shap.loaders.video_llama3:VideoLlama3Loader",
+        "longva": "vqa_shap.loaders.longva:LongVALoader",
+        "video_llama2": "vqa_shap.loaders.videollama2:VideoLlama2Loader",
     },
     base="vqa_shap.loaders.base:Loader",
 )
@@ -29,10 +31,15 @@ MODEL_TYPES = {
     "llava_onevision": "llava_onevision",
     "qwen2_5_vl": "qwen2_5_vl",
     "video_llama_3": "video_llama3",
+    "longva": "longva",  # converted by scripts/convert_longva.py (the original "llava_qwen" needs --loader)
+    "videollama2": "video_llama2",  # converted by scripts/convert_videollama2.py
+    "videollama2_mistral": "video_llama2",  # the original checkpoint
 }
 
 #: Prefix of the offline tiny random models: ``tiny-random/<family>``.
 TINY_PREFIX = "tiny-random/"
+#: The ``--model`` value of the committed demo model (trained on the synthetic benchmark).
+DEMO_MODEL = "demo"
 
 
 def get_loader(name: str):
@@ -44,7 +51,8 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
     """The loader class and checkpoint for a ``--model`` value.
 
     Args:
-        model: ``tiny-random/<family>`` (built offline once and cached, see
+        model: ``demo`` (the committed demo model, :func:`vqa_shap.demo_model.demo_model_dir`),
+            ``tiny-random/<family>`` (built offline once and cached, see
             :func:`vqa_shap.loaders.tiny.tiny_model_dir`), a local ``save_pretrained`` folder, or a Hub id.
         loader: the family; ``None`` = from the checkpoint's ``config.json`` ``model_type``.
 
@@ -54,6 +62,12 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
     Raises:
         VqaShapError: the family cannot be determined.
     """
+    if model == DEMO_MODEL:  # the committed demo model (vqa_shap.demo_model), a llava_onevision checkpoint
+        from vqa_shap.demo_model import demo_model_dir
+
+        if loader is not None and loader != "llava_onevision":
+            raise VqaShapError(f"--loader {loader!r} does not match model {model!r} (llava_onevision)")
+        return get_loader("llava_onevision"), str(demo_model_dir())
     if model.startswith(TINY_PREFIX):
         from vqa_shap.loaders.tiny import tiny_model_dir
 

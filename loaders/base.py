@@ -497,19 +497,29 @@ class Loader:
         masks = self._check(prepared, coalitions)
         out = np.empty((len(masks), prepared.n_options), dtype=np.float32)
         for b, mask in enumerate(masks):
-            dropped = [u for u, keep in zip(prepared.units, mask[:prepared.n_video]) if not keep]
-            frames = [f.copy() for f in prepared.frames]
-            if prepared.baseline == "black":
-                for unit in dropped:
-                    frames[unit.input][list(unit.frames)] = 0
-            prompt = prepared.protocol.render(prepared.question, prepared.plan, mask[prepared.n_video:])
             with torch.inference_mode():
-                inputs = self.process(self.prompt_text(prompt), frames, prompt)
-                if prepared.baseline == "normalized_zero":
-                    self.zero_pixels(inputs, dropped)
-                logits = self.forward_pixels(inputs)
+                logits = self.forward_pixels(self.pixel_inputs(prepared, mask))
             out[b] = logits[0, list(prepared.letter_ids)].float().cpu().numpy()
         return out
+
+    def pixel_inputs(self, prepared: Prepared, mask: np.ndarray):
+        """Processor outputs of one masked input, built from scratch (the paper's per-mask preprocessing).
+
+        Masked frames become the protocol's baseline (black raw frames before the processor, or zeros
+        in its output); masked words are blanks in the re-rendered prompt. Used by :meth:`score_pixels`
+        and by the paper's pipeline (:mod:`vqa_shap.paper_pipeline`).
+        """
+        mask = self._check(prepared, mask)[0]
+        dropped = [u for u, keep in zip(prepared.units, mask[:prepared.n_video]) if not keep]
+        frames = [f.copy() for f in prepared.frames]
+        if prepared.baseline == "black":
+            for unit in dropped:
+                frames[unit.input][list(unit.frames)] = 0
+        prompt = prepared.protocol.render(prepared.question, prepared.plan, mask[prepared.n_video:])
+        inputs = self.process(self.prompt_text(prompt), frames, prompt)
+        if prepared.baseline == "normalized_zero":
+            self.zero_pixels(inputs, dropped)
+        return inputs
 
     # ------------------------------------------------------------------ family hooks
     def prompt_text(self, prompt: "Prompt") -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -59,13 +60,14 @@ colour color red green blue yellow black white many much number times count
 """
 
 
-def _vocab() -> dict[str, int]:
+def _vocab(extra_words: tuple[str, ...] = ()) -> dict[str, int]:
     import re
 
     words: list[str] = ["[UNK]", "<|pad|>", *_SPECIAL_TOKENS]
     words += list(TINY_LETTERS) + [str(d) for d in range(10)]
     words += list(".,!?;:\"'/()_-<>[]{}%&*+=#@$|\\`~^")
-    for w in re.findall(r"[A-Za-z]+", _PROMPT_TEXT):
+    # extra words (e.g. the synthetic benchmark's) come last, so the base ids never change
+    for w in re.findall(r"[A-Za-z]+", _PROMPT_TEXT + " " + " ".join(extra_words)):
         words += [w, w.lower(), w.capitalize()]
     vocab: dict[str, int] = {}
     for w in words:
@@ -86,12 +88,17 @@ _CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer():
-    """The tiny offline tokenizer (a ``PreTrainedTokenizerFast`` around a WordLevel model)."""
+def build_tokenizer(extra_words: tuple[str, ...] = ()):
+    """The tiny offline tokenizer (a ``PreTrainedTokenizerFast`` around a WordLevel model).
+
+    Args:
+        extra_words: words to add to the vocabulary (each also lower-cased and capitalised), after
+            the base vocabulary, e.g. the synthetic benchmark's words for the demo model.
+    """
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordLevel(_vocab(), unk_token="[UNK]"))
+    tok = Tokenizer(models.WordLevel(_vocab(tuple(extra_words)), unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(),
          pre_tokenizers.Digits(individual_digits=True)]
@@ -212,7 +219,8 @@ def _video_llama3(tok, realistic: bool):
     return model, processor
 
 
-_BUILDERS = {"llava_onevision": _llava_onevision, "qwen2_5_vl": _qwen2_5_vl, "video_llama3": _video_llama3}
+_BUILDERS = {"llava_onevision": _llava_onevision, "qwen2_5_vl": _qwen2_5_vl, "video_llama3": _video_llama3,
+             "frozenbilm": lambda tok, realistic: _frozenbilm(tok, realistic)}
 
 
 def build_tiny_model(family: str, out_dir: str | os.PathLike, *, seed: int = 0, realistic: bool = False) -> Path:
@@ -271,3 +279,96 @@ def tiny_model_dir(family: str, *, seed: int = 0, realistic: bool = False, cache
     root = Path(cache_dir or os.environ.get("VQA_SHAP_CACHE", "") or Path(tempfile.gettempdir()) / "vqa_shap")
     name = f"{family}-seed{seed}{'-realistic' if realistic else ''}"
     return build_tiny_model(family, root / "tiny" / name, seed=seed, realistic=realistic)
+
+
+# ---------------------------------------------------------------------------------------------
+# FrozenBiLM and InternVideo: their own tokenizers (DeBERTa-v2 Unigram, CLIP BPE), built offline
+# ---------------------------------------------------------------------------------------------
+
+#: Words the tiny FrozenBiLM / InternVideo tokenizers know whole (their prompts + common words).
+_NONNATIVE_WORDS = sorted(set(re.findall(r"[A-Za-z]+", _PROMPT_TEXT + " Question Is it Yes No")))
+
+
+def build_deberta_tokenizer():
+    """A tiny real ``DebertaV2Tokenizer`` (Unigram): whole words, then single characters as fallback."""
+    from transformers import DebertaV2Tokenizer
+
+    vocab = [("[PAD]", 0.0), ("[CLS]", 0.0), ("[SEP]", 0.0), ("[UNK]", 0.0), ("[MASK]", 0.0), ("▁", -8.0)]
+    for w in _NONNATIVE_WORDS:
+        vocab += [(f"▁{w}", -5.0), (f"▁{w.lower()}", -5.0), (f"▁{w.capitalize()}", -5.0)]
+    vocab += [(c, -10.0) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?;:'\"/()_-<>"]
+    seen: set[str] = set()
+    vocab = [(p, s) for p, s in vocab if not (p in seen or seen.add(p))]
+    return DebertaV2Tokenizer(vocab=vocab)
+
+
+def build_clip_tokenizer():
+    """A tiny real ``CLIPTokenizer`` (byte-level BPE) whose end-of-text token has the highest id, as
+    OpenAI's (its argmax-id pooling and transformers' first-EOS pooling then agree)."""
+    from transformers import CLIPTokenizer
+
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789.,!?;:'\"/()_-<>"
+    vocab: dict[str, int] = {}
+    for c in letters:
+        vocab.setdefault(c, len(vocab))
+        vocab.setdefault(c + "</w>", len(vocab))
+    merges = []
+    for w in {w.lower() for w in _NONNATIVE_WORDS if len(w) > 1}:
+        prefix = w[0]
+        for i, c in enumerate(w[1:], start=1):
+            last = i == len(w) - 1
+            piece = c + "</w>" if last else c
+            merges.append((prefix, piece))
+            prefix = prefix + piece
+            vocab.setdefault(prefix, len(vocab))
+    merges = list(dict.fromkeys(merges))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=merges)
+
+
+def _frozenbilm(tok, realistic: bool):
+    from transformers import CLIPVisionConfig, DebertaV2Config
+
+    from vqa_shap.loaders.frozenbilm import answer_token_ids, build_config, build_model
+
+    tok = build_deberta_tokenizer()
+    hidden = 64 if realistic else 32
+    text = DebertaV2Config(
+        vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=3, num_attention_heads=4,
+        intermediate_size=2 * hidden, max_position_embeddings=128, relative_attention=True, position_buckets=16,
+        max_relative_positions=-1, pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
+        conv_kernel_size=3, conv_act="gelu", position_biased_input=False, type_vocab_size=0,
+        layer_norm_eps=1e-7, hidden_act="gelu", pad_token_id=tok.pad_token_id)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=28, patch_size=14, projection_dim=8, hidden_act="quick_gelu")
+    config = build_config(text, vision, answer_token_ids(tok), ds_factor_attn=4, ds_factor_ff=4, image_size=28)
+    return _randomise(build_model(config)), tok
+
+
+def _randomise(model):
+    """Random non-trivial values for parameters that init to constants (LayerNorms, biases, zeros)."""
+    import torch
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() <= 1 or "embedding" in name or name.endswith(("token", "balance")):
+                p.normal_(0.0, 0.5 if p.dim() <= 1 else 0.2).add_(1.0 if name.endswith(".weight") and p.dim() == 1 else 0.0)
+    return model
+
+
+# Non-native generative families rebuilt from transformers parts (their builders live in their modules).
+def _longva(tok, realistic: bool):
+    from vqa_shap.loaders.longva import build_tiny
+
+    return build_tiny(tok, realistic)
+
+
+def _video_llama2(tok, realistic: bool):
+    from vqa_shap.loaders.videollama2 import build_tiny
+
+    tok.chat_template = _CHAT_TEMPLATE  # VideoLLaMA2 renders its prompt with the tokenizer's template
+    return build_tiny(tok, realistic)
+
+
+_BUILDERS.update({"longva": _longva, "video_llama2": _video_llama2})

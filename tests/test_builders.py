@@ -61,7 +61,7 @@ def test_every_builder_module_is_registered_and_every_name_loads():
             if issubclass(cls, Builder) and cls is not Builder and cls.__module__ == module.__name__:
                 found.add(f"{module.__name__}:{cls.__name__}")
     assert found == targets
-    assert BUILDERS.names() == sorted(["egoschema", "hd-epic", "mvbench", "lvbench", "pollard2025"])
+    assert BUILDERS.names() == sorted(["egoschema", "hd-epic", "mvbench", "lvbench", "pollard2025", "synthetic"])
     for name in BUILDERS:
         builder = get_builder(name)
         assert isinstance(builder, Builder) and builder.name == name

@@ -9,7 +9,7 @@ import pytest
 
 from vqa_shap.explain import (
     SETTINGS_FILE, WORK_DIRNAME, ExplainError, ExplainSettings, Shard, WorkDir, assemble,
-    attributions_config, merge_shards, model_slug, work_dir_for,
+    attributions_config, load_fresh, merge_shards, model_slug, work_dir_for,
 )
 from vqa_shap.schema import ATTRIBUTION_COLUMNS
 
@@ -122,15 +122,13 @@ def _shard_folder(root, name, rows, settings=None):
 
 
 def test_merge_assembles_in_question_order_and_loads(tmp_path):
-    import datasets
-
     from vqa_shap.schema import attribution_features
 
     a = _shard_folder(tmp_path, "a", [_row("q_2"), _row("q1")])
     b = _shard_folder(tmp_path, "b", [_row("q/2", error="VideoError: missing video x.mp4")])
     (result,) = merge_shards([a, b], out=tmp_path / "out")
     assert (result.config, result.n_rows, result.n_errors) == ("tiny-random-llava_onevision__toy", 3, 1)
-    ds = datasets.load_dataset(str(tmp_path / "out"), name=result.config, split="test")
+    ds = load_fresh(tmp_path / "out", result.config)
     assert ds.features == attribution_features()
     assert ds["qid"] == ["q1", "q/2", "q_2"]  # the questions order, not the shard order
     assert ds["error"] == [None, "VideoError: missing video x.mp4", None]
@@ -139,14 +137,12 @@ def test_merge_assembles_in_question_order_and_loads(tmp_path):
 
 
 def test_merge_refuses_missing_and_allows_partial(tmp_path):
-    import datasets
-
     a = _shard_folder(tmp_path, "a", [_row("q1")])
     with pytest.raises(ExplainError, match=r"2 of 3 questions have no result yet \(first: q/2, q_2\)"):
         merge_shards([a])
     (result,) = merge_shards([a], allow_partial=True)
     assert result.missing == ("q/2", "q_2") and result.n_rows == 1
-    assert datasets.load_dataset(str(a), name=result.config, split="test")["qid"] == ["q1"]
+    assert load_fresh(a, result.config)["qid"] == ["q1"]
     with pytest.raises(ExplainError, match="already has config"):
         merge_shards([a], allow_partial=True)
     merge_shards([a], allow_partial=True, overwrite=True)
@@ -190,3 +186,18 @@ def test_merge_cli_reports_and_fails_cleanly(tmp_path, capsys):
     assert "tiny-random-llava_onevision__toy: 1 rows (0 errors, 2 questions missing)" in out
     settings = json.loads((a / WORK_DIRNAME / _settings().config / SETTINGS_FILE).read_text())
     assert settings["qids"] == ["q1", "q/2", "q_2"] and os.path.isdir(a / _settings().config)
+
+
+def test_load_fresh_never_returns_another_folders_rows(tmp_path):
+    """datasets caches local folders by folder name + config: two same-named folders with
+    same-sized files would share a cache entry. load_fresh must read each folder's own rows."""
+    from vqa_shap import hub
+    from vqa_shap.schema import attribution_features
+
+    for name, qid in (("a", "q1"), ("b", "q2")):
+        hub.write_config(tmp_path / name / "out", "cfg", [_row(qid)], features=attribution_features(),
+                         kind="attributions")
+    assert load_fresh(tmp_path / "a" / "out", "cfg")["qid"] == ["q1"]
+    assert load_fresh(tmp_path / "b" / "out", "cfg")["qid"] == ["q2"]
+    with pytest.raises(ExplainError, match="no config 'nope'; configs: cfg"):
+        load_fresh(tmp_path / "a" / "out", "nope")

@@ -394,7 +394,7 @@ def test_mask_bench_end_to_end_on_a_tiny_model(explained, capsys):
     out = explained["root"] / "maskbench"
     assert _mask_bench_cli(explained, out, "--json", str(out / "bench.json")) == 0
     printed = capsys.readouterr().out
-    assert "negative/ground_truth/joint" in printed and "vs nothing" in printed
+    assert "negative/ground_truth" in printed and "Δ accuracy (pt)" in printed
     ds = datasets.load_dataset(str(out), name=explained["config"], split="test")
     rows = [MaskBenchRow.from_row(r) for r in ds]
     qids = [q.qid for q in explained["questions"]]
@@ -456,3 +456,37 @@ def test_mask_bench_force_last_and_gt_masking(explained):
     assert main(["mask-bench", str(explained["attributions"]), "--config", explained["config"], "--questions",
                  str(explained["root"] / "questions"), "--video-root", str(explained["videos"]), "--out", str(out),
                  "--force-logit", "last", "--no-progress"]) == 1
+
+
+def test_run_resumes_from_the_work_dir_and_records_failures(tiny_question, tmp_path):
+    from vqa_shap.maskbench import MaskBenchError, run_mask_bench
+    from vqa_shap.protocol import get_protocol
+
+    q, root = tiny_question
+    attr, _ = _hand_attribution(q, root)
+    proto = get_protocol("pollard2025")
+    import dataclasses
+
+    orphan = dataclasses.replace(attr, qid="not-a-question")
+    first = RecordingLoader()
+    rows = run_mask_bench([attr, orphan], {q.qid: q}, first, proto, root, n_frames=4, work_dir=tmp_path / "w",
+                          progress=False)
+    assert len(first.coalitions) == 1 and len(rows) == 58
+    assert all("not in the questions dataset" in r.error for r in rows[29:])
+    again = RecordingLoader()
+    assert run_mask_bench([attr, orphan], {q.qid: q}, again, proto, root, n_frames=4, work_dir=tmp_path / "w",
+                          progress=False) == rows
+    assert again.coalitions == []  # nothing recomputed
+    with pytest.raises(MaskBenchError, match="other settings \\(force_logit\\)"):
+        run_mask_bench([attr], {q.qid: q}, again, proto, root, n_frames=4, work_dir=tmp_path / "w",
+                       options=MaskBenchOptions(force_logit="first"), progress=False)
+
+
+def test_format_matrix_is_the_papers_layout():
+    from vqa_shap.maskbench import format_matrix
+
+    text = format_matrix(summarize(_rows()))
+    lines = text.splitlines()
+    assert lines[0] == "nothing: accuracy 0.667 over 3 questions"
+    assert lines[1].split()[-4:] == ["joint", "video", "question", "answer"]
+    assert lines[2].split() == ["everything", "+0.0"]

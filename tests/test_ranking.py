@@ -386,3 +386,15 @@ def test_rank_cli_gemini_with_a_fake_client(folders, tmp_path, monkeypatch, caps
     calls.clear()
     assert main(args) == 0
     assert calls == [] and "Gemini requests made" not in capsys.readouterr().out
+
+
+def test_rank_cli_gemini_without_a_key_fails_early(folders, tmp_path, monkeypatch, capsys):
+    from vqa_shap.cli import main
+
+    for v in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(v, raising=False)
+    code = main(["rank", str(folders["attributions"]), "--config", "tiny-random-llava_onevision__mini",
+                 "--questions", str(folders["questions"]), "--video-root", str(folders["videos"]),
+                 "--cache", str(tmp_path / "cache"), "--no-progress"])
+    assert code == 1
+    assert "needs an API key in GEMINI_API_KEY or GOOGLE_API_KEY" in capsys.readouterr().err

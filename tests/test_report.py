@@ -159,3 +159,15 @@ def test_rank_violins(tmp_path):
     path = plot_rank_violins({"a": [0.1, -0.3, 0.5], "b": [None, 0.2], "empty": []}, tmp_path / "r.png")
     w, h = _png_size(path)
     assert w == 700 and h > 100
+
+
+def test_analysis_modules_import_cheaply():
+    import subprocess
+    import sys
+
+    code = ("import sys, vqa_shap.maskbench, vqa_shap.ranking, vqa_shap.report, vqa_shap.commands.mask_bench,"
+            " vqa_shap.commands.rank, vqa_shap.commands.report;"
+            "print(','.join(m for m in ('torch', 'transformers', 'datasets', 'matplotlib', 'scipy', 'pandas')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -416,12 +416,32 @@ class ExplainResult:
         return self.evaluations / self.seconds if self.seconds > 0 else 0.0
 
 
-def _load_questions_dataset(questions: str | os.PathLike, config: str):
+def load_fresh(folder: str | os.PathLike, config: str):
+    """``load_dataset(folder, name=config, split="test")``, never from a stale cache.
+
+    datasets 5.2 keys the cache of a local Hub-style folder by folder *name*, config and card, not
+    by the data files' paths or times, so two folders named alike (or a config rewritten in place
+    with files of the same size) can silently return the other's rows. Regenerating the (small)
+    Arrow cache on every load avoids that.
+    """
+    import datasets
+
     from vqa_shap import hub
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExplainError(f"dataset folder {folder} does not exist")
+    configs = hub.list_configs(folder)
+    if config not in configs:
+        raise ExplainError(f"{folder}: no config {config!r}; configs: {', '.join(configs) or 'none'}")
+    return datasets.load_dataset(str(folder), name=config, split="test", download_mode="force_redownload")
+
+
+def _load_questions_dataset(questions: str | os.PathLike, config: str):
     from vqa_shap.schema import question_features
 
     folder = Path(questions)
-    ds = hub.load_config(folder, config)  # clear errors: missing folder, unknown config (lists them)
+    ds = load_fresh(folder, config)
     missing = [c for c in question_features() if c not in ds.column_names]
     if missing:
         raise ExplainError(f"{folder} config {config!r} is not a questions dataset (missing columns {missing})")

@@ -33,6 +33,7 @@ JSON layout.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -488,8 +489,26 @@ def error_rows(attribution: Attribution, question: Question | None, reason: str,
     return [_row(attribution, question, s, label, options, error=reason) for s in options.settings]
 
 
+def _check_work_dir(work: Path, settings: dict[str, Any]) -> None:
+    """Create ``work`` or check its finished results were computed with the same settings."""
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "settings.json"
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        if recorded != settings:
+            diff = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
+            raise MaskBenchError(f"{work} holds results computed with other settings ({', '.join(diff)}); "
+                                 "remove it or choose another work directory")
+        return
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(settings))
+    os.replace(tmp, path)
+
+
 def _safe_name(qid: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", qid)
+    # readable and collision-free: qids "a/b" and "a_b" get different digests
+    digest = hashlib.sha1(qid.encode("utf-8")).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', qid)[:80]}-{digest}"
 
 
 def run_mask_bench(attributions: Sequence[Attribution], questions: Mapping[str, Question], loader: Any,
@@ -519,7 +538,12 @@ def run_mask_bench(attributions: Sequence[Attribution], questions: Mapping[str, 
         n_frames = frame_count(attributions, loader.temporal_unit)
     work = Path(work_dir) if work_dir is not None else None
     if work is not None:
-        work.mkdir(parents=True, exist_ok=True)
+        _check_work_dir(work, {
+            "model": getattr(loader, "checkpoint", None) or type(loader).__name__, "n_frames": int(n_frames),
+            "answer_masking": options.answer_masking, "force_logit": options.force_logit,
+            "threshold": options.threshold, "sampler": options.sampler,
+            "settings": [s.key for s in options.settings],
+        })
     rows: list[MaskBenchRow] = []
     n_failed = 0
     for attr in tqdm(attributions, desc="mask-bench", unit="q", disable=not progress):
@@ -621,3 +645,23 @@ def format_table(summary: Sequence[SettingAccuracy]) -> str:
         diff = "" if s.setting == "nothing" else ("-" if s.diff is None else f"{100 * s.diff:+.1f} pt")
         lines.append(f"{s.key:<38} {s.n_questions:>4} {s.n_errors:>4} {acc:>7} {diff:>11}")
     return "\n".join(lines)
+
+
+def format_matrix(summary: Sequence[SettingAccuracy]) -> str:
+    """The paper's benchmark table layout: accuracy difference to ``nothing`` (points), rows
+    everything / positive × signal / negative × signal, columns the modes (``joint`` = all features)."""
+    by = {(s.setting, s.signal, s.mode): s for s in summary}
+    base = by.get(("nothing", None, None))
+    head = "nothing: " + ("-" if base is None or base.accuracy is None else
+                          f"accuracy {base.accuracy:.3f} over {base.n_questions} questions")
+    lines = [head, f"{'Δ accuracy (pt)':<26}" + "".join(f"{m:>10}" for m in MODES)]
+    row_keys = [("everything", None)] + [(k, sig) for k in ("positive", "negative") for sig in SIGNALS]
+    for kind, sig in row_keys:
+        cells = []
+        for m in MODES:
+            s = by.get((kind, sig, m))
+            cells.append(f"{'':>10}" if s is None else f"{'-' if s.diff is None else f'{100 * s.diff:+.1f}':>10}")
+        if any(c.strip() for c in cells):
+            lines.append(f"{kind + ('/' + sig if sig else ''):<26}" + "".join(cells))
+    return "\n".join(lines)
+

@@ -378,6 +378,11 @@ class GeminiRanker(Ranker):
         tmp.write_text(json.dumps({qid: text}, ensure_ascii=False))
         os.replace(tmp, path)
 
+    def check_ready(self, qids: Sequence[str]) -> None:
+        """Fail early (no API key, google-genai missing) when any of ``qids`` has no cached answer."""
+        if any(self.cached_text(q) is None for q in qids):
+            self.client()
+
     # -- the hot method ----------------------------------------------------------------------
     def ask(self, item: RankItem) -> str | None:
         """The raw answer for ``item`` (from the cache, else one API call, then cached)."""
@@ -478,6 +483,9 @@ def rank_questions(attributions: Sequence[Attribution], ranker: Ranker, referenc
         protocol = get_protocol("pollard2025")
     if n_frames is None:
         n_frames = frame_count(attributions, temporal_unit)
+    for r in (ranker, reference):
+        if isinstance(r, GeminiRanker):
+            r.check_ready([a.qid for a in attributions if a.error is None])
     results = []
     for attr in tqdm(attributions, desc=f"rank {ranker.name} vs {reference.name}", unit="q", disable=not progress):
         n = int(attr.modality_mask("video").sum()) if attr.features else 0

@@ -343,9 +343,10 @@ def plot_question_report(attr: Attribution, path: Path | str, *,
         if pred is not None and k == pred:
             marks.append("◀ predicted")
         head = [_Token(f"({_letter(k)})", None, bold=True)]
+        if marks:
+            head.append(_Token("[" + ", ".join(marks) + "]", None, bold=True))
         words = [_Token(f.name, float(values[i])) for i, f in enumerate(feats) if f.modality == "answer" and f.option == k]
-        tail = [_Token("  " + ", ".join(marks), None, bold=True)] if marks else []
-        paragraphs.append(head + words + tail)
+        paragraphs.append(head + words)
 
     text_left, text_right = 0.02, 0.76  # the right margin holds the metrics
     fontsize = 10
@@ -427,11 +428,13 @@ def plot_question_report(attr: Attribution, path: Path | str, *,
         f"features   {len(feats)} ({n_video} frames)",
     ]
     if attr.value_full is not None:
-        margin.append("scores     " + " ".join(f"{v:.2f}" for v in attr.value_full))
+        margin += ["", "option scores (unmasked)"]
+        cells = [f"{_letter(k)} {v:+.2f}" for k, v in enumerate(attr.value_full)]
+        margin += ["  ".join(cells[i:i + 3]) for i in range(0, len(cells), 3)]
     fig.text(0.79, y_frac(header_in), "\n".join(margin), fontsize=9, family="monospace", va="top")
 
     # colour bar
-    cax = fig.add_axes([0.79, y_frac(header_in + 2.4), 0.18, 0.12 / H])
+    cax = fig.add_axes([0.79, y_frac(header_in + 0.17 * (len(margin) + 2) + 0.3), 0.18, 0.12 / H])
     ColorbarBase(cax, cmap=VALUE_CMAP, norm=Normalize(-1, 1), orientation="horizontal")
     cax.set_xlabel("ψ = φ / max|φ| (ground truth)", fontsize=7)
     cax.tick_params(labelsize=6)

@@ -1,98 +1,182 @@
-"""``vqa-shap demo``: the main job on the bundled sample benchmark, step by step.
+"""``vqa-shap demo``: the main job end to end on the embedded default, step by step.
+
+The default is offline and meaningful: the synthetic coloured-shapes benchmark
+(:mod:`vqa_shap.builders.synthetic`, answers visible only in known *evidence frames*) and the demo
+model (:mod:`vqa_shap.demo_model`, a small LLaVA-OneVision trained on it). The demo builds the
+benchmark into a Hub-style questions folder, loads it back with ``datasets.load_dataset``, explains
+it with the demo model into a Hub-style attributions folder, computes the paper's modality metrics and
+draws a report image.
 
 The demo is a list of steps (:data:`STEPS`) sharing one :class:`DemoState`; each step does its work
-and prints what it did. Later stages of the pipeline (explain, metrics, report) append steps.
+and prints what it did.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-#: The variants the demo derives from the sample benchmark.
-DEMO_VARIANTS = ("easy", "hard_5")
+#: Questions, frames and Shapley budget of the demo run.
+DEMO_QUESTIONS = 12
+DEMO_BUDGET = 400
+DEMO_ESTIMATOR = "default"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), metavar="FOLDER",
-                        help="where to write the demo's Hub-style dataset folder (default: ./demo_out); "
-                             "configs the demo writes are replaced on re-runs")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the variants (default 0)")
+                        help="where to write everything (default: ./demo_out): source/ (videos), questions/ and "
+                             "attributions/ (Hub-style dataset folders), metrics.json, report/; re-runs replace them")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic benchmark and the estimator (default 0)")
+    parser.add_argument("--questions", type=int, default=DEMO_QUESTIONS,
+                        help=f"synthetic questions to generate and explain (default {DEMO_QUESTIONS})")
+    parser.add_argument("--budget", type=int, default=DEMO_BUDGET,
+                        help=f"model evaluations per question for the Shapley estimate (default {DEMO_BUDGET})")
 
 
 @dataclass
 class DemoState:
-    """What the demo steps share: the output folder and what earlier steps produced."""
+    """What the demo steps share: the output folder, settings and what earlier steps produced."""
 
     out: Path
     seed: int = 0
+    n_questions: int = DEMO_QUESTIONS
+    budget: int = DEMO_BUDGET
     benchmark: str = ""
     configs: list[str] = field(default_factory=list)
     questions: dict = field(default_factory=dict)  # config -> list[Question], as loaded back
+    attributions: dict = field(default_factory=dict)  # attributions config -> list[Attribution]
+
+    @property
+    def source(self) -> Path:
+        return self.out / "source"
+
+    @property
+    def questions_dir(self) -> Path:
+        return self.out / "questions"
+
+    @property
+    def attributions_dir(self) -> Path:
+        return self.out / "attributions"
 
 
 def step_build(state: DemoState) -> None:
     from vqa_shap import hub
-    from vqa_shap.builders import SAMPLE_DIR, get_builder
+    from vqa_shap.builders import get_builder
+    from vqa_shap.builders.synthetic import N_FRAMES, generate_source
 
-    result = get_builder("egoschema").build(SAMPLE_DIR)
+    generate_source(state.source, state.n_questions, seed=state.seed)
+    result = get_builder("synthetic").build(state.source)
     for config, questions in result.configs.items():
-        hub.write_questions(state.out, config, questions, card_vars={"builder": "egoschema"}, overwrite=True)
+        hub.write_questions(state.questions_dir, config, questions, card_vars={"builder": "synthetic"},
+                            overwrite=True)
         state.configs.append(config)
         state.benchmark = questions[0].benchmark
-        print(f"  {config}: {len(questions)} questions built from the bundled sample (EgoSchema layout)")
-
-
-def step_variants(state: DemoState) -> None:
-    from vqa_shap.commands.augment import augment
-
-    source = state.configs[0]
-    for variant in DEMO_VARIANTS:
-        info = augment(state.out, source, variant, seed=state.seed, overwrite=True)
-        state.configs.append(info.name)
-        print(f"  {info.name}: {info.num_rows} questions (variant {variant} of {source}, seed {state.seed})")
+        tasks = sorted({q.task for q in questions})
+        print(f"  {config}: {len(questions)} questions ({', '.join(tasks)}), {N_FRAMES}-frame videos in "
+              f"{state.source / 'videos'}")
+        print(f"  -> Hub-style questions folder {state.questions_dir}")
 
 
 def step_load(state: DemoState) -> None:
     from vqa_shap import hub
+    from vqa_shap.builders.synthetic import evidence_frames
     from vqa_shap.schema import question_features, questions_from_rows
 
-    print(f"  load_dataset({str(state.out)!r}, name=CONFIG, split='test'):")
-    print(f"  {'config':<22}{'questions':>10}  {'options/question':<18}{'variant':<10}features")
+    print(f"  load_dataset({str(state.questions_dir)!r}, name=CONFIG, split='test'):")
     for config in state.configs:
-        dataset = hub.load_config(state.out, config)
+        dataset = hub.load_config(state.questions_dir, config)
         questions = questions_from_rows(dataset)
         state.questions[config] = questions
-        counts = sorted({q.n_options for q in questions})
-        options = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
         same = "same as question_features()" if dataset.features == question_features() else "DIFFERENT"
-        print(f"  {config:<22}{len(dataset):>10}  {options:<18}{questions[0].variant:<10}{same}")
-    example = state.questions[state.configs[-1]][0]
-    print(f"\n  Example ({state.configs[-1]}, qid {example.qid}, task {example.task}):")
+        print(f"  {config}: {len(dataset)} rows, features {same}")
+    example = state.questions[state.configs[0]][0]
+    print(f"\n  Example ({example.qid}, task {example.task}):")
     print(f"  Q: {example.question}")
     for index, option in enumerate(example.options):
-        origin = example.option_origin[index]
-        mark = "  <- correct" if index == example.answer else ""
-        print(f"    {chr(65 + index)}. {option}   [from {origin.qid}#{origin.index}]{mark}")
-    print(f"  video: {', '.join(i.path for i in example.inputs)} (relative to the video root)")
+        print(f"    {chr(65 + index)}. {option}" + ("   <- correct" if index == example.answer else ""))
+    print(f"  video: {example.inputs[0].path}; the answer is visible only in frame(s) "
+          f"{', '.join(map(str, evidence_frames(example)))}")
 
 
-#: (title, step) in order; later stages append theirs.
+def step_explain(state: DemoState) -> None:
+    import numpy as np
+
+    from vqa_shap import maskbench
+    from vqa_shap.builders.synthetic import N_FRAMES, evidence_frames
+    from vqa_shap.demo_model import DEMO_MODEL
+    from vqa_shap.explain import explain_questions
+
+    config = state.configs[0]
+    started = time.perf_counter()
+    result = explain_questions(state.questions_dir, config, model=DEMO_MODEL, video_root=state.source,
+                               out=state.attributions_dir, frames=N_FRAMES, budget=state.budget,
+                               estimator=DEMO_ESTIMATOR, seed=state.seed, overwrite=True, progress=False)
+    attrs = maskbench.load_attributions(state.attributions_dir, result.config)
+    state.attributions[result.config] = attrs
+    questions = {q.qid: q for q in state.questions[config]}
+    print(f"  model 'demo' (LLaVA-OneVision, trained on this benchmark), estimator {DEMO_ESTIMATOR!r}, "
+          f"budget {state.budget}: {result.n_computed} questions in {time.perf_counter() - started:.1f} s, "
+          f"{result.evaluations} evaluations ({result.evaluations_per_s:.0f}/s), {result.n_errors} errors")
+    print(f"  -> Hub-style attributions folder {state.attributions_dir} (config {result.config})")
+    print(f"\n  {'qid':<20}{'task':<17}{'answer':>7}{'pred':>6}  top frame by |phi| (evidence)")
+    hits = []
+    for a in attrs:
+        if a.error is not None:
+            print(f"  {a.qid:<20}error: {a.error}")
+            continue
+        video = [i for i, f in enumerate(a.features) if f.modality == "video"]
+        top = video[int(np.argmax(np.abs(a.shapley[video, a.answer])))]
+        frame = int(round(a.features[top].time * questions[a.qid].inputs[0].fps))
+        evidence = evidence_frames(questions[a.qid])
+        hits.append(frame in evidence)
+        print(f"  {a.qid:<20}{a.task:<17}{chr(65 + a.answer):>7}{chr(65 + a.prediction):>6}  "
+              f"frame {frame} ({', '.join(map(str, evidence))}){'' if frame in evidence else '  x'}")
+    correct = [a.prediction == a.answer for a in attrs if a.error is None]
+    print(f"\n  accuracy {np.mean(correct):.2f}; top frame is an evidence frame for {sum(hits)}/{len(hits)} questions")
+
+
+def step_metrics(state: DemoState) -> None:
+    from vqa_shap.commands.metrics import compute, paper_table
+
+    rows, _ = compute(state.attributions_dir, list(state.attributions), bootstrap=200, seed=state.seed)
+    print("  " + paper_table(rows).replace("\n", "\n  "))
+    path = state.out / "metrics.json"
+    path.write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    print(f"  (MC: share of |phi| per modality; PF: per-feature share)  -> {path}")
+
+
+def step_report(state: DemoState) -> None:
+    from vqa_shap.report import build_report
+
+    questions = {q.qid: q for qs in state.questions.values() for q in qs}
+    result = build_report(state.attributions, state.out / "report", questions=questions, video_root=state.source,
+                          max_questions=1, bootstrap=100, progress=False)
+    for path in (*result.questions, result.shares):
+        print(f"  {path}")
+
+
+#: (title, step) in order.
 STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
-    ("build the bundled sample benchmark into a Hub-style folder", step_build),
-    (f"add the {' and '.join(DEMO_VARIANTS)} variants", step_variants),
-    ("load every config back with datasets.load_dataset", step_load),
+    ("generate the synthetic coloured-shapes benchmark and build it into a Hub-style folder", step_build),
+    ("load it back with datasets.load_dataset", step_load),
+    ("explain every question with the demo model", step_explain),
+    ("modality metrics (the paper's table)", step_metrics),
+    ("report image", step_report),
 ]
 
 
 def run(args: argparse.Namespace) -> int:
-    state = DemoState(out=args.out, seed=args.seed)
+    state = DemoState(out=args.out, seed=args.seed, n_questions=args.questions, budget=args.budget)
+    started = time.perf_counter()
     print(f"vqa-shap demo -> {state.out}")
     for number, (title, step) in enumerate(STEPS, start=1):
         print(f"\n[{number}/{len(STEPS)}] {title}")
         step(state)
-    print(f"\nDone: {len(state.configs)} configs in {state.out} (card: {state.out / 'README.md'}).")
-    print(f"Publish with: vqa-shap push {state.out} USER/NAME")
+    print(f"\nDone in {time.perf_counter() - started:.0f} s: questions in {state.questions_dir}, attributions in "
+          f"{state.attributions_dir}, report in {state.out / 'report'}.")
+    print(f"Publish with: vqa-shap push {state.questions_dir} USER/NAME")
     return 0

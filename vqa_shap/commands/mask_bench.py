@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     n_failed = len({r.qid for r in rows if r.error is not None})
     print(f"{name}: {n_questions} questions, {n_failed} failed; model {model}; answer masking "
           f"{options.answer_masking}; force logit {options.force_logit or 'none'}")
-    print(maskbench.format_table(summary))
+    print(maskbench.format_matrix(summary))
     print(f"wrote config {name!r} ({info.num_rows} rows) to {args.out}")
     if args.json:
         payload = {

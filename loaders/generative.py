@@ -1,0 +1,531 @@
+"""Shared machinery of the non-native generative video LLMs (LongVA, VideoLLaMA2; NONNATIVE_MODELS §5).
+
+Neither model exists in transformers, so each is rebuilt from transformers parts (``CLIPVisionModel`` +
+a small model-specific connector + a ``*ForCausalLM``) as a standard :class:`~transformers.PreTrainedModel`
+(:class:`VideoCausalLM`), which loads either
+
+* a folder written by ``save_pretrained`` (``scripts/convert_<model>.py`` makes one from the original
+  checkpoint), or
+* the **original** checkpoint folder (its ``config.json``, safetensors shards and tokenizer), with the key
+  map of the family applied in code (:meth:`GenerativeVideoLoader.from_original`), plus the CLIP vision
+  tower folder named by its ``mm_vision_tower`` (for the vision config and the image processor).
+
+The original code splices the visual embeddings into the text embeddings at a negative placeholder id
+(LLaVA's ``IMAGE_TOKEN_INDEX``); so do we: the prompt string is split at the placeholder text, every
+chunk is tokenised on its own without special tokens, and the chunks are joined by ``placeholder_id``
+(expanded to one id per visual token). :meth:`VideoCausalLM.get_input_embeddings` tolerates those ids;
+the loader replaces their rows.
+
+Scoring reuses the chat-VLM machinery of :class:`~vqa_shap.loaders.base.Loader` (cached video
+embeddings, batching, left padding, prefix sharing). Read-out:
+
+* ``readout="first"`` (default): logits of the option letters at the first generated position;
+* ``readout="generate"``: the paper's way (SEED §3.6): generate (greedy, or sampled when asked), scan the
+  letters A, B, … in alphabetical order, take the logits at the first position of the first letter found
+  (position 0 if none). Batch 1, slow; for parity runs.
+
+Letter ids are ``tokenizer.convert_tokens_to_ids(letter)`` as the paper (the no-space pieces).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, CLIPVisionModel, PreTrainedModel
+
+from vqa_shap.loaders.base import Loader, LoaderError, VideoUnit
+
+#: Read-out modes of :class:`GenerativeVideoLoader`.
+READOUTS = ("first", "generate")
+#: Original LLaVA-style state-dict keys -> ours (LongVA and VideoLLaMA2 share the layout): the CLIP tower
+#: wrapper's ``vision_tower.vision_model.`` (flattened in transformers 5), the connector, the LM.
+LLAVA_KEY_RULES: tuple[tuple[str, str], ...] = (
+    (r"^model\.vision_tower\.vision_tower\.vision_model\.", "vision_tower."),
+    (r"^model\.mm_projector\.", "mm_projector."),
+    (r"^model\.(embed_tokens|layers|norm)\.", r"language_model.model.\1."),
+    (r"^lm_head\.", "language_model.lm_head."),
+)
+#: Original config.json keys that are not language-model settings.
+_NOT_TEXT = {"architectures", "transformers_version", "dtype", "torch_dtype", "model_type", "_name_or_path"}
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+def local_folder(checkpoint: str | Path, allow_patterns: Sequence[str] | None = None) -> Path:
+    """A local folder for ``checkpoint``: the folder itself, or a Hub snapshot (cache first).
+
+    Raises:
+        LoaderError: neither a folder nor a reachable Hub repository.
+    """
+    path = Path(checkpoint)
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(checkpoint), allow_patterns=allow_patterns))
+    except Exception as exc:  # noqa: BLE001 - any failure: say which checkpoint and why
+        raise LoaderError(f"cannot find checkpoint {str(checkpoint)!r} as a folder or on the Hub "
+                          f"({exc.__class__.__name__}: {exc})") from exc
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``config.json`` of a checkpoint folder as a dict (LoaderError when absent)."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise LoaderError(f"{folder}: no config.json in this folder")
+    return json.loads(path.read_text())
+
+
+def map_key(key: str, rules: Sequence[tuple[str, str]]) -> str:
+    """Rename one original state-dict key with the first matching ``(regex, replacement)`` rule.
+
+    Keys matching no rule are returned unchanged (they then show up as unexpected keys).
+    """
+    for pattern, replacement in rules:
+        new, n = re.subn(pattern, replacement, key, count=1)
+        if n:
+            return new
+    return key
+
+
+def read_state_dict(folder: Path, rules: Sequence[tuple[str, str]], prefix_filter: str | None = None) -> dict:
+    """All weights of a checkpoint folder (``*.safetensors``, else ``*.bin``), keys renamed by ``rules``.
+
+    Args:
+        folder: the checkpoint folder.
+        rules: the key map (see :func:`map_key`).
+        prefix_filter: keep only original keys starting with this prefix.
+    """
+    from safetensors.torch import load_file
+
+    files = sorted(Path(folder).glob("*.safetensors")) or sorted(Path(folder).glob("*.bin"))
+    if not files:
+        raise LoaderError(f"{folder}: no *.safetensors or *.bin weight files")
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        part = load_file(str(file)) if file.suffix == ".safetensors" else torch.load(file, map_location="cpu",
+                                                                                      weights_only=True)
+        for key, value in part.items():
+            if prefix_filter is None or key.startswith(prefix_filter):
+                state[map_key(key, rules)] = value
+    return state
+
+
+def text_config_kwargs(original: dict[str, Any], config_class) -> dict[str, Any]:
+    """The language-model settings of an original (LLaVA-style, flat) config.json."""
+    fields = {f.name for f in dataclasses.fields(config_class)} | {"rope_theta", "rope_scaling"}
+    return {k: v for k, v in original.items() if k in fields and k not in _NOT_TEXT}
+
+
+class VisionTextProcessor:
+    """The two preprocessing parts of these models: a tokenizer and the CLIP image processor.
+
+    ``save_pretrained``/``from_pretrained`` write and read both in one folder.
+    """
+
+    def __init__(self, tokenizer, image_processor):
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        self.tokenizer.save_pretrained(folder)
+        self.image_processor.save_pretrained(folder)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, vision_folder: str | Path | None = None) -> "VisionTextProcessor":
+        """Tokenizer from ``folder``, image processor from ``vision_folder`` (default ``folder``)."""
+        from transformers import AutoTokenizer, CLIPImageProcessor
+
+        return cls(AutoTokenizer.from_pretrained(str(folder)),
+                   CLIPImageProcessor.from_pretrained(str(vision_folder or folder)))
+
+
+# ------------------------------------------------------------------------------------------ model
+class _SpliceEmbedding(nn.Module):
+    """Token embedding that maps placeholder (negative) ids to row 0; the loader overwrites those rows."""
+
+    def __init__(self, embedding: nn.Embedding):
+        super().__init__()
+        self.embedding = embedding
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.embedding.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(ids.clamp(min=0))
+
+
+class VideoCausalLM(PreTrainedModel):
+    """CLIP vision tower + ``mm_projector`` (family specific) + a causal language model.
+
+    Subclasses set ``config_class`` (with ``vision_config``, ``text_config``, ``vision_feature_layer``)
+    and implement :meth:`build_projector` and :meth:`video_embeds`. Submodules: ``vision_tower``
+    (``CLIPVisionModel``), ``mm_projector``, ``language_model`` (``AutoModelForCausalLM``).
+    """
+
+    base_model_prefix = ""
+    _no_split_modules = ["CLIPEncoderLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.vision_tower = CLIPVisionModel(config.vision_config)
+        self.mm_projector = self.build_projector(config)
+        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.post_init()
+
+    def build_projector(self, config) -> nn.Module:
+        """The family's connector from CLIP features to language-model embeddings."""
+        raise NotImplementedError
+
+    def get_input_embeddings(self) -> nn.Module:
+        # negative placeholder ids (as the original IMAGE_TOKEN_INDEX) are tolerated
+        return _SpliceEmbedding(self.language_model.get_input_embeddings())
+
+    def patch_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``[T, P, C]`` patch features (CLS dropped) of ``vision_feature_layer``, frame by frame."""
+        out = self.vision_tower(pixel_values=pixel_values.to(self.dtype), output_hidden_states=True)
+        return out.hidden_states[self.config.vision_feature_layer][:, 1:]
+
+    def video_embeds(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``[N, H]`` visual tokens of one video ``[T, 3, S, S]``: the full, uncached path."""
+        raise NotImplementedError
+
+    def splice(self, input_ids: torch.Tensor, videos: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Text embeddings of ``input_ids [1, L]`` with the videos' tokens at the placeholder ids."""
+        embeds = self.get_input_embeddings()(input_ids)
+        embeds[input_ids < 0] = torch.cat([self.video_embeds(v) for v in videos]).to(embeds.dtype)
+        return embeds
+
+
+# ------------------------------------------------------------------------------------------ loader
+class GenerativeVideoLoader(Loader):
+    """Loader base of the rebuilt generative video LLMs (LongVA, VideoLLaMA2).
+
+    Family classes set ``family``, ``video_token`` (the placeholder text of the prompt),
+    ``placeholder_id`` (the original negative id), ``original_model_types``, ``key_rules`` (original
+    state-dict key -> ours) and implement :meth:`model_class`, :meth:`config_from_original`,
+    :meth:`video_tokens_per_input`, :meth:`encode_video` and :meth:`encode_baseline`.
+
+    Args:
+        model: the assembled :class:`VideoCausalLM` (eval mode).
+        processor: a :class:`VisionTextProcessor`.
+        readout: ``"first"`` (letter logits at the first generated position) or ``"generate"``.
+        max_new_tokens, do_sample, temperature: generation settings of ``readout="generate"``.
+        **kw: ``checkpoint``, ``batch_size``, ``prefix_sharing`` (see :class:`Loader`).
+    """
+
+    placeholder_id: int = -200
+    original_model_types: tuple[str, ...] = ()
+    key_rules: tuple[tuple[str, str], ...] = LLAVA_KEY_RULES
+    #: Generation settings of the paper for ``readout="generate"`` (family overrides).
+    generation_defaults: dict[str, Any] = {"max_new_tokens": 1024, "do_sample": False, "temperature": None}
+
+    def __init__(self, model, processor, *, checkpoint: str = "", batch_size: int = 8, prefix_sharing: bool = True,
+                 readout: str = "first", **generation):
+        # Not Loader.__init__: it looks the placeholder up in the vocabulary, and the original
+        # tokenizers have no such token (the models splice at a negative id instead).
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if readout not in READOUTS:
+            raise LoaderError(f"unknown readout {readout!r}; valid: {', '.join(READOUTS)}")
+        unknown = set(generation) - set(self.generation_defaults)
+        if unknown:
+            raise LoaderError(f"unknown generation setting(s) {sorted(unknown)}; valid: {sorted(self.generation_defaults)}")
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.checkpoint = checkpoint
+        self.batch_size = int(batch_size)
+        self.prefix_sharing = bool(prefix_sharing)
+        self.video_token_id = int(self.placeholder_id)
+        self.readout = readout
+        self.generation = {**self.generation_defaults, **generation}
+        self.letters = self._single_token_letters()
+
+    # -------------------------------------------------------------- loading
+    @classmethod
+    def model_class(cls):
+        """The :class:`VideoCausalLM` subclass of the family."""
+        raise NotImplementedError
+
+    @classmethod
+    def config_from_original(cls, original: dict[str, Any], vision_config):
+        """The family's config from an original config.json and the CLIP vision config."""
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, checkpoint: str, *, device: str | None = None, dtype: str | None = None,
+             attn_implementation: str | None = None, batch_size: int = 8, prefix_sharing: bool = True,
+             vision_tower: str | None = None, readout: str = "first", **generation) -> "GenerativeVideoLoader":
+        """Load a converted (``save_pretrained``) folder, or an original checkpoint folder / Hub id.
+
+        Args:
+            checkpoint: folder or Hub id; its ``config.json`` ``model_type`` tells the format.
+            device, dtype, attn_implementation: ``None`` = automatic (:mod:`vqa_shap.device`).
+            batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.Loader`.
+            vision_tower: original checkpoints only: the CLIP vision tower folder or Hub id
+                (default: the checkpoint's ``mm_vision_tower``).
+            readout, **generation: see the class.
+
+        Raises:
+            LoaderError: unknown format, missing files, or weights that do not match the model.
+        """
+        from vqa_shap.device import resolve_runtime
+
+        runtime = resolve_runtime(device=device, dtype=dtype, attn_implementation=attn_implementation)
+        torch_dtype = getattr(torch, runtime.dtype)
+        folder = local_folder(checkpoint)
+        model_type = read_config(folder).get("model_type")
+        model_cls = cls.model_class()
+        if model_type == model_cls.config_class.model_type:
+            try:
+                model = model_cls.from_pretrained(str(folder), dtype=torch_dtype,
+                                                  attn_implementation=runtime.attn_implementation)
+                processor = VisionTextProcessor.from_pretrained(folder)
+            except (OSError, ValueError) as exc:
+                raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r}: {exc}") from exc
+        elif model_type in cls.original_model_types:
+            model, processor = cls.from_original(folder, vision_tower=vision_tower, dtype=torch_dtype,
+                                                 attn_implementation=runtime.attn_implementation)
+        else:
+            valid = (model_cls.config_class.model_type, *cls.original_model_types)
+            raise LoaderError(f"{checkpoint}: model_type {model_type!r} is not a {cls.family} checkpoint "
+                              f"(expected one of {', '.join(valid)})")
+        model = model.to(runtime.device).eval()
+        return cls(model, processor, checkpoint=str(checkpoint), batch_size=batch_size,
+                   prefix_sharing=prefix_sharing, readout=readout, **generation)
+
+    @classmethod
+    def from_original(cls, folder: str | Path, *, vision_tower: str | Path | None = None, dtype=None,
+                      attn_implementation: str | None = None):
+        """Assemble the model from an original checkpoint folder, applying :attr:`key_rules`.
+
+        Args:
+            folder: the original checkpoint (config.json, weights, tokenizer).
+            vision_tower: the CLIP vision tower folder / Hub id (config.json and
+                preprocessor_config.json; its weights only if the checkpoint has none).
+            dtype: torch dtype of the model; attn_implementation: transformers attention backend.
+
+        Returns:
+            ``(model, processor)``.
+
+        Raises:
+            LoaderError: missing or unexpected weights after the key map (listed).
+        """
+        from transformers import CLIPVisionConfig
+
+        folder = Path(folder)
+        original = read_config(folder)
+        tower = vision_tower or original.get("mm_vision_tower")
+        if not tower:
+            raise LoaderError(f"{folder}: config.json names no mm_vision_tower; pass vision_tower")
+        vision_folder = local_folder(tower, allow_patterns=["*.json", "*.safetensors"])
+        vision_config = CLIPVisionConfig.from_pretrained(str(vision_folder))
+        config = cls.config_from_original(original, vision_config)
+        state = read_state_dict(folder, cls.key_rules)
+        if not any(k.startswith("vision_tower.") for k in state):  # tower kept frozen: not in the checkpoint
+            state.update(read_state_dict(vision_folder, ((r"^vision_model\.", "vision_tower."),), "vision_model."))
+        model_cls = cls.model_class()
+        model, info = model_cls.from_pretrained(None, config=config, state_dict=state, output_loading_info=True,
+                                                dtype=dtype or torch.float32, attn_implementation=attn_implementation)
+        problems = {k: sorted(info[k]) for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if info[k]}
+        if problems:
+            detail = "; ".join(f"{k}: {', '.join(map(str, v[:8]))}{' …' if len(v) > 8 else ''}"
+                               for k, v in problems.items())
+            raise LoaderError(f"{folder}: weights do not match {model_cls.__name__} after the key map ({detail})")
+        processor = VisionTextProcessor.from_pretrained(folder, vision_folder)
+        return model, processor
+
+    @classmethod
+    def convert(cls, checkpoint: str | Path, out: str | Path, *, vision_tower: str | Path | None = None,
+                dtype: str = "float16") -> Path:
+        """Write an original checkpoint as a ``save_pretrained`` folder (model, tokenizer, image processor).
+
+        Args:
+            checkpoint: the original checkpoint folder or Hub id.
+            out: the folder to write.
+            vision_tower: the CLIP vision tower folder or Hub id (default: the checkpoint's ``mm_vision_tower``).
+            dtype: torch dtype of the written weights.
+
+        Returns:
+            ``out``, loadable with :meth:`load`.
+        """
+        model, processor = cls.from_original(local_folder(checkpoint), vision_tower=vision_tower,
+                                             dtype=getattr(torch, dtype))
+        out = Path(out)
+        model.save_pretrained(out)
+        processor.save_pretrained(out)
+        return out
+
+    # -------------------------------------------------------------- letters and text
+    def _single_token_letters(self) -> str:
+        letters = ""
+        unk = self.tokenizer.unk_token_id
+        for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+            token = self.tokenizer.convert_tokens_to_ids(letter)
+            if token is None or token == unk:
+                break
+            letters += letter
+        return letters
+
+    def letter_ids(self, question) -> tuple[int, ...]:
+        """``convert_tokens_to_ids`` of the option letters, as the paper (not ``encode``)."""
+        super().letter_ids(question)  # the option-count check
+        return tuple(int(self.tokenizer.convert_tokens_to_ids(self.letters[i])) for i in range(question.n_options))
+
+    def tokenize(self, text: str) -> list[int]:
+        """Chunks between placeholders tokenised separately, joined by ``placeholder_id`` (as the original)."""
+        ids: list[int] = []
+        for i, chunk in enumerate(text.split(self.video_token)):
+            if i:
+                ids.append(self.placeholder_id)
+            ids += self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
+        return ids
+
+    # -------------------------------------------------------------- processing
+    def group_videos(self, pixel_values: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per-input pixels -> one tensor per placeholder (default: one video per input)."""
+        return pixel_values
+
+    def pixel_values(self, frames: np.ndarray) -> torch.Tensor:
+        """``[T, 3, S, S]`` CLIP-processed frames on the model's device and dtype."""
+        pixels = self.processor.image_processor(images=list(frames), return_tensors="pt")["pixel_values"]
+        return pixels.to(self.device, self.dtype)
+
+    def process(self, text, frames, prompt):
+        per_input = [self.pixel_values(f) for f in frames]
+        inputs = {"pixel_values": self.group_videos(per_input),
+                  "offsets": np.cumsum([0] + [len(p) for p in per_input]).tolist()}
+        counts = iter(self.video_tokens_per_input(inputs))
+        ids: list[int] = []
+        for token in self.tokenize(text):
+            ids += [token] * next(counts) if token == self.placeholder_id else [token]
+        inputs["input_ids"] = torch.tensor([ids], dtype=torch.long, device=self.device)
+        return inputs
+
+    def frame_position(self, inputs, unit: VideoUnit, frame: int) -> tuple[int, int]:
+        """(video, frame within it) of a unit's frame (one video per input by default)."""
+        return unit.input, frame
+
+    def zero_pixels(self, inputs, dropped: list[VideoUnit]) -> None:
+        for unit in dropped:
+            for f in unit.frames:
+                video, pos = self.frame_position(inputs, unit, f)
+                inputs["pixel_values"][video][pos] = 0
+
+    def baseline_pixels(self, frames: np.ndarray, baseline: str, like: torch.Tensor) -> torch.Tensor:
+        """``[1, 3, S, S]`` pixels of the masked frame: zeros after normalisation, or a processed black frame."""
+        if baseline == "black":
+            return self.pixel_values(np.zeros((1, *frames.shape[1:]), dtype=np.uint8))
+        return like[:1].new_zeros(like[:1].shape)
+
+    # Per-frame families (every visual token depends on one frame): cache each frame's tokens and the
+    # baseline frame's; masking = substitution (exact).
+    def video_tokens_per_input(self, inputs) -> list[int]:
+        return [len(v) * self.model.tokens_per_frame for v in inputs["pixel_values"]]
+
+    def encode_video(self, inputs, units, frames):
+        unit_of = {self.frame_position(inputs, u, f): j for j, u in enumerate(units) for f in u.frames}
+        embeds, owner = [], []
+        for k, video in enumerate(inputs["pixel_values"]):
+            tokens = self.model.frame_tokens(video)  # [T, n, H]
+            embeds.append(tokens.flatten(0, 1))
+            for f in range(len(video)):
+                owner += [unit_of[(k, f)]] * tokens.shape[1]
+        return torch.cat(embeds), torch.tensor(owner, dtype=torch.long), {}
+
+    def encode_baseline(self, inputs, units, frames, baseline, kept, token_unit):
+        blocks = []
+        for k, video in enumerate(inputs["pixel_values"]):
+            block = self.model.frame_tokens(self.baseline_pixels(frames[min(k, len(frames) - 1)], baseline, video))[0]
+            blocks.append(block.repeat(len(video), 1))
+        return torch.cat(blocks)
+
+    # -------------------------------------------------------------- language model
+    def text_config(self):
+        return self.model.config.text_config
+
+    def forward_last(self, embeds, attention_mask, position_ids, past_key_values):
+        out = self.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
+                                        position_ids=position_ids, past_key_values=past_key_values,
+                                        use_cache=past_key_values is not None, logits_to_keep=1)
+        return out.logits[:, -1], out.past_key_values
+
+    def forward_pixels(self, inputs):
+        embeds = self.model.splice(inputs["input_ids"], inputs["pixel_values"])
+        if self.readout == "generate":
+            return self.generate_logits(embeds)
+        return self.model.language_model(inputs_embeds=embeds, logits_to_keep=1).logits[:, -1]
+
+    # -------------------------------------------------------------- read-out
+    def score(self, prepared, coalitions: np.ndarray) -> np.ndarray:
+        if self.readout == "first":
+            return super().score(prepared, coalitions)
+        masks = self._check(prepared, coalitions)
+        out = np.empty((len(masks), prepared.n_options), dtype=np.float32)
+        with torch.inference_mode():
+            for b, mask in enumerate(masks):
+                row = self._row(prepared, mask)
+                embeds = self._embed(prepared, row.ids, mask[:prepared.n_video])[None]
+                out[b] = self.generate_logits(embeds)[0, list(prepared.letter_ids)].float().cpu().numpy()
+        return out
+
+    def generate_logits(self, embeds: torch.Tensor) -> torch.Tensor:
+        """The paper's read-out (SEED §3.6): ``[1, vocab]`` raw logits at the step of the first letter.
+
+        Generate from ``embeds``; scan the letters A, B, … alphabetically; the step is the first
+        position of the first letter that was generated at all, else 0.
+        """
+        settings = {k: v for k, v in self.generation.items() if v is not None}
+        attention = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        out = self.model.language_model.generate(
+            inputs_embeds=embeds, attention_mask=attention, return_dict_in_generate=True, output_logits=True,
+            pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id,
+            **settings)
+        generated = out.sequences[0, -len(out.logits):].tolist()
+        letters = [int(self.tokenizer.convert_tokens_to_ids(letter)) for letter in self.letters]
+        step = letter_step(generated, letters)
+        return out.logits[step]
+
+
+def letter_step(generated: Sequence[int], letter_ids: Sequence[int]) -> int:
+    """The paper's read-out step: the first position of the first letter (in alphabetical order, not
+    generation order) that occurs among the generated ids; 0 if none does."""
+    for token in letter_ids:
+        if token in generated:
+            return list(generated).index(token)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ tiny models
+def tiny_vision_parts(tok, realistic: bool):
+    """A tiny CLIP vision config and the processor for the tiny models of these families.
+
+    56 px / patch 14 = 4x4 patches (realistic: 168 px, 12x12 patches).
+    """
+    from transformers import CLIPImageProcessor, CLIPVisionConfig
+
+    image = 168 if realistic else 56
+    vision = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=image, patch_size=14, hidden_act="quick_gelu")
+    processor = VisionTextProcessor(tok, CLIPImageProcessor(size={"shortest_edge": image},
+                                                            crop_size={"height": image, "width": image}))
+    return vision, processor
+
+
+def tiny_text_kwargs(tok, realistic: bool) -> dict[str, Any]:
+    """Language-model settings of the tiny models (a few layers, untied embeddings)."""
+    hidden, layers = (128, 4) if realistic else (64, 2)
+    return dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                num_attention_heads=4, num_key_value_heads=2, eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id, bos_token_id=None, tie_word_embeddings=False)

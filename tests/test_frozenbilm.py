@@ -1,0 +1,294 @@
+"""FrozenBiLM loader: original-checkpoint key map, conversion, and scores against a naive reference.
+
+The reference below is written from the research note (NONNATIVE_MODELS.md §1), independently of the
+loader: it reads the *original-named* random state dict itself, applies the adapters by replacing the
+two sublayer outputs' forward (not hooks), writes the EMD and the answer head out by hand, and scores
+one coalition and one option at a time, unpadded, with the masked frame features zeroed.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, DebertaV2Config,  # noqa: E402
+                          DebertaV2ForMaskedLM, DebertaV2Model)
+
+from vqa_shap.loaders.base import LoaderError  # noqa: E402
+from vqa_shap.loaders.frozenbilm import (FrozenBiLMLoader, clip_pixels, load_original,  # noqa: E402
+                                         map_original_keys)
+from vqa_shap.loaders.tiny import build_deberta_tokenizer  # noqa: E402
+from vqa_shap.protocol import FramePlan, FrameRef, get_protocol, join_words  # noqa: E402
+from vqa_shap.schema import Question, VisualInput  # noqa: E402
+
+TOL = 1e-5
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+T = 4  # frames
+FEATURES = 8
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(2)
+
+
+def _text_config(vocab: int) -> DebertaV2Config:
+    # research note's tiny config: hidden 32, 3 layers, 4 heads, buckets 16, conv 3, p2c|c2p, shared keys
+    return DebertaV2Config(
+        vocab_size=vocab, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=128, relative_attention=True, position_buckets=16, max_relative_positions=-1,
+        pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm", conv_kernel_size=3,
+        conv_act="gelu", position_biased_input=False, type_vocab_size=0, layer_norm_eps=1e-7, hidden_act="gelu",
+        legacy=False, pad_token_id=0)
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory):
+    """Random FrozenBiLM parts in their original formats: DeBERTa base folder, fine-tune file, CLIP folder."""
+    root = tmp_path_factory.mktemp("fblm_original")
+    gen = torch.Generator().manual_seed(0)
+    tok = build_deberta_tokenizer()
+    cfg = _text_config(len(tok))
+    h, ds = cfg.hidden_size, 4
+    base = {k: v for k, v in DebertaV2ForMaskedLM(cfg).state_dict().items() if "position_ids" not in k}
+    base["deberta.embeddings.position_embeddings.weight"] = torch.empty(cfg.max_position_embeddings, h)
+    base["lm_predictions.lm_head.decoder.weight"] = torch.empty(cfg.vocab_size, h)  # unused copy, dropped
+    finetune = {"deberta.embeddings.linear_video.weight": torch.empty(h, FEATURES),
+                "deberta.embeddings.linear_video.bias": torch.empty(h),
+                "answer_embeddings.weight": torch.empty(2, h), "answer_bias": torch.empty(2)}
+    for i in range(cfg.num_hidden_layers):
+        for part, in_dim in (("attention.output", h), ("output", h)):
+            pre = f"deberta.encoder.layer.{i}.{part}.adapter"
+            finetune.update({f"{pre}.down.weight": torch.empty(h // ds, in_dim), f"{pre}.down.bias": torch.empty(h // ds),
+                             f"{pre}.up.weight": torch.empty(h, h // ds), f"{pre}.up.bias": torch.empty(h)})
+    for state in (base, finetune):
+        for k, v in state.items():
+            state[k] = torch.randn(v.shape, generator=gen) * (0.5 if v.dim() == 1 else 0.3)
+            if v.dim() == 1 and "LayerNorm.weight" in k:
+                state[k] += 1.0
+    deberta = root / "deberta"
+    deberta.mkdir()
+    cfg.save_pretrained(deberta)
+    torch.save(base, deberta / "pytorch_model.bin")
+    tok.save_pretrained(deberta)
+    torch.save({"model": finetune, "epoch": 3}, root / "how2qa.pth")
+    clip = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=28,
+        patch_size=14, projection_dim=FEATURES, hidden_act="quick_gelu"))
+    clip.save_pretrained(root / "clip")
+    # FrozenBiLM's adapter factor is 8; this tiny model uses 4 (a config value of load_original)
+    return {"root": root, "deberta": deberta, "finetune": root / "how2qa.pth", "clip": root / "clip",
+            "base": base, "ft": finetune, "tok": tok}
+
+
+@pytest.fixture(scope="module")
+def loader(original):
+    model, tok = load_original(original["deberta"], original["finetune"], original["clip"],
+                               ds_factor_attn=4, ds_factor_ff=4, image_size=28)
+    return FrozenBiLMLoader(model, tok, checkpoint="original", batch_size=3)
+
+
+def run_script(name: str, *args) -> None:
+    """Run ``scripts/<name>`` in this process (as ``__main__``, with ``args`` as its argv)."""
+    argv = sys.argv
+    sys.argv = [name, *map(str, args)]
+    try:
+        runpy.run_path(str(SCRIPTS / name), run_name="__main__")
+    finally:
+        sys.argv = argv
+
+
+def _question(n_options: int = 3) -> tuple[Question, FramePlan, list[np.ndarray]]:
+    rng = np.random.default_rng(7)
+    options = ("Cut the cup", "Wash the plate with water", "Open the fridge door", "Pick up knife")[:n_options]
+    q = Question("q1", "egoschema", "t", "What is the man doing with the cup", options, 1,
+                 (VisualInput("video", "v.mp4"),))
+    plan = FramePlan(tuple(FrameRef(0, i, float(i)) for i in range(T)))
+    return q, plan, [rng.integers(0, 256, (T, 40, 52, 3), dtype=np.uint8)]
+
+
+def _coalitions(n_features: int, n: int = 6, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    masks = rng.random((n, n_features)) < 0.6
+    masks[0] = True
+    masks[1] = False
+    return masks
+
+
+# ---------------------------------------------------------------------------------- naive reference
+class NaiveFrozenBiLM:
+    """FrozenBiLM written out from the research note, on the original-named state dicts."""
+
+    def __init__(self, original):
+        state = dict(original["base"])
+        state.update(original["ft"])
+        self.s = state
+        self.tok = original["tok"]
+        cfg = DebertaV2Config.from_pretrained(original["deberta"])
+        self.deberta = DebertaV2Model(cfg).eval()
+        own = {k[len("deberta."):]: v for k, v in state.items()
+               if k.startswith("deberta.") and "adapter" not in k and "linear_video" not in k
+               and "position_embeddings" not in k}
+        missing, unexpected = self.deberta.load_state_dict(own, strict=False)
+        assert not unexpected and set(missing) <= {"embeddings.position_ids"}
+        for i, layer in enumerate(self.deberta.encoder.layer):
+            for part, module in (("attention.output", layer.attention.output), ("output", layer.output)):
+                module.forward = self._sublayer(module, f"deberta.encoder.layer.{i}.{part}.adapter")
+        self.clip = CLIPVisionModelWithProjection.from_pretrained(original["clip"]).eval()
+
+    def _sublayer(self, module, prefix):
+        s = self.s
+
+        def forward(hidden, residual):
+            x = module.dense(hidden)
+            x = x + torch.relu(x @ s[f"{prefix}.down.weight"].T + s[f"{prefix}.down.bias"]) @ s[f"{prefix}.up.weight"].T \
+                + s[f"{prefix}.up.bias"]
+            return module.LayerNorm(x + residual)
+        return forward
+
+    def features(self, frames):
+        pixels = clip_pixels(frames, 28, (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+        return self.clip(pixel_values=pixels).image_embeds.half().float()
+
+    def p_yes(self, feats, text):
+        s = self.s
+        ids = torch.tensor([self.tok(text)["input_ids"]])
+        where = ids[0].tolist().index(self.tok.mask_token_id)
+        video = feats @ s["deberta.embeddings.linear_video.weight"].T + s["deberta.embeddings.linear_video.bias"]
+        embeds = torch.cat([video[None], self.deberta.embeddings.word_embeddings(ids)], 1)
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long)
+        hidden = self.deberta(inputs_embeds=embeds, attention_mask=mask, output_hidden_states=True).hidden_states
+        keys = hidden[-2]
+        query = s["deberta.embeddings.position_embeddings.weight"][: keys.shape[1]][None] + keys
+        enc = self.deberta.encoder
+        for _ in range(2):  # the EMD: the last layer twice, keys/values = second-to-last hidden states
+            query = enc.layer[-1](keys, enc.get_attention_mask(mask), query_states=query,
+                                  rel_embeddings=enc.get_rel_embedding())[0]
+        x = query[0, video.shape[0] + where]
+        x = torch.nn.functional.gelu(x @ s["lm_predictions.lm_head.dense.weight"].T + s["lm_predictions.lm_head.dense.bias"])
+        x = torch.nn.functional.layer_norm(x, (x.shape[-1],), s["lm_predictions.lm_head.LayerNorm.weight"],
+                                           s["lm_predictions.lm_head.LayerNorm.bias"], eps=1e-7)
+        answers = s["deberta.embeddings.word_embeddings.weight"][[self.tok("Yes", add_special_tokens=False)["input_ids"][0],
+                                                                 self.tok("No", add_special_tokens=False)["input_ids"][0]]]
+        logits = answers @ x + s["answer_bias"]
+        return float(logits.softmax(-1)[0])
+
+    def score(self, question, frames, mask, n_video):
+        proto = get_protocol()
+        segments = proto.word_segments(question)
+        keep = mask[n_video:]
+        texts, offset = [], 0
+        for words in segments:
+            texts.append(join_words(words, keep[offset:offset + len(words)]))
+            offset += len(words)
+        feats = self.features(frames[0]) * torch.as_tensor(mask[:n_video], dtype=torch.float32)[:, None]
+        return [self.p_yes(feats, f"Question: {texts[0]} Is it '{o}'? [MASK].") for o in texts[1:]]
+
+
+# ---------------------------------------------------------------------------------- tests
+def test_original_keys_load_with_nothing_missing_or_unexpected(original, loader):
+    merged = dict(original["base"])
+    merged.update(original["ft"])
+    mapped = map_original_keys(merged)
+    ours = set(loader.model.state_dict()) - {k for k in loader.model.state_dict() if k.startswith("vision.")}
+    assert set(mapped) == ours  # every parameter comes from the original files, none is left over
+    assert torch.equal(loader.model.position_embeddings.weight, original["base"]["deberta.embeddings.position_embeddings.weight"])
+    assert torch.equal(loader.model.linear_video.weight, original["ft"]["deberta.embeddings.linear_video.weight"])
+    assert torch.equal(loader.model.deberta.encoder.layer[2].output.adapter.up.bias,
+                       original["ft"]["deberta.encoder.layer.2.output.adapter.up.bias"])
+    with pytest.raises(LoaderError, match="unexpected key.*deberta.pooler.dense.weight"):
+        map_original_keys({**merged, "deberta.pooler.dense.weight": torch.zeros(1)})
+
+
+def test_scores_equal_naive_reference(original, loader):
+    q, plan, frames = _question()
+    prepared = loader.prepare(q, frames, plan, get_protocol())
+    assert prepared.n_video == T
+    masks = _coalitions(prepared.n_features)
+    scores = loader.score(prepared, masks)
+    assert scores.shape == (len(masks), 3) and scores.dtype == np.float32
+    naive = NaiveFrozenBiLM(original)
+    with torch.inference_mode():
+        reference = np.array([naive.score(q, frames, m, T) for m in masks])
+    assert np.abs(scores - reference).max() <= TOL
+    assert np.abs(scores[0] - scores[1]).max() > 1e-3  # not vacuous: masking moves the scores
+
+
+def test_cached_equals_uncached_and_batching(loader):
+    q, plan, frames = _question(4)
+    prepared = loader.prepare(q, frames, plan, get_protocol())
+    masks = _coalitions(prepared.n_features, n=5, seed=11)
+    cached = loader.score(prepared, masks)
+    assert np.abs(cached - loader.score_pixels(prepared, masks)).max() <= TOL
+    loader.batch_size = 1
+    try:
+        one = loader.score(prepared, masks)
+    finally:
+        loader.batch_size = 3
+    assert np.abs(cached - one).max() <= TOL
+
+
+def test_frame_bit_is_a_zeroed_feature_and_option_words_touch_only_their_column(loader):
+    q, plan, frames = _question()
+    prepared = loader.prepare(q, frames, plan, get_protocol())
+    full = np.ones(prepared.n_features, bool)
+    off = full.copy()
+    off[2] = False
+    a, b = loader.score(prepared, np.array([full, off]))
+    assert np.abs(a - b).min() > 0  # frame 2 matters to every option
+    # option 1's words (the answer words with option == 1) only move column 1
+    words = [i for i, f in enumerate(prepared.features) if f.modality == "answer" and f.option == 1]
+    masked = full.copy()
+    masked[words] = False
+    c = loader.score(prepared, masked[None])[0]
+    assert abs(c[1] - a[1]) > 1e-4 and abs(c[0] - a[0]) <= 1e-6 and abs(c[2] - a[2]) <= 1e-6  # (padding: float noise)
+
+
+def test_answer_bias_comes_from_the_checkpoint(original, loader):
+    q, plan, frames = _question()
+    prepared = loader.prepare(q, frames, plan, get_protocol())
+    full = np.ones((1, prepared.n_features), bool)
+    before = loader.score(prepared, full)[0].astype(np.float64)
+    bias = loader.model.answer_bias.detach().clone()
+    try:
+        with torch.no_grad():
+            loader.model.answer_bias += torch.tensor([0.7, -0.3])
+        after = loader.score(prepared, full)[0].astype(np.float64)
+    finally:
+        with torch.no_grad():
+            loader.model.answer_bias.copy_(bias)
+    logit = np.log(before / (1 - before)) + 1.0  # P(yes) = sigmoid(l_yes - l_no + b_yes - b_no)
+    assert np.abs(after - 1 / (1 + np.exp(-logit))).max() <= 1e-5
+    assert torch.equal(bias, original["ft"]["answer_bias"])
+
+
+def test_converted_folder_loads_and_scores_the_same(original, loader, tmp_path):
+    out = tmp_path / "converted"
+    run_script("convert_frozenbilm.py", "--deberta", original["deberta"], "--checkpoint", original["finetune"],
+               "--clip", original["clip"], "--out", out, "--ds-factor", "4", "--image-size", "28")
+    converted = FrozenBiLMLoader.load(str(out))
+    q, plan, frames = _question()
+    masks = _coalitions(len(get_protocol().features(q, plan)), n=3)
+    a = loader.score(loader.prepare(q, frames, plan, get_protocol()), masks)
+    b = converted.score(converted.prepare(q, frames, plan, get_protocol()), masks)
+    assert np.array_equal(a, b)
+
+
+def test_bad_inputs_raise_clear_errors(loader, tmp_path):
+    from vqa_shap.loaders.base import UnsupportedQuestionError
+
+    q, plan, frames = _question()
+    with pytest.raises(UnsupportedQuestionError, match="no frames"):
+        loader.prepare(q, [], FramePlan(()), get_protocol())
+    prepared = loader.prepare(q, frames, plan, get_protocol())
+    with pytest.raises(ValueError, match="coalitions must be bool"):
+        loader.score(prepared, np.ones((2, prepared.n_features + 1), bool))
+    with pytest.raises(LoaderError, match="cannot load frozenbilm"):
+        FrozenBiLMLoader.load(str(tmp_path))

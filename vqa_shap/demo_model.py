@@ -1,0 +1,464 @@
+"""The demo model: a small LLaVA-OneVision really trained on the synthetic coloured-shapes benchmark.
+
+``--model demo`` resolves to the committed folder :func:`demo_model_dir` (``loaders/demo_model/``,
+shipped as package data): a ``LlavaOnevisionForConditionalGeneration`` with a small config, saved as
+safetensors with its tokenizer (the WordLevel tokenizer of :mod:`vqa_shap.loaders.tiny` plus the
+synthetic benchmark's words) and its real ``LlavaOnevisionProcessor``. The ``llava_onevision`` loader
+loads it like any checkpoint.
+
+It is trained by ``scripts/train_demo_model.py`` (:func:`train`) on questions drawn on the fly from
+:func:`vqa_shap.builders.synthetic.sample_items`, with exactly the prompts the loader renders (protocol
+``pollard2025``): the target is the answer's letter followed by ``<|im_end|>``, so ``generate`` stops
+after the letter as a real instruction-tuned model does. Non-evidence frames are sometimes replaced by
+the masking baseline (zero after normalisation), so masked frames are familiar input. Training is
+deterministic for a seed and a thread count.
+
+This module imports torch and transformers only inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vqa_shap.errors import VqaShapError
+
+logger = logging.getLogger(__name__)
+
+#: The ``--model`` value that names the demo model.
+DEMO_MODEL = "demo"
+#: File in the model folder recording how it was trained and how well it does.
+TRAINING_FILE = "vqa_shap_training.json"
+
+
+def demo_model_dir() -> Path:
+    """The committed demo model folder (``loaders/demo_model/``).
+
+    Raises:
+        VqaShapError: the folder or its weights are missing (train it with scripts/train_demo_model.py).
+    """
+    from vqa_shap import loaders
+
+    folder = Path(loaders.__file__).resolve().parent / "demo_model"
+    if not (folder / "model.safetensors").is_file():
+        raise VqaShapError(f"{folder}: the demo model is missing; train it with "
+                           f"python scripts/train_demo_model.py --out {folder}")
+    return folder
+
+
+@dataclass(frozen=True)
+class DemoArchitecture:
+    """The demo model's size: a SigLIP tower and a Qwen2 language model, both small.
+
+    With 64-pixel frames and 16-pixel patches, a frame is 4x4 patches, pooled to 2x2 = 4 video tokens.
+    """
+
+    image_size: int = 64
+    patch_size: int = 16
+    vision_hidden: int = 64
+    vision_layers: int = 2
+    hidden: int = 128
+    layers: int = 3
+    heads: int = 4
+    kv_heads: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings of :func:`train` (defaults: what the committed model used).
+
+    Attributes:
+        steps: most optimiser steps.
+        batch_size: questions per step.
+        lr: peak AdamW learning rate (linear warm-up, cosine decay).
+        warmup: warm-up steps.
+        weight_decay: AdamW weight decay.
+        seed: weight initialisation and training-question seed.
+        frame_dropout: probability that a non-evidence frame is shown as the masking baseline.
+        eval_every: steps between held-out evaluations.
+        eval_questions: held-out questions of those evaluations.
+        target_accuracy: stop early once the held-out accuracy reaches it twice in a row.
+        max_minutes: stop after this much wall time (the run still saves the model).
+        threads: torch CPU threads.
+        n_frames: frames per training video.
+    """
+
+    steps: int = 3000
+    batch_size: int = 32
+    lr: float = 3e-3
+    warmup: int = 100
+    weight_decay: float = 0.01
+    seed: int = 0
+    frame_dropout: float = 0.2
+    eval_every: int = 50
+    eval_questions: int = 96
+    target_accuracy: float = 0.99
+    max_minutes: float = 18.0
+    threads: int = 1
+    n_frames: int = 8
+
+
+#: Seed of the held-out questions used during training (never used for training questions).
+HELD_OUT_SEED = 999_983
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+
+def build_demo_model(arch: DemoArchitecture = DemoArchitecture(), seed: int = 0):
+    """An untrained demo model and its processor (real transformers classes, built offline).
+
+    Returns:
+        ``(model, processor)``.
+    """
+    import torch
+    from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
+                              LlavaOnevisionImageProcessor, LlavaOnevisionProcessor,
+                              LlavaOnevisionVideoProcessor, Qwen2Config, SiglipVisionConfig)
+
+    from vqa_shap.builders.synthetic import VOCABULARY
+    from vqa_shap.loaders.tiny import _template, build_tokenizer
+
+    tok = build_tokenizer(VOCABULARY)
+    vision = SiglipVisionConfig(hidden_size=arch.vision_hidden, intermediate_size=2 * arch.vision_hidden,
+                                num_hidden_layers=arch.vision_layers, num_attention_heads=2,
+                                image_size=arch.image_size, patch_size=arch.patch_size, vision_use_head=False)
+    text = Qwen2Config(vocab_size=len(tok), hidden_size=arch.hidden, intermediate_size=2 * arch.hidden,
+                       num_hidden_layers=arch.layers, num_attention_heads=arch.heads,
+                       num_key_value_heads=arch.kv_heads, max_position_embeddings=1024,
+                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
+                       tie_word_embeddings=False)
+    config = LlavaOnevisionConfig(
+        vision_config=vision, text_config=text,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        video_token_index=tok.convert_tokens_to_ids("<video>"),
+        vision_feature_select_strategy="full", vision_feature_layer=-1,
+        image_grid_pinpoints=[[arch.image_size, arch.image_size]],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlavaOnevisionForConditionalGeneration(config)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    size = {"height": arch.image_size, "width": arch.image_size}
+    processor = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=[[arch.image_size] * 2]),
+        tokenizer=tok, video_processor=LlavaOnevisionVideoProcessor(size=size),
+        num_image_tokens=(arch.image_size // arch.patch_size) ** 2, vision_feature_select_strategy="full",
+        chat_template=_template("<video>", "<image>"),
+    )
+    return model, processor
+
+
+# ---------------------------------------------------------------------------------------------
+# batches
+
+
+class _Encoder:
+    """Turns synthetic items into training tensors exactly as the loader will prompt the model.
+
+    Prompts come from the loader's ``prompt_text`` and the protocol's ``render`` (so training and
+    inference see the same text); the video placeholder is expanded to the processor's token count and
+    frames are normalised as the video processor does (both checked against the processor once).
+    """
+
+    def __init__(self, model, processor, n_frames: int):
+        from vqa_shap.loaders.llava_onevision import LlavaOnevisionLoader
+        from vqa_shap.protocol import FramePlan, FrameRef, get_protocol
+
+        self.loader = LlavaOnevisionLoader(model, processor)
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.protocol = get_protocol("pollard2025")
+        self.plan = FramePlan(tuple(FrameRef(0, t, float(t)) for t in range(n_frames)))
+        self.n_video_tokens = n_frames * self.loader._tokens_per_frame() + 1
+        vp = processor.video_processor
+        self.mean = np.asarray(vp.image_mean, dtype=np.float32).reshape(1, 1, 3, 1, 1)
+        self.std = np.asarray(vp.image_std, dtype=np.float32).reshape(1, 1, 3, 1, 1)
+        self.eos = int(self.tokenizer.eos_token_id)
+        self.checked = False
+
+    def prompt(self, question) -> str:
+        n_text = len(self.protocol.text_features(question))
+        return self.loader.prompt_text(self.protocol.render(question, self.plan, np.ones(n_text, dtype=bool)))
+
+    def __call__(self, items, rng: np.random.Generator | None = None, frame_dropout: float = 0.0) -> dict:
+        import torch
+
+        video_id = self.loader.video_token_id
+        rows = []
+        for item in items:
+            ids = []
+            for i in self.tokenizer(self.prompt(item.question))["input_ids"]:
+                ids += [i] * self.n_video_tokens if i == video_id else [i]
+            rows.append(ids)
+        length = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), length), int(self.tokenizer.pad_token_id), dtype=torch.long)
+        attention = torch.zeros((len(rows), length), dtype=torch.long)
+        for b, ids in enumerate(rows):  # left padding, as the tokenizer pads
+            input_ids[b, length - len(ids):] = torch.tensor(ids)
+            attention[b, length - len(ids):] = 1
+        frames = np.stack([item.frames for item in items]).transpose(0, 1, 4, 2, 3).astype(np.float32) / 255.0
+        pixels = (frames - self.mean) / self.std
+        if not self.checked:
+            self._check(items, input_ids, pixels)
+        if rng is not None and frame_dropout > 0:
+            for b, item in enumerate(items):
+                for t in range(pixels.shape[1]):
+                    if t not in item.evidence_frames and rng.random() < frame_dropout:
+                        pixels[b, t] = 0.0  # the normalized_zero masking baseline
+        letters = [self.loader.letters[item.question.answer] for item in items]
+        letter_ids = [self.tokenizer.convert_tokens_to_ids(l) for l in letters]
+        option_ids = [[self.tokenizer.convert_tokens_to_ids(self.loader.letters[k])
+                       for k in range(item.question.n_options)] for item in items]
+        return {"input_ids": input_ids, "attention_mask": attention,
+                "pixel_values_videos": torch.from_numpy(np.ascontiguousarray(pixels)),
+                "letter": torch.tensor(letter_ids), "options": torch.tensor(option_ids),
+                "answer": torch.tensor([item.question.answer for item in items])}
+
+    def _check(self, items, input_ids, pixels) -> None:
+        item = items[0]
+        text = self.prompt(item.question)
+        ref = self.processor(text=[text], videos=[item.frames], return_tensors="pt")
+        ids = [int(i) for i in input_ids[0] if i != self.tokenizer.pad_token_id]
+        if ids != ref["input_ids"][0].tolist():
+            raise VqaShapError("demo training: prompt token ids differ from the processor's")
+        diff = float(np.abs(pixels[0] - ref["pixel_values_videos"][0].numpy()).max())
+        if diff > 1e-4:
+            raise VqaShapError(f"demo training: pixel values differ from the processor's by {diff}")
+        self.checked = True
+
+
+def _forward(model, batch):
+    """Logits at the last prompt position (the answer letter) and after the letter (``<|im_end|>``)."""
+    import torch
+
+    letter = batch["letter"][:, None]
+    ids = torch.cat([batch["input_ids"], letter], dim=1)
+    attention = torch.cat([batch["attention_mask"], torch.ones_like(letter)], dim=1)
+    out = model(input_ids=ids, attention_mask=attention, pixel_values_videos=batch["pixel_values_videos"],
+                logits_to_keep=2)
+    return out.logits[:, 0], out.logits[:, 1]
+
+
+def _option_accuracy(letter_logits, batch) -> float:
+    import torch
+
+    scores = torch.gather(letter_logits, 1, batch["options"])
+    return float((scores.argmax(1) == batch["answer"]).float().mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+@dataclass
+class TrainResult:
+    """What a training run did.
+
+    Attributes:
+        out: the saved model folder.
+        steps: optimiser steps taken.
+        seconds: wall time of the training loop.
+        held_out_accuracy: last held-out accuracy during training (letter logits of the options).
+        history: ``{step, loss, held_out_accuracy, seconds}`` at every evaluation.
+        stopped: why the loop ended (``"target"``, ``"steps"`` or ``"time"``).
+    """
+
+    out: Path
+    steps: int
+    seconds: float
+    held_out_accuracy: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped: str = "steps"
+
+
+def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
+          arch: DemoArchitecture = DemoArchitecture(), *, progress: bool = True) -> TrainResult:
+    """Train the demo model on freshly drawn synthetic questions and save it to ``out``.
+
+    Args:
+        out: the model folder to write (replaced atomically when the run ends).
+        config: training settings.
+        arch: model size.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from vqa_shap.builders.synthetic import sample_items
+
+    torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    model, processor = build_demo_model(arch, config.seed)
+    encoder = _Encoder(model, processor, config.n_frames)
+    held_out = encoder(list(sample_items(config.eval_questions, seed=HELD_OUT_SEED, n_frames=config.n_frames)))
+    stream = sample_items(config.steps * config.batch_size, seed=config.seed, n_frames=config.n_frames)
+    rng = np.random.default_rng(config.seed)
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    other = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    optim = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                               {"params": other, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
+
+    def lr_at(step: int) -> float:
+        if step < config.warmup:
+            return config.lr * (step + 1) / config.warmup
+        progress_ = (step - config.warmup) / max(1, config.steps - config.warmup)
+        return config.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress_))))
+
+    history: list[dict[str, float]] = []
+    started = time.perf_counter()
+    stopped, hits, accuracy, step = "steps", 0, 0.0, 0
+    bar = tqdm(total=config.steps, desc="train demo model", unit="step", disable=not progress)
+    running = None
+    for step in range(1, config.steps + 1):
+        model.train()
+        batch = encoder([next(stream) for _ in range(config.batch_size)], rng, config.frame_dropout)
+        for group in optim.param_groups:
+            group["lr"] = lr_at(step - 1)
+        letter_logits, eos_logits = _forward(model, batch)
+        loss = (torch.nn.functional.cross_entropy(letter_logits, batch["letter"])
+                + torch.nn.functional.cross_entropy(eos_logits, torch.full_like(batch["letter"], encoder.eos)))
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.3f}", acc=f"{accuracy:.3f}", refresh=False)
+        elapsed = time.perf_counter() - started
+        if step % config.eval_every == 0 or step == config.steps or elapsed > 60 * config.max_minutes:
+            model.eval()
+            with torch.inference_mode():
+                accuracy = _option_accuracy(_forward(model, held_out)[0], held_out)
+            history.append({"step": step, "loss": running, "held_out_accuracy": accuracy, "seconds": elapsed})
+            logger.info("step %d loss %.4f held-out accuracy %.3f (%.0f s)", step, running, accuracy, elapsed)
+            if progress:
+                bar.write(f"step {step}: loss {running:.4f}, held-out accuracy {accuracy:.3f}, {elapsed:.0f} s")
+            hits = hits + 1 if accuracy >= config.target_accuracy else 0
+            if hits >= 2:
+                stopped = "target"
+                break
+            if elapsed > 60 * config.max_minutes:
+                stopped = "time"
+                break
+    bar.close()
+    seconds = time.perf_counter() - started
+    model.eval()
+    result = TrainResult(Path(out), step, seconds, accuracy, history, stopped)
+    _save(model, processor, Path(out), {"train_config": asdict(config), "architecture": asdict(arch),
+                                        "steps": step, "train_seconds": seconds, "stopped": stopped,
+                                        "held_out_accuracy": accuracy, "history": history,
+                                        "held_out_seed": HELD_OUT_SEED, "torch_threads": config.threads})
+    return result
+
+
+def _save(model, processor, out: Path, info: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        (staging / TRAINING_FILE).write_text(json.dumps(info, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        os.rename(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def record_evaluation(folder: str | os.PathLike, evaluation: "Evaluation") -> None:
+    """Add a held-out evaluation to the model folder's training record."""
+    path = Path(folder) / TRAINING_FILE
+    info = json.loads(path.read_text()) if path.is_file() else {}
+    info["evaluation"] = asdict(evaluation)
+    path.write_text(json.dumps(info, indent=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation through the real inference path
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Held-out accuracy of a model on synthetic questions, through files, loader and protocol.
+
+    Attributes:
+        n_questions: questions evaluated.
+        seed: their generation seed.
+        accuracy: share answered correctly (argmax of the option-letter logits).
+        per_task: accuracy per question template.
+        seconds: wall time (generation, decoding, scoring).
+    """
+
+    n_questions: int
+    seed: int
+    accuracy: float
+    per_task: dict[str, float]
+    seconds: float
+
+
+def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, seed: int = 12345,
+             workdir: str | os.PathLike | None = None, loader=None, threads: int | None = None) -> Evaluation:
+    """Accuracy of the demo model (or ``model``) on freshly generated synthetic questions.
+
+    The questions are written as videos, built with the ``synthetic`` builder, decoded and scored with
+    the ``llava_onevision`` loader (``score`` of the all-kept coalition) — the path ``explain`` uses.
+
+    Args:
+        model: a model folder (default :func:`demo_model_dir`).
+        n_questions: questions to generate.
+        seed: their seed (training never uses :data:`HELD_OUT_SEED` … nor small seeds here by default).
+        workdir: where to write the videos (default: a temporary folder, removed afterwards).
+        loader: an already loaded loader (then ``model`` is ignored).
+        threads: torch CPU threads (default: leave as is).
+    """
+    import torch
+
+    from vqa_shap.builders import get_builder
+    from vqa_shap.builders.synthetic import N_FRAMES, generate_source
+    from vqa_shap.loaders import get_loader
+    from vqa_shap.protocol import get_protocol
+
+    if threads:
+        torch.set_num_threads(threads)
+    started = time.perf_counter()
+    if loader is None:
+        loader = get_loader("llava_onevision").load(str(model or demo_model_dir()), device="cpu", dtype="float32")
+    protocol = get_protocol("pollard2025")
+    tmp = None if workdir is not None else tempfile.mkdtemp(prefix="vqa_shap_eval_")
+    root = Path(workdir or tmp)
+    try:
+        generate_source(root, n_questions, seed=seed)
+        questions = get_builder("synthetic").build(root).configs["synthetic"]
+        right: dict[str, list[bool]] = {}
+        for question in questions:
+            plan = protocol.plan_frames(question, root, N_FRAMES, loader_family=loader.family)
+            frames = protocol.load_frames(question, root, plan)
+            prepared = loader.prepare(question, frames, plan, protocol)
+            scores = loader.score(prepared, np.ones((1, prepared.n_features), dtype=bool))[0]
+            right.setdefault(question.task, []).append(int(np.argmax(scores)) == question.answer)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    flat = [r for rs in right.values() for r in rs]
+    return Evaluation(len(flat), seed, float(np.mean(flat)), {t: float(np.mean(r)) for t, r in right.items()},
+                      time.perf_counter() - started)
+
+
+__all__ = ["DEMO_MODEL", "DemoArchitecture", "TrainConfig", "TrainResult", "Evaluation", "demo_model_dir",
+           "build_demo_model", "train", "evaluate", "record_evaluation", "HELD_OUT_SEED"]
