@@ -22,6 +22,8 @@ LOADERS: Registry = Registry(
         "video_llama3": "vqa_shap.loaders.video_llama3:VideoLlama3Loader",
         "longva": "vqa_shap.loaders.longva:LongVALoader",
         "video_llama2": "vqa_shap.loaders.videollama2:VideoLlama2Loader",
+        "frozenbilm": "vqa_shap.loaders.frozenbilm:FrozenBiLMLoader",
+        "internvideo": "vqa_shap.loaders.internvideo:InternVideoLoader",
     },
     base="vqa_shap.loaders.base:Loader",
 )
@@ -31,9 +33,12 @@ MODEL_TYPES = {
     "llava_onevision": "llava_onevision",
     "qwen2_5_vl": "qwen2_5_vl",
     "video_llama_3": "video_llama3",
-    "longva": "longva",  # converted by scripts/convert_longva.py (the original "llava_qwen" needs --loader)
+    "longva": "longva",  # converted by scripts/convert_longva.py
+    "llava_qwen": "longva",  # the original LongVA checkpoint (LLaVA-NeXT's type; other models are refused on load)
     "videollama2": "video_llama2",  # converted by scripts/convert_videollama2.py
     "videollama2_mistral": "video_llama2",  # the original checkpoint
+    "frozenbilm": "frozenbilm",  # converted by scripts/convert_frozenbilm.py
+    "internvideo": "internvideo",  # converted by scripts/convert_internvideo.py
 }
 
 #: Prefix of the offline tiny random models: ``tiny-random/<family>``.

@@ -212,16 +212,18 @@ class GenerativeVideoLoader(Loader):
     """Loader base of the rebuilt generative video LLMs (LongVA, VideoLLaMA2).
 
     Family classes set ``family``, ``video_token`` (the placeholder text of the prompt),
-    ``placeholder_id`` (the original negative id), ``original_model_types``, ``key_rules`` (original
-    state-dict key -> ours) and implement :meth:`model_class`, :meth:`config_from_original`,
-    :meth:`video_tokens_per_input`, :meth:`encode_video` and :meth:`encode_baseline`.
+    ``placeholder_id`` (the original negative id), ``original_model_types``, ``generation_defaults``
+    and implement :meth:`model_class` and :meth:`config_from_original`. The default video hooks suit
+    per-frame models (the model's ``tokens_per_frame`` and ``frame_tokens``); a family that mixes
+    frames overrides :meth:`encode_video`, :meth:`encode_baseline` and the gather ``_video_embeds``.
 
     Args:
         model: the assembled :class:`VideoCausalLM` (eval mode).
         processor: a :class:`VisionTextProcessor`.
         readout: ``"first"`` (letter logits at the first generated position) or ``"generate"``.
-        max_new_tokens, do_sample, temperature: generation settings of ``readout="generate"``.
-        **kw: ``checkpoint``, ``batch_size``, ``prefix_sharing`` (see :class:`Loader`).
+        checkpoint, batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.Loader`.
+        **generation: ``max_new_tokens``, ``do_sample``, ``temperature`` of ``readout="generate"``
+            (default: the paper's, :attr:`generation_defaults`).
     """
 
     placeholder_id: int = -200
@@ -329,12 +331,17 @@ class GenerativeVideoLoader(Loader):
         tower = vision_tower or original.get("mm_vision_tower")
         if not tower:
             raise LoaderError(f"{folder}: config.json names no mm_vision_tower; pass vision_tower")
-        vision_folder = local_folder(tower, allow_patterns=["*.json", "*.safetensors"])
+        vision_folder = local_folder(tower, allow_patterns=["*.json"])  # configs only, unless weights are needed
+        if read_config(vision_folder).get("model_type") not in ("clip", "clip_vision_model"):
+            raise LoaderError(f"{folder}: vision tower {tower!r} is not a CLIP model; not a {cls.family} checkpoint")
         vision_config = CLIPVisionConfig.from_pretrained(str(vision_folder))
         config = cls.config_from_original(original, vision_config)
         state = read_state_dict(folder, cls.key_rules)
         if not any(k.startswith("vision_tower.") for k in state):  # tower kept frozen: not in the checkpoint
-            state.update(read_state_dict(vision_folder, ((r"^vision_model\.", "vision_tower."),), "vision_model."))
+            weights = local_folder(tower, allow_patterns=["*.json", "*.safetensors"])
+            if not any(weights.glob("*.safetensors")):  # older repos ship only pytorch_model.bin
+                weights = local_folder(tower, allow_patterns=["*.json", "*.bin"])
+            state.update(read_state_dict(weights, ((r"^vision_model\.", "vision_tower."),), "vision_model."))
         model_cls = cls.model_class()
         model, info = model_cls.from_pretrained(None, config=config, state_dict=state, output_loading_info=True,
                                                 dtype=dtype or torch.float32, attn_implementation=attn_implementation)
@@ -381,7 +388,7 @@ class GenerativeVideoLoader(Loader):
     def letter_ids(self, question) -> tuple[int, ...]:
         """``convert_tokens_to_ids`` of the option letters, as the paper (not ``encode``)."""
         super().letter_ids(question)  # the option-count check
-        return tuple(int(self.tokenizer.convert_tokens_to_ids(self.letters[i])) for i in range(question.n_options))
+        return self.letter_tokens(question.n_options)
 
     def tokenize(self, text: str) -> list[int]:
         """Chunks between placeholders tokenised separately, joined by ``placeholder_id`` (as the original)."""
@@ -411,6 +418,7 @@ class GenerativeVideoLoader(Loader):
         for token in self.tokenize(text):
             ids += [token] * next(counts) if token == self.placeholder_id else [token]
         inputs["input_ids"] = torch.tensor([ids], dtype=torch.long, device=self.device)
+        inputs["n_options"] = len(prompt.options)  # the letters the generate read-out scans
         return inputs
 
     def frame_position(self, inputs, unit: VideoUnit, frame: int) -> tuple[int, int]:
@@ -464,7 +472,7 @@ class GenerativeVideoLoader(Loader):
     def forward_pixels(self, inputs):
         embeds = self.model.splice(inputs["input_ids"], inputs["pixel_values"])
         if self.readout == "generate":
-            return self.generate_logits(embeds)
+            return self.generate_logits(embeds, self.letter_tokens(inputs["n_options"]))
         return self.model.language_model(inputs_embeds=embeds, logits_to_keep=1).logits[:, -1]
 
     # -------------------------------------------------------------- read-out
@@ -477,24 +485,29 @@ class GenerativeVideoLoader(Loader):
             for b, mask in enumerate(masks):
                 row = self._row(prepared, mask)
                 embeds = self._embed(prepared, row.ids, mask[:prepared.n_video])[None]
-                out[b] = self.generate_logits(embeds)[0, list(prepared.letter_ids)].float().cpu().numpy()
+                logits = self.generate_logits(embeds, prepared.letter_ids)
+                out[b] = logits[0, list(prepared.letter_ids)].float().cpu().numpy()
         return out
 
-    def generate_logits(self, embeds: torch.Tensor) -> torch.Tensor:
+    def letter_tokens(self, k: int) -> tuple[int, ...]:
+        """Token ids of the first ``k`` option letters."""
+        return tuple(int(self.tokenizer.convert_tokens_to_ids(letter)) for letter in self.letters[:k])
+
+    def generate_logits(self, embeds: torch.Tensor, letter_ids: Sequence[int]) -> torch.Tensor:
         """The paper's read-out (SEED §3.6): ``[1, vocab]`` raw logits at the step of the first letter.
 
-        Generate from ``embeds``; scan the letters A, B, … alphabetically; the step is the first
-        position of the first letter that was generated at all, else 0.
+        Generate from ``embeds``; scan the option letters ``letter_ids`` (A, B, …) alphabetically; the
+        step is the first position of the first letter that was generated at all, else 0.
         """
         settings = {k: v for k, v in self.generation.items() if v is not None}
+        if not settings.get("do_sample"):
+            settings.pop("temperature", None)  # meaningless (and warned about) for greedy decoding
         attention = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         out = self.model.language_model.generate(
             inputs_embeds=embeds, attention_mask=attention, return_dict_in_generate=True, output_logits=True,
             pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id,
             **settings)
-        generated = out.sequences[0, -len(out.logits):].tolist()
-        letters = [int(self.tokenizer.convert_tokens_to_ids(letter)) for letter in self.letters]
-        step = letter_step(generated, letters)
+        step = letter_step(out.sequences[0, -len(out.logits):].tolist(), letter_ids)
         return out.logits[step]
 
 

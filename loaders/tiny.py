@@ -220,7 +220,8 @@ def _video_llama3(tok, realistic: bool):
 
 
 _BUILDERS = {"llava_onevision": _llava_onevision, "qwen2_5_vl": _qwen2_5_vl, "video_llama3": _video_llama3,
-             "frozenbilm": lambda tok, realistic: _frozenbilm(tok, realistic)}
+             "frozenbilm": lambda tok, realistic: _frozenbilm(tok, realistic),
+             "internvideo": lambda tok, realistic: _internvideo(tok, realistic)}
 
 
 def build_tiny_model(family: str, out_dir: str | os.PathLike, *, seed: int = 0, realistic: bool = False) -> Path:
@@ -372,3 +373,24 @@ def _video_llama2(tok, realistic: bool):
 
 
 _BUILDERS.update({"longva": _longva, "video_llama2": _video_llama2})
+TINY_FAMILIES += ("longva", "video_llama2")
+
+
+def _internvideo(tok, realistic: bool):
+    from transformers import CLIPTextConfig, CLIPVisionConfig
+
+    from vqa_shap.loaders.internvideo import build_config, build_model
+
+    tok = build_clip_tokenizer()
+    width = 64 if realistic else 32
+    vision = CLIPVisionConfig(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=3,
+                              num_attention_heads=2, image_size=42, patch_size=14, hidden_act="quick_gelu")
+    text = CLIPTextConfig(vocab_size=len(tok), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
+                          num_attention_heads=2, max_position_embeddings=77, projection_dim=16,
+                          hidden_act="quick_gelu", bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                          pad_token_id=tok.pad_token_id)
+    config = build_config(vision, text, n_decoder_layers=2, image_size=42, resize_short=48)
+    model = _randomise(build_model(config))
+    with __import__("torch").no_grad():
+        model.logit_scale.fill_(2.0)
+    return model, tok

@@ -287,4 +287,4 @@ def build_tiny(tok, realistic: bool = False):
 
     vision, processor = tiny_vision_parts(tok, realistic)
     text = MistralConfig(**tiny_text_kwargs(tok, realistic), sliding_window=None)
-    return VideoLlama2ForCausalLM(VideoLlama2Config(vision_config=vision, text_config=text, stc_depth=2)), processor
+    return VideoLlama2ForCausalLM(VideoLlama2Config(vision_config=vision, text_config=text)), processor

@@ -13,7 +13,12 @@ and optionally JSON.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# one BLAS thread: the grid is many small solves, and oversubscribed threads only slow them down
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def main(argv=None) -> int:

@@ -20,15 +20,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vqa_shap.demo_model import TrainConfig, evaluate, record_evaluation, train
+    from vqa_shap.demo_model import DemoArchitecture, TrainConfig, evaluate, record_evaluation, train
 
-    defaults = TrainConfig()
+    defaults, arch = TrainConfig(), DemoArchitecture()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "loaders" / "demo_model", help="model folder to write")
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--hidden", type=int, default=arch.hidden, help="language model width")
+    parser.add_argument("--layers", type=int, default=arch.layers, help="language model layers")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
     parser.add_argument("--max-minutes", type=float, default=defaults.max_minutes,
                         help="stop training after this much wall time (the model is still saved)")
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          threads=args.threads, max_minutes=args.max_minutes)
-    result = train(args.out, config)
+    arch = DemoArchitecture(hidden=args.hidden, layers=args.layers)
+    result = train(args.out, config, arch)
     print(f"trained {result.steps} steps in {result.seconds / 60:.1f} min (stopped: {result.stopped}); "
           f"held-out accuracy during training {result.held_out_accuracy:.3f}")
     evaluation = evaluate(args.out, args.eval_questions, threads=args.threads)

@@ -1,12 +1,10 @@
-"""The build / augment / push / demo commands, run in-process through vqa_shap.cli.main (demo also as a subprocess)."""
+"""The build / augment / push commands, run in-process through vqa_shap.cli.main (the demo command is
+tested in test_demo_model.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -150,23 +148,3 @@ def test_push_command_with_a_fake_hub_never_shows_the_token(tmp_path, monkeypatc
     creates = [kwargs for name, kwargs in fake.calls if name == "create_repo"]
     assert [c["private"] for c in creates] == [True, False, False]
     assert hub.load_questions(fake.materialize(tmp_path / "remote"), "egoschema") == sample_questions()
-
-
-def test_demo_runs_as_a_subprocess_and_prints_the_summary(tmp_path):
-    out = tmp_path / "demo"
-    script = Path(sys.executable).with_name("vqa-shap")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "vqa_shap.cli"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    done = subprocess.run([*command, "demo", "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-    for line in ("[1/3] build the bundled sample", "[2/3] add the easy and hard_5 variants",
-                 "[3/3] load every config back with datasets.load_dataset", "Example (egoschema_hard_5",
-                 "<- correct", "Done: 3 configs"):
-        assert line in done.stdout
-    rows = {line.split()[0]: line.split()[1:4] for line in done.stdout.splitlines()
-            if line.strip().startswith("egoschema") and "same as question_features()" in line}
-    assert rows == {"egoschema": ["8", "5", "original"], "egoschema_easy": ["8", "5", "easy"],
-                    "egoschema_hard_5": ["8", "10", "hard_5"]}
-    assert hub.list_configs(out) == ["egoschema", "egoschema_easy", "egoschema_hard_5"]
-    # the demo can be re-run on its own output
-    assert main(["demo", "--out", str(out)]) == 0

@@ -152,9 +152,17 @@ def test_explain_each_family_end_to_end(family, workspace, tmp_path, request):
     assert result.config == config
     ds = _load(out, config)
     _check_rows(ds, workspace["questions"], family)
-    card = (out / "README.md").read_text(encoding="utf-8")
-    for text in (config, f"tiny-random/{family}", "pollard2025"):
-        assert text in card
+    from huggingface_hub import DatasetCard
+
+    from vqa_shap.estimators import get_estimator
+
+    card = DatasetCard.load(out / "README.md")
+    assert config in card.text and f"tiny-random/{family}" in card.text
+    settings = card.data.to_dict()["vqa_shap"]["configs"][config]
+    assert {k: settings[k] for k in ("model", "loader", "protocol", "estimator", "budget", "seed")} == {
+        "model": f"tiny-random/{family}", "loader": family, "protocol": "pollard2025",
+        "estimator": get_estimator("default").name, "budget": BUDGET, "seed": 0}
+    assert set(ds["estimator"]) == {get_estimator("default").name}
     assert not list(out.glob(f"**/*.tmp-*"))
 
 
@@ -222,6 +230,29 @@ def test_sharded_runs_and_merge_equal_single_run(workspace, tmp_path, monkeypatc
     for a, b in zip(merged, reference):
         assert a["error"] == b["error"]
         np.testing.assert_allclose(np.asarray(a["shapley"]), np.asarray(b["shapley"]), atol=1e-6)
+
+
+def test_other_settings_are_refused_and_restart_recomputes(workspace, tmp_path):
+    from vqa_shap.explain import ExplainError
+
+    out = tmp_path / "out"
+    first = _explain(workspace, out, "llava_onevision", config=SMALL, budget=SMALL_BUDGET)
+    assert first.n_computed == len(workspace["small"])
+    with pytest.raises(ExplainError, match=rf"budget: {SMALL_BUDGET} recorded, 64 now.*--restart"):
+        _explain(workspace, out, "llava_onevision", config=SMALL, budget=64, overwrite=True)
+    with pytest.raises(ExplainError, match="would discard the other shards' work"):
+        _explain(workspace, out, "llava_onevision", config=SMALL, budget=64, restart=True, rank=0, world_size=2)
+    again = _explain(workspace, out, "llava_onevision", config=SMALL, budget=64, overwrite=True, restart=True)
+    assert (again.n_resumed, again.n_computed) == (0, len(workspace["small"]))
+    assert set(_load(out, again.config)["budget"]) == {64}
+
+
+def test_missing_video_root_fails_before_loading_anything(workspace, tmp_path):
+    from vqa_shap.cli import main
+
+    code = main(["explain", str(workspace["folder"]), "--config", SMALL, "--model", "tiny-random/llava_onevision",
+                 "--video-root", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert code == 1 and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

@@ -292,3 +292,51 @@ def test_bad_inputs_raise_clear_errors(loader, tmp_path):
         loader.score(prepared, np.ones((2, prepared.n_features + 1), bool))
     with pytest.raises(LoaderError, match="cannot load frozenbilm"):
         FrozenBiLMLoader.load(str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------- end to end
+@pytest.mark.parametrize("family", ["frozenbilm", "internvideo"])
+def test_cli_explain_end_to_end(family, tmp_path, monkeypatch):
+    """``vqa-shap explain --model tiny-random/<family>`` on synthesised videos; rows load with
+    ``load_dataset``. (InternVideo's end-to-end run lives here too, to share the set-up.)"""
+    import datasets
+
+    from vqa_shap.cli import main
+    from vqa_shap.explain import attributions_config
+    from vqa_shap.hub import write_questions
+    from vqa_shap.synth import synthesize_inputs
+
+    monkeypatch.setenv("VQA_SHAP_CACHE", str(tmp_path / "cache"))
+    questions = [
+        Question("q-three", "egoschema", "t", "What is the man doing with the cup",
+                 ("Cut the cup", "Wash the plate", "Open door"), 2, (VisualInput("video", "a.mp4"),)),
+        Question("q-six", "egoschema", "t", "Which object did he take",
+                 tuple(f"Take the {w}" for w in ("cup", "bowl", "knife", "plate", "pan", "spoon")), 0,
+                 (VisualInput("video", "b.mp4"),)),
+    ]
+    write_questions(tmp_path / "questions", "small", questions)
+    synthesize_inputs(questions, tmp_path / "videos", n_frames=8, size=(32, 40), seed=0)
+    out = tmp_path / "out"
+    code = main(["explain", str(tmp_path / "questions"), "--config", "small", "--model", f"tiny-random/{family}",
+                 "--video-root", str(tmp_path / "videos"), "--out", str(out), "--frames", "4", "--budget", "64",
+                 "--batch-size", "16", "--no-progress"])
+    assert code == 0
+    ds = datasets.load_dataset(str(out), attributions_config(f"tiny-random/{family}", "small"), split="test")
+    rows = {r["qid"]: r for r in ds}
+    assert set(rows) == {"q-three", "q-six"} and all(r["loader"] == family for r in rows.values())
+    explained = ["q-three", "q-six"] if family == "frozenbilm" else ["q-three"]
+    for qid in explained:
+        row = rows[qid]
+        assert row["error"] is None, row["error"]
+        phi = np.asarray(row["shapley"], dtype=np.float64)
+        full, empty = np.asarray(row["value_full"]), np.asarray(row["value_empty"])
+        assert phi.shape == (len(row["features"]), len(row["value_full"]))
+        np.testing.assert_allclose(phi.sum(0), full - empty, atol=1e-4)  # efficiency
+        assert [f["modality"] for f in row["features"][:4]] == ["video"] * 4
+        if family == "frozenbilm":  # option j's words only enter prompt j: exactly zero elsewhere (SEED §3.4)
+            for f, values in zip(row["features"], phi):
+                if f["modality"] == "answer":
+                    others = np.delete(values, f["option"])
+                    assert np.abs(others).max() <= 1e-6
+    if family == "internvideo":
+        assert "6 options" in rows["q-six"]["error"] and "at most 5" in rows["q-six"]["error"]

@@ -293,6 +293,11 @@ def test_original_checkpoint_key_problems_are_named(tiny, tmp_path):
     (folder / "config.json").write_text(json.dumps({**config, "mm_spatial_pool_mode": "max"}))
     with pytest.raises(LoaderError, match="mm_spatial_pool_mode"):
         LongVALoader.from_original(folder)
+    siglip = tmp_path / "siglip"  # e.g. an original LLaVA-Video checkpoint (same model_type, SigLIP tower)
+    siglip.mkdir()
+    (siglip / "config.json").write_text(json.dumps({"model_type": "siglip_vision_model"}))
+    with pytest.raises(LoaderError, match="not a CLIP model"):
+        LongVALoader.from_original(folder, vision_tower=siglip)
 
 
 def test_vision_tower_weights_from_the_clip_folder(tiny, tmp_path):
@@ -429,6 +434,7 @@ def test_converted_folder_round_trip_and_resolution(tiny, tmp_path, monkeypatch)
         runpy.run_path(str(script), run_name="__main__")
     assert done.value.code == 0
     assert json.loads((out / "config.json").read_text())["model_type"] == "longva"
+    assert resolve_model(str(tiny["folder"]))[0] is get_loader("longva")  # the original (llava_qwen) folder
     cls, path = resolve_model(str(out))
     assert cls is get_loader("longva") and path == str(out)
     converted = cls.load(path, dtype="float32", device="cpu")

@@ -444,7 +444,13 @@ def test_mask_bench_force_last_and_gt_masking(explained):
     questions = {q.qid: q for q in explained["questions"]}
     for r in last:
         assert r.force_logit == "last" and r.label == questions[r.qid].n_options - 1
-    proto = get_protocol("pollard2025")
+    # with every word masked the reordered prompt is the unforced all-masked prompt: same scores
+    from vqa_shap.maskbench import load_attributions
+
+    for attr in load_attributions(explained["attributions"], explained["config"]):
+        if attr.error is None:
+            row = next(r for r in last if r.qid == attr.qid and r.key == "everything/joint")
+            assert row.prediction == int(np.argmax(attr.value_empty))
     for qid, q in questions.items():
         if qid == MISSING:
             continue

@@ -193,62 +193,86 @@ class _Encoder:
         return self.loader.prompt_text(self.protocol.render(question, self.plan, np.ones(n_text, dtype=bool)))
 
     def __call__(self, items, rng: np.random.Generator | None = None, frame_dropout: float = 0.0) -> dict:
+        """A batch: the shared prompt prefix (system turn, up to the video), and per question the
+        suffix (video tokens, instruction, answer letter) right-padded, the frames, and the targets."""
         import torch
 
         video_id = self.loader.video_token_id
+        letters = [self.loader.letters[item.question.answer] for item in items]
+        letter_ids = [int(self.tokenizer.convert_tokens_to_ids(letter)) for letter in letters]
         rows = []
-        for item in items:
+        for item, letter in zip(items, letter_ids):
             ids = []
             for i in self.tokenizer(self.prompt(item.question))["input_ids"]:
                 ids += [i] * self.n_video_tokens if i == video_id else [i]
-            rows.append(ids)
-        length = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), length), int(self.tokenizer.pad_token_id), dtype=torch.long)
-        attention = torch.zeros((len(rows), length), dtype=torch.long)
-        for b, ids in enumerate(rows):  # left padding, as the tokenizer pads
-            input_ids[b, length - len(ids):] = torch.tensor(ids)
-            attention[b, length - len(ids):] = 1
+            rows.append(ids + [letter])
+        split = rows[0].index(video_id)
+        if any(r[:split] != rows[0][:split] or r[split:split + self.n_video_tokens] != [video_id] * self.n_video_tokens
+               for r in rows):
+            raise VqaShapError("demo training: prompts do not share the prefix before the video")
+        if not self.checked:
+            self._check(items[0], rows[0][:-1])
+        length = max(len(r) - split for r in rows)
+        suffix = torch.full((len(rows), length), int(self.tokenizer.pad_token_id), dtype=torch.long)
+        attention = torch.zeros((len(rows), split + length), dtype=torch.long)
+        attention[:, :split] = 1
+        for b, ids in enumerate(rows):
+            suffix[b, :len(ids) - split] = torch.tensor(ids[split:])
+            attention[b, split:len(ids)] = 1
         frames = np.stack([item.frames for item in items]).transpose(0, 1, 4, 2, 3).astype(np.float32) / 255.0
         pixels = (frames - self.mean) / self.std
-        if not self.checked:
-            self._check(items, input_ids, pixels)
         if rng is not None and frame_dropout > 0:
             for b, item in enumerate(items):
                 for t in range(pixels.shape[1]):
                     if t not in item.evidence_frames and rng.random() < frame_dropout:
                         pixels[b, t] = 0.0  # the normalized_zero masking baseline
-        letters = [self.loader.letters[item.question.answer] for item in items]
-        letter_ids = [self.tokenizer.convert_tokens_to_ids(l) for l in letters]
         option_ids = [[self.tokenizer.convert_tokens_to_ids(self.loader.letters[k])
                        for k in range(item.question.n_options)] for item in items]
-        return {"input_ids": input_ids, "attention_mask": attention,
+        return {"prefix": torch.tensor([rows[0][:split]]), "suffix": suffix, "attention_mask": attention,
+                "read": torch.tensor([len(r) - split - 2 for r in rows]),  # suffix position of the last prompt token
+                "n_video": self.n_video_tokens,
                 "pixel_values_videos": torch.from_numpy(np.ascontiguousarray(pixels)),
                 "letter": torch.tensor(letter_ids), "options": torch.tensor(option_ids),
                 "answer": torch.tensor([item.question.answer for item in items])}
 
-    def _check(self, items, input_ids, pixels) -> None:
-        item = items[0]
-        text = self.prompt(item.question)
-        ref = self.processor(text=[text], videos=[item.frames], return_tensors="pt")
-        ids = [int(i) for i in input_ids[0] if i != self.tokenizer.pad_token_id]
+    def _check(self, item, ids: list[int]) -> None:
+        ref = self.processor(text=[self.prompt(item.question)], videos=[item.frames], return_tensors="pt")
         if ids != ref["input_ids"][0].tolist():
             raise VqaShapError("demo training: prompt token ids differ from the processor's")
-        diff = float(np.abs(pixels[0] - ref["pixel_values_videos"][0].numpy()).max())
+        frames = item.frames.transpose(0, 3, 1, 2)[None].astype(np.float32) / 255.0
+        diff = float(np.abs((frames - self.mean) / self.std - ref["pixel_values_videos"].numpy()).max())
         if diff > 1e-4:
             raise VqaShapError(f"demo training: pixel values differ from the processor's by {diff}")
         self.checked = True
 
 
 def _forward(model, batch):
-    """Logits at the last prompt position (the answer letter) and after the letter (``<|im_end|>``)."""
-    import torch
+    """Logits at the last prompt position (the answer letter) and after the letter (``<|im_end|>``).
 
-    letter = batch["letter"][:, None]
-    ids = torch.cat([batch["input_ids"], letter], dim=1)
-    attention = torch.cat([batch["attention_mask"], torch.ones_like(letter)], dim=1)
-    out = model(input_ids=ids, attention_mask=attention, pixel_values_videos=batch["pixel_values_videos"],
-                logits_to_keep=2)
-    return out.logits[:, 0], out.logits[:, 1]
+    The prompt prefix before the video (system turn) is the same for every question: it runs once and
+    its key/value cache is expanded over the batch (prefix sharing, as the loader does at inference).
+    """
+    import torch
+    from transformers import DynamicCache
+
+    lm = model.model.language_model
+    embed = model.get_input_embeddings()
+    prefix = batch["prefix"]
+    config = model.config.get_text_config()
+    cache = lm(inputs_embeds=embed(prefix), use_cache=True, past_key_values=DynamicCache(config=config)).past_key_values
+    size, split, n_video = batch["suffix"].shape[0], prefix.shape[1], batch["n_video"]
+    shared = DynamicCache(config=config)
+    for index, layer in enumerate(cache.layers):
+        shape = (size,) + tuple(layer.keys.shape[1:])
+        shared.update(layer.keys.expand(shape), layer.values.expand(shape), index)
+    video = model.model.get_video_features(batch["pixel_values_videos"]).pooler_output
+    embeds = torch.cat([video.to(embed.weight.dtype), embed(batch["suffix"][:, n_video:])], dim=1)
+    positions = (split + torch.arange(embeds.shape[1]))[None].expand(size, -1)
+    hidden = lm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=positions,
+                past_key_values=shared, use_cache=True).last_hidden_state
+    rows = torch.arange(size)
+    read = batch["read"]
+    return model.lm_head(hidden[rows, read]), model.lm_head(hidden[rows, read + 1])
 
 
 def _option_accuracy(letter_logits, batch) -> float:

@@ -15,7 +15,7 @@ How a long run survives:
   recomputes those rows on a later run.
 * **Settings guard.** The work directory records the settings that determine the numbers (model,
   protocol, estimator, budget, seed, frames, the question list); resuming with different settings
-  is refused instead of mixing results.
+  is refused instead of mixing results (``restart`` discards the earlier results instead).
 * **Shards.** With ``world_size > 1`` (``RANK``/``WORLD_SIZE`` from torchrun, ``SLURM_PROCID``/
   ``SLURM_NTASKS`` from SLURM, or explicit arguments) each process explains its contiguous part
   (``datasets.distributed.split_dataset_by_node``) into the shared work directory (or its own out
@@ -150,7 +150,7 @@ class ExplainSettings:
         model: checkpoint id or local folder as given (``tiny-random/<family>`` for tiny models).
         loader: loader family name.
         protocol: protocol name.
-        estimator: estimator name as asked (e.g. ``"default"``).
+        estimator: the estimator's registered name (``"default"`` resolved to the member it stands for).
         budget: evaluation budget per question.
         seed: estimator seed (the same for every question, so shards and resumes agree).
         n_frames: frames sampled per question.
@@ -243,10 +243,17 @@ class WorkDir:
                     diffs.append("the question list differs")
                 raise ExplainError(
                     f"{self.path} holds results of a run with other settings ({'; '.join(diffs)}); "
-                    "use another --out/--work-dir, or delete that folder to start over"
+                    "use another --out/--work-dir, or --restart to discard them"
                 )
             return
         _atomic_write_text(self.settings_path, json.dumps(settings.to_json(), indent=1))
+
+    def clear(self) -> None:
+        """Delete this work directory (every finished result and the recorded settings)."""
+        import shutil
+
+        if self.path.is_dir():
+            shutil.rmtree(self.path)
 
     def result_path(self, qid: str) -> Path:
         return self.path / _result_filename(qid)
@@ -486,6 +493,7 @@ def explain_questions(
     world_size: int | None = None,
     retry_errors: bool = False,
     overwrite: bool = False,
+    restart: bool = False,
     map_batch_size: int = 8,
     progress: bool = True,
 ) -> ExplainResult:
@@ -512,7 +520,10 @@ def explain_questions(
         rank: this process's rank (default from ``RANK`` / ``SLURM_PROCID``, else 0).
         world_size: number of processes (default from ``WORLD_SIZE`` / ``SLURM_NTASKS``, else 1).
         retry_errors: recompute questions whose earlier result is an error row.
-        overwrite: replace an existing config of the same name in ``out``.
+        overwrite: replace an existing config of the same name in ``out``. Finished work files of
+            a run with the same settings are still reused; see ``restart``.
+        restart: discard the work directory's earlier results and explain everything again
+            (single process only: shards would discard each other's work).
         map_batch_size: questions per ``Dataset.map`` batch.
         progress: show a progress bar (questions/s, evaluations/s).
 
@@ -525,12 +536,15 @@ def explain_questions(
     """
     from datasets.distributed import split_dataset_by_node
 
+    from vqa_shap.estimators import get_estimator
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
     from vqa_shap.schema import Question, attribution_features
 
     if frames < 1 or budget < 1 or batch_size < 1 or map_batch_size < 1:
         raise ExplainError("frames, budget, batch size and map batch size must be positive")
+    if not Path(video_root).is_dir():
+        raise ExplainError(f"video root {video_root} is not a folder")
     out = Path(out)
     shard = Shard.resolve(rank, world_size)
     config_out = name or attributions_config(model, config)
@@ -542,12 +556,19 @@ def explain_questions(
     _check_unique(all_qids, f"{questions} config {config!r}")
     loader_cls, checkpoint = resolve_model(model, loader)
     proto = get_protocol(protocol)
+    # Record the estimator's own name ("default" is an alias that may change between versions).
+    estimator_name = get_estimator(estimator).name
     settings = ExplainSettings(
-        model=model, loader=loader_cls.family, protocol=proto.name, estimator=estimator,
+        model=model, loader=loader_cls.family, protocol=proto.name, estimator=estimator_name,
         budget=int(budget), seed=int(seed), n_frames=int(frames), sampler=sampler,
         questions_config=config, config=config_out, qids=all_qids,
     )
     work = work_dir_for(out, config_out, work_dir)
+    if restart:
+        if shard.world_size > 1:
+            raise ExplainError(f"restart with {shard.world_size} shards would discard the other shards' work; "
+                               f"delete {work.path} once before starting them instead")
+        work.clear()
     work.claim(settings)
 
     part = split_dataset_by_node(ds, rank=shard.rank, world_size=shard.world_size)
@@ -588,16 +609,18 @@ def explain_questions(
     fingerprint = hashlib.sha1(
         json.dumps([settings.to_json(), shard.rank, shard.world_size, time.time_ns()]).encode()
     ).hexdigest()
-    with _datasets_progress_disabled():
-        # keep_in_memory + an explicit fingerprint: no cache files, and the closure (holding the
-        # model) is never hashed.
-        result_ds = part.map(
-            explain_batch, batched=True, batch_size=map_batch_size, remove_columns=part.column_names,
-            features=attribution_features(), keep_in_memory=True, new_fingerprint=fingerprint,
-        )
+    try:
+        with _datasets_progress_disabled():
+            # keep_in_memory + an explicit fingerprint: no cache files, and the closure (holding the
+            # model) is never hashed.
+            result_ds = part.map(
+                explain_batch, batched=True, batch_size=map_batch_size, remove_columns=part.column_names,
+                features=attribution_features(), keep_in_memory=True, new_fingerprint=fingerprint,
+            )
+    finally:
+        if bar is not None:
+            bar.close()
     seconds = time.perf_counter() - started
-    if bar is not None:
-        bar.close()
 
     n_errors = sum(1 for e in result_ds["error"] if e)
     written = False

@@ -64,11 +64,13 @@ class Monomials:
     coefs: np.ndarray
 
     def value(self, coalitions: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(coalitions), self.coefs.shape[1]))
-        for members, coef in zip(self.sets, self.coefs):
-            present = np.all(coalitions[:, list(members)], axis=1)
-            out += present[:, None] * coef[None, :]
-        return out
+        if not self.sets:
+            return np.zeros((len(coalitions), self.coefs.shape[1]))
+        width = max(len(members) for members in self.sets)
+        # pad each set with its own first member so one fancy-indexing pass checks them all
+        index = np.array([list(m) + [m[0]] * (width - len(m)) for m in self.sets])
+        present = coalitions[:, index].all(axis=2)              # [B, T]
+        return present.astype(np.float64) @ self.coefs
 
     def shapley(self, n_players: int) -> np.ndarray:
         phi = np.zeros((n_players, self.coefs.shape[1]))

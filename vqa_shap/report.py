@@ -141,7 +141,8 @@ def share_rows(groups: Mapping[str, Sequence[Attribution]], *, bootstrap: int = 
 
     rows = []
     for label, attrs in groups.items():
-        gt = subset_metrics(list(attrs), bootstrap=bootstrap, seed=seed)[0]
+        with np.errstate(invalid="ignore"):  # propagated errors (unused here) may be NaN/inf
+            gt = subset_metrics(list(attrs), bootstrap=bootstrap, seed=seed)[0]
         v = gt.values
         ci = gt.ci or {}
 
@@ -415,7 +416,8 @@ def plot_question_report(attr: Attribution, path: Path | str, *,
                          color="black" if tok.value is None else _text_color(tok.value))
 
     # metrics margin
-    qm = question_metrics(attr).signal("Ground Truth")
+    with np.errstate(invalid="ignore"):  # propagated errors (unused here) may be NaN/inf
+        qm = question_metrics(attr).signal("Ground Truth")
     margin = [
         "Ground-truth signal",
         "",

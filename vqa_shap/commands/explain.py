@@ -34,7 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world-size", type=int, default=None,
                         help="number of shards (default: $WORLD_SIZE or $SLURM_NTASKS, else 1)")
     parser.add_argument("--retry-errors", action="store_true", help="recompute questions recorded as errors")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing config of the same name")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing config of the same name (finished work files are reused)")
+    parser.add_argument("--restart", action="store_true",
+                        help="discard earlier work files of this config and explain every question again")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, device=args.device, dtype=args.dtype, loader=args.loader,
         protocol=args.protocol, sampler=args.sampler, name=args.name, work_dir=args.work_dir,
         rank=args.rank, world_size=args.world_size, retry_errors=args.retry_errors,
-        overwrite=args.overwrite, progress=not args.no_progress,
+        overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,
     )
     shard = result.shard
     where = f" (shard {shard.rank} of {shard.world_size})" if shard.world_size > 1 else ""

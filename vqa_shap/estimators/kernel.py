@@ -47,23 +47,23 @@ def solve_shapley_regression(
 
     stderr = contrast_stderr = None
     if units is not None:
-        ids, unit_of_row = np.unique(units, return_inverse=True)
-        n_units = len(ids)
+        k = values.shape[1]
+        order = np.argsort(units, kind="stable")
+        sorted_units = units[order]
+        starts = np.flatnonzero(np.r_[True, sorted_units[1:] != sorted_units[:-1]])
+        n_units = len(starts)
         if n_units > n:
-            resid = b - a @ theta                              # [R, K]
-            k = values.shape[1]
-            var = np.zeros((n, k))
-            cvar = None if contrasts is None else np.zeros((len(contrasts), k))
-            scale = n_units / (n_units - (n - 1))
-            for col in range(k):
-                scores = np.zeros((n_units, n))
-                np.add.at(scores, unit_of_row, aw * resid[:, col : col + 1])
-                influence = scores @ inverse                   # [U, P]
-                var[:, col] = scale * (influence ** 2).sum(axis=0)
-                if contrasts is not None:
-                    cvar[:, col] = scale * ((influence @ contrasts.T) ** 2).sum(axis=0)
-            stderr = np.sqrt(var)
-            contrast_stderr = None if cvar is None else np.sqrt(cvar)
+            resid = b - a @ theta                                           # [R, K]
+            # per-unit score of the estimating equations, for all K outputs at once: [U, K, P]
+            per_row = aw[:, None, :] * resid[:, :, None]
+            scores = np.add.reduceat(per_row[order], starts, axis=0)
+            influence = scores.reshape(n_units * k, n) @ inverse           # symmetric inverse
+            influence = influence.reshape(n_units, k, n)
+            scale = n_units / (n_units - (n - 1))                           # HC1 small-sample factor
+            stderr = np.sqrt(scale * (influence ** 2).sum(axis=0)).T        # [P, K]
+            if contrasts is not None:
+                projected = influence @ contrasts.T                         # [U, K, C]
+                contrast_stderr = np.sqrt(scale * (projected ** 2).sum(axis=0)).T
         else:
             stderr = np.full_like(values_hat, np.inf)
             contrast_stderr = None if contrasts is None else np.full((len(contrasts), values.shape[1]), np.inf)
