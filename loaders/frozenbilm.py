@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-from transformers import (AutoConfig, AutoModel, CLIPVisionConfig, CLIPVisionModelWithProjection, DebertaV2Config, DebertaV2Model,
+from transformers import (AutoConfig, AutoModel, CLIPVisionConfig, CLIPVisionModelWithProjection, DebertaV2Config,
+                          DebertaV2Model,
                           PreTrainedConfig, PreTrainedModel)
 from transformers.configuration_utils import SubConfigSpec
 from transformers.models.deberta_v2.modeling_deberta_v2 import DebertaV2LMPredictionHead
@@ -244,27 +245,57 @@ def map_original_keys(state: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_state_dict(path: Path) -> dict[str, Any]:
-    import torch
+def read_state_dict(path: str | Path) -> dict[str, Any]:
+    """A state dict from an original checkpoint file or folder.
 
+    Reads a folder's ``*.safetensors`` (else ``pytorch_model*.bin``), a ``.safetensors`` file, a
+    TorchScript archive (OpenAI's CLIP ``.pt``) or a torch pickle; unwraps ``{"model": ...}``
+    (FrozenBiLM's training checkpoints) and ``{"state_dict": ...}`` (Lightning checkpoints).
+
+    Raises:
+        LoaderError: nothing readable, or not a state dict (names the path).
+    """
+    path = Path(path)
     if path.is_dir():
         files = sorted(path.glob("*.safetensors")) or sorted(path.glob("pytorch_model*.bin"))
         if not files:
             raise LoaderError(f"{path}: no *.safetensors or pytorch_model*.bin in this folder")
         state: dict[str, Any] = {}
         for f in files:
-            state.update(_read_state_dict(f))
+            state.update(read_state_dict(f))
         return state
+    if not path.is_file():
+        raise LoaderError(f"{path}: no such checkpoint file")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
-        obj = obj["model"]  # FrozenBiLM's training checkpoints: {"model": ..., "optimizer": ...}
+    if _is_torchscript(path):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still the only reader
+            obj = torch.jit.load(str(path), map_location="cpu").state_dict()
+    else:
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - training checkpoints may pickle argparse/hyper-parameter objects
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+    for wrapper in ("model", "state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
     if not isinstance(obj, dict):
         raise LoaderError(f"{path}: not a state dict")
-    return obj
+    return dict(obj)
+
+
+def _is_torchscript(path: Path) -> bool:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any("/code/" in name for name in archive.namelist())
 
 
 def load_original(deberta: str | Path, finetune: str | Path, clip: str | Path, *, tokenizer=None, **config_kw):
@@ -287,11 +318,9 @@ def load_original(deberta: str | Path, finetune: str | Path, clip: str | Path, *
 
     deberta, finetune, clip = Path(deberta), Path(finetune), Path(clip)
     tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(str(deberta))
-    state = _read_state_dict(deberta)
-    state.update(_read_state_dict(finetune))  # fine-tuned parameters override the base's
+    state = read_state_dict(deberta)
+    state.update(read_state_dict(finetune))  # fine-tuned parameters override the base's
     if "answer_bias" not in state:  # the paper's model keeps its zero init when absent
-        import torch
-
         state["answer_bias"] = torch.zeros(len(ANSWER_WORDS))
     vision = CLIPVisionModelWithProjection.from_pretrained(str(clip))
     config = build_config(DebertaV2Config.from_pretrained(str(deberta)), CLIPVisionConfig.from_pretrained(str(clip)),
@@ -393,7 +422,6 @@ class FrozenBiLMLoader(Loader):
 
         ``dtype`` ``None``/``"auto"`` means float32 (the paper's precision) on every device.
         """
-        import torch
         from transformers import AutoTokenizer
 
         from vqa_shap.device import resolve_runtime
@@ -423,8 +451,6 @@ class FrozenBiLMLoader(Loader):
                            self.model.config.image_std, device=self.device, dtype=self.model.dtype)
 
     def _features(self, frames: Sequence[np.ndarray]) -> "torch.Tensor":
-        import torch
-
         pixels = torch.cat([self.pixel_values(f) for f in frames])
         feats = self.model.frame_features(pixels)
         # the paper stored features as float16 and cast them back
@@ -437,8 +463,6 @@ class FrozenBiLMLoader(Loader):
         Raises:
             UnsupportedQuestionError: no frames.
         """
-        import torch
-
         if plan is None or len(plan) == 0:
             raise UnsupportedQuestionError(f"question {question.qid!r} has no frames to show {self.family}")
         frames = tuple(np.ascontiguousarray(f, dtype=np.uint8) for f in frames)
@@ -486,8 +510,6 @@ class FrozenBiLMLoader(Loader):
         Returns:
             ``float32[B, K]``.
         """
-        import torch
-
         masks = self._check(prepared, coalitions)
         k = prepared.n_options
         out = np.empty((len(masks), k), dtype=np.float32)
@@ -502,8 +524,6 @@ class FrozenBiLMLoader(Loader):
         return out
 
     def _p_yes(self, feats: "torch.Tensor", rows: list[tuple[list[int], int]]) -> np.ndarray:
-        import torch
-
         length = max(len(ids) for ids, _ in rows)
         pad = self.tokenizer.pad_token_id or 0
         ids = torch.full((len(rows), length), pad, dtype=torch.long, device=self.device)
@@ -518,8 +538,6 @@ class FrozenBiLMLoader(Loader):
     def score_pixels(self, prepared: FrozenBiLMPrepared, coalitions: np.ndarray) -> np.ndarray:
         """Uncached reference: per coalition and option, CLIP on the frames again, masked features
         zeroed, one unpadded forward per prompt."""
-        import torch
-
         masks = self._check(prepared, coalitions)
         out = np.empty((len(masks), prepared.n_options), dtype=np.float32)
         with torch.inference_mode():
@@ -540,7 +558,6 @@ def clip_pixels(frames: np.ndarray, size: int, mean: Sequence[float], std: Seque
     decode at a fixed size; with ``resize_short`` they are then resized to ``resize_short`` and
     centre-cropped to ``size`` (InternVideo's test transform).
     """
-    import torch
     import torch.nn.functional as F
 
     x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div(255.0)

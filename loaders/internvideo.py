@@ -37,7 +37,7 @@ from transformers import (AutoConfig, AutoModel, CLIPTextConfig, CLIPTextModelWi
 from transformers.configuration_utils import SubConfigSpec
 
 from vqa_shap.loaders.base import Loader, LoaderError, UnsupportedQuestionError
-from vqa_shap.loaders.frozenbilm import CLIP_MEAN, CLIP_STD, clip_pixels, load_exact
+from vqa_shap.loaders.frozenbilm import CLIP_MEAN, CLIP_STD, clip_pixels, load_exact, read_state_dict
 
 if TYPE_CHECKING:
     from vqa_shap.protocol import FramePlan, Protocol
@@ -336,34 +336,7 @@ def read_original(pretrained: str | Path | Mapping[str, torch.Tensor],
 
 
 def _load(source) -> dict[str, torch.Tensor]:
-    if isinstance(source, Mapping):
-        return dict(source)
-    path = Path(source)
-    if _is_torchscript(path):  # OpenAI's ViT-L-14.pt
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still the only reader
-            obj = torch.jit.load(str(path), map_location="cpu").state_dict()
-    else:
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 - Lightning checkpoints may pickle hyper-parameter objects
-            obj = torch.load(str(path), map_location="cpu", weights_only=False)
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]  # Lightning checkpoint
-    if not isinstance(obj, dict):
-        raise LoaderError(f"{path}: not a state dict")
-    return dict(obj)
-
-
-def _is_torchscript(path: Path) -> bool:
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name for name in archive.namelist())
+    return dict(source) if isinstance(source, Mapping) else read_state_dict(source)
 
 
 def infer_config(state: Mapping[str, torch.Tensor], **kw) -> InternVideoConfig:
@@ -376,7 +349,8 @@ def infer_config(state: Mapping[str, torch.Tensor], **kw) -> InternVideoConfig:
     n_pos = state["vision.embeddings.position_embedding.weight"].shape[0]
     text_width = state["text.text_model.final_layer_norm.weight"].shape[0]
     vocab, _ = state["text.text_model.embeddings.token_embedding.weight"].shape
-    vision = CLIPVisionConfig(hidden_size=width, intermediate_size=state["vision.encoder.layers.0.mlp.fc1.weight"].shape[0],
+    vision_mlp = state["vision.encoder.layers.0.mlp.fc1.weight"].shape[0]
+    vision = CLIPVisionConfig(hidden_size=width, intermediate_size=vision_mlp,
                               num_hidden_layers=count("vision.encoder.layers."), num_attention_heads=width // 64,
                               image_size=patch * math.isqrt(n_pos - 1), patch_size=patch, hidden_act="quick_gelu",
                               layer_norm_eps=1e-5)
@@ -384,7 +358,8 @@ def infer_config(state: Mapping[str, torch.Tensor], **kw) -> InternVideoConfig:
                           intermediate_size=state["text.text_model.encoder.layers.0.mlp.fc1.weight"].shape[0],
                           num_hidden_layers=count("text.text_model.encoder.layers."),
                           num_attention_heads=text_width // 64,
-                          max_position_embeddings=state["text.text_model.embeddings.position_embedding.weight"].shape[0],
+                          max_position_embeddings=state[
+                              "text.text_model.embeddings.position_embedding.weight"].shape[0],
                           projection_dim=state["text.text_projection.weight"].shape[0], hidden_act="quick_gelu",
                           layer_norm_eps=1e-5, bos_token_id=vocab - 2, eos_token_id=vocab - 1, pad_token_id=0)
     kw.setdefault("image_size", vision.image_size)

@@ -354,7 +354,9 @@ def _randomise(model):
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() <= 1 or "embedding" in name or name.endswith(("token", "balance")):
-                p.normal_(0.0, 0.5 if p.dim() <= 1 else 0.2).add_(1.0 if name.endswith(".weight") and p.dim() == 1 else 0.0)
+                p.normal_(0.0, 0.5 if p.dim() <= 1 else 0.2)
+                if name.endswith(".weight") and p.dim() == 1:  # LayerNorm scales around 1
+                    p.add_(1.0)
     return model
 
 
@@ -391,6 +393,5 @@ def _internvideo(tok, realistic: bool):
                           pad_token_id=tok.pad_token_id)
     config = build_config(vision, text, n_decoder_layers=2, image_size=42, resize_short=48)
     model = _randomise(build_model(config))
-    with __import__("torch").no_grad():
-        model.logit_scale.fill_(2.0)
+    model.logit_scale.data.fill_(2.0)  # exp(2): scores spread enough to rank options
     return model, tok

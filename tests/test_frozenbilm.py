@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import runpy
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,8 @@ def original(tmp_path_factory):
     for i in range(cfg.num_hidden_layers):
         for part, in_dim in (("attention.output", h), ("output", h)):
             pre = f"deberta.encoder.layer.{i}.{part}.adapter"
-            finetune.update({f"{pre}.down.weight": torch.empty(h // ds, in_dim), f"{pre}.down.bias": torch.empty(h // ds),
+            finetune.update({f"{pre}.down.weight": torch.empty(h // ds, in_dim),
+                             f"{pre}.down.bias": torch.empty(h // ds),
                              f"{pre}.up.weight": torch.empty(h, h // ds), f"{pre}.up.bias": torch.empty(h)})
     for state in (base, finetune):
         for k, v in state.items():
@@ -148,8 +150,8 @@ class NaiveFrozenBiLM:
 
         def forward(hidden, residual):
             x = module.dense(hidden)
-            x = x + torch.relu(x @ s[f"{prefix}.down.weight"].T + s[f"{prefix}.down.bias"]) @ s[f"{prefix}.up.weight"].T \
-                + s[f"{prefix}.up.bias"]
+            down = torch.relu(x @ s[f"{prefix}.down.weight"].T + s[f"{prefix}.down.bias"])
+            x = x + down @ s[f"{prefix}.up.weight"].T + s[f"{prefix}.up.bias"]
             return module.LayerNorm(x + residual)
         return forward
 
@@ -172,11 +174,12 @@ class NaiveFrozenBiLM:
             query = enc.layer[-1](keys, enc.get_attention_mask(mask), query_states=query,
                                   rel_embeddings=enc.get_rel_embedding())[0]
         x = query[0, video.shape[0] + where]
-        x = torch.nn.functional.gelu(x @ s["lm_predictions.lm_head.dense.weight"].T + s["lm_predictions.lm_head.dense.bias"])
+        head = "lm_predictions.lm_head."
+        x = torch.nn.functional.gelu(x @ s[head + "dense.weight"].T + s[head + "dense.bias"])
         x = torch.nn.functional.layer_norm(x, (x.shape[-1],), s["lm_predictions.lm_head.LayerNorm.weight"],
                                            s["lm_predictions.lm_head.LayerNorm.bias"], eps=1e-7)
-        answers = s["deberta.embeddings.word_embeddings.weight"][[self.tok("Yes", add_special_tokens=False)["input_ids"][0],
-                                                                 self.tok("No", add_special_tokens=False)["input_ids"][0]]]
+        first_piece = [self.tok(w, add_special_tokens=False)["input_ids"][0] for w in ("Yes", "No")]
+        answers = s["deberta.embeddings.word_embeddings.weight"][first_piece]
         logits = answers @ x + s["answer_bias"]
         return float(logits.softmax(-1)[0])
 
@@ -199,7 +202,8 @@ def test_original_keys_load_with_nothing_missing_or_unexpected(original, loader)
     mapped = map_original_keys(merged)
     ours = set(loader.model.state_dict()) - {k for k in loader.model.state_dict() if k.startswith("vision.")}
     assert set(mapped) == ours  # every parameter comes from the original files, none is left over
-    assert torch.equal(loader.model.position_embeddings.weight, original["base"]["deberta.embeddings.position_embeddings.weight"])
+    assert torch.equal(loader.model.position_embeddings.weight,
+                       original["base"]["deberta.embeddings.position_embeddings.weight"])
     assert torch.equal(loader.model.linear_video.weight, original["ft"]["deberta.embeddings.linear_video.weight"])
     assert torch.equal(loader.model.deberta.encoder.layer[2].output.adapter.up.bias,
                        original["ft"]["deberta.encoder.layer.2.output.adapter.up.bias"])
@@ -243,6 +247,9 @@ def test_frame_bit_is_a_zeroed_feature_and_option_words_touch_only_their_column(
     off[2] = False
     a, b = loader.score(prepared, np.array([full, off]))
     assert np.abs(a - b).min() > 0  # frame 2 matters to every option
+    zeroed = prepared.frame_features.clone()
+    zeroed[2] = 0
+    assert np.abs(loader.score(replace(prepared, frame_features=zeroed), full[None])[0] - b).max() <= 1e-6
     # option 1's words (the answer words with option == 1) only move column 1
     words = [i for i, f in enumerate(prepared.features) if f.modality == "answer" and f.option == 1]
     masked = full.copy()
@@ -267,6 +274,25 @@ def test_answer_bias_comes_from_the_checkpoint(original, loader):
     logit = np.log(before / (1 - before)) + 1.0  # P(yes) = sigmoid(l_yes - l_no + b_yes - b_no)
     assert np.abs(after - 1 / (1 + np.exp(-logit))).max() <= 1e-5
     assert torch.equal(bias, original["ft"]["answer_bias"])
+
+
+def test_hd_epic_prompts_have_tags_rewritten_after_masking_and_inputs_concatenated(loader):
+    tag = "<TIME 00:00:02.000 video 1>"
+    q = Question("hd1", "hd-epic", "t", f"What did he take at {tag}", ("The cup", "The knife"), 0,
+                 (VisualInput("video", "P01.mp4", label="video 1"), VisualInput("image", "P01.mp4", time=3.0,
+                                                                                 label="image 1")))
+    plan = FramePlan((FrameRef(0, 0, 0.0), FrameRef(0, 1, 1.0), FrameRef(0, 2, 2.0), FrameRef(1, 3, 3.0)), stride=1.0)
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (n, 30, 30, 3), dtype=np.uint8) for n in (3, 1)]
+    prepared = loader.prepare(q, frames, plan, get_protocol())
+    assert prepared.n_video == 4 and prepared.frame_features.shape[0] == 4
+    words = prepared.features[4:]
+    kept = np.ones(len(words), bool)
+    assert loader.prompts(prepared, kept)[0] == "Question: What did he take at 00:02 ? Is it 'The cup'? [MASK]."
+    kept[[f.name for f in words].index(tag)] = False  # a masked tag simply disappears
+    assert loader.prompts(prepared, kept)[1] == "Question: What did he take at     ? Is it 'The knife'? [MASK]."
+    masks = _coalitions(prepared.n_features, n=3)
+    assert np.abs(loader.score(prepared, masks) - loader.score_pixels(prepared, masks)).max() <= TOL
 
 
 def test_converted_folder_loads_and_scores_the_same(original, loader, tmp_path):

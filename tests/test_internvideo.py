@@ -85,7 +85,8 @@ def original(tmp_path_factory):
                 "visual.transformer.temporal_cls_token": (1, 1, W), "visual.transformer.balance": (W,)}
     for j in range(N_DEC):
         d = f"visual.transformer.dec.{j}."
-        finetune.update({f"visual.transformer.dpe.{j}.weight": (W, 1, 3, 3, 3), f"visual.transformer.dpe.{j}.bias": (W,),
+        finetune.update({f"visual.transformer.dpe.{j}.weight": (W, 1, 3, 3, 3),
+                         f"visual.transformer.dpe.{j}.bias": (W,),
                          d + "attn.in_proj_weight": (3 * W, W), d + "attn.in_proj_bias": (3 * W,),
                          d + "attn.out_proj.weight": (W, W), d + "attn.out_proj.bias": (W,),
                          d + "mlp.c_fc.weight": (4 * W, W), d + "mlp.c_fc.bias": (4 * W,),
@@ -260,7 +261,8 @@ def test_wiseft_merge_follows_the_rule_key_by_key(original):
         assert torch.allclose(value, expected, atol=1e-7), key
         averaged += [key] if expect_avg else []
     # blocks 12+, the whole decoder and logit_scale come from the fine-tune alone
-    assert torch.equal(merged["visual.transformer.resblocks.12.ln_1.weight"], ft["visual.transformer.resblocks.12.ln_1.weight"])
+    late = "visual.transformer.resblocks.12.ln_1.weight"
+    assert torch.equal(merged[late], ft[late])
     assert torch.equal(merged["visual.transformer.dec.0.ln_3.bias"], ft["visual.transformer.dec.0.ln_3.bias"])
     assert float(merged["logit_scale"]) == 3.0
     assert "visual.transformer.resblocks.11.attn.in_proj_weight" in averaged
@@ -327,11 +329,32 @@ def test_77_token_truncation_and_the_5_option_limit(original, loader):
         loader.prepare(six, frames, plan, get_protocol())
 
 
+class _Black(type(get_protocol())):
+    def frame_baseline(self, loader_family: str) -> str:
+        return "black"
+
+
+def test_black_baseline_and_raw_hd_epic_tags(loader):
+    q, plan, frames = _question()
+    prepared = loader.prepare(q, frames, plan, _Black())
+    assert prepared.baseline == "black"
+    masks = _coalitions(prepared.n_features, n=3)
+    assert np.abs(loader.score(prepared, masks) - loader.score_pixels(prepared, masks)).max() <= TOL
+    tag = "<TIME 00:00:02.000 video 1>"
+    hd = Question("hd1", "hd-epic", "t", f"What did he take at {tag}", ("The cup", "The knife"), 0,
+                  (VisualInput("video", "P01.mp4", label="video 1"),))
+    prepared = loader.prepare(hd, frames, plan, get_protocol())
+    # InternVideo's text encoder gets the unparsed masked strings (SEED §3.3)
+    texts = loader.prompts(prepared, np.ones(prepared.n_features - T, bool))
+    assert texts[0] == f"Question: What did he take at {tag} ? Is it 'The cup'?."
+
+
 def test_converted_folder_loads_and_scores_the_same(original, loader, tmp_path):
     out = tmp_path / "converted"
     argv = sys.argv
     sys.argv = ["convert_internvideo.py", "--openai", str(original["root"] / "ViT-L-14.pt"),
-                "--checkpoint", str(original["root"] / "MSRVTT.ckpt"), "--tokenizer", str(original["root"] / "tokenizer"),
+                "--checkpoint", str(original["root"] / "MSRVTT.ckpt"),
+                "--tokenizer", str(original["root"] / "tokenizer"),
                 "--out", str(out), "--resize-short", "48"]
     try:
         runpy.run_path(str(SCRIPTS / "convert_internvideo.py"), run_name="__main__")

@@ -84,6 +84,7 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         seed: weight initialisation and training-question seed.
         frame_dropout: probability that a non-evidence frame is shown as the masking baseline.
+        text_loss_weight: weight of the auxiliary next-token loss on the instruction text.
         eval_every: steps between held-out evaluations.
         eval_questions: held-out questions of those evaluations.
         target_accuracy: stop early once the held-out accuracy reaches it twice in a row.
@@ -99,6 +100,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 0
     frame_dropout: float = 0.2
+    text_loss_weight: float = 0.3
     eval_every: int = 50
     eval_questions: int = 96
     target_accuracy: float = 0.99
@@ -246,7 +248,7 @@ class _Encoder:
         self.checked = True
 
 
-def _forward(model, batch):
+def _forward(model, batch, with_text_loss: bool = False):
     """Logits at the last prompt position (the answer letter) and after the letter (``<|im_end|>``).
 
     The prompt prefix before the video (system turn) is the same for every question: it runs once and
@@ -272,7 +274,18 @@ def _forward(model, batch):
                 past_key_values=shared, use_cache=True).last_hidden_state
     rows = torch.arange(size)
     read = batch["read"]
-    return model.lm_head(hidden[rows, read]), model.lm_head(hidden[rows, read + 1])
+    if not with_text_loss:
+        return model.lm_head(hidden[rows, read]), model.lm_head(hidden[rows, read + 1])
+    # next-token loss on the instruction text after the video (letters of the option lines, words):
+    # a dense auxiliary signal that teaches attending back to the option letters
+    suffix = batch["suffix"]
+    targets = suffix[:, n_video + 1:].clone()
+    positions = torch.arange(n_video, suffix.shape[1] - 1)[None]
+    targets[positions >= read[:, None]] = -100  # the answer is the main loss; padding
+    logits = model.lm_head(hidden[:, n_video:-1])
+    text_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                                  ignore_index=-100)
+    return model.lm_head(hidden[rows, read]), model.lm_head(hidden[rows, read + 1]), text_loss
 
 
 def _option_accuracy(letter_logits, batch) -> float:
@@ -354,9 +367,10 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
         batch = encoder([next(stream) for _ in range(config.batch_size)], rng, config.frame_dropout)
         for group in optim.param_groups:
             group["lr"] = lr_at(step - 1)
-        letter_logits, eos_logits = _forward(model, batch)
+        letter_logits, eos_logits, text_loss = _forward(model, batch, with_text_loss=True)
         loss = (torch.nn.functional.cross_entropy(letter_logits, batch["letter"])
-                + torch.nn.functional.cross_entropy(eos_logits, torch.full_like(batch["letter"], encoder.eos)))
+                + torch.nn.functional.cross_entropy(eos_logits, torch.full_like(batch["letter"], encoder.eos))
+                + config.text_loss_weight * text_loss)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -47,23 +47,27 @@ def solve_shapley_regression(
 
     stderr = contrast_stderr = None
     if units is not None:
+        from scipy import sparse
+
         k = values.shape[1]
-        order = np.argsort(units, kind="stable")
-        sorted_units = units[order]
-        starts = np.flatnonzero(np.r_[True, sorted_units[1:] != sorted_units[:-1]])
-        n_units = len(starts)
+        ids, unit_of_row = np.unique(units, return_inverse=True)
+        n_units = len(ids)
         if n_units > n:
             resid = b - a @ theta                                           # [R, K]
-            # per-unit score of the estimating equations, for all K outputs at once: [U, K, P]
-            per_row = aw[:, None, :] * resid[:, :, None]
-            scores = np.add.reduceat(per_row[order], starts, axis=0)
-            influence = scores.reshape(n_units * k, n) @ inverse           # symmetric inverse
-            influence = influence.reshape(n_units, k, n)
+            membership = sparse.csr_matrix((np.ones(len(units)), (unit_of_row, np.arange(len(units)))),
+                                           shape=(n_units, len(units)))
             scale = n_units / (n_units - (n - 1))                           # HC1 small-sample factor
-            stderr = np.sqrt(scale * (influence ** 2).sum(axis=0)).T        # [P, K]
-            if contrasts is not None:
-                projected = influence @ contrasts.T                         # [U, K, C]
-                contrast_stderr = np.sqrt(scale * (projected ** 2).sum(axis=0)).T
+            var = np.empty((n, k))
+            cvar = None if contrasts is None else np.empty((len(contrasts), k))
+            for col in range(k):
+                scores = membership @ (aw * resid[:, col : col + 1])        # per-unit score [U, P]
+                influence = scores @ inverse                                # inverse is symmetric
+                var[:, col] = scale * np.einsum("up,up->p", influence, influence)
+                if contrasts is not None:
+                    projected = influence @ contrasts.T
+                    cvar[:, col] = scale * np.einsum("uc,uc->c", projected, projected)
+            stderr = np.sqrt(var)
+            contrast_stderr = None if cvar is None else np.sqrt(cvar)
         else:
             stderr = np.full_like(values_hat, np.inf)
             contrast_stderr = None if contrasts is None else np.full((len(contrasts), values.shape[1]), np.inf)
