@@ -147,7 +147,7 @@ def _options(rng: np.random.Generator, answer_word: str, pool: Sequence[str]) ->
 
 
 def _sample_record(rng: np.random.Generator, qid: str, template: str, n_frames: int,
-                   size: int) -> tuple[dict, list[Shape | None]]:
+                   size: int, distractor_p: float = DISTRACTOR_P) -> tuple[dict, list[Shape | None]]:
     colours, shapes = list(COLOURS), list(SHAPES)
     target_shape = str(rng.choice(shapes))
     target_colour = str(rng.choice(colours))
@@ -157,7 +157,7 @@ def _sample_record(rng: np.random.Generator, qid: str, template: str, n_frames: 
     for t in range(n_frames):
         if t in evidence:
             frames.append(_place(rng, target_shape, target_colour, size))
-        elif template != "shape_shown" and rng.random() < DISTRACTOR_P:
+        elif template != "shape_shown" and rng.random() < distractor_p:
             other_shape = str(rng.choice([s for s in shapes if s != target_shape]))
             if template == "colour_of_shape":  # any colour: colour alone must not give the answer
                 colour = str(rng.choice(colours))
@@ -183,8 +183,8 @@ def _sample_record(rng: np.random.Generator, qid: str, template: str, n_frames: 
     return record, frames
 
 
-def _records(n_questions: int, seed: int, n_frames: int, size: int,
-             templates: Sequence[str]) -> Iterator[tuple[dict, list[Shape | None]]]:
+def _records(n_questions: int, seed: int, n_frames: int, size: int, templates: Sequence[str],
+             distractor_p: float = DISTRACTOR_P) -> Iterator[tuple[dict, list[Shape | None]]]:
     unknown = [t for t in templates if t not in TEMPLATES]
     if unknown:
         raise ValueError(f"unknown template(s) {unknown}; valid: {', '.join(TEMPLATES)}")
@@ -193,16 +193,20 @@ def _records(n_questions: int, seed: int, n_frames: int, size: int,
     rng = np.random.default_rng(seed)
     for i in range(n_questions):
         template = templates[i % len(templates)]
-        yield _sample_record(rng, f"synthetic-{seed}-{i:05d}", template, n_frames, size)
+        yield _sample_record(rng, f"synthetic-{seed}-{i:05d}", template, n_frames, size, distractor_p)
 
 
 def sample_items(n_questions: int, *, seed: int = 0, n_frames: int = N_FRAMES, size: int = FRAME_SIZE,
-                 templates: Sequence[str] = TEMPLATES) -> Iterator[SyntheticItem]:
+                 templates: Sequence[str] = TEMPLATES, distractor_p: float = DISTRACTOR_P) -> Iterator[SyntheticItem]:
     """Generate questions with their frames in memory (no files), cycling over ``templates``.
 
     The questions are exactly those :func:`generate_source` writes for the same arguments.
+    ``distractor_p`` (probability that a non-evidence frame shows a distractor shape) lets training
+    start with easy videos (a curriculum); the benchmark uses :data:`DISTRACTOR_P`.
     """
-    for record, shapes in _records(n_questions, seed, n_frames, size, templates):
+    if not 0.0 <= distractor_p <= 1.0:
+        raise ValueError(f"distractor_p must be in [0, 1], got {distractor_p}")
+    for record, shapes in _records(n_questions, seed, n_frames, size, templates, distractor_p):
         question = to_question(SourceRecord("<memory>", record["qid"], record, FORMAT))
         yield SyntheticItem(question, draw(shapes, size), tuple(record["evidence_frames"]))
 

@@ -418,9 +418,12 @@ class Loader:
         return embeds
 
     def _score_full(self, prepared, masks, rows, batch, out) -> None:
-        """Plain batched forward of whole prompts, left-padded."""
+        """Plain batched forward of whole prompts (right-padded if the family allows, else left-padded)."""
         import torch
 
+        if self.right_padding:
+            self._score_right_padded(prepared, masks, rows, batch, out)
+            return
         length = max(rows[b].ids.shape[0] for b in batch)
         hidden = self.model.get_input_embeddings().weight.shape[1]
         embeds = torch.zeros(len(batch), length, hidden, dtype=self.dtype, device=self.device)
@@ -433,6 +436,27 @@ class Loader:
             positions[..., j, length - n:] = rows[b].positions
         logits, _ = self.forward_last(embeds, attention, positions, None)
         self._read(prepared, logits, batch, out)
+
+    def _score_right_padded(self, prepared, masks, rows, batch, out) -> None:
+        """Right padding needs no attention mask: under the causal mask no real token attends to the
+        padding after it, so each row computes exactly as alone, and attention keeps its fast
+        mask-free kernel (a padding mask forces sdpa's slower masked path on CPU). Each row's scores
+        are read at its own last token."""
+        import torch
+
+        lengths = [rows[b].ids.shape[0] for b in batch]
+        length = max(lengths)
+        hidden = self.model.get_input_embeddings().weight.shape[1]
+        embeds = torch.zeros(len(batch), length, hidden, dtype=self.dtype, device=self.device)
+        positions = self._empty_positions(len(batch), length, rows[batch[0]].positions)
+        for j, b in enumerate(batch):
+            n = lengths[j]
+            embeds[j, :n] = self._embed(prepared, rows[b].ids, masks[b, :prepared.n_video])
+            positions[..., j, :n] = rows[b].positions
+            # padding continues the positions: a position reset would read as a packed second sequence
+            positions[..., j, n:] = rows[b].positions[..., -1:] + torch.arange(1, length - n + 1)
+        last = torch.tensor(lengths, device=self.device) - 1
+        self._read(prepared, self.forward_at(embeds, positions, last), batch, out)
 
     def _score_shared(self, prepared, masks, rows, members, out) -> None:
         """Run the shared prefix once, then the text suffixes in batches on its key/value cache."""
@@ -584,6 +608,19 @@ class Loader:
                          past_key_values=past_key_values, use_cache=past_key_values is not None,
                          logits_to_keep=1)
         return out.logits[:, -1], out.past_key_values
+
+    #: Batches of whole prompts are right-padded and run without an attention mask
+    #: (:meth:`forward_at` must then be implemented); else left-padded through :meth:`forward_last`.
+    right_padding: bool = False
+
+    def forward_at(self, embeds, position_ids, last):
+        """Language model on right-padded ``embeds`` without a mask: next-token logits ``[B, vocab]`` at
+        each row's position ``last[b]`` (``logits_to_keep`` = the distinct last positions)."""
+        import torch
+
+        keep, index = torch.unique(last, return_inverse=True)
+        out = self.model(inputs_embeds=embeds, position_ids=position_ids, use_cache=False, logits_to_keep=keep)
+        return out.logits[torch.arange(len(last), device=last.device), index]
 
 
 def _split(ids: Sequence[int], token: int) -> list[list[int]]:

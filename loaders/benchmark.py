@@ -63,7 +63,8 @@ def workload(n_features: int, n_video: int, kind: str, size: int, seed: int = 0)
     """Coalitions to time.
 
     ``permutation``: antithetic permutation sampling as the paper's shap (all masked, add the players one
-    by one in a random order, then remove them in the same order), ``size`` rows of it. ``grouped``: a
+    by one in a random order, then remove them in the same order), ``size`` rows of it, sorted by video
+    part as :class:`vqa_shap.game.Game` sends them. ``grouped``: a
     few video parts, each with many text masks (what text-side sweeps produce); ``random``: i.i.d. rows.
     """
     rng = np.random.default_rng(seed)
@@ -87,48 +88,62 @@ def workload(n_features: int, n_video: int, kind: str, size: int, seed: int = 0)
             for i in order:
                 mask[i] = False
                 rows.append(mask.copy())
-        return np.array(rows[:size])
+        rows = np.array(rows[:size])
+        keys = [r[:n_video].tobytes() for r in rows]
+        return rows[sorted(range(size), key=keys.__getitem__)]  # the Game sorts by video part
     raise ValueError(f"unknown workload {kind!r}; valid: permutation, grouped, random")
 
 
 def run(loader, prepared, masks: np.ndarray, *, batch_size: int = 8, repeats: int = 3,
-        pixel_rows: int | None = None) -> list[ModeResult]:
-    """Time the four paths on ``masks`` (round-robin over ``repeats``; the first pass is a warm-up).
+        pixel_rows: int | None = None, chunk: int = 16) -> list[ModeResult]:
+    """Time the four paths on ``masks``, interleaved finely so that load drift on a shared machine
+    hits every path alike.
+
+    The coalitions are cut into chunks of ``chunk`` rows (as the Game sends batches); every chunk is
+    scored by each path in turn, and each path's time is summed over the chunks. A first pass over the
+    first chunk warms caches and is not timed.
 
     Args:
-        pixel_rows: score only the first ``pixel_rows`` coalitions on the (slow) pixel path; its rate is
-            per coalition, so the ratio stays comparable.
+        pixel_rows: coalitions scored on the (slow) pixel path in total, spread over the chunks; its
+            rate is per coalition, so the ratios stay comparable.
+        repeats: passes over the workload; the median pass time is reported.
     """
-    pixel_masks = masks[:pixel_rows] if pixel_rows else masks
+    chunks = [masks[i:i + chunk] for i in range(0, len(masks), chunk)]
+    per_chunk = max(1, -(-(pixel_rows or len(masks)) // len(chunks)))
     settings = (loader.batch_size, loader.prefix_sharing)
-    configs = {
-        "pixels_one_by_one": (pixel_masks, lambda m: loader.score_pixels(prepared, m), 1, False),
-        "cached_one_by_one": (masks, lambda m: loader.score(prepared, m), 1, False),
-        "cached_batched": (masks, lambda m: loader.score(prepared, m), batch_size, False),
-        "cached_batched_prefix": (masks, lambda m: loader.score(prepared, m), batch_size, True),
+    configs = {  # mode -> (score function, batch size, prefix sharing, rows of a chunk it scores)
+        "pixels_one_by_one": (loader.score_pixels, 1, False, per_chunk),
+        "cached_one_by_one": (loader.score, 1, False, None),
+        "cached_batched": (loader.score, batch_size, False, None),
+        "cached_batched_prefix": (loader.score, batch_size, True, None),
     }
-    times: dict[str, list[float]] = {m: [] for m in MODES}
-    scores: dict[str, np.ndarray] = {}
+    totals = {m: [0.0] * repeats for m in MODES}
+    counts = dict.fromkeys(MODES, 0)
+    diffs = dict.fromkeys(MODES, 0.0)
     try:
-        for rep in range(repeats + 1):
-            for mode in MODES:
-                rows, fn, loader.batch_size, loader.prefix_sharing = configs[mode]
-                start = time.perf_counter()
-                scores[mode] = fn(rows)
-                if rep:  # the first round warms caches (tokenisation, allocator)
-                    times[mode].append(time.perf_counter() - start)
+        for rep in range(-1, repeats):
+            for c, rows in enumerate(chunks if rep >= 0 else chunks[:1]):
+                reference = None
+                for mode in MODES:
+                    fn, loader.batch_size, loader.prefix_sharing, limit = configs[mode]
+                    part = rows[:limit]
+                    start = time.perf_counter()
+                    scores = fn(prepared, part)
+                    elapsed = time.perf_counter() - start
+                    if rep < 0:
+                        continue
+                    totals[mode][rep] += elapsed
+                    if rep == 0:
+                        counts[mode] += len(part)
+                    if reference is None:
+                        reference = scores
+                    n = min(len(reference), len(scores))
+                    diffs[mode] = max(diffs[mode], float(np.abs(scores[:n] - reference[:n]).max()))
     finally:
         loader.batch_size, loader.prefix_sharing = settings
-    reference = scores["pixels_one_by_one"]
-    results = []
-    base_rate = len(pixel_masks) / statistics.median(times["pixels_one_by_one"])
-    for mode in MODES:
-        rows = configs[mode][0]
-        seconds = statistics.median(times[mode])
-        rate = len(rows) / seconds
-        diff = float(np.abs(scores[mode][:len(reference)] - reference).max())
-        results.append(ModeResult(mode, rate, seconds, rate / base_rate, diff))
-    return results
+    rates = {m: counts[m] / statistics.median(totals[m]) for m in MODES}
+    return [ModeResult(m, rates[m], statistics.median(totals[m]), rates[m] / rates["pixels_one_by_one"], diffs[m])
+            for m in MODES]
 
 
 def as_dict(results: list[ModeResult]) -> list[dict]:

@@ -24,6 +24,7 @@ base, FrozenBiLM fine-tune, CLIP ViT-L/14) with the key map :func:`map_original_
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -431,7 +432,8 @@ class FrozenBiLMLoader(Loader):
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
             model = FrozenBiLMModel.from_pretrained(checkpoint, dtype=getattr(torch, runtime.dtype))
         except (OSError, ValueError) as exc:
-            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r}: {exc}") from exc
+            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r} (original files must first be "
+                              f"converted with scripts/convert_frozenbilm.py): {exc}") from exc
         return cls(model.to(runtime.device), tokenizer, checkpoint=str(checkpoint), batch_size=batch_size)
 
     @property
@@ -441,7 +443,7 @@ class FrozenBiLMLoader(Loader):
     @property
     def max_options(self) -> int:
         """No limit: every option has its own prompt."""
-        return 10**6
+        return sys.maxsize
 
     # -- prepare --------------------------------------------------------------------------
     def pixel_values(self, frames: np.ndarray) -> "torch.Tensor":

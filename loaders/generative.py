@@ -42,6 +42,8 @@ from transformers import AutoModelForCausalLM, CLIPVisionModel, PreTrainedModel
 
 from vqa_shap.loaders.base import Loader, LoaderError, VideoUnit
 
+#: Frames per vision-tower call when caching per-frame tokens (bounds memory, not results).
+FRAME_CHUNK = 16
 #: Read-out modes of :class:`GenerativeVideoLoader`.
 READOUTS = ("first", "generate")
 #: Original LLaVA-style state-dict keys -> ours (LongVA and VideoLLaMA2 share the layout): the CLIP tower
@@ -446,7 +448,9 @@ class GenerativeVideoLoader(Loader):
         unit_of = {self.frame_position(inputs, u, f): j for j, u in enumerate(units) for f in u.frames}
         embeds, owner = [], []
         for k, video in enumerate(inputs["pixel_values"]):
-            tokens = self.model.frame_tokens(video)  # [T, n, H]
+            # [T, n, H]; in chunks, so the vision tower's hidden states of 128 frames never coexist
+            tokens = torch.cat([self.model.frame_tokens(video[i:i + FRAME_CHUNK])
+                                for i in range(0, len(video), FRAME_CHUNK)])
             embeds.append(tokens.flatten(0, 1))
             for f in range(len(video)):
                 owner += [unit_of[(k, f)]] * tokens.shape[1]

@@ -489,7 +489,8 @@ class InternVideoLoader(Loader):
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
             model = InternVideoModel.from_pretrained(checkpoint, dtype=getattr(torch, runtime.dtype))
         except (OSError, ValueError) as exc:
-            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r}: {exc}") from exc
+            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r} (original files must first be "
+                              f"converted with scripts/convert_internvideo.py): {exc}") from exc
         return cls(model.to(runtime.device), tokenizer, checkpoint=str(checkpoint), batch_size=batch_size)
 
     @property
@@ -579,8 +580,8 @@ class InternVideoLoader(Loader):
                         for kept, base in zip(prepared.taps, prepared.baseline_taps)]
                 cls = torch.where(keep[:, :, None], prepared.cls[None], prepared.baseline_cls[None])
                 video = self.model.video_embeds(taps, cls)
-                for b, mask in enumerate(batch):
-                    text = self._texts(prepared, self.prompts(prepared, mask[prepared.n_video:]))
+                texts = self._texts(prepared, [t for m in batch for t in self.prompts(prepared, m[prepared.n_video:])])
+                for b, text in enumerate(texts.reshape(len(batch), k, -1)):
                     out[start + b] = self.model.scores(video[b:b + 1], text)[0].float().cpu().numpy()
         return out
 

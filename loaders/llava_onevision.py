@@ -27,6 +27,7 @@ class LlavaOnevisionLoader(Loader):
     temporal_unit = 1
     exact_cached_masking = True
     video_token = "<video>"
+    right_padding = True
 
     @classmethod
     def model_class(cls):

@@ -36,6 +36,7 @@ class Qwen2_5_VLLoader(Loader):
     temporal_unit = 2
     exact_cached_masking = True
     video_token = "<|video_pad|>"
+    right_padding = True
 
     @classmethod
     def model_class(cls):

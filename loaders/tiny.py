@@ -11,8 +11,10 @@
 * processors are the real ones (``LlavaOnevisionProcessor``, ``Qwen2_5_VLProcessor``,
   ``VideoLlama3Processor``) configured for small frames.
 
-``realistic=True`` gives realistic *proportions* (about 36 tokens per frame, a wider and deeper LM) so
-the loader benchmark measures where time really goes (vision tower vs LM prefix vs text suffix).
+``realistic=True`` gives realistic *proportions* (LLaVA-OneVision: 36 LM tokens from 144 vision patches
+per frame, vision tower as wide and deep as the LM; with 32 frames and the paper's prompt that is
+~1150 video tokens and ~180 text tokens) so the loader benchmark measures where time really goes
+(vision tower vs LM prefix vs text suffix). The other families get a wider LM and larger frames.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from pathlib import Path
 
 #: The families the factory can build (the registry names of the loaders).
 TINY_FAMILIES = ("llava_onevision", "qwen2_5_vl", "video_llama3")
+
+#: Bumped whenever a recipe changes, so cached folders of an older recipe are rebuilt.
+RECIPE_VERSION = 2
 
 #: Letters the tiny tokenizer knows as single tokens, hence the tiny models' ``max_options``.
 TINY_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXY"
@@ -121,11 +126,13 @@ def _llava_onevision(tok, realistic: bool):
                               LlavaOnevisionVideoProcessor, Qwen2Config, SiglipVisionConfig)
 
     # 96 px / patch 8 = 12x12 patches, pooled 2x -> 36 tokens per frame (realistic); 32/8 -> 4 tokens.
+    # Realistic: the vision tower sees 4x more patches per frame than the LM gets tokens and is as wide
+    # and deep as the LM, as in LLaVA-OneVision-0.5B (729 SigLIP patches -> 196 tokens per frame).
     image, patch = (96, 8) if realistic else (32, 8)
-    hidden, layers = (128, 4) if realistic else (64, 2)
-    vision = SiglipVisionConfig(hidden_size=32 if not realistic else 64, intermediate_size=64 if not realistic else 128,
-                                num_hidden_layers=2, num_attention_heads=2, image_size=image,
-                                patch_size=patch, vision_use_head=False)
+    hidden, layers = (128, 3) if realistic else (64, 2)
+    vision = SiglipVisionConfig(hidden_size=hidden // 2 if not realistic else hidden, intermediate_size=2 * hidden,
+                                num_hidden_layers=layers, num_attention_heads=4 if realistic else 2,
+                                image_size=image, patch_size=patch, vision_use_head=False)
     text = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
                        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
@@ -219,9 +226,7 @@ def _video_llama3(tok, realistic: bool):
     return model, processor
 
 
-_BUILDERS = {"llava_onevision": _llava_onevision, "qwen2_5_vl": _qwen2_5_vl, "video_llama3": _video_llama3,
-             "frozenbilm": lambda tok, realistic: _frozenbilm(tok, realistic),
-             "internvideo": lambda tok, realistic: _internvideo(tok, realistic)}
+_BUILDERS = {"llava_onevision": _llava_onevision, "qwen2_5_vl": _qwen2_5_vl, "video_llama3": _video_llama3}
 
 
 def build_tiny_model(family: str, out_dir: str | os.PathLike, *, seed: int = 0, realistic: bool = False) -> Path:
@@ -231,7 +236,7 @@ def build_tiny_model(family: str, out_dir: str | os.PathLike, *, seed: int = 0, 
         family: one of :data:`TINY_FAMILIES`.
         out_dir: the folder to write (created; an existing complete build is reused).
         seed: weight seed; the same seed gives the same weights.
-        realistic: realistic proportions (about 36 tokens per frame, a wider 4-layer LM) for benchmarks.
+        realistic: realistic proportions (see the module docstring) for benchmarks.
 
     Returns:
         ``out_dir`` as a :class:`Path`, loadable with ``get_loader(family).load(out_dir)``.
@@ -244,8 +249,8 @@ def build_tiny_model(family: str, out_dir: str | os.PathLike, *, seed: int = 0, 
         raise VqaShapError(f"no tiny model for family {family!r}; valid: {', '.join(TINY_FAMILIES)}")
     out = Path(out_dir)
     marker = out / "vqa_shap_tiny.json"
-    spec = {"family": family, "seed": seed, "realistic": realistic}
-    if marker.is_file() and json.loads(marker.read_text()) == spec:
+    spec = {"family": family, "seed": seed, "realistic": realistic, "recipe": RECIPE_VERSION}
+    if _complete(marker, spec):
         return out
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -260,16 +265,30 @@ def build_tiny_model(family: str, out_dir: str | os.PathLike, *, seed: int = 0, 
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
         (staging / marker.name).write_text(json.dumps(spec))
-        if out.exists() and not (marker.is_file() and json.loads(marker.read_text()) == spec):
-            shutil.rmtree(out)  # an incomplete or different build
+        stale = None
+        if out.exists() and not _complete(marker, spec):  # an incomplete or older build: move it aside
+            stale = Path(tempfile.mkdtemp(prefix=f".{out.name}-stale-", dir=out.parent))
+            try:
+                os.rename(out, stale / "old")
+            except FileNotFoundError:  # another process moved it already
+                pass
         try:
             os.rename(staging, out)
         except OSError:  # another process finished first
-            if not (marker.is_file() and json.loads(marker.read_text()) == spec):
+            if not _complete(marker, spec):
                 raise
+        if stale is not None:
+            shutil.rmtree(stale, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _complete(marker: Path, spec: dict) -> bool:
+    try:
+        return json.loads(marker.read_text()) == spec
+    except (OSError, ValueError):
+        return False
 
 
 def tiny_model_dir(family: str, *, seed: int = 0, realistic: bool = False, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -395,3 +414,7 @@ def _internvideo(tok, realistic: bool):
     model = _randomise(build_model(config))
     model.logit_scale.data.fill_(2.0)  # exp(2): scores spread enough to rank options
     return model, tok
+
+
+_BUILDERS.update({"frozenbilm": _frozenbilm, "internvideo": _internvideo})
+TINY_FAMILIES += ("frozenbilm", "internvideo")

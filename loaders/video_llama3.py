@@ -126,6 +126,14 @@ class VideoLlama3Loader(Loader):
         hidden = self.model.model(**inputs).last_hidden_state
         return self.model.lm_head(hidden[:, -1])
 
+    right_padding = True
+
+    def forward_at(self, embeds, position_ids, last):
+        import torch
+
+        hidden = self.model.model(inputs_embeds=embeds, position_ids=position_ids, use_cache=False).last_hidden_state
+        return self.model.lm_head(hidden[torch.arange(len(last), device=last.device), last])
+
     def forward_last(self, embeds, attention_mask, position_ids, past_key_values):
         out = self.model.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
                                past_key_values=past_key_values, use_cache=past_key_values is not None)

@@ -41,13 +41,16 @@ def main(argv=None) -> int:
         args.games, args.sizes, args.seeds = ["video_like"], [20], 2
         args.budgets, args.reference_budget = [100, 400], 400
 
-    from vqa_shap.estimators.benchmark import format_tables, plot, run_benchmark, save_json
+    from vqa_shap.estimators.benchmark import format_summary, format_tables, plot, run_benchmark, save_json
     from vqa_shap.game import CostModel
 
     result = run_benchmark(args.games, args.sizes, args.estimators, args.budgets, seeds=args.seeds,
                            reference="shap", reference_budget=args.reference_budget,
                            cost_model=CostModel(args.prefix_cost, args.suffix_cost, args.full_cost))
     print(format_tables(result))
+    print(f"#### evaluations / compute saved versus shap@{args.reference_budget} (fewer evals× / less compute×)\n")
+    print(format_summary(result))
+    print()
     plot(result, args.plot)
     print(f"plot: {args.plot}")
     if args.json:

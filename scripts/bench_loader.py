@@ -21,11 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", default="llava_onevision", help="tiny model family (default llava_onevision)")
     parser.add_argument("--workload", nargs="+", default=["permutation", "grouped"],
                         choices=["permutation", "grouped", "random"], help="coalition workloads to time")
-    parser.add_argument("--coalitions", type=int, default=64, help="coalitions per workload")
-    parser.add_argument("--pixel-rows", type=int, default=16, help="coalitions scored on the slow pixel path")
+    parser.add_argument("--coalitions", type=int, default=48, help="coalitions per workload")
+    parser.add_argument("--pixel-rows", type=int, default=9, help="coalitions scored on the slow pixel path")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--chunk", type=int, default=16, help="coalitions per scoring call (as the Game batches)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a shared machine)")
     parser.add_argument("--small", action="store_true", help="tiny proportions instead of realistic ones (smoke test)")
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
     args = parser.parse_args(argv)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         masks = bench.workload(prepared.n_features, prepared.n_video, kind, args.coalitions)
         distinct = len({m[:prepared.n_video].tobytes() for m in masks})
         results = bench.run(loader, prepared, masks, batch_size=args.batch_size, repeats=args.repeats,
-                            pixel_rows=args.pixel_rows)
+                            pixel_rows=args.pixel_rows, chunk=args.chunk)
         report["workloads"][kind] = {"coalitions": len(masks), "distinct_video_parts": distinct,
                                      "results": bench.as_dict(results)}
         print(f"\nworkload {kind}: {len(masks)} coalitions, {distinct} distinct video parts")

@@ -290,7 +290,7 @@ def test_hd_epic_prompts_have_tags_rewritten_after_masking_and_inputs_concatenat
     kept = np.ones(len(words), bool)
     assert loader.prompts(prepared, kept)[0] == "Question: What did he take at 00:02 ? Is it 'The cup'? [MASK]."
     kept[[f.name for f in words].index(tag)] = False  # a masked tag simply disappears
-    assert loader.prompts(prepared, kept)[1] == "Question: What did he take at     ? Is it 'The knife'? [MASK]."
+    assert loader.prompts(prepared, kept)[1] == "Question: What did he take at   ? Is it 'The knife'? [MASK]."
     masks = _coalitions(prepared.n_features, n=3)
     assert np.abs(loader.score(prepared, masks) - loader.score_pixels(prepared, masks)).max() <= TOL
 

@@ -449,3 +449,15 @@ def test_converted_folder_round_trip_and_resolution(tiny, tmp_path, monkeypatch)
 def test_explain_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("VQA_SHAP_CACHE", str(tmp_path / "cache"))
     explain_end_to_end("longva", tmp_path)
+
+
+def test_frame_chunking_does_not_change_tokens(tiny):
+    from vqa_shap.loaders.generative import FRAME_CHUNK
+
+    loader = tiny["loader"]
+    rng = np.random.default_rng(8)
+    q, plan, frames = single_question(rng, n_frames=FRAME_CHUNK + 2)
+    prepared = loader.prepare(q, frames, plan, get_protocol())
+    pixels = loader.pixel_values(frames[0])
+    with torch.no_grad():
+        assert torch.abs(prepared.kept_embeds - tiny["loader"].model.video_embeds(pixels)).max() <= TOL

@@ -84,7 +84,11 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         seed: weight initialisation and training-question seed.
         frame_dropout: probability that a non-evidence frame is shown as the masking baseline.
-        text_loss_weight: weight of the auxiliary next-token loss on the instruction text.
+        text_loss_weight: weight of the auxiliary losses: next-token loss on the instruction text, and
+            the intermediate steps (option word -> its letter after layer 1; answer position -> answer
+            word one layer before the last), read through the unembedding.
+        curriculum: fractions of ``steps`` between which the share of distractor frames ramps from 0
+            to the benchmark's (before: videos show only the asked-about shape).
         eval_every: steps between held-out evaluations.
         eval_questions: held-out questions of those evaluations.
         target_accuracy: stop early once the held-out accuracy reaches it twice in a row.
@@ -100,7 +104,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 0
     frame_dropout: float = 0.2
-    text_loss_weight: float = 0.3
+    text_loss_weight: float = 0.5
+    curriculum: tuple[float, float] = (0.1, 0.4)
     eval_every: int = 50
     eval_questions: int = 96
     target_accuracy: float = 0.99
@@ -188,6 +193,8 @@ class _Encoder:
         self.mean = np.asarray(vp.image_mean, dtype=np.float32).reshape(1, 1, 3, 1, 1)
         self.std = np.asarray(vp.image_std, dtype=np.float32).reshape(1, 1, 3, 1, 1)
         self.eos = int(self.tokenizer.eos_token_id)
+        self.open_id = int(self.tokenizer.convert_tokens_to_ids("("))
+        self.close_id = int(self.tokenizer.convert_tokens_to_ids(")"))
         self.checked = False
 
     def prompt(self, question) -> str:
@@ -230,7 +237,18 @@ class _Encoder:
                         pixels[b, t] = 0.0  # the normalized_zero masking baseline
         option_ids = [[self.tokenizer.convert_tokens_to_ids(self.loader.letters[k])
                        for k in range(item.question.n_options)] for item in items]
+        # where each option line's first word is ("( A ) Red"): the intermediate targets of training
+        word_pos = torch.zeros((len(rows), len(option_ids[0])), dtype=torch.long)
+        for b, ids in enumerate(rows):
+            suffix_ids = ids[split:]
+            for k, letter in enumerate(option_ids[b]):
+                at = [i for i in range(len(suffix_ids) - 3) if suffix_ids[i] == self.open_id
+                      and suffix_ids[i + 1] == letter and suffix_ids[i + 2] == self.close_id]
+                word_pos[b, k] = at[-1] + 3
+        answers = torch.tensor([item.question.answer for item in items])
         return {"prefix": torch.tensor([rows[0][:split]]), "suffix": suffix, "attention_mask": attention,
+                "word_pos": word_pos,
+                "answer_word": suffix[torch.arange(len(rows)), word_pos[torch.arange(len(rows)), answers]],
                 "read": torch.tensor([len(r) - split - 2 for r in rows]),  # suffix position of the last prompt token
                 "n_video": self.n_video_tokens,
                 "pixel_values_videos": torch.from_numpy(np.ascontiguousarray(pixels)),
@@ -270,14 +288,24 @@ def _forward(model, batch, with_text_loss: bool = False):
     video = model.model.get_video_features(batch["pixel_values_videos"]).pooler_output
     embeds = torch.cat([video.to(embed.weight.dtype), embed(batch["suffix"][:, n_video:])], dim=1)
     positions = (split + torch.arange(embeds.shape[1]))[None].expand(size, -1)
-    hidden = lm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=positions,
-                past_key_values=shared, use_cache=True).last_hidden_state
+    out = lm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=positions,
+             past_key_values=shared, use_cache=True, output_hidden_states=with_text_loss)
+    hidden = out.last_hidden_state
     rows = torch.arange(size)
     read = batch["read"]
     if not with_text_loss:
         return model.lm_head(hidden[rows, read]), model.lm_head(hidden[rows, read + 1])
-    # next-token loss on the instruction text after the video (letters of the option lines, words):
-    # a dense auxiliary signal that teaches attending back to the option letters
+    # Auxiliary losses that split the answer into single steps, read through the unembedding of
+    # intermediate layers: after layer 1 every option word knows its letter ("( A ) Red" -> A); one
+    # layer before the last, the answer position knows the answer word (what the video shows).
+    unembed = lambda h: model.lm_head(lm.norm(h))  # noqa: E731
+    first, before_last = out.hidden_states[1], out.hidden_states[-2]
+    words = batch["word_pos"]
+    letter_logits = unembed(first[rows[:, None], words])
+    step_loss = torch.nn.functional.cross_entropy(letter_logits.reshape(-1, letter_logits.shape[-1]),
+                                                  batch["options"].reshape(-1))
+    step_loss = step_loss + torch.nn.functional.cross_entropy(unembed(before_last[rows, read]), batch["answer_word"])
+    # next-token loss on the instruction text after the video
     suffix = batch["suffix"]
     targets = suffix[:, n_video + 1:].clone()
     positions = torch.arange(n_video, suffix.shape[1] - 1)[None]
@@ -285,7 +313,7 @@ def _forward(model, batch, with_text_loss: bool = False):
     logits = model.lm_head(hidden[:, n_video:-1])
     text_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                                   ignore_index=-100)
-    return model.lm_head(hidden[rows, read]), model.lm_head(hidden[rows, read + 1]), text_loss
+    return model.lm_head(hidden[rows, read]), model.lm_head(hidden[rows, read + 1]), text_loss + step_loss
 
 
 def _option_accuracy(letter_logits, batch) -> float:
@@ -336,14 +364,13 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
     import torch
     from tqdm.auto import tqdm
 
-    from vqa_shap.builders.synthetic import sample_items
+    from vqa_shap.builders.synthetic import DISTRACTOR_P, sample_items
 
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     model, processor = build_demo_model(arch, config.seed)
     encoder = _Encoder(model, processor, config.n_frames)
     held_out = encoder(list(sample_items(config.eval_questions, seed=HELD_OUT_SEED, n_frames=config.n_frames)))
-    stream = sample_items(config.steps * config.batch_size, seed=config.seed, n_frames=config.n_frames)
     rng = np.random.default_rng(config.seed)
 
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
@@ -364,7 +391,11 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
     running = None
     for step in range(1, config.steps + 1):
         model.train()
-        batch = encoder([next(stream) for _ in range(config.batch_size)], rng, config.frame_dropout)
+        # curriculum: videos without distractor shapes first, then the benchmark's mix
+        ramp = min(1.0, max(0.0, (step / config.steps - config.curriculum[0]) / (config.curriculum[1] - config.curriculum[0])))
+        items = sample_items(config.batch_size, seed=config.seed * 1_000_003 + step, n_frames=config.n_frames,
+                             distractor_p=ramp * DISTRACTOR_P)
+        batch = encoder(list(items), rng, config.frame_dropout)
         for group in optim.param_groups:
             group["lr"] = lr_at(step - 1)
         letter_logits, eos_logits, text_loss = _forward(model, batch, with_text_loss=True)

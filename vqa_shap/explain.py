@@ -470,6 +470,24 @@ def _config_exists(folder: Path, config: str) -> bool:
         return False
 
 
+def _check_output_folder(out: Path) -> None:
+    """Fail before any work if ``out`` holds another kind of dataset (e.g. the questions)."""
+    from huggingface_hub import DatasetCard
+
+    from vqa_shap import hub
+
+    readme = out / hub.README
+    if not readme.is_file():
+        return
+    try:
+        meta = DatasetCard.load(readme).data.get(hub.META_KEY) or {}
+    except Exception as exc:  # noqa: BLE001 - any unreadable card is the same user problem
+        raise ExplainError(f"{readme}: cannot read the dataset card: {exc}") from exc
+    kind = meta.get("kind") if isinstance(meta, Mapping) else None
+    if kind not in (None, "attributions"):
+        raise ExplainError(f"{out} holds a {kind!r} dataset; write attributions to another folder")
+
+
 def explain_questions(
     questions: str | os.PathLike,
     config: str,
@@ -546,6 +564,7 @@ def explain_questions(
     if not Path(video_root).is_dir():
         raise ExplainError(f"video root {video_root} is not a folder")
     out = Path(out)
+    _check_output_folder(out)
     shard = Shard.resolve(rank, world_size)
     config_out = name or attributions_config(model, config)
     if shard.world_size == 1 and not overwrite and _config_exists(out, config_out):

@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"coalitions per batched forward (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--dtype", default=None, help="torch dtype (default: bfloat16 on GPU, float32 on CPU)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's; 1 is fastest for tiny models or a busy CPU)")
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
     parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, help="protocol (default: %(default)s)")
     parser.add_argument("--sampler", default=None, help="frame sampler (default: the protocol's for the model family)")
@@ -42,8 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap.explain import explain_questions
+    from vqa_shap.explain import ExplainError, explain_questions
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ExplainError("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
     result = explain_questions(
         args.questions, args.config, model=args.model, video_root=args.video_root, out=args.out,
         frames=args.frames, budget=args.budget, estimator=args.estimator, seed=args.seed,

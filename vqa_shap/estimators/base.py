@@ -47,7 +47,9 @@ class Estimate:
     Attributes:
         values: ``float64[P, K]``: one row per player (per group when the game has groups), one
             column per output.
-        stderr: ``float64[P, K]`` standard errors, or None (exact, or the estimator gives none).
+        stderr: ``float64[P, K]`` standard errors, or None when the estimator gives none (``shap``,
+            ``shapiq``; ``exact`` has none because it has no error). ``inf`` where the budget
+            allowed fewer than two independent samples (e.g. one permutation).
         evaluations: coalitions actually scored for this estimate (cache hits are free).
         budget: the evaluation budget that was allowed.
         estimator: registered name of the estimator.
@@ -208,10 +210,3 @@ class Estimator:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({opts})"
 
-
-def coalitions_from_sizes_and_orders(orders: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Coalitions made of the first ``sizes[r]`` players of ``orders[r]`` (``bool[R, F]``)."""
-    n = orders.shape[1]
-    ranks = np.empty_like(orders)
-    np.put_along_axis(ranks, orders, np.arange(n)[None, :].repeat(len(orders), 0), axis=1)
-    return ranks < sizes[:, None]

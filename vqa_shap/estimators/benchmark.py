@@ -20,7 +20,7 @@ from vqa_shap.estimators.base import EstimatorError
 from vqa_shap.game import CostModel, Game
 from vqa_shap.games_testing import make_game
 
-__all__ = ["BenchPoint", "BenchResult", "run_benchmark", "budget_to_match", "format_tables", "plot"]
+__all__ = ["BenchPoint", "BenchResult", "run_benchmark", "budget_to_match", "format_summary", "format_tables", "plot"]
 
 
 @dataclass(frozen=True)
@@ -122,10 +122,16 @@ def _crossing(points: list[BenchPoint], target: float, axis: str) -> float | Non
     return None
 
 
+#: errors below this are round-off: the estimator is exact there
+EXACT = 1e-9
+
+
 def budget_to_match(result: BenchResult) -> list[dict]:
     """For every game, F and estimator: the evaluations and compute needed to reach the reference's
-    error at ``reference_budget`` (None: not reached within the budgets tried; ``<=`` when even the
-    smallest budget tried was already as good)."""
+    error at ``reference_budget`` (interpolated log-log between the budgets tried; None when not
+    reached). When the reference is exact (error < :data:`EXACT`) the target is exactness and the
+    first budget tried that is exact is reported. ``at_most`` marks targets already met at the
+    smallest budget tried (the true need may be lower)."""
     rows = []
     keys = sorted({(p.game, p.n_players) for p in result.points})
     for game, n in keys:
@@ -133,19 +139,46 @@ def budget_to_match(result: BenchResult) -> list[dict]:
         if not ref:
             continue
         ref = ref[0]
+        exact_target = ref.error < EXACT
+        target = EXACT if exact_target else ref.error
         for name in sorted({p.estimator for p in result.points if (p.game, p.n_players) == (game, n)}):
             curve = result.curve(game, n, name)
-            first = curve[0]
-            at_most = first.error <= ref.error
-            evals = first.evaluations if at_most else _crossing(curve, ref.error, "evaluations")
-            cost = first.cost if at_most else _crossing(curve, ref.error, "cost")
+            at_most = curve[0].error <= target
+            if exact_target:
+                hit = next((p for p in curve if p.error <= target), None)
+                evals, cost = (hit.evaluations, hit.cost) if hit else (None, None)
+            elif at_most:
+                evals, cost = curve[0].evaluations, curve[0].cost
+            else:
+                evals, cost = _crossing(curve, target, "evaluations"), _crossing(curve, target, "cost")
             rows.append({
-                "game": game, "n_players": n, "estimator": name, "target_error": ref.error,
-                "evaluations": evals, "cost": cost, "at_most": at_most,
+                "game": game, "n_players": n, "estimator": name, "target_error": target,
+                "exact_target": exact_target, "evaluations": evals, "cost": cost, "at_most": at_most,
                 "evaluation_ratio": None if evals is None else ref.evaluations / evals,
                 "compute_ratio": None if cost is None else ref.cost / cost,
             })
     return rows
+
+
+def format_summary(result: BenchResult) -> str:
+    """Markdown: per (game, F), how many times fewer evaluations / less compute than the reference
+    each estimator needs to reach the reference's error at its budget."""
+    match = budget_to_match(result)
+    names = sorted({r["estimator"] for r in match}, key=lambda e: (e != result.reference, e))
+    lines = [f"| game | F | target error | " + " | ".join(names) + " |", "|---" * (len(names) + 3) + "|"]
+    for game, n in sorted({(r["game"], r["n_players"]) for r in match}):
+        cells = {r["estimator"]: r for r in match if (r["game"], r["n_players"]) == (game, n)}
+        target = next(iter(cells.values()))
+        row = [game, str(n), "exact" if target["exact_target"] else _fmt(target["target_error"])]
+        for name in names:
+            r = cells.get(name)
+            if r is None or r["evaluations"] is None:
+                row.append("not reached")
+            else:
+                le = "≥ " if r["at_most"] else ""
+                row.append(f"{le}{_fmt(r['evaluation_ratio'], 2)}× / {le}{_fmt(r['compute_ratio'], 2)}×")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -176,7 +209,7 @@ def format_tables(result: BenchResult, games: Sequence[str] | None = None, sizes
             curve = result.curve(game, n, name)
             per_eval = np.mean([p.cost / p.evaluations for p in curve if p.evaluations]) if curve else float("nan")
             m = match.get((game, n, name), {})
-            le = "≤ " if m.get("at_most") else ""
+            le = "≤ " if m.get("at_most") and not m.get("exact_target") else ""
             out.append(f"| {name} | " + " | ".join(cells)
                        + f" | {_fmt(per_eval, 3)} | {le}{_fmt(m.get('evaluations'), 4)} | {le}{_fmt(m.get('cost'), 4)}"
                        + f" | {_fmt(m.get('evaluation_ratio'), 3)}× | {_fmt(m.get('compute_ratio'), 3)}× |")

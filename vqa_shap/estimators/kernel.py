@@ -41,7 +41,9 @@ def solve_shapley_regression(
     # 1 spans the null space of the Gram matrix; adding c·11ᵀ makes it invertible without moving the
     # solution (both sides live in the complement of 1).
     gram += (np.trace(gram) / n) * np.ones((n, n)) / n
-    inverse = np.linalg.pinv(gram, hermitian=True)
+    # rcond: with fewer samples than players the system is underdetermined; keep the minimum-norm
+    # solution instead of amplifying round-off
+    inverse = np.linalg.pinv(gram, rcond=1e-10, hermitian=True)
     theta = inverse @ (aw.T @ b)
     values_hat = theta + total[None, :] / n
 
@@ -95,7 +97,9 @@ class KernelEstimator(Estimator):
     options = {"sizes": "kernel", "text_per_video": 1}
 
     def min_budget(self, n_players: int) -> int:
-        return 2 if n_players == 1 else 4
+        # paired rows are collinear, so P pairs just identify P players: below ~2P pairs the
+        # regression interpolates noise; small games can always afford every coalition instead
+        return 2 if n_players == 1 else min(4 * n_players + 2, 2 ** n_players)
 
     def _size_probabilities(self, n: int) -> np.ndarray:
         s = np.arange(1, n)
