@@ -343,6 +343,20 @@ def convert(deberta: str | Path, finetune: str | Path, clip: str | Path, out: st
     return out
 
 
+def from_pretrained_exact(model_cls, checkpoint: str, dtype):
+    """``model_cls.from_pretrained`` that refuses another model type and any missing/unexpected weight
+    (transformers would only warn and leave random weights)."""
+    config = AutoConfig.from_pretrained(checkpoint)
+    if config.model_type != model_cls.config_class.model_type:
+        raise ValueError(f"config.json has model_type {config.model_type!r}, "
+                         f"not {model_cls.config_class.model_type!r}")
+    model, info = model_cls.from_pretrained(checkpoint, dtype=dtype, output_loading_info=True)
+    if info["missing_keys"] or info["unexpected_keys"]:
+        raise ValueError(f"{len(info['missing_keys'])} missing weight(s) {sorted(info['missing_keys'])[:8]}, "
+                         f"{len(info['unexpected_keys'])} unexpected {sorted(info['unexpected_keys'])[:8]}")
+    return model
+
+
 def load_exact(model, state: Mapping[str, Any], what: str) -> None:
     """``load_state_dict`` that fails with the missing/unexpected keys listed (non-persistent buffers aside)."""
     result = model.load_state_dict(dict(state), strict=False)
@@ -430,7 +444,7 @@ class FrozenBiLMLoader(Loader):
         runtime = resolve_runtime(device=device, dtype=dtype if dtype not in (None, "auto") else "float32")
         try:
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            model = FrozenBiLMModel.from_pretrained(checkpoint, dtype=getattr(torch, runtime.dtype))
+            model = from_pretrained_exact(FrozenBiLMModel, checkpoint, getattr(torch, runtime.dtype))
         except (OSError, ValueError) as exc:
             raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r} (original files must first be "
                               f"converted with scripts/convert_frozenbilm.py): {exc}") from exc

@@ -37,7 +37,8 @@ from transformers import (AutoConfig, AutoModel, CLIPTextConfig, CLIPTextModelWi
 from transformers.configuration_utils import SubConfigSpec
 
 from vqa_shap.loaders.base import Loader, LoaderError, UnsupportedQuestionError
-from vqa_shap.loaders.frozenbilm import CLIP_MEAN, CLIP_STD, clip_pixels, load_exact, read_state_dict
+from vqa_shap.loaders.frozenbilm import (CLIP_MEAN, CLIP_STD, clip_pixels, from_pretrained_exact, load_exact,
+                                         read_state_dict)
 
 if TYPE_CHECKING:
     from vqa_shap.protocol import FramePlan, Protocol
@@ -487,7 +488,7 @@ class InternVideoLoader(Loader):
         runtime = resolve_runtime(device=device, dtype=dtype if dtype not in (None, "auto") else "float32")
         try:
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            model = InternVideoModel.from_pretrained(checkpoint, dtype=getattr(torch, runtime.dtype))
+            model = from_pretrained_exact(InternVideoModel, checkpoint, getattr(torch, runtime.dtype))
         except (OSError, ValueError) as exc:
             raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r} (original files must first be "
                               f"converted with scripts/convert_internvideo.py): {exc}") from exc

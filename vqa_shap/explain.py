@@ -424,24 +424,16 @@ class ExplainResult:
 
 
 def load_fresh(folder: str | os.PathLike, config: str):
-    """``load_dataset(folder, name=config, split="test")``, never from a stale cache.
-
-    datasets 5.2 keys the cache of a local Hub-style folder by folder *name*, config and card, not
-    by the data files' paths or times, so two folders named alike (or a config rewritten in place
-    with files of the same size) can silently return the other's rows. Regenerating the (small)
-    Arrow cache on every load avoids that.
-    """
-    import datasets
-
+    """``load_dataset(folder, name=config, split="test")``, never from a stale cache (see
+    :func:`vqa_shap.hub.load_config`); errors are :class:`ExplainError`."""
     from vqa_shap import hub
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ExplainError(f"dataset folder {folder} does not exist")
-    configs = hub.list_configs(folder)
-    if config not in configs:
-        raise ExplainError(f"{folder}: no config {config!r}; configs: {', '.join(configs) or 'none'}")
-    return datasets.load_dataset(str(folder), name=config, split="test", download_mode="force_redownload")
+    try:
+        return hub.load_config(folder, config)
+    except ExplainError:
+        raise
+    except VqaShapError as exc:
+        raise ExplainError(str(exc)) from exc
 
 
 def _load_questions_dataset(questions: str | os.PathLike, config: str):

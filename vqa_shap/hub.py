@@ -175,6 +175,11 @@ def list_configs(folder: str | os.PathLike) -> list[str]:
 def load_config(folder: str | os.PathLike, config: str):
     """Load one config's ``test`` split with ``datasets.load_dataset`` (offline, like the Hub copy).
 
+    The local Arrow cache is always regenerated: datasets 5.2 keys the cache of a local Hub-style
+    folder by folder *name*, config and card, not by the data files' paths or times, so two folders
+    named alike (or a config rewritten in place with same-sized files) could silently return the
+    other's rows.
+
     Args:
         folder: the Hub-style folder.
         config: the config name.
@@ -193,7 +198,7 @@ def load_config(folder: str | os.PathLike, config: str):
         raise VqaShapError(f"{folder}: no config {config!r}; configs: {', '.join(configs) or 'none'}")
     import datasets
 
-    return datasets.load_dataset(str(folder), name=config, split=SPLIT)
+    return datasets.load_dataset(str(folder), name=config, split=SPLIT, download_mode="force_redownload")
 
 
 def load_questions(folder: str | os.PathLike, config: str) -> list:
