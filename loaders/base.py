@@ -139,6 +139,8 @@ class Loader:
     temporal_unit: int = 1
     exact_cached_masking: bool = True
     video_token: str = "<video>"
+    #: Distinct text masks whose token ids (and positions) are kept per prepared question.
+    token_cache_size: int = 256
 
     def __init__(self, model, processor, *, checkpoint: str = "", batch_size: int = 8,
                  prefix_sharing: bool = True):
@@ -397,6 +399,8 @@ class Loader:
             video_pos = (ids_t == self.video_token_id).nonzero()
             split = int(video_pos[-1]) + 1 if len(video_pos) else 0
             cached = (ids_t, self.position_ids(prepared, ids_t), split)
+            if len(prepared.cache) >= self.token_cache_size:  # bounded: long prompts are large
+                prepared.cache.pop(next(iter(prepared.cache)))
             prepared.cache[key] = cached
         ids_t, positions, split = cached
         return _Row(ids_t, positions, np.packbits(mask[:prepared.n_video]).tobytes(), split)

@@ -318,6 +318,11 @@ def test_bad_inputs_raise_clear_errors(loader, tmp_path):
         loader.score(prepared, np.ones((2, prepared.n_features + 1), bool))
     with pytest.raises(LoaderError, match="cannot load frozenbilm"):
         FrozenBiLMLoader.load(str(tmp_path))
+    from vqa_shap.loaders.tiny import tiny_model_dir
+
+    other = tiny_model_dir("internvideo", cache_dir=tmp_path)  # another model type is refused, not half-loaded
+    with pytest.raises(LoaderError, match="model_type 'internvideo', not 'frozenbilm'"):
+        FrozenBiLMLoader.load(str(other))
 
 
 # ---------------------------------------------------------------------------------- end to end
