@@ -1,7 +1,11 @@
-"""The Loader base class: one model family = one small subclass.
+"""Loader base classes: one model family = one small subclass.
 
-A loader turns a question, its decoded frames and a coalition matrix into option-letter logits.
-Everything that does not depend on the mask happens once in :meth:`Loader.prepare`:
+:class:`Loader` is the minimal interface every family implements (``load``, ``prepare``, ``score``,
+``score_pixels``). :class:`ChatVLMLoader` implements it for chat video-LLMs driven through a
+transformers processor and scored by option-letter logits; the rest of this docstring describes it.
+
+A chat loader turns a question, its decoded frames and a coalition matrix into option-letter logits.
+Everything that does not depend on the mask happens once in :meth:`ChatVLMLoader.prepare`:
 
 * the real transformers processor runs once on the unmasked prompt and frames (pixel values,
   placeholder expansion);
@@ -121,11 +125,90 @@ class _Row:
 
 
 class Loader:
-    """Base class of model loaders (one subclass per model family).
+    """The minimal interface of a model loader: one subclass per model family.
 
-    Class attributes of a family: ``family`` (registry name), ``temporal_unit`` (frames per video
-    player), ``exact_cached_masking`` (cached masking equals pixel masking), ``video_token`` (the
-    processor's video placeholder token).
+    The explain pipeline, the masking benchmark and the Game only use this interface, so a family
+    that is not a chat VLM (FrozenBiLM's per-option P("Yes"), InternVideo's video-text similarity)
+    subclasses it directly. Chat video-LLMs scored by option-letter logits subclass
+    :class:`ChatVLMLoader`, which implements everything below for transformers processors.
+
+    Class attributes: ``family`` (registry name), ``temporal_unit`` (frames per video player),
+    ``exact_cached_masking`` (cached masking equals pixel masking; proven by tests).
+    """
+
+    family: str = ""
+    temporal_unit: int = 1
+    exact_cached_masking: bool = True
+
+    @classmethod
+    def load(cls, checkpoint: str, *, device: str | None = None, dtype: str | None = None,
+             batch_size: int = 8, **kw) -> "Loader":
+        """Load a checkpoint (Hub id or local folder); ``None`` device/dtype = automatic."""
+        raise NotImplementedError
+
+    @property
+    def max_options(self) -> int:
+        """The most options one question may have for this model."""
+        raise NotImplementedError
+
+    @property
+    def device(self):
+        return self.model.device
+
+    def prepare(self, question: "Question", frames: Sequence[np.ndarray], plan: "FramePlan",
+                protocol: "Protocol"):
+        """Everything about one question that does not depend on the mask, computed once."""
+        raise NotImplementedError
+
+    def score(self, prepared, coalitions: np.ndarray) -> np.ndarray:
+        """``bool[B, F]`` coalitions -> ``float32[B, K]`` option scores (cached, batched)."""
+        raise NotImplementedError
+
+    def score_pixels(self, prepared, coalitions: np.ndarray) -> np.ndarray:
+        """The uncached reference path (mask the input, run the whole model); equals :meth:`score`."""
+        raise NotImplementedError
+
+    def _check(self, prepared: Prepared, coalitions: np.ndarray) -> np.ndarray:
+        masks = np.asarray(coalitions)
+        if masks.ndim == 1:
+            masks = masks[None]
+        if masks.ndim != 2 or masks.shape[1] != prepared.n_features:
+            raise ValueError(f"coalitions must be bool[B, {prepared.n_features}] for question "
+                             f"{prepared.question.qid!r}, got shape {masks.shape}")
+        if masks.dtype != bool:
+            if not np.isin(masks, (0, 1)).all():
+                raise ValueError("coalitions must be boolean (or 0/1)")
+            masks = masks.astype(bool)
+        return masks
+
+    def _units(self, question, frames, plan, protocol) -> tuple[VideoUnit, ...]:
+        """Validate the decoded frames against the plan and group them into video players."""
+        inputs = plan.inputs
+        if len(frames) != len(inputs):
+            raise LoaderError(f"question {question.qid!r}: {len(frames)} frame arrays for "
+                              f"{len(inputs)} kept inputs of the plan")
+        starts, offset = {}, 0
+        for k, i in enumerate(inputs):
+            starts[i] = (k, offset)
+            n = sum(1 for f in plan.frames if f.input == i)
+            if frames[k].ndim != 4 or frames[k].shape[0] != n or frames[k].shape[-1] != 3:
+                raise LoaderError(f"question {question.qid!r}: input {k} frames have shape "
+                                  f"{frames[k].shape}, expected [{n}, H, W, 3]")
+            offset += n
+        units = []
+        for group in protocol.frame_groups(plan, self.temporal_unit):
+            k, first = starts[plan.frames[group[0]].input]
+            units.append(VideoUnit(k, tuple(p - first for p in group)))
+        if len(units) != protocol.n_video_players(plan, self.temporal_unit):
+            raise LoaderError(f"question {question.qid!r}: frames of the plan are not grouped by input")
+        return tuple(units)
+
+
+class ChatVLMLoader(Loader):
+    """Base class of chat video-LLM loaders scored by the option-letter logits.
+
+    Class attributes besides :class:`Loader`'s: ``video_token`` (the processor's video placeholder
+    token).
 
     Args:
         model: the transformers model (eval mode).
@@ -135,9 +218,6 @@ class Loader:
         prefix_sharing: run the prompt prefix once per distinct video part (exact; faster).
     """
 
-    family: str = ""
-    temporal_unit: int = 1
-    exact_cached_masking: bool = True
     video_token: str = "<video>"
     #: Distinct text masks whose token ids (and positions) are kept per prepared question.
     token_cache_size: int = 256
@@ -193,10 +273,6 @@ class Loader:
     def model_class(cls):
         """The transformers ``*ForConditionalGeneration`` class of the family."""
         raise NotImplementedError
-
-    @property
-    def device(self):
-        return self.model.device
 
     @property
     def dtype(self):
@@ -275,27 +351,6 @@ class Loader:
         self.check_processor_ids(prepared, inputs)
         return prepared
 
-    def _units(self, question, frames, plan, protocol) -> tuple[VideoUnit, ...]:
-        inputs = plan.inputs
-        if len(frames) != len(inputs):
-            raise LoaderError(f"question {question.qid!r}: {len(frames)} frame arrays for "
-                              f"{len(inputs)} kept inputs of the plan")
-        starts, offset = {}, 0
-        for k, i in enumerate(inputs):
-            starts[i] = (k, offset)
-            n = sum(1 for f in plan.frames if f.input == i)
-            if frames[k].ndim != 4 or frames[k].shape[0] != n or frames[k].shape[-1] != 3:
-                raise LoaderError(f"question {question.qid!r}: input {k} frames have shape "
-                                  f"{frames[k].shape}, expected [{n}, H, W, 3]")
-            offset += n
-        units = []
-        for group in protocol.frame_groups(plan, self.temporal_unit):
-            k, first = starts[plan.frames[group[0]].input]
-            units.append(VideoUnit(k, tuple(p - first for p in group)))
-        if len(units) != protocol.n_video_players(plan, self.temporal_unit):
-            raise LoaderError(f"question {question.qid!r}: frames of the plan are not grouped by input")
-        return tuple(units)
-
     def _learn_blocks(self, question, text: str, full_ids: list[int], inputs) -> tuple[tuple[int, ...], ...]:
         """Split the processor's ids into text pieces and one expanded block per placeholder."""
         raw = self.tokenize(text)
@@ -366,19 +421,6 @@ class Loader:
     def token_ids(self, prepared: Prepared, coalition: np.ndarray) -> list[int]:
         """The token ids one coalition is scored with (video placeholders expanded)."""
         return self._row(prepared, self._check(prepared, coalition)[0]).ids.tolist()
-
-    def _check(self, prepared: Prepared, coalitions: np.ndarray) -> np.ndarray:
-        masks = np.asarray(coalitions)
-        if masks.ndim == 1:
-            masks = masks[None]
-        if masks.ndim != 2 or masks.shape[1] != prepared.n_features:
-            raise ValueError(f"coalitions must be bool[B, {prepared.n_features}] for question "
-                             f"{prepared.question.qid!r}, got shape {masks.shape}")
-        if masks.dtype != bool:
-            if not np.isin(masks, (0, 1)).all():
-                raise ValueError("coalitions must be boolean (or 0/1)")
-            masks = masks.astype(bool)
-        return masks
 
     def _row(self, prepared: Prepared, mask: np.ndarray) -> _Row:
         import torch

@@ -16,7 +16,7 @@ chunk is tokenised on its own without special tokens, and the chunks are joined 
 (expanded to one id per visual token). :meth:`VideoCausalLM.get_input_embeddings` tolerates those ids;
 the loader replaces their rows.
 
-Scoring reuses the chat-VLM machinery of :class:`~vqa_shap.loaders.base.Loader` (cached video
+Scoring reuses the chat-VLM machinery of :class:`~vqa_shap.loaders.base.ChatVLMLoader` (cached video
 embeddings, batching, left padding, prefix sharing). Read-out:
 
 * ``readout="first"`` (default): logits of the option letters at the first generated position;
@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, CLIPVisionModel, PreTrainedModel
 
-from vqa_shap.loaders.base import Loader, LoaderError, VideoUnit
+from vqa_shap.loaders.base import ChatVLMLoader, LoaderError, VideoUnit
 
 #: Frames per vision-tower call when caching per-frame tokens (bounds memory, not results).
 FRAME_CHUNK = 16
@@ -210,7 +210,7 @@ class VideoCausalLM(PreTrainedModel):
 
 
 # ------------------------------------------------------------------------------------------ loader
-class GenerativeVideoLoader(Loader):
+class GenerativeVideoLoader(ChatVLMLoader):
     """Loader base of the rebuilt generative video LLMs (LongVA, VideoLLaMA2).
 
     Family classes set ``family``, ``video_token`` (the placeholder text of the prompt),
@@ -223,7 +223,7 @@ class GenerativeVideoLoader(Loader):
         model: the assembled :class:`VideoCausalLM` (eval mode).
         processor: a :class:`VisionTextProcessor`.
         readout: ``"first"`` (letter logits at the first generated position) or ``"generate"``.
-        checkpoint, batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.Loader`.
+        checkpoint, batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.ChatVLMLoader`.
         **generation: ``max_new_tokens``, ``do_sample``, ``temperature`` of ``readout="generate"``
             (default: the paper's, :attr:`generation_defaults`).
     """
@@ -236,7 +236,7 @@ class GenerativeVideoLoader(Loader):
 
     def __init__(self, model, processor, *, checkpoint: str = "", batch_size: int = 8, prefix_sharing: bool = True,
                  readout: str = "first", **generation):
-        # Not Loader.__init__: it looks the placeholder up in the vocabulary, and the original
+        # Not ChatVLMLoader.__init__: it looks the placeholder up in the vocabulary, and the original
         # tokenizers have no such token (the models splice at a negative id instead).
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -276,7 +276,7 @@ class GenerativeVideoLoader(Loader):
         Args:
             checkpoint: folder or Hub id; its ``config.json`` ``model_type`` tells the format.
             device, dtype, attn_implementation: ``None`` = automatic (:mod:`vqa_shap.device`).
-            batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.Loader`.
+            batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.ChatVLMLoader`.
             vision_tower: original checkpoints only: the CLIP vision tower folder or Hub id
                 (default: the checkpoint's ``mm_vision_tower``).
             readout, **generation: see the class.

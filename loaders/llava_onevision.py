@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqa_shap.loaders.base import Loader, VideoUnit
+from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit
 
 
-class LlavaOnevisionLoader(Loader):
+class LlavaOnevisionLoader(ChatVLMLoader):
     """Loader of LLaVA-OneVision-style checkpoints (``model_type`` ``llava_onevision``)."""
 
     family = "llava_onevision"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqa_shap.loaders.base import Loader, VideoUnit
+from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit
 
 
 def sampled_fps(times) -> float:
@@ -29,7 +29,7 @@ def sampled_fps(times) -> float:
     return (len(times) - 1) / (times[-1] - times[0])
 
 
-class Qwen2_5_VLLoader(Loader):
+class Qwen2_5_VLLoader(ChatVLMLoader):
     """Loader of Qwen2.5-VL checkpoints (``model_type`` ``qwen2_5_vl``); players are frame pairs."""
 
     family = "qwen2_5_vl"

@@ -294,9 +294,9 @@ def _complete(marker: Path, spec: dict) -> bool:
 def tiny_model_dir(family: str, *, seed: int = 0, realistic: bool = False, cache_dir: str | os.PathLike | None = None) -> Path:
     """The cached folder of a tiny model, built on first use.
 
-    The cache lives in ``cache_dir``, else ``$VQA_SHAP_CACHE/tiny``, else ``<tmp>/vqa_shap_tiny``.
+    The cache lives in ``cache_dir``, else ``$VQA_SHAP_CACHE/tiny``, else ``<tmp>/vqa-shap-cache/tiny``.
     """
-    root = Path(cache_dir or os.environ.get("VQA_SHAP_CACHE", "") or Path(tempfile.gettempdir()) / "vqa_shap")
+    root = Path(cache_dir or os.environ.get("VQA_SHAP_CACHE", "") or Path(tempfile.gettempdir()) / "vqa-shap-cache")
     name = f"{family}-seed{seed}{'-realistic' if realistic else ''}"
     return build_tiny_model(family, root / "tiny" / name, seed=seed, realistic=realistic)
 

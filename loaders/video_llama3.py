@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqa_shap.loaders.base import Loader, VideoUnit
+from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit
 
 
-class VideoLlama3Loader(Loader):
+class VideoLlama3Loader(ChatVLMLoader):
     """Loader of VideoLLaMA3 checkpoints in transformers format (``model_type`` ``video_llama_3``)."""
 
     family = "video_llama3"

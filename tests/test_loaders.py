@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 from vqa_shap.errors import RegistryError, VqaShapError  # noqa: E402
 from vqa_shap.loaders import LOADERS, MODEL_TYPES, get_loader, resolve_model  # noqa: E402
-from vqa_shap.loaders.base import Loader, LoaderError, UnsupportedQuestionError  # noqa: E402
+from vqa_shap.loaders.base import ChatVLMLoader, Loader, LoaderError, UnsupportedQuestionError  # noqa: E402
 from vqa_shap.loaders.tiny import TINY_FAMILIES, TINY_LETTERS, build_tiny_model, tiny_model_dir  # noqa: E402
 from vqa_shap.protocol import FramePlan, FrameRef, Pollard2025, get_protocol  # noqa: E402
 from vqa_shap.schema import Question, VisualInput  # noqa: E402
@@ -115,13 +115,13 @@ def test_batched_and_prefix_sharing_equal_one_by_one(loaders, family, monkeypatc
     prepared = loader.prepare(q, frames, plan, get_protocol("pollard2025"))
     masks = coalitions(prepared, rng)
     calls = []
-    original = Loader._score_shared
+    original = ChatVLMLoader._score_shared
 
     def counting(self, *args):
         calls.append(len(args[3]))
         return original(self, *args)
 
-    monkeypatch.setattr(Loader, "_score_shared", counting)
+    monkeypatch.setattr(ChatVLMLoader, "_score_shared", counting)
     settings = {"batch_size": loader.batch_size, "prefix_sharing": loader.prefix_sharing}
     try:
         loader.prefix_sharing, loader.batch_size = False, 1
