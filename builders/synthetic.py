@@ -127,8 +127,9 @@ def draw(shapes: Sequence[Shape | None], size: int = FRAME_SIZE) -> np.ndarray:
 
 
 def _place(rng: np.random.Generator, shape: str, colour: str, size: int) -> Shape:
-    radius = int(rng.integers(size * 3 // 16, size * 5 // 16 + 1))
-    margin = int(1.3 * radius) + 1
+    # big shapes (a third to half of the frame): what a frame shows is clear at the model's resolution
+    radius = int(rng.integers(size * 5 // 16, size * 7 // 16 + 1))
+    margin = radius + 1
     x = int(rng.integers(margin, size - margin + 1))
     y = int(rng.integers(margin, size - margin + 1))
     return Shape(shape, colour, x, y, radius)

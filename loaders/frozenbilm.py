@@ -19,6 +19,10 @@ Checkpoints: :func:`load_original` assembles the model from the three original p
 base, FrozenBiLM fine-tune, CLIP ViT-L/14) with the key map :func:`map_original_keys`;
 ``scripts/convert_frozenbilm.py`` saves the result as a ``save_pretrained`` folder that
 :meth:`FrozenBiLMLoader.load` reads.
+
+Also here, shared with :mod:`vqa_shap.loaders.internvideo` (the other family that scores options with
+its own head): :class:`OptionHeadLoader` (model + tokenizer loading, frame validation),
+:class:`FramesPrepared`, :func:`read_state_dict`, :func:`load_exact` and :func:`clip_pixels`.
 """
 
 from __future__ import annotations
@@ -367,21 +371,19 @@ def load_exact(model, state: Mapping[str, Any], what: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# the loader
+# shared by the loaders that score options with their own head (FrozenBiLM, InternVideo)
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class FrozenBiLMPrepared:
-    """One question ready for FrozenBiLM scoring.
+class FramesPrepared:
+    """What every own-head loader keeps of one question.
 
     Attributes:
-        question, plan, protocol: as given to :meth:`FrozenBiLMLoader.prepare`.
+        question, plan, protocol: as given to ``prepare``.
         features: the players (frames, then words).
-        n_video: number of frame players (first columns of a coalition).
-        frames: the decoded frames (for the uncached reference).
-        frame_features: ``[T, features_dim]`` per-frame features, float16-rounded as the paper's.
-        cache: prompt string -> (token ids, mask position); filled by ``score``.
+        n_video: number of frame players (the first columns of a coalition).
+        frames: the decoded frames, one uint8 ``[T, H, W, 3]`` array per kept input (for ``score_pixels``).
     """
 
     question: "Question"
@@ -390,8 +392,6 @@ class FrozenBiLMPrepared:
     features: tuple["Feature", ...]
     n_video: int
     frames: tuple[np.ndarray, ...]
-    frame_features: Any
-    cache: dict[str, tuple[list[int], int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_features(self) -> int:
@@ -402,7 +402,88 @@ class FrozenBiLMPrepared:
         return self.question.n_options
 
 
-class FrozenBiLMLoader(Loader):
+class OptionHeadLoader(Loader):
+    """Base of loaders that score each option with the model's own head (not letter logits): a
+    ``PreTrainedModel`` and its tokenizer, loaded from a converted ``save_pretrained`` folder.
+
+    Subclasses set ``model_class`` and ``convert_script`` and implement ``prepare``/``score``/``score_pixels``.
+
+    Args:
+        model: the model (put in eval mode).
+        tokenizer: its tokenizer.
+        checkpoint: where it came from (messages).
+        batch_size: coalitions per forward.
+    """
+
+    model_class: type = PreTrainedModel
+    convert_script: str = ""
+
+    def __init__(self, model, tokenizer, *, checkpoint: str = "", batch_size: int = 8, **_ignored):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.checkpoint = checkpoint
+        self.batch_size = int(batch_size)
+
+    @classmethod
+    def load(cls, checkpoint: str, *, device: str | None = None, dtype: str | None = None,
+             batch_size: int = 8, **kw) -> "OptionHeadLoader":
+        """Load a folder written by the family's conversion script (or a tiny random one).
+
+        ``dtype`` ``None``/``"auto"`` means float32 (the paper's precision) on every device.
+
+        Raises:
+            LoaderError: not such a folder, another model type, or weights missing/unexpected.
+        """
+        from transformers import AutoTokenizer
+
+        from vqa_shap.device import resolve_runtime
+
+        runtime = resolve_runtime(device=device, dtype=dtype if dtype not in (None, "auto") else "float32")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+            model = from_pretrained_exact(cls.model_class, checkpoint, getattr(torch, runtime.dtype))
+        except (OSError, ValueError) as exc:
+            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r} (original files must first be "
+                              f"converted with scripts/{cls.convert_script}): {exc}") from exc
+        return cls(model.to(runtime.device), tokenizer, checkpoint=str(checkpoint), batch_size=batch_size)
+
+    def frames_prepared(self, question: "Question", frames: Sequence[np.ndarray], plan: "FramePlan",
+                        protocol: "Protocol") -> FramesPrepared:
+        """Validate the frames against the plan and list the players.
+
+        Raises:
+            UnsupportedQuestionError: no frames.
+            LoaderError: frames that do not match the plan.
+        """
+        if plan is None or len(plan) == 0:
+            raise UnsupportedQuestionError(f"question {question.qid!r} has no frames to show {self.family}")
+        frames = tuple(np.ascontiguousarray(f, dtype=np.uint8) for f in frames)
+        units = self._units(question, frames, plan, protocol)
+        features = tuple(protocol.features(question, plan, self.temporal_unit))
+        return FramesPrepared(question, plan, protocol, features, len(units), frames)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loader
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrozenBiLMPrepared(FramesPrepared):
+    """One question ready for FrozenBiLM scoring (:class:`FramesPrepared` plus):
+
+    Attributes:
+        frame_features: ``[T, features_dim]`` per-frame features, float16-rounded as the paper's.
+        cache: prompt string -> (token ids, mask position); filled by ``score``.
+    """
+
+    frame_features: Any
+    cache: dict[str, tuple[list[int], int]] = field(default_factory=dict, repr=False, compare=False)
+
+
+class FrozenBiLMLoader(OptionHeadLoader):
     """FrozenBiLM as the paper scores it: ``P("Yes")`` per option prompt (``model_type`` ``frozenbilm``).
 
     Args:
@@ -415,44 +496,17 @@ class FrozenBiLMLoader(Loader):
     family = "frozenbilm"
     temporal_unit = 1
     exact_cached_masking = True
+    model_class = FrozenBiLMModel
+    convert_script = "convert_frozenbilm.py"
 
-    def __init__(self, model, tokenizer, *, checkpoint: str = "", batch_size: int = 8, **_ignored):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.checkpoint = checkpoint
-        self.batch_size = int(batch_size)
+    def __init__(self, model, tokenizer, **kw):
+        super().__init__(model, tokenizer, **kw)
         if tokenizer.mask_token is None:
-            raise LoaderError(f"{checkpoint}: the tokenizer has no mask token")
+            raise LoaderError(f"{self.checkpoint}: the tokenizer has no mask token")
         expected = answer_token_ids(tokenizer)
         if list(model.config.answer_token_ids or []) != expected:
-            raise LoaderError(f"{checkpoint}: answer token ids {model.config.answer_token_ids} in the config "
+            raise LoaderError(f"{self.checkpoint}: answer token ids {model.config.answer_token_ids} in the config "
                               f"differ from the tokenizer's {expected} for {ANSWER_WORDS}")
-
-    @classmethod
-    def load(cls, checkpoint: str, *, device: str | None = None, dtype: str | None = None,
-             batch_size: int = 8, **kw) -> "FrozenBiLMLoader":
-        """Load a folder written by ``scripts/convert_frozenbilm.py`` (or a tiny random one).
-
-        ``dtype`` ``None``/``"auto"`` means float32 (the paper's precision) on every device.
-        """
-        from transformers import AutoTokenizer
-
-        from vqa_shap.device import resolve_runtime
-
-        runtime = resolve_runtime(device=device, dtype=dtype if dtype not in (None, "auto") else "float32")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            model = from_pretrained_exact(FrozenBiLMModel, checkpoint, getattr(torch, runtime.dtype))
-        except (OSError, ValueError) as exc:
-            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r} (original files must first be "
-                              f"converted with scripts/convert_frozenbilm.py): {exc}") from exc
-        return cls(model.to(runtime.device), tokenizer, checkpoint=str(checkpoint), batch_size=batch_size)
-
-    @property
-    def device(self):
-        return self.model.device
 
     @property
     def max_options(self) -> int:
@@ -479,14 +533,10 @@ class FrozenBiLMLoader(Loader):
         Raises:
             UnsupportedQuestionError: no frames.
         """
-        if plan is None or len(plan) == 0:
-            raise UnsupportedQuestionError(f"question {question.qid!r} has no frames to show {self.family}")
-        frames = tuple(np.ascontiguousarray(f, dtype=np.uint8) for f in frames)
-        units = self._units(question, frames, plan, protocol)
-        features = tuple(protocol.features(question, plan, self.temporal_unit))
+        base = self.frames_prepared(question, frames, plan, protocol)
         with torch.inference_mode():
-            feats = self._features(frames)
-        return FrozenBiLMPrepared(question, plan, protocol, features, len(units), frames, feats)
+            feats = self._features(base.frames)
+        return FrozenBiLMPrepared(**vars(base), frame_features=feats)
 
     # -- text -------------------------------------------------------------------------------
     def prompts(self, prepared: FrozenBiLMPrepared, text_keep: np.ndarray) -> list[str]:

@@ -36,9 +36,9 @@ from transformers import (AutoConfig, AutoModel, CLIPTextConfig, CLIPTextModelWi
                           CLIPVisionModel, PreTrainedConfig, PreTrainedModel)
 from transformers.configuration_utils import SubConfigSpec
 
-from vqa_shap.loaders.base import Loader, LoaderError, UnsupportedQuestionError
-from vqa_shap.loaders.frozenbilm import (CLIP_MEAN, CLIP_STD, clip_pixels, from_pretrained_exact, load_exact,
-                                         read_state_dict)
+from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError
+from vqa_shap.loaders.frozenbilm import (CLIP_MEAN, CLIP_STD, FramesPrepared, OptionHeadLoader, clip_pixels,
+                                         load_exact, read_state_dict)
 
 if TYPE_CHECKING:
     from vqa_shap.protocol import FramePlan, Protocol
@@ -414,44 +414,26 @@ def convert(pretrained, finetuned, tokenizer: str | Path, out: str | Path, *, al
 
 
 @dataclass(frozen=True)
-class InternVideoPrepared:
-    """One question ready for InternVideo scoring.
+class InternVideoPrepared(FramesPrepared):
+    """One question ready for InternVideo scoring (:class:`FramesPrepared` plus):
 
     Attributes:
-        question, plan, protocol: as given to :meth:`InternVideoLoader.prepare`.
-        features: the players (frames, then words).
-        n_video: number of frame players.
         baseline: ``"normalized_zero"`` (the paper's) or ``"black"``.
-        frames: the decoded frames (for the uncached reference).
         taps: per decoder layer, ``[T, 1 + H*W, C]`` tokens of every frame.
         cls: ``[T, C]`` final CLS of every frame.
         baseline_taps, baseline_cls: the same for the baseline frame (``[1, …]``).
         cache: prompt string -> text embedding; filled by ``score``.
     """
 
-    question: "Question"
-    plan: "FramePlan"
-    protocol: "Protocol"
-    features: tuple["Feature", ...]
-    n_video: int
     baseline: str
-    frames: tuple[np.ndarray, ...]
     taps: tuple[Any, ...]
     cls: Any
     baseline_taps: tuple[Any, ...]
     baseline_cls: Any
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
-    def n_features(self) -> int:
-        return len(self.features)
 
-    @property
-    def n_options(self) -> int:
-        return self.question.n_options
-
-
-class InternVideoLoader(Loader):
+class InternVideoLoader(OptionHeadLoader):
     """InternVideo's multiple-choice scores, ``exp(logit_scale) * cos(video, text)`` (``model_type`` ``internvideo``).
 
     Args:
@@ -464,39 +446,12 @@ class InternVideoLoader(Loader):
     family = "internvideo"
     temporal_unit = 1
     exact_cached_masking = True
+    model_class = InternVideoModel
+    convert_script = "convert_internvideo.py"
 
-    def __init__(self, model, tokenizer, *, checkpoint: str = "", batch_size: int = 8, **_ignored):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.checkpoint = checkpoint
-        self.batch_size = int(batch_size)
+    def __init__(self, model, tokenizer, **kw):
+        super().__init__(model, tokenizer, **kw)
         self.context = int(model.config.text_config.max_position_embeddings)
-
-    @classmethod
-    def load(cls, checkpoint: str, *, device: str | None = None, dtype: str | None = None,
-             batch_size: int = 8, **kw) -> "InternVideoLoader":
-        """Load a folder written by ``scripts/convert_internvideo.py`` (or a tiny random one).
-
-        ``dtype`` ``None``/``"auto"`` means float32 on every device.
-        """
-        from transformers import AutoTokenizer
-
-        from vqa_shap.device import resolve_runtime
-
-        runtime = resolve_runtime(device=device, dtype=dtype if dtype not in (None, "auto") else "float32")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            model = from_pretrained_exact(InternVideoModel, checkpoint, getattr(torch, runtime.dtype))
-        except (OSError, ValueError) as exc:
-            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r} (original files must first be "
-                              f"converted with scripts/convert_internvideo.py): {exc}") from exc
-        return cls(model.to(runtime.device), tokenizer, checkpoint=str(checkpoint), batch_size=batch_size)
-
-    @property
-    def device(self):
-        return self.model.device
 
     @property
     def max_options(self) -> int:
@@ -531,18 +486,13 @@ class InternVideoLoader(Loader):
             raise UnsupportedQuestionError(
                 f"question {question.qid!r} has {question.n_options} options; {self.family} scores at most "
                 f"{TEXT_SLOTS} (its multiple-choice head has {TEXT_SLOTS} text slots; the paper drops the rest)")
-        if plan is None or len(plan) == 0:
-            raise UnsupportedQuestionError(f"question {question.qid!r} has no frames to show {self.family}")
-        frames = tuple(np.ascontiguousarray(f, dtype=np.uint8) for f in frames)
-        units = self._units(question, frames, plan, protocol)
-        features = tuple(protocol.features(question, plan, self.temporal_unit))
+        base = self.frames_prepared(question, frames, plan, protocol)
         baseline = protocol.frame_baseline(self.family)
         with torch.inference_mode():
-            pixels = torch.cat([self.pixel_values(f) for f in frames])
-            taps, cls = self.model.frame_states(pixels)
+            taps, cls = self.model.frame_states(torch.cat([self.pixel_values(f) for f in base.frames]))
             base_taps, base_cls = self.model.frame_states(self.baseline_pixels(baseline))
-        return InternVideoPrepared(question, plan, protocol, features, len(units), baseline, frames,
-                                   tuple(taps), cls, tuple(base_taps), base_cls)
+        return InternVideoPrepared(**vars(base), baseline=baseline, taps=tuple(taps), cls=cls,
+                                   baseline_taps=tuple(base_taps), baseline_cls=base_cls)
 
     # -- text -------------------------------------------------------------------------------
     def prompts(self, prepared: InternVideoPrepared, text_keep: np.ndarray) -> list[str]:

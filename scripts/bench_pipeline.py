@@ -28,13 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
                         help="demo: the demo model on synthetic questions; realistic: a realistic-proportion "
                              "tiny LLaVA-OneVision (random weights) on 32-frame questions")
-    parser.add_argument("--questions", type=int, default=3, help="questions per model")
-    parser.add_argument("--permutations", type=int, default=2,
+    parser.add_argument("--questions", type=int, default=2, help="questions per model")
+    parser.add_argument("--permutations", type=int, default=6,
                         help="the paper's budget in permutations (x (2F+1) evaluations)")
-    parser.add_argument("--fractions", nargs="+", type=float, default=[1.0, 0.5, 0.25],
+    parser.add_argument("--fractions", nargs="+", type=float, default=[1.0, 0.5, 1 / 3, 1 / 6],
                         help="vqa-shap budgets as fractions of the paper's")
-    parser.add_argument("--estimators", nargs="+", default=["default", "stratified"])
-    parser.add_argument("--reference-permutations", type=int, default=16)
+    parser.add_argument("--estimators", nargs="+", default=["default"])
+    parser.add_argument("--reference-permutations", type=int, default=32)
+    parser.add_argument("--reference-estimator", default="cyclic")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help="the paper's generation cap (default: 16 for the demo model, which stops at EOS; "
                              "2 for the random realistic model, i.e. the letter and EOS of a trained model)")
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             bench = run_pipeline_bench(loader, cases, model=label, permutations=args.permutations,
                                        fractions=args.fractions, estimators=args.estimators,
                                        reference_permutations=args.reference_permutations,
+                                       reference_estimator=args.reference_estimator,
                                        max_new_tokens=new_tokens)
         print()
         print(format_table(bench), flush=True)

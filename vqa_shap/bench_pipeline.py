@@ -10,7 +10,7 @@ For the same questions and the same model:
   ``logits_to_keep=1``, prefix sharing) and an estimator, at the paper's budget and at fractions of it.
 
 Each estimate's error is measured against a high-budget **reference** of the same question: antithetic
-permutation sampling on vqa-shap's fast path with a different seed (the two paths score identically
+permutation sampling (``cyclic`` by default) on vqa-shap's fast path with a different seed (the two paths score identically
 when the model answers with the letter first; :attr:`PipelineBench.value_agreement` checks it on the
 coalitions of the run). Error = ``‖φ − φ_ref‖_F / ‖φ_ref‖_F`` over the F×K matrix. Times are wall
 times per question (vqa-shap's include ``prepare``; the paper's exclude it, it has none).
@@ -84,6 +84,7 @@ class PipelineBench:
         video_tokens: mean video tokens per prompt.
         permutations: the paper's budget in permutations (budget = permutations × (2F+1)).
         reference_budget: mean budget of the reference estimates.
+        reference_estimator: the reference's estimator.
         reference_seconds: mean wall time of a reference estimate.
         value_agreement: max |paper read-out − vqa-shap score| over the coalitions checked.
         paper_steps: how often the paper's read-out used each generation step.
@@ -101,6 +102,7 @@ class PipelineBench:
     permutations: int
     reference_budget: float
     reference_seconds: float
+    reference_estimator: str
     value_agreement: float
     paper_steps: dict[int, int]
     max_new_tokens: int
@@ -134,7 +136,8 @@ def _ours(loader, case: BenchCase, protocol, estimator: str, budget: int, seed: 
 
 def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, permutations: int = 2,
                        fractions: Sequence[float] = (1.0, 0.5, 0.25), estimators: Sequence[str] = ("default",),
-                       reference_permutations: int = 16, max_new_tokens: int = 16, seed: int = 0,
+                       reference_permutations: int = 16, reference_estimator: str = "cyclic",
+                       max_new_tokens: int = 16, seed: int = 0,
                        batch_size: int = 16, agreement_rows: int = 8, protocol=None,
                        progress: bool = True) -> PipelineBench:
     """Run the paper's pipeline and vqa-shap's on the same questions, side by side.
@@ -148,6 +151,8 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, permut
             minimum is skipped).
         estimators: vqa-shap estimators to run.
         reference_permutations: the reference's budget in permutations.
+        reference_estimator: the reference's estimator (unbiased; ``cyclic`` is the most accurate per
+            evaluation of the permutation samplers).
         max_new_tokens: the paper's generation cap (greedy, stops at EOS).
         seed: seed of both compared methods (the paper's is 0).
         batch_size: vqa-shap's coalitions per forward.
@@ -181,7 +186,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, permut
         budget = permutations * (2 * n + 1)
         start = time.perf_counter()
         ref_budget = reference_permutations * (2 * n + 1)
-        reference, _, ref_seconds = _ours(loader, case, protocol, "permutation", ref_budget, REFERENCE_SEED,
+        reference, _, ref_seconds = _ours(loader, case, protocol, reference_estimator, ref_budget, REFERENCE_SEED,
                                           batch_size)
         stats["ref_budget"].append(ref_budget)
         stats["ref_s"].append(ref_seconds)
@@ -229,7 +234,8 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, permut
         model=model, n_questions=len(cases), n_features=float(np.mean(stats["F"])), n_video=float(np.mean(stats["V"])),
         sequence_length=float(np.mean(stats["L"])), video_tokens=float(np.mean(stats["N"])),
         permutations=permutations, reference_budget=float(np.mean(stats["ref_budget"])),
-        reference_seconds=float(np.mean(stats["ref_s"])), value_agreement=agreement,
+        reference_seconds=float(np.mean(stats["ref_s"])), reference_estimator=reference_estimator,
+        value_agreement=agreement,
         paper_steps=dict(sorted(steps.items())), max_new_tokens=max_new_tokens, rows=rows, headline=headline)
 
 
@@ -238,7 +244,8 @@ def format_table(bench: PipelineBench) -> str:
     lines = [
         f"{bench.model}: {bench.n_questions} questions, F = {bench.n_features:.0f} players "
         f"({bench.n_video:.0f} frames, {bench.video_tokens:.0f} video tokens, prompt {bench.sequence_length:.0f} tokens); "
-        f"paper budget {bench.permutations} permutations; reference {bench.reference_budget:.0f} evaluations",
+        f"paper budget {bench.permutations} permutations; reference: {bench.reference_estimator}, "
+        f"{bench.reference_budget:.0f} evaluations",
         "",
         "| pipeline | estimator | budget | evaluations | s / question | evaluations / s | error vs reference | speed-up | error ratio |",
         "|---|---|---|---|---|---|---|---|---|",
