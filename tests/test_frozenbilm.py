@@ -352,7 +352,7 @@ def test_cli_explain_end_to_end(family, tmp_path, monkeypatch):
                  "--video-root", str(tmp_path / "videos"), "--out", str(out), "--frames", "4", "--budget", "64",
                  "--batch-size", "16", "--no-progress"])
     assert code == 0
-    ds = datasets.load_dataset(str(out), attributions_config(f"tiny-random/{family}", "small"), split="test")
+    ds = datasets.load_dataset(str(out), attributions_config(f"tiny-random/{family}", "small"), split="test", download_mode="force_redownload")
     rows = {r["qid"]: r for r in ds}
     assert set(rows) == {"q-three", "q-six"} and all(r["loader"] == family for r in rows.values())
     explained = ["q-three", "q-six"] if family == "frozenbilm" else ["q-three"]

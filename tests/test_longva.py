@@ -180,7 +180,7 @@ def explain_end_to_end(family: str, tmp_path: Path) -> None:
             "--video-root", str(tmp_path / "videos"), "--out", str(out), "--frames", "3", "--budget", "80",
             "--batch-size", "16", "--no-progress"]
     assert main(argv) == 0
-    ds = datasets.load_dataset(str(out), name=f"tiny-random-{family}__mixed", split="test")
+    ds = datasets.load_dataset(str(out), name=f"tiny-random-{family}__mixed", split="test", download_mode="force_redownload")
     assert ds["qid"] == [q.qid for q in questions]
     for q, row in zip(questions, ds):
         assert row["error"] is None, row["error"]

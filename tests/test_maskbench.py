@@ -395,7 +395,7 @@ def test_mask_bench_end_to_end_on_a_tiny_model(explained, capsys):
     assert _mask_bench_cli(explained, out, "--json", str(out / "bench.json")) == 0
     printed = capsys.readouterr().out
     assert "negative/ground_truth" in printed and "Δ accuracy (pt)" in printed
-    ds = datasets.load_dataset(str(out), name=explained["config"], split="test")
+    ds = datasets.load_dataset(str(out), name=explained["config"], split="test", download_mode="force_redownload")
     rows = [MaskBenchRow.from_row(r) for r in ds]
     qids = [q.qid for q in explained["questions"]]
     assert len(rows) == 29 * len(qids)
@@ -438,9 +438,9 @@ def test_mask_bench_force_last_and_gt_masking(explained):
     assert _mask_bench_cli(explained, out, "--force-logit", "last") == 0
     assert _mask_bench_cli(explained, out, "--answer-masking", "gt") == 0
     last = [MaskBenchRow.from_row(r) for r in datasets.load_dataset(str(out), name=explained["config"] + "_last",
-                                                                    split="test")]
+                                                                    split="test", download_mode="force_redownload")]
     gt = [MaskBenchRow.from_row(r) for r in datasets.load_dataset(str(out), name=explained["config"] + "_gt",
-                                                                  split="test")]
+                                                                  split="test", download_mode="force_redownload")]
     questions = {q.qid: q for q in explained["questions"]}
     for r in last:
         assert r.force_logit == "last" and r.label == questions[r.qid].n_options - 1

@@ -218,7 +218,7 @@ def test_import_paper_round_trips_through_load_dataset(pollard_dir, questions, p
                str(questions_folder), "--config", "hd-epic", "--model", "frozenbilm", "--out", str(out)])
     assert rc == 0
     assert "frozenbilm__hd-epic" in capsys.readouterr().out
-    ds = load_dataset(str(out), name="frozenbilm__hd-epic", split="test")
+    ds = load_dataset(str(out), name="frozenbilm__hd-epic", split="test", download_mode="force_redownload")
     assert ds.features == attribution_features()
     rows = [Attribution.from_row(r) for r in ds]
     expected = import_csv_dir(pollard_dir / "shapley/frozenbilm/hd-epic", questions["hd-epic"], protocol,

@@ -86,7 +86,8 @@ class TrainConfig:
         frame_dropout: probability that a non-evidence frame is shown as the masking baseline.
         text_loss_weight: weight of the auxiliary losses: next-token loss on the instruction text, and
             the intermediate steps (option word -> its letter after layer 1; answer position -> answer
-            word one layer before the last), read through the unembedding.
+            word one layer before the last; each frame's video tokens -> the colour and shape words of
+            what it shows, after layer 1), read through the unembedding.
         curriculum: fractions of ``steps`` between which the share of distractor frames ramps from 0
             to the benchmark's (before: videos show only the asked-about shape).
         eval_every: steps between held-out evaluations.
@@ -251,8 +252,15 @@ class _Encoder:
                       and suffix_ids[i + 1] == letter and suffix_ids[i + 2] == self.close_id]
                 word_pos[b, k] = at[-1] + 3
         answers = torch.tensor([item.question.answer for item in items])
+        # what each frame shows, as the option words name it ("Red", "Square"); -100: an empty frame
+        shown = torch.full((len(items), pixels.shape[1], 2), -100, dtype=torch.long)
+        for b, item in enumerate(items):
+            for t, content in enumerate(item.question.extra["frames"]):
+                if content is not None:
+                    shown[b, t, 0] = self.tokenizer.convert_tokens_to_ids(content["colour"].capitalize())
+                    shown[b, t, 1] = self.tokenizer.convert_tokens_to_ids(content["shape"].capitalize())
         return {"prefix": torch.tensor([rows[0][:split]]), "suffix": suffix, "attention_mask": attention,
-                "word_pos": word_pos,
+                "word_pos": word_pos, "shown": shown,
                 "answer_word": suffix[torch.arange(len(rows)), word_pos[torch.arange(len(rows)), answers]],
                 "read": torch.tensor([len(r) - split - 2 for r in rows]),  # suffix position of the last prompt token
                 "n_video": self.n_video_tokens,
@@ -310,6 +318,14 @@ def _forward(model, batch, with_text_loss: bool = False):
     step_loss = torch.nn.functional.cross_entropy(letter_logits.reshape(-1, letter_logits.shape[-1]),
                                                   batch["options"].reshape(-1))
     step_loss = step_loss + torch.nn.functional.cross_entropy(unembed(before_last[rows, read]), batch["answer_word"])
+    # and every frame's video tokens, after layer 1, name what the frame shows (LLaVA's alignment
+    # stage in miniature: visual tokens that read like the words of the options)
+    shown = batch["shown"]
+    frames = first[:, :n_video - 1].reshape(size, shown.shape[1], -1, first.shape[-1]).mean(2)
+    frame_logits = unembed(frames).reshape(-1, model.lm_head.out_features)
+    for k in range(shown.shape[2]):
+        step_loss = step_loss + torch.nn.functional.cross_entropy(frame_logits, shown[:, :, k].reshape(-1),
+                                                                  ignore_index=-100)
     # next-token loss on the instruction text after the video
     suffix = batch["suffix"]
     targets = suffix[:, n_video + 1:].clone()
