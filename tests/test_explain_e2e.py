@@ -300,3 +300,20 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(workspace, tmp_path):
     ds = _load(out, config)
     assert ds["qid"] == [q.qid for q in workspace["questions"]]  # each exactly once, in order
     assert sum(1 for e in ds["error"] if e) == 2
+
+
+def test_too_small_budget_is_raised_to_the_estimator_minimum_unless_strict(workspace, tmp_path):
+    """Budget 8 cannot pay for one permutation (2F+1 rows): by default the question runs at that
+    minimum and records it; with ``strict_budget`` it becomes an error row naming the budget."""
+    lenient = _load(tmp_path / "lenient", _explain(workspace, tmp_path / "lenient", "llava_onevision",
+                                                  config=SMALL, budget=8).config)
+    ok = [r for r in lenient if r["error"] is None]
+    assert ok, "every question failed"
+    for row in ok:
+        n_players = len(row["features"])
+        assert row["budget"] == 2 * n_players + 1 and 0 < row["evaluations"] <= row["budget"]
+        phi = np.asarray(row["shapley"])
+        assert np.allclose(phi.sum(0), np.subtract(row["value_full"], row["value_empty"]), atol=1e-4)
+    strict = _load(tmp_path / "strict", _explain(workspace, tmp_path / "strict", "llava_onevision",
+                                                config=SMALL, budget=8, strict_budget=True).config)
+    assert {r["qid"] for r in strict if r["error"] and "budget=8 is too small" in r["error"]} == {r["qid"] for r in ok}

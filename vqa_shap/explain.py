@@ -158,6 +158,10 @@ class ExplainSettings:
         questions_config: the questions config explained.
         config: the attributions config written.
         qids: every qid of the questions config, in order (the completeness check of a merge).
+        strict_budget: if ``False`` (default), a question whose players need more than ``budget``
+            evaluations for the estimator to work at all (e.g. ``2F+1`` for one permutation) is
+            explained at that minimum, recorded in its row's ``budget``; if ``True`` it becomes an
+            error row instead.
     """
 
     model: str
@@ -171,6 +175,7 @@ class ExplainSettings:
     questions_config: str
     config: str
     qids: tuple[str, ...] = ()
+    strict_budget: bool = False
 
     def card_vars(self) -> dict[str, Any]:
         """Template variables for ``cards/attributions.md.j2``."""
@@ -332,7 +337,8 @@ class QuestionExplainer:
         return Attribution(
             qid=question.qid, benchmark=question.benchmark, task=question.task, variant=question.variant,
             model=s.model, loader=s.loader, protocol=s.protocol, answer=int(question.answer),
-            estimator=s.estimator, budget=int(s.budget), seed=int(s.seed), version=__version__, **fields,
+            estimator=s.estimator, budget=int(fields.pop("budget", s.budget)), seed=int(s.seed),
+            version=__version__, **fields,
         )
 
     def explain(self, question):
@@ -354,7 +360,10 @@ class QuestionExplainer:
             n_video = proto.n_video_players(plan, loader.temporal_unit)
             game = Game(lambda coalitions: loader.score(prepared, coalitions), n_features=len(features),
                         batch_size=self.batch_size, video_features=n_video)
-            estimate = self.estimator.estimate(game, s.budget, s.seed)
+            budget = s.budget
+            if not s.strict_budget:  # too few evaluations for one estimate: use the estimator's minimum
+                budget = max(budget, self.estimator.min_budget(game.n_players))
+            estimate = self.estimator.estimate(game, budget, s.seed)
             value_full = np.asarray(game.value_full(), dtype=np.float64)
             value_empty = np.asarray(game.value_empty(), dtype=np.float64)
             values = np.asarray(estimate.values, dtype=np.float64)
@@ -365,7 +374,7 @@ class QuestionExplainer:
                 question, features=features, shapley=values, stderr=estimate.stderr,
                 value_full=value_full.astype(np.float32).tolist(),
                 value_empty=value_empty.astype(np.float32).tolist(),
-                prediction=int(np.argmax(value_full)), evaluations=int(game.evaluations),
+                prediction=int(np.argmax(value_full)), evaluations=int(game.evaluations), budget=budget,
                 runtime_s=time.perf_counter() - start,
             )
         except QUESTION_ERRORS as exc:
@@ -504,6 +513,7 @@ def explain_questions(
     retry_errors: bool = False,
     overwrite: bool = False,
     restart: bool = False,
+    strict_budget: bool = False,
     map_batch_size: int = 8,
     progress: bool = True,
 ) -> ExplainResult:
@@ -516,7 +526,9 @@ def explain_questions(
         video_root: folder the questions' input paths are relative to.
         out: Hub-style output folder (created; other configs in it are kept).
         frames: frames sampled per question.
-        budget: model evaluations per question for the estimator.
+        budget: model evaluations per question for the estimator. A question whose players need
+            more for a single estimate (e.g. ``2F+1`` for one permutation) gets that minimum,
+            recorded in its row, unless ``strict_budget``.
         estimator: estimator name (``vqa_shap.estimators.ESTIMATORS``).
         seed: estimator seed (the same for every question).
         batch_size: coalitions per batched forward.
@@ -534,6 +546,7 @@ def explain_questions(
             a run with the same settings are still reused; see ``restart``.
         restart: discard the work directory's earlier results and explain everything again
             (single process only: shards would discard each other's work).
+        strict_budget: make a question an error row instead of raising a too-small budget.
         map_batch_size: questions per ``Dataset.map`` batch.
         progress: show a progress bar (questions/s, evaluations/s).
 
@@ -571,7 +584,7 @@ def explain_questions(
     estimator_name = get_estimator(estimator).name
     settings = ExplainSettings(
         model=model, loader=loader_cls.family, protocol=proto.name, estimator=estimator_name,
-        budget=int(budget), seed=int(seed), n_frames=int(frames), sampler=sampler,
+        budget=int(budget), seed=int(seed), n_frames=int(frames), sampler=sampler, strict_budget=bool(strict_budget),
         questions_config=config, config=config_out, qids=all_qids,
     )
     work = work_dir_for(out, config_out, work_dir)

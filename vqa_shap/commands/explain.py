@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help=f"frames per question (default {DEFAULT_FRAMES})")
     parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                         help=f"model evaluations per question (default {DEFAULT_BUDGET})")
+    parser.add_argument("--strict-budget", action="store_true",
+                        help="record an error for a question whose players need more evaluations than "
+                             "--budget (default: explain it at the estimator's minimum, e.g. 2F+1)")
     parser.add_argument("--estimator", default=DEFAULT_ESTIMATOR, help="Shapley estimator (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="estimator seed, the same for every question")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     result = explain_questions(
         args.questions, args.config, model=args.model, video_root=args.video_root, out=args.out,
-        frames=args.frames, budget=args.budget, estimator=args.estimator, seed=args.seed,
+        frames=args.frames, budget=args.budget, strict_budget=args.strict_budget, estimator=args.estimator, seed=args.seed,
         batch_size=args.batch_size, device=args.device, dtype=args.dtype, loader=args.loader,
         protocol=args.protocol, sampler=args.sampler, name=args.name, work_dir=args.work_dir,
         rank=args.rank, world_size=args.world_size, retry_errors=args.retry_errors,
