@@ -1,8 +1,10 @@
 """Loader base classes: one model family = one small subclass.
 
 :class:`Loader` is the minimal interface every family implements (``load``, ``prepare``, ``score``,
-``score_pixels``). :class:`ChatVLMLoader` implements it for chat video-LLMs driven through a
-transformers processor and scored by option-letter logits; the rest of this docstring describes it.
+``score_pixels``). :class:`OptionHeadLoader` (with :class:`FramesPrepared` and :func:`clip_pixels`) is
+the base of the families that score each option with the model's own head (FrozenBiLM, InternVideo).
+:class:`ChatVLMLoader` implements the interface for chat video-LLMs driven through a transformers
+processor and scored by option-letter logits; the rest of this docstring describes it.
 
 A chat loader turns a question, its decoded frames and a coalition matrix into option-letter logits.
 Everything that does not depend on the mask happens once in :meth:`ChatVLMLoader.prepare`:
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -181,6 +183,20 @@ class Loader:
             masks = masks.astype(bool)
         return masks
 
+    def _players(self, question: "Question", frames: Sequence[np.ndarray], plan: "FramePlan", protocol: "Protocol"
+                 ) -> tuple[tuple[np.ndarray, ...], tuple[VideoUnit, ...], tuple["Feature", ...]]:
+        """``(frames as contiguous uint8, video players, all players)`` of one question, validated.
+
+        Raises:
+            UnsupportedQuestionError: no frames.
+            LoaderError: frames that do not match the plan.
+        """
+        if plan is None or len(plan) == 0:
+            raise UnsupportedQuestionError(f"question {question.qid!r} has no frames to show {self.family}")
+        frames = tuple(np.ascontiguousarray(f, dtype=np.uint8) for f in frames)
+        units = self._units(question, frames, plan, protocol)
+        return frames, units, tuple(protocol.features(question, plan, self.temporal_unit))
+
     def _units(self, question, frames, plan, protocol) -> tuple[VideoUnit, ...]:
         """Validate the decoded frames against the plan and group them into video players."""
         inputs = plan.inputs
@@ -204,11 +220,176 @@ class Loader:
         return tuple(units)
 
 
+# ---------------------------------------------------------------------------------------------
+# loaders that score each option with the model's own head (FrozenBiLM, InternVideo)
+# ---------------------------------------------------------------------------------------------
+
+#: CLIP image normalisation (OpenAI).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class FramesPrepared:
+    """What every own-head loader keeps of one question.
+
+    Attributes:
+        question, plan, protocol: as given to ``prepare``.
+        features: the players (frames, then words).
+        n_video: number of frame players (the first columns of a coalition).
+        frames: the decoded frames, one uint8 ``[T, H, W, 3]`` array per kept input (for ``score_pixels``).
+    """
+
+    question: "Question"
+    plan: "FramePlan"
+    protocol: "Protocol"
+    features: tuple["Feature", ...]
+    n_video: int
+    frames: tuple[np.ndarray, ...]
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @property
+    def n_options(self) -> int:
+        return self.question.n_options
+
+
+class OptionHeadLoader(Loader):
+    """Base of loaders that score each option with the model's own head (not letter logits): a
+    ``PreTrainedModel`` and its tokenizer, loaded from a converted ``save_pretrained`` folder.
+
+    Subclasses set ``model_class`` and ``convert_script`` and implement ``prepare`` and the two hot
+    methods :meth:`score_batch` and :meth:`score_pixels_one`; validation and batching live here.
+
+    Args:
+        model: the model (put in eval mode).
+        tokenizer: its tokenizer.
+        checkpoint: where it came from (messages).
+        batch_size: coalitions per forward.
+    """
+
+    #: The family's ``PreTrainedModel`` subclass (its ``config_class.model_type`` is checked on load).
+    model_class: type | None = None
+    convert_script: str = ""
+
+    def __init__(self, model, tokenizer, *, checkpoint: str = "", batch_size: int = 8, **_ignored):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.checkpoint = checkpoint
+        self.batch_size = int(batch_size)
+
+    @classmethod
+    def load(cls, checkpoint: str, *, device: str | None = None, dtype: str | None = None,
+             batch_size: int = 8, **kw) -> "OptionHeadLoader":
+        """Load a folder written by the family's conversion script (or a tiny random one).
+
+        ``dtype`` ``None``/``"auto"`` means float32 (the paper's precision) on every device.
+
+        Raises:
+            LoaderError: not such a folder, another model type, or weights missing/unexpected.
+        """
+        import torch
+        from transformers import AutoTokenizer
+
+        from vqa_shap.device import resolve_runtime
+        from vqa_shap.loaders.checkpoints import from_pretrained_exact
+
+        runtime = resolve_runtime(device=device, dtype=dtype if dtype not in (None, "auto") else "float32")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+            model = from_pretrained_exact(cls.model_class, checkpoint, getattr(torch, runtime.dtype))
+        except (OSError, ValueError) as exc:
+            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r} (original files must first be "
+                              f"converted with scripts/{cls.convert_script}): {exc}") from exc
+        return cls(model.to(runtime.device), tokenizer, checkpoint=str(checkpoint), batch_size=batch_size)
+
+    def frames_prepared(self, question: "Question", frames: Sequence[np.ndarray], plan: "FramePlan",
+                        protocol: "Protocol") -> FramesPrepared:
+        """Validate the frames against the plan and list the players.
+
+        Raises:
+            UnsupportedQuestionError: no frames.
+            LoaderError: frames that do not match the plan.
+        """
+        frames, units, features = self._players(question, frames, plan, protocol)
+        return FramesPrepared(question, plan, protocol, features, len(units), frames)
+
+    def score(self, prepared: FramesPrepared, coalitions: np.ndarray) -> np.ndarray:
+        """Option scores of masked inputs (cached), ``batch_size`` coalitions per :meth:`score_batch`.
+
+        Args:
+            prepared: from ``prepare``.
+            coalitions: ``bool[B, F]`` (True = keep).
+
+        Returns:
+            ``float32[B, K]``.
+        """
+        import torch
+
+        masks = self._check(prepared, coalitions)
+        out = np.empty((len(masks), prepared.n_options), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(masks), self.batch_size):
+                batch = masks[start:start + self.batch_size]
+                out[start:start + len(batch)] = self.score_batch(prepared, batch)
+        return out
+
+    def score_pixels(self, prepared: FramesPrepared, coalitions: np.ndarray) -> np.ndarray:
+        """The uncached reference, one coalition at a time (:meth:`score_pixels_one`); equals :meth:`score`."""
+        import torch
+
+        masks = self._check(prepared, coalitions)
+        out = np.empty((len(masks), prepared.n_options), dtype=np.float32)
+        with torch.inference_mode():
+            for b, mask in enumerate(masks):
+                out[b] = self.score_pixels_one(prepared, mask)
+        return out
+
+    def score_batch(self, prepared: FramesPrepared, masks: np.ndarray) -> np.ndarray:
+        """``bool[b, F]`` validated coalitions -> ``[b, K]`` scores from the cached parts of ``prepared``."""
+        raise NotImplementedError
+
+    def score_pixels_one(self, prepared: FramesPrepared, mask: np.ndarray) -> np.ndarray:
+        """``bool[F]`` one validated coalition -> ``[K]`` scores with the input masked and no caching."""
+        raise NotImplementedError
+
+
+def clip_pixels(frames: np.ndarray, size: int, mean: Sequence[float], std: Sequence[float], *, device=None,
+                dtype=None, resize_short: int | None = None) -> "torch.Tensor":
+    """uint8 ``[T, H, W, 3]`` frames -> CLIP-normalised ``[T, 3, size, size]``.
+
+    Frames are squashed to ``size x size`` (bilinear, antialiased), as the paper's shared loaders
+    decode at a fixed size; with ``resize_short`` they are then resized to ``resize_short`` and
+    centre-cropped to ``size`` (InternVideo's test transform).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div(255.0)
+    if tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    if resize_short is not None and resize_short != size:
+        x = F.interpolate(x, size=(resize_short, resize_short), mode="bilinear", antialias=True, align_corners=False)
+        top = (resize_short - size) // 2
+        x = x[..., top:top + size, top:top + size]
+    x = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    return x.to(device=device, dtype=dtype or torch.float32).contiguous()
+
+
+# ---------------------------------------------------------------------------------------------
+# chat video-LLMs scored by option-letter logits
+# ---------------------------------------------------------------------------------------------
+
+
 class ChatVLMLoader(Loader):
     """Base class of chat video-LLM loaders scored by the option-letter logits.
 
     Class attributes besides :class:`Loader`'s: ``video_token`` (the processor's video placeholder
-    token).
+    token), ``model_class_name`` (the transformers class, see :meth:`model_class`).
 
     Args:
         model: the transformers model (eval mode).
@@ -219,6 +400,8 @@ class ChatVLMLoader(Loader):
     """
 
     video_token: str = "<video>"
+    #: Name of the transformers ``*ForConditionalGeneration`` class of the family.
+    model_class_name: str = ""
     #: Distinct text masks whose token ids (and positions) are kept per prepared question.
     token_cache_size: int = 256
 
@@ -232,8 +415,12 @@ class ChatVLMLoader(Loader):
         self.checkpoint = checkpoint
         self.batch_size = int(batch_size)
         self.prefix_sharing = bool(prefix_sharing)
-        self.video_token_id = int(self.tokenizer.convert_tokens_to_ids(self.video_token))
+        self.video_token_id = self.placeholder_token_id()
         self.letters = self._single_token_letters()
+
+    def placeholder_token_id(self) -> int:
+        """The id that stands for one video token in the prompt's ids (the model config's ``video_token_id``)."""
+        return int(self.model.config.video_token_id)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -271,8 +458,10 @@ class ChatVLMLoader(Loader):
 
     @classmethod
     def model_class(cls):
-        """The transformers ``*ForConditionalGeneration`` class of the family."""
-        raise NotImplementedError
+        """The transformers ``*ForConditionalGeneration`` class of the family (:attr:`model_class_name`)."""
+        import transformers
+
+        return getattr(transformers, cls.model_class_name)
 
     @property
     def dtype(self):
@@ -322,11 +511,7 @@ class ChatVLMLoader(Loader):
         import torch
 
         letter_ids = self.letter_ids(question)
-        if plan is None or len(plan) == 0:
-            raise UnsupportedQuestionError(f"question {question.qid!r} has no frames to show {self.family}")
-        frames = tuple(np.ascontiguousarray(f, dtype=np.uint8) for f in frames)
-        units = self._units(question, frames, plan, protocol)
-        features = tuple(protocol.features(question, plan, self.temporal_unit))
+        frames, units, features = self._players(question, frames, plan, protocol)
         n_text = len(features) - len(units)
         baseline = protocol.frame_baseline(self.family)
         if baseline not in ("black", "normalized_zero"):
@@ -598,12 +783,14 @@ class ChatVLMLoader(Loader):
         ChatML as the paper's L-V prompt (SEED §3.6): system turn, user turn with the inputs
         (labelled ``"video 1: "`` … when there are several) then the instruction, assistant turn.
         """
-        if len(prompt.inputs) == 1:
-            contents = f"{self.video_placeholder()}\n"
-        else:
-            contents = "".join(f"{i.label}: {self.video_placeholder()}\n" for i in prompt.inputs)
+        contents = "".join(self.input_text(i, labelled=len(prompt.inputs) > 1) for i in prompt.inputs)
         return (f"<|im_start|>system\n{prompt.system}<|im_end|>\n<|im_start|>user\n{contents}"
                 f"{prompt.instruction}<|im_end|>\n<|im_start|>assistant\n")
+
+    def input_text(self, visual_input, labelled: bool) -> str:
+        """The user-turn text of one kept input: its placeholder line, prefixed by its label
+        (``"video 1: "``) when the prompt has several inputs."""
+        return f"{visual_input.label}: {self.video_placeholder()}\n" if labelled else f"{self.video_placeholder()}\n"
 
     def video_placeholder(self) -> str:
         """The text that stands for one video in :meth:`prompt_text`."""
@@ -667,6 +854,20 @@ class ChatVLMLoader(Loader):
         keep, index = torch.unique(last, return_inverse=True)
         out = self.model(inputs_embeds=embeds, position_ids=position_ids, use_cache=False, logits_to_keep=keep)
         return out.logits[torch.arange(len(last), device=last.device), index]
+
+
+def zero_grid_slices(inputs, slices: Iterable[tuple[int, int]]) -> None:
+    """Zero, in place, the ``pixel_values_videos`` rows of temporal slices ``(input, slice)``.
+
+    For processors that flatten each video's patches slice after slice (``video_grid_thw`` = ``(t, h, w)``
+    per input, ``h * w`` rows per slice): Qwen2.5-VL (a slice = a frame pair) and VideoLLaMA3 (a frame).
+    """
+    grids = inputs["video_grid_thw"].tolist()
+    offsets = np.cumsum([0] + [t * h * w for t, h, w in grids])
+    for k, m in slices:
+        _, h, w = grids[k]
+        start = int(offsets[k]) + m * h * w
+        inputs["pixel_values_videos"][start:start + h * w] = 0
 
 
 def _split(ids: Sequence[int], token: int) -> list[list[int]]:

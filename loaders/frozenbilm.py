@@ -20,9 +20,8 @@ base, FrozenBiLM fine-tune, CLIP ViT-L/14) with the key map :func:`map_original_
 ``scripts/convert_frozenbilm.py`` saves the result as a ``save_pretrained`` folder that
 :meth:`FrozenBiLMLoader.load` reads.
 
-Also here, shared with :mod:`vqa_shap.loaders.internvideo` (the other family that scores options with
-its own head): :class:`OptionHeadLoader` (model + tokenizer loading, frame validation),
-:class:`FramesPrepared`, :func:`read_state_dict`, :func:`load_exact` and :func:`clip_pixels`.
+The own-head loader base (:class:`~vqa_shap.loaders.base.OptionHeadLoader`) is shared with
+:mod:`vqa_shap.loaders.internvideo`; checkpoint reading is :mod:`vqa_shap.loaders.checkpoints`.
 """
 
 from __future__ import annotations
@@ -42,11 +41,13 @@ from transformers import (AutoConfig, AutoModel, CLIPVisionConfig, CLIPVisionMod
 from transformers.configuration_utils import SubConfigSpec
 from transformers.models.deberta_v2.modeling_deberta_v2 import DebertaV2LMPredictionHead
 
-from vqa_shap.loaders.base import Loader, LoaderError, UnsupportedQuestionError
+from vqa_shap.loaders.base import (CLIP_MEAN, CLIP_STD, FramesPrepared, LoaderError, OptionHeadLoader,
+                                   UnsupportedQuestionError, clip_pixels)
+from vqa_shap.loaders.checkpoints import load_exact, read_state_dict
 
 if TYPE_CHECKING:
     from vqa_shap.protocol import FramePlan, Protocol
-    from vqa_shap.schema import Feature, Question
+    from vqa_shap.schema import Question
 
 #: ``model_type`` of converted folders.
 MODEL_TYPE = "frozenbilm"
@@ -54,9 +55,6 @@ MODEL_TYPE = "frozenbilm"
 PROMPT_TEMPLATE = "Question: {question} Is it '{option}'? {mask}."
 #: The two answer words, in answer-head order (score = P(first)).
 ANSWER_WORDS = ("Yes", "No")
-#: CLIP image normalisation (OpenAI).
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,59 +248,6 @@ def map_original_keys(state: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_state_dict(path: str | Path) -> dict[str, Any]:
-    """A state dict from an original checkpoint file or folder.
-
-    Reads a folder's ``*.safetensors`` (else ``pytorch_model*.bin``), a ``.safetensors`` file, a
-    TorchScript archive (OpenAI's CLIP ``.pt``) or a torch pickle; unwraps ``{"model": ...}``
-    (FrozenBiLM's training checkpoints) and ``{"state_dict": ...}`` (Lightning checkpoints).
-
-    Raises:
-        LoaderError: nothing readable, or not a state dict (names the path).
-    """
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors")) or sorted(path.glob("pytorch_model*.bin"))
-        if not files:
-            raise LoaderError(f"{path}: no *.safetensors or pytorch_model*.bin in this folder")
-        state: dict[str, Any] = {}
-        for f in files:
-            state.update(read_state_dict(f))
-        return state
-    if not path.is_file():
-        raise LoaderError(f"{path}: no such checkpoint file")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    if _is_torchscript(path):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still the only reader
-            obj = torch.jit.load(str(path), map_location="cpu").state_dict()
-    else:
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 - training checkpoints may pickle argparse/hyper-parameter objects
-            obj = torch.load(str(path), map_location="cpu", weights_only=False)
-    for wrapper in ("model", "state_dict"):
-        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
-            obj = obj[wrapper]
-    if not isinstance(obj, dict):
-        raise LoaderError(f"{path}: not a state dict")
-    return dict(obj)
-
-
-def _is_torchscript(path: Path) -> bool:
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name for name in archive.namelist())
-
-
 def load_original(deberta: str | Path, finetune: str | Path, clip: str | Path, *, tokenizer=None, **config_kw):
     """Assemble FrozenBiLM from its original files.
 
@@ -323,8 +268,8 @@ def load_original(deberta: str | Path, finetune: str | Path, clip: str | Path, *
 
     deberta, finetune, clip = Path(deberta), Path(finetune), Path(clip)
     tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(str(deberta))
-    state = read_state_dict(deberta)
-    state.update(read_state_dict(finetune))  # fine-tuned parameters override the base's
+    state = read_state_dict(deberta, allow_pickle=True)  # the paper's own files: trusted
+    state.update(read_state_dict(finetune, allow_pickle=True))  # fine-tuned parameters override the base's
     if "answer_bias" not in state:  # the paper's model keeps its zero init when absent
         state["answer_bias"] = torch.zeros(len(ANSWER_WORDS))
     vision = CLIPVisionModelWithProjection.from_pretrained(str(clip))
@@ -347,122 +292,20 @@ def convert(deberta: str | Path, finetune: str | Path, clip: str | Path, out: st
     return out
 
 
-def from_pretrained_exact(model_cls, checkpoint: str, dtype):
-    """``model_cls.from_pretrained`` that refuses another model type and any missing/unexpected weight
-    (transformers would only warn and leave random weights)."""
-    config = AutoConfig.from_pretrained(checkpoint)
-    if config.model_type != model_cls.config_class.model_type:
-        raise ValueError(f"config.json has model_type {config.model_type!r}, "
-                         f"not {model_cls.config_class.model_type!r}")
-    model, info = model_cls.from_pretrained(checkpoint, dtype=dtype, output_loading_info=True)
-    if info["missing_keys"] or info["unexpected_keys"]:
-        raise ValueError(f"{len(info['missing_keys'])} missing weight(s) {sorted(info['missing_keys'])[:8]}, "
-                         f"{len(info['unexpected_keys'])} unexpected {sorted(info['unexpected_keys'])[:8]}")
-    return model
+def add_convert_arguments(parser) -> None:
+    """The arguments of ``scripts/convert_frozenbilm.py`` (read by :func:`convert_from_args`)."""
+    parser.add_argument("--deberta", required=True, help="microsoft/deberta-v2-xlarge folder")
+    parser.add_argument("--checkpoint", required=True, help="FrozenBiLM fine-tuned checkpoint (.pth)")
+    parser.add_argument("--clip", required=True, help="openai/clip-vit-large-patch14 folder")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--ds-factor", type=int, default=8, help="adapter down-sampling factor (paper: 8)")
+    parser.add_argument("--image-size", type=int, default=224, help="frame size for CLIP (paper: 224)")
 
 
-def load_exact(model, state: Mapping[str, Any], what: str) -> None:
-    """``load_state_dict`` that fails with the missing/unexpected keys listed (non-persistent buffers aside)."""
-    result = model.load_state_dict(dict(state), strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise LoaderError(f"{what}: {len(result.missing_keys)} missing key(s) "
-                          f"{sorted(result.missing_keys)[:8]}, {len(result.unexpected_keys)} unexpected key(s) "
-                          f"{sorted(result.unexpected_keys)[:8]}")
-
-
-# ---------------------------------------------------------------------------------------------
-# shared by the loaders that score options with their own head (FrozenBiLM, InternVideo)
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FramesPrepared:
-    """What every own-head loader keeps of one question.
-
-    Attributes:
-        question, plan, protocol: as given to ``prepare``.
-        features: the players (frames, then words).
-        n_video: number of frame players (the first columns of a coalition).
-        frames: the decoded frames, one uint8 ``[T, H, W, 3]`` array per kept input (for ``score_pixels``).
-    """
-
-    question: "Question"
-    plan: "FramePlan"
-    protocol: "Protocol"
-    features: tuple["Feature", ...]
-    n_video: int
-    frames: tuple[np.ndarray, ...]
-
-    @property
-    def n_features(self) -> int:
-        return len(self.features)
-
-    @property
-    def n_options(self) -> int:
-        return self.question.n_options
-
-
-class OptionHeadLoader(Loader):
-    """Base of loaders that score each option with the model's own head (not letter logits): a
-    ``PreTrainedModel`` and its tokenizer, loaded from a converted ``save_pretrained`` folder.
-
-    Subclasses set ``model_class`` and ``convert_script`` and implement ``prepare``/``score``/``score_pixels``.
-
-    Args:
-        model: the model (put in eval mode).
-        tokenizer: its tokenizer.
-        checkpoint: where it came from (messages).
-        batch_size: coalitions per forward.
-    """
-
-    model_class: type = PreTrainedModel
-    convert_script: str = ""
-
-    def __init__(self, model, tokenizer, *, checkpoint: str = "", batch_size: int = 8, **_ignored):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.checkpoint = checkpoint
-        self.batch_size = int(batch_size)
-
-    @classmethod
-    def load(cls, checkpoint: str, *, device: str | None = None, dtype: str | None = None,
-             batch_size: int = 8, **kw) -> "OptionHeadLoader":
-        """Load a folder written by the family's conversion script (or a tiny random one).
-
-        ``dtype`` ``None``/``"auto"`` means float32 (the paper's precision) on every device.
-
-        Raises:
-            LoaderError: not such a folder, another model type, or weights missing/unexpected.
-        """
-        from transformers import AutoTokenizer
-
-        from vqa_shap.device import resolve_runtime
-
-        runtime = resolve_runtime(device=device, dtype=dtype if dtype not in (None, "auto") else "float32")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            model = from_pretrained_exact(cls.model_class, checkpoint, getattr(torch, runtime.dtype))
-        except (OSError, ValueError) as exc:
-            raise LoaderError(f"cannot load {cls.family} checkpoint {checkpoint!r} (original files must first be "
-                              f"converted with scripts/{cls.convert_script}): {exc}") from exc
-        return cls(model.to(runtime.device), tokenizer, checkpoint=str(checkpoint), batch_size=batch_size)
-
-    def frames_prepared(self, question: "Question", frames: Sequence[np.ndarray], plan: "FramePlan",
-                        protocol: "Protocol") -> FramesPrepared:
-        """Validate the frames against the plan and list the players.
-
-        Raises:
-            UnsupportedQuestionError: no frames.
-            LoaderError: frames that do not match the plan.
-        """
-        if plan is None or len(plan) == 0:
-            raise UnsupportedQuestionError(f"question {question.qid!r} has no frames to show {self.family}")
-        frames = tuple(np.ascontiguousarray(f, dtype=np.uint8) for f in frames)
-        units = self._units(question, frames, plan, protocol)
-        features = tuple(protocol.features(question, plan, self.temporal_unit))
-        return FramesPrepared(question, plan, protocol, features, len(units), frames)
+def convert_from_args(args) -> Path:
+    """:func:`convert` with the arguments of :func:`add_convert_arguments`."""
+    return convert(args.deberta, args.checkpoint, args.clip, args.out, ds_factor_attn=args.ds_factor,
+                   ds_factor_ff=args.ds_factor, image_size=args.image_size)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,28 +409,14 @@ class FrozenBiLMLoader(OptionHeadLoader):
         return cached
 
     # -- scoring ----------------------------------------------------------------------------
-    def score(self, prepared: FrozenBiLMPrepared, coalitions: np.ndarray) -> np.ndarray:
-        """``P("Yes")`` of every option prompt of every coalition.
-
-        Args:
-            prepared: from :meth:`prepare`.
-            coalitions: ``bool[B, F]`` (True = keep).
-
-        Returns:
-            ``float32[B, K]``.
-        """
-        masks = self._check(prepared, coalitions)
+    def score_batch(self, prepared: FrozenBiLMPrepared, batch: np.ndarray) -> np.ndarray:
+        """``P("Yes")`` of every option prompt of every coalition of ``batch``: ``[b, K]``."""
         k = prepared.n_options
-        out = np.empty((len(masks), k), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(masks), self.batch_size):
-                batch = masks[start:start + self.batch_size]
-                rows = [self._tokens(prepared, t) for m in batch for t in self.prompts(prepared, m[prepared.n_video:])]
-                keep = torch.as_tensor(batch[:, :prepared.n_video], device=self.device)
-                feats = prepared.frame_features[None] * keep[..., None].to(prepared.frame_features.dtype)
-                feats = feats.repeat_interleave(k, dim=0)  # row b*K + j: coalition b, option j
-                out[start:start + len(batch)] = self._p_yes(feats, rows).reshape(len(batch), k)
-        return out
+        rows = [self._tokens(prepared, t) for m in batch for t in self.prompts(prepared, m[prepared.n_video:])]
+        keep = torch.as_tensor(batch[:, :prepared.n_video], device=self.device)
+        feats = prepared.frame_features[None] * keep[..., None].to(prepared.frame_features.dtype)
+        feats = feats.repeat_interleave(k, dim=0)  # row b*K + j: coalition b, option j
+        return self._p_yes(feats, rows).reshape(len(batch), k)
 
     def _p_yes(self, feats: "torch.Tensor", rows: list[tuple[list[int], int]]) -> np.ndarray:
         length = max(len(ids) for ids, _ in rows)
@@ -601,37 +430,14 @@ class FrozenBiLMLoader(OptionHeadLoader):
         logits = self.model.answer_logits(feats, ids, attention, where).float()
         return logits.softmax(-1)[:, 0].cpu().numpy()
 
-    def score_pixels(self, prepared: FrozenBiLMPrepared, coalitions: np.ndarray) -> np.ndarray:
-        """Uncached reference: per coalition and option, CLIP on the frames again, masked features
-        zeroed, one unpadded forward per prompt."""
-        masks = self._check(prepared, coalitions)
-        out = np.empty((len(masks), prepared.n_options), dtype=np.float32)
-        with torch.inference_mode():
-            for b, mask in enumerate(masks):
-                feats = self._features(prepared.frames)
-                feats = feats * torch.as_tensor(mask[:prepared.n_video], device=self.device)[:, None].to(feats.dtype)
-                for j, text in enumerate(self.prompts(prepared, mask[prepared.n_video:])):
-                    ids = list(self.tokenizer(text)["input_ids"])
-                    out[b, j] = self._p_yes(feats[None], [(ids, ids.index(self.tokenizer.mask_token_id))])[0]
+    def score_pixels_one(self, prepared: FrozenBiLMPrepared, mask: np.ndarray) -> np.ndarray:
+        """Uncached reference: CLIP on the frames again, masked features zeroed, one unpadded forward
+        per option prompt."""
+        feats = self._features(prepared.frames)
+        feats = feats * torch.as_tensor(mask[:prepared.n_video], device=self.device)[:, None].to(feats.dtype)
+        out = np.empty(prepared.n_options, dtype=np.float32)
+        for j, text in enumerate(self.prompts(prepared, mask[prepared.n_video:])):
+            ids = list(self.tokenizer(text)["input_ids"])
+            out[j] = self._p_yes(feats[None], [(ids, ids.index(self.tokenizer.mask_token_id))])[0]
         return out
 
-
-def clip_pixels(frames: np.ndarray, size: int, mean: Sequence[float], std: Sequence[float], *, device=None,
-                dtype=None, resize_short: int | None = None) -> "torch.Tensor":
-    """uint8 ``[T, H, W, 3]`` frames -> CLIP-normalised ``[T, 3, size, size]``.
-
-    Frames are squashed to ``size x size`` (bilinear, antialiased), as the paper's shared loaders
-    decode at a fixed size; with ``resize_short`` they are then resized to ``resize_short`` and
-    centre-cropped to ``size`` (InternVideo's test transform).
-    """
-    import torch.nn.functional as F
-
-    x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div(255.0)
-    if tuple(x.shape[-2:]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    if resize_short is not None and resize_short != size:
-        x = F.interpolate(x, size=(resize_short, resize_short), mode="bilinear", antialias=True, align_corners=False)
-        top = (resize_short - size) // 2
-        x = x[..., top:top + size, top:top + size]
-    x = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
-    return x.to(device=device, dtype=dtype or torch.float32).contiguous()

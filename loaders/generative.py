@@ -30,17 +30,18 @@ Letter ids are ``tokenizer.convert_tokens_to_ids(letter)`` as the paper (the no-
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import AutoModelForCausalLM, CLIPVisionModel, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, CLIPVisionModel, PreTrainedConfig, PreTrainedModel
+from transformers.configuration_utils import SubConfigSpec
 
 from vqa_shap.loaders.base import ChatVLMLoader, LoaderError, VideoUnit
+from vqa_shap.loaders.checkpoints import key_problems, local_folder, read_config, read_state_dict
 
 #: Frames per vision-tower call when caching per-frame tokens (bounds memory, not results).
 FRAME_CHUNK = 16
@@ -59,67 +60,6 @@ _NOT_TEXT = {"architectures", "transformers_version", "dtype", "torch_dtype", "m
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
-def local_folder(checkpoint: str | Path, allow_patterns: Sequence[str] | None = None) -> Path:
-    """A local folder for ``checkpoint``: the folder itself, or a Hub snapshot (cache first).
-
-    Raises:
-        LoaderError: neither a folder nor a reachable Hub repository.
-    """
-    path = Path(checkpoint)
-    if path.is_dir():
-        return path
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(str(checkpoint), allow_patterns=allow_patterns))
-    except Exception as exc:  # noqa: BLE001 - any failure: say which checkpoint and why
-        raise LoaderError(f"cannot find checkpoint {str(checkpoint)!r} as a folder or on the Hub "
-                          f"({exc.__class__.__name__}: {exc})") from exc
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    """``config.json`` of a checkpoint folder as a dict (LoaderError when absent)."""
-    path = Path(folder) / "config.json"
-    if not path.is_file():
-        raise LoaderError(f"{folder}: no config.json in this folder")
-    return json.loads(path.read_text())
-
-
-def map_key(key: str, rules: Sequence[tuple[str, str]]) -> str:
-    """Rename one original state-dict key with the first matching ``(regex, replacement)`` rule.
-
-    Keys matching no rule are returned unchanged (they then show up as unexpected keys).
-    """
-    for pattern, replacement in rules:
-        new, n = re.subn(pattern, replacement, key, count=1)
-        if n:
-            return new
-    return key
-
-
-def read_state_dict(folder: Path, rules: Sequence[tuple[str, str]], prefix_filter: str | None = None) -> dict:
-    """All weights of a checkpoint folder (``*.safetensors``, else ``*.bin``), keys renamed by ``rules``.
-
-    Args:
-        folder: the checkpoint folder.
-        rules: the key map (see :func:`map_key`).
-        prefix_filter: keep only original keys starting with this prefix.
-    """
-    from safetensors.torch import load_file
-
-    files = sorted(Path(folder).glob("*.safetensors")) or sorted(Path(folder).glob("*.bin"))
-    if not files:
-        raise LoaderError(f"{folder}: no *.safetensors or *.bin weight files")
-    state: dict[str, torch.Tensor] = {}
-    for file in files:
-        part = load_file(str(file)) if file.suffix == ".safetensors" else torch.load(file, map_location="cpu",
-                                                                                      weights_only=True)
-        for key, value in part.items():
-            if prefix_filter is None or key.startswith(prefix_filter):
-                state[map_key(key, rules)] = value
-    return state
-
-
 def text_config_kwargs(original: dict[str, Any], config_class) -> dict[str, Any]:
     """The language-model settings of an original (LLaVA-style, flat) config.json."""
     fields = {f.name for f in dataclasses.fields(config_class)} | {"rope_theta", "rope_scaling"}
@@ -163,6 +103,24 @@ class _SpliceEmbedding(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.embedding(ids.clamp(min=0))
+
+
+@strict
+class VideoCausalLMConfig(PreTrainedConfig):
+    """The fields every :class:`VideoCausalLM` config has: a CLIP ``vision_config``, the language model's
+    ``text_config`` and the vision layer read. Family configs add ``model_type``, their own fields and
+    ``sub_configs_defaults = VideoCausalLMConfig.family_sub_configs("<text model_type>")``."""
+
+    vision_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    vision_feature_layer: int = -2
+    tie_word_embeddings: bool = False
+
+    @staticmethod
+    def family_sub_configs(text_model_type: str) -> dict[str, SubConfigSpec]:
+        """``sub_configs_defaults`` of a family: the CLIP vision tower and a ``text_model_type`` language model."""
+        return {"vision_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_vision_model"),
+                "text_config": SubConfigSpec(config_class=AutoConfig, model_type=text_model_type)}
 
 
 class VideoCausalLM(PreTrainedModel):
@@ -236,25 +194,19 @@ class GenerativeVideoLoader(ChatVLMLoader):
 
     def __init__(self, model, processor, *, checkpoint: str = "", batch_size: int = 8, prefix_sharing: bool = True,
                  readout: str = "first", **generation):
-        # Not ChatVLMLoader.__init__: it looks the placeholder up in the vocabulary, and the original
-        # tokenizers have no such token (the models splice at a negative id instead).
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        super().__init__(model, processor, checkpoint=checkpoint, batch_size=batch_size,
+                         prefix_sharing=prefix_sharing)
         if readout not in READOUTS:
             raise LoaderError(f"unknown readout {readout!r}; valid: {', '.join(READOUTS)}")
         unknown = set(generation) - set(self.generation_defaults)
         if unknown:
             raise LoaderError(f"unknown generation setting(s) {sorted(unknown)}; valid: {sorted(self.generation_defaults)}")
-        self.model = model
-        self.processor = processor
-        self.tokenizer = processor.tokenizer
-        self.checkpoint = checkpoint
-        self.batch_size = int(batch_size)
-        self.prefix_sharing = bool(prefix_sharing)
-        self.video_token_id = int(self.placeholder_id)
         self.readout = readout
         self.generation = {**self.generation_defaults, **generation}
-        self.letters = self._single_token_letters()
+
+    def placeholder_token_id(self) -> int:
+        # the original tokenizers have no placeholder token: the models splice at a negative id
+        return int(self.placeholder_id)
 
     # -------------------------------------------------------------- loading
     @classmethod
@@ -266,6 +218,18 @@ class GenerativeVideoLoader(ChatVLMLoader):
     def config_from_original(cls, original: dict[str, Any], vision_config):
         """The family's config from an original config.json and the CLIP vision config."""
         raise NotImplementedError
+
+    @staticmethod
+    def require_settings(original: dict[str, Any], expected: dict[str, Any], refusal: str) -> None:
+        """Refuse an original config.json whose settings differ from ``expected`` (absent = as expected).
+
+        Raises:
+            LoaderError: ``"{key}={value!r} is not {refusal}"`` for the first differing setting; ``refusal``
+                is formatted with ``expected=`` the expected value.
+        """
+        for key, value in expected.items():
+            if original.get(key, value) != value:
+                raise LoaderError(f"{key}={original[key]!r} is not " + refusal.format(expected=repr(value)))
 
     @classmethod
     def load(cls, checkpoint: str, *, device: str | None = None, dtype: str | None = None,
@@ -347,11 +311,9 @@ class GenerativeVideoLoader(ChatVLMLoader):
         model_cls = cls.model_class()
         model, info = model_cls.from_pretrained(None, config=config, state_dict=state, output_loading_info=True,
                                                 dtype=dtype or torch.float32, attn_implementation=attn_implementation)
-        problems = {k: sorted(info[k]) for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if info[k]}
+        problems = key_problems(info["missing_keys"], info["unexpected_keys"], info["mismatched_keys"])
         if problems:
-            detail = "; ".join(f"{k}: {', '.join(map(str, v[:8]))}{' …' if len(v) > 8 else ''}"
-                               for k, v in problems.items())
-            raise LoaderError(f"{folder}: weights do not match {model_cls.__name__} after the key map ({detail})")
+            raise LoaderError(f"{folder}: weights do not match {model_cls.__name__} after the key map ({problems})")
         processor = VisionTextProcessor.from_pretrained(folder, vision_folder)
         return model, processor
 

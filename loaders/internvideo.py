@@ -36,13 +36,13 @@ from transformers import (AutoConfig, AutoModel, CLIPTextConfig, CLIPTextModelWi
                           CLIPVisionModel, PreTrainedConfig, PreTrainedModel)
 from transformers.configuration_utils import SubConfigSpec
 
-from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError
-from vqa_shap.loaders.frozenbilm import (CLIP_MEAN, CLIP_STD, FramesPrepared, OptionHeadLoader, clip_pixels,
-                                         load_exact, read_state_dict)
+from vqa_shap.loaders.base import (CLIP_MEAN, CLIP_STD, FramesPrepared, LoaderError, OptionHeadLoader,
+                                   UnsupportedQuestionError, clip_pixels)
+from vqa_shap.loaders.checkpoints import load_exact, read_state_dict
 
 if TYPE_CHECKING:
     from vqa_shap.protocol import FramePlan, Protocol
-    from vqa_shap.schema import Feature, Question
+    from vqa_shap.schema import Question
 
 #: ``model_type`` of converted folders.
 MODEL_TYPE = "internvideo"
@@ -337,7 +337,8 @@ def read_original(pretrained: str | Path | Mapping[str, torch.Tensor],
 
 
 def _load(source) -> dict[str, torch.Tensor]:
-    return dict(source) if isinstance(source, Mapping) else read_state_dict(source)
+    # the original files are Lightning / TorchScript archives, opened as the trusted local files they are
+    return dict(source) if isinstance(source, Mapping) else read_state_dict(source, allow_pickle=True)
 
 
 def infer_config(state: Mapping[str, torch.Tensor], **kw) -> InternVideoConfig:
@@ -406,6 +407,22 @@ def convert(pretrained, finetuned, tokenizer: str | Path, out: str | Path, *, al
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def add_convert_arguments(parser) -> None:
+    """The arguments of ``scripts/convert_internvideo.py`` (read by :func:`convert_from_args`)."""
+    parser.add_argument("--openai", required=True, help="OpenAI CLIP ViT-L-14.pt")
+    parser.add_argument("--checkpoint", required=True, help="InternVideo MSRVTT.ckpt")
+    parser.add_argument("--tokenizer", required=True, help="CLIP tokenizer folder")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--alpha", type=float, default=WISEFT_ALPHA, help="WiSE-FT coefficient (paper: 0.5)")
+    parser.add_argument("--resize-short", type=int, default=256, help="resize before the centre crop (paper: 256)")
+
+
+def convert_from_args(args) -> Path:
+    """:func:`convert` with the arguments of :func:`add_convert_arguments`."""
+    return convert(args.openai, args.checkpoint, args.tokenizer, args.out, alpha=args.alpha,
+                   resize_short=args.resize_short)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,39 +531,23 @@ class InternVideoLoader(OptionHeadLoader):
         return torch.stack([prepared.cache[t] for t in texts])
 
     # -- scoring ----------------------------------------------------------------------------
-    def score(self, prepared: InternVideoPrepared, coalitions: np.ndarray) -> np.ndarray:
-        """Option scores of masked inputs: cached frame states, temporal decoder per coalition.
+    def score_batch(self, prepared: InternVideoPrepared, batch: np.ndarray) -> np.ndarray:
+        """Option scores of masked inputs: cached frame states, temporal decoder per coalition; ``[b, K]``."""
+        keep = torch.as_tensor(batch[:, :prepared.n_video], device=self.device)
+        taps = [torch.where(keep[:, :, None, None], kept[None], base[None])
+                for kept, base in zip(prepared.taps, prepared.baseline_taps)]
+        cls = torch.where(keep[:, :, None], prepared.cls[None], prepared.baseline_cls[None])
+        video = self.model.video_embeds(taps, cls)
+        texts = self._texts(prepared, [t for m in batch for t in self.prompts(prepared, m[prepared.n_video:])])
+        return np.stack([self.model.scores(video[b:b + 1], text)[0].float().cpu().numpy()
+                         for b, text in enumerate(texts.reshape(len(batch), prepared.n_options, -1))])
 
-        Returns:
-            ``float32[B, K]``.
-        """
-        masks = self._check(prepared, coalitions)
-        k = prepared.n_options
-        out = np.empty((len(masks), k), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(masks), self.batch_size):
-                batch = masks[start:start + self.batch_size]
-                keep = torch.as_tensor(batch[:, :prepared.n_video], device=self.device)
-                taps = [torch.where(keep[:, :, None, None], kept[None], base[None])
-                        for kept, base in zip(prepared.taps, prepared.baseline_taps)]
-                cls = torch.where(keep[:, :, None], prepared.cls[None], prepared.baseline_cls[None])
-                video = self.model.video_embeds(taps, cls)
-                texts = self._texts(prepared, [t for m in batch for t in self.prompts(prepared, m[prepared.n_video:])])
-                for b, text in enumerate(texts.reshape(len(batch), k, -1)):
-                    out[start + b] = self.model.scores(video[b:b + 1], text)[0].float().cpu().numpy()
-        return out
-
-    def score_pixels(self, prepared: InternVideoPrepared, coalitions: np.ndarray) -> np.ndarray:
-        """Uncached reference: per coalition, masked pixels through the whole model, texts encoded anew."""
-        masks = self._check(prepared, coalitions)
-        out = np.empty((len(masks), prepared.n_options), dtype=np.float32)
-        with torch.inference_mode():
-            for b, mask in enumerate(masks):
-                pixels = torch.cat([self.pixel_values(f) for f in prepared.frames])
-                drop = torch.as_tensor(~mask[:prepared.n_video], device=self.device)
-                pixels[drop] = self.baseline_pixels(prepared.baseline)
-                taps, cls = self.model.frame_states(pixels)
-                video = self.model.video_embeds([t[None] for t in taps], cls[None])
-                text = self.encode_texts(self.prompts(prepared, mask[prepared.n_video:]))
-                out[b] = self.model.scores(video, text)[0].float().cpu().numpy()
-        return out
+    def score_pixels_one(self, prepared: InternVideoPrepared, mask: np.ndarray) -> np.ndarray:
+        """Uncached reference: masked pixels through the whole model, texts encoded anew."""
+        pixels = torch.cat([self.pixel_values(f) for f in prepared.frames])
+        drop = torch.as_tensor(~mask[:prepared.n_video], device=self.device)
+        pixels[drop] = self.baseline_pixels(prepared.baseline)
+        taps, cls = self.model.frame_states(pixels)
+        video = self.model.video_embeds([t[None] for t in taps], cls[None])
+        text = self.encode_texts(self.prompts(prepared, mask[prepared.n_video:]))
+        return self.model.scores(video, text)[0].float().cpu().numpy()

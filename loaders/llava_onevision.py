@@ -28,16 +28,7 @@ class LlavaOnevisionLoader(ChatVLMLoader):
     exact_cached_masking = True
     video_token = "<video>"
     right_padding = True
-
-    @classmethod
-    def model_class(cls):
-        from transformers import LlavaOnevisionForConditionalGeneration
-
-        return LlavaOnevisionForConditionalGeneration
-
-    def __init__(self, model, processor, **kw):
-        super().__init__(model, processor, **kw)
-        self.video_token_id = int(model.config.video_token_id)
+    model_class_name = "LlavaOnevisionForConditionalGeneration"
 
     # -- processor ---------------------------------------------------------------------
     def process(self, text, frames, prompt):

@@ -19,28 +19,20 @@ from typing import Any
 import torch
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import AutoConfig, PreTrainedConfig, Qwen2Config
-from transformers.configuration_utils import SubConfigSpec
+from transformers import AutoConfig, Qwen2Config
 
-from vqa_shap.loaders.base import LoaderError
-from vqa_shap.loaders.generative import GenerativeVideoLoader, VideoCausalLM, text_config_kwargs
+from vqa_shap.loaders.generative import (GenerativeVideoLoader, VideoCausalLM, VideoCausalLMConfig,
+                                         text_config_kwargs)
 
 
 @strict
-class LongVAConfig(PreTrainedConfig):
+class LongVAConfig(VideoCausalLMConfig):
     """Config of :class:`LongVAForCausalLM` (``model_type`` ``longva``)."""
 
     model_type = "longva"
-    sub_configs_defaults = {
-        "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_vision_model"),
-        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="qwen2"),
-    }
+    sub_configs_defaults = VideoCausalLMConfig.family_sub_configs("qwen2")
 
-    vision_config: dict | PreTrainedConfig | None = None
-    text_config: dict | PreTrainedConfig | None = None
-    vision_feature_layer: int = -2
     spatial_pool_stride: int = 2
-    tie_word_embeddings: bool = False
 
 
 AutoConfig.register(LongVAConfig.model_type, LongVAConfig, exist_ok=True)  # so Auto* classes read our folders
@@ -91,11 +83,9 @@ class LongVALoader(GenerativeVideoLoader):
 
     @classmethod
     def config_from_original(cls, original: dict[str, Any], vision_config) -> LongVAConfig:
-        expected = {"mm_projector_type": "mlp2x_gelu", "mm_vision_select_feature": "patch",
-                    "mm_spatial_pool_mode": "average"}
-        for key, value in expected.items():
-            if original.get(key, value) != value:
-                raise LoaderError(f"{key}={original[key]!r} is not LongVA's {value!r}; not a LongVA checkpoint")
+        cls.require_settings(original, {"mm_projector_type": "mlp2x_gelu", "mm_vision_select_feature": "patch",
+                                        "mm_spatial_pool_mode": "average"},
+                             "LongVA's {expected}; not a LongVA checkpoint")
         return LongVAConfig(vision_config=vision_config,
                             text_config=Qwen2Config(**text_config_kwargs(original, Qwen2Config)),
                             vision_feature_layer=int(original.get("mm_vision_select_layer", -2)),

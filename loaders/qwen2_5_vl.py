@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit
+from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit, zero_grid_slices
 
 
 def sampled_fps(times) -> float:
@@ -37,16 +37,10 @@ class Qwen2_5_VLLoader(ChatVLMLoader):
     exact_cached_masking = True
     video_token = "<|video_pad|>"
     right_padding = True
-
-    @classmethod
-    def model_class(cls):
-        from transformers import Qwen2_5_VLForConditionalGeneration
-
-        return Qwen2_5_VLForConditionalGeneration
+    model_class_name = "Qwen2_5_VLForConditionalGeneration"
 
     def __init__(self, model, processor, **kw):
         super().__init__(model, processor, **kw)
-        self.video_token_id = int(model.config.video_token_id)
         self.image_token_id = int(model.config.image_token_id)
 
     def video_placeholder(self) -> str:
@@ -93,7 +87,7 @@ class Qwen2_5_VLLoader(ChatVLMLoader):
         import torch
 
         masked = kept.clone()
-        row, pixel_row = 0, 0
+        row = 0
         for k, grid in enumerate(inputs["video_grid_thw"]):
             t, h, w = grid.tolist()
             one = torch.tensor([[1, h, w]], device=grid.device, dtype=grid.dtype)
@@ -109,16 +103,10 @@ class Qwen2_5_VLLoader(ChatVLMLoader):
             for _ in range(t):
                 masked[row:row + len(block)] = block
                 row += len(block)
-            pixel_row += t * h * w
         return masked
 
     def zero_pixels(self, inputs, dropped: list[VideoUnit]) -> None:
-        grids = inputs["video_grid_thw"].tolist()
-        offsets = np.cumsum([0] + [t * h * w for t, h, w in grids])
-        for unit in dropped:
-            _, h, w = grids[unit.input]
-            start = int(offsets[unit.input]) + (unit.frames[0] // 2) * h * w
-            inputs["pixel_values_videos"][start:start + h * w] = 0
+        zero_grid_slices(inputs, ((unit.input, unit.frames[0] // 2) for unit in dropped))
 
     # -- language model ----------------------------------------------------------------
     def position_ids(self, prepared, ids):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit
+from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit, zero_grid_slices
 
 
 class VideoLlama3Loader(ChatVLMLoader):
@@ -32,24 +32,11 @@ class VideoLlama3Loader(ChatVLMLoader):
     temporal_unit = 1
     exact_cached_masking = True
     video_token = "<|video_pad|>"
+    model_class_name = "VideoLlama3ForConditionalGeneration"
 
-    @classmethod
-    def model_class(cls):
-        from transformers import VideoLlama3ForConditionalGeneration
-
-        return VideoLlama3ForConditionalGeneration
-
-    def __init__(self, model, processor, **kw):
-        super().__init__(model, processor, **kw)
-        self.video_token_id = int(model.config.video_token_id)
-
-    def prompt_text(self, prompt) -> str:
-        if len(prompt.inputs) == 1:
-            contents = f"{self.video_token}\n"
-        else:
-            contents = "".join(f"{i.label}\n{self.video_token}\n" for i in prompt.inputs)
-        return (f"<|im_start|>system\n{prompt.system}<|im_end|>\n<|im_start|>user\n{contents}"
-                f"{prompt.instruction}<|im_end|>\n<|im_start|>assistant\n")
+    def input_text(self, visual_input, labelled: bool) -> str:
+        # the label is a text block of its own line, before the input's video block
+        return f"{visual_input.label}\n{self.video_token}\n" if labelled else f"{self.video_token}\n"
 
     # -- processor ---------------------------------------------------------------------
     def process(self, text, frames, prompt):
@@ -113,13 +100,7 @@ class VideoLlama3Loader(ChatVLMLoader):
         return masked
 
     def zero_pixels(self, inputs, dropped: list[VideoUnit]) -> None:
-        grids = inputs["video_grid_thw"].tolist()
-        offsets = np.cumsum([0] + [t * h * w for t, h, w in grids])
-        for unit in dropped:
-            _, h, w = grids[unit.input]
-            for f in unit.frames:
-                start = int(offsets[unit.input]) + f * h * w
-                inputs["pixel_values_videos"][start:start + h * w] = 0
+        zero_grid_slices(inputs, ((unit.input, f) for unit in dropped for f in unit.frames))
 
     # -- language model ----------------------------------------------------------------
     def forward_pixels(self, inputs):

@@ -30,11 +30,11 @@ import torch
 from huggingface_hub.dataclasses import strict
 from torch import nn
 from torch.nn import functional as F
-from transformers import AutoConfig, MistralConfig, PreTrainedConfig
-from transformers.configuration_utils import SubConfigSpec
+from transformers import AutoConfig, MistralConfig
 
 from vqa_shap.loaders.base import LoaderError, VideoUnit
-from vqa_shap.loaders.generative import GenerativeVideoLoader, VideoCausalLM, text_config_kwargs
+from vqa_shap.loaders.generative import (GenerativeVideoLoader, VideoCausalLM, VideoCausalLMConfig,
+                                         text_config_kwargs)
 
 
 # ------------------------------------------------------------------------------------------ STC connector
@@ -142,20 +142,13 @@ def slice_frames(n_frames: int) -> list[tuple[int | None, int | None]]:
 
 # ------------------------------------------------------------------------------------------ model
 @strict
-class VideoLlama2Config(PreTrainedConfig):
+class VideoLlama2Config(VideoCausalLMConfig):
     """Config of :class:`VideoLlama2ForCausalLM` (``model_type`` ``videollama2``)."""
 
     model_type = "videollama2"
-    sub_configs_defaults = {
-        "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_vision_model"),
-        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="mistral"),
-    }
+    sub_configs_defaults = VideoCausalLMConfig.family_sub_configs("mistral")
 
-    vision_config: dict | PreTrainedConfig | None = None
-    text_config: dict | PreTrainedConfig | None = None
-    vision_feature_layer: int = -2
     stc_depth: int = 4
-    tie_word_embeddings: bool = False
 
 
 AutoConfig.register(VideoLlama2Config.model_type, VideoLlama2Config, exist_ok=True)
@@ -196,11 +189,8 @@ class VideoLlama2Loader(GenerativeVideoLoader):
 
     @classmethod
     def config_from_original(cls, original: dict[str, Any], vision_config) -> VideoLlama2Config:
-        expected = {"mm_projector_type": "stc_connector", "mm_vision_select_feature": "patch"}
-        for key, value in expected.items():
-            if original.get(key, value) != value:
-                raise LoaderError(f"{key}={original[key]!r} is not VideoLLaMA2's {value!r}; "
-                                  "only the STC-connector VideoLLaMA2 models are supported")
+        cls.require_settings(original, {"mm_projector_type": "stc_connector", "mm_vision_select_feature": "patch"},
+                             "VideoLLaMA2's {expected}; only the STC-connector VideoLLaMA2 models are supported")
         return VideoLlama2Config(vision_config=vision_config,
                                  text_config=MistralConfig(**text_config_kwargs(original, MistralConfig)),
                                  vision_feature_layer=int(original.get("mm_vision_select_layer", -2)))

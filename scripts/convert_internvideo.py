@@ -7,24 +7,15 @@ tokenizer folder (e.g. ``openai/clip-vit-large-patch14``). The two weight files 
 InternVideo's WiSE-FT rule. See README "Non-native models: FrozenBiLM and InternVideo".
 """
 
-import argparse
+import sys
 
-from vqa_shap.loaders.internvideo import WISEFT_ALPHA, convert
+from vqa_shap.loaders import internvideo
+from vqa_shap.loaders.checkpoints import conversion_main
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--openai", required=True, help="OpenAI CLIP ViT-L-14.pt")
-    parser.add_argument("--checkpoint", required=True, help="InternVideo MSRVTT.ckpt")
-    parser.add_argument("--tokenizer", required=True, help="CLIP tokenizer folder")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--alpha", type=float, default=WISEFT_ALPHA, help="WiSE-FT coefficient (paper: 0.5)")
-    parser.add_argument("--resize-short", type=int, default=256, help="resize before the centre crop (paper: 256)")
-    args = parser.parse_args()
-    out = convert(args.openai, args.checkpoint, args.tokenizer, args.out, alpha=args.alpha,
-                  resize_short=args.resize_short)
-    print(f"wrote {out}")
+def main(argv: list[str] | None = None) -> int:
+    return conversion_main(__doc__, internvideo.add_convert_arguments, internvideo.convert_from_args, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,30 +6,13 @@ The CLIP vision tower folder (config.json + preprocessor_config.json) defaults t
 ``mm_vision_tower``. The written folder loads with ``vqa-shap explain --model OUT_FOLDER``.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
+
+from vqa_shap.loaders.checkpoints import generative_conversion_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="original VideoLLaMA2 checkpoint folder or Hub id")
-    parser.add_argument("out", help="folder to write (save_pretrained layout)")
-    parser.add_argument("--vision-tower", default=None, help="CLIP vision tower folder or Hub id")
-    parser.add_argument("--dtype", default="float16", help="dtype of the written weights (default: %(default)s)")
-    args = parser.parse_args(argv)
-
-    from vqa_shap.errors import VqaShapError
-    from vqa_shap.loaders.videollama2 import VideoLlama2Loader
-
-    try:
-        out = VideoLlama2Loader.convert(args.checkpoint, args.out, vision_tower=args.vision_tower, dtype=args.dtype)
-    except VqaShapError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
+    return generative_conversion_main("video_llama2", "VideoLLaMA2", __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,8 @@ one coalition and one option at a time, unpadded, with the masked frame features
 
 from __future__ import annotations
 
-import runpy
-import sys
 from dataclasses import replace
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pytest
@@ -19,25 +17,25 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from helpers import (assert_bad_inputs_raise_clear_errors, assert_same_scores, random_masks,  # noqa: E402
+                     run_script, torch_threads)
 from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, DebertaV2Config,  # noqa: E402
                           DebertaV2ForMaskedLM, DebertaV2Model)
 
-from vqa_shap.loaders.base import LoaderError  # noqa: E402
-from vqa_shap.loaders.frozenbilm import (FrozenBiLMLoader, clip_pixels, load_original,  # noqa: E402
+from vqa_shap.loaders.base import LoaderError, clip_pixels  # noqa: E402
+from vqa_shap.loaders.frozenbilm import (FrozenBiLMLoader, load_original,  # noqa: E402
                                          map_original_keys)
 from vqa_shap.loaders.tiny import build_deberta_tokenizer  # noqa: E402
 from vqa_shap.protocol import FramePlan, FrameRef, get_protocol, join_words  # noqa: E402
 from vqa_shap.schema import Question, VisualInput  # noqa: E402
 
 TOL = 1e-5
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 T = 4  # frames
 FEATURES = 8
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(2)
+_threads = torch_threads(2)
+_coalitions = partial(random_masks, seed=3)
 
 
 def _text_config(vocab: int) -> DebertaV2Config:
@@ -97,16 +95,6 @@ def loader(original):
     return FrozenBiLMLoader(model, tok, checkpoint="original", batch_size=3)
 
 
-def run_script(name: str, *args) -> None:
-    """Run ``scripts/<name>`` in this process (as ``__main__``, with ``args`` as its argv)."""
-    argv = sys.argv
-    sys.argv = [name, *map(str, args)]
-    try:
-        runpy.run_path(str(SCRIPTS / name), run_name="__main__")
-    finally:
-        sys.argv = argv
-
-
 def _question(n_options: int = 3) -> tuple[Question, FramePlan, list[np.ndarray]]:
     rng = np.random.default_rng(7)
     options = ("Cut the cup", "Wash the plate with water", "Open the fridge door", "Pick up knife")[:n_options]
@@ -114,14 +102,6 @@ def _question(n_options: int = 3) -> tuple[Question, FramePlan, list[np.ndarray]
                  (VisualInput("video", "v.mp4"),))
     plan = FramePlan(tuple(FrameRef(0, i, float(i)) for i in range(T)))
     return q, plan, [rng.integers(0, 256, (T, 40, 52, 3), dtype=np.uint8)]
-
-
-def _coalitions(n_features: int, n: int = 6, seed: int = 3) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    masks = rng.random((n, n_features)) < 0.6
-    masks[0] = True
-    masks[1] = False
-    return masks
 
 
 # ---------------------------------------------------------------------------------- naive reference
@@ -299,25 +279,13 @@ def test_converted_folder_loads_and_scores_the_same(original, loader, tmp_path):
     out = tmp_path / "converted"
     run_script("convert_frozenbilm.py", "--deberta", original["deberta"], "--checkpoint", original["finetune"],
                "--clip", original["clip"], "--out", out, "--ds-factor", "4", "--image-size", "28")
-    converted = FrozenBiLMLoader.load(str(out))
     q, plan, frames = _question()
-    masks = _coalitions(len(get_protocol().features(q, plan)), n=3)
-    a = loader.score(loader.prepare(q, frames, plan, get_protocol()), masks)
-    b = converted.score(converted.prepare(q, frames, plan, get_protocol()), masks)
-    assert np.array_equal(a, b)
+    assert_same_scores(loader, FrozenBiLMLoader.load(str(out)), (q, plan, frames),
+                       _coalitions(len(get_protocol().features(q, plan)), n=3))
 
 
 def test_bad_inputs_raise_clear_errors(loader, tmp_path):
-    from vqa_shap.loaders.base import UnsupportedQuestionError
-
-    q, plan, frames = _question()
-    with pytest.raises(UnsupportedQuestionError, match="no frames"):
-        loader.prepare(q, [], FramePlan(()), get_protocol())
-    prepared = loader.prepare(q, frames, plan, get_protocol())
-    with pytest.raises(ValueError, match="coalitions must be bool"):
-        loader.score(prepared, np.ones((2, prepared.n_features + 1), bool))
-    with pytest.raises(LoaderError, match="cannot load frozenbilm"):
-        FrozenBiLMLoader.load(str(tmp_path))
+    assert_bad_inputs_raise_clear_errors(loader, _question(), tmp_path)
     from vqa_shap.loaders.tiny import tiny_model_dir
 
     other = tiny_model_dir("internvideo", cache_dir=tmp_path)  # another model type is refused, not half-loaded

@@ -10,9 +10,7 @@ original-named state dict and runs one coalition at a time on pixel-masked frame
 from __future__ import annotations
 
 import math
-import runpy
-import sys
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pytest
@@ -21,6 +19,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import torch.nn.functional as F  # noqa: E402
+from helpers import (assert_bad_inputs_raise_clear_errors, assert_same_scores, random_masks,  # noqa: E402
+                     run_script, torch_threads)
 from transformers import CLIPTextConfig, CLIPVisionConfig  # noqa: E402
 
 from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError  # noqa: E402
@@ -31,15 +31,13 @@ from vqa_shap.protocol import FramePlan, FrameRef, get_protocol, join_words  # n
 from vqa_shap.schema import Question, VisualInput  # noqa: E402
 
 TOL = 1e-5
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 W, HEADS, VIS_LAYERS, TEXT_W, TEXT_LAYERS, EMBED, N_DEC = 128, 2, 13, 128, 2, 16, 2
 PATCH, SIZE = 14, 42  # 3x3 patches per frame
 T = 5
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(2)
+_threads = torch_threads(2)
+_coalitions = partial(random_masks, seed=2)
 
 
 def _blocks(prefix: str, n: int, width: int) -> dict:
@@ -133,14 +131,6 @@ def _question(options=("Cut the cup", "Wash the plate with water", "Open the fri
                  (VisualInput("video", "v.mp4"),))
     plan = FramePlan(tuple(FrameRef(0, i, float(i)) for i in range(T)))
     return q, plan, [rng.integers(0, 256, (T, 36, 44, 3), dtype=np.uint8)]
-
-
-def _coalitions(n_features: int, n: int = 6, seed: int = 2) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    masks = rng.random((n, n_features)) < 0.6
-    masks[0] = True
-    masks[1] = False
-    return masks
 
 
 # ---------------------------------------------------------------------------------- naive reference
@@ -351,29 +341,13 @@ def test_black_baseline_and_raw_hd_epic_tags(loader):
 
 def test_converted_folder_loads_and_scores_the_same(original, loader, tmp_path):
     out = tmp_path / "converted"
-    argv = sys.argv
-    sys.argv = ["convert_internvideo.py", "--openai", str(original["root"] / "ViT-L-14.pt"),
-                "--checkpoint", str(original["root"] / "MSRVTT.ckpt"),
-                "--tokenizer", str(original["root"] / "tokenizer"),
-                "--out", str(out), "--resize-short", "48"]
-    try:
-        runpy.run_path(str(SCRIPTS / "convert_internvideo.py"), run_name="__main__")
-    finally:
-        sys.argv = argv
-    converted = InternVideoLoader.load(str(out))
+    run_script("convert_internvideo.py", "--openai", original["root"] / "ViT-L-14.pt",
+               "--checkpoint", original["root"] / "MSRVTT.ckpt", "--tokenizer", original["root"] / "tokenizer",
+               "--out", out, "--resize-short", "48")
     q, plan, frames = _question()
-    masks = _coalitions(len(get_protocol().features(q, plan)), n=3)
-    a = loader.score(loader.prepare(q, frames, plan, get_protocol()), masks)
-    b = converted.score(converted.prepare(q, frames, plan, get_protocol()), masks)
-    assert np.array_equal(a, b)
+    assert_same_scores(loader, InternVideoLoader.load(str(out)), (q, plan, frames),
+                       _coalitions(len(get_protocol().features(q, plan)), n=3))
 
 
 def test_bad_inputs_raise_clear_errors(loader, tmp_path):
-    q, plan, frames = _question()
-    with pytest.raises(UnsupportedQuestionError, match="no frames"):
-        loader.prepare(q, [], FramePlan(()), get_protocol())
-    prepared = loader.prepare(q, frames, plan, get_protocol())
-    with pytest.raises(ValueError, match="coalitions must be bool"):
-        loader.score(prepared, np.ones((2, prepared.n_features + 1), bool))
-    with pytest.raises(LoaderError, match="cannot load internvideo"):
-        InternVideoLoader.load(str(tmp_path))
+    assert_bad_inputs_raise_clear_errors(loader, _question(), tmp_path)

@@ -8,6 +8,7 @@ question with two inputs (a 5-frame video, so Qwen2.5-VL gets an odd frame count
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import helpers  # noqa: E402
 from vqa_shap.errors import RegistryError, VqaShapError  # noqa: E402
 from vqa_shap.loaders import LOADERS, MODEL_TYPES, get_loader, resolve_model  # noqa: E402
 from vqa_shap.loaders.base import ChatVLMLoader, Loader, LoaderError, UnsupportedQuestionError  # noqa: E402
 from vqa_shap.loaders.tiny import TINY_FAMILIES, TINY_LETTERS, build_tiny_model, tiny_model_dir  # noqa: E402
-from vqa_shap.protocol import FramePlan, FrameRef, Pollard2025, get_protocol  # noqa: E402
-from vqa_shap.schema import Question, VisualInput  # noqa: E402
+from vqa_shap.protocol import FramePlan, Pollard2025, get_protocol  # noqa: E402
+from vqa_shap.schema import Question  # noqa: E402
 
 TOL = 1e-5
 #: The transformers-native families this file covers (other loaders have their own test files).
@@ -28,12 +30,7 @@ NATIVE = ("llava_onevision", "qwen2_5_vl", "video_llama3")
 LOADERS_DIR = Path(__file__).resolve().parents[1] / "loaders"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+_threads = helpers.torch_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -47,23 +44,8 @@ def loaders(tiny_root):
     return {f: get_loader(f).load(str(tiny_model_dir(f, cache_dir=tiny_root))) for f in NATIVE}
 
 
-def single_video_question(rng):
-    q = Question("q-single", "egoschema", "task", "What did c do with the cup before the person left?",
-                 ("Picked up the cup", "Washed the bowl", "Put it down", "Opened the door"), 1,
-                 inputs=(VisualInput("video", "v.mp4"),))
-    plan = FramePlan(tuple(FrameRef(0, 3 * i, 0.5 * i) for i in range(4)))
-    frames = [rng.integers(0, 256, (4, 40, 48, 3), dtype=np.uint8)]
-    return q, plan, frames
-
-
-def hd_epic_question(rng):
-    q = Question("object_motion_1", "hd-epic", "object_motion", "What did the person take at <TIME 00:00:02.000 video 1>?",
-                 ("cup", "the bowl", "a knife"), 0,
-                 inputs=(VisualInput("video", "P01/P01-a.mp4", start=0.0, end=10.0, label="video 1"),
-                         VisualInput("image", "P01/P01-b.mp4", time=3.0, label="image 1")))
-    plan = FramePlan(tuple([FrameRef(0, i, float(2 * i)) for i in range(5)] + [FrameRef(1, 3, 3.0)]), stride=2.0)
-    frames = [rng.integers(0, 256, (5, 40, 48, 3), dtype=np.uint8), rng.integers(0, 256, (1, 40, 48, 3), dtype=np.uint8)]
-    return q, plan, frames
+single_video_question = partial(helpers.single_question, text="What did c do with the cup before the person left?")
+hd_epic_question = partial(helpers.hd_epic_question, image_size=(40, 48))
 
 
 QUESTIONS = {"single": single_video_question, "hd_epic": hd_epic_question}
@@ -97,14 +79,7 @@ def test_cached_masking_equals_pixel_masking(loaders, family, kind):
     cached = loader.score(prepared, masks)
     assert cached.shape == (len(masks), q.n_options) and cached.dtype == np.float32
     assert np.abs(cached - reference).max() <= TOL
-    # the comparison is not vacuous: masking the video and masking the text both move the logits
-    video_off = masks[0].copy()
-    video_off[:prepared.n_video] = False
-    text_off = masks[0].copy()
-    text_off[prepared.n_video:] = False
-    moved = loader.score(prepared, np.array([masks[0], video_off, text_off]))
-    assert np.abs(moved[0] - moved[1]).max() > 1e-4
-    assert np.abs(moved[0] - moved[2]).max() > 1e-4
+    helpers.assert_video_and_text_move_scores(loader, prepared, masks[0])
 
 
 @pytest.mark.parametrize("family", NATIVE)

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_longva import (  # noqa: E402  (shared helpers of the two non-native generative models)
-    VISION_PREFIX, explain_end_to_end, hd_epic_question, letter_logits, masked_pixels, naive_splice,
-    random_coalitions, randomise, single_question, write_original,
+from helpers import (  # noqa: E402
+    VISION_PREFIX, assert_batching_and_prefix_sharing_change_nothing, assert_scores_match_reference,
+    explain_end_to_end, hd_epic_question, letter_logits, masked_pixels, naive_splice, random_coalitions, randomise,
+    script_main, single_question, torch_threads, write_original,
 )
 from torch.nn import functional as F  # noqa: E402
 
@@ -33,12 +33,7 @@ TOL = 1e-5
 STC = "model.mm_projector."
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+_threads = torch_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -184,15 +179,7 @@ def test_scores_equal_naive_reference(tiny, kind):
     q, plan, frames = (single_question(rng, n_frames=5) if kind == "single" else hd_epic_question(rng))
     prepared = loader.prepare(q, frames, plan, get_protocol())
     masks = random_coalitions(prepared, rng)
-    cached = loader.score(prepared, masks)
-    assert cached.shape == (len(masks), q.n_options)
-    assert np.abs(cached - naive_scores(tiny, q, plan, frames, masks)).max() <= TOL
-    assert np.abs(loader.score_pixels(prepared, masks) - cached).max() <= TOL  # cached == uncached
-    video_off, text_off = masks[0].copy(), masks[0].copy()
-    video_off[:prepared.n_video] = False
-    text_off[prepared.n_video:] = False
-    moved = loader.score(prepared, np.array([masks[0], video_off, text_off]))
-    assert np.abs(moved[0] - moved[1]).max() > 1e-4 and np.abs(moved[0] - moved[2]).max() > 1e-4
+    assert_scores_match_reference(loader, prepared, masks, naive_scores(tiny, q, plan, frames, masks), TOL)
 
 
 def test_batching_and_prefix_sharing_change_nothing(tiny):
@@ -200,16 +187,7 @@ def test_batching_and_prefix_sharing_change_nothing(tiny):
     rng = np.random.default_rng(12)
     q, plan, frames = hd_epic_question(rng)
     prepared = loader.prepare(q, frames, plan, get_protocol())
-    masks = random_coalitions(prepared, rng)
-    before = loader.batch_size, loader.prefix_sharing
-    try:
-        loader.batch_size, loader.prefix_sharing = 1, False
-        one = loader.score(prepared, masks)
-        loader.batch_size, loader.prefix_sharing = 3, True
-        shared = loader.score(prepared, masks)
-    finally:
-        loader.batch_size, loader.prefix_sharing = before
-    assert np.abs(one - shared).max() <= TOL
+    assert_batching_and_prefix_sharing_change_nothing(loader, prepared, random_coalitions(prepared, rng), TOL)
 
 
 def test_letters_are_the_no_space_pieces_and_the_template_is_required(tiny):
@@ -256,10 +234,7 @@ def test_explain_end_to_end(tmp_path, monkeypatch):
 
 
 def test_conversion_script_reports_a_bad_checkpoint_cleanly(tmp_path, capsys):
-    import runpy
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "convert_videollama2.py"
-    main = runpy.run_path(str(script), run_name="convert_videollama2")["main"]
+    main = script_main("convert_videollama2.py")
     assert main([str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nope" in err and not (tmp_path / "out").exists()
