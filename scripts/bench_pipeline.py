@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             if name == "demo":
                 loader_cls, checkpoint = resolve_model("demo")
-                cases = synthetic_cases(args.questions, seed=777, workdir=tmp)
+                cases = synthetic_cases(args.questions, seed=60_000_000, workdir=tmp)
                 label, new_tokens = "demo model (synthetic questions)", args.max_new_tokens or 16
             else:
                 loader_cls, checkpoint = get_loader("llava_onevision"), str(tiny_model_dir("llava_onevision", realistic=True))

@@ -34,15 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
     parser.add_argument("--max-minutes", type=float, default=defaults.max_minutes,
                         help="stop training after this much wall time (the model is still saved)")
+    parser.add_argument("--resume", type=Path, help="continue from the weights of an earlier run's folder")
+    parser.add_argument("--curriculum", type=float, nargs=2, default=defaults.curriculum, metavar=("START", "END"),
+                        help="fractions of the steps over which distractor frames ramp in")
     parser.add_argument("--eval-questions", type=int, default=150,
                         help="held-out questions evaluated through the full pipeline after training")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         threads=args.threads, max_minutes=args.max_minutes)
+                         threads=args.threads, max_minutes=args.max_minutes, curriculum=tuple(args.curriculum))
     arch = DemoArchitecture(hidden=args.hidden, layers=args.layers)
-    result = train(args.out, config, arch)
+    result = train(args.out, config, arch, resume=args.resume)
     print(f"trained {result.steps} steps in {result.seconds / 60:.1f} min (stopped: {result.stopped}); "
           f"held-out accuracy during training {result.held_out_accuracy:.3f}")
     evaluation = evaluate(args.out, args.eval_questions, threads=args.threads)

@@ -252,6 +252,12 @@ class _Encoder:
                       and suffix_ids[i + 1] == letter and suffix_ids[i + 2] == self.close_id]
                 word_pos[b, k] = at[-1] + 3
         answers = torch.tensor([item.question.answer for item in items])
+        # the video tokens of the evidence frames (the frame tokens, then the video's newline token)
+        per_frame = (self.n_video_tokens - 1) // pixels.shape[1]
+        evidence = torch.zeros((len(items), self.n_video_tokens), dtype=torch.bool)
+        for b, item in enumerate(items):
+            for t in item.evidence_frames:
+                evidence[b, t * per_frame:(t + 1) * per_frame] = True
         # what each frame shows, as the option words name it ("Red", "Square"); -100: an empty frame
         shown = torch.full((len(items), pixels.shape[1], 2), -100, dtype=torch.long)
         for b, item in enumerate(items):
@@ -260,7 +266,7 @@ class _Encoder:
                     shown[b, t, 0] = self.tokenizer.convert_tokens_to_ids(content["colour"].capitalize())
                     shown[b, t, 1] = self.tokenizer.convert_tokens_to_ids(content["shape"].capitalize())
         return {"prefix": torch.tensor([rows[0][:split]]), "suffix": suffix, "attention_mask": attention,
-                "word_pos": word_pos, "shown": shown,
+                "word_pos": word_pos, "shown": shown, "evidence": evidence,
                 "answer_word": suffix[torch.arange(len(rows)), word_pos[torch.arange(len(rows)), answers]],
                 "read": torch.tensor([len(r) - split - 2 for r in rows]),  # suffix position of the last prompt token
                 "n_video": self.n_video_tokens,
@@ -302,7 +308,8 @@ def _forward(model, batch, with_text_loss: bool = False):
     embeds = torch.cat([video.to(embed.weight.dtype), embed(batch["suffix"][:, n_video:])], dim=1)
     positions = (split + torch.arange(embeds.shape[1]))[None].expand(size, -1)
     out = lm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=positions,
-             past_key_values=shared, use_cache=True, output_hidden_states=with_text_loss)
+             past_key_values=shared, use_cache=True, output_hidden_states=with_text_loss,
+             output_attentions=with_text_loss)
     hidden = out.last_hidden_state
     rows = torch.arange(size)
     read = batch["read"]
@@ -318,6 +325,13 @@ def _forward(model, batch, with_text_loss: bool = False):
     step_loss = torch.nn.functional.cross_entropy(letter_logits.reshape(-1, letter_logits.shape[-1]),
                                                   batch["options"].reshape(-1))
     step_loss = step_loss + torch.nn.functional.cross_entropy(unembed(before_last[rows, read]), batch["answer_word"])
+    # supervised attention of one head at the answer position: in layer 2 on the evidence frames'
+    # tokens, in the last layer on the right option's word (whose residual holds its letter)
+    eps = 1e-6
+    look = out.attentions[1][rows, 0, read, split:split + n_video]
+    step_loss = step_loss - torch.log((look * batch["evidence"]).sum(-1) + eps).mean()
+    answer_key = split + words[rows, batch["answer"]]
+    step_loss = step_loss - torch.log(out.attentions[-1][rows, 0, read, answer_key] + eps).mean()
     # and every frame's video tokens, after layer 1, name what the frame shows (LLaVA's alignment
     # stage in miniature: visual tokens that read like the words of the options)
     shown = batch["shown"]
@@ -370,13 +384,16 @@ class TrainResult:
 
 
 def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
-          arch: DemoArchitecture = DemoArchitecture(), *, progress: bool = True) -> TrainResult:
+          arch: DemoArchitecture = DemoArchitecture(), *, resume: str | os.PathLike | None = None,
+          progress: bool = True) -> TrainResult:
     """Train the demo model on freshly drawn synthetic questions and save it to ``out``.
 
     Args:
         out: the model folder to write (replaced atomically when the run ends).
         config: training settings.
         arch: model size.
+        resume: a model folder written by an earlier run to continue from (its weights; the
+            optimiser restarts with a fresh warm-up, and the question seed is offset by its steps).
         progress: show a progress bar.
 
     Returns:
@@ -390,6 +407,12 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     model, processor = build_demo_model(arch, config.seed)
+    earlier: dict[str, Any] = {}
+    if resume is not None:
+        model = type(model).from_pretrained(str(resume), dtype=torch.float32)
+        earlier = json.loads((Path(resume) / TRAINING_FILE).read_text())
+    model.set_attn_implementation("eager")  # attention weights for the supervised-attention loss
+    offset = int(earlier.get("total_steps", earlier.get("steps", 0)))
     encoder = _Encoder(model, processor, config.n_frames)
     held_out = encoder(list(sample_items(config.eval_questions, seed=HELD_OUT_SEED, n_frames=config.n_frames)))
     rng = np.random.default_rng(config.seed)
@@ -414,7 +437,7 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
         model.train()
         # curriculum: videos without distractor shapes first, then the benchmark's mix
         ramp = min(1.0, max(0.0, (step / config.steps - config.curriculum[0]) / (config.curriculum[1] - config.curriculum[0])))
-        items = sample_items(config.batch_size, seed=config.seed * 1_000_003 + step, n_frames=config.n_frames,
+        items = sample_items(config.batch_size, seed=config.seed * 1_000_003 + offset + step, n_frames=config.n_frames,
                              distractor_p=ramp * DISTRACTOR_P)
         batch = encoder(list(items), rng, config.frame_dropout)
         for group in optim.param_groups:
@@ -449,11 +472,15 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
     bar.close()
     seconds = time.perf_counter() - started
     model.eval()
+    model.set_attn_implementation("sdpa")
     result = TrainResult(Path(out), step, seconds, accuracy, history, stopped)
-    _save(model, processor, Path(out), {"train_config": asdict(config), "architecture": asdict(arch),
-                                        "steps": step, "train_seconds": seconds, "stopped": stopped,
-                                        "held_out_accuracy": accuracy, "history": history,
-                                        "held_out_seed": HELD_OUT_SEED, "torch_threads": config.threads})
+    runs = list(earlier.get("runs", [])) + [{"train_config": asdict(config), "steps": step, "train_seconds": seconds,
+                                             "stopped": stopped, "history": history}]
+    _save(model, processor, Path(out), {"architecture": asdict(arch), "runs": runs,
+                                        "total_steps": offset + step,
+                                        "train_seconds": sum(r["train_seconds"] for r in runs),
+                                        "held_out_accuracy": accuracy, "held_out_seed": HELD_OUT_SEED,
+                                        "torch_threads": config.threads})
     return result
 
 
@@ -464,6 +491,9 @@ def _save(model, processor, out: Path, info: dict[str, Any]) -> None:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
         (staging / TRAINING_FILE).write_text(json.dumps(info, indent=1))
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; the folder is shipped
+        for path in staging.iterdir():
+            os.chmod(path, 0o644)
         if out.exists():
             shutil.rmtree(out)
         os.rename(staging, out)
@@ -512,7 +542,8 @@ def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, s
     Args:
         model: a model folder (default :func:`demo_model_dir`).
         n_questions: questions to generate.
-        seed: their seed (training never uses :data:`HELD_OUT_SEED` … nor small seeds here by default).
+        seed: their seed. Training draws step ``i``'s questions from seed ``1_000_003 * seed + i``, so
+            with seed 0 it uses seeds below its step count; the default 12345 is held out.
         workdir: where to write the videos (default: a temporary folder, removed afterwards).
         loader: an already loaded loader (then ``model`` is ignored).
         threads: torch CPU threads (default: leave as is).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,10 +112,13 @@ def step_explain(state: DemoState) -> None:
     from vqa_shap.explain import explain_questions
 
     config = state.configs[0]
+    work = state.out / ".work"
+    shutil.rmtree(work, ignore_errors=True)  # a re-run replaces the demo's results (other settings allowed)
     started = time.perf_counter()
     result = explain_questions(state.questions_dir, config, model=DEMO_MODEL, video_root=state.source,
                                out=state.attributions_dir, frames=N_FRAMES, budget=state.budget,
-                               estimator=DEMO_ESTIMATOR, seed=state.seed, overwrite=True, progress=False)
+                               estimator=DEMO_ESTIMATOR, seed=state.seed, overwrite=True, progress=False,
+                               work_dir=work)
     attrs = maskbench.load_attributions(state.attributions_dir, result.config)
     state.attributions[result.config] = attrs
     questions = {q.qid: q for q in state.questions[config]}
@@ -145,8 +149,21 @@ def step_metrics(state: DemoState) -> None:
     rows, _ = compute(state.attributions_dir, list(state.attributions), bootstrap=200, seed=state.seed)
     print("  " + paper_table(rows).replace("\n", "\n  "))
     path = state.out / "metrics.json"
-    path.write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(_finite(rows), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     print(f"  (MC: share of |phi| per modality; PF: per-feature share)  -> {path}")
+
+
+def _finite(value):
+    """JSON-safe copy: non-finite floats (e.g. an interval over too few questions) become null."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def step_report(state: DemoState) -> None:
