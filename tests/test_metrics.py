@@ -275,3 +275,27 @@ def test_subset_rows_are_json_ready():
     assert rows[0]["config"] == "c" and rows[0]["accuracy"] == 1.0
     json.dumps(rows, allow_nan=False)
     assert len(GROUPS) * 3 + 6 == len(metric_keys())
+
+
+def test_infinite_stderr_of_an_irrelevant_value_does_not_poison_the_error():
+    """A value the metric does not depend on (zero gradient) adds nothing, even when its standard
+    error is infinite (estimators with one independent sample report inf); no NaN, no warning."""
+    import warnings
+
+    from vqa_shap.metrics import _propagate
+
+    phi = np.array([[1.0, 0.5], [0.5, 2.0], [0.25, -1.0]])
+    sigma = np.full_like(phi, 0.1)
+    sigma[2, 1] = np.inf
+    grad = np.array([[1.0, 0.0, 0.0]])  # depends on feature 0 only
+    weights = np.array([1.0, 0.0])  # the ground-truth signal: column 0 only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        err = _propagate(grad, phi, sigma, weights)
+    # column 0's max |φ| is feature 0 itself, so s_0 = φ00/|φ00| is constant: zero error
+    assert np.isfinite(err).all() and err[0] == pytest.approx(0.0, abs=1e-12)
+    sigma[0, 0] = np.inf  # a value the next metric does depend on: its error is infinite
+    grad2 = np.array([[0.0, 1.0, 0.0]])  # s_1 = φ10/|φ00|: depends on φ10 and φ00
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isinf(_propagate(grad2, phi, sigma, weights)[0])

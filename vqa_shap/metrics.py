@@ -267,7 +267,11 @@ def _propagate(grad_s: np.ndarray, phi: np.ndarray, sigma: np.ndarray, weights: 
     rows = np.arange(grad_s.shape[0])
     for c in range(n_options):
         grad_phi[rows, argmax[c], c] -= correction[:, c]
-    return np.sqrt(((grad_phi**2) * (sigma**2)[None]).sum(axis=(1, 2)))
+    # a value the metric does not depend on (zero gradient) adds nothing, even with an infinite
+    # standard error (an estimator with a single independent sample reports inf)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(grad_phi == 0, 0.0, (grad_phi**2) * (sigma**2)[None])
+    return np.sqrt(terms.sum(axis=(1, 2)))
 
 
 def question_metrics(attr: Attribution, *, paper_compat: bool = False) -> QuestionMetrics:
