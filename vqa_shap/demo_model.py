@@ -130,29 +130,17 @@ def build_demo_model(arch: DemoArchitecture = DemoArchitecture(), seed: int = 0)
         ``(model, processor)``.
     """
     import torch
-    from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
-                              LlavaOnevisionImageProcessor, LlavaOnevisionProcessor,
-                              LlavaOnevisionVideoProcessor, Qwen2Config, SiglipVisionConfig)
+    from transformers import LlavaOnevisionForConditionalGeneration
 
     from vqa_shap.builders.synthetic import VOCABULARY
-    from vqa_shap.loaders.tiny import _template, build_tokenizer
+    from vqa_shap.loaders.tiny import build_tokenizer, llava_onevision_parts
 
     tok = build_tokenizer(VOCABULARY)
-    vision = SiglipVisionConfig(hidden_size=arch.vision_hidden, intermediate_size=2 * arch.vision_hidden,
-                                num_hidden_layers=arch.vision_layers, num_attention_heads=2,
-                                image_size=arch.image_size, patch_size=arch.patch_size, vision_use_head=False)
-    text = Qwen2Config(vocab_size=len(tok), hidden_size=arch.hidden, intermediate_size=2 * arch.hidden,
-                       num_hidden_layers=arch.layers, num_attention_heads=arch.heads,
-                       num_key_value_heads=arch.kv_heads, max_position_embeddings=1024,
-                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
-                       tie_word_embeddings=False)
-    config = LlavaOnevisionConfig(
-        vision_config=vision, text_config=text,
-        image_token_index=tok.convert_tokens_to_ids("<image>"),
-        video_token_index=tok.convert_tokens_to_ids("<video>"),
-        vision_feature_select_strategy="full", vision_feature_layer=-1,
-        image_grid_pinpoints=[[arch.image_size, arch.image_size]],
-    )
+    config, processor = llava_onevision_parts(
+        tok, image_size=arch.image_size, patch_size=arch.patch_size, vision_hidden=arch.vision_hidden,
+        vision_intermediate=2 * arch.vision_hidden, vision_layers=arch.vision_layers, vision_heads=2,
+        hidden=arch.hidden, layers=arch.layers, heads=arch.heads, kv_heads=arch.kv_heads,
+        max_position_embeddings=1024)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlavaOnevisionForConditionalGeneration(config)
@@ -163,13 +151,6 @@ def build_demo_model(arch: DemoArchitecture = DemoArchitecture(), seed: int = 0)
                 module.reset_parameters()
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
-    size = {"height": arch.image_size, "width": arch.image_size}
-    processor = LlavaOnevisionProcessor(
-        image_processor=LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=[[arch.image_size] * 2]),
-        tokenizer=tok, video_processor=LlavaOnevisionVideoProcessor(size=size),
-        num_image_tokens=(arch.image_size // arch.patch_size) ** 2, vision_feature_select_strategy="full",
-        chat_template=_template("<video>", "<image>"),
-    )
     return model, processor
 
 
