@@ -437,23 +437,21 @@ def load_fresh(folder: str | os.PathLike, config: str):
     :func:`vqa_shap.hub.load_config`); errors are :class:`ExplainError`."""
     from vqa_shap import hub
 
-    try:
-        return hub.load_config(folder, config)
-    except ExplainError:
-        raise
-    except VqaShapError as exc:
-        raise ExplainError(str(exc)) from exc
+    return _as_explain_error(hub.load_config, folder, config)
 
 
 def _load_questions_dataset(questions: str | os.PathLike, config: str):
-    from vqa_shap.schema import question_features
+    from vqa_shap import hub
 
-    folder = Path(questions)
-    ds = load_fresh(folder, config)
-    missing = [c for c in question_features() if c not in ds.column_names]
-    if missing:
-        raise ExplainError(f"{folder} config {config!r} is not a questions dataset (missing columns {missing})")
-    return ds
+    return _as_explain_error(hub.load_questions_dataset, questions, config)
+
+
+def _as_explain_error(call, *args):
+    """``call(*args)``, with the hub's errors re-raised as :class:`ExplainError`."""
+    try:
+        return call(*args)
+    except VqaShapError as exc:
+        raise ExplainError(str(exc)) from exc
 
 
 def _check_unique(qids: Sequence[str], where: str) -> None:

@@ -201,15 +201,26 @@ def load_config(folder: str | os.PathLike, config: str):
     return datasets.load_dataset(str(folder), name=config, split=SPLIT, download_mode="force_redownload")
 
 
-def load_questions(folder: str | os.PathLike, config: str) -> list:
-    """The typed :class:`~vqa_shap.schema.Question` records of a questions config, in stored order."""
-    from vqa_shap.schema import QUESTION_COLUMNS, Question
+def load_questions_dataset(folder: str | os.PathLike, config: str):
+    """A questions config as a ``datasets.Dataset``, checked to carry the questions columns.
+
+    Raises:
+        VqaShapError: the folder or config is missing, or the config is not a questions config.
+    """
+    from vqa_shap.schema import QUESTION_COLUMNS
 
     dataset = load_config(folder, config)
     missing = [c for c in QUESTION_COLUMNS if c not in dataset.column_names]
     if missing:
         raise VqaShapError(f"{folder}: config {config!r} is not a questions config (no column(s) {missing})")
-    return [Question.from_row(row) for row in dataset]
+    return dataset
+
+
+def load_questions(folder: str | os.PathLike, config: str) -> list:
+    """The typed :class:`~vqa_shap.schema.Question` records of a questions config, in stored order."""
+    from vqa_shap.schema import Question
+
+    return [Question.from_row(row) for row in load_questions_dataset(folder, config)]
 
 
 # --------------------------------------------------------------------------------------------------
