@@ -471,18 +471,9 @@ def _config_exists(folder: Path, config: str) -> bool:
 
 def _check_output_folder(out: Path) -> None:
     """Fail before any work if ``out`` holds another kind of dataset (e.g. the questions)."""
-    from huggingface_hub import DatasetCard
-
     from vqa_shap import hub
 
-    readme = out / hub.README
-    if not readme.is_file():
-        return
-    try:
-        meta = DatasetCard.load(readme).data.get(hub.META_KEY) or {}
-    except Exception as exc:  # noqa: BLE001 - any unreadable card is the same user problem
-        raise ExplainError(f"{readme}: cannot read the dataset card: {exc}") from exc
-    kind = meta.get("kind") if isinstance(meta, Mapping) else None
+    kind = _as_explain_error(hub.folder_meta, out).get("kind")
     if kind not in (None, "attributions"):
         raise ExplainError(f"{out} holds a {kind!r} dataset; write attributions to another folder")
 

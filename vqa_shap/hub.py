@@ -147,6 +147,22 @@ def _meta(card_data) -> dict[str, Any]:
     return dict(meta) if isinstance(meta, Mapping) else {}
 
 
+def folder_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    """The vqa-shap block of a folder's card YAML (``kind``, per-config ``configs`` variables);
+    ``{}`` when the folder has no card.
+
+    Raises:
+        VqaShapError: the card's YAML cannot be read.
+    """
+    return _meta(_read_card_data(Path(folder) / README))
+
+
+def config_vars(folder: str | os.PathLike, config: str) -> dict[str, Any]:
+    """The ``card_vars`` a config was written with (e.g. explain's model, n_frames, sampler); ``{}``
+    when the card records none."""
+    return dict((folder_meta(folder).get("configs") or {}).get(config) or {})
+
+
 def _check_kind(card_data, kind: str, where: str) -> None:
     existing = _meta(card_data).get("kind")
     if existing and existing != kind:

@@ -364,13 +364,7 @@ def attribution_settings(folder: Path | str, config: str) -> dict[str, Any]:
     ``questions_config``, …, as written by ``vqa-shap explain``); ``{}`` when the card has none."""
     from vqa_shap import hub
 
-    readme = Path(folder) / hub.README
-    if not readme.is_file():
-        return {}
-    from huggingface_hub import DatasetCard
-
-    meta = DatasetCard.load(readme).data.get(hub.META_KEY) or {}
-    return dict((meta.get("configs") or {}).get(config) or {})
+    return hub.config_vars(folder, config)
 
 
 def temporal_unit_of(features: Sequence[Feature]) -> int:
