@@ -32,6 +32,8 @@ masking; validation, batching, padding and prefix sharing live here.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import string
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -356,6 +358,25 @@ class OptionHeadLoader(Loader):
     def score_pixels_one(self, prepared: FramesPrepared, mask: np.ndarray) -> np.ndarray:
         """``bool[F]`` one validated coalition -> ``[K]`` scores with the input masked and no caching."""
         raise NotImplementedError
+
+
+def kv_cache(forward_owner, cache) -> dict[str, Any]:
+    """Keyword arguments that hand a key/value ``cache`` (or ``None``: no cache) to a transformers forward.
+
+    transformers 5.24 renamed the argument ``past_key_values`` to ``cache`` (the old name warns and is
+    to go in 5.40); the name is taken from the module's own ``forward`` so both kinds of release work.
+    """
+    return {_cache_keyword(type(forward_owner)): cache, "use_cache": cache is not None}
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword(module_type: type) -> str:
+    return "cache" if "cache" in inspect.signature(module_type.forward).parameters else "past_key_values"
+
+
+def returned_cache(output) -> Any:
+    """The key/value cache in a transformers model output (``cache`` from 5.24, ``past_key_values`` before)."""
+    return output["cache"] if "cache" in output else output.get("past_key_values")
 
 
 def clip_pixels(frames: np.ndarray, size: int, mean: Sequence[float], std: Sequence[float], *, device=None,
@@ -838,9 +859,8 @@ class ChatVLMLoader(Loader):
     def forward_last(self, embeds, attention_mask, position_ids, past_key_values):
         """Language model on ``embeds``: (next-token logits at the last position ``[B, vocab]``, cache)."""
         out = self.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                         past_key_values=past_key_values, use_cache=past_key_values is not None,
-                         logits_to_keep=1)
-        return out.logits[:, -1], out.past_key_values
+                         logits_to_keep=1, **kv_cache(self.model, past_key_values))
+        return out.logits[:, -1], returned_cache(out)
 
     #: Batches of whole prompts are right-padded and run without an attention mask
     #: (:meth:`forward_at` must then be implemented); else left-padded through :meth:`forward_last`.

@@ -40,7 +40,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, CLIPVisionModel, PreTrainedConfig, PreTrainedModel
 from transformers.configuration_utils import SubConfigSpec
 
-from vqa_shap.loaders.base import ChatVLMLoader, LoaderError, VideoUnit
+from vqa_shap.loaders.base import ChatVLMLoader, LoaderError, VideoUnit, kv_cache, returned_cache
 from vqa_shap.loaders.checkpoints import key_problems, local_folder, read_config, read_state_dict
 
 #: Frames per vision-tower call when caching per-frame tokens (bounds memory, not results).
@@ -430,10 +430,10 @@ class GenerativeVideoLoader(ChatVLMLoader):
         return self.model.config.text_config
 
     def forward_last(self, embeds, attention_mask, position_ids, past_key_values):
-        out = self.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
-                                        position_ids=position_ids, past_key_values=past_key_values,
-                                        use_cache=past_key_values is not None, logits_to_keep=1)
-        return out.logits[:, -1], out.past_key_values
+        lm = self.model.language_model
+        out = lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                 logits_to_keep=1, **kv_cache(lm, past_key_values))
+        return out.logits[:, -1], returned_cache(out)
 
     def forward_pixels(self, inputs):
         embeds = self.model.splice(inputs["input_ids"], inputs["pixel_values"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit, zero_grid_slices
+from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit, kv_cache, returned_cache, zero_grid_slices
 
 
 class VideoLlama3Loader(ChatVLMLoader):
@@ -117,5 +117,5 @@ class VideoLlama3Loader(ChatVLMLoader):
 
     def forward_last(self, embeds, attention_mask, position_ids, past_key_values):
         out = self.model.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                               past_key_values=past_key_values, use_cache=past_key_values is not None)
-        return self.model.lm_head(out.last_hidden_state[:, -1]), out.past_key_values
+                               **kv_cache(self.model.model, past_key_values))
+        return self.model.lm_head(out.last_hidden_state[:, -1]), returned_cache(out)

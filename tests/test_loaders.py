@@ -252,3 +252,23 @@ def test_loader_load_uses_runtime(tiny_root):
     assert str(loader.device) == "cpu" and loader.dtype == torch.float32
     with pytest.raises(ValueError, match="batch_size"):
         type(loader)(loader.model, loader.processor, batch_size=0)
+
+
+def test_kv_cache_follows_the_forward_signature():
+    """transformers 5.24 renamed past_key_values to cache: the name comes from the module's forward."""
+    from vqa_shap.loaders.base import kv_cache, returned_cache
+
+    class Old:
+        def forward(self, inputs_embeds=None, past_key_values=None, use_cache=None):
+            pass
+
+    class New:
+        def forward(self, inputs_embeds=None, cache=None, use_cache=None):
+            pass
+
+    marker = object()
+    assert kv_cache(Old(), marker) == {"past_key_values": marker, "use_cache": True}
+    assert kv_cache(New(), None) == {"cache": None, "use_cache": False}
+    assert returned_cache({"logits": 1, "cache": marker}) is marker
+    assert returned_cache({"logits": 1, "past_key_values": marker}) is marker
+    assert returned_cache({"logits": 1}) is None

@@ -96,6 +96,8 @@ class TrainConfig:
         max_minutes: stop after this much wall time (the run still saves the model).
         threads: torch CPU threads.
         n_frames: frames per training video.
+        templates: question templates of the training questions, cycled (repeat a template to draw
+            it more often).
     """
 
     steps: int = 3000
@@ -113,6 +115,7 @@ class TrainConfig:
     max_minutes: float = 20.0
     threads: int = 1
     n_frames: int = 8
+    templates: tuple[str, ...] = ("colour_of_shape", "shape_of_colour", "shape_shown")
 
 
 #: Seed of the held-out questions used during training (never used for training questions).
@@ -275,11 +278,13 @@ def _forward(model, batch, with_text_loss: bool = False):
     import torch
     from transformers import DynamicCache
 
+    from vqa_shap.loaders.base import kv_cache, returned_cache
+
     lm = model.model.language_model
     embed = model.get_input_embeddings()
     prefix = batch["prefix"]
     config = model.config.get_text_config()
-    cache = lm(inputs_embeds=embed(prefix), use_cache=True, past_key_values=DynamicCache(config=config)).past_key_values
+    cache = returned_cache(lm(inputs_embeds=embed(prefix), **kv_cache(lm, DynamicCache(config=config))))
     size, split, n_video = batch["suffix"].shape[0], prefix.shape[1], batch["n_video"]
     shared = DynamicCache(config=config)
     for index, layer in enumerate(cache.layers):
@@ -289,7 +294,7 @@ def _forward(model, batch, with_text_loss: bool = False):
     embeds = torch.cat([video.to(embed.weight.dtype), embed(batch["suffix"][:, n_video:])], dim=1)
     positions = (split + torch.arange(embeds.shape[1]))[None].expand(size, -1)
     out = lm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=positions,
-             past_key_values=shared, use_cache=True, output_hidden_states=with_text_loss,
+             **kv_cache(lm, shared), output_hidden_states=with_text_loss,
              output_attentions=with_text_loss)
     hidden = out.last_hidden_state
     rows = torch.arange(size)
@@ -332,11 +337,12 @@ def _forward(model, batch, with_text_loss: bool = False):
     return model.lm_head(hidden[rows, read]), model.lm_head(hidden[rows, read + 1]), text_loss + step_loss
 
 
-def _option_accuracy(letter_logits, batch) -> float:
+def _option_hits(letter_logits, batch) -> np.ndarray:
+    """Per question: whether the answer's letter has the highest logit among the options' letters."""
     import torch
 
     scores = torch.gather(letter_logits, 1, batch["options"])
-    return float((scores.argmax(1) == batch["answer"]).float().mean())
+    return (scores.argmax(1) == batch["answer"]).numpy()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,7 +401,8 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
     model.set_attn_implementation("eager")  # attention weights for the supervised-attention loss
     offset = int(earlier.get("total_steps", earlier.get("steps", 0)))
     encoder = _Encoder(model, processor, config.n_frames)
-    held_out = encoder(list(sample_items(config.eval_questions, seed=HELD_OUT_SEED, n_frames=config.n_frames)))
+    held_out_items = list(sample_items(config.eval_questions, seed=HELD_OUT_SEED, n_frames=config.n_frames))
+    held_out, held_out_tasks = encoder(held_out_items), np.array([item.question.task for item in held_out_items])
     rng = np.random.default_rng(config.seed)
 
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
@@ -411,7 +418,7 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
 
     history: list[dict[str, float]] = []
     started = time.perf_counter()
-    stopped, hits, accuracy, step = "steps", 0, 0.0, 0
+    stopped, streak, accuracy, step = "steps", 0, 0.0, 0
     bar = tqdm(total=config.steps, desc="train demo model", unit="step", disable=not progress)
     running = None
     for step in range(1, config.steps + 1):
@@ -419,7 +426,7 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
         # curriculum: videos without distractor shapes first, then the benchmark's mix
         ramp = min(1.0, max(0.0, (step / config.steps - config.curriculum[0]) / (config.curriculum[1] - config.curriculum[0])))
         items = sample_items(config.batch_size, seed=config.seed * 1_000_003 + offset + step, n_frames=config.n_frames,
-                             distractor_p=ramp * DISTRACTOR_P)
+                             distractor_p=ramp * DISTRACTOR_P, templates=config.templates)
         batch = encoder(list(items), rng, config.frame_dropout)
         for group in optim.param_groups:
             group["lr"] = lr_at(step - 1)
@@ -438,13 +445,17 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
         if step % config.eval_every == 0 or step == config.steps or elapsed > 60 * config.max_minutes:
             model.eval()
             with torch.inference_mode():
-                accuracy = _option_accuracy(_forward(model, held_out)[0], held_out)
-            history.append({"step": step, "loss": running, "held_out_accuracy": accuracy, "seconds": elapsed})
-            logger.info("step %d loss %.4f held-out accuracy %.3f (%.0f s)", step, running, accuracy, elapsed)
+                hits = _option_hits(_forward(model, held_out)[0], held_out)
+            accuracy = float(hits.mean())
+            per_task = {t: float(hits[held_out_tasks == t].mean()) for t in sorted(set(held_out_tasks))}
+            history.append({"step": step, "loss": running, "held_out_accuracy": accuracy, "per_task": per_task,
+                            "seconds": elapsed})
+            tasks = ", ".join(f"{t} {a:.2f}" for t, a in per_task.items())
+            logger.info("step %d loss %.4f held-out accuracy %.3f (%s; %.0f s)", step, running, accuracy, tasks, elapsed)
             if progress:
-                bar.write(f"step {step}: loss {running:.4f}, held-out accuracy {accuracy:.3f}, {elapsed:.0f} s")
-            hits = hits + 1 if accuracy >= config.target_accuracy else 0
-            if hits >= 2:
+                bar.write(f"step {step}: loss {running:.4f}, held-out accuracy {accuracy:.3f} ({tasks}), {elapsed:.0f} s")
+            streak = streak + 1 if accuracy >= config.target_accuracy else 0
+            if streak >= 2:
                 stopped = "target"
                 break
             if elapsed > 60 * config.max_minutes:
