@@ -37,13 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", type=Path, help="continue from the weights of an earlier run's folder")
     parser.add_argument("--curriculum", type=float, nargs=2, default=defaults.curriculum, metavar=("START", "END"),
                         help="fractions of the steps over which distractor frames ramp in")
-    parser.add_argument("--eval-questions", type=int, default=150,
+    parser.add_argument("--templates", nargs="+", default=list(defaults.templates), metavar="TEMPLATE",
+                        help="templates of the training questions, cycled (repeat one to draw it more often)")
+    parser.add_argument("--eval-questions", type=int, default=300,
                         help="held-out questions evaluated through the full pipeline after training")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         threads=args.threads, max_minutes=args.max_minutes, curriculum=tuple(args.curriculum))
+                         threads=args.threads, max_minutes=args.max_minutes, curriculum=tuple(args.curriculum),
+                         templates=tuple(args.templates))
     arch = DemoArchitecture(hidden=args.hidden, layers=args.layers)
     result = train(args.out, config, arch, resume=args.resume)
     print(f"trained {result.steps} steps in {result.seconds / 60:.1f} min (stopped: {result.stopped}); "

@@ -15,10 +15,12 @@ import pytest
 
 from vqa_shap.demo_model import DEMO_MODEL, TRAINING_FILE, demo_model_dir, evaluate
 
-#: Held-out accuracy the committed model reached on its 150-question evaluation (the issue: >= 90%).
-MIN_ACCURACY = 0.9
-#: Accuracy a fresh 60-question sample must reach (sampling margin: the model is at about 0.88-0.91).
-MIN_SAMPLE_ACCURACY = 0.8
+#: Held-out accuracy the committed model must have reached on its 300-question evaluation (the issue
+#: asks >= 90%; it measured 0.98).
+MIN_ACCURACY = 0.95
+#: Accuracy a fresh 60-question sample must reach, overall and per template (20 questions each).
+MIN_SAMPLE_ACCURACY = 0.9
+MIN_TEMPLATE_ACCURACY = 0.85
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def test_held_out_accuracy(loader, tmp_path):
     evaluation = evaluate(n_questions=60, seed=50_000_001, workdir=tmp_path, loader=loader)
     assert evaluation.n_questions == 60
     assert evaluation.accuracy >= MIN_SAMPLE_ACCURACY, evaluation
-    assert evaluation.per_task["colour_of_shape"] >= 0.9 and evaluation.per_task["shape_shown"] >= 0.9, evaluation
+    assert len(evaluation.per_task) == 3 and min(evaluation.per_task.values()) >= MIN_TEMPLATE_ACCURACY, evaluation
 
 
 def test_cached_masking_is_exact_on_the_demo_model(loader, tmp_path):

@@ -100,7 +100,7 @@ class TrainConfig:
             it more often).
     """
 
-    steps: int = 3000
+    steps: int = 4000
     batch_size: int = 16
     lr: float = 2e-3
     warmup: int = 100
@@ -115,7 +115,9 @@ class TrainConfig:
     max_minutes: float = 20.0
     threads: int = 1
     n_frames: int = 8
-    templates: tuple[str, ...] = ("colour_of_shape", "shape_of_colour", "shape_shown")
+    # "Which shape was red?" twice as often: looking frames up by colour to read their shape is the
+    # step the model learns last (with uniform templates it stayed at ~0.7 while the others were ~1.0)
+    templates: tuple[str, ...] = ("colour_of_shape", "shape_of_colour", "shape_of_colour", "shape_shown")
 
 
 #: Seed of the held-out questions used during training (never used for training questions).
