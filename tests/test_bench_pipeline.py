@@ -99,7 +99,10 @@ def test_pipeline_bench_runs_side_by_side(demo):
     paper, *ours = bench.rows
     assert paper.method == "paper" and paper.speedup == 1.0
     assert [r.fraction for r in ours] == [1.0, 0.5]
-    assert sum(bench.paper_steps.values()) == paper.evaluations and bench.value_agreement >= 0
+    assert sum(bench.paper_steps.values()) == paper.evaluations
+    # where the masked model answers with a letter first, the paper's read-out is vqa-shap's score
+    # (4 coalitions checked: all kept, none kept, 2 random; at least the all-kept one is compared)
+    assert bench.value_agreement < 1e-3 and 0 <= bench.agreement_later_step < 4
     assert all(r.seconds_per_question > 0 and r.evals_per_s > 0 and r.error >= 0 for r in bench.rows)
     assert ours[0].speedup > 1.0
     text = format_table(bench)

@@ -117,7 +117,10 @@ def test_faithfulness_top_frame_is_evidence(loader, tmp_path):
     ours, chance = rows
     assert ours.estimator == "cyclic" and ours.n_questions == 6 and chance.estimator == "random ranking"
     assert ours.top1 > chance.top1 and ours.precision_at_k > chance.precision_at_k, rows
-    assert "| cyclic | 256 | 6 |" in format_table(rows)
+    assert sum(n for n, _ in ours.top1_by_evidence.values()) == 6 and set(ours.top1_by_evidence) <= {1, 2}
+    weighted = sum(n * hit for n, hit in ours.top1_by_evidence.values()) / 6
+    assert weighted == pytest.approx(ours.top1)
+    assert "| cyclic | 256 | 6 |" in format_table(rows) and "top-1, 1 evidence frame |" in format_table(rows)
 
 
 @pytest.mark.slow

@@ -8,14 +8,16 @@ of the ground-truth option's score and report
 * **precision@k** — the share of evidence frames among the top ``k`` frames, with ``k`` = the
   question's number of evidence frames (so a perfect ranking scores 1);
 
-next to what a random ranking gets (``|evidence| / frames`` for both). Used by
+next to what a random ranking gets (``|evidence| / frames`` for both), and the top-1 hit rate apart for
+questions with one evidence frame and with two (two frames that each show the answer are redundant:
+hiding either one changes little, so each gets a small share of the credit). Used by
 ``scripts/bench_faithfulness.py``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -35,6 +37,7 @@ class FaithfulnessRow:
         precision_at_k: mean share of evidence frames among the top k (k = number of evidence frames).
         evaluations: mean evaluations per question.
         seconds_per_question: mean wall time of the estimate per question.
+        top1_by_evidence: ``{number of evidence frames: (questions, top-1 hit rate)}``.
     """
 
     estimator: str
@@ -44,6 +47,7 @@ class FaithfulnessRow:
     precision_at_k: float
     evaluations: float
     seconds_per_question: float
+    top1_by_evidence: dict[int, tuple[int, float]] = field(default_factory=dict)
 
 
 def frame_ranking(values: np.ndarray, column: int, frame_indices: Sequence[int]) -> list[int]:
@@ -91,14 +95,15 @@ def run_faithfulness(loader, cases, *, estimators: Sequence[str], budgets: Seque
     from vqa_shap.protocol import get_protocol
 
     protocol = protocol or get_protocol("pollard2025")
-    results: dict[tuple[str, int], list[tuple[float, float, int, float]]] = {}
-    chance = []
+    results: dict[tuple[str, int], list[tuple[float, float, int, float, int]]] = {}
+    chance, n_evidence = [], []
     for case in tqdm(cases, desc="faithfulness", unit="q", disable=not progress):
         prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
         groups = protocol.frame_groups(case.plan, loader.temporal_unit)
         frame_indices = [case.plan.frames[g[0]].index for g in groups]
         evidence = evidence_frames(case.question)
         chance.append(len(evidence) / len(frame_indices))
+        n_evidence.append(len(evidence))
         for name in estimators:
             estimator = get_estimator(name)
             for budget in budgets:
@@ -111,23 +116,34 @@ def run_faithfulness(loader, cases, *, estimators: Sequence[str], budgets: Seque
                 seconds = time.perf_counter() - start
                 ranking = frame_ranking(estimate.values, case.question.answer, frame_indices)
                 top1, precision = evidence_scores(ranking, evidence)
-                results.setdefault((name, int(budget)), []).append((top1, precision, game.evaluations, seconds))
+                results.setdefault((name, int(budget)), []).append(
+                    (top1, precision, game.evaluations, seconds, len(evidence)))
     rows = []
     for (name, budget), values in results.items():
         arr = np.array(values, dtype=np.float64)
         rows.append(FaithfulnessRow(name, budget, len(values), float(arr[:, 0].mean()), float(arr[:, 1].mean()),
-                                    float(arr[:, 2].mean()), float(arr[:, 3].mean())))
-    rows.append(FaithfulnessRow("random ranking", 0, len(chance), float(np.mean(chance)), float(np.mean(chance)), 0.0, 0.0))
+                                    float(arr[:, 2].mean()), float(arr[:, 3].mean()), _by_evidence(arr[:, 0], arr[:, 4])))
+    chance_arr = np.array(chance)
+    rows.append(FaithfulnessRow("random ranking", 0, len(chance), float(chance_arr.mean()), float(chance_arr.mean()),
+                                0.0, 0.0, _by_evidence(chance_arr, np.array(n_evidence))))
     return rows
+
+
+def _by_evidence(top1: np.ndarray, n_evidence: np.ndarray) -> dict[int, tuple[int, float]]:
+    return {int(n): (int((n_evidence == n).sum()), float(top1[n_evidence == n].mean())) for n in np.unique(n_evidence)}
 
 
 def format_table(rows: Sequence[FaithfulnessRow]) -> str:
     """The rows as a Markdown table."""
-    lines = ["| estimator | budget | questions | top-1 frame is evidence | precision@k | evaluations | s / question |",
-             "|---|---|---|---|---|---|---|"]
+    counts = sorted({n for r in rows for n in r.top1_by_evidence})
+    split = "".join(f" top-1, {n} evidence frame{'s' if n > 1 else ''} |" for n in counts)
+    lines = ["| estimator | budget | questions | top-1 frame is evidence | precision@k |" + split
+             + " evaluations | s / question |", "|---|---|---|---|---|" + "---|" * len(counts) + "---|---|"]
     for r in rows:
         budget = "–" if r.estimator == "random ranking" else str(r.budget)
-        lines.append(f"| {r.estimator} | {budget} | {r.n_questions} | {r.top1:.2f} | {r.precision_at_k:.2f} | "
+        cells = "".join(f" {r.top1_by_evidence[n][1]:.2f} ({r.top1_by_evidence[n][0]}) |" if n in r.top1_by_evidence
+                        else " – |" for n in counts)
+        lines.append(f"| {r.estimator} | {budget} | {r.n_questions} | {r.top1:.2f} | {r.precision_at_k:.2f} |{cells} "
                      f"{r.evaluations:.0f} | {r.seconds_per_question:.2f} |")
     return "\n".join(lines)
 
