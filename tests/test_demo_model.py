@@ -146,3 +146,36 @@ def test_demo_command_runs_the_whole_flow(tmp_path):
     assert list((out / "report").rglob("questions/*.png"))
     # the demo can be re-run on its own output
     assert main(["demo", "--out", str(out), "--questions", "2", "--budget", "64"]) == 0
+
+
+def test_training_is_deterministic_saves_a_loadable_folder_and_restores_torch_state(tmp_path):
+    """A few real steps of ``train`` (the code path of scripts/train_demo_model.py), twice."""
+    import torch
+
+    from vqa_shap.demo_model import TrainConfig, record_evaluation, train
+
+    config = TrainConfig(steps=3, batch_size=3, warmup=1, eval_every=2, eval_questions=6)
+    threads = torch.get_num_threads()
+    first = train(tmp_path / "a", config, progress=False)
+    second = train(tmp_path / "b", config, progress=False)
+    assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()
+    assert first.steps == 3 and first.stopped == "steps" and [h["step"] for h in first.history] == [2, 3]
+    assert set(first.history[-1]["per_task"]) == {"colour_of_shape", "shape_of_colour", "shape_shown"}
+    assert first.history == [{**h, "seconds": f["seconds"]} for h, f in zip(second.history, first.history)]
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    # the folder loads through the llava_onevision loader and scores the full pipeline
+    evaluation = evaluate(tmp_path / "a", 3, workdir=tmp_path / "eval")
+    assert evaluation.n_questions == 3 and 0.0 <= evaluation.accuracy <= 1.0
+    record_evaluation(tmp_path / "a", evaluation)
+    info = json.loads((tmp_path / "a" / TRAINING_FILE).read_text())
+    assert info["total_steps"] == 3 and info["evaluation"]["n_questions"] == 3
+    assert info["runs"][0]["train_config"]["templates"] == list(config.templates)
+
+
+def test_train_config_rejects_unknown_templates():
+    from vqa_shap.demo_model import TrainConfig
+
+    with pytest.raises(ValueError, match="valid: colour_of_shape, shape_of_colour, shape_shown"):
+        TrainConfig(templates=("colour_of_shape", "size_of_shape"))
+    with pytest.raises(ValueError, match="curriculum"):
+        TrainConfig(curriculum=(0.3, 0.3))

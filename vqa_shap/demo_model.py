@@ -119,6 +119,18 @@ class TrainConfig:
     # step the model learns last (with uniform templates it stayed at ~0.7 while the others were ~1.0)
     templates: tuple[str, ...] = ("colour_of_shape", "shape_of_colour", "shape_of_colour", "shape_shown")
 
+    def __post_init__(self):
+        from vqa_shap.builders.synthetic import TEMPLATES
+
+        unknown = sorted(set(self.templates) - set(TEMPLATES))
+        if not self.templates or unknown:
+            raise ValueError(f"TrainConfig.templates: unknown or none {unknown or list(self.templates)}; "
+                             f"valid: {', '.join(TEMPLATES)}")
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or self.eval_questions < 1:
+            raise ValueError("TrainConfig: steps, batch_size, eval_every and eval_questions must be >= 1")
+        if not 0.0 <= self.curriculum[0] < self.curriculum[1]:
+            raise ValueError(f"TrainConfig.curriculum: need 0 <= start < end, got {self.curriculum}")
+
 
 #: Seed of the held-out questions used during training (never used for training questions).
 HELD_OUT_SEED = 999_983
@@ -389,12 +401,27 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
         A :class:`TrainResult`.
     """
     import torch
+
+    # the thread count and deterministic kernels are process-wide: set for the run, then restored
+    threads = torch.get_num_threads()
+    deterministic = (torch.are_deterministic_algorithms_enabled(),
+                     torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _train(Path(out), config, arch, resume, progress)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+
+
+def _train(out: Path, config: TrainConfig, arch: DemoArchitecture, resume: str | os.PathLike | None,
+           progress: bool) -> TrainResult:
+    import torch
     from tqdm.auto import tqdm
 
     from vqa_shap.builders.synthetic import DISTRACTOR_P, sample_items
 
-    torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     model, processor = build_demo_model(arch, config.seed)
     earlier: dict[str, Any] = {}
     if resume is not None:
@@ -440,7 +467,8 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optim.step()
-        running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
+        value = float(loss.detach())
+        running = value if running is None else 0.95 * running + 0.05 * value
         bar.update(1)
         bar.set_postfix(loss=f"{running:.3f}", acc=f"{accuracy:.3f}", refresh=False)
         elapsed = time.perf_counter() - started
@@ -467,10 +495,10 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
     seconds = time.perf_counter() - started
     model.eval()
     model.set_attn_implementation("sdpa")
-    result = TrainResult(Path(out), step, seconds, accuracy, history, stopped)
+    result = TrainResult(out, step, seconds, accuracy, history, stopped)
     runs = list(earlier.get("runs", [])) + [{"train_config": asdict(config), "steps": step, "train_seconds": seconds,
                                              "stopped": stopped, "history": history}]
-    _save(model, processor, Path(out), {"architecture": asdict(arch), "runs": runs,
+    _save(model, processor, out, {"architecture": asdict(arch), "runs": runs,
                                         "total_steps": offset + step,
                                         "train_seconds": sum(r["train_seconds"] for r in runs),
                                         "held_out_accuracy": accuracy, "held_out_seed": HELD_OUT_SEED,
