@@ -87,7 +87,8 @@ class PipelineBench:
         reference_estimator: the reference's estimator.
         reference_seconds: mean wall time of a reference estimate.
         value_agreement: max |paper read-out − vqa-shap score| over the coalitions checked on which the
-            model answered with a letter first (where the two read-outs are the same quantity).
+            model answered with a letter first (where the two read-outs are the same quantity); NaN if
+            there was none.
         agreement_later_step: coalitions checked on which the paper read a later generation step
             (left out of :attr:`value_agreement`: there the read-outs differ by design).
         paper_steps: how often the paper's read-out used each generation step.
@@ -171,7 +172,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, permut
     protocol = protocol or get_protocol("pollard2025")
     per: dict[tuple[str, str, float], list[tuple[float, int, float, float]]] = {}
     stats = {"F": [], "V": [], "L": [], "N": [], "ref_budget": [], "ref_s": []}
-    agreement, later_step, steps = 0.0, 0, {}
+    differences, later_step, steps = [], 0, {}
     for q, case in enumerate(cases):
         prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
         n = prepared.n_features
@@ -186,7 +187,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, permut
         for row, mask in enumerate(check):
             paper = paper_score(loader, prepared, mask, max_new_tokens=max_new_tokens)
             if paper.step == 0:
-                agreement = max(agreement, float(np.abs(paper.logits - ours_scores[row]).max()))
+                differences.append(float(np.abs(paper.logits - ours_scores[row]).max()))
             else:
                 later_step += 1
 
@@ -242,7 +243,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, permut
         sequence_length=float(np.mean(stats["L"])), video_tokens=float(np.mean(stats["N"])),
         permutations=permutations, reference_budget=float(np.mean(stats["ref_budget"])),
         reference_seconds=float(np.mean(stats["ref_s"])), reference_estimator=reference_estimator,
-        value_agreement=agreement, agreement_later_step=later_step,
+        value_agreement=max(differences, default=float("nan")), agreement_later_step=later_step,
         paper_steps=dict(sorted(steps.items())), max_new_tokens=max_new_tokens, rows=rows, headline=headline)
 
 
