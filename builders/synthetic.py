@@ -184,11 +184,17 @@ def _sample_record(rng: np.random.Generator, qid: str, template: str, n_frames: 
     return record, frames
 
 
+def check_templates(templates: Sequence[str]) -> None:
+    """Raise ``ValueError`` (listing the valid ones) unless ``templates`` is non-empty and all known."""
+    unknown = [t for t in templates if t not in TEMPLATES]
+    if unknown or not templates:
+        problem = f"unknown template(s) {unknown}" if unknown else "no templates given"
+        raise ValueError(f"{problem}; valid: {', '.join(TEMPLATES)}")
+
+
 def _records(n_questions: int, seed: int, n_frames: int, size: int, templates: Sequence[str],
              distractor_p: float = DISTRACTOR_P) -> Iterator[tuple[dict, list[Shape | None]]]:
-    unknown = [t for t in templates if t not in TEMPLATES]
-    if unknown:
-        raise ValueError(f"unknown template(s) {unknown}; valid: {', '.join(TEMPLATES)}")
+    check_templates(templates)
     if n_questions < 1 or n_frames < 2 or size < 16 or size % 2:
         raise ValueError("need n_questions >= 1, n_frames >= 2 and an even frame size >= 16")
     rng = np.random.default_rng(seed)

@@ -93,7 +93,7 @@ def test_synthetic_example(tmp_path, monkeypatch):
     assert len(ns["questions"]) == 60 and (tmp_path / "synthetic_src" / "questions.json").is_file()
 
 
-def test_paper_tables_commands_and_export_example(pollard_dir, tmp_path):
+def test_paper_tables_commands_and_export_example(pollard_dir, tmp_path, monkeypatch):
     """The bash block that imports the published tables, then the export example: byte-equal CSVs."""
     # the README runs from a checkout with ../shared beside it
     work = tmp_path / "checkout"
@@ -103,12 +103,8 @@ def test_paper_tables_commands_and_export_example(pollard_dir, tmp_path):
     done = subprocess.run(["bash", "-e", "-c", _block("bash", "vqa-shap import-paper")], cwd=work, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    old = Path.cwd()
-    os.chdir(work)
-    try:
-        _run(_block("python", PAPER_EXPORT))
-    finally:
-        os.chdir(old)
+    monkeypatch.chdir(work)
+    _run(_block("python", PAPER_EXPORT))
     source = pollard_dir / "shapley" / "internvideo" / "mvbench"
     exported = sorted((work / "exported").iterdir())
     assert [p.name for p in exported] == sorted(p.name for p in source.glob("*_5000_joint.csv"))

@@ -120,12 +120,9 @@ class TrainConfig:
     templates: tuple[str, ...] = ("colour_of_shape", "shape_of_colour", "shape_of_colour", "shape_shown")
 
     def __post_init__(self):
-        from vqa_shap.builders.synthetic import TEMPLATES
+        from vqa_shap.builders.synthetic import check_templates
 
-        unknown = sorted(set(self.templates) - set(TEMPLATES))
-        if not self.templates or unknown:
-            raise ValueError(f"TrainConfig.templates: unknown or none {unknown or list(self.templates)}; "
-                             f"valid: {', '.join(TEMPLATES)}")
+        check_templates(self.templates)
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or self.eval_questions < 1:
             raise ValueError("TrainConfig: steps, batch_size, eval_every and eval_questions must be >= 1")
         if not 0.0 <= self.curriculum[0] < self.curriculum[1]:
