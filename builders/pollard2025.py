@@ -15,7 +15,7 @@ paper's qids in CSV order, options and answers. Records are parsed by the benchm
 
 The dumps do not say where a variant's options came from: the correct option and (for ``hard_<N>``)
 the question's own options are traced back to the original config; the rest get the unknown origin
-``("", -1)`` (see :func:`vqa_shap.variants.recover_origins`).
+``("", -1)`` (see :func:`vqa_shap.builders.variants.recover_origins`).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class Pollard2025Builder(Builder):
 
     def build(self, source, *, subset=None, on_error: str = "raise") -> BuildResult:
         """Build every dump (see :meth:`Builder.build`); variants get their recoverable option origins."""
-        from vqa_shap.variants import UNKNOWN_ORIGIN, recover_origins
+        from vqa_shap.builders.variants import UNKNOWN_ORIGIN, recover_origins
 
         result = super().build(source, subset=subset, on_error=on_error)
         configs = {}

@@ -783,7 +783,7 @@ class ChatVLMLoader(Loader):
 
         Masked frames become the protocol's baseline (black raw frames before the processor, or zeros
         in its output); masked words are blanks in the re-rendered prompt. Used by :meth:`score_pixels`
-        and by the paper's pipeline (:mod:`vqa_shap.paper_pipeline`).
+        and by the paper's pipeline (:mod:`vqa_shap.bench.paper_pipeline`).
         """
         mask = self._check(prepared, mask)[0]
         dropped = [u for u, keep in zip(prepared.units, mask[:prepared.n_video]) if not keep]

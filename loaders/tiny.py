@@ -125,7 +125,7 @@ def llava_onevision_parts(tok, *, image_size: int, patch_size: int, vision_hidde
                           kv_heads: int = 2, **text_kw):
     """The config and the real processor of a small LLaVA-OneVision (SigLIP tower + Qwen2 LM).
 
-    Shared by the tiny random models and the trained demo model (:mod:`vqa_shap.demo_model`).
+    Shared by the tiny random models and the trained demo model (:mod:`vqa_shap.demo.model`).
 
     Returns:
         ``(LlavaOnevisionConfig, LlavaOnevisionProcessor)``.

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         args.games, args.sizes, args.seeds = ["video_like"], [20], 2
         args.budgets, args.reference_budget = [100, 400], 400
 
-    from vqa_shap.estimators.benchmark import format_summary, format_tables, plot, run_benchmark, save_json
+    from vqa_shap.bench.estimators import format_summary, format_tables, plot, run_benchmark, save_json
     from vqa_shap.game import CostModel
 
     result = run_benchmark(args.games, args.sizes, args.estimators, args.budgets, seeds=args.seeds,

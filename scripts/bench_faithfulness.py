@@ -6,7 +6,7 @@
 For each estimator and budget, on held-out synthetic questions whose evidence frames are known: the
 share of questions whose top-ranked frame (|phi| of the ground-truth option) is an evidence frame, and
 precision@k (k = number of evidence frames), next to a random ranking. The logic lives in
-``vqa_shap.faithfulness``.
+``vqa_shap.analysis.faithfulness``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from vqa_shap.bench_pipeline import synthetic_cases
-    from vqa_shap.faithfulness import as_dicts, format_table, run_faithfulness
+    from vqa_shap.bench.pipeline import synthetic_cases
+    from vqa_shap.analysis.faithfulness import as_dicts, format_table, run_faithfulness
     from vqa_shap.loaders import resolve_model
 
     torch.set_num_threads(args.threads)

@@ -4,7 +4,7 @@ one-by-one vs batched, with and without prefix sharing, on a realistic-proportio
 
     python scripts/bench_loader.py --json bench_loader.json
 
-The logic lives in ``vqa_shap.loaders.benchmark``; this script only parses arguments and prints.
+The logic lives in ``vqa_shap.bench.loaders``; this script only parses arguments and prints.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from vqa_shap.loaders import get_loader
-    from vqa_shap.loaders import benchmark as bench
+    from vqa_shap.bench import loaders as bench
     from vqa_shap.loaders.tiny import tiny_model_dir
     from vqa_shap.protocol import get_protocol
 

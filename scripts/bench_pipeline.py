@@ -8,7 +8,7 @@ realistic-proportion model (32 frames x 36 tokens, ~150 text tokens).
 Paper: shap PermutationExplainer, batch size 1, processor + generate per mask, letter scan (SEED §3.6,
 §4). vqa-shap: cached vision features, batched forwards, prefix sharing, the default estimator, at the
 paper's budget and below. Reports evaluations/s, wall time per question, their ratios, and each one's
-error against a high-budget reference. The logic lives in ``vqa_shap.bench_pipeline``.
+error against a high-budget reference. The logic lives in ``vqa_shap.bench.pipeline``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from vqa_shap.bench_pipeline import format_table, realistic_cases, run_pipeline_bench, synthetic_cases
+    from vqa_shap.bench.pipeline import format_table, realistic_cases, run_pipeline_bench, synthetic_cases
     from vqa_shap.loaders import get_loader, resolve_model
     from vqa_shap.loaders.tiny import tiny_model_dir
 

@@ -6,7 +6,7 @@
 
 Deterministic for a seed and thread count. After training, the held-out accuracy is measured through
 the real inference path (videos -> builder -> loader) and recorded in the folder's
-``vqa_shap_training.json``. The logic lives in ``vqa_shap.demo_model``.
+``vqa_shap_training.json``. The logic lives in ``vqa_shap.demo.model``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vqa_shap.demo_model import DemoArchitecture, TrainConfig, evaluate, record_evaluation, train
+    from vqa_shap.demo.model import DemoArchitecture, TrainConfig, evaluate, record_evaluation, train
 
     defaults, arch = TrainConfig(), DemoArchitecture()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

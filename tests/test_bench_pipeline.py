@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.bench_pipeline import format_table, relative_error, run_pipeline_bench, synthetic_cases
-from vqa_shap.paper_pipeline import letter_step, paper_score, paper_shapley
+from vqa_shap.bench.pipeline import format_table, relative_error, run_pipeline_bench, synthetic_cases
+from vqa_shap.bench.paper_pipeline import letter_step, paper_score, paper_shapley
 
 ROOT = Path(__file__).resolve().parents[1]
 

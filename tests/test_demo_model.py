@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.demo_model import DEMO_MODEL, TRAINING_FILE, demo_model_dir, evaluate
+from vqa_shap.demo.model import DEMO_MODEL, TRAINING_FILE, demo_model_dir, evaluate
 
 #: Held-out accuracy the committed model must have reached on its 300-question evaluation (the issue
 #: asks >= 90%; it measured 0.98).
@@ -67,7 +67,7 @@ def test_held_out_accuracy(loader, tmp_path):
 
 
 def test_cached_masking_is_exact_on_the_demo_model(loader, tmp_path):
-    from vqa_shap.bench_pipeline import synthetic_cases
+    from vqa_shap.bench.pipeline import synthetic_cases
     from vqa_shap.protocol import get_protocol
 
     case = synthetic_cases(1, seed=50_000_002, workdir=tmp_path)[0]
@@ -79,7 +79,7 @@ def test_cached_masking_is_exact_on_the_demo_model(loader, tmp_path):
 def test_masking_the_evidence_frames_hurts_the_answer(loader, tmp_path):
     """The model uses the video: hiding the evidence frames lowers the right answer's margin more than
     hiding the same number of other frames."""
-    from vqa_shap.bench_pipeline import synthetic_cases
+    from vqa_shap.bench.pipeline import synthetic_cases
     from vqa_shap.builders.synthetic import evidence_frames
     from vqa_shap.protocol import get_protocol
 
@@ -106,8 +106,8 @@ def test_masking_the_evidence_frames_hurts_the_answer(loader, tmp_path):
 
 
 def test_faithfulness_top_frame_is_evidence(loader, tmp_path):
-    from vqa_shap.bench_pipeline import synthetic_cases
-    from vqa_shap.faithfulness import evidence_scores, format_table, frame_ranking, run_faithfulness
+    from vqa_shap.bench.pipeline import synthetic_cases
+    from vqa_shap.analysis.faithfulness import evidence_scores, format_table, frame_ranking, run_faithfulness
 
     assert frame_ranking(np.array([[0.1, 0.0], [-0.5, 0.2], [0.3, 0.9]]), 0, [4, 5, 6]) == [5, 6, 4]
     assert evidence_scores([5, 6, 4], [5]) == (1.0, 1.0)
@@ -152,7 +152,7 @@ def test_training_is_deterministic_saves_a_loadable_folder_and_restores_torch_st
     """A few real steps of ``train`` (the code path of scripts/train_demo_model.py), twice."""
     import torch
 
-    from vqa_shap.demo_model import TrainConfig, record_evaluation, train
+    from vqa_shap.demo.model import TrainConfig, record_evaluation, train
 
     config = TrainConfig(steps=3, batch_size=3, warmup=1, eval_every=2, eval_questions=6)
     threads = torch.get_num_threads()
@@ -173,7 +173,7 @@ def test_training_is_deterministic_saves_a_loadable_folder_and_restores_torch_st
 
 
 def test_train_config_rejects_unknown_templates():
-    from vqa_shap.demo_model import TrainConfig
+    from vqa_shap.demo.model import TrainConfig
 
     with pytest.raises(ValueError, match="valid: colour_of_shape, shape_of_colour, shape_shown"):
         TrainConfig(templates=("colour_of_shape", "size_of_shape"))

@@ -14,7 +14,7 @@ import vqa_shap
 from vqa_shap.errors import RegistryError
 from vqa_shap.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, Estimate, Estimator, EstimatorError, get_estimator
 from vqa_shap.game import Game
-from vqa_shap.games_testing import GAMES, brute_force_shapley, make_game
+from vqa_shap.bench.games import GAMES, brute_force_shapley, make_game
 
 STOCHASTIC = ["permutation", "cyclic", "kernel", "leverage", "stratified", "shapiq"]
 

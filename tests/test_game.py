@@ -7,7 +7,7 @@ import pytest
 
 from vqa_shap.errors import VqaShapError
 from vqa_shap.game import CostModel, Game, GameError
-from vqa_shap.games_testing import brute_force_shapley, make_game
+from vqa_shap.bench.games import brute_force_shapley, make_game
 
 
 class Recorder:

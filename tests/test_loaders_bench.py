@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vqa_shap.loaders import benchmark as bench  # noqa: E402
+from vqa_shap.bench import loaders as bench  # noqa: E402
 from vqa_shap.loaders import get_loader  # noqa: E402
 from vqa_shap.loaders.tiny import tiny_model_dir  # noqa: E402
 from vqa_shap.protocol import get_protocol  # noqa: E402

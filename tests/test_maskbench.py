@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqa_shap.maskbench import (
+from vqa_shap.analysis.maskbench import (
     MaskBenchOptions, MaskBenchRow, MaskSetting, eligible_features, feature_index_map, forced_order,
     keep_mask, keep_matrix, mask_settings, normalised_shapley, paper_json, reorder_options, summarize,
 )
@@ -216,7 +216,7 @@ def test_options_validation_and_suffix():
 
 def test_negative_gt_masks_all_distractor_words_on_published_frozenbilm_tables(pollard_dir):
     from vqa_shap.builders import get_builder
-    from vqa_shap.paper_csv import attribution_from_csv
+    from vqa_shap.analysis.paper_csv import attribution_from_csv
     from vqa_shap.protocol import get_protocol
 
     proto = get_protocol("pollard2025")
@@ -297,7 +297,7 @@ def _hand_attribution(q, root, seed=0):
 
 @pytest.mark.parametrize("force", ["first", "last"])
 def test_force_logit_masks_follow_their_option(tiny_question, force):
-    from vqa_shap.maskbench import evaluate_question
+    from vqa_shap.analysis.maskbench import evaluate_question
     from vqa_shap.protocol import get_protocol
 
     q, root = tiny_question
@@ -326,7 +326,7 @@ def test_force_logit_masks_follow_their_option(tiny_question, force):
 
 
 def test_mismatched_frames_are_a_clear_error(tiny_question):
-    from vqa_shap.maskbench import MaskBenchError, evaluate_question
+    from vqa_shap.analysis.maskbench import MaskBenchError, evaluate_question
     from vqa_shap.protocol import get_protocol
 
     q, root = tiny_question
@@ -389,7 +389,7 @@ def test_mask_bench_end_to_end_on_a_tiny_model(explained, capsys):
 
     import datasets
 
-    from vqa_shap.maskbench import load_attributions
+    from vqa_shap.analysis.maskbench import load_attributions
 
     out = explained["root"] / "maskbench"
     assert _mask_bench_cli(explained, out, "--json", str(out / "bench.json")) == 0
@@ -445,7 +445,7 @@ def test_mask_bench_force_last_and_gt_masking(explained):
     for r in last:
         assert r.force_logit == "last" and r.label == questions[r.qid].n_options - 1
     # with every word masked the reordered prompt is the unforced all-masked prompt: same scores
-    from vqa_shap.maskbench import load_attributions
+    from vqa_shap.analysis.maskbench import load_attributions
 
     for attr in load_attributions(explained["attributions"], explained["config"]):
         if attr.error is None:
@@ -465,7 +465,7 @@ def test_mask_bench_force_last_and_gt_masking(explained):
 
 
 def test_run_resumes_from_the_work_dir_and_records_failures(tiny_question, tmp_path):
-    from vqa_shap.maskbench import MaskBenchError, run_mask_bench
+    from vqa_shap.analysis.maskbench import MaskBenchError, run_mask_bench
     from vqa_shap.protocol import get_protocol
 
     q, root = tiny_question
@@ -489,7 +489,7 @@ def test_run_resumes_from_the_work_dir_and_records_failures(tiny_question, tmp_p
 
 
 def test_format_matrix_is_the_papers_layout():
-    from vqa_shap.maskbench import format_matrix
+    from vqa_shap.analysis.maskbench import format_matrix
 
     text = format_matrix(summarize(_rows()))
     lines = text.splitlines()

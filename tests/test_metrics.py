@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vqa_shap.metrics import (
+from vqa_shap.analysis.metrics import (
     GROUPS, SIGNALS, bootstrap_ci, metric_keys, normalise_columns, question_metrics,
     question_metrics_frame, signal_weights, subset_metrics, subset_rows,
 )
@@ -26,7 +26,7 @@ def fixture_questions(pollard_dir, bench):
 
 
 def imported(pollard_dir, model, bench):
-    from vqa_shap.paper_csv import import_csv_dir
+    from vqa_shap.analysis.paper_csv import import_csv_dir
     from vqa_shap.protocol import get_protocol
 
     questions = fixture_questions(pollard_dir, bench)
@@ -282,7 +282,7 @@ def test_infinite_stderr_of_an_irrelevant_value_does_not_poison_the_error():
     error is infinite (estimators with one independent sample report inf); no NaN, no warning."""
     import warnings
 
-    from vqa_shap.metrics import _propagate
+    from vqa_shap.analysis.metrics import _propagate
 
     phi = np.array([[1.0, 0.5], [0.5, 2.0], [0.25, -1.0]])
     sigma = np.full_like(phi, 0.1)

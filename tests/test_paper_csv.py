@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from vqa_shap.errors import RecordError, VqaShapError
-from vqa_shap.paper_csv import (
+from vqa_shap.analysis.paper_csv import (
     attribution_from_csv, attribution_to_csv, csv_filename, import_csv_dir, paper_evaluations,
     parse_csv_filename, prediction_from_sums, read_paper_csv, write_csv,
 )

@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from vqa_shap.ranking import (
+from vqa_shap.analysis.ranking import (
     CONTENTS_TAIL, RANKERS, SYSTEM_INSTRUCTION, GeminiRanker, RankingError, RankItem, get_ranker,
     parse_frame_ranking, per_frame_ranks, positionwise_spearman, rank_agreement, rank_questions,
     shapley_frame_ranking, summarize_agreement,

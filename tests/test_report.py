@@ -101,8 +101,8 @@ def test_report_cli_writes_every_figure_with_decoded_frames(folders, tmp_path, c
 
 def test_question_report_shows_the_frames(folders, tmp_path):
     """The frame tiles of the report are the decoded frames (not placeholders)."""
-    from vqa_shap.maskbench import load_attributions
-    from vqa_shap.report import frame_images, plot_question_report
+    from vqa_shap.analysis.maskbench import load_attributions
+    from vqa_shap.analysis.report import frame_images, plot_question_report
 
     attr = next(a for a in load_attributions(folders["attributions"], CONFIG) if a.qid == "mv_2")
     question = _questions()[1]
@@ -132,8 +132,8 @@ def test_report_without_videos_draws_placeholders(folders, tmp_path, capsys):
 
 
 def test_mismatched_frames_fall_back_to_placeholders_with_the_reason(folders):
-    from vqa_shap.maskbench import load_attributions
-    from vqa_shap.report import frame_images
+    from vqa_shap.analysis.maskbench import load_attributions
+    from vqa_shap.analysis.report import frame_images
 
     attr = next(a for a in load_attributions(folders["attributions"], CONFIG) if a.qid == "ego_1")
     frames, note = frame_images(attr, _questions()[0], None, folders["videos"], n_frames=N_FRAMES + 2)
@@ -141,9 +141,9 @@ def test_mismatched_frames_fall_back_to_placeholders_with_the_reason(folders):
 
 
 def test_share_rows_match_the_metrics(folders):
-    from vqa_shap.maskbench import load_attributions
-    from vqa_shap.metrics import subset_metrics
-    from vqa_shap.report import share_rows
+    from vqa_shap.analysis.maskbench import load_attributions
+    from vqa_shap.analysis.metrics import subset_metrics
+    from vqa_shap.analysis.report import share_rows
 
     attrs = load_attributions(folders["attributions"], CONFIG)
     (row,) = share_rows({"m · b": attrs}, bootstrap=0)
@@ -154,7 +154,7 @@ def test_share_rows_match_the_metrics(folders):
 
 
 def test_rank_violins(tmp_path):
-    from vqa_shap.report import plot_rank_violins
+    from vqa_shap.analysis.report import plot_rank_violins
 
     path = plot_rank_violins({"a": [0.1, -0.3, 0.5], "b": [None, 0.2], "empty": []}, tmp_path / "r.png")
     w, h = _png_size(path)
@@ -165,7 +165,7 @@ def test_analysis_modules_import_cheaply():
     import subprocess
     import sys
 
-    code = ("import sys, vqa_shap.maskbench, vqa_shap.ranking, vqa_shap.report, vqa_shap.commands.mask_bench,"
+    code = ("import sys, vqa_shap.analysis.maskbench, vqa_shap.analysis.ranking, vqa_shap.analysis.report, vqa_shap.commands.mask_bench,"
             " vqa_shap.commands.rank, vqa_shap.commands.report;"
             "print(','.join(m for m in ('torch', 'transformers', 'datasets', 'matplotlib', 'scipy', 'pandas')"
             " if m in sys.modules))")

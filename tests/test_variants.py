@@ -14,7 +14,7 @@ import pytest
 from vqa_shap.builders import get_builder
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema import OptionOrigin, Question
-from vqa_shap.variants import UNKNOWN_ORIGIN, VARIANT_PATTERN, make_variant, normalise
+from vqa_shap.builders.variants import UNKNOWN_ORIGIN, VARIANT_PATTERN, make_variant, normalise
 
 HARD = ("hard_5", "hard_10", "hard_15", "hard_20")
 
@@ -196,7 +196,7 @@ def _hd_epic_questions():
 _SCRIPT = """
 import json, sys
 from vqa_shap.schema import Question
-from vqa_shap.variants import make_variant
+from vqa_shap.builders.variants import make_variant
 questions = [Question.from_row(row) for row in json.load(sys.stdin)]
 out = {}
 for dedupe in (True, False):

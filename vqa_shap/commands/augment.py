@@ -31,7 +31,7 @@ def augment(folder: Path, config: str, variant: str, *, seed: int = 0, dedupe: b
     from vqa_shap import hub
     from vqa_shap.errors import VqaShapError
     from vqa_shap.schema import config_name
-    from vqa_shap.variants import make_variant
+    from vqa_shap.builders.variants import make_variant
 
     questions = hub.load_questions(folder, config)
     if not questions:

@@ -2,7 +2,7 @@
 
 The default is offline and meaningful: the synthetic coloured-shapes benchmark
 (:mod:`vqa_shap.builders.synthetic`, answers visible only in known *evidence frames*) and the demo
-model (:mod:`vqa_shap.demo_model`, a small LLaVA-OneVision trained on it). The demo builds the
+model (:mod:`vqa_shap.demo.model`, a small LLaVA-OneVision trained on it). The demo builds the
 benchmark into a Hub-style questions folder, loads it back with ``datasets.load_dataset``, explains
 it with the demo model into a Hub-style attributions folder, computes the paper's modality metrics and
 draws a report image.
@@ -106,9 +106,9 @@ def step_load(state: DemoState) -> None:
 def step_explain(state: DemoState) -> None:
     import numpy as np
 
-    from vqa_shap import maskbench
+    from vqa_shap.analysis import maskbench
     from vqa_shap.builders.synthetic import N_FRAMES, evidence_frames
-    from vqa_shap.demo_model import DEMO_MODEL
+    from vqa_shap.demo.model import DEMO_MODEL
     from vqa_shap.explain import explain_questions
 
     config = state.configs[0]
@@ -167,7 +167,7 @@ def _finite(value):
 
 
 def step_report(state: DemoState) -> None:
-    from vqa_shap.report import build_report
+    from vqa_shap.analysis.report import build_report
 
     questions = {q.qid: q for qs in state.questions.values() for q in qs}
     result = build_report(state.attributions, state.out / "report", questions=questions, video_root=state.source,

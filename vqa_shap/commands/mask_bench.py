@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vqa_shap.maskbench import ANSWER_MASKINGS, FORCE_LOGITS
+from vqa_shap.analysis.maskbench import ANSWER_MASKINGS, FORCE_LOGITS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap import hub, maskbench
+    from vqa_shap import hub
+    from vqa_shap.analysis import maskbench
     from vqa_shap.errors import VqaShapError
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol

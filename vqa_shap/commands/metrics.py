@@ -38,11 +38,11 @@ def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat:
 
     Returns:
         ``(rows, per_question)``: JSON-ready rows (one per config × model × benchmark × variant ×
-        signal, see :func:`vqa_shap.metrics.subset_rows`) and ``{config: [QuestionMetrics]}``.
+        signal, see :func:`vqa_shap.analysis.metrics.subset_rows`) and ``{config: [QuestionMetrics]}``.
     """
     from vqa_shap import hub
     from vqa_shap.errors import VqaShapError
-    from vqa_shap.metrics import question_metrics, subset_metrics, subset_rows
+    from vqa_shap.analysis.metrics import question_metrics, subset_metrics, subset_rows
     from vqa_shap.schema import Attribution
 
     available = hub.list_configs(folder)
@@ -96,7 +96,7 @@ def paper_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def markdown_report(rows: Sequence[dict[str, Any]]) -> str:
     """A Markdown report: the paper table, then every signal's metrics with intervals."""
-    from vqa_shap.metrics import GROUP_NAMES, GROUPS, MODALITY_KEYS
+    from vqa_shap.analysis.metrics import GROUP_NAMES, GROUPS, MODALITY_KEYS
 
     out = ["# Modality metrics", "",
            "Ground-truth signal, means over questions (the paper's table). Acc: accuracy of the "
@@ -131,7 +131,7 @@ def markdown_report(rows: Sequence[dict[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from vqa_shap.metrics import question_metrics_frame
+    from vqa_shap.analysis.metrics import question_metrics_frame
 
     rows, per_question = compute(args.attributions, args.config, paper_compat=args.paper_compat,
                                  bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed)

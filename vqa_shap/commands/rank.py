@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vqa_shap.ranking import DEFAULT_GEMINI_MODEL, RANKERS
+from vqa_shap.analysis.ranking import DEFAULT_GEMINI_MODEL, RANKERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _make(name: str, args: argparse.Namespace, cache: Path):
-    from vqa_shap.ranking import get_ranker
+    from vqa_shap.analysis.ranking import get_ranker
 
     if name == "gemini":
         return get_ranker("gemini", model=args.gemini_model, cache_dir=cache, thinking_budget=args.thinking_budget)
@@ -53,7 +53,8 @@ def _make(name: str, args: argparse.Namespace, cache: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap import hub, maskbench, ranking
+    from vqa_shap import hub
+    from vqa_shap.analysis import maskbench, ranking
     from vqa_shap.errors import VqaShapError
 
     attrs = maskbench.load_attributions(args.attributions, args.config)
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         }, indent=2))
         print(f"wrote {args.json}")
     if args.plot:
-        from vqa_shap.report import plot_rank_violins
+        from vqa_shap.analysis.report import plot_rank_violins
 
         label = f"{args.ranker} vs {args.against}"
         plot_rank_violins({f"{label}: position-wise": [r.positionwise for r in results],

@@ -29,9 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap import hub, maskbench
+    from vqa_shap import hub
+    from vqa_shap.analysis import maskbench
     from vqa_shap.errors import VqaShapError
-    from vqa_shap.report import build_report
+    from vqa_shap.analysis.report import build_report
 
     available = hub.list_configs(args.attributions)
     if not available:

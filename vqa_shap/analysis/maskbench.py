@@ -5,7 +5,7 @@ For every explained question the model is evaluated once per *masking setting*:
 * ``nothing``: the unmasked input;
 * ``everything`` × mode: every eligible feature of the mode masked;
 * ``positive`` / ``negative`` × signal × mode: Shapley-guided masking. The signal per feature is the
-  normalised Shapley value ψ (each option column divided by its max |φ|, :mod:`vqa_shap.metrics`) of
+  normalised Shapley value ψ (each option column divided by its max |φ|, :mod:`vqa_shap.analysis.metrics`) of
   the ground-truth column (``ground_truth``), the mean over the other columns (``false``) or over all
   columns (``all``). ``negative`` *keeps* features whose signal is ``> threshold`` — so it masks
   negative features **and exact zeros**, as the paper does; ``positive`` keeps features whose signal
@@ -114,8 +114,8 @@ def mask_settings() -> tuple[MaskSetting, ...]:
 
 
 def normalised_shapley(shapley: np.ndarray) -> np.ndarray:
-    """ψ = φ / max|φ| per option column (SEED_SPEC.md §6.2), via :mod:`vqa_shap.metrics`."""
-    from vqa_shap import metrics
+    """ψ = φ / max|φ| per option column (SEED_SPEC.md §6.2), via :mod:`vqa_shap.analysis.metrics`."""
+    from vqa_shap.analysis import metrics
 
     return np.asarray(metrics.normalise_columns(np.asarray(shapley, dtype=np.float64)))
 
@@ -124,9 +124,9 @@ def signal_values(psi: np.ndarray, answer: int, signal: str) -> np.ndarray:
     """The per-feature metric of a Shapley signal from normalised values ψ (F×K).
 
     ``ground_truth`` = ψ of the GT column, ``false`` = mean of the other columns (zeros with a
-    single option), ``all`` = mean of all columns — :func:`vqa_shap.metrics.signal_weights`.
+    single option), ``all`` = mean of all columns — :func:`vqa_shap.analysis.metrics.signal_weights`.
     """
-    from vqa_shap import metrics
+    from vqa_shap.analysis import metrics
 
     if signal not in SIGNALS:
         raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")

@@ -407,11 +407,11 @@ class GeminiRanker(Ranker):
 
 #: The frame rankers.
 RANKERS: Registry[Ranker] = Registry("ranker", {
-    "gemini": "vqa_shap.ranking:GeminiRanker",
-    "shapley": "vqa_shap.ranking:ShapleyRanker",
-    "uniform": "vqa_shap.ranking:UniformRanker",
-    "random": "vqa_shap.ranking:RandomRanker",
-}, base="vqa_shap.ranking:Ranker")
+    "gemini": "vqa_shap.analysis.ranking:GeminiRanker",
+    "shapley": "vqa_shap.analysis.ranking:ShapleyRanker",
+    "uniform": "vqa_shap.analysis.ranking:UniformRanker",
+    "random": "vqa_shap.analysis.ranking:RandomRanker",
+}, base="vqa_shap.analysis.ranking:Ranker")
 
 
 def get_ranker(name: str, **options: Any) -> Ranker:
@@ -471,7 +471,7 @@ def rank_questions(attributions: Sequence[Attribution], ranker: Ranker, referenc
     """
     from tqdm.auto import tqdm
 
-    from vqa_shap.maskbench import frame_count, plan_for_attribution
+    from vqa_shap.analysis.maskbench import frame_count, plan_for_attribution
 
     needs_frames = ranker.needs_frames or reference.needs_frames
     if needs_frames and (questions is None or video_root is None):

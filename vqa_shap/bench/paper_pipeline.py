@@ -13,7 +13,7 @@ What "A Video Is Not Worth a Thousand Words" does per question, reimplemented fo
   restricted to the option letters.
 
 vqa-shap's own way (cached vision features, batched masked forwards with ``logits_to_keep=1``, prefix
-sharing, better estimators) is compared with this one by :mod:`vqa_shap.bench_pipeline`.
+sharing, better estimators) is compared with this one by :mod:`vqa_shap.bench.pipeline`.
 """
 
 from __future__ import annotations

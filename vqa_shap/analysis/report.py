@@ -75,7 +75,7 @@ def _text_color(value: float) -> str:
 
 def _gt_values(attr: Attribution) -> np.ndarray:
     """Normalised ground-truth values ψ[:, answer] (the paper's plotted signal)."""
-    from vqa_shap.metrics import normalise_columns
+    from vqa_shap.analysis.metrics import normalise_columns
 
     return normalise_columns(attr.shapley)[:, attr.answer]
 
@@ -136,8 +136,8 @@ class ShareRow:
 
 
 def share_rows(groups: Mapping[str, Sequence[Attribution]], *, bootstrap: int = 200, seed: int = 0) -> list[ShareRow]:
-    """Ground-truth MC and PF (V, Q, A) per group, with bootstrap intervals (:mod:`vqa_shap.metrics`)."""
-    from vqa_shap.metrics import subset_metrics
+    """Ground-truth MC and PF (V, Q, A) per group, with bootstrap intervals (:mod:`vqa_shap.analysis.metrics`)."""
+    from vqa_shap.analysis.metrics import subset_metrics
 
     rows = []
     for label, attrs in groups.items():
@@ -291,8 +291,8 @@ def frame_images(attr: Attribution, question: Question | None, protocol: "Protoc
     """
     if question is None or video_root is None:
         return None, "no videos given (--questions/--video-root)"
-    from vqa_shap.maskbench import frame_count, plan_for_attribution, temporal_unit_of
-    from vqa_shap.ranking import player_frames
+    from vqa_shap.analysis.maskbench import frame_count, plan_for_attribution, temporal_unit_of
+    from vqa_shap.analysis.ranking import player_frames
 
     if protocol is None:
         from vqa_shap.protocol import get_protocol
@@ -323,7 +323,7 @@ def plot_question_report(attr: Attribution, path: Path | str, *,
     from matplotlib.colors import Normalize
     from matplotlib.patches import Rectangle
 
-    from vqa_shap.metrics import question_metrics
+    from vqa_shap.analysis.metrics import question_metrics
 
     values = _gt_values(attr)
     feats = attr.features

@@ -18,7 +18,7 @@ import numpy as np
 from vqa_shap.estimators import get_estimator
 from vqa_shap.estimators.base import EstimatorError
 from vqa_shap.game import CostModel, Game
-from vqa_shap.games_testing import make_game
+from vqa_shap.bench.games import make_game
 
 __all__ = ["BenchPoint", "BenchResult", "run_benchmark", "budget_to_match", "format_summary", "format_tables", "plot"]
 

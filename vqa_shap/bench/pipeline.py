@@ -2,7 +2,7 @@
 
 For the same questions and the same model:
 
-* **paper** — :func:`vqa_shap.paper_pipeline.paper_shapley`: shap's PermutationExplainer, batch size 1,
+* **paper** — :func:`vqa_shap.bench.paper_pipeline.paper_shapley`: shap's PermutationExplainer, batch size 1,
   per-mask preprocessing through the processor, a full forward with ``generate`` and the letter scan
   (SEED_SPEC.md §3.6, §4). Its budget is ``permutations × (2F + 1)`` evaluations.
 * **vqa-shap** — ``loader.prepare`` (vision tower once per frame and once for the baseline), a
@@ -166,7 +166,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, permut
         progress: print progress lines.
     """
     from vqa_shap.estimators import get_estimator
-    from vqa_shap.paper_pipeline import paper_score, paper_shapley
+    from vqa_shap.bench.paper_pipeline import paper_score, paper_shapley
     from vqa_shap.protocol import get_protocol
 
     protocol = protocol or get_protocol("pollard2025")
@@ -299,7 +299,7 @@ def realistic_cases(n_questions: int) -> list[BenchCase]:
     """Questions with realistic proportions (32 frames, ~150 text tokens; the loader benchmark's)."""
     import dataclasses
 
-    from vqa_shap.loaders.benchmark import benchmark_question
+    from vqa_shap.bench.loaders import benchmark_question
 
     cases = []
     for i in range(n_questions):
