@@ -24,7 +24,6 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Mapping
@@ -88,17 +87,10 @@ class BuildResult:
 
         An empty report (no line) means nothing was skipped.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
-                for item in self.skipped:
-                    handle.write(json.dumps(item.to_dict(), ensure_ascii=True) + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from vqa_shap.io import atomic_write_text
+
+        text = "".join(json.dumps(item.to_dict(), ensure_ascii=True) + "\n" for item in self.skipped)
+        atomic_write_text(path, text, errors="backslashreplace", mkdir=True)
 
 
 @dataclass(frozen=True)

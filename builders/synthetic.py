@@ -27,7 +27,6 @@ Source folder::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 from vqa_shap.builders.base import Builder, RecordFormat, SourceRecord, extra_fields
 from vqa_shap.builders.source import FieldError, SourceFileError, read_json, require_str
 from vqa_shap.errors import RecordError
+from vqa_shap.io import atomic_write_json
 from vqa_shap.schema import Question, VisualInput
 
 BENCHMARK = "synthetic"
@@ -246,9 +246,7 @@ def generate_source(folder: str | os.PathLike, n_questions: int = 60, *, seed: i
                                desc="synthetic videos", unit=" videos", disable=not progress):
         write_video(folder / record["video"], draw(shapes, size), FPS)
         records.append(record)
-    tmp = folder / f".{QUESTIONS_FILE}.tmp"
-    tmp.write_text(json.dumps(records, indent=1))
-    os.replace(tmp, folder / QUESTIONS_FILE)
+    atomic_write_json(folder / QUESTIONS_FILE, records, indent=1)
     return folder
 
 

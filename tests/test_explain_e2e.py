@@ -88,12 +88,12 @@ def workspace(tmp_path_factory, pollard_dir):
 
 
 def _explain(workspace, out, family, config=CONFIG, budget=BUDGET, **kw):
-    from vqa_shap.explain import explain_questions
+    from vqa_shap.explain import ExplainRun, explain_questions
 
-    return explain_questions(
+    return explain_questions(ExplainRun(
         workspace["folder"], config, model=f"tiny-random/{family}", video_root=workspace["videos"], out=out,
         frames=FRAMES, budget=budget, seed=0, batch_size=16, progress=False, **kw,
-    )
+    ))
 
 
 def _load(out, config):
@@ -257,10 +257,10 @@ def test_bad_video_root_or_output_folder_fail_before_any_work(workspace, tmp_pat
     from vqa_shap.cli import main
 
     args = ["explain", str(workspace["folder"]), "--config", SMALL, "--model", "tiny-random/llava_onevision"]
-    assert main([*args, "--video-root", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 1
+    assert main([*args, "--video-root", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
     assert "video root" in capsys.readouterr().err and not (tmp_path / "out").exists()
     # the questions folder itself is not an attributions folder
-    assert main([*args, "--video-root", str(workspace["videos"]), "--out", str(workspace["folder"])]) == 1
+    assert main([*args, "--video-root", str(workspace["videos"]), "--out", str(workspace["folder"])]) == 2
     assert "holds a 'questions' dataset" in capsys.readouterr().err
     assert not (workspace["folder"] / ".work").exists()
 

@@ -351,7 +351,7 @@ def explained(tmp_path_factory, pollard_dir):
     import dataclasses
 
     from vqa_shap.builders import get_builder
-    from vqa_shap.explain import explain_questions
+    from vqa_shap.explain import ExplainRun, explain_questions
     from vqa_shap.hub import write_questions
     from vqa_shap.schema import VisualInput
     from vqa_shap.synth import synthesize_inputs
@@ -367,9 +367,9 @@ def explained(tmp_path_factory, pollard_dir):
                                      inputs=(VisualInput(kind="video", path="not-synthesised/missing.mp4"),))]
     write_questions(root / "questions", E2E_CONFIG, questions)
     synthesize_inputs(questions[:-1], root / "videos", n_frames=16, size=(64, 64), seed=0)
-    result = explain_questions(root / "questions", E2E_CONFIG, model="tiny-random/llava_onevision",
-                               video_root=root / "videos", out=root / "attributions", frames=E2E_FRAMES,
-                               budget=128, seed=0, batch_size=16, progress=False)
+    result = explain_questions(ExplainRun(root / "questions", E2E_CONFIG, model="tiny-random/llava_onevision",
+                                          video_root=root / "videos", out=root / "attributions", frames=E2E_FRAMES,
+                                          budget=128, seed=0, batch_size=16, progress=False))
     yield {"root": root, "questions": questions, "config": result.config, "attributions": root / "attributions",
            "videos": root / "videos"}
     torch.set_num_threads(threads)

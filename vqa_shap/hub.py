@@ -21,6 +21,9 @@ Every config has the single split ``test``. No config is marked ``default``: wit
 Writes are atomic: shards are written to a hidden temporary directory inside the folder and renamed
 into place, and the README is replaced with ``os.replace``; a crash never leaves a half-written config.
 Hidden entries (names starting with ``.``) are never listed, loaded or uploaded.
+
+The card (layout, YAML, rendering) is :mod:`vqa_shap.hub_card`; pushing is :mod:`vqa_shap.hub_push`.
+Their public names are importable from here too (``hub.push``, ``hub.render_card``, ``hub.SPLIT``, ...).
 """
 
 from __future__ import annotations
@@ -33,21 +36,23 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from vqa_shap.errors import VqaShapError
+from vqa_shap.hub_card import (  # noqa: F401 - the card's layout and functions are part of this module's API
+    CARD_DATA_KEYS, META_KEY, README, SPLIT, config_dir, config_vars, data_files_pattern, folder_meta,
+    render_card, template_kinds,
+)
+from vqa_shap.hub_card import _template, add_configs as _add_configs, card_meta as _meta
+from vqa_shap.hub_card import check_kind as _check_kind, config_names as _config_names
+from vqa_shap.hub_card import read_card_data as _read_card_data
+from vqa_shap.hub_card import local_config_dirs as _local_config_dirs
+from vqa_shap.hub_card import parquet_info as _parquet_info
+from vqa_shap.io import atomic_write_text
 
-#: The one split every config has.
-SPLIT = "test"
 #: Shards are cut so no shard holds more than this much (uncompressed) data, as push_to_hub does.
 DEFAULT_MAX_SHARD_SIZE = "500MB"
-#: ``card_vars`` keys that set folder-level YAML fields of the card instead of per-config variables.
-CARD_DATA_KEYS = ("license", "pretty_name", "language", "task_categories", "tags", "size_categories")
-#: YAML key under which vqa-shap keeps the folder's kind and each config's card variables.
-META_KEY = "vqa_shap"
-README = "README.md"
 
 _CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -69,39 +74,9 @@ class ConfigInfo:
     num_shards: int
 
 
-@dataclass(frozen=True)
-class PushResult:
-    """What :func:`push` uploaded.
-
-    Attributes:
-        repo_id: the dataset repository (``user/name``).
-        url: the repository's URL.
-        configs: the configs uploaded from the local folder.
-        replaced: those of ``configs`` that already existed on the Hub and were replaced.
-        kept: configs that exist only on the Hub; kept, and listed in the uploaded card.
-        commit_url: URL of the commit, when the Hub returned one.
-    """
-
-    repo_id: str
-    url: str
-    configs: tuple[str, ...]
-    replaced: tuple[str, ...]
-    kept: tuple[str, ...]
-    commit_url: str | None
-
 
 # --------------------------------------------------------------------------------------------------
 # layout helpers
-
-
-def config_dir(config: str) -> str:
-    """The folder of ``config`` inside a repository (``push_to_hub`` puts ``"default"`` in ``data/``)."""
-    return "data" if config == "default" else config
-
-
-def data_files_pattern(config: str) -> str:
-    """The ``data_files`` glob of ``config``'s test split, relative to the repository root."""
-    return f"{config_dir(config)}/{SPLIT}-*.parquet"
 
 
 def _check_config_name(config: str) -> None:
@@ -112,67 +87,6 @@ def _check_config_name(config: str) -> None:
     if config == "data":
         raise VqaShapError("invalid config name 'data': push_to_hub keeps the 'default' config's files in data/")
 
-
-def _shard_files(folder: Path, config: str) -> list[Path]:
-    return sorted((folder / config_dir(config)).glob(f"{SPLIT}-*.parquet"))
-
-
-def template_kinds() -> list[str]:
-    """The card kinds that have a template in ``cards/`` (``questions``, ``attributions``, ...)."""
-    root = resources.files("vqa_shap.cards")
-    return sorted(p.name[: -len(".md.j2")] for p in root.iterdir() if p.name.endswith(".md.j2"))
-
-
-def _template(kind: str) -> str:
-    path = resources.files("vqa_shap.cards").joinpath(f"{kind}.md.j2")
-    if not path.is_file():
-        raise VqaShapError(f"no card template for kind {kind!r} (cards/{kind}.md.j2); known kinds: "
-                           f"{', '.join(template_kinds()) or 'none'}")
-    return path.read_text(encoding="utf-8")
-
-
-def _read_card_data(readme: Path):
-    from huggingface_hub import DatasetCard, DatasetCardData
-
-    if not readme.is_file():
-        return DatasetCardData()
-    try:
-        return DatasetCard.load(readme).data
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the same user problem
-        raise VqaShapError(f"{readme}: cannot read the dataset card's YAML: {exc}") from exc
-
-
-def _meta(card_data) -> dict[str, Any]:
-    meta = card_data.get(META_KEY)
-    return dict(meta) if isinstance(meta, Mapping) else {}
-
-
-def folder_meta(folder: str | os.PathLike) -> dict[str, Any]:
-    """The vqa-shap block of a folder's card YAML (``kind``, per-config ``configs`` variables);
-    ``{}`` when the folder has no card.
-
-    Raises:
-        VqaShapError: the card's YAML cannot be read.
-    """
-    return _meta(_read_card_data(Path(folder) / README))
-
-
-def config_vars(folder: str | os.PathLike, config: str) -> dict[str, Any]:
-    """The ``card_vars`` a config was written with (e.g. explain's model, n_frames, sampler); ``{}``
-    when the card records none."""
-    return dict((folder_meta(folder).get("configs") or {}).get(config) or {})
-
-
-def _check_kind(card_data, kind: str, where: str) -> None:
-    existing = _meta(card_data).get("kind")
-    if existing and existing != kind:
-        raise VqaShapError(f"{where} holds a {existing!r} dataset; write {kind!r} configs to another folder/repo")
-
-
-def _config_names(card_data) -> list[str]:
-    from datasets.utils.metadata import MetadataConfigs
-
-    return list(MetadataConfigs.from_dataset_card_data(card_data))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -410,257 +324,14 @@ def _swap_in(staging: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _parquet_info(folder: Path, config: str):
-    """``DatasetInfo`` of a written config, read from its shards' parquet metadata."""
-    import pyarrow.parquet as pq
-    from datasets import DatasetInfo, Features
-    from datasets.splits import SplitDict, SplitInfo
-
-    files = _shard_files(folder, config)
-    if not files:
-        raise VqaShapError(f"{folder / config_dir(config)}: no {SPLIT}-*.parquet shards")
-    metas = [pq.read_metadata(f) for f in files]
-    num_rows = sum(m.num_rows for m in metas)
-    num_bytes = sum(m.row_group(i).total_byte_size for m in metas for i in range(m.num_row_groups))
-    download_size = sum(f.stat().st_size for f in files)
-    splits = SplitDict()
-    splits.add(SplitInfo(name=SPLIT, num_bytes=num_bytes, num_examples=num_rows))
-    return DatasetInfo(
-        config_name=config,
-        features=Features.from_arrow_schema(pq.read_schema(files[0])),
-        splits=splits,
-        download_size=download_size,
-        dataset_size=num_bytes,
-    )
-
-
-def _local_config_dirs(folder: Path) -> list[str]:
-    """Configs with shards on disk (``data/`` is the ``default`` config)."""
-    names = []
-    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
-        if path.is_dir() and not path.name.startswith(".") and any(path.glob(f"{SPLIT}-*.parquet")):
-            names.append("default" if path.name == "data" else path.name)
-    return names
-
-
-def _add_configs(card_data, kind: str, infos: Mapping[str, Any], card_vars: Mapping[str, Mapping[str, Any]]) -> None:
-    """Merge configs (their ``DatasetInfo`` and card variables) into ``card_data`` in place."""
-    from datasets.info import DatasetInfosDict
-    from datasets.utils.metadata import MetadataConfigs
-
-    if infos:
-        MetadataConfigs({
-            name: {"data_files": [{"split": SPLIT, "path": data_files_pattern(name)}]} for name in infos
-        }).to_dataset_card_data(card_data)
-        DatasetInfosDict(dict(infos)).to_dataset_card_data(card_data)
-    meta = _meta(card_data)
-    meta["kind"] = kind
-    per_config = dict(meta.get("configs") or {})
-    for name, variables in card_vars.items():
-        variables = dict(variables)
-        for key in CARD_DATA_KEYS:
-            if key in variables:
-                card_data[key] = variables.pop(key)
-        per_config[name] = variables
-    meta["configs"] = dict(sorted(per_config.items()))
-    card_data[META_KEY] = meta
-    tags = list(card_data.get("tags") or [])
-    card_data["tags"] = tags + [t for t in ("vqa-shap", kind) if t not in tags]
-
 
 def _write_card(folder: Path, card_data, kind: str, card_vars: Mapping[str, Mapping[str, Any]]) -> None:
     listed = set(_config_names(card_data))
     # the written configs, plus any config on disk the card misses (a crash between rename and card)
     names = list(card_vars) + [n for n in _local_config_dirs(folder) if n not in listed and n not in card_vars]
     _add_configs(card_data, kind, {n: _parquet_info(folder, n) for n in names}, card_vars)
-    _atomic_write_text(folder / README, render_card(card_data))
+    atomic_write_text(folder / README, render_card(card_data))
 
 
-def render_card(card_data, **template_vars) -> str:
-    """Render the README of a card's YAML with the template of its kind.
-
-    The template gets ``card_data`` (the YAML text), every top-level YAML field, ``kind``, ``configs``
-    (one dict per config: ``name``, ``path``, ``num_rows``, ``num_bytes``, ``download_size``,
-    ``columns`` and its card variables under ``vars``), ``num_rows`` (total) and ``template_vars``
-    (e.g. ``repo_id`` when pushing).
-    """
-    from datasets.info import DatasetInfosDict
-    from datasets.utils.metadata import MetadataConfigs
-    from huggingface_hub import DatasetCard
-
-    meta = _meta(card_data)
-    kind = meta.get("kind") or "questions"
-    infos = DatasetInfosDict.from_dataset_card_data(card_data)
-    per_config = meta.get("configs") or {}
-    configs = []
-    for name, entry in MetadataConfigs.from_dataset_card_data(card_data).items():
-        info = infos.get(name)
-        split = info.splits.get(SPLIT) if info is not None and info.splits else None
-        paths = [df.get("path") for df in entry.get("data_files") or [] if isinstance(df, Mapping)]
-        configs.append({
-            "name": name,
-            "path": paths[0] if len(paths) == 1 else paths,
-            "num_rows": split.num_examples if split is not None else None,
-            "num_bytes": split.num_bytes if split is not None else None,
-            "download_size": info.download_size if info is not None else None,
-            "columns": list(info.features) if info is not None and info.features else [],
-            "vars": dict(per_config.get(name) or {}),
-        })
-    total = sum(c["num_rows"] or 0 for c in configs)
-    card = DatasetCard.from_template(card_data, template_str=_template(kind), kind=kind, configs=configs,
-                                     num_rows=total, **template_vars)
-    return str(card)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-# --------------------------------------------------------------------------------------------------
-# pushing
-
-
-def push(
-    folder: str | os.PathLike,
-    repo_id: str,
-    *,
-    overwrite: bool = False,
-    token: str | None = None,
-    private: bool = False,
-    api=None,
-    commit_message: str | None = None,
-) -> PushResult:
-    """Upload a Hub-style folder to a dataset repository on the Hugging Face Hub.
-
-    Creates the repository if needed (``create_repo(repo_type="dataset", exist_ok=True)``), lists its
-    files and refuses to replace any config it already has unless ``overwrite``. Configs that exist only
-    on the Hub are kept, and the uploaded card lists them together with the local ones (its usage
-    snippet names ``repo_id``). Replaced configs lose their old shards in the same commit, so a config
-    that shrinks to fewer shards leaves no stale file behind. One ``upload_folder`` call = one commit.
-
-    Args:
-        folder: the Hub-style folder (as written by :func:`write_config`).
-        repo_id: ``user/name`` (or ``org/name``).
-        overwrite: allow replacing configs that already exist on the Hub.
-        token: a Hugging Face token; by default ``HF_TOKEN`` or the cached login. Never printed or logged.
-        private: create the repository as private (only when it does not exist yet).
-        api: an ``huggingface_hub.HfApi`` (tests pass a fake one); by default ``HfApi()``.
-        commit_message: the commit message.
-
-    Raises:
-        VqaShapError: nothing to push, no token, offline mode, the Hub refused or could not be reached,
-            or a config exists on the Hub and ``overwrite`` is False (the message names it).
-    """
-    folder = Path(folder)
-    card_data = _read_card_data(folder / README)
-    local = _config_names(card_data)
-    if not local:
-        raise VqaShapError(f"{folder}: no configs to push (no {README} listing configs)")
-    missing = [c for c in local if not _shard_files(folder, c)]
-    if missing:
-        raise VqaShapError(f"{folder}: config(s) {missing} are listed in {README} but have no parquet shards")
-    kind = _meta(card_data).get("kind") or "questions"
-
-    import huggingface_hub
-
-    token = token if token is not None else huggingface_hub.get_token()
-    if not token:
-        raise VqaShapError("not logged in to the Hugging Face Hub: set HF_TOKEN or run `hf auth login`")
-    api = api if api is not None else huggingface_hub.HfApi()
-
-    with _hub_errors(repo_id, token):
-        repo_url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True, token=token)
-        remote_files = list(api.list_repo_files(repo_id, repo_type="dataset", token=token))
-        remote_card = None
-        if README in remote_files:
-            remote_card = _read_card_data(Path(api.hf_hub_download(repo_id, README, repo_type="dataset", token=token)))
-    remote_card = remote_card if remote_card is not None else huggingface_hub.DatasetCardData()
-    _check_kind(remote_card, kind, f"hub repo {repo_id}")
-    remote = set(_config_names(remote_card)) | {
-        c for c in local if any(f.startswith(config_dir(c) + "/") for f in remote_files)
-    }
-    replaced = tuple(c for c in local if c in remote)
-    if replaced and not overwrite:
-        raise VqaShapError(
-            f"hub repo {repo_id} already has config(s) {', '.join(replaced)}; "
-            "pass overwrite=True (--overwrite) to replace them"
-        )
-    kept = tuple(sorted(set(_config_names(remote_card)) - set(local)))
-
-    # the uploaded card = the Hub's card (its other configs kept) + the local configs
-    meta = _meta(card_data)
-    infos = {c: _parquet_info(folder, c) for c in local}
-    card_vars = {c: dict((meta.get("configs") or {}).get(c) or {}) for c in local}
-    for key in CARD_DATA_KEYS:
-        if card_data.get(key) is not None:
-            remote_card[key] = card_data[key]
-    _add_configs(remote_card, kind, infos, card_vars)
-    readme = render_card(remote_card, repo_id=repo_id)
-
-    staging = Path(tempfile.mkdtemp(prefix=".push-", dir=folder))
-    try:
-        for name in local:
-            for src in _shard_files(folder, name):
-                _link_or_copy(src, staging / config_dir(name) / src.name)
-        (staging / README).write_text(readme, encoding="utf-8")
-        with _hub_errors(repo_id, token):
-            commit = api.upload_folder(
-                repo_id=repo_id,
-                folder_path=str(staging),
-                repo_type="dataset",
-                commit_message=commit_message or f"vqa-shap: upload {', '.join(local)}",
-                delete_patterns=[f"{config_dir(c)}/*" for c in replaced] or None,
-                token=token,
-            )
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    url = getattr(repo_url, "url", None) or str(repo_url)
-    commit_url = getattr(commit, "commit_url", None)
-    return PushResult(repo_id, url, tuple(local), replaced, kept, commit_url if isinstance(commit_url, str) else None)
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)  # same file system (the staging dir is inside the folder): no copy
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-@contextlib.contextmanager
-def _hub_errors(repo_id: str, token: str):
-    """Turn Hub failures into one clear :class:`VqaShapError` that never contains the token."""
-    from huggingface_hub import errors
-
-    # the HTTP library's base error (httpx's HTTPError covers connection failures too)
-    http_error = getattr(errors, "HTTPError", OSError)
-
-    def first_line(exc: BaseException) -> str:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return text.replace(token, "***") if token else text
-
-    try:
-        yield
-    except VqaShapError:
-        raise
-    except errors.OfflineModeIsEnabled as exc:
-        raise VqaShapError(
-            "cannot push: Hugging Face Hub offline mode is on (HF_HUB_OFFLINE=1); unset it and retry"
-        ) from exc
-    except errors.HfHubHTTPError as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status in (401, 403):
-            reason = f"the Hub refused access to {repo_id} (HTTP {status}): check that your token can write to it"
-        else:
-            reason = f"the Hub returned an error for {repo_id}: {first_line(exc)}"
-        raise VqaShapError(reason) from None
-    except (http_error, OSError) as exc:
-        raise VqaShapError(f"cannot reach the Hugging Face Hub: {type(exc).__name__}: {first_line(exc)}") from None
+# Pushing lives in its own module; ``hub.push`` stays importable from here (imported last: it uses this module).
+from vqa_shap.hub_push import PushResult, push  # noqa: E402,F401

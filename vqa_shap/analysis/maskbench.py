@@ -1,4 +1,5 @@
-"""The paper's masking benchmark (SEED_SPEC.md §7), run through the model loaders.
+"""The paper's masking benchmark (Pollard & Wray 2025, masking features by their Shapley values), run
+through the model loaders.
 
 For every explained question the model is evaluated once per *masking setting*:
 
@@ -28,15 +29,17 @@ reordered features.
 The output is tidy: one :class:`MaskBenchRow` per question × setting; :func:`summarize` gives the
 accuracy per setting and its difference to ``nothing``; :func:`paper_json` the paper's benchmark
 JSON layout.
+
+Modules: :mod:`~vqa_shap.analysis.maskbench_masks` (settings and masks),
+:mod:`~vqa_shap.analysis.maskbench_summary` (accuracy per setting, tables); their names are
+importable from here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,194 +48,19 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from vqa_shap.analysis.maskbench_masks import (  # noqa: F401 - part of this module's API
+    ANSWER_MASKINGS, FORCE_LOGITS, MODES, SETTING_KINDS, SIGNALS, MaskBenchError, MaskSetting, eligible_features,
+    feature_index_map, forced_order, keep_mask, keep_matrix, mask_settings, normalised_shapley, reorder_options,
+    signal_values,
+)
 from vqa_shap.errors import VqaShapError
+from vqa_shap.io import atomic_write_json, safe_stem
 from vqa_shap.schema import Attribution, Feature, Question
 
 if TYPE_CHECKING:  # pragma: no cover
     from vqa_shap.protocol import FramePlan, Protocol
 
 log = logging.getLogger(__name__)
-
-#: Shapley signals, in the paper's order (SEED_SPEC.md §7).
-SIGNALS = ("ground_truth", "false", "all")
-#: Masking modes, in the paper's order.
-MODES = ("joint", "video", "question", "answer")
-#: Which answer words the ``answer`` (and ``joint``) modes may mask.
-ANSWER_MASKINGS = ("all", "gt")
-#: Where ``force_logit`` moves the ground-truth option.
-FORCE_LOGITS = ("first", "last")
-#: The four kinds of setting.
-SETTING_KINDS = ("nothing", "everything", "positive", "negative")
-
-
-class MaskBenchError(VqaShapError):
-    """A question cannot be run through the masking benchmark (the message says why)."""
-
-
-@dataclass(frozen=True)
-class MaskSetting:
-    """One masking configuration.
-
-    Attributes:
-        setting: ``nothing``, ``everything``, ``positive`` or ``negative``.
-        signal: ``ground_truth``, ``false`` or ``all`` for positive/negative, else ``None``.
-        mode: ``joint``, ``video``, ``question`` or ``answer``; ``None`` for ``nothing``.
-    """
-
-    setting: str
-    signal: str | None = None
-    mode: str | None = None
-
-    def __post_init__(self):
-        if self.setting not in SETTING_KINDS:
-            raise ValueError(f"setting must be one of {SETTING_KINDS}, got {self.setting!r}")
-        needs_signal = self.setting in ("positive", "negative")
-        if needs_signal != (self.signal is not None) or (needs_signal and self.signal not in SIGNALS):
-            raise ValueError(f"{self.setting!r} takes a signal in {SIGNALS} only for positive/negative, "
-                             f"got {self.signal!r}")
-        if (self.setting == "nothing") != (self.mode is None) or (
-                self.mode is not None and self.mode not in MODES):
-            raise ValueError(f"{self.setting!r} needs a mode in {MODES} (none for 'nothing'), got {self.mode!r}")
-
-    @property
-    def key(self) -> str:
-        """``setting[/signal]/mode``, e.g. ``negative/ground_truth/joint``."""
-        return "/".join(p for p in (self.setting, self.signal, self.mode) if p is not None)
-
-
-def mask_settings() -> tuple[MaskSetting, ...]:
-    """All 29 settings in the paper's order: nothing; everything × mode; positive, negative × signal × mode."""
-    out = [MaskSetting("nothing")]
-    out += [MaskSetting("everything", None, m) for m in MODES]
-    for kind in ("positive", "negative"):
-        out += [MaskSetting(kind, s, m) for s in SIGNALS for m in MODES]
-    return tuple(out)
-
-
-# --------------------------------------------------------------------------------------------
-# mask construction (pure)
-
-
-def normalised_shapley(shapley: np.ndarray) -> np.ndarray:
-    """ψ = φ / max|φ| per option column (SEED_SPEC.md §6.2), via :mod:`vqa_shap.analysis.metrics`."""
-    from vqa_shap.analysis import metrics
-
-    return np.asarray(metrics.normalise_columns(np.asarray(shapley, dtype=np.float64)))
-
-
-def signal_values(psi: np.ndarray, answer: int, signal: str) -> np.ndarray:
-    """The per-feature metric of a Shapley signal from normalised values ψ (F×K).
-
-    ``ground_truth`` = ψ of the GT column, ``false`` = mean of the other columns (zeros with a
-    single option), ``all`` = mean of all columns — :func:`vqa_shap.analysis.metrics.signal_weights`.
-    """
-    from vqa_shap.analysis import metrics
-
-    if signal not in SIGNALS:
-        raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
-    psi = np.asarray(psi, dtype=np.float64)
-    return psi @ metrics.signal_weights(psi.shape[1], answer)[:, SIGNALS.index(signal)]
-
-
-def eligible_features(features: Sequence[Feature], mode: str, answer: int,
-                      answer_masking: str = "all") -> np.ndarray:
-    """Which features a mode may mask (bool[F]); the others are always kept.
-
-    ``joint`` makes every feature eligible (with ``answer_masking="gt"`` only the ground-truth
-    option's answer words among the answer words).
-    """
-    if answer_masking not in ANSWER_MASKINGS:
-        raise ValueError(f"answer_masking must be one of {ANSWER_MASKINGS}, got {answer_masking!r}")
-    modality = np.array([f.modality for f in features])
-    option = np.array([f.option for f in features], dtype=np.int64)
-    answer_words = modality == "answer"
-    if answer_masking == "gt":
-        answer_words &= option == answer
-    if mode == "joint":
-        return (modality != "answer") | answer_words
-    if mode in ("video", "question"):
-        return modality == mode
-    if mode == "answer":
-        return answer_words
-    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-
-
-def keep_mask(setting: MaskSetting, features: Sequence[Feature], psi: np.ndarray, answer: int, *,
-              threshold: float = 0.0, answer_masking: str = "all") -> np.ndarray:
-    """The coalition (bool[F], True = keep) of one masking setting (SEED_SPEC.md §7).
-
-    Args:
-        setting: the masking setting.
-        features: the question's players, in order.
-        psi: normalised Shapley values F×K (:func:`normalised_shapley`).
-        answer: the ground-truth option index (original order).
-        threshold: the signal threshold (paper: 0).
-        answer_masking: ``all`` or ``gt`` (see :func:`eligible_features`).
-    """
-    n = len(features)
-    if setting.setting == "nothing":
-        return np.ones(n, dtype=bool)
-    if setting.setting == "everything":
-        keep = np.zeros(n, dtype=bool)
-    else:
-        metric = signal_values(psi, answer, setting.signal)
-        keep = metric > threshold if setting.setting == "negative" else metric < threshold
-    return keep | ~eligible_features(features, setting.mode, answer, answer_masking)
-
-
-def keep_matrix(settings: Sequence[MaskSetting], features: Sequence[Feature], shapley: np.ndarray,
-                answer: int, *, threshold: float = 0.0, answer_masking: str = "all") -> np.ndarray:
-    """All settings' coalitions as one bool[S, F] matrix (rows in ``settings`` order)."""
-    shapley = np.asarray(shapley, dtype=np.float64)
-    if shapley.shape[0] != len(features):
-        raise MaskBenchError(f"shapley has {shapley.shape[0]} rows but there are {len(features)} features")
-    psi = normalised_shapley(shapley)
-    return np.stack([keep_mask(s, features, psi, answer, threshold=threshold,
-                               answer_masking=answer_masking) for s in settings])
-
-
-# --------------------------------------------------------------------------------------------
-# force_logit: reorder the options, map the masks
-
-
-def forced_order(n_options: int, answer: int, force_logit: str) -> tuple[int, ...]:
-    """The new option order: position j shows original option ``order[j]``.
-
-    The ground-truth option is moved to the first (``"first"``) or last (``"last"``) position; the
-    others keep their relative order.
-    """
-    if force_logit not in FORCE_LOGITS:
-        raise ValueError(f"force_logit must be one of {FORCE_LOGITS}, got {force_logit!r}")
-    rest = [i for i in range(n_options) if i != answer]
-    return tuple([answer] + rest if force_logit == "first" else rest + [answer])
-
-
-def reorder_options(question: Question, order: Sequence[int]) -> Question:
-    """``question`` with its options (and their origins) shown in ``order``; the answer follows its text."""
-    order = tuple(int(i) for i in order)
-    if sorted(order) != list(range(question.n_options)):
-        raise ValueError(f"{order} is not a permutation of the {question.n_options} options")
-    return dataclasses.replace(
-        question,
-        options=tuple(question.options[i] for i in order),
-        answer=order.index(question.answer),
-        option_origin=tuple(question.option_origin[i] for i in order),
-    )
-
-
-def feature_index_map(features: Sequence[Feature], order: Sequence[int]) -> np.ndarray:
-    """For each feature of the reordered question, the index of the same feature in ``features``.
-
-    Frames and question words stay in place; option ``order[j]``'s words move to block j.
-    ``keep_reordered = keep_original[..., index_map]``.
-    """
-    option = np.array([f.option if f.modality == "answer" else -1 for f in features], dtype=np.int64)
-    non_answer = np.flatnonzero(option < 0)
-    blocks = [np.flatnonzero(option == o) for o in order]
-    answer_at = np.flatnonzero(option >= 0)
-    if answer_at.size and (option[answer_at[0]:] < 0).any():
-        raise MaskBenchError("answer words must follow the frames and question words")
-    return np.concatenate([non_answer, *blocks]).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,15 +322,7 @@ def _check_work_dir(work: Path, settings: dict[str, Any]) -> None:
             raise MaskBenchError(f"{work} holds results computed with other settings ({', '.join(diff)}); "
                                  "remove it or choose another work directory")
         return
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(settings))
-    os.replace(tmp, path)
-
-
-def _safe_name(qid: str) -> str:
-    # readable and collision-free: qids "a/b" and "a_b" get different digests
-    digest = hashlib.sha1(qid.encode("utf-8")).hexdigest()[:10]
-    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', qid)[:80]}-{digest}"
+    atomic_write_json(path, settings)
 
 
 def run_mask_bench(attributions: Sequence[Attribution], questions: Mapping[str, Question], loader: Any,
@@ -541,7 +361,7 @@ def run_mask_bench(attributions: Sequence[Attribution], questions: Mapping[str, 
     rows: list[MaskBenchRow] = []
     n_failed = 0
     for attr in tqdm(attributions, desc="mask-bench", unit="q", disable=not progress):
-        cached = work / f"{_safe_name(attr.qid)}.json" if work is not None else None
+        cached = work / f"{safe_stem(attr.qid)}.json" if work is not None else None
         if cached is not None and cached.exists():
             rows += [MaskBenchRow.from_row(r) for r in json.loads(cached.read_text())]
             continue
@@ -556,9 +376,7 @@ def run_mask_bench(attributions: Sequence[Attribution], questions: Mapping[str, 
             log.warning("mask-bench: %s: %s", attr.qid, reason)
             q_rows = error_rows(attr, question, reason, options)
         if cached is not None:
-            tmp = cached.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps([r.to_row() for r in q_rows]))
-            os.replace(tmp, cached)
+            atomic_write_json(cached, [r.to_row() for r in q_rows])
         rows += q_rows
     if n_failed:
         log.warning("mask-bench: %d of %d questions failed (see the error column)", n_failed, len(attributions))
@@ -569,93 +387,7 @@ def run_mask_bench(attributions: Sequence[Attribution], questions: Mapping[str, 
 # summaries
 
 
-@dataclass(frozen=True)
-class SettingAccuracy:
-    """Accuracy of one setting over the questions that ran, and its difference to ``nothing``."""
-
-    setting: str
-    signal: str | None
-    mode: str | None
-    n_questions: int
-    n_errors: int
-    accuracy: float | None
-    diff: float | None
-
-    @property
-    def key(self) -> str:
-        return MaskSetting(self.setting, self.signal, self.mode).key
-
-
-def summarize(rows: Sequence[MaskBenchRow]) -> list[SettingAccuracy]:
-    """Accuracy per setting (settings in first-seen order) and the difference to ``nothing``.
-
-    Questions with an error are excluded and counted in ``n_errors``.
-    """
-    by_key: dict[tuple, list[MaskBenchRow]] = {}
-    for r in rows:
-        by_key.setdefault((r.setting, r.signal, r.mode), []).append(r)
-    accs: dict[tuple, float | None] = {}
-    for k, rs in by_key.items():
-        ok = [r.correct for r in rs if r.error is None]
-        accs[k] = float(np.mean(ok)) if ok else None
-    base = accs.get(("nothing", None, None))
-    out = []
-    for k, rs in by_key.items():
-        n_err = sum(r.error is not None for r in rs)
-        acc = accs[k]
-        diff = None if acc is None or base is None else acc - base
-        out.append(SettingAccuracy(*k, n_questions=len(rs) - n_err, n_errors=n_err, accuracy=acc, diff=diff))
-    return out
-
-
-def paper_json(rows: Sequence[MaskBenchRow]) -> dict[str, Any]:
-    """The paper's benchmark JSON layout (SEED_SPEC.md §7) from tidy rows.
-
-    ``{"nothing": {"preds", "accuracy"}, "everything": {mode: ...}, "positive": {signal: {mode: ...}},
-    "negative": ...}``; preds follow the question order of ``rows`` (``null`` for failed questions,
-    which the accuracy excludes).
-    """
-    out: dict[str, Any] = {}
-    by_key: dict[tuple, list[MaskBenchRow]] = {}
-    for r in rows:
-        by_key.setdefault((r.setting, r.signal, r.mode), []).append(r)
-    for (setting, signal, mode), rs in by_key.items():
-        ok = [r.correct for r in rs if r.error is None]
-        entry = {"preds": [r.prediction for r in rs], "accuracy": float(np.mean(ok)) if ok else None}
-        if setting == "nothing":
-            out["nothing"] = entry
-        elif setting == "everything":
-            out.setdefault("everything", {})[mode] = entry
-        else:
-            out.setdefault(setting, {}).setdefault(signal, {})[mode] = entry
-    return out
-
-
-def format_table(summary: Sequence[SettingAccuracy]) -> str:
-    """A plain-text table: accuracy per setting and the difference to ``nothing`` (signed, in points)."""
-    lines = [f"{'setting':<38} {'n':>4} {'err':>4} {'acc':>7} {'vs nothing':>11}"]
-    for s in summary:
-        acc = "-" if s.accuracy is None else f"{s.accuracy:.3f}"
-        diff = "" if s.setting == "nothing" else ("-" if s.diff is None else f"{100 * s.diff:+.1f} pt")
-        lines.append(f"{s.key:<38} {s.n_questions:>4} {s.n_errors:>4} {acc:>7} {diff:>11}")
-    return "\n".join(lines)
-
-
-def format_matrix(summary: Sequence[SettingAccuracy]) -> str:
-    """The paper's benchmark table layout: accuracy difference to ``nothing`` (points), rows
-    everything / positive × signal / negative × signal, columns the modes (``joint`` = all features)."""
-    by = {(s.setting, s.signal, s.mode): s for s in summary}
-    base = by.get(("nothing", None, None))
-    head = "nothing: " + ("-" if base is None or base.accuracy is None else
-                          f"accuracy {base.accuracy:.3f} over {base.n_questions} questions")
-    lines = [head, f"{'Δ accuracy (pt)':<26}" + "".join(f"{m:>10}" for m in MODES)]
-    row_keys = [("everything", None)] + [(k, sig) for k in ("positive", "negative") for sig in SIGNALS]
-    for kind, sig in row_keys:
-        cells = []
-        for m in MODES:
-            s = by.get((kind, sig, m))
-            cells.append(f"{'':>10}" if s is None else f"{'-' if s.diff is None else f'{100 * s.diff:+.1f}':>10}")
-        if any(c.strip() for c in cells):
-            lines.append(f"{kind + ('/' + sig if sig else ''):<26}" + "".join(cells))
-    return "\n".join(lines)
-
+# The summaries use MaskBenchRow (defined above); imported last so ``maskbench.summarize`` etc. stay importable here.
+from vqa_shap.analysis.maskbench_summary import (  # noqa: E402,F401
+    SettingAccuracy, format_matrix, format_table, paper_json, summarize,
+)

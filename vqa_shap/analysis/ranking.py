@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from vqa_shap.errors import VqaShapError
+from vqa_shap.io import atomic_write_json
 from vqa_shap.registry import Registry
 from vqa_shap.schema import Attribution, Question
 
@@ -373,10 +374,7 @@ class GeminiRanker(Ranker):
         path = self._cache_path(qid)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({qid: text}, ensure_ascii=False))
-        os.replace(tmp, path)
+        atomic_write_json(path, {qid: text}, mkdir=True, ensure_ascii=False)
 
     def check_ready(self, qids: Sequence[str]) -> None:
         """Fail early (no API key, google-genai missing) when any of ``qids`` has no cached answer."""

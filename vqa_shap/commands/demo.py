@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,16 +108,16 @@ def step_explain(state: DemoState) -> None:
     from vqa_shap.analysis import maskbench
     from vqa_shap.builders.synthetic import N_FRAMES, evidence_frames
     from vqa_shap.demo.model import DEMO_MODEL
-    from vqa_shap.explain import explain_questions
+    from vqa_shap.explain import ExplainRun, explain_questions
 
     config = state.configs[0]
-    work = state.out / ".work"
-    shutil.rmtree(work, ignore_errors=True)  # a re-run replaces the demo's results (other settings allowed)
     started = time.perf_counter()
-    result = explain_questions(state.questions_dir, config, model=DEMO_MODEL, video_root=state.source,
-                               out=state.attributions_dir, frames=N_FRAMES, budget=state.budget,
-                               estimator=DEMO_ESTIMATOR, seed=state.seed, overwrite=True, progress=False,
-                               work_dir=work)
+    # restart: a re-run replaces the demo's own results (in attributions/.work/<config>; other settings allowed)
+    result = explain_questions(ExplainRun(
+        state.questions_dir, config, model=DEMO_MODEL, video_root=state.source, out=state.attributions_dir,
+        frames=N_FRAMES, budget=state.budget, estimator=DEMO_ESTIMATOR, seed=state.seed, overwrite=True,
+        restart=True, progress=False,
+    ))
     attrs = maskbench.load_attributions(state.attributions_dir, result.config)
     state.attributions[result.config] = attrs
     questions = {q.qid: q for q in state.questions[config]}

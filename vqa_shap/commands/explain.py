@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap.explain import ExplainError, explain_questions
+    from vqa_shap.explain import ExplainError, ExplainRun, explain_questions
 
     if args.threads is not None:
         if args.threads < 1:
@@ -55,14 +55,14 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    result = explain_questions(
+    result = explain_questions(ExplainRun(
         args.questions, args.config, model=args.model, video_root=args.video_root, out=args.out,
         frames=args.frames, budget=args.budget, strict_budget=args.strict_budget, estimator=args.estimator, seed=args.seed,
         batch_size=args.batch_size, device=args.device, dtype=args.dtype, loader=args.loader,
         protocol=args.protocol, sampler=args.sampler, name=args.name, work_dir=args.work_dir,
         rank=args.rank, world_size=args.world_size, retry_errors=args.retry_errors,
         overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,
-    )
+    ))
     shard = result.shard
     where = f" (shard {shard.rank} of {shard.world_size})" if shard.world_size > 1 else ""
     print(f"{result.config}{where}: {result.n_questions} questions, {result.n_computed} explained now, "

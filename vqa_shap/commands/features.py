@@ -4,9 +4,9 @@ without running any model."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
+
+from vqa_shap.io import atomic_write_json
 
 #: Per-question notes printed at most (all are in the JSON).
 MAX_NOTES = 20
@@ -88,10 +88,7 @@ def run(args) -> int:
         "loader": args.loader, "frames_requested": args.frames, "temporal_unit": args.temporal_unit,
         "video_root": None if args.video_root is None else str(args.video_root), "questions": entries,
     }
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.json_out.with_name(f".{args.json_out.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, args.json_out)
+    atomic_write_json(args.json_out, result, mkdir=True, indent=1, ensure_ascii=False)
 
     with_frames = sum(1 for e in entries if e["n_frames"])
     errors = [e for e in entries if e["error"]]

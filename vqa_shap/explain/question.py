@@ -1,0 +1,141 @@
+"""One question: frames, players, the game and the estimate -> one attributions record."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from vqa_shap.errors import VqaShapError
+from vqa_shap.explain.workdir import ExplainError, ExplainSettings
+
+logger = logging.getLogger(__name__)
+
+#: Exceptions that make one question an error row instead of stopping the run. Anything else
+#: (TypeError, AttributeError, ...) is a bug and stops the run loudly. ``MemoryError``: a question
+#: too big for this machine is that question's failure, not the run's.
+QUESTION_ERRORS: tuple[type[BaseException], ...] = (VqaShapError, OSError, ValueError, RuntimeError, MemoryError)
+
+#: Most players (frames + question words + option words) a question may have. Far above any
+#: benchmark question (tens to a few hundred); a game this large cannot be estimated usefully, and
+#: refusing it before reading any frame keeps a pasted 1 MB question from exhausting memory.
+MAX_PLAYERS = 4096
+#: Most coalition-matrix cells (budget x players) one question may need (about 2 GB as booleans).
+MAX_COALITION_CELLS = 2 * 1024**3
+
+DEFAULT_BATCH_SIZE = 16
+
+
+def check_inputs_contained(question, video_root: Path) -> None:
+    """Refuse an input path that is absolute or leaves ``video_root`` (``..``): no file outside it is read."""
+    root = os.path.normpath(os.path.abspath(video_root))
+    for inp in question.inputs:
+        path = str(inp.path)
+        full = os.path.normpath(os.path.join(root, path))
+        if os.path.isabs(path) or os.path.commonpath([root, full]) != root:
+            raise ExplainError(f"question {question.qid!r}: input path {path!r} is outside the video root {root}")
+
+
+class QuestionExplainer:
+    """Explains single questions with one loaded model (loaded once per process).
+
+    Args:
+        loader: a loaded :class:`vqa_shap.loaders.base.Loader`.
+        settings: the run's settings.
+        video_root: folder the questions' input paths are relative to.
+        batch_size: coalitions per batched forward.
+        protocol: the protocol instance (default: ``get_protocol(settings.protocol)``).
+    """
+
+    def __init__(self, loader, settings: ExplainSettings, video_root: str | os.PathLike, *,
+                 batch_size: int = DEFAULT_BATCH_SIZE, protocol=None):
+        from vqa_shap.estimators import get_estimator
+        from vqa_shap.protocol import get_protocol
+
+        self.loader = loader
+        self.settings = settings
+        self.video_root = Path(video_root)
+        self.batch_size = int(batch_size)
+        self.protocol = protocol if protocol is not None else get_protocol(settings.protocol)
+        self.estimator = get_estimator(settings.estimator)
+        self._warned_repeats = False
+
+    def _record(self, question, **fields):
+        from vqa_shap import __version__
+        from vqa_shap.schema import Attribution
+
+        s = self.settings
+        return Attribution(
+            qid=question.qid, benchmark=question.benchmark, task=question.task, variant=question.variant,
+            model=s.model, loader=s.loader, protocol=s.protocol, answer=int(question.answer),
+            estimator=s.estimator, budget=int(fields.pop("budget", s.budget)), seed=int(s.seed),
+            version=__version__, **fields,
+        )
+
+    def _warn_repeats(self, question, plan) -> None:
+        """Say once per run that a video is shorter than the frames asked for (the paper repeats frames)."""
+        distinct = len({(f.input, f.index) for f in plan.frames})
+        if distinct < len(plan) and not self._warned_repeats:
+            self._warned_repeats = True
+            logger.warning("question %s: %d frames requested but its video has only %d distinct frame(s); "
+                           "frames are repeated as in the paper (said once per run)",
+                           question.qid, len(plan), distinct)
+
+    def _budget(self, n_players: int) -> int:
+        """The budget to spend on a game of ``n_players`` (refusing what cannot fit)."""
+        if n_players > MAX_PLAYERS:
+            raise ExplainError(f"{n_players} players (frames + words) exceed the limit of {MAX_PLAYERS}; "
+                               "shorten the question or ask for fewer frames")
+        budget = self.settings.budget
+        if not self.settings.strict_budget:  # too few evaluations for one estimate: use the estimator's minimum
+            budget = max(budget, self.estimator.min_budget(n_players))
+        if budget * n_players > MAX_COALITION_CELLS:
+            raise ExplainError(f"budget {budget} x {n_players} players does not fit in memory "
+                               f"(limit {MAX_COALITION_CELLS} coalition cells); lower --budget")
+        return budget
+
+    def explain(self, question):
+        """The :class:`~vqa_shap.schema.Attribution` of ``question``; an error record (``error`` set)
+        if it cannot be explained (see :data:`QUESTION_ERRORS`)."""
+        import numpy as np
+
+        from vqa_shap.game import Game
+
+        start = time.perf_counter()
+        game = None
+        try:
+            proto, loader, s = self.protocol, self.loader, self.settings
+            check_inputs_contained(question, self.video_root)
+            plan = proto.plan_frames(question, self.video_root, s.n_frames, sampler=s.sampler,
+                                     loader_family=loader.family)
+            self._warn_repeats(question, plan)
+            features = proto.features(question, plan, loader.temporal_unit)
+            budget = self._budget(len(features))
+            frames = proto.load_frames(question, self.video_root, plan)
+            prepared = loader.prepare(question, frames, plan, proto)
+            n_video = proto.n_video_players(plan, loader.temporal_unit)
+            game = Game(lambda coalitions: loader.score(prepared, coalitions), n_features=len(features),
+                        batch_size=self.batch_size, video_features=n_video)
+            estimate = self.estimator.estimate(game, budget, s.seed)
+            value_full = np.asarray(game.value_full(), dtype=np.float64)
+            value_empty = np.asarray(game.value_empty(), dtype=np.float64)
+            values = np.asarray(estimate.values, dtype=np.float64)
+            if values.shape != (len(features), value_full.shape[0]):
+                raise ExplainError(f"estimate has shape {values.shape}, expected "
+                                   f"({len(features)}, {value_full.shape[0]})")
+            return self._record(
+                question, features=features, shapley=values, stderr=estimate.stderr,
+                value_full=value_full.astype(np.float32).tolist(),
+                value_empty=value_empty.astype(np.float32).tolist(),
+                prediction=int(np.argmax(value_full)), evaluations=int(game.evaluations), budget=budget,
+                runtime_s=time.perf_counter() - start,
+            )
+        except QUESTION_ERRORS as exc:
+            reason = str(exc) if isinstance(exc, VqaShapError) else f"{type(exc).__name__}: {exc}"
+            logger.warning("question %s could not be explained: %s", question.qid, reason)
+            return self._record(
+                question, features=(), shapley=[], error=reason or type(exc).__name__,
+                evaluations=int(game.evaluations) if game is not None else 0,
+                runtime_s=time.perf_counter() - start,
+            )
