@@ -19,7 +19,7 @@ import numpy as np
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema import Feature, Question
 
-#: Shapley signals, in the paper's order (the paper's Section on masking).
+#: Shapley signals, in the paper's order.
 SIGNALS = ("ground_truth", "false", "all")
 #: Masking modes, in the paper's order.
 MODES = ("joint", "video", "question", "answer")
@@ -80,7 +80,7 @@ def mask_settings() -> tuple[MaskSetting, ...]:
 
 
 def normalised_shapley(shapley: np.ndarray) -> np.ndarray:
-    """ψ = φ / max|φ| per option column (SEED_SPEC.md §6.2), via :mod:`vqa_shap.analysis.metrics`."""
+    """ψ = φ / max|φ| per option column (the paper's normalisation), via :mod:`vqa_shap.analysis.metrics`."""
     from vqa_shap.analysis import metrics
 
     return np.asarray(metrics.normalise_columns(np.asarray(shapley, dtype=np.float64)))
@@ -125,7 +125,7 @@ def eligible_features(features: Sequence[Feature], mode: str, answer: int,
 
 def keep_mask(setting: MaskSetting, features: Sequence[Feature], psi: np.ndarray, answer: int, *,
               threshold: float = 0.0, answer_masking: str = "all") -> np.ndarray:
-    """The coalition (bool[F], True = keep) of one masking setting (the paper's Section on masking).
+    """The coalition (bool[F], True = keep) of one masking setting.
 
     Args:
         setting: the masking setting.

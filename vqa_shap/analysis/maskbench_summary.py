@@ -55,7 +55,7 @@ def summarize(rows: Sequence[MaskBenchRow]) -> list[SettingAccuracy]:
 
 
 def paper_json(rows: Sequence[MaskBenchRow]) -> dict[str, Any]:
-    """The paper's benchmark JSON layout (SEED_SPEC.md §7) from tidy rows.
+    """The paper's masking-benchmark JSON layout (as its released code writes it) from tidy rows.
 
     ``{"nothing": {"preds", "accuracy"}, "everything": {mode: ...}, "positive": {signal: {mode: ...}},
     "negative": ...}``; preds follow the question order of ``rows`` (``null`` for failed questions,

@@ -24,6 +24,8 @@ from typing import Callable
 DEMO_QUESTIONS = 12
 DEMO_BUDGET = 400
 DEMO_ESTIMATOR = "default"
+#: File marking a folder as the demo's own output: a re-run may replace what is in it.
+DEMO_MARKER = ".vqa-shap-demo"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"synthetic questions to generate and explain (default {DEMO_QUESTIONS})")
     parser.add_argument("--budget", type=int, default=DEMO_BUDGET,
                         help=f"model evaluations per question for the Shapley estimate (default {DEMO_BUDGET})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty --out folder that an earlier demo did not create")
 
 
 @dataclass
@@ -185,7 +189,26 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
 ]
 
 
+def claim_output_folder(out: Path, *, overwrite: bool = False) -> None:
+    """Refuse to write into a non-empty folder the demo did not create (unless ``overwrite``); mark it as the demo's.
+
+    A re-run replaces the demo's own results; anything else in the folder (e.g. an explain work
+    directory with unmerged shard results) is never deleted.
+    """
+    from vqa_shap.errors import UsageError
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / DEMO_MARKER).exists() and not overwrite:
+        raise UsageError(f"--out {out} is not empty and was not written by vqa-shap demo; choose another folder "
+                         "or pass --overwrite (the demo replaces only its own source/, questions/, attributions/, "
+                         "metrics.json and report/)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).touch()
+
+
 def run(args: argparse.Namespace) -> int:
+    claim_output_folder(Path(args.out), overwrite=getattr(args, "overwrite", False))
     state = DemoState(out=args.out, seed=args.seed, n_questions=args.questions, budget=args.budget)
     started = time.perf_counter()
     print(f"vqa-shap demo -> {state.out}")

@@ -276,7 +276,7 @@ def explain_questions(run: ExplainRun) -> ExplainResult:
             work.clear()
         work.claim(settings)
         start, end = shard.bounds(len(ds))
-        part = ds.select(range(start, end))
+        part = ds.select(range(start, end)) if start < end else ds.select([])  # an empty shard is fine
         return _explain_part(run, settings, work, shard, part, loader_cls, checkpoint, out)
 
 
@@ -351,6 +351,8 @@ def _map_rows(part, maker: _RowMaker, settings: ExplainSettings, shard: Shard, t
 
     from vqa_shap.schema import attribution_features
 
+    if len(part) == 0:  # map skips an empty dataset and would return it without the attributions columns
+        return datasets.Dataset.from_dict({c: [] for c in attribution_features()}, features=attribution_features())
     # The fingerprint names the result by what determines it (never by hashing the closure, which
     # holds the model); keep_in_memory: no cache files next to the questions.
     fingerprint = hashlib.sha1(json.dumps(
