@@ -270,3 +270,13 @@ def test_demo_refuses_a_folder_holding_unmerged_shard_results(tmp_path, capsys):
     claim_output_folder(tmp_path / "fresh")
     claim_output_folder(tmp_path / "dir", overwrite=True)
     assert shard_file.exists() and (tmp_path / "dir" / DEMO_MARKER).exists()
+
+
+def test_questions_given_as_a_file_is_a_clear_error(ws, tmp_path):
+    from vqa_shap.explain import ExplainInputError
+
+    file = tmp_path / "questions.json"
+    file.write_text("[]")
+    with pytest.raises(ExplainInputError, match="is a file; give the Hub-style folder"):
+        _run(ws, tmp_path / "out", questions=file)
+    assert not (tmp_path / "out").exists()

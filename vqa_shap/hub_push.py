@@ -40,8 +40,6 @@ class PushResult:
     commit_url: str | None
 
 
-
-
 def push(
     folder: str | os.PathLike,
     repo_id: str,
@@ -74,14 +72,7 @@ def push(
             or a config exists on the Hub and ``overwrite`` is False (the message names it).
     """
     folder = Path(folder)
-    card_data = _read_card_data(folder / README)
-    local = _config_names(card_data)
-    if not local:
-        raise VqaShapError(f"{folder}: no configs to push (no {README} listing configs)")
-    missing = [c for c in local if not _shard_files(folder, c)]
-    if missing:
-        raise VqaShapError(f"{folder}: config(s) {missing} are listed in {README} but have no parquet shards")
-    kind = _meta(card_data).get("kind") or "questions"
+    card_data, local, kind = _local_configs(folder)
 
     import huggingface_hub
 
@@ -108,8 +99,28 @@ def push(
             "pass overwrite=True (--overwrite) to replace them"
         )
     kept = tuple(sorted(set(_config_names(remote_card)) - set(local)))
+    readme = _merged_readme(folder, card_data, remote_card, local, kind, repo_id)
+    commit = _upload(api, folder, repo_id, token, local, replaced, readme,
+                     commit_message or f"vqa-shap: upload {', '.join(local)}")
+    url = getattr(repo_url, "url", None) or str(repo_url)
+    commit_url = getattr(commit, "commit_url", None)
+    return PushResult(repo_id, url, tuple(local), replaced, kept, commit_url if isinstance(commit_url, str) else None)
 
-    # the uploaded card = the Hub's card (its other configs kept) + the local configs
+
+def _local_configs(folder: Path):
+    """The folder's card data, its configs (each with shards on disk) and its kind."""
+    card_data = _read_card_data(folder / README)
+    local = _config_names(card_data)
+    if not local:
+        raise VqaShapError(f"{folder}: no configs to push (no {README} listing configs)")
+    missing = [c for c in local if not _shard_files(folder, c)]
+    if missing:
+        raise VqaShapError(f"{folder}: config(s) {missing} are listed in {README} but have no parquet shards")
+    return card_data, local, _meta(card_data).get("kind") or "questions"
+
+
+def _merged_readme(folder: Path, card_data, remote_card, local, kind: str, repo_id: str) -> str:
+    """The uploaded card = the Hub's card (its other configs kept) + the local configs."""
     meta = _meta(card_data)
     infos = {c: _parquet_info(folder, c) for c in local}
     card_vars = {c: dict((meta.get("configs") or {}).get(c) or {}) for c in local}
@@ -117,8 +128,11 @@ def push(
         if card_data.get(key) is not None:
             remote_card[key] = card_data[key]
     _add_configs(remote_card, kind, infos, card_vars)
-    readme = render_card(remote_card, repo_id=repo_id)
+    return render_card(remote_card, repo_id=repo_id)
 
+
+def _upload(api, folder: Path, repo_id: str, token: str, local, replaced, readme: str, message: str):
+    """One ``upload_folder`` commit of the local configs' shards and ``readme`` (replaced configs' old files deleted)."""
     staging = Path(tempfile.mkdtemp(prefix=".push-", dir=folder))
     try:
         for name in local:
@@ -126,19 +140,16 @@ def push(
                 _link_or_copy(src, staging / config_dir(name) / src.name)
         (staging / README).write_text(readme, encoding="utf-8")
         with _hub_errors(repo_id, token):
-            commit = api.upload_folder(
+            return api.upload_folder(
                 repo_id=repo_id,
                 folder_path=str(staging),
                 repo_type="dataset",
-                commit_message=commit_message or f"vqa-shap: upload {', '.join(local)}",
+                commit_message=message,
                 delete_patterns=[f"{config_dir(c)}/*" for c in replaced] or None,
                 token=token,
             )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    url = getattr(repo_url, "url", None) or str(repo_url)
-    commit_url = getattr(commit, "commit_url", None)
-    return PushResult(repo_id, url, tuple(local), replaced, kept, commit_url if isinstance(commit_url, str) else None)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
