@@ -156,6 +156,9 @@ def test_merge_refuses_duplicates_and_mixed_settings(tmp_path):
     c = _shard_folder(tmp_path, "c", [_row("q_2")], settings=_settings(seed=1))
     with pytest.raises(ExplainError, match="different settings"):
         merge_shards([a, c], out=tmp_path / "out")
+    # the same videos under another path on another machine: merged
+    d = _shard_folder(tmp_path, "d", [_row("q_2")], settings=_settings(video_root="/node2/videos"))
+    assert merge_shards([a, d], out=tmp_path / "out_d")[0].n_rows == 3
     # the same folder named twice is one folder, not a duplicate
     with pytest.raises(ExplainError, match="1 of 3 questions have no result"):
         merge_shards([a, a])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,8 @@ def _collect(work_dirs: Sequence[WorkDir]) -> tuple[ExplainSettings, dict[str, d
     origin: dict[str, Path] = {}
     duplicates: list[str] = []
     for work in work_dirs:
-        other = work.settings()
+        # Shards on different machines may read the same videos from different paths.
+        other = dataclasses.replace(work.settings(), video_root=settings.video_root)
         if other != settings:
             raise ExplainError(f"{work.path} and {work_dirs[0].path} were explained with different settings; "
                                "they cannot be merged")

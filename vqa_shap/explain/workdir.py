@@ -244,7 +244,7 @@ class WorkDir:
         if self.exists():
             recorded = self.settings()
             if recorded != settings:
-                raise ExplainError(
+                raise ExplainInputError(
                     f"{self.path} holds results of a run with other settings "
                     f"({'; '.join(settings.differences(recorded))}); "
                     "use another --out/--work-dir, or --restart to discard them"
