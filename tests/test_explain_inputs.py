@@ -280,3 +280,17 @@ def test_questions_given_as_a_file_is_a_clear_error(ws, tmp_path):
     with pytest.raises(ExplainInputError, match="is a file; give the Hub-style folder"):
         _run(ws, tmp_path / "out", questions=file)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(frames=0), "frames must be a positive integer"), (dict(budget=1.5), "budget must be a positive integer"),
+    (dict(seed=-1), r"seed must be an integer in \[0, 2\*\*32\)"), (dict(seed=2**32), "seed must be an integer"),
+    (dict(batch_size=0), "batch_size must be"), (dict(sampler="zigzag"), "unknown sampler 'zigzag'; valid samplers"),
+    (dict(estimator="nope"), "nope"),
+])
+def test_bad_settings_fail_before_any_work(ws, tmp_path, bad, message):
+    from vqa_shap.explain import ExplainInputError
+
+    with pytest.raises(ExplainInputError, match=message):
+        _run(ws, tmp_path / "out", **bad)
+    assert not (tmp_path / "out").exists()

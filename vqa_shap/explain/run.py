@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import numbers
 import os
 import time
 from collections import Counter
@@ -92,11 +93,11 @@ class ExplainRun:
     def __post_init__(self):
         for what in ("frames", "budget", "batch_size", "map_batch_size"):
             value = getattr(self, what)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ExplainInputError(f"{what} must be a positive integer, got {value!r}")
         if self.frames > MAX_PLAYERS:
             raise ExplainInputError(f"frames {self.frames} exceed the limit of {MAX_PLAYERS} players per question")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or not 0 <= self.seed < 2**32:
             raise ExplainInputError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         if self.name is not None:
             check_config_name(self.name)
@@ -206,8 +207,10 @@ def _check_folders(run: ExplainRun, config_out: str, shard: Shard) -> Path:
 
 def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[str, ...]) -> ExplainSettings:
     from vqa_shap.estimators import get_estimator
-    from vqa_shap.protocol import get_protocol
+    from vqa_shap.protocol import SAMPLERS, get_protocol
 
+    if run.sampler is not None and run.sampler not in SAMPLERS:
+        raise ExplainInputError(f"unknown sampler {run.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
     try:
         protocol = get_protocol(run.protocol).name
         # Record the estimator's own name ("default" is an alias that may change between versions).
