@@ -301,6 +301,41 @@ def test_hd_epic_windows_sampler():
     assert hd_epic_windows([], 2, 10) == ([], -1.0)
 
 
+def test_sampler_table_applies_the_formulas_to_one_input():
+    """Every name of the table is a function over one input: (indices, times) from the formulas."""
+    from vqa_shap.protocol import get_sampler
+
+    assert set(SAMPLERS) == {"linspace", "segment_midpoints", "uniform_edges", "fps1_capped",
+                             "mvbench_bounds", "hd_epic_windows"}
+    fps = 4.0
+    assert get_sampler("linspace")(100, fps, 5, "egoschema") == (linspace(100, 5), [k / fps for k in linspace(100, 5)])
+    assert get_sampler("linspace")(100, fps, 5, "lvbench")[0] == linspace(100, 5, last=98)
+    assert get_sampler("segment_midpoints")(100, fps, 4, "")[0] == segment_midpoints(100, 4)
+    assert get_sampler("uniform_edges")(10, fps, 3, "")[0] == uniform_edges(10, 3)
+    assert get_sampler("fps1_capped")(250, 25.0 / 3, 4, "") == fps1_capped(250, 25.0 / 3, 4)
+    assert get_sampler("mvbench_bounds")(100, 25.0, 4, "") == (mvbench_bounds(4, 25.0, 99),
+                                                               [k / 25.0 for k in mvbench_bounds(4, 25.0, 99)])
+    chosen, stride = hd_epic_windows([(0.0, 20.0)], 0, 6, 1.0)  # one whole 20 s video at 1 fps
+    assert get_sampler("hd_epic_windows")(20, 1.0, 6, "hd-epic") == ([i for _, i in chosen],
+                                                                      [i / stride for _, i in chosen])
+    with pytest.raises(ValueError, match="unknown sampler 'random'; valid samplers: linspace, segment_midpoints"):
+        get_sampler("random")
+
+
+def test_protocol_package_reexports_every_public_name():
+    import importlib
+
+    import vqa_shap.protocol as package
+
+    for name in package.__all__:
+        assert hasattr(package, name), name
+    for sub in ("words", "samplers", "base", "pollard2025"):  # each submodule's public names are re-exported
+        module = importlib.import_module(f"vqa_shap.protocol.{sub}")
+        public = {n for n, v in vars(module).items() if not n.startswith("_") and getattr(v, "__module__", "") == module.__name__}
+        assert public <= set(package.__all__), (sub, public - set(package.__all__))
+    assert package._letter(2) == "C"
+
+
 # ------------------------------------------------------------------------------ frame plans on files
 
 
@@ -425,7 +460,7 @@ def test_protocol_module_is_light():
 
 def test_fixture_questions_plan_load_and_render_on_synthetic_videos(pollard_dir, tmp_path):
     """Every fixture question, on synthetic videos at the paths its annotation names: the plan, the
-    decoded frames, the players and the rendered prompt agree with each other and with SEED §1."""
+    decoded frames, the players and the rendered prompt agree with each other and with the paper's sampling."""
     from vqa_shap.synth import synthesize_inputs
 
     questions = _build_questions(pollard_dir)
