@@ -21,8 +21,19 @@ from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import AutoConfig, Qwen2Config
 
+from vqa_shap.loaders import declare_family
 from vqa_shap.loaders.generative import (GenerativeVideoLoader, VideoCausalLM, VideoCausalLMConfig,
                                          text_config_kwargs)
+
+#: ``longva``: folders converted by scripts/convert_longva.py; ``llava_qwen``: the original checkpoint
+#: (LLaVA-NeXT's type, shared by other models, which the loader refuses on load).
+FAMILY = declare_family(
+    "longva",
+    loader="LongVALoader",
+    model_types=("longva", "llava_qwen"),
+    tiny="build_tiny",
+    protocols={"pollard2025": {"baseline": "normalized_zero", "sampler": "linspace"}},
+)
 
 
 @strict
@@ -68,7 +79,7 @@ class LongVAForCausalLM(VideoCausalLM):
 class LongVALoader(GenerativeVideoLoader):
     """Loader of LongVA: converted folders (``model_type`` ``longva``) or the original ``llava_qwen`` one."""
 
-    family = "longva"
+    family = FAMILY.name
     temporal_unit = 1
     exact_cached_masking = True
     video_token = "<image>"

@@ -32,9 +32,20 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import AutoConfig, MistralConfig
 
+from vqa_shap.loaders import declare_family
 from vqa_shap.loaders.base import LoaderError, VideoUnit
 from vqa_shap.loaders.generative import (GenerativeVideoLoader, VideoCausalLM, VideoCausalLMConfig,
                                          text_config_kwargs)
+
+#: ``videollama2``: folders converted by scripts/convert_videollama2.py; ``videollama2_mistral``: the
+#: original checkpoint. EgoSchema frames at segment midpoints, as the paper's VL2.
+FAMILY = declare_family(
+    "video_llama2",
+    loader="VideoLlama2Loader",
+    model_types=("videollama2", "videollama2_mistral"),
+    tiny="build_tiny",
+    protocols={"pollard2025": {"baseline": "normalized_zero", "sampler": "segment_midpoints"}},
+)
 
 
 # ------------------------------------------------------------------------------------------ STC connector
@@ -174,7 +185,7 @@ class VideoLlama2ForCausalLM(VideoCausalLM):
 class VideoLlama2Loader(GenerativeVideoLoader):
     """Loader of VideoLLaMA2: converted folders (``videollama2``) or the original ``videollama2_mistral`` one."""
 
-    family = "video_llama2"
+    family = FAMILY.name
     temporal_unit = 1
     exact_cached_masking = True
     video_token = "<video>"
@@ -274,7 +285,9 @@ class VideoLlama2Loader(GenerativeVideoLoader):
 def build_tiny(tok, realistic: bool = False):
     """A tiny random VideoLLaMA2 and its processor (see :mod:`vqa_shap.loaders.tiny`)."""
     from vqa_shap.loaders.generative import tiny_text_kwargs, tiny_vision_parts
+    from vqa_shap.loaders.tiny import CHAT_TEMPLATE
 
+    tok.chat_template = CHAT_TEMPLATE  # VideoLLaMA2 renders its prompt with the tokenizer's template
     vision, processor = tiny_vision_parts(tok, realistic)
     text = MistralConfig(**tiny_text_kwargs(tok, realistic), sliding_window=None)
     return VideoLlama2ForCausalLM(VideoLlama2Config(vision_config=vision, text_config=text)), processor

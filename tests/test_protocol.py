@@ -240,7 +240,28 @@ def test_frame_baselines_and_default_samplers():
     assert proto.default_sampler("video_llama3", "mvbench") == "mvbench_bounds"
     assert proto.default_sampler("video_llama3", "hd-epic") == "hd_epic_windows"
     assert proto.default_sampler(None, "lvbench") == "linspace"
-    assert set(proto.FAMILY_SAMPLERS.values()) | set(proto.BENCHMARK_SAMPLERS.values()) <= set(SAMPLERS)
+    assert proto.default_sampler("frozenbilm") == "linspace" and proto.frame_baseline(None) == "normalized_zero"
+    assert set(proto.BENCHMARK_SAMPLERS.values()) <= set(SAMPLERS)
+
+
+def test_every_family_setting_names_a_registered_loader_and_valid_values():
+    """The per-family settings come from the family modules' declarations: each names a registered
+    loader, a registered protocol, a known baseline and a known sampler (llava_video is no family:
+    LLaVA-Video checkpoints are llava_onevision ones)."""
+    from vqa_shap.loaders import LOADERS, families
+    from vqa_shap.protocol import BASELINES
+
+    declared = {name: f.protocols for name, f in families().items() if f.protocols}
+    assert {"llava_onevision", "qwen2_5_vl", "video_llama3", "longva", "video_llama2", "internvideo"} <= set(declared)
+    assert "llava_video" not in LOADERS
+    for name, protocols in declared.items():
+        assert name in LOADERS.names()
+        for protocol, settings in protocols.items():
+            assert protocol in PROTOCOLS
+            assert settings.get("baseline", "normalized_zero") in BASELINES, name
+            assert settings.get("sampler", "linspace") in SAMPLERS, name
+            proto = get_protocol(protocol)
+            assert proto.frame_baseline(name) == settings.get("baseline", proto.default_baseline)
 
 
 # ------------------------------------------------------------------------------ samplers (formulas)

@@ -218,13 +218,27 @@ class Protocol:
         return tuple(result)
 
     # -- frames --------------------------------------------------------------------------
-    def frame_baseline(self, loader_family: str) -> str:
-        """How a masked frame looks: ``"black"`` or ``"normalized_zero"``."""
-        return "normalized_zero"
+    #: Baseline and sampler of a family that declares none for this protocol.
+    default_baseline = "normalized_zero"
+    default_family_sampler = "linspace"
 
-    def default_sampler(self, loader_family: str, benchmark: str | None = None) -> str:
-        """The sampler used when none is given."""
-        return "linspace"
+    def family_settings(self, loader_family: str | None) -> Mapping[str, str]:
+        """What model family ``loader_family`` declares for this protocol (``baseline``, ``sampler``).
+
+        Read from the families' declarations (:func:`vqa_shap.loaders.protocol_settings`), which
+        imports no loader module; empty for an unknown family or ``None``.
+        """
+        from vqa_shap.loaders import protocol_settings
+
+        return protocol_settings(self.name, loader_family)
+
+    def frame_baseline(self, loader_family: str | None) -> str:
+        """How a masked frame looks for ``loader_family``: ``"black"`` or ``"normalized_zero"``."""
+        return self.family_settings(loader_family).get("baseline", self.default_baseline)
+
+    def default_sampler(self, loader_family: str | None, benchmark: str | None = None) -> str:
+        """The sampler used when none is given: the family's, else :attr:`default_family_sampler`."""
+        return self.family_settings(loader_family).get("sampler", self.default_family_sampler)
 
     def plan_frames(self, question: Question, video_root: Path, n_frames: int,
                     sampler: str | None = None, loader_family: str | None = None) -> FramePlan:

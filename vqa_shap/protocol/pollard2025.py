@@ -49,7 +49,9 @@ class Pollard2025(Protocol):
       benchmark (EgoSchema/LVBench and unknown benchmarks share the "expert video analyser" prompt);
       for HD-EPIC the masked instruction then goes through :func:`parse_tags` with the plan's stride.
     * Frames: MVBench ``mvbench_bounds``, LVBench ``linspace`` to ``len - 2``, HD-EPIC
-      ``hd_epic_windows``, EgoSchema (and other benchmarks) per model family.
+      ``hd_epic_windows``, EgoSchema (and other benchmarks) per model family: the sampler and the
+      masked-frame baseline each family module declares under ``protocols={"pollard2025": ...}``
+      (:mod:`vqa_shap.loaders`); a family without settings gets ``linspace`` and ``normalized_zero``.
     """
 
     name = "pollard2025"
@@ -59,29 +61,6 @@ class Pollard2025(Protocol):
     #: Frame rate the paper converted HD-EPIC videos to; HD-EPIC times are at this rate.
     hd_epic_fps = 1.0
 
-    #: Masked-frame baseline per loader family. LLaVA-OneVision zeroes pixel values after
-    #: normalisation as the paper's L-V; VideoLLaMA3 zeroes raw pixels (black frames) as the paper's VL3.
-    #: Qwen2.5-VL: ``normalized_zero`` — the majority choice of the paper (L-V, LVA, VL2 zero the
-    #: processor output), i.e. the dataset-mean colour rather than black.
-    BASELINES = {
-        "llava_onevision": "normalized_zero",
-        "llava_video": "normalized_zero",
-        "longva": "normalized_zero",
-        "video_llama2": "normalized_zero",
-        "internvideo": "normalized_zero",
-        "qwen2_5_vl": "normalized_zero",
-        "video_llama3": "black",
-    }
-    #: EgoSchema sampler per loader family; unknown families use ``linspace``.
-    FAMILY_SAMPLERS = {
-        "llava_onevision": "linspace",
-        "llava_video": "linspace",
-        "longva": "linspace",
-        "qwen2_5_vl": "linspace",
-        "video_llama2": "segment_midpoints",
-        "internvideo": "uniform_edges",
-        "video_llama3": "fps1_capped",
-    }
     #: Benchmark-specific samplers, which take precedence over the family's.
     BENCHMARK_SAMPLERS = {"mvbench": "mvbench_bounds", "hd-epic": "hd_epic_windows", "lvbench": "linspace"}
 
@@ -120,13 +99,10 @@ class Pollard2025(Protocol):
         return parse_tags(instruction, stride, starts)
 
     # -- frames --------------------------------------------------------------------------
-    def frame_baseline(self, loader_family: str) -> str:
-        return self.BASELINES.get(loader_family, "normalized_zero")
-
     def default_sampler(self, loader_family: str | None, benchmark: str | None = None) -> str:
         if benchmark in self.BENCHMARK_SAMPLERS:
             return self.BENCHMARK_SAMPLERS[benchmark]
-        return self.FAMILY_SAMPLERS.get(loader_family or "", "linspace")
+        return super().default_sampler(loader_family, benchmark)
 
     def plan_frames(self, question: Question, video_root: Path, n_frames: int,
                     sampler: str | None = None, loader_family: str | None = None) -> FramePlan:
