@@ -141,6 +141,8 @@ def test_a_throwaway_family_is_one_file(extra_path, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("source, message", [
+    ('from vqa_shap.loaders import declare_family\nA = declare_family("bad", loader="X")\n'
+     'B = declare_family("bad2", loader="Y")\n', r"bad.py: declare_family\(\) is called 2 times"),
     ('from vqa_shap.loaders import declare_family\nFAMILY = declare_family("longva", loader="X")\n',
      "family 'longva' is declared by both vqa_shap.loaders.longva and vqa_shap.loaders.bad"),
     ('from vqa_shap.loaders import declare_family\nFAMILY = declare_family("bad", loader="X", model_types=("qwen2_5_vl",))\n',

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, TypeVar
 
@@ -97,9 +98,10 @@ def _check_targets(family: str, members: Mapping[str, str]) -> None:
 def read_declarations(package: str, paths: Iterable[str], function: str) -> dict[str, tuple[tuple, dict[str, Any]]]:
     """The literal arguments of each module's top-level call to ``function``, read without importing.
 
-    Every module of ``package`` found on ``paths`` (:func:`pkgutil.iter_modules`, no import) whose
-    source has a top-level statement ``NAME = function(...)`` or ``function(...)`` is parsed; the call's
-    arguments must be Python literals (strings, numbers, tuples, lists, dicts, ``None``, booleans).
+    Every module of ``package`` found on ``paths`` (:func:`pkgutil.iter_modules`, no import) is read;
+    a top-level statement ``NAME = function(...)`` or ``function(...)`` is parsed alone (a few lines, not
+    the whole module); the call's arguments must be Python literals (strings, numbers, tuples, lists,
+    dicts, ``None``, booleans).
 
     Args:
         package: the package's dotted name, e.g. ``"vqa_shap.loaders"``.
@@ -122,14 +124,35 @@ def read_declarations(package: str, paths: Iterable[str], function: str) -> dict
             source = path.read_text(encoding="utf-8")
         except OSError:  # not a plain source file (e.g. a compiled extension): declares nothing
             continue
-        if f"{function}(" not in source:  # cheap pre-filter: most files are never parsed
-            continue
-        calls = list(_top_level_calls(ast.parse(source, str(path)), function))
+        calls = _declaring_statements(source, path, function)
         if len(calls) > 1:
             raise RegistryError(f"{path}: {function}() is called {len(calls)} times; one module declares once")
         if calls:
             found[f"{package}.{info.name}"] = _literal_arguments(calls[0], path, function)
     return found
+
+
+def _declaring_statements(source: str, path: Path, function: str) -> list[ast.Call]:
+    """The top-level calls to ``function``, parsing only their statements (not the whole, longer file).
+
+    A top-level statement starts at column 0, so each candidate line is grown until it parses.
+    """
+    start = re.compile(rf"^(?:[A-Za-z_]\w*\s*(?::[^=]*)?=\s*)?(?:[A-Za-z_]\w*\.)*{function}\(")
+    lines = source.splitlines()
+    calls: list[ast.Call] = []
+    for i, line in enumerate(lines):
+        if not start.match(line):
+            continue
+        for j in range(i + 1, len(lines) + 1):
+            try:
+                tree = ast.parse("\n".join(lines[i:j]))
+            except SyntaxError:
+                continue
+            calls += [ast.fix_missing_locations(ast.increment_lineno(c, i)) for c in _top_level_calls(tree, function)]
+            break
+        else:
+            raise RegistryError(f"{path}:{i + 1}: cannot parse the {function}() statement")
+    return calls
 
 
 def _top_level_calls(tree: ast.Module, function: str) -> Iterator[ast.Call]:
