@@ -114,7 +114,8 @@ class Pollard2025(Protocol):
             n_frames: requested number of frames (HD-EPIC: in total over all inputs; short windows
                 and images give fewer). The single-input samplers, applied to a question with several
                 inputs, take ``n_frames`` from each input (an image input gives its one frame).
-            sampler: a name of :data:`~vqa_shap.protocol.samplers.SAMPLERS`; default :meth:`default_sampler` of the benchmark/family.
+            sampler: a name of :data:`~vqa_shap.protocol.samplers.SAMPLERS`; default
+                :meth:`default_sampler` of the benchmark/family.
             loader_family: model family, picks the EgoSchema sampler.
 
         Raises:
