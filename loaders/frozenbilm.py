@@ -1,6 +1,6 @@
 """FrozenBiLM (Yang et al., 2022), How2QA checkpoint, rebuilt from transformers parts.
 
-Architecture (research note ``NONNATIVE_MODELS.md`` §1): a frozen DeBERTa-v2 MLM with bottleneck
+Architecture (docs/loaders.md): a frozen DeBERTa-v2 MLM with bottleneck
 adapters, fed ``T`` visual tokens (``linear_video`` of per-frame CLIP ViT-L/14 ``image_embeds``) in
 front of the word embeddings; the answer is read at the ``[MASK]`` token through DeBERTa's Enhanced
 Mask Decoder (EMD) and a 2-way answer head (the word embeddings of "Yes" and "No").
@@ -10,7 +10,7 @@ Built from :class:`transformers.DebertaV2Model` and
 hooks on the two ``dense`` layers of every DeBERTa layer, so the original state-dict names stay), the
 EMD (two passes of the last encoder layer), ``linear_video`` and the answer head.
 
-Scoring (SEED §3.4): one prompt per option, ``Question: {q} Is it '{option}'? [MASK].``, and
+Scoring (as the paper): one prompt per option, ``Question: {q} Is it '{option}'? [MASK].``, and
 ``P("Yes")`` from the softmax over the two answer logits. A masked frame is a zeroed 768-d feature,
 so cached masking is exact: ``prepare`` computes the features once, ``score`` multiplies them by the
 coalition's frame bits. The features round-trip through float16 as the paper's stored ``.npy`` files.
@@ -41,6 +41,7 @@ from transformers import (AutoConfig, AutoModel, CLIPVisionConfig, CLIPVisionMod
 from transformers.configuration_utils import SubConfigSpec
 from transformers.models.deberta_v2.modeling_deberta_v2 import DebertaV2LMPredictionHead
 
+from vqa_shap.loaders import declare_family
 from vqa_shap.loaders.base import (CLIP_MEAN, CLIP_STD, FramesPrepared, LoaderError, OptionHeadLoader,
                                    UnsupportedQuestionError, clip_pixels)
 from vqa_shap.loaders.checkpoints import load_exact, read_state_dict
@@ -49,9 +50,18 @@ if TYPE_CHECKING:
     from vqa_shap.protocol import FramePlan, Protocol
     from vqa_shap.schema import Question
 
+#: ``frozenbilm``: folders converted by scripts/convert_frozenbilm.py. No protocol settings: the
+#: protocol's defaults apply (``normalized_zero``, ``linspace``).
+FAMILY = declare_family(
+    "frozenbilm",
+    loader="FrozenBiLMLoader",
+    model_types=("frozenbilm",),
+    tiny="build_tiny",
+)
+
 #: ``model_type`` of converted folders.
 MODEL_TYPE = "frozenbilm"
-#: The paper's prompt per option (SEED §3.4); ``{mask}`` is the tokenizer's mask token.
+#: The paper's prompt per option; ``{mask}`` is the tokenizer's mask token.
 PROMPT_TEMPLATE = "Question: {question} Is it '{option}'? {mask}."
 #: The two answer words, in answer-head order (score = P(first)).
 ANSWER_WORDS = ("Yes", "No")
@@ -336,7 +346,7 @@ class FrozenBiLMLoader(OptionHeadLoader):
         batch_size: coalitions per forward (each gives ``K`` prompts).
     """
 
-    family = "frozenbilm"
+    family = FAMILY.name
     temporal_unit = 1
     exact_cached_masking = True
     model_class = FrozenBiLMModel
@@ -383,7 +393,7 @@ class FrozenBiLMLoader(OptionHeadLoader):
 
     # -- text -------------------------------------------------------------------------------
     def prompts(self, prepared: FrozenBiLMPrepared, text_keep: np.ndarray) -> list[str]:
-        """The K option prompts of one text mask (HD-EPIC tags rewritten after masking, SEED §3.3)."""
+        """The K option prompts of one text mask (HD-EPIC tags rewritten after masking, as the paper)."""
         p = prepared.protocol
         rendered = p.render(prepared.question, prepared.plan, text_keep)
         return [p.rewrite(prepared.question, prepared.plan,
@@ -441,3 +451,25 @@ class FrozenBiLMLoader(OptionHeadLoader):
             out[j] = self._p_yes(feats[None], [(ids, ids.index(self.tokenizer.mask_token_id))])[0]
         return out
 
+
+# ---------------------------------------------------------------------------------------------
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# ---------------------------------------------------------------------------------------------
+
+
+def build_tiny(tok=None, realistic: bool = False):
+    """A tiny random FrozenBiLM and its own tokenizer (``tok`` is unused; see :mod:`vqa_shap.loaders.tiny`)."""
+    from vqa_shap.loaders.tiny import build_deberta_tokenizer, randomise
+
+    tok = build_deberta_tokenizer()
+    hidden = 64 if realistic else 32
+    text = DebertaV2Config(
+        vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=3, num_attention_heads=4,
+        intermediate_size=2 * hidden, max_position_embeddings=128, relative_attention=True, position_buckets=16,
+        max_relative_positions=-1, pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
+        conv_kernel_size=3, conv_act="gelu", position_biased_input=False, type_vocab_size=0,
+        layer_norm_eps=1e-7, hidden_act="gelu", pad_token_id=tok.pad_token_id)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=28, patch_size=14, projection_dim=8, hidden_act="quick_gelu")
+    config = build_config(text, vision, answer_token_ids(tok), ds_factor_attn=4, ds_factor_ff=4, image_size=28)
+    return randomise(build_model(config)), tok

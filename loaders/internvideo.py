@@ -1,6 +1,6 @@
 """InternVideo (InternVideo1 CLIP "kc_new" ViT-L/14, MSR-VTT multiple-choice fine-tune) from transformers parts.
 
-Architecture (research note ``NONNATIVE_MODELS.md`` §2): a CLIP ViT-L/14 that encodes every frame on
+Architecture (docs/loaders.md): a CLIP ViT-L/14 that encodes every frame on
 its own (:class:`transformers.CLIPVisionModel`), a UniFormerV2/EVL-style temporal decoder on the last
 ``n_decoder_layers`` blocks (a residual depthwise 3x3x3 convolution over the patch tokens of all frames,
 then one learnable query cross-attending all frames' tokens, block after block), mixed with the frames'
@@ -8,7 +8,7 @@ mean CLS token, ``visual_ln_post`` and ``visual_proj``; the text tower is
 :class:`transformers.CLIPTextModelWithProjection`. The model-specific code is the temporal decoder, the
 OpenAI/InternVideo -> transformers key map and the WiSE-FT merge of the two original files.
 
-Scoring (SEED §3.5): per option the text ``Question: {q} Is it '{option}'?.`` (raw masked strings, HD-EPIC
+Scoring (as the paper): per option the text ``Question: {q} Is it '{option}'?.`` (raw masked strings, HD-EPIC
 tags not rewritten, as the paper), and ``exp(min(logit_scale, ln 100)) * cos(video, text)``. The paper
 fills exactly 5 text slots (options beyond the 5th dropped, fewer padded with the last option, which
 leaves the first K scores unchanged): this loader scores up to 5 options and refuses more with a
@@ -36,6 +36,7 @@ from transformers import (AutoConfig, AutoModel, CLIPTextConfig, CLIPTextModelWi
                           CLIPVisionModel, PreTrainedConfig, PreTrainedModel)
 from transformers.configuration_utils import SubConfigSpec
 
+from vqa_shap.loaders import declare_family
 from vqa_shap.loaders.base import (CLIP_MEAN, CLIP_STD, FramesPrepared, LoaderError, OptionHeadLoader,
                                    UnsupportedQuestionError, clip_pixels)
 from vqa_shap.loaders.checkpoints import load_exact, read_state_dict
@@ -44,9 +45,19 @@ if TYPE_CHECKING:
     from vqa_shap.protocol import FramePlan, Protocol
     from vqa_shap.schema import Question
 
+#: ``internvideo``: folders converted by scripts/convert_internvideo.py. EgoSchema frames at the
+#: centres of equal segments, as the paper's InternVideo.
+FAMILY = declare_family(
+    "internvideo",
+    loader="InternVideoLoader",
+    model_types=("internvideo",),
+    tiny="build_tiny",
+    protocols={"pollard2025": {"baseline": "normalized_zero", "sampler": "uniform_edges"}},
+)
+
 #: ``model_type`` of converted folders.
 MODEL_TYPE = "internvideo"
-#: The paper's text per option (SEED §3.5).
+#: The paper's text per option.
 PROMPT_TEMPLATE = "Question: {question} Is it '{option}'?."
 #: Text slots of the paper's multiple-choice head.
 TEXT_SLOTS = 5
@@ -58,7 +69,7 @@ def _wiseft_keys(n_blocks: int = 12) -> tuple[str, ...]:
     """Substrings naming the parameters InternVideo averages with OpenAI CLIP (its ``clip_param_keys``).
 
     Written for ViT-B/16 (12 blocks), so for ViT-L/14 it covers the whole text tower, the visual stem,
-    visual blocks 0-11 only, ``visual_ln_post`` and ``visual_proj`` (research note §2.2).
+    visual blocks 0-11 only, ``visual_ln_post`` and ``visual_proj``.
     """
     return ("positional_embedding", "class_embedding", "token_embedding", "text_projection", "ln_final",
             "conv1", "ln_pre", "visual_ln_post", "visual_proj",
@@ -460,7 +471,7 @@ class InternVideoLoader(OptionHeadLoader):
         batch_size: coalitions per temporal-decoder forward.
     """
 
-    family = "internvideo"
+    family = FAMILY.name
     temporal_unit = 1
     exact_cached_masking = True
     model_class = InternVideoModel
@@ -551,3 +562,26 @@ class InternVideoLoader(OptionHeadLoader):
         video = self.model.video_embeds([t[None] for t in taps], cls[None])
         text = self.encode_texts(self.prompts(prepared, mask[prepared.n_video:]))
         return self.model.scores(video, text)[0].float().cpu().numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# ---------------------------------------------------------------------------------------------
+
+
+def build_tiny(tok=None, realistic: bool = False):
+    """A tiny random InternVideo and its own tokenizer (``tok`` is unused; see :mod:`vqa_shap.loaders.tiny`)."""
+    from vqa_shap.loaders.tiny import build_clip_tokenizer, randomise
+
+    tok = build_clip_tokenizer()
+    width = 64 if realistic else 32
+    vision = CLIPVisionConfig(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=3,
+                              num_attention_heads=2, image_size=42, patch_size=14, hidden_act="quick_gelu")
+    text = CLIPTextConfig(vocab_size=len(tok), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
+                          num_attention_heads=2, max_position_embeddings=77, projection_dim=16,
+                          hidden_act="quick_gelu", bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                          pad_token_id=tok.pad_token_id)
+    config = build_config(vision, text, n_decoder_layers=2, image_size=42, resize_short=48)
+    model = randomise(build_model(config))
+    model.logit_scale.data.fill_(2.0)  # exp(2): scores spread enough to rank options
+    return model, tok

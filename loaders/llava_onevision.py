@@ -17,13 +17,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from vqa_shap.loaders import declare_family
 from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit
+
+#: LLaVA-Video (``llava-hf/LLaVA-Video-7B-Qwen2-hf``, the paper's L-V) is this architecture with
+#: ``model_type`` ``llava_onevision``, so it is loaded by this family; there is no separate
+#: ``llava_video`` family. Masked frames: zeros after normalisation, as the paper's L-V; EgoSchema
+#: frames by ``linspace``.
+FAMILY = declare_family(
+    "llava_onevision",
+    loader="LlavaOnevisionLoader",
+    model_types=("llava_onevision",),
+    tiny="build_tiny",
+    protocols={"pollard2025": {"baseline": "normalized_zero", "sampler": "linspace"}},
+)
 
 
 class LlavaOnevisionLoader(ChatVLMLoader):
     """Loader of LLaVA-OneVision-style checkpoints (``model_type`` ``llava_onevision``)."""
 
-    family = "llava_onevision"
+    family = FAMILY.name
     temporal_unit = 1
     exact_cached_masking = True
     video_token = "<video>"
@@ -110,3 +123,63 @@ class LlavaOnevisionLoader(ChatVLMLoader):
                          mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=feats[None])},
                          logits_to_keep=1)
         return out.logits[:, -1]
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# ---------------------------------------------------------------------------------------------
+
+
+def llava_onevision_parts(tok, *, image_size: int, patch_size: int, vision_hidden: int, vision_intermediate: int,
+                          vision_layers: int, vision_heads: int, hidden: int, layers: int, heads: int = 4,
+                          kv_heads: int = 2, **text_kw):
+    """The config and the real processor of a small LLaVA-OneVision (SigLIP tower + Qwen2 LM).
+
+    Shared by the tiny random models and the trained demo model (:mod:`vqa_shap.demo.model`).
+
+    Returns:
+        ``(LlavaOnevisionConfig, LlavaOnevisionProcessor)``.
+    """
+    from transformers import (LlavaOnevisionConfig, LlavaOnevisionImageProcessor, LlavaOnevisionProcessor,
+                              LlavaOnevisionVideoProcessor, Qwen2Config, SiglipVisionConfig)
+
+    from vqa_shap.loaders.tiny import template
+
+    vision = SiglipVisionConfig(hidden_size=vision_hidden, intermediate_size=vision_intermediate,
+                                num_hidden_layers=vision_layers, num_attention_heads=vision_heads,
+                                image_size=image_size, patch_size=patch_size, vision_use_head=False)
+    text = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
+                       tie_word_embeddings=False, **text_kw)
+    config = LlavaOnevisionConfig(
+        vision_config=vision, text_config=text,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        video_token_index=tok.convert_tokens_to_ids("<video>"),
+        vision_feature_select_strategy="full", vision_feature_layer=-1,
+        image_grid_pinpoints=[[image_size, image_size]],
+    )
+    size = {"height": image_size, "width": image_size}
+    processor = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=[[image_size, image_size]]),
+        tokenizer=tok, video_processor=LlavaOnevisionVideoProcessor(size=size),
+        num_image_tokens=(image_size // patch_size) ** 2, vision_feature_select_strategy="full",
+        chat_template=template("<video>", "<image>"),
+    )
+    return config, processor
+
+
+def build_tiny(tok, realistic: bool = False):
+    """A tiny random LLaVA-OneVision and its real processor (see :mod:`vqa_shap.loaders.tiny`)."""
+    from transformers import LlavaOnevisionForConditionalGeneration
+
+    # 96 px / patch 8 = 12x12 patches, pooled 2x -> 36 tokens per frame (realistic); 32/8 -> 4 tokens.
+    # Realistic: the vision tower sees 4x more patches per frame than the LM gets tokens and is as wide
+    # and deep as the LM, as in LLaVA-OneVision-0.5B (729 SigLIP patches -> 196 tokens per frame).
+    image, patch = (96, 8) if realistic else (32, 8)
+    hidden, layers = (128, 3) if realistic else (64, 2)
+    config, processor = llava_onevision_parts(
+        tok, image_size=image, patch_size=patch, vision_hidden=hidden if realistic else hidden // 2,
+        vision_intermediate=2 * hidden, vision_layers=layers, vision_heads=4 if realistic else 2,
+        hidden=hidden, layers=layers)
+    return LlavaOnevisionForConditionalGeneration(config), processor

@@ -18,7 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from vqa_shap.loaders import declare_family
 from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit, zero_grid_slices
+
+#: Masked frames: zeros after normalisation (the dataset-mean colour), the majority choice of the
+#: paper's models, not black.
+FAMILY = declare_family(
+    "qwen2_5_vl",
+    loader="Qwen2_5_VLLoader",
+    model_types=("qwen2_5_vl",),
+    tiny="build_tiny",
+    protocols={"pollard2025": {"baseline": "normalized_zero", "sampler": "linspace"}},
+)
 
 
 def sampled_fps(times) -> float:
@@ -32,7 +43,7 @@ def sampled_fps(times) -> float:
 class Qwen2_5_VLLoader(ChatVLMLoader):
     """Loader of Qwen2.5-VL checkpoints (``model_type`` ``qwen2_5_vl``); players are frame pairs."""
 
-    family = "qwen2_5_vl"
+    family = FAMILY.name
     temporal_unit = 2
     exact_cached_masking = True
     video_token = "<|video_pad|>"
@@ -123,3 +134,51 @@ class Qwen2_5_VLLoader(ChatVLMLoader):
         types = (ids == self.video_token_id).int() * 2 + (ids == self.image_token_id).int()
         if "mm_token_type_ids" in inputs and not bool((inputs["mm_token_type_ids"][0] == types).all()):
             raise RuntimeError("mm_token_type_ids derived from the ids differ from the processor's")
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# ---------------------------------------------------------------------------------------------
+
+
+def build_tiny(tok, realistic: bool = False):
+    """A tiny random Qwen2.5-VL and its real processor (see :mod:`vqa_shap.loaders.tiny`)."""
+    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
+                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+    from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import (Qwen2_5_VLTextConfig,
+                                                                         Qwen2_5_VLVisionConfig)
+
+    from vqa_shap.loaders.tiny import template
+
+    # Frames are resized to side x side; 14-px patches, 2x2 merge: 56 -> 4 tokens per frame pair.
+    side = 168 if realistic else 56
+    hidden, layers = (128, 4) if realistic else (64, 2)
+    vision = Qwen2_5_VLVisionConfig(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14,
+                                    spatial_merge_size=2, temporal_patch_size=2, window_size=56,
+                                    out_hidden_size=hidden, fullatt_block_indexes=[1], tokens_per_second=2)
+    head_dim = hidden // 4
+    quarter = head_dim // 2  # mrope sections must sum to head_dim / 2
+    mrope = [quarter - 2 * (quarter // 3), quarter // 3, quarter // 3]
+    text = Qwen2_5_VLTextConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                                num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
+                                bos_token_id=None, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                                tie_word_embeddings=False)
+    cfg = Qwen2_5_VLConfig(
+        vision_config=vision.to_dict(), text_config=text.to_dict(),
+        image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
+        video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
+        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
+        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
+    )
+    model = Qwen2_5_VLForConditionalGeneration(cfg)
+    pixels = {"shortest_edge": side * side, "longest_edge": side * side}
+    processor = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=pixels, patch_size=14, temporal_patch_size=2, merge_size=2),
+        tokenizer=tok,
+        video_processor=Qwen2VLVideoProcessor(size=pixels, patch_size=14, temporal_patch_size=2, merge_size=2,
+                                              do_sample_frames=False, cap_pixels_per_frame=True),
+        chat_template=template("<|vision_start|><|video_pad|><|vision_end|>",
+                                "<|vision_start|><|image_pad|><|vision_end|>"),
+    )
+    return model, processor

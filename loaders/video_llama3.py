@@ -4,7 +4,7 @@
   With it on, the processor drops the tokens of patches that barely differ from the previous frame,
   so a masked (black) frame next to another black frame would *remove* tokens: the sequence length
   would depend on the mask, contrary to the paper's semantics (a masked frame is replaced, never
-  removed, SEED §3.2), and per-coalition recomputation would also make masking depend on the
+  removed), and per-coalition recomputation would also make masking depend on the
   neighbouring frames. The paper's VL3 code feeds frames through the image path, which does not
   compress either. Without compression every frame keeps its tokens.
 * The vision encoder attends within one frame (``cu_seqlens`` per frame) and the 2x2 downsampling is
@@ -12,9 +12,9 @@
   exactly (proved by the tests). Masked frames are raw black frames (``"black"``, as the paper's VL3).
 * The processor's per-frame ``"Time t s:"`` text carries the plan's timestamps (passed as the video
   metadata: ``fps = 1`` and ``frames_indices`` = the timestamps). It is fixed text: never masked.
-* ``VideoLlama3ForConditionalGeneration.forward`` has no ``logits_to_keep`` (ENVIRONMENT_NOTES §2.5), so
+* ``VideoLlama3ForConditionalGeneration.forward`` has no ``logits_to_keep`` (transformers 5), so
   the scores are ``lm_head`` applied to the last position's hidden state only.
-* Prompt (SEED §3.6, VL3): one video block per kept input, each preceded by a text block holding the
+* Prompt (the paper's VL3): one video block per kept input, each preceded by a text block holding the
   input's label when there are several inputs; blocks are separated by newlines.
 """
 
@@ -22,13 +22,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from vqa_shap.loaders import declare_family
 from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit, kv_cache, returned_cache, zero_grid_slices
+
+#: Masked frames are raw black frames and EgoSchema frames are taken at 1 fps (capped), as the
+#: paper's VL3.
+FAMILY = declare_family(
+    "video_llama3",
+    loader="VideoLlama3Loader",
+    model_types=("video_llama_3",),
+    tiny="build_tiny",
+    protocols={"pollard2025": {"baseline": "black", "sampler": "fps1_capped"}},
+)
 
 
 class VideoLlama3Loader(ChatVLMLoader):
     """Loader of VideoLLaMA3 checkpoints in transformers format (``model_type`` ``video_llama_3``)."""
 
-    family = "video_llama3"
+    family = FAMILY.name
     temporal_unit = 1
     exact_cached_masking = True
     video_token = "<|video_pad|>"
@@ -119,3 +130,42 @@ class VideoLlama3Loader(ChatVLMLoader):
         out = self.model.model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
                                **kv_cache(self.model.model, past_key_values))
         return self.model.lm_head(out.last_hidden_state[:, -1]), returned_cache(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# ---------------------------------------------------------------------------------------------
+
+
+def build_tiny(tok, realistic: bool = False):
+    """A tiny random VideoLLaMA3 and its real processor (see :mod:`vqa_shap.loaders.tiny`)."""
+    from transformers import (Qwen2Config, VideoLlama3Config, VideoLlama3ForConditionalGeneration,
+                              VideoLlama3ImageProcessor, VideoLlama3Processor, VideoLlama3VideoProcessor)
+    from transformers.models.video_llama_3.configuration_video_llama_3 import VideoLlama3VisionConfig
+
+    from vqa_shap.loaders.tiny import template
+
+    side = 168 if realistic else 56  # 14-px patches, 2x2 merge: 56 -> 4 tokens per frame
+    hidden, layers = (128, 4) if realistic else (64, 2)
+    vision = VideoLlama3VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                     num_attention_heads=2, patch_size=14)
+    text = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
+                       tie_word_embeddings=False)
+    cfg = VideoLlama3Config(vision_config=vision.to_dict(), text_config=text.to_dict(),
+                            image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
+                            video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"))
+    model = VideoLlama3ForConditionalGeneration(cfg)
+    # the video processor divides longest_edge by the frame count: allow up to 8 frames at side x side
+    pixels = {"shortest_edge": side * side, "longest_edge": side * side * 8}
+    processor = VideoLlama3Processor(
+        image_processor=VideoLlama3ImageProcessor(size=pixels, patch_size=14, merge_size=1),
+        tokenizer=tok,
+        # Token compression drops tokens of frames similar to their predecessor, so a black (masked)
+        # frame would change the sequence; loaders switch it off per call anyway (see video_llama3.py).
+        video_processor=VideoLlama3VideoProcessor(size=pixels, patch_size=14, merge_size=2,
+                                                  use_token_compression=False, do_sample_frames=False),
+        chat_template=template("<|video_pad|>", "<|image_pad|>"),
+    )
+    return model, processor

@@ -1,4 +1,4 @@
-"""VideoLLaMA2 (``DAMO-NLP-SG/VideoLLaMA2-7B-16F``), rebuilt from transformers parts (NONNATIVE_MODELS §3).
+"""VideoLLaMA2 (``DAMO-NLP-SG/VideoLLaMA2-7B-16F``), rebuilt from transformers parts (docs/loaders.md).
 
 CLIP ViT-L/14-336 (layer -2, patch tokens) -> the STC connector -> Mistral. The connector is the only
 model-specific code (reimplemented here; the original builds it from timm's ``RegStage``):
@@ -14,7 +14,7 @@ the baseline frame; every output slice depends on at most two frames, so each sl
 computed in :meth:`VideoLlama2Loader.prepare` for each on/off state of its frames (<= 4) and a coalition
 just gathers them. The tests prove this equal to the full connector on masked pixels.
 
-Prompt (SEED §3.6, VL2): the checkpoint tokenizer's chat template on ``[system, user: "<video>\\n" +
+Prompt (the paper's VL2): the checkpoint tokenizer's chat template on ``[system, user: "<video>\\n" +
 instruction]`` with the generation prompt, split at ``<video>`` and spliced at id -201 as the original.
 Several inputs (HD-EPIC) are concatenated into one video and the system prompt is prefixed with
 ``"<N> input videos have been concatenated together. "``. Masked frames: zeroed pixel values after the
@@ -32,9 +32,20 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import AutoConfig, MistralConfig
 
+from vqa_shap.loaders import declare_family
 from vqa_shap.loaders.base import LoaderError, VideoUnit
 from vqa_shap.loaders.generative import (GenerativeVideoLoader, VideoCausalLM, VideoCausalLMConfig,
                                          text_config_kwargs)
+
+#: ``videollama2``: folders converted by scripts/convert_videollama2.py; ``videollama2_mistral``: the
+#: original checkpoint. EgoSchema frames at segment midpoints, as the paper's VL2.
+FAMILY = declare_family(
+    "video_llama2",
+    loader="VideoLlama2Loader",
+    model_types=("videollama2", "videollama2_mistral"),
+    tiny="build_tiny",
+    protocols={"pollard2025": {"baseline": "normalized_zero", "sampler": "segment_midpoints"}},
+)
 
 
 # ------------------------------------------------------------------------------------------ STC connector
@@ -174,13 +185,13 @@ class VideoLlama2ForCausalLM(VideoCausalLM):
 class VideoLlama2Loader(GenerativeVideoLoader):
     """Loader of VideoLLaMA2: converted folders (``videollama2``) or the original ``videollama2_mistral`` one."""
 
-    family = "video_llama2"
+    family = FAMILY.name
     temporal_unit = 1
     exact_cached_masking = True
     video_token = "<video>"
     placeholder_id = -201  # the original MODAL_INDEX_MAP["<video>"]
     original_model_types = ("videollama2_mistral",)
-    #: The paper's VL2 generation (SEED §3.6): greedy, up to 2048 new tokens.
+    #: The paper's VL2 generation: greedy, up to 2048 new tokens.
     generation_defaults = {"max_new_tokens": 2048, "do_sample": False, "temperature": None}
 
     @classmethod
@@ -274,7 +285,9 @@ class VideoLlama2Loader(GenerativeVideoLoader):
 def build_tiny(tok, realistic: bool = False):
     """A tiny random VideoLLaMA2 and its processor (see :mod:`vqa_shap.loaders.tiny`)."""
     from vqa_shap.loaders.generative import tiny_text_kwargs, tiny_vision_parts
+    from vqa_shap.loaders.tiny import CHAT_TEMPLATE
 
+    tok.chat_template = CHAT_TEMPLATE  # VideoLLaMA2 renders its prompt with the tokenizer's template
     vision, processor = tiny_vision_parts(tok, realistic)
     text = MistralConfig(**tiny_text_kwargs(tok, realistic), sliding_window=None)
     return VideoLlama2ForCausalLM(VideoLlama2Config(vision_config=vision, text_config=text)), processor

@@ -240,7 +240,28 @@ def test_frame_baselines_and_default_samplers():
     assert proto.default_sampler("video_llama3", "mvbench") == "mvbench_bounds"
     assert proto.default_sampler("video_llama3", "hd-epic") == "hd_epic_windows"
     assert proto.default_sampler(None, "lvbench") == "linspace"
-    assert set(proto.FAMILY_SAMPLERS.values()) | set(proto.BENCHMARK_SAMPLERS.values()) <= set(SAMPLERS)
+    assert proto.default_sampler("frozenbilm") == "linspace" and proto.frame_baseline(None) == "normalized_zero"
+    assert set(proto.BENCHMARK_SAMPLERS.values()) <= set(SAMPLERS)
+
+
+def test_every_family_setting_names_a_registered_loader_and_valid_values():
+    """The per-family settings come from the family modules' declarations: each names a registered
+    loader, a registered protocol, a known baseline and a known sampler (llava_video is no family:
+    LLaVA-Video checkpoints are llava_onevision ones)."""
+    from vqa_shap.loaders import LOADERS, families
+    from vqa_shap.protocol import BASELINES
+
+    declared = {name: f.protocols for name, f in families().items() if f.protocols}
+    assert {"llava_onevision", "qwen2_5_vl", "video_llama3", "longva", "video_llama2", "internvideo"} <= set(declared)
+    assert "llava_video" not in LOADERS
+    for name, protocols in declared.items():
+        assert name in LOADERS.names()
+        for protocol, settings in protocols.items():
+            assert protocol in PROTOCOLS
+            assert settings.get("baseline", "normalized_zero") in BASELINES, name
+            assert settings.get("sampler", "linspace") in SAMPLERS, name
+            proto = get_protocol(protocol)
+            assert proto.frame_baseline(name) == settings.get("baseline", proto.default_baseline)
 
 
 # ------------------------------------------------------------------------------ samplers (formulas)
@@ -299,6 +320,41 @@ def test_hd_epic_windows_sampler():
     assert hd_epic_windows([(5.0, 8.0)], 0, 10) == ([(0, 5), (0, 6), (0, 7)], 1.0)
     # images only: stride -1 as the paper
     assert hd_epic_windows([], 2, 10) == ([], -1.0)
+
+
+def test_sampler_table_applies_the_formulas_to_one_input():
+    """Every name of the table is a function over one input: (indices, times) from the formulas."""
+    from vqa_shap.protocol import get_sampler
+
+    assert set(SAMPLERS) == {"linspace", "segment_midpoints", "uniform_edges", "fps1_capped",
+                             "mvbench_bounds", "hd_epic_windows"}
+    fps = 4.0
+    assert get_sampler("linspace")(100, fps, 5, "egoschema") == (linspace(100, 5), [k / fps for k in linspace(100, 5)])
+    assert get_sampler("linspace")(100, fps, 5, "lvbench")[0] == linspace(100, 5, last=98)
+    assert get_sampler("segment_midpoints")(100, fps, 4, "")[0] == segment_midpoints(100, 4)
+    assert get_sampler("uniform_edges")(10, fps, 3, "")[0] == uniform_edges(10, 3)
+    assert get_sampler("fps1_capped")(250, 25.0 / 3, 4, "") == fps1_capped(250, 25.0 / 3, 4)
+    assert get_sampler("mvbench_bounds")(100, 25.0, 4, "") == (mvbench_bounds(4, 25.0, 99),
+                                                               [k / 25.0 for k in mvbench_bounds(4, 25.0, 99)])
+    chosen, stride = hd_epic_windows([(0.0, 20.0)], 0, 6, 1.0)  # one whole 20 s video at 1 fps
+    assert get_sampler("hd_epic_windows")(20, 1.0, 6, "hd-epic") == ([i for _, i in chosen],
+                                                                      [i / stride for _, i in chosen])
+    with pytest.raises(ValueError, match="unknown sampler 'random'; valid samplers: linspace, segment_midpoints"):
+        get_sampler("random")
+
+
+def test_protocol_package_reexports_every_public_name():
+    import importlib
+
+    import vqa_shap.protocol as package
+
+    for name in package.__all__:
+        assert hasattr(package, name), name
+    for sub in ("words", "samplers", "base", "pollard2025"):  # each submodule's public names are re-exported
+        module = importlib.import_module(f"vqa_shap.protocol.{sub}")
+        public = {n for n, v in vars(module).items() if not n.startswith("_") and getattr(v, "__module__", "") == module.__name__}
+        assert public <= set(package.__all__), (sub, public - set(package.__all__))
+    assert package._letter(2) == "C"
 
 
 # ------------------------------------------------------------------------------ frame plans on files
@@ -425,7 +481,7 @@ def test_protocol_module_is_light():
 
 def test_fixture_questions_plan_load_and_render_on_synthetic_videos(pollard_dir, tmp_path):
     """Every fixture question, on synthetic videos at the paths its annotation names: the plan, the
-    decoded frames, the players and the rendered prompt agree with each other and with SEED §1."""
+    decoded frames, the players and the rendered prompt agree with each other and with the paper's sampling."""
     from vqa_shap.synth import synthesize_inputs
 
     questions = _build_questions(pollard_dir)

@@ -147,7 +147,8 @@ def build_demo_model(arch: DemoArchitecture = DemoArchitecture(), seed: int = 0)
     from transformers import LlavaOnevisionForConditionalGeneration
 
     from vqa_shap.builders.synthetic import VOCABULARY
-    from vqa_shap.loaders.tiny import build_tokenizer, llava_onevision_parts
+    from vqa_shap.loaders.llava_onevision import llava_onevision_parts
+    from vqa_shap.loaders.tiny import build_tokenizer
 
     tok = build_tokenizer(VOCABULARY)
     config, processor = llava_onevision_parts(
