@@ -53,7 +53,8 @@ class ChatVLMLoader(ChatScoring, Loader):
         processor: its processor.
         checkpoint: where it was loaded from (for messages).
         batch_size: coalitions per forward pass.
-        prefix_sharing: run the prompt prefix once per distinct video part (exact; faster).
+        prefix_sharing: walk each call's coalitions as a prefix tree, running every distinct prompt
+            prefix once (exact; faster; see :mod:`vqa_shap.loaders.chat_scoring`).
     """
 
     video_token: str = "<video>"
@@ -244,14 +245,11 @@ class ChatVLMLoader(ChatScoring, Loader):
                 ids += block
                 ids += piece
             ids_t = torch.tensor(ids, dtype=torch.long)
-            video_pos = (ids_t == self.video_token_id).nonzero()
-            split = int(video_pos[-1]) + 1 if len(video_pos) else 0
-            cached = (ids_t, self.position_ids(prepared, ids_t), split)
+            cached = (ids_t, self.position_ids(prepared, ids_t))
             if len(prepared.cache) >= self.token_cache_size:  # bounded: long prompts are large
                 prepared.cache.pop(next(iter(prepared.cache)))
             prepared.cache[key] = cached
-        ids_t, positions, split = cached
-        return _Row(ids_t, positions, np.packbits(mask[:prepared.n_video]).tobytes(), split)
+        return _Row(*cached)
 
     # ------------------------------------------------------------------ reference
     def score_pixels(self, prepared: Prepared, coalitions: np.ndarray) -> np.ndarray:

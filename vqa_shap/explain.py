@@ -359,7 +359,7 @@ class QuestionExplainer:
             prepared = loader.prepare(question, frames, plan, proto)
             n_video = proto.n_video_players(plan, loader.temporal_unit)
             game = Game(lambda coalitions: loader.score(prepared, coalitions), n_features=len(features),
-                        batch_size=self.batch_size, video_features=n_video)
+                        video_features=n_video)  # one call per request: the loader batches and shares prefixes
             budget = s.budget
             if not s.strict_budget:  # too few evaluations for one estimate: use the estimator's minimum
                 budget = max(budget, self.estimator.min_budget(game.n_players))
