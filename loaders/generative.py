@@ -1,4 +1,5 @@
-"""Shared machinery of the non-native generative video LLMs (LongVA, VideoLLaMA2; NONNATIVE_MODELS §5).
+"""Shared machinery of the non-native generative video LLMs (LongVA, VideoLLaMA2), which
+exist only as their authors' code (see docs/ for how they are converted and checked).
 
 Neither model exists in transformers, so each is rebuilt from transformers parts (``CLIPVisionModel`` +
 a small model-specific connector + a ``*ForCausalLM``) as a standard :class:`~transformers.PreTrainedModel`
@@ -16,11 +17,11 @@ chunk is tokenised on its own without special tokens, and the chunks are joined 
 (expanded to one id per visual token). :meth:`VideoCausalLM.get_input_embeddings` tolerates those ids;
 the loader replaces their rows.
 
-Scoring reuses the chat-VLM machinery of :class:`~vqa_shap.loaders.base.ChatVLMLoader` (cached video
-embeddings, batching, left padding, prefix sharing). Read-out:
+Scoring reuses the chat-VLM machinery of :class:`~vqa_shap.loaders.chat.ChatVLMLoader` (cached video
+embeddings, batching, left padding, prefix-tree sharing). Read-out:
 
 * ``readout="first"`` (default): logits of the option letters at the first generated position;
-* ``readout="generate"``: the paper's way (SEED §3.6): generate (greedy, or sampled when asked), scan the
+* ``readout="generate"``: the paper's way: generate (greedy, or sampled when asked), scan the
   letters A, B, … in alphabetical order, take the logits at the first position of the first letter found
   (position 0 if none). Batch 1, slow; for parity runs.
 
@@ -181,7 +182,7 @@ class GenerativeVideoLoader(ChatVLMLoader):
         model: the assembled :class:`VideoCausalLM` (eval mode).
         processor: a :class:`VisionTextProcessor`.
         readout: ``"first"`` (letter logits at the first generated position) or ``"generate"``.
-        checkpoint, batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.ChatVLMLoader`.
+        checkpoint, batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.chat.ChatVLMLoader`.
         **generation: ``max_new_tokens``, ``do_sample``, ``temperature`` of ``readout="generate"``
             (default: the paper's, :attr:`generation_defaults`).
     """
@@ -240,7 +241,7 @@ class GenerativeVideoLoader(ChatVLMLoader):
         Args:
             checkpoint: folder or Hub id; its ``config.json`` ``model_type`` tells the format.
             device, dtype, attn_implementation: ``None`` = automatic (:mod:`vqa_shap.device`).
-            batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.ChatVLMLoader`.
+            batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.chat.ChatVLMLoader`.
             vision_tower: original checkpoints only: the CLIP vision tower folder or Hub id
                 (default: the checkpoint's ``mm_vision_tower``).
             readout, **generation: see the class.
@@ -460,7 +461,7 @@ class GenerativeVideoLoader(ChatVLMLoader):
         return tuple(int(self.tokenizer.convert_tokens_to_ids(letter)) for letter in self.letters[:k])
 
     def generate_logits(self, embeds: torch.Tensor, letter_ids: Sequence[int]) -> torch.Tensor:
-        """The paper's read-out (SEED §3.6): ``[1, vocab]`` raw logits at the step of the first letter.
+        """The paper's read-out: ``[1, vocab]`` raw logits at the step of the first letter.
 
         Generate from ``embeds``; scan the option letters ``letter_ids`` (A, B, …) alphabetically; the
         step is the first position of the first letter that was generated at all, else 0.

@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the per-evaluation timings")
     parser.add_argument("--max-new-tokens", type=int, default=2,
                         help="the paper's generation cap (2: what a trained model generates, 'A<|im_end|>')")
+    parser.add_argument("--paper-processor", choices=["once", "per_mask"], default="once",
+                        help="the paper's way: frames through the processor once, masks multiply the normalised "
+                             "pixels (its LLaVA-Video script; default) or the processor per mask (its VideoLLaMA3 script)")
     parser.add_argument("--small", action="store_true", help="tiny proportions (a smoke test, not a measurement)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a shared machine)")
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
@@ -63,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     for q in range(args.questions):
         for seed in range(args.seeds):
             run = bench.time_question(loader, q, seed, permutations=args.permutations, realistic=not args.small,
-                                      paper_first=len(runs) % 2 == 0, max_new_tokens=args.max_new_tokens)
+                                      paper_first=len(runs) % 2 == 0, max_new_tokens=args.max_new_tokens,
+                                      paper_processor=args.paper_processor)
             runs.append(run)
             print(f"question {q} seed {seed}: F = {run.n_features}, {run.evaluations} evaluations, paper "
                   f"{run.paper_s:.1f} s, ours {run.ours_s:.1f} s, {run.speedup:.2f}x; load {run.load[0]:.1f}")
     report = {"family": args.family, "model": folder.name, "sequence_length": seq_len,
-              "max_new_tokens": args.max_new_tokens,
+              "max_new_tokens": args.max_new_tokens, "paper_processor": args.paper_processor,
               "video_tokens": int(prepared.kept_embeds.shape[0]), "threads": args.threads,
               "torch": torch.__version__, "machine": platform.machine(), "per_evaluation": costs,
               "runs": [asdict(r) for r in runs], "summary": bench.summarise(runs)}
