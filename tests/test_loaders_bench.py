@@ -1,4 +1,4 @@
-"""The loader benchmark's workloads and its side-by-side runner (tiny model, a few coalitions)."""
+"""The loader benchmark: workloads, the side-by-side question timing, per-evaluation costs, the docs table."""
 
 from __future__ import annotations
 
@@ -25,25 +25,12 @@ def test_workloads():
     assert perm.shape == (21, 10) and perm.all(1).sum() == 1 and (~perm).all(1).sum() == 2
     assert perm.sum(1).tolist().count(5) == 2  # each size appears on the way up and on the way down
     keys = [r[:3].tobytes() for r in perm]
-    assert keys == sorted(keys)  # grouped by video part, as the Game sends coalitions
+    assert keys == sorted(keys)  # grouped by video part
     grouped = bench.workload(10, 3, "grouped", 32, seed=1)
     assert len({r[:3].tobytes() for r in grouped}) <= 2
     assert bench.workload(10, 3, "random", 5).shape == (5, 10)
     with pytest.raises(ValueError, match="unknown workload"):
         bench.workload(10, 3, "nope", 5)
-
-
-def test_benchmark_runs_all_modes_with_equal_scores(tmp_path):
-    torch.set_num_threads(1)
-    loader = get_loader("llava_onevision").load(str(tiny_model_dir("llava_onevision", cache_dir=tmp_path)))
-    question, plan, frames = bench.benchmark_question(realistic=False)
-    prepared = loader.prepare(question, frames, plan, get_protocol())
-    masks = bench.workload(prepared.n_features, prepared.n_video, "grouped", 6)
-    results = bench.run(loader, prepared, masks, batch_size=3, repeats=1, pixel_rows=2, chunk=3)
-    assert [r.mode for r in results] == list(bench.MODES)
-    assert results[0].speedup == pytest.approx(1.0)
-    assert all(r.evals_per_s > 0 and r.max_abs_diff <= 1e-5 for r in results)
-    assert (loader.batch_size, loader.prefix_sharing) == (8, True)  # settings restored
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +89,21 @@ def test_docs_table_agrees_with_the_committed_benchmark():
     assert f"**{s['speedup'][0]:.2f}x ± {s['speedup'][1]:.2f}x**" in doc
     assert len(report["runs"]) >= 4 and report["threads"] == 1
     assert len({r["question"] for r in report["runs"]}) >= 2 and len({r["seed"] for r in report["runs"]}) >= 2
+
+
+def test_processor_once_gives_the_paper_the_same_inputs_as_the_processor_per_mask(small_loader):
+    from vqa_shap.bench.paper_pipeline import paper_score
+
+    prepared, _ = _prepared(small_loader, 2)
+    rng = np.random.default_rng(0)
+    masks = rng.random((3, prepared.n_features)) < 0.5
+    per_mask = [paper_score(small_loader, prepared, m, max_new_tokens=2) for m in masks]
+    with bench.processor_once(small_loader, prepared):
+        once = [paper_score(small_loader, prepared, m, max_new_tokens=2) for m in masks]
+        inputs = small_loader.pixel_inputs(prepared, masks[0])
+    reference = type(small_loader).pixel_inputs(small_loader, prepared, masks[0])
+    assert inputs["input_ids"].tolist() == reference["input_ids"].tolist()
+    assert torch.allclose(inputs["pixel_values_videos"], reference["pixel_values_videos"])
+    for a, b in zip(per_mask, once):
+        assert a.generated == b.generated and np.abs(a.logits - b.logits).max() <= 1e-5
+    assert "pixel_inputs" not in vars(small_loader)  # the loader's own method again
