@@ -39,9 +39,8 @@ class _Row:
 
 @dataclass
 class _Path:
-    """The last sequence the prefix-tree walk ran: its symbols, positions and key/value cache."""
+    """The last sequence the prefix-tree walk ran: its position ids and key/value cache."""
 
-    symbols: np.ndarray
     positions: "torch.Tensor"
     layers: list  # [(keys, values)] per layer, [1, heads, L, dim]
 
@@ -115,7 +114,7 @@ class ChatScoring:
             # one unpadded row: no attention mask (the causal mask follows the cache; a padding mask costs ~7%)
             logits, cache = self.forward_last(embeds, None, positions, self._cache(path, start))
             self._read(prepared, logits, [b], out)
-            path = _Path(symbols[b], row.positions, [(layer.keys, layer.values) for layer in cache.layers])
+            path = _Path(row.positions, [(layer.keys, layer.values) for layer in cache.layers])
             self.tokens_run += row.ids.shape[0] - start
             self.forwards += 1
 
@@ -123,11 +122,13 @@ class ChatScoring:
     def _reusable(path: _Path, row: _Row, length: int) -> int:
         """How much of ``path``'s cache ``row`` may reuse: ``length`` shared tokens, cut at the first
         position id that differs (the cached keys were rotated with the path's positions)."""
+        if length <= 0:
+            return 0
         differ = (path.positions[..., :length] != row.positions[..., :length]).reshape(-1, length).any(0)
         return int(differ.nonzero()[0]) if bool(differ.any()) else length
 
     def _cache(self, path: _Path | None, length: int):
-        """A fresh key/value cache holding the first ``length`` tokens of ``path`` (views, no copy)."""
+        """A fresh key/value cache holding the first ``length`` tokens of ``path`` (sliced, not recomputed)."""
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.text_config())

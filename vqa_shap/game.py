@@ -82,7 +82,7 @@ class CostModel:
     """
 
     prefix_cost: float = 40.0
-    suffix_cost: float = 12.0
+    suffix_cost: float = 14.0
     full_cost: float = 46.0
     step_cost: float = 2.0
 
