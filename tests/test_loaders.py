@@ -307,3 +307,22 @@ def test_kv_cache_follows_the_forward_signature():
     assert returned_cache({"logits": 1, "cache": marker}) is marker
     assert returned_cache({"logits": 1, "past_key_values": marker}) is marker
     assert returned_cache({"logits": 1}) is None
+
+
+def test_game_cost_follows_the_tokens_the_loader_runs(loaders):
+    """The Game's cost model and the loader's prefix-tree walk agree on what is cheap: a permutation path
+    re-runs fewer tokens per coalition than random coalitions, and the model charges it less."""
+    from vqa_shap.game import Game
+
+    loader = loaders["llava_onevision"]
+    rng = np.random.default_rng(5)
+    q, plan, frames = single_video_question(rng)
+    prepared = loader.prepare(q, frames, plan, get_protocol("pollard2025"))
+    f = prepared.n_features
+    per_eval = {}
+    for name, masks in (("path", permutation_path(f, rng)), ("random", rng.random((2 * f + 1, f)) < 0.5)):
+        game = Game(lambda c: loader.score(prepared, c), f, video_features=prepared.n_video)
+        before = loader.tokens_run
+        game(masks)
+        per_eval[name] = ((loader.tokens_run - before) / game.evaluations, game.cost / game.evaluations)
+    assert per_eval["path"][0] < per_eval["random"][0] and per_eval["path"][1] < per_eval["random"][1]
