@@ -1,4 +1,5 @@
-"""Shared machinery of the non-native generative video LLMs (LongVA, VideoLLaMA2; NONNATIVE_MODELS §5).
+"""Shared machinery of the non-native generative video LLMs (LongVA, VideoLLaMA2), which
+exist only as their authors' code (see docs/ for how they are converted and checked).
 
 Neither model exists in transformers, so each is rebuilt from transformers parts (``CLIPVisionModel`` +
 a small model-specific connector + a ``*ForCausalLM``) as a standard :class:`~transformers.PreTrainedModel`
@@ -16,11 +17,11 @@ chunk is tokenised on its own without special tokens, and the chunks are joined 
 (expanded to one id per visual token). :meth:`VideoCausalLM.get_input_embeddings` tolerates those ids;
 the loader replaces their rows.
 
-Scoring reuses the chat-VLM machinery of :class:`~vqa_shap.loaders.base.ChatVLMLoader` (cached video
-embeddings, batching, left padding, prefix sharing). Read-out:
+Scoring reuses the chat-VLM machinery of :class:`~vqa_shap.loaders.chat.ChatVLMLoader` (cached video
+embeddings, batching, left padding, prefix-tree sharing). Read-out:
 
 * ``readout="first"`` (default): logits of the option letters at the first generated position;
-* ``readout="generate"``: the paper's way (SEED §3.6): generate (greedy, or sampled when asked), scan the
+* ``readout="generate"``: the paper's way: generate (greedy, or sampled when asked), scan the
   letters A, B, … in alphabetical order, take the logits at the first position of the first letter found
   (position 0 if none). Batch 1, slow; for parity runs.
 
@@ -35,13 +36,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from huggingface_hub.dataclasses import strict
-from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, CLIPVisionModel, PreTrainedConfig, PreTrainedModel
-from transformers.configuration_utils import SubConfigSpec
 
-from vqa_shap.loaders.base import ChatVLMLoader, LoaderError, VideoUnit, kv_cache, returned_cache
+from vqa_shap.loaders.base import LoaderError, VideoUnit
+from vqa_shap.loaders.chat import ChatVLMLoader
+from vqa_shap.loaders.compat import kv_cache, returned_cache
 from vqa_shap.loaders.checkpoints import key_problems, local_folder, read_config, read_state_dict
+from vqa_shap.loaders.video_causal_lm import (  # noqa: F401  (re-exported for the family modules)
+    VideoCausalLM, VideoCausalLMConfig, VisionTextProcessor)
 
 #: Frames per vision-tower call when caching per-frame tokens (bounds memory, not results).
 FRAME_CHUNK = 16
@@ -66,107 +67,6 @@ def text_config_kwargs(original: dict[str, Any], config_class) -> dict[str, Any]
     return {k: v for k, v in original.items() if k in fields and k not in _NOT_TEXT}
 
 
-class VisionTextProcessor:
-    """The two preprocessing parts of these models: a tokenizer and the CLIP image processor.
-
-    ``save_pretrained``/``from_pretrained`` write and read both in one folder.
-    """
-
-    def __init__(self, tokenizer, image_processor):
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-
-    def save_pretrained(self, folder: str | Path) -> None:
-        self.tokenizer.save_pretrained(folder)
-        self.image_processor.save_pretrained(folder)
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, vision_folder: str | Path | None = None) -> "VisionTextProcessor":
-        """Tokenizer from ``folder``, image processor from ``vision_folder`` (default ``folder``)."""
-        from transformers import AutoTokenizer, CLIPImageProcessor
-
-        return cls(AutoTokenizer.from_pretrained(str(folder)),
-                   CLIPImageProcessor.from_pretrained(str(vision_folder or folder)))
-
-
-# ------------------------------------------------------------------------------------------ model
-class _SpliceEmbedding(nn.Module):
-    """Token embedding that maps placeholder (negative) ids to row 0; the loader overwrites those rows."""
-
-    def __init__(self, embedding: nn.Embedding):
-        super().__init__()
-        self.embedding = embedding
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.embedding.weight
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.embedding(ids.clamp(min=0))
-
-
-@strict
-class VideoCausalLMConfig(PreTrainedConfig):
-    """The fields every :class:`VideoCausalLM` config has: a CLIP ``vision_config``, the language model's
-    ``text_config`` and the vision layer read. Family configs add ``model_type``, their own fields and
-    ``sub_configs_defaults = VideoCausalLMConfig.family_sub_configs("<text model_type>")``."""
-
-    vision_config: dict | PreTrainedConfig | None = None
-    text_config: dict | PreTrainedConfig | None = None
-    vision_feature_layer: int = -2
-    tie_word_embeddings: bool = False
-
-    @staticmethod
-    def family_sub_configs(text_model_type: str) -> dict[str, SubConfigSpec]:
-        """``sub_configs_defaults`` of a family: the CLIP vision tower and a ``text_model_type`` language model."""
-        return {"vision_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_vision_model"),
-                "text_config": SubConfigSpec(config_class=AutoConfig, model_type=text_model_type)}
-
-
-class VideoCausalLM(PreTrainedModel):
-    """CLIP vision tower + ``mm_projector`` (family specific) + a causal language model.
-
-    Subclasses set ``config_class`` (with ``vision_config``, ``text_config``, ``vision_feature_layer``)
-    and implement :meth:`build_projector` and :meth:`video_embeds`. Submodules: ``vision_tower``
-    (``CLIPVisionModel``), ``mm_projector``, ``language_model`` (``AutoModelForCausalLM``).
-    """
-
-    base_model_prefix = ""
-    _no_split_modules = ["CLIPEncoderLayer"]
-    _supports_sdpa = True
-    _supports_flash_attn = True
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.vision_tower = CLIPVisionModel(config.vision_config)
-        self.mm_projector = self.build_projector(config)
-        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
-        self.post_init()
-
-    def build_projector(self, config) -> nn.Module:
-        """The family's connector from CLIP features to language-model embeddings."""
-        raise NotImplementedError
-
-    def get_input_embeddings(self) -> nn.Module:
-        # negative placeholder ids (as the original IMAGE_TOKEN_INDEX) are tolerated
-        return _SpliceEmbedding(self.language_model.get_input_embeddings())
-
-    def patch_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``[T, P, C]`` patch features (CLS dropped) of ``vision_feature_layer``, frame by frame."""
-        out = self.vision_tower(pixel_values=pixel_values.to(self.dtype), output_hidden_states=True)
-        return out.hidden_states[self.config.vision_feature_layer][:, 1:]
-
-    def video_embeds(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``[N, H]`` visual tokens of one video ``[T, 3, S, S]``: the full, uncached path."""
-        raise NotImplementedError
-
-    def splice(self, input_ids: torch.Tensor, videos: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Text embeddings of ``input_ids [1, L]`` with the videos' tokens at the placeholder ids."""
-        embeds = self.get_input_embeddings()(input_ids)
-        embeds[input_ids < 0] = torch.cat([self.video_embeds(v) for v in videos]).to(embeds.dtype)
-        return embeds
-
-
 # ------------------------------------------------------------------------------------------ loader
 class GenerativeVideoLoader(ChatVLMLoader):
     """Loader base of the rebuilt generative video LLMs (LongVA, VideoLLaMA2).
@@ -181,7 +81,7 @@ class GenerativeVideoLoader(ChatVLMLoader):
         model: the assembled :class:`VideoCausalLM` (eval mode).
         processor: a :class:`VisionTextProcessor`.
         readout: ``"first"`` (letter logits at the first generated position) or ``"generate"``.
-        checkpoint, batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.ChatVLMLoader`.
+        checkpoint, batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.chat.ChatVLMLoader`.
         **generation: ``max_new_tokens``, ``do_sample``, ``temperature`` of ``readout="generate"``
             (default: the paper's, :attr:`generation_defaults`).
     """
@@ -240,7 +140,7 @@ class GenerativeVideoLoader(ChatVLMLoader):
         Args:
             checkpoint: folder or Hub id; its ``config.json`` ``model_type`` tells the format.
             device, dtype, attn_implementation: ``None`` = automatic (:mod:`vqa_shap.device`).
-            batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.base.ChatVLMLoader`.
+            batch_size, prefix_sharing: see :class:`~vqa_shap.loaders.chat.ChatVLMLoader`.
             vision_tower: original checkpoints only: the CLIP vision tower folder or Hub id
                 (default: the checkpoint's ``mm_vision_tower``).
             readout, **generation: see the class.
@@ -460,7 +360,7 @@ class GenerativeVideoLoader(ChatVLMLoader):
         return tuple(int(self.tokenizer.convert_tokens_to_ids(letter)) for letter in self.letters[:k])
 
     def generate_logits(self, embeds: torch.Tensor, letter_ids: Sequence[int]) -> torch.Tensor:
-        """The paper's read-out (SEED §3.6): ``[1, vocab]`` raw logits at the step of the first letter.
+        """The paper's read-out: ``[1, vocab]`` raw logits at the step of the first letter.
 
         Generate from ``embeds``; scan the option letters ``letter_ids`` (A, B, …) alphabetically; the
         step is the first position of the first letter that was generated at all, else 0.

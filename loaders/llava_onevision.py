@@ -6,7 +6,7 @@ tokens depend on that frame alone: substituting the cached baseline-frame tokens
 *exactly* pixel masking (proved by the tests). The per-video ``image_newline`` token does not depend on
 the pixels and is always kept.
 
-HD-EPIC (SEED §3.6, L-V): each kept input is its own video with a labelled placeholder
+HD-EPIC (as the paper's LLaVA-Video script): each kept input is its own video with a labelled placeholder
 (``"video 1: <video>\\n"``, ``"image 1: <video>\\n"``; an image is a one-frame video). transformers'
 forward takes a single ``pixel_values_videos`` tensor, so videos of different lengths cannot be batched
 by the model itself; the reference path then runs the vision tower per video and passes the features

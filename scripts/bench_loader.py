@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Loader speed, side by side in one run: pixel masking (the paper's way) vs cached features,
-one-by-one vs batched, with and without prefix sharing, on a realistic-proportion tiny model.
+"""Per question at equal budget: the paper's way vs vqa-shap's, side by side on a realistic-proportion
+tiny model, with the per-evaluation costs behind the ratio.
 
-    python scripts/bench_loader.py --json bench_loader.json
+    python scripts/bench_loader.py --json benchmarks/bench_loader.json --doc docs/performance-loader.md
 
-The logic lives in ``vqa_shap.bench.loaders``; this script only parses arguments and prints.
+The logic lives in ``vqa_shap.bench.loaders``; this script only parses arguments, prints and writes.
 """
 
 from __future__ import annotations
@@ -14,63 +14,94 @@ import json
 import os
 import platform
 import sys
+from dataclasses import asdict
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", default="llava_onevision", help="tiny model family (default llava_onevision)")
-    parser.add_argument("--workload", nargs="+", default=["permutation", "grouped"],
-                        choices=["permutation", "grouped", "random"], help="coalition workloads to time")
-    parser.add_argument("--coalitions", type=int, default=48, help="coalitions per workload")
-    parser.add_argument("--pixel-rows", type=int, default=9, help="coalitions scored on the slow pixel path")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--chunk", type=int, default=16, help="coalitions per scoring call (as the Game batches)")
+    parser.add_argument("--questions", type=int, default=3, help="distinct questions (texts and videos)")
+    parser.add_argument("--seeds", type=int, default=2, help="estimator seeds per question")
+    parser.add_argument("--permutations", type=int, default=1, help="budget in permutations (x (2F+1) evaluations)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the per-evaluation timings")
+    parser.add_argument("--max-new-tokens", type=int, default=2,
+                        help="the paper's generation cap (2: what a trained model generates, 'A<|im_end|>')")
+    parser.add_argument("--paper-processor", choices=["once", "per_mask"], default="once",
+                        help="the paper's way: frames through the processor once, masks multiply the normalised "
+                             "pixels (its LLaVA-Video script; default) or the processor per mask (its VideoLLaMA3 script)")
+    parser.add_argument("--small", action="store_true", help="tiny proportions (a smoke test, not a measurement)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a shared machine)")
-    parser.add_argument("--small", action="store_true", help="tiny proportions instead of realistic ones (smoke test)")
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
+    parser.add_argument("--from-json", metavar="IN", help="measure nothing: regenerate --doc from this JSON")
+    parser.add_argument("--doc", metavar="MD", help="regenerate the table between the loader-table markers of MD")
     args = parser.parse_args(argv)
+    if min(args.questions, args.seeds, args.permutations, args.repeats, args.threads) < 1:
+        print("bench_loader: --questions, --seeds, --permutations, --repeats and --threads must be >= 1", file=sys.stderr)
+        return 2
 
+    if args.from_json:
+        return regenerate(args.from_json, args.doc)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
     import torch
 
-    from vqa_shap.loaders import get_loader
     from vqa_shap.bench import loaders as bench
+    from vqa_shap.loaders import get_loader
     from vqa_shap.loaders.tiny import tiny_model_dir
     from vqa_shap.protocol import get_protocol
 
     torch.set_num_threads(args.threads)
     folder = tiny_model_dir(args.family, realistic=not args.small)
     loader = get_loader(args.family).load(str(folder), device="cpu", dtype="float32")
-    question, plan, frames = bench.benchmark_question(realistic=not args.small)
+    question, plan, frames = bench.benchmark_question(realistic=not args.small, seed=0)
     prepared = loader.prepare(question, frames, plan, get_protocol("pollard2025"))
     seq_len = len(loader.token_ids(prepared, np.ones(prepared.n_features, dtype=bool)))
-    report = {"family": args.family, "model": str(folder), "n_features": prepared.n_features,
-              "n_video_players": prepared.n_video, "sequence_length": seq_len,
-              "video_tokens": int(prepared.kept_embeds.shape[0]), "batch_size": args.batch_size,
-              "threads": args.threads, "torch": torch.__version__, "machine": platform.machine(),
-              "workloads": {}}
-    print(f"{args.family} tiny ({'small' if args.small else 'realistic'}): {prepared.n_video} frames, "
-          f"{report['video_tokens']} video tokens, sequence {seq_len} tokens, {prepared.n_features} players")
-    for kind in args.workload:
-        masks = bench.workload(prepared.n_features, prepared.n_video, kind, args.coalitions)
-        distinct = len({m[:prepared.n_video].tobytes() for m in masks})
-        results = bench.run(loader, prepared, masks, batch_size=args.batch_size, repeats=args.repeats,
-                            pixel_rows=args.pixel_rows, chunk=args.chunk)
-        report["workloads"][kind] = {"coalitions": len(masks), "distinct_video_parts": distinct,
-                                     "results": bench.as_dict(results)}
-        print(f"\nworkload {kind}: {len(masks)} coalitions, {distinct} distinct video parts")
-        print(f"{'mode':<24}{'evals/s':>10}{'speed-up':>10}{'max |diff|':>12}")
-        for r in results:
-            print(f"{r.mode:<24}{r.evals_per_s:>10.1f}{r.speedup:>9.1f}x{r.max_abs_diff:>12.1e}")
-        by = {r.mode: r for r in results}
-        print(f"batched / one-by-one (cached): {by['cached_batched'].evals_per_s / by['cached_one_by_one'].evals_per_s:.2f}x; "
-              f"prefix sharing / without: {by['cached_batched_prefix'].evals_per_s / by['cached_batched'].evals_per_s:.2f}x")
+    print(f"{args.family} tiny ({'small' if args.small else 'realistic'}): {prepared.n_video} frames, {prepared.kept_embeds.shape[0]} video "
+          f"tokens, prompt {seq_len} tokens, F = {prepared.n_features}; load {os.getloadavg()[0]:.1f}")
+    bench.warm_up()
+    costs = bench.per_evaluation_costs(loader, prepared, repeats=args.repeats)
+    print("per evaluation (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in costs.items()))
+    runs = []
+    for q in range(args.questions):
+        for seed in range(args.seeds):
+            run = bench.time_question(loader, q, seed, permutations=args.permutations, realistic=not args.small,
+                                      paper_first=len(runs) % 2 == 0, max_new_tokens=args.max_new_tokens,
+                                      paper_processor=args.paper_processor)
+            runs.append(run)
+            print(f"question {q} seed {seed}: F = {run.n_features}, {run.evaluations} evaluations, paper "
+                  f"{run.paper_s:.1f} s, ours {run.ours_s:.1f} s, {run.speedup:.2f}x; load {run.load[0]:.1f}")
+    report = {"family": args.family, "model": folder.name, "sequence_length": seq_len,
+              "max_new_tokens": args.max_new_tokens, "paper_processor": args.paper_processor,
+              "video_tokens": int(prepared.kept_embeds.shape[0]), "threads": args.threads,
+              "torch": torch.__version__, "machine": platform.machine(), "per_evaluation": costs,
+              "runs": [asdict(r) for r in runs], "summary": bench.summarise(runs)}
+    print()
+    print(bench.render_table(report))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {args.json}")
+    if args.doc:
+        return regenerate(report, args.doc)
+    return 0
+
+
+def regenerate(report: dict | str, doc: str | None) -> int:
+    """Write the tables of ``report`` (or of the JSON file it names) into ``doc`` between its markers."""
+    from vqa_shap.bench.loaders import update_doc
+
+    if doc is None:
+        print("bench_loader: --from-json needs --doc", file=sys.stderr)
+        return 2
+    try:
+        if isinstance(report, str):
+            report = json.loads(Path(report).read_text())
+        Path(doc).write_text(update_doc(Path(doc).read_text(), report))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"bench_loader: cannot regenerate {doc}: {exc}", file=sys.stderr)
+        return 2
+    print(f"updated {doc}")
     return 0
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.game import CostModel, Game, GameError
+from vqa_shap.game import CostModel, Game, GameError, prefix_tree_order
 from vqa_shap.bench.games import brute_force_shapley, make_game
 
 
@@ -85,21 +85,77 @@ def test_groups_expand_to_features_and_keep_ungrouped_features():
     assert masks.shape[1] == 5 and masks[:, 3].all() and masks[:, 4].all()
 
 
-def test_video_parts_are_contiguous_within_batches_and_counted():
+def test_a_request_goes_to_the_value_function_in_one_call_by_default():
+    rec = Recorder(linear(np.ones((6, 1))))
+    game = Game(rec, 6, video_features=3)
+    coalitions = np.random.default_rng(0).random((50, 6)) < 0.5
+    game(coalitions)
+    assert game.calls == len(rec.batches) == 1 and rec.rows == len({r.tobytes() for r in coalitions})
+
+
+def test_prefix_tree_order_walks_each_shared_prefix_once():
+    seqs = [np.array(s, dtype=np.uint32) for s in ([3, 1, 2], [3, 1], [1, 2, 3, 4], [3, 0, 0, 0], [1, 2, 9], [3, 1, 2])]
+    order, shared = prefix_tree_order(seqs)
+    walk = [tuple(seqs[i]) for i in order]
+    assert walk == sorted(walk)  # lexicographic: sequences sharing a prefix are neighbours
+    assert shared == [0, 2, 0, 1, 2, 3]
+    nodes = {tuple(s[:k]) for s in seqs for k in range(1, len(s) + 1)}
+    # a depth-first walk runs every prefix-tree node once (the duplicate and the prefix [3, 1] run nothing new)
+    assert sum(len(seqs[i]) - c for i, c in zip(order, shared)) == len(nodes)
+    bools = [np.array(r) for r in ([True, False], [False, True], [False, False])]
+    assert prefix_tree_order(bools) == ([2, 1, 0], [0, 1, 0])
+    with pytest.raises(TypeError, match="unsigned"):
+        prefix_tree_order([np.array([-1])])
+
+
+def brute_force_call_cost(batch: np.ndarray, video: np.ndarray, cm: CostModel) -> float:
+    """The cost model's definition, spelled out: walk in lexicographic order, charge from the first change."""
+    rows = sorted(tuple(r) for r in batch)
+    n_video, n_text = int(video.sum()), int((~video).sum())
+    total = cm.full_cost
+    for prev, row in zip(rows, rows[1:]):
+        j = next(k for k in range(len(row)) if row[k] != prev[k])
+        rank = int(video[:j].sum()) if video[j] else int((~video[:j]).sum())
+        if video[j]:
+            total += cm.step_cost + cm.prefix_cost * (n_video - rank) / n_video + cm.suffix_cost
+        else:
+            total += cm.step_cost + cm.suffix_cost * (n_text - rank) / n_text
+    return total
+
+
+def test_calls_are_in_prefix_tree_order_and_charged_what_they_rerun():
     rec = Recorder(linear(np.ones((6, 1))))
     game = Game(rec, 6, batch_size=8, video_features=3)  # first 3 features are video
     rng = np.random.default_rng(1)
     coalitions = rng.random((60, 6)) < 0.5
     game(coalitions)
-    prefixes = 0
+    video = np.arange(6) < 3
+    prefixes, cost = 0, 0.0
     for batch in rec.batches:
-        video = [row[:3].tobytes() for row in batch]
-        runs = [video[0]] + [v for a, v in zip(video, video[1:]) if v != a]
-        assert len(runs) == len(set(runs)), "equal video parts must be contiguous in a batch"
-        prefixes += len(set(runs))
-    assert game.distinct_prefixes == prefixes
-    cm = game.cost_model
-    assert game.cost == pytest.approx(prefixes * cm.prefix_cost + game.evaluations * cm.suffix_cost)
+        assert [tuple(r) for r in batch] == sorted(tuple(r) for r in batch)
+        prefixes += len({row[:3].tobytes() for row in batch})
+        cost += brute_force_call_cost(batch, video, game.cost_model)
+    assert len(rec.batches) > 1 and game.distinct_prefixes == prefixes
+    assert game.cost == pytest.approx(cost)
+
+
+def test_a_permutation_path_costs_less_than_random_coalitions():
+    n = 12
+    order = np.random.default_rng(2).permutation(n)
+    mask, rows = np.zeros(n, bool), [np.zeros(n, bool)]
+    for keep in (True, False):  # shap's antithetic path: add the players in order, then remove them
+        for i in order:
+            mask[i] = keep
+            rows.append(mask.copy())
+    path = np.array(rows)
+    random_rows = np.random.default_rng(3).random((2 * n + 1, n)) < 0.5
+    costs = []
+    for rows in (path, random_rows):
+        game = Game(linear(np.ones((n, 1))), n, video_features=4)
+        game(rows)
+        costs.append(game.cost / game.evaluations)
+    cm = CostModel()
+    assert costs[0] < costs[1] < cm.full_cost
 
 
 def test_cost_without_video_counts_full_forwards_and_custom_model():

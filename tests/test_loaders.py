@@ -82,38 +82,73 @@ def test_cached_masking_equals_pixel_masking(loaders, family, kind):
     helpers.assert_video_and_text_move_scores(loader, prepared, masks[0])
 
 
+def permutation_path(n_features: int, rng) -> np.ndarray:
+    """An antithetic permutation path (as shap's sampler): all masked, add players one by one, remove them."""
+    order = rng.permutation(n_features)
+    rows, mask = [np.zeros(n_features, bool)], np.zeros(n_features, bool)
+    for keep in (True, False):
+        for i in order:
+            mask[i] = keep
+            rows.append(mask.copy())
+    return np.array(rows)
+
+
+def trie_tokens(loader, prepared, masks) -> int:
+    """Distinct prompt prefixes of ``masks`` (nodes of their prefix tree), derived independently of the
+    loader's walk: a token is its id, or for a video token whether its frame is kept."""
+    units = prepared.token_unit.cpu().numpy()
+    prefixes = set()
+    for mask in masks:
+        ids = loader.token_ids(prepared, mask)
+        keep = np.append(mask[:prepared.n_video], True)
+        video = iter(keep[units])
+        sequence = tuple((i, bool(next(video))) if i == loader.video_token_id else (i, None) for i in ids)
+        prefixes.update(sequence[:k] for k in range(1, len(sequence) + 1))
+    return len(prefixes)
+
+
 @pytest.mark.parametrize("family", NATIVE)
-def test_batched_and_prefix_sharing_equal_one_by_one(loaders, family, monkeypatch):
+def test_prefix_tree_sharing_equals_one_by_one(loaders, family):
     loader = loaders[family]
     rng = np.random.default_rng(2)
     q, plan, frames = hd_epic_question(rng)
     prepared = loader.prepare(q, frames, plan, get_protocol("pollard2025"))
-    masks = coalitions(prepared, rng)
-    calls = []
-    original = ChatVLMLoader._score_shared
-
-    def counting(self, *args):
-        calls.append(len(args[3]))
-        return original(self, *args)
-
-    monkeypatch.setattr(ChatVLMLoader, "_score_shared", counting)
+    masks = np.unique(np.concatenate([coalitions(prepared, rng), permutation_path(prepared.n_features, rng)]), axis=0)
+    masks = masks[rng.permutation(len(masks))]  # the loader orders them itself
     settings = {"batch_size": loader.batch_size, "prefix_sharing": loader.prefix_sharing}
     try:
         loader.prefix_sharing, loader.batch_size = False, 1
         one_by_one = loader.score(prepared, masks)
         loader.batch_size = 4
         batched = loader.score(prepared, masks)
-        assert not calls
         loader.prefix_sharing = True
+        before = loader.tokens_run, loader.forwards
         shared = loader.score(prepared, masks)
-        loader.batch_size = 2  # suffixes of one prefix split over several batches
-        shared_small = loader.score(prepared, masks)
+        tokens, forwards = loader.tokens_run - before[0], loader.forwards - before[1]
     finally:
         loader.batch_size, loader.prefix_sharing = settings["batch_size"], settings["prefix_sharing"]
-    assert calls and max(calls) >= 3  # the shared-prefix path really ran, on groups of coalitions
     assert np.abs(batched - one_by_one).max() <= TOL
     assert np.abs(shared - one_by_one).max() <= TOL
-    assert np.abs(shared_small - one_by_one).max() <= TOL
+    # every distinct prefix ran exactly once: far fewer tokens than whole prompts
+    whole = sum(len(loader.token_ids(prepared, m)) for m in masks)
+    assert forwards == len(masks) and tokens == trie_tokens(loader, prepared, masks) < whole / 2
+
+
+@pytest.mark.parametrize("family", NATIVE)
+def test_masking_the_last_word_reruns_only_the_tokens_from_it(loaders, family):
+    loader = loaders[family]
+    q, plan, frames = single_video_question(np.random.default_rng(4))
+    prepared = loader.prepare(q, frames, plan, get_protocol("pollard2025"))
+    full = np.ones(prepared.n_features, bool)
+    last_word = full.copy()
+    last_word[-1] = False
+    ids = [loader.token_ids(prepared, m) for m in (full, last_word)]
+    first_change = next(k for k, (a, b) in enumerate(zip(*ids)) if a != b)
+    before = loader.tokens_run
+    scores = loader.score(prepared, np.stack([full, last_word]))
+    # whichever runs first runs whole; the other only from the first changed token
+    assert loader.tokens_run - before == len(ids[0]) + len(ids[1]) - first_change
+    assert np.abs(scores - loader.score_pixels(prepared, np.stack([full, last_word]))).max() <= TOL
 
 
 class _FlippedBaseline(Pollard2025):
@@ -272,3 +307,22 @@ def test_kv_cache_follows_the_forward_signature():
     assert returned_cache({"logits": 1, "cache": marker}) is marker
     assert returned_cache({"logits": 1, "past_key_values": marker}) is marker
     assert returned_cache({"logits": 1}) is None
+
+
+def test_game_cost_follows_the_tokens_the_loader_runs(loaders):
+    """The Game's cost model and the loader's prefix-tree walk agree on what is cheap: a permutation path
+    re-runs fewer tokens per coalition than random coalitions, and the model charges it less."""
+    from vqa_shap.game import Game
+
+    loader = loaders["llava_onevision"]
+    rng = np.random.default_rng(5)
+    q, plan, frames = single_video_question(rng)
+    prepared = loader.prepare(q, frames, plan, get_protocol("pollard2025"))
+    f = prepared.n_features
+    per_eval = {}
+    for name, masks in (("path", permutation_path(f, rng)), ("random", rng.random((2 * f + 1, f)) < 0.5)):
+        game = Game(lambda c: loader.score(prepared, c), f, video_features=prepared.n_video)
+        before = loader.tokens_run
+        game(masks)
+        per_eval[name] = ((loader.tokens_run - before) / game.evaluations, game.cost / game.evaluations)
+    assert per_eval["path"][0] < per_eval["random"][0] and per_eval["path"][1] < per_eval["random"][1]

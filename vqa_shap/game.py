@@ -1,10 +1,13 @@
-"""The cooperative game an estimator explains: a cached, batched value function over coalitions.
+"""The cooperative game an estimator explains: a cached value function over coalitions.
 
 A *value function* maps a coalition matrix ``bool[B, F]`` (True = feature kept) to scores
 ``float[B, K]`` (K outputs, e.g. the option scores). :class:`Game` wraps one and adds what every
-estimator needs: de-duplication, a cache, batching, player groups, evaluation counting and a compute
-cost model that knows which features are video (coalitions with the same video part share one
-prefix computation in the loader, so they are sent next to each other).
+estimator needs: de-duplication, a cache, player groups, evaluation counting and a compute cost model.
+
+One owner for batching: the Game hands all new coalitions of an estimator's request to the value
+function in one call (a loader orders and batches them itself, computing each shared prompt prefix
+once per call), sorted as a depth-first walk of their prefix tree in feature order (see
+:func:`prefix_tree_order`), which is also what :class:`CostModel` charges.
 """
 
 from __future__ import annotations
@@ -16,29 +19,92 @@ import numpy as np
 
 from vqa_shap.errors import VqaShapError
 
-__all__ = ["CostModel", "Game", "GameError"]
+__all__ = ["CostModel", "Game", "GameError", "prefix_tree_order"]
 
 
 class GameError(VqaShapError, ValueError):
     """The value function or a coalition matrix is not what the Game expects."""
 
 
+def prefix_tree_order(sequences: Sequence[np.ndarray]) -> tuple[list[int], list[int]]:
+    """Order sequences as a depth-first walk of their prefix tree.
+
+    Lexicographic order puts every group of sequences that share a prefix next to each other, so
+    walking them in this order and keeping only the previous sequence's state (e.g. a key/value
+    cache cropped to the shared length) computes each distinct prefix exactly once.
+
+    Args:
+        sequences: 1-D arrays of unsigned integers (or booleans), possibly of different lengths.
+
+    Returns:
+        ``(order, shared)``: the indices in walk order, and for each position of ``order`` the length
+        of the prefix its sequence shares with the previous one (0 for the first).
+    """
+    def key(s: np.ndarray) -> bytes:
+        s = np.asarray(s)
+        if s.dtype == bool:
+            return s.view(np.uint8).tobytes()
+        if s.dtype.kind != "u":
+            raise TypeError(f"prefix_tree_order needs unsigned integer sequences, got {s.dtype}")
+        return s.astype(s.dtype.newbyteorder(">"), copy=False).tobytes()  # big-endian: bytes order = values order
+
+    order = sorted(range(len(sequences)), key=lambda i: key(sequences[i]))
+    shared = [0] * len(order)
+    for n in range(1, len(order)):
+        a, b = np.asarray(sequences[order[n - 1]]), np.asarray(sequences[order[n]])
+        m = min(len(a), len(b))
+        diff = np.flatnonzero(a[:m] != b[:m])
+        shared[n] = int(diff[0]) if diff.size else m
+    return order, shared
+
+
 @dataclass(frozen=True)
 class CostModel:
-    """Compute cost of scoring coalitions, in milliseconds (defaults measured on a tiny
-    realistic-proportion LLaVA-OneVision on CPU, see DESIGN.md "Performance design").
+    """Compute cost (ms) of scoring coalitions the way the chat loaders do it.
+
+    A loader walks each call's coalitions in prefix-tree order and re-runs a prompt only from the
+    first token where it differs from the previous coalition's (the key/value cache of the common
+    prefix is reused). The model charges the same walk in feature order: the prompt is the video
+    features (system prompt + video tokens, ``prefix_cost`` from scratch) then the text features
+    (``suffix_cost`` on a cached prefix), each part's cost spread evenly over its features. A
+    coalition whose first difference from the previous one is the video feature of rank ``r`` of
+    ``V`` costs ``step_cost + prefix_cost * (V - r) / V + suffix_cost``; at the text feature of rank
+    ``t`` of ``T`` it costs ``step_cost + suffix_cost * (T - t) / T``; the first coalition of a call
+    costs ``full_cost``. A game with no video features has nothing to share: ``full_cost`` per
+    coalition. Defaults: measured on the realistic-proportion tiny LLaVA-OneVision, 1 CPU thread
+    (docs/performance-loader.md).
 
     Attributes:
-        prefix_cost: one prefix forward (system prompt + video tokens), paid once per distinct video
-            part in a batch.
-        suffix_cost: one text suffix on a cached prefix, paid per coalition.
-        full_cost: one full forward without prefix sharing; the per-coalition cost of a game with no
-            video players.
+        prefix_cost: the prompt up to its last video token, from scratch.
+        suffix_cost: the text after the video, on a cached prefix.
+        full_cost: the whole prompt from scratch.
+        step_cost: fixed cost of one forward pass (the shortest suffix still pays it).
     """
 
-    prefix_cost: float = 24.0
-    suffix_cost: float = 7.0
-    full_cost: float = 30.0
+    prefix_cost: float = 40.0
+    suffix_cost: float = 14.0
+    full_cost: float = 46.0
+    step_cost: float = 2.0
+
+    def tail_costs(self, video: np.ndarray) -> np.ndarray:
+        """``[F]``: the cost of re-running the prompt from each feature on (``video``: bool ``[F]``)."""
+        video = np.asarray(video, dtype=bool)
+        tail = np.empty(len(video))
+        n_video, n_text = int(video.sum()), int((~video).sum())
+        tail[video] = self.prefix_cost * (n_video - np.arange(n_video)) / max(n_video, 1) + self.suffix_cost
+        tail[~video] = self.suffix_cost * (n_text - np.arange(n_text)) / max(n_text, 1)
+        return tail
+
+    def call_cost(self, masks: np.ndarray, video: np.ndarray) -> float:
+        """Cost of one call on ``bool[B, F]`` distinct feature masks (any order)."""
+        if len(masks) == 0:
+            return 0.0
+        if not np.asarray(video).any():
+            return len(masks) * self.full_cost
+        order, _ = prefix_tree_order(list(masks))
+        walk = masks[order]
+        first = np.argmax(walk[1:] != walk[:-1], axis=1)  # first differing feature of each step
+        return self.full_cost + float((self.step_cost + self.tail_costs(video)[first]).sum())
 
 
 class Game:
@@ -47,21 +113,23 @@ class Game:
     Args:
         value_fn: maps ``bool[B, n_features]`` to ``float[B, K]`` (or ``float[B]`` for K = 1).
         n_features: F, the number of features the value function takes.
-        batch_size: most rows sent to ``value_fn`` in one call.
+        batch_size: most rows sent to ``value_fn`` in one call; ``None`` (default): every new
+            coalition of a request in one call (a loader batches inside, memory-bounded, and
+            shares prompt prefixes across the whole call).
         groups: optional disjoint lists of feature indices; each list is one *player* (e.g. the
             frames of a shot, or a whole modality). Features in no group are always kept. Without
             groups every feature is a player.
         video_features: which features are video (indices, or an int n meaning the first n
-            features). Coalitions are sorted so those with equal video parts are contiguous within a
-            batch, and the cost model counts distinct video parts per batch.
+            features). With video features, coalitions are sent in prefix-tree order (feature order,
+            :func:`prefix_tree_order`) and the cost model charges what each one re-runs.
         cost_model: costs used for :attr:`cost` (default :class:`CostModel`).
-        progress: show a tqdm bar over batches.
+        progress: show a tqdm bar over coalitions.
 
     Attributes:
         n_players: number of players (``len(groups)`` or ``n_features``).
         evaluations: distinct coalitions actually sent to ``value_fn`` (model rows scored).
-        calls: number of ``value_fn`` calls (batches).
-        distinct_prefixes: prefix computations: distinct video parts summed over batches.
+        calls: number of ``value_fn`` calls.
+        distinct_prefixes: distinct video parts summed over calls.
         n_outputs: K, known after the first evaluation.
     """
 
@@ -70,7 +138,7 @@ class Game:
         value_fn: Callable[[np.ndarray], np.ndarray],
         n_features: int,
         *,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         groups: Sequence[Sequence[int]] | None = None,
         video_features: Sequence[int] | int | None = None,
         cost_model: CostModel | None = None,
@@ -80,11 +148,11 @@ class Game:
             raise GameError(f"value_fn must be callable, got {type(value_fn).__name__}")
         if int(n_features) != n_features or n_features < 1:
             raise GameError(f"n_features must be a positive integer, got {n_features!r}")
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise GameError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+            raise GameError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         self.value_fn = value_fn
         self.n_features = int(n_features)
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.cost_model = cost_model or CostModel()
         self.progress = progress
 
@@ -103,6 +171,7 @@ class Game:
         self.evaluations = 0
         self.calls = 0
         self.distinct_prefixes = 0
+        self._cost = 0.0
 
     # ------------------------------------------------------------------ validation
     def _check_groups(self, groups):
@@ -175,28 +244,31 @@ class Game:
 
     def _evaluate(self, coalitions: np.ndarray, keys: list[bytes]) -> None:
         features = self.features_of(coalitions)
-        if self._has_video:
-            # sort by video part so coalitions sharing a prefix are contiguous (stable: keeps order otherwise)
-            video_keys = [row.tobytes() for row in np.packbits(features[:, self.video_feature_mask], axis=1)]
-            order = sorted(range(len(keys)), key=video_keys.__getitem__)
+        if self._has_video:  # prefix-tree order: coalitions sharing a prompt prefix are neighbours
+            order, _ = prefix_tree_order(list(features))
         else:
-            video_keys = None
             order = list(range(len(keys)))
-        starts = range(0, len(order), self.batch_size)
+        size = self.batch_size or max(len(order), 1)
+        bar = None
         if self.progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="coalitions", unit="batch", total=len(starts))
-        for start in starts:
-            rows = order[start : start + self.batch_size]
+            bar = tqdm(total=len(order), desc="coalitions", unit="coalition")
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
             out = self._score(features[rows])
             for r, value in zip(rows, out):
                 self._index[keys[r]] = len(self._values)
                 self._values.append(value)
             self.evaluations += len(rows)
             self.calls += 1
-            if video_keys is not None:
-                self.distinct_prefixes += len({video_keys[r] for r in rows})
+            self._cost += self.cost_model.call_cost(features[rows], self.video_feature_mask)
+            if self._has_video:
+                self.distinct_prefixes += len({features[r, self.video_feature_mask].tobytes() for r in rows})
+            if bar is not None:
+                bar.update(len(rows))
+        if bar is not None:
+            bar.close()
 
     def _score(self, masks: np.ndarray) -> np.ndarray:
         out = np.asarray(self.value_fn(masks.copy()), dtype=np.float64)
@@ -224,11 +296,9 @@ class Game:
 
     @property
     def cost(self) -> float:
-        """Modelled compute (ms) of the evaluations so far: prefixes + suffixes, or full forwards
-        when the game has no video features."""
-        if self._has_video:
-            return self.distinct_prefixes * self.cost_model.prefix_cost + self.evaluations * self.cost_model.suffix_cost
-        return self.evaluations * self.cost_model.full_cost
+        """Modelled compute (ms) of the evaluations so far (:class:`CostModel`: the prompt tokens each
+        call re-runs in prefix-tree order, or full forwards when the game has no video features)."""
+        return self._cost
 
     def counters(self) -> tuple[int, int, float]:
         """``(evaluations, distinct_prefixes, cost)`` now (for bookkeeping deltas)."""

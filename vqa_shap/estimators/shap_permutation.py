@@ -34,7 +34,8 @@ class ShapPermutationEstimator(Estimator):
         state = np.random.get_state()
         try:
             explainer = shap.Explainer(model, masker, algorithm="permutation", seed=seed)
-            explanation = explainer(np.ones((1, n)), max_evals=budget, batch_size=game.batch_size, silent=True)
+            explanation = explainer(np.ones((1, n)), max_evals=budget, batch_size=game.batch_size or 2 * n + 1,
+                                    silent=True)  # None: a whole permutation per call
         finally:
             np.random.set_state(state)
         values = np.asarray(explanation.values[0], dtype=np.float64)

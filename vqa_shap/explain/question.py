@@ -116,7 +116,7 @@ class QuestionExplainer:
             prepared = loader.prepare(question, frames, plan, proto)
             n_video = proto.n_video_players(plan, loader.temporal_unit)
             game = Game(lambda coalitions: loader.score(prepared, coalitions), n_features=len(features),
-                        batch_size=self.batch_size, video_features=n_video)
+                        video_features=n_video)  # one call per request: the loader batches and shares prefixes
             estimate = self.estimator.estimate(game, budget, s.seed)
             value_full = np.asarray(game.value_full(), dtype=np.float64)
             value_empty = np.asarray(game.value_empty(), dtype=np.float64)
