@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 ON_ERROR = ("raise", "skip")
 
 
+class ExcludedRecord(RecordError):
+    """A well-formed record that is no multiple-choice question (a single option): always skipped
+    and reported, never an error (MVBench's official ``counterfactual_inference.json`` has five)."""
+
+
 @dataclass(frozen=True)
 class SkippedRecord:
     """One record left out with ``on_error="skip"``, and why.
@@ -49,6 +54,9 @@ class SkippedRecord:
         field: the offending field.
         reason: what is wrong with it.
         config: the config it would have gone to (``""`` when unknown).
+        kind: ``"invalid"`` (a bad record, skipped with ``on_error="skip"``) or ``"excluded"`` (a
+            well-formed record that is not a multiple-choice question — a single option — skipped
+            under either policy).
     """
 
     file: str
@@ -56,10 +64,12 @@ class SkippedRecord:
     field: str
     reason: str
     config: str = ""
+    kind: str = "invalid"
 
     @classmethod
     def from_error(cls, error: RecordError, config: str = "") -> "SkippedRecord":
-        return cls(error.file, error.record, error.field, error.reason, config)
+        kind = "excluded" if isinstance(error, ExcludedRecord) else "invalid"
+        return cls(error.file, error.record, error.field, error.reason, config, kind)
 
     def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
@@ -82,6 +92,12 @@ class BuildResult:
     def n_questions(self) -> int:
         """Questions over all configs."""
         return sum(len(qs) for qs in self.configs.values())
+
+    def skip_summary(self) -> str:
+        """One line: how many records were skipped, those with a single option counted apart."""
+        excluded = sum(s.kind == "excluded" for s in self.skipped)
+        detail = f" ({excluded} with a single option: not multiple-choice questions)" if excluded else ""
+        return f"skipped {len(self.skipped)} records{detail}"
 
     def write_skip_report(self, path: str | os.PathLike) -> None:
         """Write :attr:`skipped` as JSON lines ``{file, record, field, reason, config}`` (atomically).
@@ -185,7 +201,7 @@ class Builder:
         skipped: list[SkippedRecord] = []
 
         def fail(error: RecordError, config: str = "") -> None:
-            if on_error == "raise":
+            if on_error == "raise" and not isinstance(error, ExcludedRecord):
                 raise error
             logger.warning("skipping %s", error)
             skipped.append(SkippedRecord.from_error(error, config))
@@ -259,6 +275,9 @@ class Builder:
             raise error(err.field, err.reason) from None
         if question.variant != record.variant:
             question = dataclasses.replace(question, variant=record.variant)
+        if len(question.options) == 1:
+            raise ExcludedRecord(record.file, record.qid, fmt.option_field.format(i="*"),
+                                 "a single option: not a multiple-choice question (excluded)")
         if len(question.options) < 2:
             raise error(fmt.option_field.format(i="*"),
                         f"a question needs at least 2 options, got {len(question.options)}")

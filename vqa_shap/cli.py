@@ -29,6 +29,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), exit status 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _add_command(subparsers, name: str) -> None:
     module_name, help_text = COMMANDS[name]
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -39,13 +46,13 @@ def _add_command(subparsers, name: str) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; only ``command``'s module is imported (all of them if ``None``)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vqa-shap",
         description="Shapley attributions of video, question and answer features for video QA models.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     parser.add_argument("--version", action="version", version=_version())
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     if command in COMMANDS:
         _add_command(subparsers, command)
     else:
@@ -65,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version or a bad argument (already printed, one line)
+        return stop.code if isinstance(stop.code, int) else 2
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0 if args.command is None else 2
@@ -80,12 +90,37 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - turn expected errors into one clear line
-        from vqa_shap.errors import VqaShapError
-
-        if isinstance(exc, (VqaShapError, FileNotFoundError)) and args.verbose < 2:
-            print(f"vqa-shap {args.command}: error: {exc}", file=sys.stderr)
-            return 1
+        message, status = _user_error(exc)
+        if message is not None and args.verbose < 2:
+            print(f"vqa-shap {args.command}: error: {message}", file=sys.stderr)
+            return status
         raise
+
+
+def _user_error(exc: BaseException) -> tuple[str | None, int]:
+    """The one-line message and exit status of an error a user can cause, or ``(None, 1)``.
+
+    Bad input found before any work (:class:`~vqa_shap.errors.UsageError`) exits with 2, other
+    vqa-shap errors with 1; an operating-system error (read-only folder, full disk, permission)
+    names its path instead of showing a traceback.
+    """
+    import errno
+
+    from vqa_shap.errors import UsageError, VqaShapError
+
+    if isinstance(exc, UsageError):
+        return str(exc), 2
+    if isinstance(exc, (VqaShapError, FileNotFoundError)):
+        return str(exc), 1
+    if isinstance(exc, OSError):
+        if exc.filename is None:
+            return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc.strerror}", 1
+        path = exc.filename
+        reason = {errno.ENOSPC: "no space left on the device", errno.EROFS: "read-only file system",
+                  errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+                  errno.EDQUOT: "disk quota exceeded"}.get(exc.errno, exc.strerror or type(exc).__name__)
+        return f"cannot write or read {path}: {reason}", 1
+    return None, 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ class VqaShapError(Exception):
     """Base class of every error vqa-shap raises on purpose."""
 
 
+class UsageError(VqaShapError):
+    """Bad input found before any work (an argument, an output path); the CLI exits with status 2."""
+
+
 class RecordError(VqaShapError, ValueError):
     """A source record is invalid.
 

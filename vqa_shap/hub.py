@@ -207,6 +207,8 @@ def load_config(folder: str | os.PathLike, config: str):
         VqaShapError: the folder does not exist or does not list ``config`` (the message lists the configs).
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise VqaShapError(f"{folder} is a file, not a dataset folder (give the folder that holds {README})")
     if not folder.is_dir():
         raise VqaShapError(f"dataset folder {folder} does not exist")
     configs = list_configs(folder)
@@ -281,6 +283,9 @@ def write_config(
     _template(kind)  # unknown kind fails before anything is written
     card_vars = _check_card_vars(card_vars)
     card_data = _read_card_data(folder / README)
+    if (folder / README).exists() and not _meta(card_data).get("kind") and not overwrite:
+        raise VqaShapError(f"{folder / README} exists and is not a vqa-shap dataset card; write to another "
+                           "folder (or pass overwrite=True / --overwrite to replace it)")
     _check_kind(card_data, kind, str(folder))
     target = folder / config_dir(config)
     if not overwrite and (config in _config_names(card_data) or target.exists()):

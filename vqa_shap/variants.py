@@ -110,20 +110,73 @@ def _easy(questions: list[Question], rng, dedupe: bool) -> list[Question]:
         rng.shuffle(donors)
         if all(d != i for i, d in enumerate(donors)):
             break
-    out = []
-    for question, donor in zip(questions, (questions[d] for d in donors)):
-        options, origins = list(question.options), list(question.option_origin)
-        supply = iter(k for k in range(donor.n_options) if k != donor.answer)
-        seen = {normalise(question.options[question.answer])}
-        for slot in (k for k in range(question.n_options) if k != question.answer):
-            for k in supply:
-                if not dedupe or normalise(donor.options[k]) not in seen:
-                    options[slot], origins[slot] = donor.options[k], donor.option_origin[k]
-                    break
-            seen.add(normalise(options[slot]))
+    out, unserved = [], []
+    for i, question in enumerate(questions):
+        if dedupe:
+            filled = _easy_options(questions, donors, i)
+            if filled is None:
+                unserved.append((question.task, question.qid, 0))
+                continue
+            options, origins = filled
+        else:  # the paper's zip: a slot the donor cannot fill keeps its own distractor
+            donor = questions[donors[i]]
+            options, origins = list(question.options), list(question.option_origin)
+            slots = [k for k in range(question.n_options) if k != question.answer]
+            supply = [k for k in range(donor.n_options) if k != donor.answer]
+            for slot, k in zip(slots, supply):
+                options[slot], origins[slot] = donor.options[k], donor.option_origin[k]
         out.append(dataclasses.replace(question, options=tuple(options), option_origin=tuple(origins),
                                        variant="easy"))
+    if unserved:
+        raise VqaShapError(_unserved_message("easy", unserved, len(questions), "distinct distractors"))
     return out
+
+
+def _easy_options(questions: list[Question], donors: list[int], i: int):
+    """Options and origins of question ``i`` in ``easy`` with dedupe, or None if it cannot be served.
+
+    Distractor slots (ascending) take the donor's distractors in order, skipping any text already
+    placed; when the donor runs short, the donors of the following positions (wrapping, never the
+    question itself) serve in turn, and the question's own distractors come last.
+    """
+    question = questions[i]
+    options, origins = list(question.options), list(question.option_origin)
+    seen = {normalise(question.options[question.answer])}
+    n = len(questions)
+
+    def supply():
+        for step in range(n):
+            d = donors[(i + step) % n]
+            if d == i:
+                continue
+            donor = questions[d]
+            for k in range(donor.n_options):
+                if k != donor.answer:
+                    yield donor.options[k], donor.option_origin[k]
+        for k in range(question.n_options):
+            if k != question.answer:
+                yield question.options[k], question.option_origin[k]
+
+    source = supply()
+    for slot in (k for k in range(question.n_options) if k != question.answer):
+        for text, origin in source:
+            if normalise(text) not in seen:
+                options[slot], origins[slot] = text, origin
+                seen.add(normalise(text))
+                break
+        else:
+            return None
+    return options, origins
+
+
+def _unserved_message(variant: str, unserved: list[tuple[str, str, int]], n_questions: int, needed: str) -> str:
+    """One message listing every question a variant cannot serve, grouped by task."""
+    by_task: dict[str, list[str]] = {}
+    for task, qid, size in unserved:
+        by_task.setdefault(task, []).append(f"{qid!r} ({size})")
+    groups = "; ".join(f"task {task!r}: {', '.join(items)}" for task, items in by_task.items())
+    return (f"{variant}: {len(unserved)} question(s) cannot get {needed} even from the whole benchmark "
+            f"(the pool comes from the {n_questions} questions given; candidates in brackets): {groups}")
 
 
 class _OptionTable:
@@ -273,36 +326,123 @@ def _hard(questions: list[Question], extra: int, variant: str, rng, dedupe: bool
 
     table = _OptionTable(questions)
     pools = _Pools(questions, table, dedupe)
-    out = []
+    wider = _WiderPools(questions, table) if dedupe else None
+    out, unserved = [], []
     for i, question in enumerate(tqdm(questions, desc=variant, unit=" questions", disable=None, leave=False)):
         entries = pools.entries(i)
+        pool = None
         if len(entries) < extra and question.benchmark == "hd-epic":
             pool = _fallback_pool(question, [(table.texts[e], table.origins[e]) for e in entries], extra, dedupe)
-        else:
-            pool = None
         size = len(entries) if pool is None else len(pool)
-        if size < extra:
-            raise VqaShapError(
-                f"{variant}: question {question.qid!r} has only {size} candidate distractor(s) in its "
-                f"pool, fewer than {extra} (the pool comes from the {len(questions)} questions given)"
-            )
-        chosen = rng.choice(size, extra, replace=False)
-        if pool is None:
-            added = [(table.texts[e], table.origins[e]) for e in entries[chosen]]
+        if size >= extra:
+            chosen = rng.choice(size, extra, replace=False)
+            if pool is None:
+                added = [(table.texts[e], table.origins[e]) for e in entries[chosen]]
+            else:
+                added = [pool[c] for c in chosen]
+            tiers = None
+        elif wider is not None:
+            narrow = pool if pool is not None else [(table.texts[e], table.origins[e]) for e in entries]
+            added, tiers = wider.widen(i, narrow, extra, rng)
         else:
-            added = [pool[c] for c in chosen]
-        options = list(question.options) + [t for t, _ in added]
-        origins = list(question.option_origin) + [o for _, o in added]
-        order = list(range(len(options)))
-        rng.shuffle(order)
-        out.append(dataclasses.replace(
-            question,
-            options=tuple(options[k] for k in order),
-            option_origin=tuple(origins[k] for k in order),
-            answer=order.index(question.answer),
-            variant=variant,
-        ))
+            added, tiers = None, None
+        if added is None:
+            unserved.append((question.task, question.qid, size if wider is None else tiers))
+            continue
+        out.append(_with_added(question, added, variant, rng, tiers))
+    if unserved:
+        raise VqaShapError(_unserved_message(variant, unserved, len(questions), f"{extra} distinct distractors"))
     return out
+
+
+def _with_added(question: Question, added, variant: str, rng, tiers) -> Question:
+    """``question`` with ``added`` ``(text, origin)`` pairs appended, then shuffled (answer tracked)."""
+    options = list(question.options) + [t for t, _ in added]
+    origins = list(question.option_origin) + [o for _, o in added]
+    order = list(range(len(options)))
+    rng.shuffle(order)
+    extra = question.extra
+    if tiers:  # which widened pool served how many distractors (only when the task pool was too small)
+        extra = {**(extra if isinstance(extra, Mapping) else {}), "distractor_pools": tiers}
+    return dataclasses.replace(
+        question,
+        options=tuple(options[k] for k in order),
+        option_origin=tuple(origins[k] for k in order),
+        answer=order.index(question.answer),
+        variant=variant,
+        extra=extra,
+    )
+
+
+_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_YES_NO = frozenset({"yes", "no", "not sure"})
+_DIRECTION = re.compile(r"\b(?:left|right|up|down|forward|backward|backwards|stop|stationary|"
+                        r"clockwise|counterclockwise|north|south|east|west)\b")
+
+
+def answer_type(question: Question) -> str:
+    """The answer type of a question, from all its options: ``number``, ``yes/no``, ``direction`` or ``text``."""
+    keys = [normalise(o).rstrip(".") for o in question.options]
+    if all(_NUMBER.match(k) for k in keys):
+        return "number"
+    if all(k in _YES_NO for k in keys):
+        return "yes/no"
+    if all(_DIRECTION.search(k) for k in keys):
+        return "direction"
+    return "text"
+
+
+class _WiderPools:
+    """The pools ``hard_<N>`` widens to (dedupe only) when a question's task pool is too small.
+
+    In order: distinct options of every question of the same :func:`answer_type`; for numbers,
+    generated integers ``"0"``, ``"1"``, … (as the paper does for HD-EPIC counting); then distinct
+    options of the whole benchmark. All of a narrower pool is taken before the next is drawn from.
+    """
+
+    def __init__(self, questions: list[Question], table: _OptionTable):
+        import numpy as np
+
+        self.table = table
+        self.types = [answer_type(q) for q in questions]
+        members = {t: np.array([j for j, u in enumerate(self.types) if u == t], dtype=np.int64)
+                   for t in dict.fromkeys(self.types)}
+        self.first = {t: _first_occurrences(table.entries(m), table.norm) for t, m in members.items()}
+        self.first[None] = _first_occurrences(table.entries(np.arange(len(questions))), table.norm)
+
+    def widen(self, i: int, narrow: list, extra: int, rng):
+        """``(added, tiers)``: ``extra`` distractors for question ``i``, or ``(None, candidates)``."""
+        table = self.table
+        own = table.norm[table.offsets[i]:table.offsets[i] + table.counts[i]]
+        seen = {normalise(t) for t, _ in narrow} | {normalise(table.texts[table.offsets[i] + k])
+                                                    for k in range(int(table.counts[i]))}
+        added, tiers = list(narrow), {"task": len(narrow)}
+        for tier in ("answer_type", "generated", "benchmark"):
+            if tier == "generated":
+                candidates = self._numbers(seen, extra - len(added)) if self.types[i] == "number" else []
+            else:
+                first = self.first[self.types[i] if tier == "answer_type" else None]
+                candidates = [(table.texts[e], table.origins[e]) for e in first
+                              if table.norm[e] not in own and normalise(table.texts[e]) not in seen]
+            need = extra - len(added)
+            if len(candidates) >= need:
+                chosen = rng.choice(len(candidates), need, replace=False)
+                added += [candidates[c] for c in chosen]
+                tiers[tier] = need
+                return added, {k: v for k, v in tiers.items() if v}
+            added += candidates
+            tiers[tier] = len(candidates)
+            seen.update(normalise(t) for t, _ in candidates)
+        return None, len(added)
+
+    @staticmethod
+    def _numbers(seen: set, count: int) -> list:
+        out, value = [], 0
+        while len(out) < count:
+            if str(value) not in seen:
+                out.append((str(value), UNKNOWN_ORIGIN))
+            value += 1
+        return out
 
 
 def recover_origins(original: Question, variant: Question) -> tuple[OptionOrigin, ...]:
