@@ -376,26 +376,56 @@ def _with_added(question: Question, added, variant: str, rng, tiers) -> Question
 
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 _YES_NO = frozenset({"yes", "no", "not sure"})
-_DIRECTION = re.compile(r"\b(?:left|right|up|down|forward|backward|backwards|stop|stationary|"
-                        r"clockwise|counterclockwise|north|south|east|west)\b")
+_DIRECTION = re.compile(r"\b(?:left|right|forward|backward|backwards|stop|stationary|clockwise|"
+                        r"counterclockwise|north|south|east|west)\b")
 
 
-def answer_type(question: Question) -> str:
-    """The answer type of a question, from all its options: ``number``, ``yes/no``, ``direction`` or ``text``."""
-    keys = [normalise(o).rstrip(".") for o in question.options]
+def answer_type(options: Sequence[str]) -> str:
+    """The answer type of a set of options: ``number``, ``yes/no``, ``direction`` or ``text``.
+
+    A type other than ``text`` needs every option to have it (numbers; yes / no / not sure; short
+    phrases naming a direction such as "Turn left and move forward" or "The object is stationary.").
+    """
+    keys = [normalise(o).rstrip(".") for o in options]
     if all(_NUMBER.match(k) for k in keys):
         return "number"
     if all(k in _YES_NO for k in keys):
         return "yes/no"
-    if all(_DIRECTION.search(k) for k in keys):
+    if all(_DIRECTION.search(k) and len(k.split()) <= 6 for k in keys):
         return "direction"
     return "text"
+
+
+def task_answer_types(questions: Sequence[Question]) -> dict[str, str]:
+    """Task -> the :func:`answer_type` of all its questions' options together."""
+    by_task: dict[str, list[str]] = {}
+    for q in questions:
+        by_task.setdefault(q.task, []).extend(q.options)
+    return {task: answer_type(options) for task, options in by_task.items()}
+
+
+class _LazyPairs:
+    """``(text, origin)`` of flat option indices, built only for the options drawn."""
+
+    def __init__(self, table: _OptionTable, entries):
+        self.table, self.entries = table, entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, k: int):
+        e = self.entries[k]
+        return self.table.texts[e], self.table.origins[e]
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
 
 
 class _WiderPools:
     """The pools ``hard_<N>`` widens to (dedupe only) when a question's task pool is too small.
 
-    In order: distinct options of every question of the same :func:`answer_type`; for numbers,
+    In order: distinct options of every question whose task has the same answer type
+    (:func:`task_answer_types`); for numbers,
     generated integers ``"0"``, ``"1"``, … (as the paper does for HD-EPIC counting); then distinct
     options of the whole benchmark. All of a narrower pool is taken before the next is drawn from.
     """
@@ -404,16 +434,17 @@ class _WiderPools:
         import numpy as np
 
         self.table = table
-        self.types = [answer_type(q) for q in questions]
+        by_task = task_answer_types(questions)
+        self.types = [by_task[q.task] for q in questions]
         members = {t: np.array([j for j, u in enumerate(self.types) if u == t], dtype=np.int64)
                    for t in dict.fromkeys(self.types)}
         self.first = {t: _first_occurrences(table.entries(m), table.norm) for t, m in members.items()}
         self.first[None] = _first_occurrences(table.entries(np.arange(len(questions))), table.norm)
+        self.norm_id = {normalise(table.texts[e]): int(table.norm[e]) for e in self.first[None]}
 
     def widen(self, i: int, narrow: list, extra: int, rng):
         """``(added, tiers)``: ``extra`` distractors for question ``i``, or ``(None, candidates)``."""
         table = self.table
-        own = table.norm[table.offsets[i]:table.offsets[i] + table.counts[i]]
         seen = {normalise(t) for t, _ in narrow} | {normalise(table.texts[table.offsets[i] + k])
                                                     for k in range(int(table.counts[i]))}
         added, tiers = list(narrow), {"task": len(narrow)}
@@ -421,16 +452,18 @@ class _WiderPools:
             if tier == "generated":
                 candidates = self._numbers(seen, extra - len(added)) if self.types[i] == "number" else []
             else:
+                import numpy as np
+
                 first = self.first[self.types[i] if tier == "answer_type" else None]
-                candidates = [(table.texts[e], table.origins[e]) for e in first
-                              if table.norm[e] not in own and normalise(table.texts[e]) not in seen]
+                seen_ids = [self.norm_id[k] for k in seen if k in self.norm_id]
+                candidates = _LazyPairs(table, first[~np.isin(table.norm[first], seen_ids)])
             need = extra - len(added)
             if len(candidates) >= need:
                 chosen = rng.choice(len(candidates), need, replace=False)
-                added += [candidates[c] for c in chosen]
+                added += [candidates[int(c)] for c in chosen]
                 tiers[tier] = need
                 return added, {k: v for k, v in tiers.items() if v}
-            added += candidates
+            added += list(candidates)
             tiers[tier] = len(candidates)
             seen.update(normalise(t) for t, _ in candidates)
         return None, len(added)
