@@ -3,11 +3,14 @@
 * ``easy``: the questions are paired with a rejection-sampled derangement of themselves
   (``numpy.random.default_rng(seed)``, shuffled until no question is its own donor, at least once);
   each question's distractor slots (ascending, answer excluded) receive its donor's distractors in
-  order. The correct option and its index are unchanged; a slot the donor cannot fill keeps its own
-  distractor (the paper's ``zip``).
+  order. The correct option and its index are unchanged. With ``dedupe=False`` a slot the donor
+  cannot fill keeps its own distractor (the paper's ``zip``); with ``dedupe=True`` (default) a donor
+  distractor equal to a text already placed is skipped and, when the donor runs short, the donors of
+  the following positions serve in turn (then the question's own distractors), so no option is ever
+  repeated.
 * ``hard_<N>``: ``N`` distractors drawn with ``rng.choice(pool, N, replace=False)`` from a pool of other
   questions' options are appended, then ``(original index, option)`` pairs are shuffled with the same
-  generator and the answer index follows its option. The pool per benchmark:
+  generator and the answer index follows its option. The task pool per benchmark:
 
   - ``egoschema`` (and any benchmark without a rule): every other question's options;
   - ``hd-epic``: other questions whose qid contains this question's type, de-duplicated keeping the
@@ -19,14 +22,18 @@
   - ``lvbench``: other questions sharing at least one question type (``extra["question_type"]``);
   - ``mvbench`` (the paper has no MVBench variants; our choice): other questions of the same task.
 
+  With ``dedupe=True``, a task pool with fewer than ``N`` distinct new texts is *widened*
+  (:class:`~vqa_shap.variant_pools.WiderPools`): all of it is kept and the rest is drawn from the
+  options of tasks with the same answer type (number, yes/no, direction, text), then, for numbers,
+  generated integers, then the whole benchmark; ``extra["distractor_pools"]`` counts what each pool
+  gave. Questions that even the whole benchmark cannot serve are listed, by task, in one error.
+
   One generator is consumed sequentially: per question one ``choice`` then one ``shuffle``.
 
 ``dedupe=True`` (our default) never adds a distractor that duplicates, after normalisation (the paper's
-``lower().strip()`` plus whitespace collapsing), an option already present or already added: the pool
-is de-duplicated and stripped of the question's own options before drawing, and ``easy`` skips a
-donor distractor that would repeat one (a slot the donor then cannot fill keeps the question's own
-distractor, as without dedupe). A source question's own repeated options are never edited.
-``dedupe=False`` reproduces the paper, duplicates included.
+``lower().strip()`` plus whitespace collapsing), an option already present or already added.
+A source question's own repeated options are never edited. ``dedupe=False`` reproduces the paper,
+duplicates included (and never widens a pool).
 
 Options are copied verbatim (stored text is never normalised); qids are unchanged; ``option_origin``
 records the ``(qid, index)`` every option came from, or ``("", -1)`` (:data:`UNKNOWN_ORIGIN`) for a
@@ -43,21 +50,13 @@ from typing import Mapping, Sequence
 
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema import OptionOrigin, Question
+from vqa_shap.variant_pools import (  # noqa: F401 - re-exported: part of this module's API
+    COUNTING_TYPES, FIXTURE_LOCATION_TYPE, UNKNOWN_ORIGIN, OptionTable, TaskPools, WiderPools, answer_type,
+    fallback_pool, normalise, task_answer_types,
+)
 
 #: The variant names :func:`make_variant` accepts: ``easy`` or ``hard_<N>`` (N ≥ 1).
 VARIANT_PATTERN = re.compile(r"^(?:easy|hard_(?P<extra>[1-9][0-9]*))$")
-#: The origin of an option that comes from no question (a generated fallback string).
-UNKNOWN_ORIGIN = OptionOrigin("", -1)
-#: HD-EPIC types whose small pools fall back to number strings.
-COUNTING_TYPES = ("object_motion_object_movement_counting", "3d_perception_fixture_interaction_counting")
-#: HD-EPIC type whose small pools fall back to angles.
-FIXTURE_LOCATION_TYPE = "3d_perception_fixture_location"
-_CLOCK = re.compile(r"^(\d+) o'clock$")
-
-
-def normalise(text: str) -> str:
-    """The comparison key of an option: lower-cased, stripped, inner whitespace collapsed."""
-    return " ".join(text.lower().split())
 
 
 def make_variant(questions: Sequence[Question], variant: str, *, seed: int = 0,
@@ -179,160 +178,18 @@ def _unserved_message(variant: str, unserved: list[tuple[str, str, int]], n_ques
             f"(the pool comes from the {n_questions} questions given; candidates in brackets): {groups}")
 
 
-class _OptionTable:
-    """All options of all questions, flat, with integer keys for fast pool building."""
-
-    def __init__(self, questions: list[Question]):
-        import numpy as np
-
-        counts = np.array([q.n_options for q in questions], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        self.counts = counts
-        self.question = np.repeat(np.arange(len(questions), dtype=np.int64), counts)
-        self.texts = [o for q in questions for o in q.options]
-        self.origins = [o for q in questions for o in q.option_origin]
-        self.exact = self._ids(self.texts)
-        self.norm = self._ids([normalise(t) for t in self.texts])
-
-    @staticmethod
-    def _ids(keys: list[str]):
-        import numpy as np
-
-        index: dict[str, int] = {}
-        return np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)
-
-    def entries(self, donors):
-        """Flat option indices of ``donors``' options, donor by donor, in option order."""
-        import numpy as np
-
-        starts, lengths = self.offsets[donors], self.counts[donors]
-        before = np.cumsum(lengths) - lengths
-        return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
-
-
-def _first_occurrences(entries, keys):
-    import numpy as np
-
-    _, first = np.unique(keys[entries], return_index=True)
-    return entries[np.sort(first)]
-
-
-def _groups(questions: list[Question]) -> tuple[list, dict]:
-    """Each question's donor group key, and key -> sorted indices of the group's questions.
-
-    A question always belongs to its own group; its donors are the group minus itself.
-    """
-    import numpy as np
-
-    benchmark = questions[0].benchmark
-    if benchmark == "hd-epic":  # the paper's substring match of the type in the qid
-        keys = [q.task for q in questions]
-        members = {t: [j for j, q in enumerate(questions) if t in q.qid] for t in dict.fromkeys(keys)}
-    elif benchmark == "mvbench":
-        keys = [q.task for q in questions]
-        members = {t: [j for j, q in enumerate(questions) if q.task == t] for t in dict.fromkeys(keys)}
-    elif benchmark == "lvbench":  # questions sharing at least one question type
-        types = [tuple(_question_types(q)) for q in questions]
-        by_type: dict[str, list[int]] = {}
-        for j, ts in enumerate(types):
-            for t in ts:
-                by_type.setdefault(t, []).append(j)
-        keys = types
-        members = {ts: sorted({j for t in ts for j in by_type[t]}) for ts in dict.fromkeys(types)}
-    else:
-        keys = [None] * len(questions)
-        members = {None: list(range(len(questions)))}
-    return keys, {k: np.array(v, dtype=np.int64) for k, v in members.items()}
-
-
-class _Pools:
-    """The candidate pool of every question, from per-group arrays computed once.
-
-    A pool lists flat option indices (see :class:`_OptionTable`) of the donors' options in donor
-    order then option order; ``dedupe`` keeps the first occurrence of each normalised text and drops
-    the question's own texts; the paper's HD-EPIC de-duplication keeps the first occurrence of each
-    exact text among the donors.
-    """
-
-    def __init__(self, questions: list[Question], table: _OptionTable, dedupe: bool):
-        self.table, self.dedupe = table, dedupe
-        self.exact_set = questions[0].benchmark == "hd-epic"  # the paper de-duplicates HD-EPIC pools only
-        self.group_of, self.members = _groups(questions)
-        self._cache: dict = {}
-
-    def _group(self, key):
-        if key not in self._cache:
-            entries = self.table.entries(self.members[key])
-            keys = self.table.norm if self.dedupe else self.table.exact
-            first = _first_occurrences(entries, keys) if self.dedupe or self.exact_set else None
-            self._cache[key] = (entries, first)
-        return self._cache[key]
-
-    def entries(self, i: int):
-        import numpy as np
-
-        table = self.table
-        entries, first = self._group(self.group_of[i])
-        if self.dedupe:  # a key not among the question's own has its first occurrence in a donor
-            own = table.norm[table.offsets[i]:table.offsets[i] + table.counts[i]]
-            return first[~np.isin(table.norm[first], own)]
-        if not self.exact_set:
-            return entries[table.question[entries] != i]
-        mine = table.question[first] == i
-        if not mine.any():
-            return first
-        # texts first seen in this question: their first occurrence among the donors, if any
-        others = entries[table.question[entries] != i]
-        later = [others[table.exact[others] == k][:1] for k in table.exact[first[mine]]]
-        return np.sort(np.concatenate([first[~mine], *later]))
-
-
-def _question_types(question: Question) -> list[str]:
-    types = question.extra.get("question_type") if isinstance(question.extra, Mapping) else None
-    if isinstance(types, list) and types:
-        return [str(t) for t in types]
-    return [question.task]
-
-
-def _fallback_pool(question: Question, pool: list[tuple[str, OptionOrigin]], extra: int,
-                   dedupe: bool) -> list[tuple[str, OptionOrigin]]:
-    """HD-EPIC's pools for types with too few other questions (SEED_SPEC §2)."""
-    own = {normalise(o) if dedupe else o for o in question.options}
-    key = normalise if dedupe else (lambda s: s)
-    if question.task in COUNTING_TYPES:
-        return [(str(v), UNKNOWN_ORIGIN) for v in range(extra + 5) if key(str(v)) not in own]
-    if question.task == FIXTURE_LOCATION_TYPE:
-        correct = question.options[question.answer]
-        kept = [(t, o) for t, o in pool if key(t) != key(correct)]
-        angles = []
-        for text, _ in kept:
-            clock = _CLOCK.match(text.strip())
-            if clock:
-                angles.append((f"{(int(clock.group(1)) % 12) * 30} degrees", UNKNOWN_ORIGIN))
-        if dedupe:
-            seen = {key(t) for t, _ in kept} | own
-            unique = []
-            for text, origin in angles:
-                if key(text) not in seen:
-                    seen.add(key(text))
-                    unique.append((text, origin))
-            angles = unique
-        return kept + angles
-    return pool
-
-
 def _hard(questions: list[Question], extra: int, variant: str, rng, dedupe: bool) -> list[Question]:
     from tqdm.auto import tqdm
 
-    table = _OptionTable(questions)
-    pools = _Pools(questions, table, dedupe)
-    wider = _WiderPools(questions, table) if dedupe else None
+    table = OptionTable(questions)
+    pools = TaskPools(questions, table, dedupe)
+    wider = WiderPools(questions, table) if dedupe else None
     out, unserved = [], []
     for i, question in enumerate(tqdm(questions, desc=variant, unit=" questions", disable=None, leave=False)):
         entries = pools.entries(i)
         pool = None
         if len(entries) < extra and question.benchmark == "hd-epic":
-            pool = _fallback_pool(question, [(table.texts[e], table.origins[e]) for e in entries], extra, dedupe)
+            pool = fallback_pool(question, [(table.texts[e], table.origins[e]) for e in entries], extra, dedupe)
         size = len(entries) if pool is None else len(pool)
         if size >= extra:
             chosen = rng.choice(size, extra, replace=False)
@@ -372,110 +229,6 @@ def _with_added(question: Question, added, variant: str, rng, tiers) -> Question
         variant=variant,
         extra=extra,
     )
-
-
-_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
-_YES_NO = frozenset({"yes", "no", "not sure"})
-_DIRECTION = re.compile(r"\b(?:left|right|forward|backward|backwards|stop|stationary|clockwise|"
-                        r"counterclockwise|north|south|east|west)\b")
-
-
-def answer_type(options: Sequence[str]) -> str:
-    """The answer type of a set of options: ``number``, ``yes/no``, ``direction`` or ``text``.
-
-    A type other than ``text`` needs every option to have it (numbers; yes / no / not sure; short
-    phrases naming a direction such as "Turn left and move forward" or "The object is stationary.").
-    """
-    keys = [normalise(o).rstrip(".") for o in options]
-    if all(_NUMBER.match(k) for k in keys):
-        return "number"
-    if all(k in _YES_NO for k in keys):
-        return "yes/no"
-    if all(_DIRECTION.search(k) and len(k.split()) <= 6 for k in keys):
-        return "direction"
-    return "text"
-
-
-def task_answer_types(questions: Sequence[Question]) -> dict[str, str]:
-    """Task -> the :func:`answer_type` of all its questions' options together."""
-    by_task: dict[str, list[str]] = {}
-    for q in questions:
-        by_task.setdefault(q.task, []).extend(q.options)
-    return {task: answer_type(options) for task, options in by_task.items()}
-
-
-class _LazyPairs:
-    """``(text, origin)`` of flat option indices, built only for the options drawn."""
-
-    def __init__(self, table: _OptionTable, entries):
-        self.table, self.entries = table, entries
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def __getitem__(self, k: int):
-        e = self.entries[k]
-        return self.table.texts[e], self.table.origins[e]
-
-    def __iter__(self):
-        return (self[k] for k in range(len(self)))
-
-
-class _WiderPools:
-    """The pools ``hard_<N>`` widens to (dedupe only) when a question's task pool is too small.
-
-    In order: distinct options of every question whose task has the same answer type
-    (:func:`task_answer_types`); for numbers,
-    generated integers ``"0"``, ``"1"``, … (as the paper does for HD-EPIC counting); then distinct
-    options of the whole benchmark. All of a narrower pool is taken before the next is drawn from.
-    """
-
-    def __init__(self, questions: list[Question], table: _OptionTable):
-        import numpy as np
-
-        self.table = table
-        by_task = task_answer_types(questions)
-        self.types = [by_task[q.task] for q in questions]
-        members = {t: np.array([j for j, u in enumerate(self.types) if u == t], dtype=np.int64)
-                   for t in dict.fromkeys(self.types)}
-        self.first = {t: _first_occurrences(table.entries(m), table.norm) for t, m in members.items()}
-        self.first[None] = _first_occurrences(table.entries(np.arange(len(questions))), table.norm)
-        self.norm_id = {normalise(table.texts[e]): int(table.norm[e]) for e in self.first[None]}
-
-    def widen(self, i: int, narrow: list, extra: int, rng):
-        """``(added, tiers)``: ``extra`` distractors for question ``i``, or ``(None, candidates)``."""
-        table = self.table
-        seen = {normalise(t) for t, _ in narrow} | {normalise(table.texts[table.offsets[i] + k])
-                                                    for k in range(int(table.counts[i]))}
-        added, tiers = list(narrow), {"task": len(narrow)}
-        for tier in ("answer_type", "generated", "benchmark"):
-            if tier == "generated":
-                candidates = self._numbers(seen, extra - len(added)) if self.types[i] == "number" else []
-            else:
-                import numpy as np
-
-                first = self.first[self.types[i] if tier == "answer_type" else None]
-                seen_ids = [self.norm_id[k] for k in seen if k in self.norm_id]
-                candidates = _LazyPairs(table, first[~np.isin(table.norm[first], seen_ids)])
-            need = extra - len(added)
-            if len(candidates) >= need:
-                chosen = rng.choice(len(candidates), need, replace=False)
-                added += [candidates[int(c)] for c in chosen]
-                tiers[tier] = need
-                return added, {k: v for k, v in tiers.items() if v}
-            added += list(candidates)
-            tiers[tier] = len(candidates)
-            seen.update(normalise(t) for t, _ in candidates)
-        return None, len(added)
-
-    @staticmethod
-    def _numbers(seen: set, count: int) -> list:
-        out, value = [], 0
-        while len(out) < count:
-            if str(value) not in seen:
-                out.append((str(value), UNKNOWN_ORIGIN))
-            value += 1
-        return out
 
 
 def recover_origins(original: Question, variant: Question) -> tuple[OptionOrigin, ...]:
