@@ -201,9 +201,10 @@ class Builder:
         skipped: list[SkippedRecord] = []
 
         def fail(error: RecordError, config: str = "") -> None:
-            if on_error == "raise" and not isinstance(error, ExcludedRecord):
+            excluded = isinstance(error, ExcludedRecord)
+            if on_error == "raise" and not excluded:
                 raise error
-            logger.warning("skipping %s", error)
+            logger.log(logging.INFO if excluded else logging.WARNING, "skipping %s", error)
             skipped.append(SkippedRecord.from_error(error, config))
 
         candidates = self._collect(source, fail)
