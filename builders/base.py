@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
-from vqa_shap.builders.source import FieldError, SourceFileError, find_invalid_text, read_subset_csv
+from vqa_shap.builders.source import (
+    FieldError, SourceFileError, check_qid, find_invalid_text, read_subset_csv,
+)
 from vqa_shap.errors import RecordError, VqaShapError
 from vqa_shap.schema import Question, config_name
 
@@ -270,6 +272,9 @@ class Builder:
         invalid = find_invalid_text(record.qid, "q_uid") or find_invalid_text(record.raw)
         if invalid:
             raise error(*invalid)
+        bad_qid = check_qid(record.qid)
+        if bad_qid:
+            raise error("q_uid", bad_qid)
         try:
             question = fmt.to_question(record)
         except FieldError as err:

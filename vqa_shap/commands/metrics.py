@@ -74,6 +74,20 @@ def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat:
     return rows, per_question
 
 
+def json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float (an infinite standard error, a NaN mean) as ``None``:
+    strict JSON has no ``Infinity``/``NaN``, so they are written as ``null``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return json_ready(value.item())
+    return value
+
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -140,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     print(paper_table(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(json_ready(rows), indent=2, allow_nan=False) + "\n", encoding="utf-8")
         print(f"wrote {len(rows)} rows to {args.json}")
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
