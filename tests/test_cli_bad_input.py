@@ -52,6 +52,8 @@ PARSE_ERRORS = {
     "explain estimator": (EXPLAIN + ["--estimator", "guess"], "unknown estimator 'guess'; valid:"),
     "explain batch size": (EXPLAIN + ["--batch-size", "0"], "argument --batch-size"),
     "explain threads": (EXPLAIN + ["--threads", "0"], "argument --threads"),
+    "explain dtype": (EXPLAIN + ["--dtype", "float8"], "unknown dtype 'float8'"),
+    "explain protocol": (EXPLAIN + ["--protocol", "mine"], "unknown protocol 'mine'; valid: pollard2025"),
     "augment seed": (["augment", "{Q}", "--config", "egoschema", "--variant", "easy", "--seed", "-1"], "argument --seed"),
     "augment variant": (["augment", "{Q}", "--config", "egoschema", "--variant", "medium"], "unknown variant 'medium'"),
     "metrics confidence": (METRICS + ["--confidence", "1.5"], "strictly between 0 and 1"),
@@ -86,6 +88,21 @@ def test_bad_arguments_fail_at_parse_time(case, paths, capsys):
     assert len(lines) == 1 and expected in lines[0], captured.err
     assert lines[0].startswith(f"vqa-shap {argv[0]}: error: ")
     assert not Path(paths["O"]).exists()  # nothing written
+
+
+@pytest.mark.parametrize("command", ["explain", "mask-bench", "import-paper"])
+def test_commands_refuse_a_foreign_readme_before_any_work(command, paths, capsys):
+    out = Path(paths["O"])
+    out.mkdir()
+    (out / "README.md").write_text("mine\n")
+    argv = {"explain": EXPLAIN, "mask-bench": MASK,
+            "import-paper": ["import-paper", "{A}", "--questions", "{Q}", "--config", "c", "--model", "m",
+                             "--out", "{O}"]}[command]
+    assert main([a.format(**paths) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("README.md exists and is not a vqa-shap dataset card; choose another output folder "
+                        "(or pass --overwrite to replace it)")
+    assert sorted(p.name for p in out.iterdir()) == ["README.md"]
 
 
 def test_mask_bench_has_threads():

@@ -166,3 +166,36 @@ def variant(text: str) -> str:
     if not VARIANT_PATTERN.match(text):
         _fail(f"unknown variant {text!r}: expected 'easy' or 'hard_<N>' (e.g. hard_5)")
     return text
+
+
+def dtype(text: str) -> str:
+    """A torch dtype name or alias (:data:`vqa_shap.device.DTYPES`), or ``auto``."""
+    from vqa_shap.device import _DTYPE_ALIASES, DTYPES
+
+    if text != "auto" and _DTYPE_ALIASES.get(text, text) not in DTYPES:
+        _fail(f"unknown dtype {text!r}; valid: auto, {', '.join(DTYPES)} (or {', '.join(_DTYPE_ALIASES)})")
+    return text
+
+
+def protocol(text: str) -> str:
+    """A protocol name (:data:`vqa_shap.protocol.PROTOCOLS`)."""
+    from vqa_shap.protocol import PROTOCOLS
+
+    if text not in PROTOCOLS.names():
+        _fail(f"unknown protocol {text!r}; valid: {', '.join(PROTOCOLS.names())}")
+    return text
+
+
+def refuse_foreign_card(folder: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an output folder whose ``README.md`` vqa-shap did not write.
+
+    Raises:
+        UsageError: ``folder/README.md`` exists, is not a vqa-shap dataset card, and ``overwrite`` is off.
+    """
+    from vqa_shap import hub
+    from vqa_shap.errors import UsageError
+
+    readme = Path(folder) / hub.README
+    if readme.exists() and not overwrite and not hub.folder_meta(folder).get("kind"):
+        raise UsageError(f"{readme} exists and is not a vqa-shap dataset card; choose another output folder "
+                         "(or pass --overwrite to replace it)")

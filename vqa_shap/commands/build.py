@@ -56,14 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_outputs(args: argparse.Namespace, report: Path) -> None:
     """Refuse, before any work, to write into the source folder or over files vqa-shap did not write."""
-    from vqa_shap import hub
     from vqa_shap.errors import UsageError
 
     if args.out.resolve() == args.source.resolve():
         raise UsageError(f"--out {args.out} is the source folder; write the dataset to another folder")
-    readme = args.out / hub.README
-    if readme.exists() and not args.overwrite and not hub.folder_meta(args.out).get("kind"):
-        raise UsageError(f"{readme} exists and is not a vqa-shap dataset card; choose another --out "
-                         "(or pass --overwrite to replace it)")
+    argtypes.refuse_foreign_card(args.out, args.overwrite)
     if args.skip_report is None and report.exists() and not args.overwrite:
         raise UsageError(f"{report} exists (an earlier skip report); pass --overwrite to replace it")

@@ -12,7 +12,7 @@ from vqa_shap.explain import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("questions", metavar="QUESTIONS", type=argtypes.folder, help="Hub-style questions folder")
-    parser.add_argument("--config", required=True, help="questions config to explain, e.g. hd-epic")
+    parser.add_argument("--config", required=True, type=argtypes.config_name, help="questions config to explain, e.g. hd-epic")
     parser.add_argument("--model", required=True,
                         help="checkpoint id, local save_pretrained folder, or tiny-random/<family>")
     parser.add_argument("--video-root", required=True, type=argtypes.folder, help="folder the questions' video paths are relative to")
@@ -28,11 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=argtypes.batch_size, default=DEFAULT_BATCH_SIZE,
                         help=f"coalitions per batched forward (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default=None, type=argtypes.device, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--dtype", default=None, help="torch dtype (default: bfloat16 on GPU, float32 on CPU)")
+    parser.add_argument("--dtype", default=None, type=argtypes.dtype, help="torch dtype (default: bfloat16 on GPU, float32 on CPU)")
     parser.add_argument("--threads", type=argtypes.threads, default=None,
                         help="CPU threads for torch (default: torch's; 1 is fastest for tiny models or a busy CPU)")
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
-    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, help="protocol (default: %(default)s)")
+    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, type=argtypes.protocol, help="protocol (default: %(default)s)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: the protocol's for the model family)")
     parser.add_argument("--name", default=None, type=argtypes.config_name, help="output config name (default: <model-slug>__<config>)")
     parser.add_argument("--work-dir", default=None, type=argtypes.out_folder, help="per-question work files (default: OUT/.work/<name>)")
@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from vqa_shap.explain import explain_questions
 
+    argtypes.refuse_foreign_card(args.out, args.overwrite)
     if args.threads is not None:
         import torch
 

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder the questions' input paths are relative to; without it only text "
                              "features are listed")
     parser.add_argument("--frames", type=argtypes.frames, default=16, help="frames to sample per question (default 16)")
-    parser.add_argument("--protocol", default="pollard2025", help="protocol (default pollard2025)")
+    parser.add_argument("--protocol", default="pollard2025", type=argtypes.protocol, help="protocol (default pollard2025)")
     parser.add_argument("--loader", default=None, metavar="FAMILY",
                         help="model family; picks the frame sampler where the protocol has one per family")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="override the protocol's frame sampler")

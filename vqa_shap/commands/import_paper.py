@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Hub-style attributions folder to write (created or extended)")
     parser.add_argument("--out-config", metavar="NAME", type=argtypes.config_name,
                         help="attributions config name (default: <model>__<config>, as vqa-shap explain names them)")
-    parser.add_argument("--protocol", default="pollard2025", help="protocol that names the text features")
+    parser.add_argument("--protocol", default="pollard2025", type=argtypes.protocol, help="protocol that names the text features")
     parser.add_argument("--loader", default="pollard2025-csv",
                         help="loader column of the rows (default marks them as imported)")
     parser.add_argument("--prediction", choices=("auto", "sums", "none"), default="auto",
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from vqa_shap.protocol import get_protocol
     from vqa_shap.schema import attribution_features
 
+    argtypes.refuse_foreign_card(args.out, args.overwrite)
     questions = hub.load_questions(args.questions, args.config)
     protocol = get_protocol(args.protocol)
     derive = {"auto": None, "sums": True, "none": False}[args.prediction]

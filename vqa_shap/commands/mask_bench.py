@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=argtypes.config_name, metavar="C", help="attributions config")
     parser.add_argument("--questions", required=True, type=argtypes.folder, metavar="QUESTIONS",
                         help="Hub-style questions folder the attributions were computed on")
-    parser.add_argument("--questions-config", metavar="QC",
+    parser.add_argument("--questions-config", metavar="QC", type=argtypes.config_name,
                         help="questions config (default: the one the attributions card records)")
     parser.add_argument("--model", help="checkpoint id, local folder or tiny-random/<family> "
                                         "(default: the attributions' model)")
@@ -37,9 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames per question (default: as recorded in the attributions card)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the attributions card)")
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
-    parser.add_argument("--protocol", default=None, help="protocol (default: the attributions' protocol)")
+    parser.add_argument("--protocol", default=None, type=argtypes.protocol, help="protocol (default: the attributions' protocol)")
     parser.add_argument("--device", default=None, type=argtypes.device, help="torch device (default: automatic)")
-    parser.add_argument("--dtype", default=None, help="torch dtype (default: automatic)")
+    parser.add_argument("--dtype", default=None, type=argtypes.dtype, help="torch dtype (default: automatic)")
     parser.add_argument("--threads", type=argtypes.threads, default=None,
                         help="CPU threads for torch (default: torch's; 1 is fastest for tiny models or a busy CPU)")
     parser.add_argument("--batch-size", type=argtypes.batch_size, default=8, help="coalitions per forward pass (default 8)")
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 
+    argtypes.refuse_foreign_card(args.out, args.overwrite)
     if args.threads is not None:
         import torch
 
