@@ -189,6 +189,8 @@ class Builder:
             on_error: ``"raise"`` (stop at the first bad record with a
                 :class:`~vqa_shap.errors.RecordError` naming file, record and field) or ``"skip"``
                 (build the good records; the bad ones are listed in :attr:`BuildResult.skipped`).
+                Under either policy a record with a single option is skipped and listed with
+                ``kind="excluded"`` (:class:`ExcludedRecord`).
 
         Raises:
             RecordError: a bad record, with ``on_error="raise"``.
