@@ -281,6 +281,8 @@ class Builder:
             question = fmt.to_question(record)
         except FieldError as err:
             raise error(err.field, err.reason) from None
+        if not isinstance(question.question, str) or not question.question.strip():
+            raise error("question", f"empty question text {question.question!r}")
         if question.variant != record.variant:
             question = dataclasses.replace(question, variant=record.variant)
         if len(question.options) == 1:

@@ -145,6 +145,18 @@ def test_build_rejects_qids_that_are_paths(qid, tmp_path, capsys):
     assert len(hub.load_questions(out, "hd-epic")) == 2
 
 
+@pytest.mark.parametrize("text", ["", "   "])
+def test_build_rejects_an_empty_question(text, tmp_path, capsys):
+    source = tmp_path / "src"
+    source.mkdir()
+    records = json.loads((OFFICIAL_HD / "gaze_interaction_anticipation.json").read_text())
+    records["gaze_interaction_anticipation_1"]["question"] = text
+    (source / "gaze_interaction_anticipation.json").write_text(json.dumps(records))
+    assert main(["build", "hd-epic", str(source), "--out", str(tmp_path / "ds")]) == 1
+    err = capsys.readouterr().err
+    assert "'gaze_interaction_anticipation_1': field 'question': empty question text" in err
+
+
 def _questions_folder(tmp_path) -> Path:
     out = tmp_path / "ds"
     assert main(["build", "egoschema", str(SAMPLE_DIR), "--out", str(out)]) == 0
