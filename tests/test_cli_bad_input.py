@@ -211,3 +211,26 @@ def test_metrics_json_is_valid_with_infinite_standard_errors(tmp_path, capsys):
 
     written = json.loads(report.read_text(), parse_constant=reject)  # strict JSON
     assert any(v is None for row in written for v in (row.get("se") or {}).values())
+
+
+def test_argument_types_accept_good_values(tmp_path):
+    from vqa_shap.commands import argtypes
+
+    assert argtypes.seed("4294967295") == 2**32 - 1 and argtypes.seed("0") == 0
+    assert [argtypes.device(d) for d in ("auto", "cpu", "cuda", "cuda:1", "mps")] == ["auto", "cpu", "cuda", "cuda:1", "mps"]
+    assert argtypes.repo_id("me/my-bench_v1.0") == "me/my-bench_v1.0" and argtypes.repo_id("bench") == "bench"
+    assert argtypes.confidence("0.95") == 0.95 and argtypes.finite_float("-0.5") == -0.5
+    assert argtypes.config_name("llava-ov__hd-epic_hard_5") == "llava-ov__hd-epic_hard_5"
+    assert argtypes.frames("1024") == 1024 and argtypes.bootstrap("0") == 0
+    assert argtypes.variant("hard_20") == "hard_20" and argtypes.dtype("bf16") == "bf16"
+    assert argtypes.out_file(str(tmp_path / "new.json")) == tmp_path / "new.json"
+    assert argtypes.out_folder(str(tmp_path / "new")) == tmp_path / "new"
+
+
+def test_a_file_given_as_a_dataset_folder_is_named_a_file(tmp_path):
+    from vqa_shap.errors import VqaShapError
+
+    path = tmp_path / "questions.json"
+    path.write_text("[]")
+    with pytest.raises(VqaShapError, match="questions.json is a file, not a dataset folder"):
+        hub.load_config(path, "egoschema")
