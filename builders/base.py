@@ -208,7 +208,7 @@ class Builder:
             excluded = isinstance(error, ExcludedRecord)
             if on_error == "raise" and not excluded:
                 raise error
-            logger.log(logging.INFO if excluded else logging.WARNING, "skipping %s", error)
+            logger.log(logging.DEBUG if excluded else logging.WARNING, "skipping %s", error)  # excluded: summed up by the caller
             skipped.append(SkippedRecord.from_error(error, config))
 
         candidates = self._collect(source, fail)
