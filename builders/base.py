@@ -208,7 +208,8 @@ class Builder:
             excluded = isinstance(error, ExcludedRecord)
             if on_error == "raise" and not excluded:
                 raise error
-            logger.log(logging.DEBUG if excluded else logging.WARNING, "skipping %s", error)  # excluded: summed up by the caller
+            # excluded records are summed up in one line by the caller (BuildResult.skip_summary)
+            logger.log(logging.DEBUG if excluded else logging.WARNING, "skipping %s", error)
             skipped.append(SkippedRecord.from_error(error, config))
 
         candidates = self._collect(source, fail)
