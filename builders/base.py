@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
-from vqa_shap.builders.source import FieldError, SourceFileError, find_invalid_text, read_subset_csv
+from vqa_shap.builders.source import (
+    FieldError, SourceFileError, check_qid, find_invalid_text, read_subset_csv,
+)
 from vqa_shap.errors import RecordError, VqaShapError
 from vqa_shap.schema import Question, config_name
 
@@ -36,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 #: The error policies :meth:`Builder.build` accepts.
 ON_ERROR = ("raise", "skip")
+
+
+class ExcludedRecord(RecordError):
+    """A well-formed record that is no multiple-choice question (a single option): always skipped
+    and reported, never an error (MVBench's official ``counterfactual_inference.json`` has five)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,9 @@ class SkippedRecord:
         field: the offending field.
         reason: what is wrong with it.
         config: the config it would have gone to (``""`` when unknown).
+        kind: ``"invalid"`` (a bad record, skipped with ``on_error="skip"``) or ``"excluded"`` (a
+            well-formed record that is not a multiple-choice question — a single option — skipped
+            under either policy).
     """
 
     file: str
@@ -55,10 +65,12 @@ class SkippedRecord:
     field: str
     reason: str
     config: str = ""
+    kind: str = "invalid"
 
     @classmethod
     def from_error(cls, error: RecordError, config: str = "") -> "SkippedRecord":
-        return cls(error.file, error.record, error.field, error.reason, config)
+        kind = "excluded" if isinstance(error, ExcludedRecord) else "invalid"
+        return cls(error.file, error.record, error.field, error.reason, config, kind)
 
     def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
@@ -81,6 +93,12 @@ class BuildResult:
     def n_questions(self) -> int:
         """Questions over all configs."""
         return sum(len(qs) for qs in self.configs.values())
+
+    def skip_summary(self) -> str:
+        """One line: how many records were skipped, those with a single option counted apart."""
+        excluded = sum(s.kind == "excluded" for s in self.skipped)
+        detail = f" ({excluded} with a single option: not multiple-choice questions)" if excluded else ""
+        return f"skipped {len(self.skipped)} records{detail}"
 
     def write_skip_report(self, path: str | os.PathLike) -> None:
         """Write :attr:`skipped` as JSON lines ``{file, record, field, reason, config}`` (atomically).
@@ -163,6 +181,8 @@ class Builder:
             on_error: ``"raise"`` (stop at the first bad record with a
                 :class:`~vqa_shap.errors.RecordError` naming file, record and field) or ``"skip"``
                 (build the good records; the bad ones are listed in :attr:`BuildResult.skipped`).
+                Under either policy a record with a single option is skipped and listed with
+                ``kind="excluded"`` (:class:`ExcludedRecord`).
 
         Raises:
             RecordError: a bad record, with ``on_error="raise"``.
@@ -177,9 +197,11 @@ class Builder:
         skipped: list[SkippedRecord] = []
 
         def fail(error: RecordError, config: str = "") -> None:
-            if on_error == "raise":
+            excluded = isinstance(error, ExcludedRecord)
+            if on_error == "raise" and not excluded:
                 raise error
-            logger.warning("skipping %s", error)
+            # excluded records are summed up in one line by the caller (BuildResult.skip_summary)
+            logger.log(logging.DEBUG if excluded else logging.WARNING, "skipping %s", error)
             skipped.append(SkippedRecord.from_error(error, config))
 
         candidates = self._collect(source, fail)
@@ -245,12 +267,20 @@ class Builder:
         invalid = find_invalid_text(record.qid, "q_uid") or find_invalid_text(record.raw)
         if invalid:
             raise error(*invalid)
+        bad_qid = check_qid(record.qid)
+        if bad_qid:
+            raise error("q_uid", bad_qid)
         try:
             question = fmt.to_question(record)
         except FieldError as err:
             raise error(err.field, err.reason) from None
+        if not isinstance(question.question, str) or not question.question.strip():
+            raise error("question", f"empty question text {question.question!r}")
         if question.variant != record.variant:
             question = dataclasses.replace(question, variant=record.variant)
+        if len(question.options) == 1:
+            raise ExcludedRecord(record.file, record.qid, fmt.option_field.format(i="*"),
+                                 "a single option: not a multiple-choice question (excluded)")
         if len(question.options) < 2:
             raise error(fmt.option_field.format(i="*"),
                         f"a question needs at least 2 options, got {len(question.options)}")

@@ -126,6 +126,23 @@ def _describe_bad(char: str) -> str:
     return f"lone surrogate U+{code:04X}"
 
 
+def check_qid(qid: str) -> str | None:
+    """Why ``qid`` cannot name a question, or ``None``.
+
+    A qid becomes a file name of explain's work files and a path component, so it must be non-empty,
+    must not start with ``.`` (``.``, ``..``, hidden files) and must hold no path separator
+    (``/``, ``\\``) and no control character.
+    """
+    if not qid or not qid.strip():
+        return "empty q_uid"
+    if qid.startswith("."):
+        return f"q_uid {qid!r} starts with '.' (it names files; '.', '..' and hidden names are not allowed)"
+    bad = next((c for c in qid if c in "/\\" or ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        return f"q_uid {qid!r} holds {bad!r} (no path separators or control characters: it names files)"
+    return None
+
+
 def find_invalid_text(value: Any, path: str = "") -> tuple[str, str] | None:
     """The first string (key or value) in a JSON value that is not valid UTF-8 text.
 

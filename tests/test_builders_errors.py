@@ -70,7 +70,7 @@ CASES = {
     "missing field": ("hd-epic", _hd_edit(lambda r: r.pop("question")), f"{HD}.json", HD_QID, "question", 11),
     "answer out of range": ("hd-epic", _hd_edit(lambda r: r.__setitem__("correct_idx", 5)), f"{HD}.json", HD_QID, "correct_idx", 11),
     "answer wrong type": ("hd-epic", _hd_edit(lambda r: r.__setitem__("correct_idx", "3")), f"{HD}.json", HD_QID, "correct_idx", 11),
-    "one option": ("hd-epic", _hd_edit(lambda r: r.__setitem__("choices", ["x"])), f"{HD}.json", HD_QID, "choices[*]", 11),
+    "no option": ("hd-epic", _hd_edit(lambda r: r.__setitem__("choices", [])), f"{HD}.json", HD_QID, "choices[*]", 11),
     "empty option": ("hd-epic", _hd_edit(lambda r: r["choices"].__setitem__(2, "  ")), f"{HD}.json", HD_QID, "choices[2]", 11),
     "bad time": ("hd-epic", _hd_edit(lambda r: r["inputs"]["video 1"].__setitem__("start_time", "13:01")),
                  f"{HD}.json", HD_QID, "inputs.video 1.start_time", 11),
@@ -130,7 +130,7 @@ def test_bad_record_is_named_and_skippable(broken, tmp_path):
     result.write_skip_report(report)
     (line,) = report.read_text().splitlines()
     assert json.loads(line) == {"file": skip.file, "record": record, "field": error.field,
-                                "reason": error.reason, "config": skip.config}
+                                "reason": error.reason, "config": skip.config, "kind": "invalid"}
 
 
 def test_non_utf8_names_byte_and_field(pollard_dir, tmp_path):

@@ -120,7 +120,7 @@ def test_augment_adds_variant_configs(tmp_path, capsys):
     # a variant of a variant, an unknown variant, an existing variant: one clean error line each
     assert main(["augment", str(out), "--config", "egoschema_easy", "--variant", "hard_5"]) == 1
     assert "needs original questions" in capsys.readouterr().err
-    assert main(["augment", str(out), "--config", "egoschema", "--variant", "medium"]) == 1
+    assert main(["augment", str(out), "--config", "egoschema", "--variant", "medium"]) == 2
     assert "unknown variant 'medium'" in capsys.readouterr().err
     assert main(["augment", str(out), "--config", "egoschema", "--variant", "hard_5"]) == 1
     assert "'egoschema_hard_5' already exists" in capsys.readouterr().err

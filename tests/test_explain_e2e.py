@@ -257,8 +257,8 @@ def test_bad_video_root_or_output_folder_fail_before_any_work(workspace, tmp_pat
     from vqa_shap.cli import main
 
     args = ["explain", str(workspace["folder"]), "--config", SMALL, "--model", "tiny-random/llava_onevision"]
-    assert main([*args, "--video-root", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
-    assert "video root" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert main([*args, "--video-root", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2  # parse time
+    assert "argument --video-root: folder" in capsys.readouterr().err and not (tmp_path / "out").exists()
     # the questions folder itself is not an attributions folder
     assert main([*args, "--video-root", str(workspace["videos"]), "--out", str(workspace["folder"])]) == 2
     assert "holds a 'questions' dataset" in capsys.readouterr().err

@@ -251,8 +251,11 @@ def test_lvbench_and_mvbench_pools():
     assert {o.qid for o in ours["a_0"].option_origin} <= {"a_0", "a_1", "a_2", "a_b_9"}  # shares type "a"
     assert {o.qid for o in ours["a_b_9"].option_origin} - {"a_b_9"} <= {q.qid for q in lv}
     assert len(ours["a_b_9"].options) == 12
-    with pytest.raises(VqaShapError, match="'a_0' has only 12 candidate"):  # a_1, a_2, a_b_9: 3 × 4 options
-        make_variant(lv, "hard_13", seed=0)
+    with pytest.raises(VqaShapError, match="'a_0' \\(12\\)"):  # paper sampling: a_1, a_2, a_b_9: 3 × 4 options
+        make_variant(lv, "hard_13", seed=0, dedupe=False)
+    widened = {q.qid: q for q in make_variant(lv, "hard_13", seed=0)}["a_0"]  # ours widens the pool
+    assert widened.extra["distractor_pools"] == {"task": 12, "answer_type": 1}
+    assert sum(o.qid.startswith("b_") for o in widened.option_origin) == 1
     mv = [_q(f"{task}_{i}", [f"{task}{i}-{k}" for k in range(3)], 1, benchmark="mvbench", task=task)
           for task in ("action_count", "moving_count") for i in range(4)]
     for q in make_variant(mv, "hard_9", seed=0):
@@ -267,7 +270,7 @@ def test_errors_are_clear():
         make_variant(qs + [_q("z", ["e", "f"], 0, benchmark="lvbench")], "easy")
     with pytest.raises(VqaShapError, match="original"):
         make_variant(make_variant(qs, "easy"), "easy")
-    with pytest.raises(VqaShapError, match="'x' has only 2 candidate"):
+    with pytest.raises(VqaShapError, match=r"2 question\(s\) cannot get 3 distinct.*task 't': 'x' \(2\), 'y' \(2\)"):
         make_variant(qs, "hard_3")
     with pytest.raises(VqaShapError, match="at least 2 questions"):
         make_variant(qs[:1], "easy")

@@ -121,14 +121,48 @@ def load_config(folder: str | os.PathLike, config: str):
         VqaShapError: the folder does not exist or does not list ``config`` (the message lists the configs).
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise VqaShapError(f"{folder} is a file, not a dataset folder (give the folder that holds {README})")
     if not folder.is_dir():
         raise VqaShapError(f"dataset folder {folder} does not exist")
     configs = list_configs(folder)
     if config not in configs:
         raise VqaShapError(f"{folder}: no config {config!r}; configs: {', '.join(configs) or 'none'}")
+    _check_shards(folder, config)
     import datasets
 
-    return datasets.load_dataset(str(folder), name=config, split=SPLIT, download_mode="force_redownload")
+    try:
+        return datasets.load_dataset(str(folder), name=config, split=SPLIT, download_mode="force_redownload")
+    except (datasets.exceptions.DatasetGenerationError, datasets.utils.info_utils.NonMatchingSplitsSizesError,
+            ValueError, OSError) as exc:  # a shard changed behind the card's back
+        reason = str(exc.__cause__ or exc).splitlines()[0][:300]
+        raise VqaShapError(f"{folder}: config {config!r}: its parquet shards cannot be loaded as the card "
+                           f"describes them ({type(exc).__name__}: {reason})") from exc
+
+
+_SHARD_NAME = re.compile(rf"^{SPLIT}-(\d{{5}})-of-(\d{{5}})\.parquet$")
+
+
+def _check_shards(folder: Path, config: str) -> None:
+    """One clear line for a missing, extra, truncated or corrupt shard file of ``config``."""
+    import pyarrow.parquet as pq
+
+    where = folder / config_dir(config)
+    files = _shard_files(folder, config)
+    if not files:
+        raise VqaShapError(f"{where}: config {config!r} has no {SPLIT}-*.parquet shard files")
+    numbers = [_SHARD_NAME.match(f.name) for f in files]
+    totals = {int(m.group(2)) for m in numbers if m}
+    indices = sorted(int(m.group(1)) for m in numbers if m)
+    if None in numbers or len(totals) != 1 or indices != list(range(totals.pop())):
+        raise VqaShapError(f"{where}: config {config!r}: the shard files {', '.join(f.name for f in files)} are "
+                           f"not one complete set {SPLIT}-0000i-of-0000n.parquet (an extra or missing file?)")
+    for file in files:
+        try:
+            pq.read_metadata(file)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+            raise VqaShapError(f"{file}: config {config!r}: not a readable parquet file "
+                               f"({str(exc).splitlines()[0][:200]}); rewrite the config or restore the file") from exc
 
 
 def load_questions_dataset(folder: str | os.PathLike, config: str):
@@ -195,6 +229,9 @@ def write_config(
     _template(kind)  # unknown kind fails before anything is written
     card_vars = _check_card_vars(card_vars)
     card_data = _read_card_data(folder / README)
+    if (folder / README).exists() and not _meta(card_data).get("kind") and not overwrite:
+        raise VqaShapError(f"{folder / README} exists and is not a vqa-shap dataset card; write to another "
+                           "folder (or pass overwrite=True / --overwrite to replace it)")
     _check_kind(card_data, kind, str(folder))
     target = folder / config_dir(config)
     if not overwrite and (config in _config_names(card_data) or target.exists()):

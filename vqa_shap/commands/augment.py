@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vqa_shap.commands import argtypes
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", metavar="FOLDER", type=Path, help="a Hub-style questions folder")
-    parser.add_argument("--config", required=True, help="the (original) config to derive the variant from")
-    parser.add_argument("--variant", required=True, metavar="easy|hard_N",
+    parser.add_argument("folder", metavar="FOLDER", type=argtypes.folder, help="a Hub-style questions folder")
+    parser.add_argument("--config", required=True, type=argtypes.config_name, help="the (original) config to derive the variant from")
+    parser.add_argument("--variant", required=True, type=argtypes.variant, metavar="easy|hard_N",
                         help="easy: distractors from another question; hard_N: N extra distractors")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0, as the paper)")
+    parser.add_argument("--seed", type=argtypes.seed, default=0, help="random seed (default 0, as the paper)")
     parser.add_argument("--paper-exact", action="store_true",
                         help="the paper's sampling: allow distractors that duplicate an option already present")
     parser.add_argument("--overwrite", action="store_true", help="replace the variant config if it exists")

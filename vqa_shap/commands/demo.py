@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from vqa_shap.commands import argtypes
+
 #: Questions, frames and Shapley budget of the demo run.
 DEMO_QUESTIONS = 12
 DEMO_BUDGET = 400
@@ -29,13 +31,13 @@ DEMO_MARKER = ".vqa-shap-demo"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), metavar="FOLDER",
+    parser.add_argument("--out", type=argtypes.out_folder, default=Path("demo_out"), metavar="FOLDER",
                         help="where to write everything (default: ./demo_out): source/ (videos), questions/ and "
                              "attributions/ (Hub-style dataset folders), metrics.json, report/; re-runs replace them")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic benchmark and the estimator (default 0)")
-    parser.add_argument("--questions", type=int, default=DEMO_QUESTIONS,
+    parser.add_argument("--seed", type=argtypes.seed, default=0, help="seed of the synthetic benchmark and the estimator (default 0)")
+    parser.add_argument("--questions", type=argtypes.int_range(1, 10_000), default=DEMO_QUESTIONS,
                         help=f"synthetic questions to generate and explain (default {DEMO_QUESTIONS})")
-    parser.add_argument("--budget", type=int, default=DEMO_BUDGET,
+    parser.add_argument("--budget", type=argtypes.budget, default=DEMO_BUDGET,
                         help=f"model evaluations per question for the Shapley estimate (default {DEMO_BUDGET})")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into a non-empty --out folder that an earlier demo did not create")

@@ -4,39 +4,40 @@ from __future__ import annotations
 
 import argparse
 
+from vqa_shap.commands import argtypes
 from vqa_shap.explain import (
     DEFAULT_BATCH_SIZE, DEFAULT_BUDGET, DEFAULT_ESTIMATOR, DEFAULT_FRAMES, DEFAULT_PROTOCOL,
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("questions", metavar="QUESTIONS", help="Hub-style questions folder")
-    parser.add_argument("--config", required=True, help="questions config to explain, e.g. hd-epic")
+    parser.add_argument("questions", metavar="QUESTIONS", type=argtypes.folder, help="Hub-style questions folder")
+    parser.add_argument("--config", required=True, type=argtypes.config_name, help="questions config to explain, e.g. hd-epic")
     parser.add_argument("--model", required=True,
                         help="checkpoint id, local save_pretrained folder, or tiny-random/<family>")
-    parser.add_argument("--video-root", required=True, help="folder the questions' video paths are relative to")
-    parser.add_argument("--out", required=True, help="Hub-style output folder (other configs in it are kept)")
-    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help=f"frames per question (default {DEFAULT_FRAMES})")
-    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
+    parser.add_argument("--video-root", required=True, type=argtypes.folder, help="folder the questions' video paths are relative to")
+    parser.add_argument("--out", required=True, type=argtypes.out_folder, help="Hub-style output folder (other configs in it are kept)")
+    parser.add_argument("--frames", type=argtypes.frames, default=DEFAULT_FRAMES, help=f"frames per question (default {DEFAULT_FRAMES})")
+    parser.add_argument("--budget", type=argtypes.budget, default=DEFAULT_BUDGET,
                         help=f"model evaluations per question (default {DEFAULT_BUDGET})")
     parser.add_argument("--strict-budget", action="store_true",
                         help="record an error for a question whose players need more evaluations than "
                              "--budget (default: explain it at the estimator's minimum, e.g. 2F+1)")
-    parser.add_argument("--estimator", default=DEFAULT_ESTIMATOR, help="Shapley estimator (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="estimator seed, the same for every question")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    parser.add_argument("--estimator", default=DEFAULT_ESTIMATOR, type=argtypes.estimator, help="Shapley estimator (default: %(default)s)")
+    parser.add_argument("--seed", type=argtypes.seed, default=0, help="estimator seed, the same for every question")
+    parser.add_argument("--batch-size", type=argtypes.batch_size, default=DEFAULT_BATCH_SIZE,
                         help=f"coalitions per batched forward (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--dtype", default=None, help="torch dtype (default: bfloat16 on GPU, float32 on CPU)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--device", default=None, type=argtypes.device, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--dtype", default=None, type=argtypes.dtype, help="torch dtype (default: bfloat16 on GPU, float32 on CPU)")
+    parser.add_argument("--threads", type=argtypes.threads, default=None,
                         help="CPU threads for torch (default: torch's; 1 is fastest for tiny models or a busy CPU)")
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
-    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, help="protocol (default: %(default)s)")
-    parser.add_argument("--sampler", default=None, help="frame sampler (default: the protocol's for the model family)")
-    parser.add_argument("--name", default=None, help="output config name (default: <model-slug>__<config>)")
-    parser.add_argument("--work-dir", default=None, help="per-question work files (default: OUT/.work/<name>)")
-    parser.add_argument("--rank", type=int, default=None, help="shard index (default: $RANK or $SLURM_PROCID, else 0)")
-    parser.add_argument("--world-size", type=int, default=None,
+    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, type=argtypes.protocol, help="protocol (default: %(default)s)")
+    parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: the protocol's for the model family)")
+    parser.add_argument("--name", default=None, type=argtypes.config_name, help="output config name (default: <model-slug>__<config>)")
+    parser.add_argument("--work-dir", default=None, type=argtypes.out_folder, help="per-question work files (default: OUT/.work/<name>)")
+    parser.add_argument("--rank", type=argtypes.int_range(0), default=None, help="shard index (default: $RANK or $SLURM_PROCID, else 0)")
+    parser.add_argument("--world-size", type=argtypes.positive_int, default=None,
                         help="number of shards (default: $WORLD_SIZE or $SLURM_NTASKS, else 1)")
     parser.add_argument("--retry-errors", action="store_true", help="recompute questions recorded as errors")
     parser.add_argument("--overwrite", action="store_true",
@@ -47,11 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap.explain import ExplainError, ExplainRun, explain_questions
+    from vqa_shap.explain import ExplainRun, explain_questions
 
+    argtypes.refuse_foreign_card(args.out, args.overwrite)
     if args.threads is not None:
-        if args.threads < 1:
-            raise ExplainError("--threads must be >= 1")
         import torch
 
         torch.set_num_threads(args.threads)

@@ -7,25 +7,26 @@ import argparse
 from pathlib import Path
 
 from vqa_shap.io import atomic_write_json
+from vqa_shap.commands import argtypes
 
 #: Per-question notes printed at most (all are in the JSON).
 MAX_NOTES = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("questions", metavar="QUESTIONS", help="questions dataset: a Hub-style folder")
-    parser.add_argument("--config", required=True, help="config to read, e.g. egoschema or hd-epic_hard_5")
-    parser.add_argument("--video-root", type=Path, default=None,
+    parser.add_argument("questions", metavar="QUESTIONS", type=argtypes.folder, help="questions dataset: a Hub-style folder")
+    parser.add_argument("--config", required=True, type=argtypes.config_name, help="config to read, e.g. egoschema or hd-epic_hard_5")
+    parser.add_argument("--video-root", type=argtypes.folder, default=None,
                         help="folder the questions' input paths are relative to; without it only text "
                              "features are listed")
-    parser.add_argument("--frames", type=int, default=16, help="frames to sample per question (default 16)")
-    parser.add_argument("--protocol", default="pollard2025", help="protocol (default pollard2025)")
+    parser.add_argument("--frames", type=argtypes.frames, default=16, help="frames to sample per question (default 16)")
+    parser.add_argument("--protocol", default="pollard2025", type=argtypes.protocol, help="protocol (default pollard2025)")
     parser.add_argument("--loader", default=None, metavar="FAMILY",
                         help="model family; picks the frame sampler where the protocol has one per family")
-    parser.add_argument("--sampler", default=None, help="override the protocol's frame sampler")
-    parser.add_argument("--temporal-unit", type=int, default=1,
+    parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="override the protocol's frame sampler")
+    parser.add_argument("--temporal-unit", type=argtypes.positive_int, default=1,
                         help="consecutive frames per video player (default 1)")
-    parser.add_argument("--json", required=True, type=Path, dest="json_out", metavar="OUT",
+    parser.add_argument("--json", required=True, type=argtypes.out_file, dest="json_out", metavar="OUT",
                         help="output JSON file")
 
 

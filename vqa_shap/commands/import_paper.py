@@ -11,26 +11,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vqa_shap.commands import argtypes
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("csv_dir", metavar="CSV_DIR", type=Path,
+    parser.add_argument("csv_dir", metavar="CSV_DIR", type=argtypes.folder,
                         help="folder of the paper's <q_uid>_<budget>_<mode>.csv files for one model × benchmark")
-    parser.add_argument("--questions", required=True, type=Path, metavar="QUESTIONS",
+    parser.add_argument("--questions", required=True, type=argtypes.folder, metavar="QUESTIONS",
                         help="Hub-style questions dataset folder (vqa-shap build)")
-    parser.add_argument("--config", required=True, metavar="C", help="questions config, e.g. egoschema")
+    parser.add_argument("--config", required=True, type=argtypes.config_name, metavar="C", help="questions config, e.g. egoschema")
     parser.add_argument("--model", required=True, metavar="NAME",
                         help="model name stored in the rows, e.g. frozenbilm or internvideo")
-    parser.add_argument("--out", required=True, type=Path, metavar="FOLDER",
+    parser.add_argument("--out", required=True, type=argtypes.out_folder, metavar="FOLDER",
                         help="Hub-style attributions folder to write (created or extended)")
-    parser.add_argument("--out-config", metavar="NAME",
+    parser.add_argument("--out-config", metavar="NAME", type=argtypes.config_name,
                         help="attributions config name (default: <model>__<config>, as vqa-shap explain names them)")
-    parser.add_argument("--protocol", default="pollard2025", help="protocol that names the text features")
+    parser.add_argument("--protocol", default="pollard2025", type=argtypes.protocol, help="protocol that names the text features")
     parser.add_argument("--loader", default="pollard2025-csv",
                         help="loader column of the rows (default marks them as imported)")
     parser.add_argument("--prediction", choices=("auto", "sums", "none"), default="auto",
                         help="prediction from the CSV's column sums: auto = only for FrozenBiLM/InternVideo (default)")
-    parser.add_argument("--budget", type=int, default=5000, help="the paper's max_evals (file name and budget column)")
-    parser.add_argument("--seed", type=int, default=0, help="the paper's shap seed")
+    parser.add_argument("--budget", type=argtypes.budget, default=5000, help="the paper's max_evals (file name and budget column)")
+    parser.add_argument("--seed", type=argtypes.seed, default=0, help="the paper's shap seed")
     parser.add_argument("--mode", default="joint", help="feature mode in the file names (the paper's tables use joint)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="write questions without a CSV as error rows instead of failing")
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from vqa_shap.protocol import get_protocol
     from vqa_shap.schema import attribution_features
 
+    argtypes.refuse_foreign_card(args.out, args.overwrite)
     questions = hub.load_questions(args.questions, args.config)
     protocol = get_protocol(args.protocol)
     derive = {"auto": None, "sums": True, "none": False}[args.prediction]

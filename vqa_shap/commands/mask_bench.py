@@ -13,38 +13,41 @@ import json
 from pathlib import Path
 
 from vqa_shap.analysis.maskbench import ANSWER_MASKINGS, FORCE_LOGITS
+from vqa_shap.commands import argtypes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("attributions", metavar="ATTRIBUTIONS", type=Path,
+    parser.add_argument("attributions", metavar="ATTRIBUTIONS", type=argtypes.folder,
                         help="Hub-style attributions folder (vqa-shap explain)")
-    parser.add_argument("--config", required=True, metavar="C", help="attributions config")
-    parser.add_argument("--questions", required=True, type=Path, metavar="QUESTIONS",
+    parser.add_argument("--config", required=True, type=argtypes.config_name, metavar="C", help="attributions config")
+    parser.add_argument("--questions", required=True, type=argtypes.folder, metavar="QUESTIONS",
                         help="Hub-style questions folder the attributions were computed on")
-    parser.add_argument("--questions-config", metavar="QC",
+    parser.add_argument("--questions-config", metavar="QC", type=argtypes.config_name,
                         help="questions config (default: the one the attributions card records)")
     parser.add_argument("--model", help="checkpoint id, local folder or tiny-random/<family> "
                                         "(default: the attributions' model)")
-    parser.add_argument("--video-root", required=True, type=Path, help="folder the questions' video paths are relative to")
-    parser.add_argument("--out", required=True, type=Path, help="Hub-style output folder (other configs are kept)")
+    parser.add_argument("--video-root", required=True, type=argtypes.folder, help="folder the questions' video paths are relative to")
+    parser.add_argument("--out", required=True, type=argtypes.out_folder, help="Hub-style output folder (other configs are kept)")
     parser.add_argument("--answer-masking", choices=ANSWER_MASKINGS, default="all",
                         help="answer words eligible for masking: every option's, or only the ground truth's (default all)")
     parser.add_argument("--force-logit", choices=FORCE_LOGITS, default=None,
                         help="show the ground-truth option first/last (masks computed in the original order)")
-    parser.add_argument("--threshold", type=float, default=0.0, help="signal threshold (default 0, as the paper)")
-    parser.add_argument("--frames", type=int, default=None,
+    parser.add_argument("--threshold", type=argtypes.finite_float, default=0.0, help="signal threshold (default 0, as the paper)")
+    parser.add_argument("--frames", type=argtypes.frames, default=None,
                         help="frames per question (default: as recorded in the attributions card)")
-    parser.add_argument("--sampler", default=None, help="frame sampler (default: as recorded in the attributions card)")
+    parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the attributions card)")
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
-    parser.add_argument("--protocol", default=None, help="protocol (default: the attributions' protocol)")
-    parser.add_argument("--device", default=None, help="torch device (default: automatic)")
-    parser.add_argument("--dtype", default=None, help="torch dtype (default: automatic)")
-    parser.add_argument("--batch-size", type=int, default=8, help="coalitions per forward pass (default 8)")
-    parser.add_argument("--name", default=None,
+    parser.add_argument("--protocol", default=None, type=argtypes.protocol, help="protocol (default: the attributions' protocol)")
+    parser.add_argument("--device", default=None, type=argtypes.device, help="torch device (default: automatic)")
+    parser.add_argument("--dtype", default=None, type=argtypes.dtype, help="torch dtype (default: automatic)")
+    parser.add_argument("--threads", type=argtypes.threads, default=None,
+                        help="CPU threads for torch (default: torch's; 1 is fastest for tiny models or a busy CPU)")
+    parser.add_argument("--batch-size", type=argtypes.batch_size, default=8, help="coalitions per forward pass (default 8)")
+    parser.add_argument("--name", default=None, type=argtypes.config_name,
                         help="output config name (default: the attributions config + _gt/_first/_last)")
-    parser.add_argument("--json", type=Path, metavar="OUT",
+    parser.add_argument("--json", type=argtypes.out_file, metavar="OUT",
                         help="write the accuracy table and the paper's benchmark JSON layout")
-    parser.add_argument("--work-dir", type=Path, default=None,
+    parser.add_argument("--work-dir", type=argtypes.out_folder, default=None,
                         help="per-question results for resuming (default: OUT/.work/mask-bench/<name>)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output config")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -57,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 
+    argtypes.refuse_foreign_card(args.out, args.overwrite)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     attrs = maskbench.load_attributions(args.attributions, args.config)
     recorded = maskbench.attribution_settings(args.attributions, args.config)
     qconfig = args.questions_config or recorded.get("questions_config")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from vqa_shap.commands import argtypes
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folders", metavar="FOLDER", nargs="+",
+    parser.add_argument("folders", metavar="FOLDER", nargs="+", type=argtypes.folder,
                         help="explain output folders of the shards (the same folder if they shared one)")
-    parser.add_argument("--out", default=None, help="destination Hub-style folder (default: the first FOLDER)")
-    parser.add_argument("--config", action="append", default=None,
+    parser.add_argument("--out", default=None, type=argtypes.out_folder, help="destination Hub-style folder (default: the first FOLDER)")
+    parser.add_argument("--config", action="append", default=None, type=argtypes.config_name,
                         help="merge only this config (repeatable; default: every config found)")
     parser.add_argument("--allow-partial", action="store_true",
                         help="write what exists even if some questions have no result")

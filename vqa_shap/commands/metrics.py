@@ -14,22 +14,24 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from vqa_shap.commands import argtypes
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("attributions", metavar="ATTRIBUTIONS", type=Path,
+    parser.add_argument("attributions", metavar="ATTRIBUTIONS", type=argtypes.folder,
                         help="Hub-style attributions dataset folder (vqa-shap explain / import-paper)")
-    parser.add_argument("--config", action="append", metavar="C",
+    parser.add_argument("--config", action="append", type=argtypes.config_name, metavar="C",
                         help="config to evaluate (repeatable; default: every config in the folder)")
-    parser.add_argument("--json", type=Path, metavar="OUT", help="write the metric rows as JSON")
-    parser.add_argument("--markdown", type=Path, metavar="OUT", help="write a Markdown report")
-    parser.add_argument("--per-question", type=Path, metavar="OUT",
+    parser.add_argument("--json", type=argtypes.out_file, metavar="OUT", help="write the metric rows as JSON")
+    parser.add_argument("--markdown", type=argtypes.out_file, metavar="OUT", help="write a Markdown report")
+    parser.add_argument("--per-question", type=argtypes.out_file, metavar="OUT",
                         help="write the per-question metrics (the paper's q_uid_metrics layout) as CSV")
     parser.add_argument("--paper-compat", action="store_true",
                         help="reproduce the paper's answer Ratio (count divided by all features, not answer features)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+    parser.add_argument("--bootstrap", type=argtypes.bootstrap, default=1000, metavar="N",
                         help="question resamples for the confidence intervals (0: none; default 1000)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--confidence", type=argtypes.confidence, default=0.95, help="interval level (default 0.95)")
+    parser.add_argument("--seed", type=argtypes.seed, default=0, help="bootstrap seed")
 
 
 def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat: bool = False,
@@ -70,6 +72,20 @@ def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat:
             rows += subset_rows(subsets, config=config, model=model, benchmark=benchmark, variant=variant,
                                 paper_compat=paper_compat)
     return rows, per_question
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float (an infinite standard error, a NaN mean) as ``None``:
+    strict JSON has no ``Infinity``/``NaN``, so they are written as ``null``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return json_ready(value.item())
+    return value
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -138,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     print(paper_table(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(json_ready(rows), indent=2, allow_nan=False) + "\n", encoding="utf-8")
         print(f"wrote {len(rows)} rows to {args.json}")
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vqa_shap.commands import argtypes
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", metavar="FOLDER", type=Path,
+    parser.add_argument("folder", metavar="FOLDER", type=argtypes.folder,
                         help="a Hub-style dataset folder (build/augment/explain output)")
-    parser.add_argument("repo_id", metavar="REPO_ID", help="the dataset repository, e.g. user/my-benchmarks")
+    parser.add_argument("repo_id", metavar="REPO_ID", type=argtypes.repo_id, help="the dataset repository, e.g. user/my-benchmarks")
     parser.add_argument("--overwrite", action="store_true", help="replace configs that already exist on the Hub")
     parser.add_argument("--private", action="store_true", help="create the repository as private")
     parser.epilog = "The token comes from HF_TOKEN or `hf auth login`; it is never printed."

@@ -13,32 +13,33 @@ import json
 from pathlib import Path
 
 from vqa_shap.analysis.ranking import DEFAULT_GEMINI_MODEL, RANKERS
+from vqa_shap.commands import argtypes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("attributions", metavar="ATTRIBUTIONS", type=Path,
+    parser.add_argument("attributions", metavar="ATTRIBUTIONS", type=argtypes.folder,
                         help="Hub-style attributions folder (vqa-shap explain)")
-    parser.add_argument("--config", required=True, metavar="C", help="attributions config")
+    parser.add_argument("--config", required=True, type=argtypes.config_name, metavar="C", help="attributions config")
     parser.add_argument("--ranker", choices=RANKERS.names(), default="gemini",
                         help="the ranking to evaluate (default: gemini)")
     parser.add_argument("--against", choices=RANKERS.names(), default="shapley",
                         help="the reference ranking (default: shapley)")
-    parser.add_argument("--questions", type=Path, help="Hub-style questions folder (needed by gemini)")
+    parser.add_argument("--questions", type=argtypes.folder, help="Hub-style questions folder (needed by gemini)")
     parser.add_argument("--questions-config", metavar="QC",
                         help="questions config (default: the one the attributions card records)")
-    parser.add_argument("--video-root", type=Path, help="folder of the videos (needed by gemini)")
-    parser.add_argument("--frames", type=int, default=None,
+    parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (needed by gemini)")
+    parser.add_argument("--frames", type=argtypes.frames, default=None,
                         help="frames per question (default: as recorded in the attributions card)")
-    parser.add_argument("--sampler", default=None, help="frame sampler (default: as recorded in the card)")
+    parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the card)")
     parser.add_argument("--gemini-model", default=DEFAULT_GEMINI_MODEL, help="Gemini model (default: %(default)s)")
-    parser.add_argument("--thinking-budget", type=int, default=None,
+    parser.add_argument("--thinking-budget", type=argtypes.int_range(0), default=None,
                         help="Gemini thinking budget (the paper's flash variant used 0; default: the model's)")
-    parser.add_argument("--cache", type=Path, default=None,
+    parser.add_argument("--cache", type=argtypes.out_folder, default=None,
                         help="raw Gemini answers, one JSON per question (default: ranks/<gemini model>/<config> "
                              "next to --json, or in the current folder)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random ranker")
-    parser.add_argument("--json", type=Path, metavar="OUT", help="write per-question rankings and statistics")
-    parser.add_argument("--plot", type=Path, metavar="PNG", help="violin plot of the per-question statistics")
+    parser.add_argument("--seed", type=argtypes.seed, default=0, help="seed of the random ranker")
+    parser.add_argument("--json", type=argtypes.out_file, metavar="OUT", help="write per-question rankings and statistics")
+    parser.add_argument("--plot", type=argtypes.out_file, metavar="PNG", help="violin plot of the per-question statistics")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

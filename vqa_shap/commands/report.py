@@ -11,19 +11,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vqa_shap.commands import argtypes
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("attributions", metavar="ATTRIBUTIONS", type=Path, help="Hub-style attributions folder")
-    parser.add_argument("--config", action="append", metavar="C",
+    parser.add_argument("attributions", metavar="ATTRIBUTIONS", type=argtypes.folder, help="Hub-style attributions folder")
+    parser.add_argument("--config", action="append", type=argtypes.config_name, metavar="C",
                         help="attributions config (repeatable; default: every config in the folder)")
-    parser.add_argument("--questions", type=Path, help="Hub-style questions folder (to decode frames)")
+    parser.add_argument("--questions", type=argtypes.folder, help="Hub-style questions folder (to decode frames)")
     parser.add_argument("--questions-config", metavar="QC",
                         help="questions config (default: the one each attributions card records)")
-    parser.add_argument("--video-root", type=Path, help="folder of the videos (frames are placeholders without it)")
-    parser.add_argument("--out", required=True, type=Path, help="output folder for the PNG files and index.md")
-    parser.add_argument("--max-questions", type=int, default=None,
+    parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (frames are placeholders without it)")
+    parser.add_argument("--out", required=True, type=argtypes.out_folder, help="output folder for the PNG files and index.md")
+    parser.add_argument("--max-questions", type=argtypes.positive_int, default=None,
                         help="per config, at most this many per-question images (default: all)")
-    parser.add_argument("--bootstrap", type=int, default=200,
+    parser.add_argument("--bootstrap", type=argtypes.bootstrap, default=200,
                         help="resamples for the shares' confidence intervals (default 200; 0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
