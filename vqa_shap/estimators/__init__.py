@@ -35,6 +35,7 @@ _MEMBERS = {
     "exact": "vqa_shap.estimators.exact:ExactEstimator",
     "permutation": "vqa_shap.estimators.permutation:PermutationEstimator",
     "cyclic": "vqa_shap.estimators.permutation:CyclicPermutationEstimator",
+    "shared_video": "vqa_shap.estimators.permutation:SharedVideoPermutationEstimator",
     "shap": "vqa_shap.estimators.shap_permutation:ShapPermutationEstimator",
     "kernel": "vqa_shap.estimators.kernel:KernelEstimator",
     "leverage": "vqa_shap.estimators.kernel:LeverageEstimator",

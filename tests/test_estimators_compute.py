@@ -1,0 +1,145 @@
+"""Compute-aware estimators (shared video orders), bounded memory for huge budgets, the default rule,
+the table games and the estimator benchmark's generated docs table."""
+
+from __future__ import annotations
+
+import collections
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vqa_shap.estimators import get_estimator
+from vqa_shap.estimators import permutation as permutation_module
+from vqa_shap.game import Game
+from vqa_shap.games_testing import TableGame, brute_force_shapley, make_game
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- shared video orders
+@pytest.mark.parametrize("stratify", [True, False])
+def test_shared_video_permutations_are_uniform(stratify):
+    # every permutation of a group is a uniform permutation (so φ is unbiased): chi-square over all 4! orders
+    est = get_estimator("shared_video", per_video=4, stratify=stratify)
+    game = Game(make_game("additive", 4), 4, video_features=2)
+    perms = np.concatenate(list(est._orders(game, 24_000, seed=0, chunk=4000)))
+    counts = collections.Counter(map(tuple, perms.tolist()))
+    assert len(counts) == 24
+    expected = len(perms) / 24
+    chi2 = sum((c - expected) ** 2 / expected for c in counts.values())
+    assert chi2 < 60, chi2   # 23 degrees of freedom: P(chi2 > 60) < 1e-4
+
+
+def test_shared_video_group_shares_video_parts_and_converges():
+    game = make_game("video_like", 40, seed=1)
+    truth = game.shapley_values
+    one = Game(game, 40, video_features=list(game.video_players), batch_size=10_000)
+    group = Game(game, 40, video_features=list(game.video_players), batch_size=10_000)
+    get_estimator("shared_video", per_video=8).estimate(one, budget=81, seed=3)       # 1 permutation
+    get_estimator("shared_video", per_video=8).estimate(group, budget=8 * 81, seed=3)  # its whole group
+    # the 7 extra permutations pass through the same video parts: (almost) no new prefix
+    assert group.evaluations > 6 * one.evaluations
+    assert group.distinct_prefixes <= one.distinct_prefixes + 2
+    errors = [np.linalg.norm(get_estimator("shared_video").estimate(
+        Game(game, 40, video_features=list(game.video_players)), budget, seed).values - truth)
+        for budget in (810, 81_000) for seed in range(2)]
+    # unbiased: error falls like 1/sqrt(budget) (100x budget -> ~10x smaller)
+    assert np.mean(errors[2:]) < np.mean(errors[:2]) / 5
+
+
+# ---------------------------------------------------------------- bounded memory
+class _Stop(Exception):
+    pass
+
+
+def _raise_on_call(masks):
+    raise _Stop(masks.shape)
+
+
+@pytest.mark.parametrize("name", ["permutation", "cyclic", "shared_video"])
+def test_huge_budget_streams_permutations_with_bounded_memory(name):
+    # a budget of 1e9 used to allocate every permutation's masks at once (tens of GiB); now the first
+    # request to the game is one bounded chunk, and nothing big is allocated before it
+    game = Game(_raise_on_call, 20, video_features=8)
+    tracemalloc.start()
+    try:
+        with pytest.raises(_Stop) as info:
+            get_estimator(name).estimate(game, budget=1_000_000_000, seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    rows = info.value.args[0][0]
+    assert 41 <= rows and rows * 20 <= 2 * permutation_module.MAX_CHUNK_CELLS
+    assert peak < 400 * 2 ** 20, peak / 2 ** 20
+
+
+@pytest.mark.parametrize("name", ["permutation", "cyclic", "shared_video"])
+def test_streamed_chunks_give_the_same_estimate(monkeypatch, name):
+    game = make_game("higher_order", 15, seed=4)
+    contrasts = [range(0, 8), range(8, 15)]
+    whole = get_estimator(name).estimate(Game(game, 15, video_features=8), 3100, seed=2, tol=1e-9, tol_groups=contrasts)
+    monkeypatch.setattr(permutation_module, "MAX_CHUNK_CELLS", 3 * 31 * 15)   # 3 permutations per chunk
+    chunked = get_estimator(name).estimate(Game(game, 15, video_features=8), 3100, seed=2, tol=1e-9,
+                                           tol_groups=contrasts)
+    np.testing.assert_array_equal(whole.values, chunked.values)
+    np.testing.assert_allclose(whole.stderr, chunked.stderr, rtol=1e-9)
+
+
+def test_streamed_standard_errors_equal_the_direct_formula():
+    # per-permutation estimates recomputed by hand: stderr = sqrt(P/(P-1) * sum((x_p - mean)^2) / P^2)
+    game = make_game("higher_order", 6, seed=0)
+    est = get_estimator("permutation").estimate(Game(game, 6), budget=13 * 40, seed=5, tol=1e-12,
+                                                tol_groups=[[0, 1, 2]], initial_budget=13 * 40)
+    rng = np.random.RandomState(5)
+    order, per_perm = np.arange(6), []
+    for _ in range(40):
+        rng.shuffle(order)
+        x = np.zeros((6, 5))
+        on = np.zeros(6, bool)
+        prev = game(on[None])[0]
+        for i in order:                                   # forward
+            on[i] = True
+            cur = game(on[None])[0]
+            x[i] += (cur - prev) / 2
+            prev = cur
+        for i in order:                                   # backward, removing in the same order
+            on[i] = False
+            cur = game(on[None])[0]
+            x[i] += (prev - cur) / 2
+            prev = cur
+        per_perm.append(x)
+    per_perm = np.array(per_perm)
+    np.testing.assert_allclose(est.values, per_perm.mean(axis=0), atol=1e-12)
+    direct = np.sqrt(((per_perm - per_perm.mean(axis=0)) ** 2).sum(axis=0) / 40 / 39)
+    np.testing.assert_allclose(est.stderr, direct, rtol=1e-8)
+
+
+# ---------------------------------------------------------------- table games
+def test_table_game_values_equal_brute_force():
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(2 ** 7, 3))
+    game = TableGame("random", 7, table, video_players=(0, 1, 2))
+    np.testing.assert_allclose(game.shapley_values, brute_force_shapley(game, 7), atol=1e-12)
+    coalition = np.array([[True, False, True, False, False, False, True]])
+    np.testing.assert_array_equal(game(coalition)[0], table[1 + 4 + 64])
+    with pytest.raises(ValueError, match="2\\^7 rows"):
+        TableGame("bad", 7, table[:-1])
+
+
+def test_enumerate_table_orders_requests_by_video_part():
+    from vqa_shap.estimators.model_games import enumerate_table
+
+    game = make_game("video_like", 9, seed=0)
+    calls = []
+
+    def value_fn(masks):
+        calls.append(masks.copy())
+        return game(masks)
+
+    table = enumerate_table(value_fn, 9, n_video=int(len(game.video_players)), chunk=64)
+    table_game = TableGame("t", 9, table)
+    np.testing.assert_allclose(table_game.shapley_values, game.shapley_values, atol=1e-10)
+    n_video = len(game.video_players)
+    assert all(len({row[:n_video].tobytes() for row in masks}) == 1 for masks in calls)
