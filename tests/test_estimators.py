@@ -285,25 +285,3 @@ def test_estimate_is_frozen():
     assert isinstance(est, Estimate)
     with pytest.raises(Exception):
         est.budget = 3  # type: ignore[misc]
-
-
-# ---------------------------------------------------------------- benchmark smoke run
-def test_bench_estimators_quick_run(warm_shap, tmp_path, capsys):
-    import json
-    import runpy
-
-    script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "bench_estimators.py"))
-    png, out_json = tmp_path / "bench.png", tmp_path / "bench.json"
-    assert script["main"](["--quick", "--plot", str(png), "--json", str(out_json)]) == 0
-    printed = capsys.readouterr().out
-    for name in ("shap", "permutation", "cyclic", "kernel", "leverage", "stratified"):
-        assert f"| {name} |" in printed
-    assert png.stat().st_size > 1000
-    data = json.loads(out_json.read_text())
-    points = {(p["estimator"], p["budget"]): p for p in data["points"]}
-    # permutation and shap draw the same coalitions: same error, same evaluations
-    assert points[("permutation", 400)]["error"] == pytest.approx(points[("shap", 400)]["error"], abs=1e-12)
-    assert points[("permutation", 400)]["evaluations"] == points[("shap", 400)]["evaluations"]
-    for p in data["points"]:
-        assert 0 <= p["error"] < 1 and p["cost"] > 0 and p["evaluations"] <= p["budget"]
-    assert {row["estimator"] for row in data["match"]} >= {"shap", "cyclic", "kernel"}

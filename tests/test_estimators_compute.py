@@ -143,3 +143,57 @@ def test_enumerate_table_orders_requests_by_video_part():
     np.testing.assert_allclose(table_game.shapley_values, game.shapley_values, atol=1e-10)
     n_video = len(game.video_players)
     assert all(len({row[:n_video].tobytes() for row in masks}) == 1 for masks in calls)
+
+
+# ---------------------------------------------------------------- benchmark and its generated docs table
+def test_docs_table_equals_what_the_committed_json_regenerates():
+    from vqa_shap.estimators.benchmark import DOC_END, DOC_START, load_json, render_doc
+
+    doc = (ROOT / "docs" / "estimators.md").read_text()
+    assert DOC_START in doc and DOC_END in doc
+    assert render_doc(doc, load_json(str(ROOT / "benchmarks" / "estimators.json"))) == doc
+
+
+def test_committed_benchmark_covers_the_games_and_the_reference():
+    from vqa_shap.estimators.benchmark import load_json
+
+    result = load_json(str(ROOT / "benchmarks" / "estimators.json"))
+    assert result.reference == "permutation" and result.reference_budget == 5000 and result.seeds >= 5
+    games = {game for game, _ in result.keys()}
+    assert {"demo_model", "video_like"} <= games
+    assert all(len(p.errors) == result.seeds for p in result.points)
+
+
+def test_bench_script_writes_json_and_regenerates_a_doc(tmp_path, capsys):
+    import json
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "bench_estimators.py"))
+    out_json, doc = tmp_path / "bench.json", tmp_path / "doc.md"
+    doc.write_text("# title\n\n<!-- estimators-table:start -->\nold\n<!-- estimators-table:end -->\n\ntail\n")
+    assert script["main"](["--quick", "--json", str(out_json), "--doc", str(doc)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("shap", "permutation", "cyclic", "shared_video", "kernel"):
+        assert f"| {name} |" in printed
+    data = json.loads(out_json.read_text())
+    points = {(p["estimator"], p["budget"]): p for p in data["points"]}
+    # permutation and shap draw the same coalitions: same errors, same evaluations
+    assert points[("permutation", 400)]["errors"] == pytest.approx(points[("shap", 400)]["errors"], abs=1e-12)
+    assert points[("permutation", 400)]["evaluations"] == points[("shap", 400)]["evaluations"]
+    for p in data["points"]:
+        assert 0 <= p["error"] < 1 and p["cost"] > 0 and p["evaluations"] <= p["budget"]
+    text = doc.read_text()
+    assert text.startswith("# title\n") and text.endswith("\n\ntail\n") and "old" not in text
+    assert "| shared_video |" in text
+    # regenerating from the JSON alone changes nothing
+    assert script["main"](["--regenerate-doc", "--json", str(out_json), "--doc", str(doc)]) == 0
+    assert doc.read_text() == text
+
+
+def test_crossing_interpolates_log_log():
+    from vqa_shap.estimators.benchmark import _crossing
+
+    x, at_most = _crossing([100, 10_000], [1.0, 0.01], 0.1)
+    assert x == pytest.approx(1000) and not at_most
+    assert _crossing([100, 1000], [0.05, 0.01], 0.1) == (100.0, True)
+    assert _crossing([100, 1000], [0.5, 0.2], 0.1) == (None, False)

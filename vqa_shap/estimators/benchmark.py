@@ -132,11 +132,13 @@ def run_benchmark(
     cost_model: CostModel | None = None,
     batch_size: int = 4096,
     demo_frames: int = 8,
+    shapiq_max_players: int = 64,
     progress: bool = True,
 ) -> BenchResult:
     """Run the grid (``demo_model`` ignores ``sizes``: its F is the question's); budgets an
-    estimator cannot use are skipped. ``batch_size`` is the Game's: large, as a loader that takes a
-    whole request at once (its prefix count is then per request)."""
+    estimator cannot use are skipped, and shapiq's approximators above ``shapiq_max_players``
+    (minutes per estimate there, and they lose). ``batch_size`` is the Game's: large, as a loader
+    that takes a whole request at once (its prefix count is then per request)."""
     from tqdm.auto import tqdm
 
     cost_model = cost_model or MEASURED_COST
@@ -149,7 +151,8 @@ def run_benchmark(
         for n in ([0] if g == "demo_model" else sizes):
             instances[(g, n)] = [_load_game(g, n, s, demo_frames) for s in range(seeds)]
     cells = [(g, n, e, b) for (g, n) in instances for e in names for b in budgets
-             if e != reference or b <= reference_budget]
+             if (e != reference or b <= reference_budget)
+             and not (e.startswith("shapiq") and instances[(g, n)][0].n_players > shapiq_max_players)]
     for game_name, n, spec, budget in tqdm(cells, desc="bench", disable=not progress):
         errors, evals, costs, prefixes = [], [], [], []
         start = time.perf_counter()
