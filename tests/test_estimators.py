@@ -16,7 +16,7 @@ from vqa_shap.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, Estimate, Estimat
 from vqa_shap.game import Game
 from vqa_shap.games_testing import GAMES, brute_force_shapley, make_game
 
-STOCHASTIC = ["permutation", "cyclic", "shared_video", "kernel", "leverage", "stratified", "shapiq"]
+STOCHASTIC = ["permutation", "cyclic", "shared_video", "regression_adjusted", "kernel", "leverage", "stratified", "shapiq"]
 
 
 def rel_error(values, truth):
@@ -130,7 +130,7 @@ def test_each_coalition_is_scored_once_for_all_outputs(name):
     assert est.values.shape == (9, 4)
 
 
-@pytest.mark.parametrize("name", ["permutation", "cyclic", "shared_video", "kernel", "leverage"])
+@pytest.mark.parametrize("name", ["permutation", "cyclic", "shared_video", "kernel", "leverage", "regression_adjusted"])
 def test_standard_errors_are_calibrated(name):
     game = make_game("higher_order", 12, seed=0)
     truth = game.shapley_values

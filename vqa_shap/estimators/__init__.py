@@ -17,6 +17,8 @@ Members of :data:`ESTIMATORS`:
 * ``leverage`` — Leverage SHAP: paired KernelSHAP with uniform size distribution.
 * ``stratified`` — Leverage SHAP evaluating several text coalitions per sampled video part (cheap
   under prefix sharing).
+* ``regression_adjusted`` — regression-adjusted Monte Carlo: a linear surrogate fitted on half the
+  paired samples, the residual game's values estimated without bias (MSR) on the other half, cross-fit.
 * ``shapiq`` — a shapiq approximator (option ``approximator``).
 * ``auto`` — a rule on F and the budget (:func:`vqa_shap.estimators.auto.choose`): paired
   KernelSHAP for small games, ``shared_video`` otherwise.
@@ -44,6 +46,7 @@ _MEMBERS = {
     "kernel": "vqa_shap.estimators.kernel:KernelEstimator",
     "leverage": "vqa_shap.estimators.kernel:LeverageEstimator",
     "stratified": "vqa_shap.estimators.kernel:StratifiedLeverageEstimator",
+    "regression_adjusted": "vqa_shap.estimators.kernel:RegressionAdjustedEstimator",
     "shapiq": "vqa_shap.estimators.shapiq_wrapper:ShapiqEstimator",
     "auto": "vqa_shap.estimators.auto:AutoEstimator",
 }
