@@ -25,16 +25,17 @@ import sys
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-ESTIMATORS = ["cyclic", "shared_video", "shared_video:per_video=2", "shared_video:per_video=8", "kernel",
-              "leverage", "stratified", "kernel:text_per_video=4", "shapiq", "shapiq:approximator=SVARM"]
+ESTIMATORS = ["auto", "cyclic", "shared_video", "shared_video:per_video=2", "shared_video:per_video=8", "kernel",
+              "leverage", "stratified", "kernel:text_per_video=4", "regression_adjusted",
+              "regression_adjusted:order=2,sizes=kernel", "shapiq", "shapiq:approximator=SVARM"]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--games", nargs="+", default=["demo_model", "video_like", "higher_order"])
-    parser.add_argument("--sizes", nargs="+", type=int, default=[250], help="F of the synthetic games")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[60, 250], help="F of the synthetic games")
     parser.add_argument("--estimators", nargs="+", default=ESTIMATORS)
-    parser.add_argument("--budgets", nargs="+", type=int, default=[500, 1000, 2000, 5000, 10000])
+    parser.add_argument("--budgets", nargs="+", type=int, default=[250, 500, 1000, 2000, 5000, 10000, 20000])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--reference-budget", type=int, default=5000)
     parser.add_argument("--prefix-cost", type=float, default=55.0, help="ms per distinct video prefix")

@@ -9,6 +9,8 @@ import numpy as np
 from vqa_shap.estimators.base import Estimator, EstimatorError, RawEstimate
 from vqa_shap.game import Game
 
+#: most players for the pairwise surrogate of ``regression_adjusted`` (n(n−1)/2 columns)
+MAX_PAIRWISE_PLAYERS = 64
 _CHUNK = 128  # pairs drawn per RNG chunk; fixed so that sampling is prefix-stable across budgets
 
 
@@ -205,20 +207,49 @@ class StratifiedLeverageEstimator(KernelEstimator):
 
 
 class RegressionAdjustedEstimator(KernelEstimator):
-    """Regression-adjusted Monte Carlo (Witter, Liu & Musco 2025) with a linear surrogate, cross-fit.
+    """Regression-adjusted Monte Carlo (Witter, Liu & Musco 2025), cross-fit.
 
     The paired design of :class:`KernelEstimator` is split into two folds by sampling unit. On each
-    fold the efficiency-constrained regression gives an additive surrogate
-    ``f(S) = v(∅) + Σ_{i∈S} β_i`` whose Shapley values are exactly β; the other fold estimates the
-    Shapley values of the residual game ``v − f`` without bias by maximum-sample-reuse Monte Carlo
-    (each row of size s drawn with probability q(s): ``φ_i ≈ mean r(S)/q(s)·([i∈S]/s − [i∉S]/(n−s))``).
-    The two cross-fits are averaged: unbiased whatever the surrogate, exactly efficient (the
-    residual game is 0 on ∅ and on all players, and the MSR terms sum to 0). Standard errors from the
-    per-unit MSR contributions.
+    fold a surrogate with exact Shapley values is fitted (``order=1``: the efficiency-constrained
+    linear regression, i.e. KernelSHAP; ``order=2``: ridge least squares on main effects and all
+    pairwise products, a pair term's value split half-half); the other fold estimates the Shapley
+    values of the residual game ``r = v − f`` without bias by maximum-sample-reuse Monte Carlo (a
+    row of size s drawn with probability q(s): ``φ_i(r) ≈ (r(N) − r(∅))/n + mean r(S)/q(s)·([i∈S]/s
+    − [i∉S]/(n−s))``). The two cross-fits are averaged: unbiased whatever the surrogate, exactly
+    efficient. Standard errors from the per-unit MSR contributions.
     """
 
     name = "regression_adjusted"
-    options = {"sizes": "uniform", "text_per_video": 1}
+    options = {"sizes": "uniform", "text_per_video": 1, "order": 1, "ridge": 1e-3}
+
+    def _surrogate(self, z, values, weights, v_empty, v_full):
+        """Fit on one fold: ``(Shapley values of the surrogate [n, K], predict(coalitions) -> [B, K])``."""
+        n = z.shape[1]
+        order = int(self.config["order"])
+        if order == 1:
+            beta = solve_shapley_regression(z > 0.5, values, weights, v_empty, v_full).values
+            return beta, lambda at: v_empty[None, :] + at @ beta
+        if order != 2:
+            raise EstimatorError(f"{self.name}: order must be 1 or 2, got {self.config['order']!r}")
+        if n > MAX_PAIRWISE_PLAYERS:
+            raise EstimatorError(f"{self.name}: order=2 fits n(n-1)/2 pair terms; at most {MAX_PAIRWISE_PLAYERS} "
+                                 f"players, got {n}")
+        iu, ju = np.triu_indices(n, 1)
+
+        def features(at):
+            return np.hstack([np.ones((len(at), 1)), at, at[:, iu] * at[:, ju]])
+
+        design = features(z)
+        dw = design * weights[:, None]
+        gram = design.T @ dw
+        penalty = float(self.config["ridge"]) * np.trace(gram) / len(gram)
+        gram[np.diag_indices_from(gram)] += penalty
+        gram[0, 0] -= penalty                                    # the intercept is not shrunk
+        theta = np.linalg.solve(gram, dw.T @ values)
+        phi = theta[1 : n + 1].copy()
+        np.add.at(phi, iu, theta[n + 1 :] / 2)
+        np.add.at(phi, ju, theta[n + 1 :] / 2)
+        return phi, lambda at: features(at) @ theta
 
     def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
         n = game.n_players
@@ -233,27 +264,27 @@ class RegressionAdjustedEstimator(KernelEstimator):
         # MSR coefficient of every row and player: ([i∈S]/s − [i∉S]/(n−s)) / q(s)
         msr = (z / s_all[:, None] - (1.0 - z) / (n - s_all)[:, None]) / q[s_all - 1][:, None]
         fold = units % 2
+        ends = np.array([np.zeros(n), np.ones(n)])
         total = np.zeros((n, values.shape[1]))
         per_unit = []
         for held in (0, 1):
             fit, test = fold != held, fold == held
-            beta = solve_shapley_regression(coalitions[fit], values[fit], weights[fit], v_empty, v_full).values
-            resid = values[test] - v_empty[None, :] - z[test] @ beta        # [R_test, K]
+            phi_f, predict = self._surrogate(z[fit], values[fit], weights[fit], v_empty, v_full)
+            resid = values[test] - predict(z[test])                       # [R_test, K]
+            f_empty, f_full = predict(ends)
             rows = msr[test][:, :, None] * resid[:, None, :]              # [R_test, n, K]
             _, inverse = np.unique(units[test], return_inverse=True)
             sums = np.zeros((inverse.max() + 1, n, values.shape[1]))
             np.add.at(sums, inverse, rows)
-            n_test = test.sum()
-            total += 0.5 * (beta + sums.sum(axis=0) / n_test)
+            n_test = int(test.sum())
+            exact_part = phi_f + (((v_full - f_full) - (v_empty - f_empty)) / n)[None, :]
+            total += 0.5 * (exact_part + sums.sum(axis=0) / n_test)
             per_unit.append(0.5 * sums * (sums.shape[0] / n_test))       # unit's share, scaled to a mean
         stderr = contrast_stderr = None
-        contributions = np.concatenate(per_unit)
-        n_units = len(contributions)
-        if n_units > 2:
+        if min(len(c) for c in per_unit) > 1:
             # each fold's MSR mean has variance var(unit)/U_fold; the folds are independent
-            var = sum(np.var(c, axis=0, ddof=1) / len(c) for c in per_unit)
-            stderr = np.sqrt(var)
+            stderr = np.sqrt(sum(np.var(c, axis=0, ddof=1) / len(c) for c in per_unit))
             if contrasts is not None:
-                cvar = sum(np.var(np.einsum("rn,unk->urk", contrasts, c), axis=0, ddof=1) / len(c) for c in per_unit)
-                contrast_stderr = np.sqrt(cvar)
+                contrast_stderr = np.sqrt(sum(np.var(np.einsum("rn,unk->urk", contrasts, c), axis=0, ddof=1) / len(c)
+                                              for c in per_unit))
         return RawEstimate(values=total, stderr=stderr, contrast_stderr=contrast_stderr)
