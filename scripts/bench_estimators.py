@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     parser.add_argument("--prefix-cost", type=float, default=55.0, help="ms per distinct video prefix")
     parser.add_argument("--suffix-cost", type=float, default=12.6, help="ms per coalition's text suffix")
     parser.add_argument("--full-cost", type=float, default=96.0, help="ms per full forward (games without video)")
+    parser.add_argument("--shapiq-max-players", type=int, default=24,
+                        help="skip shapiq's approximators on larger games (minutes per estimate there)")
     parser.add_argument("--json", default=None, help="write all measurements as JSON here")
     parser.add_argument("--doc", default=None, help="regenerate the table of this markdown file (between markers)")
     parser.add_argument("--regenerate-doc", action="store_true",
@@ -65,7 +67,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     result = run_benchmark(args.games, args.sizes, args.estimators, args.budgets, seeds=args.seeds,
                            reference="permutation", reference_budget=args.reference_budget,
-                           cost_model=CostModel(args.prefix_cost, args.suffix_cost, args.full_cost))
+                           cost_model=CostModel(args.prefix_cost, args.suffix_cost, args.full_cost),
+                           shapiq_max_players=args.shapiq_max_players)
     print(format_tables(result))
     if args.json:
         save_json(result, args.json)

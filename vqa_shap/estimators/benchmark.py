@@ -132,7 +132,7 @@ def run_benchmark(
     cost_model: CostModel | None = None,
     batch_size: int = 4096,
     demo_frames: int = 8,
-    shapiq_max_players: int = 64,
+    shapiq_max_players: int = 24,
     progress: bool = True,
 ) -> BenchResult:
     """Run the grid (``demo_model`` ignores ``sizes``: its F is the question's); budgets an

@@ -10,7 +10,7 @@ from vqa_shap.estimators.base import Estimator, EstimatorError, RawEstimate
 from vqa_shap.game import Game
 
 #: most players for the pairwise surrogate of ``regression_adjusted`` (n(n−1)/2 columns)
-MAX_PAIRWISE_PLAYERS = 64
+MAX_PAIRWISE_PLAYERS = 32
 _CHUNK = 128  # pairs drawn per RNG chunk; fixed so that sampling is prefix-stable across budgets
 
 
