@@ -262,3 +262,18 @@ def test_pairwise_surrogate_makes_order_two_games_exact():
     np.testing.assert_allclose(est.values, game.shapley_values, atol=1e-8)
     with pytest.raises(Exception, match="at most 32 players"):
         get_estimator("regression_adjusted", order=2).estimate(Game(make_game("additive", 40), 40), 2000)
+
+
+def test_readme_summary_quotes_the_committed_benchmark():
+    from vqa_shap.estimators.benchmark import load_json
+
+    rows = load_json(str(ROOT / "benchmarks" / "estimators.json")).to_json()["match"]
+    section = (ROOT / "README.md").read_text().split("## Performance: estimators", 1)[1]
+    by_key = {(r["game"], r["n_players"], r["estimator"]): r for r in rows}
+    for game, n in [("demo_model", 18), ("video_like", 250), ("video_like", 60), ("higher_order", 250)]:
+        r = by_key[(game, n, "auto")]
+        low, high = r["compute_ratio_ci"]
+        assert f"{r['compute_ratio']:.3g}× ({low:.2g}–{high:.2g})" in section, (game, n)
+        assert f"{by_key[(game, n, 'cyclic')]['compute_ratio']:.3g}×" in section, (game, n)
+    best = by_key[("demo_model", 18, "shapiq")]
+    assert f"{best['compute_ratio']:.3g}× ({best['compute_ratio_ci'][0]:.2g}–{best['compute_ratio_ci'][1]:.2g})" in section
