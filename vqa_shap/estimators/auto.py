@@ -20,7 +20,8 @@ LARGE_CHOICE = ("shared_video", {"per_video": 8})
 def choose(n_players: int, budget: int) -> tuple[str, dict]:
     """The estimator the default uses for a game of ``n_players`` players and ``budget`` evaluations.
 
-    * ``n_players ≤ SMALL_GAME`` and ``budget`` at least the regression's minimum (``4F+2``):
+    * ``n_players ≤ SMALL_GAME`` and ``budget`` at least the regression's minimum (``4F+2``) and
+      at most what its in-memory design allows (any budget for F ≤ 20, where it enumerates):
       paired KernelSHAP — on the demo model's game (F = 18) it needs several times fewer
       evaluations than permutation sampling, and there the few video parts make every coalition cost
       little more than its text suffix;
@@ -30,8 +31,11 @@ def choose(n_players: int, budget: int) -> tuple[str, dict]:
     """
     from vqa_shap.estimators import get_estimator
 
+    from vqa_shap.estimators.kernel import MAX_PAIRS
+
     name, options = SMALL_CHOICE
-    if n_players <= SMALL_GAME and budget >= get_estimator(name, **options).min_budget(n_players):
+    fits = n_players <= 20 or budget <= 2 + 2 * MAX_PAIRS   # a regression design is held in memory
+    if n_players <= SMALL_GAME and fits and budget >= get_estimator(name, **options).min_budget(n_players):
         return SMALL_CHOICE
     return LARGE_CHOICE
 

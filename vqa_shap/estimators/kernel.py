@@ -11,6 +11,9 @@ from vqa_shap.game import Game
 
 #: most players for the pairwise surrogate of ``regression_adjusted`` (n(n−1)/2 columns)
 MAX_PAIRWISE_PLAYERS = 32
+#: most sampled pairs a regression design holds in memory (2^20 pairs = 2^21 coalitions); larger
+#: budgets are refused with a message pointing to the streaming permutation estimators
+MAX_PAIRS = 1 << 20
 _CHUNK = 128  # pairs drawn per RNG chunk; fixed so that sampling is prefix-stable across budgets
 
 
@@ -132,6 +135,11 @@ class KernelEstimator(Estimator):
         independent sampling unit of every row)."""
         n = game.n_players
         max_pairs = (budget - 2) // 2
+        if max_pairs > MAX_PAIRS:
+            raise EstimatorError(
+                f"{self.name}: budget={budget} needs {max_pairs} sampled pairs held in memory; at most {MAX_PAIRS} "
+                f"(budget {2 + 2 * MAX_PAIRS}). For larger budgets use a permutation estimator (e.g. shared_video), "
+                "which streams its samples")
         q = self._size_probabilities(n)
         per_video = int(self.config["text_per_video"])
         if per_video < 1:
