@@ -10,7 +10,7 @@ sampling (identical to shap's PermutationExplainer) at 5000 evaluations, with a 
     python scripts/bench_estimators.py --quick                          # smoke run (seconds)
     python scripts/bench_estimators.py --regenerate-doc                 # docs table from the JSON only
 
-The ``demo_model`` game enumerates the demo model's 2^18 coalitions once (~15-25 min on one thread),
+The ``demo_model`` game enumerates the demo model's 2^18 coalitions once (15-35 min on one thread),
 cached in ``$VQA_SHAP_CACHE`` (default ``~/.cache/vqa-shap``); later runs take ~5-8 minutes.
 Estimator specs take options: ``shared_video:per_video=8``, ``shapiq:approximator=SVARM``.
 """

@@ -4,7 +4,7 @@ A model's game has no closed-form Shapley values; with few players (8 frames + ~
 ``2^F`` coalitions can be scored once into a table (:class:`~vqa_shap.games_testing.TableGame`),
 which gives exact values and lets every estimator run against the table at no model cost. The table
 is cached on disk (outside the repository: it is ~10 MB and regenerated from the committed demo
-model in ~15 minutes on one thread).
+model in 15–35 minutes on one thread, depending on the machine load).
 """
 
 from __future__ import annotations
