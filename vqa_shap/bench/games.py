@@ -29,6 +29,7 @@ __all__ = [
     "Monomials",
     "TwoBlock",
     "TestGame",
+    "TableGame",
     "additive_game",
     "pairwise_game",
     "higher_order_game",
@@ -159,6 +160,52 @@ class TestGame:
         for component in self.components:
             phi += component.shapley(self.n_players)
         return phi
+
+
+class TableGame:
+    """A game given by all its values: row ``code`` of ``table`` is the coalition holding player i iff
+    bit i of ``code`` is set (e.g. a real model's game enumerated once). Exact Shapley values by the
+    weighted marginal-contribution sum over the table (F ≤ 24).
+
+    Attributes: as :class:`TestGame` (``name``, ``n_players``, ``n_outputs``, ``video_players``,
+    ``target_output``) plus ``table`` (``float64[2^F, K]``).
+    """
+
+    __test__ = False
+
+    def __init__(self, name: str, n_players: int, table: np.ndarray, video_players: tuple[int, ...] = (),
+                 target_output: int = 0):
+        table = np.asarray(table, dtype=np.float64)
+        if n_players > 24 or table.ndim != 2 or table.shape[0] != 2 ** n_players:
+            raise ValueError(f"TableGame: table must have 2^{n_players} rows (F <= 24), got shape {table.shape}")
+        self.name, self.n_players, self.table = name, int(n_players), table
+        self.n_outputs = table.shape[1]
+        self.video_players, self.target_output = tuple(video_players), int(target_output)
+        self._weights = 1 << np.arange(self.n_players, dtype=np.int64)
+        self._phi: np.ndarray | None = None
+
+    def __call__(self, coalitions: np.ndarray) -> np.ndarray:
+        coalitions = np.asarray(coalitions, dtype=bool)
+        if coalitions.ndim != 2 or coalitions.shape[1] != self.n_players:
+            raise ValueError(f"expected bool[B, {self.n_players}], got shape {coalitions.shape}")
+        return self.table[coalitions.astype(np.int64) @ self._weights]
+
+    @property
+    def shapley_values(self) -> np.ndarray:
+        """Exact Shapley values ``float64[F, K]``."""
+        if self._phi is None:
+            n = self.n_players
+            codes = np.arange(2 ** n, dtype=np.int64)
+            sizes = np.zeros(2 ** n, dtype=np.int64)
+            for i in range(n):
+                sizes += (codes >> i) & 1
+            weights = np.exp([-np.log(n) - _log_binom(n - 1, s) for s in range(n)])
+            phi = np.zeros((n, self.n_outputs))
+            for i in range(n):
+                without = codes[((codes >> i) & 1) == 0]
+                phi[i] = weights[sizes[without]] @ (self.table[without | (1 << i)] - self.table[without])
+            self._phi = phi
+        return self._phi
 
 
 def additive_game(n_players: int, n_outputs: int = 5, seed: int = 0) -> TestGame:

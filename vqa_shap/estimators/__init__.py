@@ -10,13 +10,19 @@ Members of :data:`ESTIMATORS`:
   the same seed and budget (the paper's estimator).
 * ``cyclic`` — ``permutation`` with each order also used cyclically shifted by half (position
   stratification).
+* ``shared_video`` — antithetic permutations in groups sharing one order of the video players
+  (a group's extra paths cost only text suffixes under prefix sharing).
 * ``shap`` — shap's PermutationExplainer itself, through the Game (parity runs).
 * ``kernel`` — paired KernelSHAP (regression, Shapley-kernel size distribution).
 * ``leverage`` — Leverage SHAP: paired KernelSHAP with uniform size distribution.
 * ``stratified`` — Leverage SHAP evaluating several text coalitions per sampled video part (cheap
   under prefix sharing).
+* ``regression_adjusted`` — regression-adjusted Monte Carlo: a linear surrogate fitted on half the
+  paired samples, the residual game's values estimated without bias (MSR) on the other half, cross-fit.
 * ``shapiq`` — a shapiq approximator (option ``approximator``).
-* ``default`` — the estimator chosen by measured error per unit of compute (see the README).
+* ``auto`` — a rule on F and the budget (:func:`vqa_shap.estimators.auto.choose`): paired
+  KernelSHAP for small games, ``shared_video`` otherwise.
+* ``default`` — the estimator chosen by measured error per unit of compute (``docs/estimators.md``).
 """
 
 from __future__ import annotations
@@ -35,15 +41,18 @@ _MEMBERS = {
     "exact": "vqa_shap.estimators.exact:ExactEstimator",
     "permutation": "vqa_shap.estimators.permutation:PermutationEstimator",
     "cyclic": "vqa_shap.estimators.permutation:CyclicPermutationEstimator",
+    "shared_video": "vqa_shap.estimators.permutation:SharedVideoPermutationEstimator",
     "shap": "vqa_shap.estimators.shap_permutation:ShapPermutationEstimator",
     "kernel": "vqa_shap.estimators.kernel:KernelEstimator",
     "leverage": "vqa_shap.estimators.kernel:LeverageEstimator",
     "stratified": "vqa_shap.estimators.kernel:StratifiedLeverageEstimator",
+    "regression_adjusted": "vqa_shap.estimators.kernel:RegressionAdjustedEstimator",
     "shapiq": "vqa_shap.estimators.shapiq_wrapper:ShapiqEstimator",
+    "auto": "vqa_shap.estimators.auto:AutoEstimator",
 }
 
 #: the member ``"default"`` stands for (chosen by the estimator benchmark, scripts/bench_estimators.py)
-DEFAULT_ESTIMATOR = "cyclic"
+DEFAULT_ESTIMATOR = "auto"
 
 ESTIMATORS: Registry = Registry(
     "estimator", {**_MEMBERS, "default": _MEMBERS[DEFAULT_ESTIMATOR]}, base="vqa_shap.estimators.base:Estimator")

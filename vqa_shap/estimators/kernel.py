@@ -9,6 +9,11 @@ import numpy as np
 from vqa_shap.estimators.base import Estimator, EstimatorError, RawEstimate
 from vqa_shap.game import Game
 
+#: most players for the pairwise surrogate of ``regression_adjusted`` (n(n−1)/2 columns)
+MAX_PAIRWISE_PLAYERS = 32
+#: most sampled pairs a regression design holds in memory (2^20 pairs = 2^21 coalitions); larger
+#: budgets are refused with a message pointing to the streaming permutation estimators
+MAX_PAIRS = 1 << 20
 _CHUNK = 128  # pairs drawn per RNG chunk; fixed so that sampling is prefix-stable across budgets
 
 
@@ -116,10 +121,25 @@ class KernelEstimator(Estimator):
         v_empty, v_full = game.value_empty(), game.value_full()
         if n == 1:
             return RawEstimate(values=(v_full - v_empty)[None, :], stderr=np.zeros((1, len(v_full))))
-        max_pairs = (budget - 2) // 2
-        if n <= 20 and max_pairs >= 2 ** (n - 1) - 1:
+        if n <= 20 and (budget - 2) // 2 >= 2 ** (n - 1) - 1:
             return self._all_coalitions(game, n, v_empty, v_full, contrasts)
+        coalitions, values, q, units = self._design(game, budget, seed)
+        s_all = coalitions.sum(axis=1)
+        weights = 1.0 / (s_all * (n - s_all) * q[s_all - 1])
+        weights /= weights.mean()
+        return solve_shapley_regression(coalitions, values, weights, v_empty, v_full, units=units, contrasts=contrasts)
 
+    def _design(self, game: Game, budget: int, seed: int):
+        """Draw and score the paired design: ``(coalitions, values, q, units)`` (rows: the drawn
+        coalitions then their complements; ``q`` the size distribution over 1..n−1; ``units`` the
+        independent sampling unit of every row)."""
+        n = game.n_players
+        max_pairs = (budget - 2) // 2
+        if max_pairs > MAX_PAIRS:
+            raise EstimatorError(
+                f"{self.name}: budget={budget} needs {max_pairs} sampled pairs held in memory; at most {MAX_PAIRS} "
+                f"(budget {2 + 2 * MAX_PAIRS}). For larger budgets use a permutation estimator (e.g. shared_video), "
+                "which streams its samples")
         q = self._size_probabilities(n)
         per_video = int(self.config["text_per_video"])
         if per_video < 1:
@@ -158,15 +178,10 @@ class KernelEstimator(Estimator):
             if n_drawn > 50 * max_pairs + 10 * _CHUNK * per_video:  # the pair space is nearly exhausted
                 break
         first = np.concatenate(drawn)
-        sizes = first.sum(axis=1)
         coalitions = np.concatenate([first, ~first])
         values = game(coalitions)
-        s_all = np.concatenate([sizes, n - sizes])
-        weights = 1.0 / (s_all * (n - s_all) * q[s_all - 1])
-        weights /= weights.mean()
         group = np.arange(len(first)) // (per_video if len(text) else 1)
-        units = np.concatenate([group, group])
-        return solve_shapley_regression(coalitions, values, weights, v_empty, v_full, units=units, contrasts=contrasts)
+        return coalitions, values, q, np.concatenate([group, group])
 
     @staticmethod
     def _all_coalitions(game: Game, n: int, v_empty, v_full, contrasts) -> RawEstimate:
@@ -197,3 +212,87 @@ class StratifiedLeverageEstimator(KernelEstimator):
 
     name = "stratified"
     options = {"sizes": "uniform", "text_per_video": 4}
+
+
+class RegressionAdjustedEstimator(KernelEstimator):
+    """Regression-adjusted Monte Carlo (Witter, Liu & Musco 2025), cross-fit.
+
+    The paired design of :class:`KernelEstimator` is split into two folds by sampling unit. On each
+    fold a surrogate with exact Shapley values is fitted (``order=1``: the efficiency-constrained
+    linear regression, i.e. KernelSHAP; ``order=2``: ridge least squares on main effects and all
+    pairwise products, a pair term's value split half-half); the other fold estimates the Shapley
+    values of the residual game ``r = v − f`` without bias by maximum-sample-reuse Monte Carlo (a
+    row of size s drawn with probability q(s): ``φ_i(r) ≈ (r(N) − r(∅))/n + mean r(S)/q(s)·([i∈S]/s
+    − [i∉S]/(n−s))``). The two cross-fits are averaged: unbiased whatever the surrogate, exactly
+    efficient. Standard errors from the per-unit MSR contributions.
+    """
+
+    name = "regression_adjusted"
+    options = {"sizes": "uniform", "text_per_video": 1, "order": 1, "ridge": 1e-3}
+
+    def _surrogate(self, z, values, weights, v_empty, v_full):
+        """Fit on one fold: ``(Shapley values of the surrogate [n, K], predict(coalitions) -> [B, K])``."""
+        n = z.shape[1]
+        order = int(self.config["order"])
+        if order == 1:
+            beta = solve_shapley_regression(z > 0.5, values, weights, v_empty, v_full).values
+            return beta, lambda at: v_empty[None, :] + at @ beta
+        if order != 2:
+            raise EstimatorError(f"{self.name}: order must be 1 or 2, got {self.config['order']!r}")
+        if n > MAX_PAIRWISE_PLAYERS:
+            raise EstimatorError(f"{self.name}: order=2 fits n(n-1)/2 pair terms; at most {MAX_PAIRWISE_PLAYERS} "
+                                 f"players, got {n}")
+        iu, ju = np.triu_indices(n, 1)
+
+        def features(at):
+            return np.hstack([np.ones((len(at), 1)), at, at[:, iu] * at[:, ju]])
+
+        design = features(z)
+        dw = design * weights[:, None]
+        gram = design.T @ dw
+        penalty = float(self.config["ridge"]) * np.trace(gram) / len(gram)
+        gram[np.diag_indices_from(gram)] += penalty
+        gram[0, 0] -= penalty                                    # the intercept is not shrunk
+        theta = np.linalg.solve(gram, dw.T @ values)
+        phi = theta[1 : n + 1].copy()
+        np.add.at(phi, iu, theta[n + 1 :] / 2)
+        np.add.at(phi, ju, theta[n + 1 :] / 2)
+        return phi, lambda at: features(at) @ theta
+
+    def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
+        n = game.n_players
+        v_empty, v_full = game.value_empty(), game.value_full()
+        if n == 1 or (n <= 20 and (budget - 2) // 2 >= 2 ** (n - 1) - 1):
+            return super()._estimate(game, budget, seed, contrasts)
+        coalitions, values, q, units = self._design(game, budget, seed)
+        s_all = coalitions.sum(axis=1)
+        weights = 1.0 / (s_all * (n - s_all) * q[s_all - 1])
+        weights /= weights.mean()
+        z = coalitions.astype(np.float64)
+        # MSR coefficient of every row and player: ([i∈S]/s − [i∉S]/(n−s)) / q(s)
+        msr = (z / s_all[:, None] - (1.0 - z) / (n - s_all)[:, None]) / q[s_all - 1][:, None]
+        fold = units % 2
+        ends = np.array([np.zeros(n), np.ones(n)])
+        total = np.zeros((n, values.shape[1]))
+        per_unit = []
+        for held in (0, 1):
+            fit, test = fold != held, fold == held
+            phi_f, predict = self._surrogate(z[fit], values[fit], weights[fit], v_empty, v_full)
+            resid = values[test] - predict(z[test])                       # [R_test, K]
+            f_empty, f_full = predict(ends)
+            rows = msr[test][:, :, None] * resid[:, None, :]              # [R_test, n, K]
+            _, inverse = np.unique(units[test], return_inverse=True)
+            sums = np.zeros((inverse.max() + 1, n, values.shape[1]))
+            np.add.at(sums, inverse, rows)
+            n_test = int(test.sum())
+            exact_part = phi_f + (((v_full - f_full) - (v_empty - f_empty)) / n)[None, :]
+            total += 0.5 * (exact_part + sums.sum(axis=0) / n_test)
+            per_unit.append(0.5 * sums * (sums.shape[0] / n_test))       # unit's share, scaled to a mean
+        stderr = contrast_stderr = None
+        if min(len(c) for c in per_unit) > 1:
+            # each fold's MSR mean has variance var(unit)/U_fold; the folds are independent
+            stderr = np.sqrt(sum(np.var(c, axis=0, ddof=1) / len(c) for c in per_unit))
+            if contrasts is not None:
+                contrast_stderr = np.sqrt(sum(np.var(np.einsum("rn,unk->urk", contrasts, c), axis=0, ddof=1) / len(c)
+                                              for c in per_unit))
+        return RawEstimate(values=total, stderr=stderr, contrast_stderr=contrast_stderr)

@@ -1,0 +1,58 @@
+"""The default estimator: a documented rule that picks an estimator from the game's size and budget.
+
+The rule comes from ``scripts/bench_estimators.py`` (``docs/estimators.md``), which compares every
+estimator's error per unit of *modelled compute* (prefix + suffix cost) against permutation sampling
+(= shap's PermutationExplainer) at 5000 evaluations.
+"""
+
+from __future__ import annotations
+
+from vqa_shap.estimators.base import Estimator, RawEstimate
+from vqa_shap.game import Game
+
+#: at most this many players, with a budget the regression can use, the default is a regression
+SMALL_GAME = 24
+#: the estimator (name, options) used in each regime
+SMALL_CHOICE = ("kernel", {})
+LARGE_CHOICE = ("shared_video", {"per_video": 8})
+
+
+def choose(n_players: int, budget: int) -> tuple[str, dict]:
+    """The estimator the default uses for a game of ``n_players`` players and ``budget`` evaluations.
+
+    * ``n_players ≤ SMALL_GAME`` and ``budget`` at least the regression's minimum (``4F+2``) and
+      at most what its in-memory design allows (any budget for F ≤ 20, where it enumerates):
+      paired KernelSHAP — on the demo model's game (F = 18) it needs several times fewer
+      evaluations than permutation sampling, and there the few video parts make every coalition cost
+      little more than its text suffix;
+    * otherwise ``shared_video`` with 8 permutations per video order — antithetic permutations whose
+      extra paths cost only text suffixes (≥ 2× less compute than shap's at its error on the
+      video-like game at F = 250).
+    """
+    from vqa_shap.estimators import get_estimator
+
+    from vqa_shap.estimators.kernel import MAX_PAIRS
+
+    name, options = SMALL_CHOICE
+    fits = n_players <= 20 or budget <= 2 + 2 * MAX_PAIRS   # a regression design is held in memory
+    if n_players <= SMALL_GAME and fits and budget >= get_estimator(name, **options).min_budget(n_players):
+        return SMALL_CHOICE
+    return LARGE_CHOICE
+
+
+class AutoEstimator(Estimator):
+    """The default: :func:`choose` picks the estimator from F and the budget, then runs it (its
+    standard errors, efficiency and prefix-stable sampling are the chosen estimator's)."""
+
+    name = "auto"
+
+    def min_budget(self, n_players: int) -> int:
+        from vqa_shap.estimators import get_estimator
+
+        return min(get_estimator(name, **options).min_budget(n_players) for name, options in (SMALL_CHOICE, LARGE_CHOICE))
+
+    def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
+        from vqa_shap.estimators import get_estimator
+
+        name, options = choose(game.n_players, budget)
+        return get_estimator(name, **options)._estimate(game, budget, seed, contrasts)
