@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_model(name: str, args, tmp: str) -> dict:
+def _run_model(name: str, args, tmp: str, save=None) -> dict:
     from vqa_shap.bench.pipeline import realistic_cases, run_pipeline_bench, synthetic_cases
     from vqa_shap.loaders import get_loader, resolve_model
     from vqa_shap.loaders.tiny import tiny_model_dir
@@ -78,7 +78,8 @@ def _run_model(name: str, args, tmp: str) -> dict:
         ours_levels=args.ours_levels, estimator=args.estimator,
         reference_permutations=args.reference_permutations or ref, reference_estimator=args.reference_estimator,
         paper_mode=args.paper_mode, preprocess=args.preprocess, timing_masks=args.timing_masks,
-        max_new_tokens=tokens, threads=args.threads)
+        max_new_tokens=tokens, threads=args.threads,
+        checkpoint=None if save is None else (lambda bench: save(name, bench.to_dict())))
     return bench.to_dict()
 
 
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             except (KeyError, ValueError) as exc:
                 print(f"error: cannot merge {', '.join(args.from_json)}: {exc}", file=sys.stderr)
                 return 2
+        for bench in report["models"].values():
+            print(format_table(bench) + "\n")
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
             print(f"wrote {args.json}")
@@ -118,13 +121,19 @@ def main(argv: list[str] | None = None) -> int:
         report = {"threads": args.threads, "torch": torch.__version__, "machine": platform.machine(),
                   "cpus": os.cpu_count(), "command": " ".join(["scripts/bench_pipeline.py", *(argv or sys.argv[1:])]),
                   "models": {}}
+
+        def save(name: str, bench: dict) -> None:  # after every question, so a stopped run keeps its results
+            if args.json:
+                Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.json).write_text(json.dumps({**report, "models": {**report["models"], name: bench}},
+                                                      indent=1) + "\n")
+
         for name in args.models:
             with tempfile.TemporaryDirectory() as tmp:
-                report["models"][name] = _run_model(name, args, tmp)
+                report["models"][name] = _run_model(name, args, tmp, save)
             print("\n" + format_table(report["models"][name]), flush=True)
+            save(name, report["models"][name])
         if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
             print(f"\nwrote {args.json}")
     if args.doc:
         try:

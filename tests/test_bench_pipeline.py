@@ -254,8 +254,13 @@ def test_script_regenerates_the_doc_from_json(tmp_path):
 @pytest.mark.slow
 def test_pipeline_bench_runs_side_by_side(demo):
     loader, cases = demo
+    saved = []
     bench = run_pipeline_bench(loader, cases, model="demo", seeds=(0, 1), paper_levels=(1, 2), ours_levels=(1,),
-                               reference_permutations=4, timing_masks=3, n_boot=50, progress=False)
+                               reference_permutations=4, timing_masks=3, n_boot=50, progress=False,
+                               checkpoint=saved.append)
+    # a checkpoint after every question but the last: the first question's runs, summarised on their own
+    assert [b.n_questions for b in saved] == [1] and saved[0].runs == bench.runs[:6]
+    assert saved[0].summary["questions"] == 1
     runs = bench.runs
     assert len(runs) == 2 * 2 * 3  # questions x seeds x (two paper budgets + one of ours)
     # interleaved per question and seed: paper budgets, then ours, in the records' order of levels

@@ -196,7 +196,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
                        reference_estimator: str = "cyclic", paper_mode: str = "sampled", preprocess: str = "once",
                        timing_masks: int = 8, max_new_tokens: int = 16, batch_size: int = 16,
                        threads: int | None = None, n_boot: int = 2000, protocol=None,
-                       progress: bool = True) -> PipelineBench:
+                       progress: bool = True, checkpoint=None) -> PipelineBench:
     """Run the paper's pipeline and vqa-shap's on the same questions and seeds, interleaved.
 
     Args:
@@ -219,6 +219,8 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
         n_boot: bootstrap resamples of the speed-up's CI.
         protocol: the protocol (default ``pollard2025``).
         progress: print progress lines.
+        checkpoint: called with the benchmark of the questions done so far after each question (so a
+            long run that is stopped keeps its finished questions).
     """
     from vqa_shap.bench.paper_pipeline import PaperInputs, paper_score
     from vqa_shap.estimators import DEFAULT_ESTIMATOR
@@ -264,6 +266,9 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
                               for p, lv in dict.fromkeys((r.pipeline, r.level) for r in mine))
             print(f"  question {q + 1}/{len(cases)} (F={n}, reference noise {noise:.4f}, load "
                   f"{load['samples'][-1]:.1f}): {parts}", flush=True)
+        if checkpoint is not None and q + 1 < len(cases):
+            checkpoint(_finish(model, cases[:q + 1], cfg, questions, runs, {**load, "end": list(os.getloadavg())},
+                               n_boot))
     load["end"] = list(os.getloadavg())
     return _finish(model, cases, cfg, questions, runs, load, n_boot)
 

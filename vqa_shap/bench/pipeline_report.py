@@ -164,8 +164,7 @@ def format_table(bench: Mapping) -> str:
         f"**{bench['model']}** — {summary['questions']} questions × {summary['seeds']} seeds; "
         f"F = {info['n_features']:.0f} players ({info['n_video']:.0f} frames, {info['video_tokens']:.0f} video "
         f"tokens, prompt {info['prompt_tokens']:.0f} tokens); vqa-shap estimator `{s['estimator']}`; "
-        f"{s['threads']} torch thread(s); load average {load['start'][0]:.1f} at the start, "
-        f"{load['end'][0]:.1f} at the end (2 cores).",
+        f"{s['threads']} torch thread(s); {_load(load)}.",
         "",
         "| pipeline | budget (permutations of 2F+1) | evaluations | error vs reference | s / question |",
         "|---|---|---|---|---|",
@@ -192,6 +191,14 @@ def format_table(bench: Mapping) -> str:
         f"{info['readout_max_diff']:.1e}. {_readout_policy(s)}",
     ]
     return "\n".join(lines)
+
+
+def _load(load: Mapping) -> str:
+    samples = [load["start"][0], *load["samples"], load["end"][0]]
+    processes = load.get("processes", 1)
+    return (f"machine load (1-minute load average, 2 cores) {np.mean(samples):.1f} on average, from "
+            f"{min(samples):.1f} to {max(samples):.1f}"
+            + (f"; the questions were split over {processes} benchmark processes" if processes > 1 else ""))
 
 
 def _paper_time(settings: Mapping) -> str:
