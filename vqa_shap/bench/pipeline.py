@@ -267,8 +267,8 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
             print(f"  question {q + 1}/{len(cases)} (F={n}, reference noise {noise:.4f}, load "
                   f"{load['samples'][-1]:.1f}): {parts}", flush=True)
         if checkpoint is not None and q + 1 < len(cases):
-            checkpoint(_finish(model, cases[:q + 1], cfg, questions, runs, {**load, "end": list(os.getloadavg())},
-                               n_boot))
+            checkpoint(_finish(model, cases[:q + 1], cfg, list(questions), list(runs),
+                               {**load, "samples": list(load["samples"]), "end": list(os.getloadavg())}, n_boot))
     load["end"] = list(os.getloadavg())
     return _finish(model, cases, cfg, questions, runs, load, n_boot)
 
