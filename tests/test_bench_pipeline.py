@@ -166,9 +166,9 @@ def _runs(scale):
         for s in range(3):
             for pipeline, cost in (("paper", 1.0), ("vqa-shap", 0.1)):
                 for level in (1.0, 2.0, 4.0):
+                    factor = scale(q, s) if pipeline == "vqa-shap" else 1.0
                     runs.append({"pipeline": pipeline, "level": level, "question": q, "seed": s,
-                                 "error": (scale(q, s) if pipeline == "vqa-shap" else 1.0) * level ** -0.5, "seconds": cost * level,
-                                 "evaluations": level * 10})
+                                 "error": factor * level ** -0.5, "seconds": cost * level, "evaluations": level * 10})
     return runs
 
 

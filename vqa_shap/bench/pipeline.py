@@ -260,10 +260,12 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
             "readout_differs": tally["differs"], "readout_max_diff": tally["max_diff"],
             "paper_steps": {str(k): v for k, v in sorted(tally["steps"].items())}})
         if progress:
-            mine = [r for r in runs if r.question == q]
-            parts = ", ".join(f"{p} x{lv:g} {np.mean([r.seconds for r in mine if (r.pipeline, r.level) == (p, lv)]):.1f} s "
-                              f"err {np.mean([r.error for r in mine if (r.pipeline, r.level) == (p, lv)]):.3f}"
-                              for p, lv in dict.fromkeys((r.pipeline, r.level) for r in mine))
+            mine: dict[tuple, list[Run]] = {}
+            for r in runs:
+                if r.question == q:
+                    mine.setdefault((r.pipeline, r.level), []).append(r)
+            parts = ", ".join(f"{p} x{lv:g} {np.mean([r.seconds for r in rs]):.1f} s "
+                              f"err {np.mean([r.error for r in rs]):.3f}" for (p, lv), rs in mine.items())
             print(f"  question {q + 1}/{len(cases)} (F={n}, reference noise {noise:.4f}, load "
                   f"{load['samples'][-1]:.1f}): {parts}", flush=True)
         if checkpoint is not None and q + 1 < len(cases):

@@ -146,7 +146,8 @@ def summarise(runs: Sequence[Mapping], questions: Sequence[int], *, n_boot: int 
     finite = boot[np.isfinite(boot)]
     lo, hi = (np.percentile(finite, [2.5, 97.5]) if len(finite) else (float("nan"), float("nan")))
     return {"rows": rows, "target_error": target, "speedup": speedup, "speedup_ci": [float(lo), float(hi)],
-            "extrapolated": bool(extrapolated), "bootstrap": n_boot, "bootstrap_undefined": int(len(boot) - len(finite)),
+            "extrapolated": bool(extrapolated), "bootstrap": n_boot,
+            "bootstrap_undefined": int(len(boot) - len(finite)),
             "questions": len(questions), "seeds": n_s}
 
 
