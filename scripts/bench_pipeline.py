@@ -1,14 +1,13 @@
 #!/usr/bin/env python
-"""The paper's pipeline vs vqa-shap's, side by side in one run, on the demo model and on a
-realistic-proportion model (32 frames x 36 tokens, ~150 text tokens).
+"""The paper's pipeline vs vqa-shap's, side by side: the speed-up per question at equal error.
 
-    python scripts/bench_pipeline.py --json bench_pipeline.json
-    python scripts/bench_pipeline.py --models demo --questions 2       # quicker
+    python scripts/bench_pipeline.py                                  # demo model, <= 10 min on 2 cores
+    python scripts/bench_pipeline.py --models realistic --questions 4 --first-question 4 --json b.json
+    python scripts/bench_pipeline.py --from-json a.json b.json demo.json --json benchmarks/bench_pipeline.json \
+        --doc docs/performance.md                                     # merge runs, regenerate the doc
 
-Paper: shap PermutationExplainer, batch size 1, processor + generate per mask, letter scan (SEED §3.6,
-§4). vqa-shap: cached vision features, batched forwards, prefix sharing, the default estimator, at the
-paper's budget and below. Reports evaluations/s, wall time per question, their ratios, and each one's
-error against a high-budget reference. The logic lives in ``vqa_shap.bench.pipeline``.
+The logic lives in ``vqa_shap.bench.pipeline`` (runs) and ``vqa_shap.bench.pipeline_report`` (statistics,
+tables). ``--doc`` rewrites the table between the ``pipeline-table`` markers of that Markdown file.
 """
 
 from __future__ import annotations
@@ -19,63 +18,131 @@ import os
 import platform
 import sys
 import tempfile
+from pathlib import Path
 
 MODELS = ("demo", "realistic")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
+    parser.add_argument("--models", nargs="+", default=["demo"], choices=MODELS,
                         help="demo: the demo model on synthetic questions; realistic: a realistic-proportion "
-                             "tiny LLaVA-OneVision (random weights) on 32-frame questions")
-    parser.add_argument("--questions", type=int, default=2, help="questions per model")
-    parser.add_argument("--permutations", type=int, default=6,
-                        help="the paper's budget in permutations (x (2F+1) evaluations)")
-    parser.add_argument("--fractions", nargs="+", type=float, default=[1.0, 0.5, 1 / 3, 1 / 6],
-                        help="vqa-shap budgets as fractions of the paper's")
-    parser.add_argument("--estimators", nargs="+", default=["default"])
-    parser.add_argument("--reference-permutations", type=int, default=32)
+                             "LLaVA-OneVision with random weights (32 frames x 36 tokens) on 32-frame questions")
+    parser.add_argument("--questions", type=int, default=8, help="questions per model (distinct texts and videos)")
+    parser.add_argument("--seeds", type=int, default=5, help="estimator seeds 0..N-1")
+    parser.add_argument("--paper-levels", nargs="+", type=float, default=[1, 2],
+                        help="the paper's budgets in permutations (x (2F+1) evaluations)")
+    parser.add_argument("--ours-levels", nargs="+", type=float, default=[1, 2],
+                        help="vqa-shap's budgets in the same unit")
+    parser.add_argument("--estimator", default=None, help="vqa-shap's estimator (default: the package default)")
+    parser.add_argument("--reference-permutations", type=int, default=None,
+                        help="the reference's budget in permutations (default: 16 realistic, 64 demo)")
     parser.add_argument("--reference-estimator", default="cyclic")
+    parser.add_argument("--paper-mode", choices=("sampled", "full"), default="sampled",
+                        help="sampled: the paper's time from timed samples of its coalitions; full: end to end")
+    parser.add_argument("--preprocess", choices=("once", "per_mask"), default="once",
+                        help="the paper's frame masking: pixels preprocessed once (LLaVA-Video script) or the "
+                             "processor per mask (VideoLLaMA3 script)")
+    parser.add_argument("--timing-masks", type=int, default=8, help="paper-way coalitions timed per question and seed")
     parser.add_argument("--max-new-tokens", type=int, default=None,
-                        help="the paper's generation cap (default: 16 for the demo model, which stops at EOS; "
-                             "2 for the random realistic model, i.e. the letter and EOS of a trained model)")
+                        help="the paper's generation cap (default 16 for the demo model, which stops at EOS; "
+                             "2 for the random realistic model: the letter and EOS of a trained model)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--json", metavar="OUT", help="write the figures as JSON")
-    args = parser.parse_args(argv)
+    parser.add_argument("--doc", metavar="MD", help="rewrite the pipeline table in this Markdown file")
+    parser.add_argument("--first-question", type=int, default=0,
+                        help="realistic model: index of the first question (split a run over processes)")
+    parser.add_argument("--from-json", metavar="IN", nargs="+",
+                        help="no runs: read these JSONs (several: runs of disjoint questions, merged per model)")
+    return parser
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
 
-    from vqa_shap.bench.pipeline import format_table, realistic_cases, run_pipeline_bench, synthetic_cases
+def _run_model(name: str, args, tmp: str, save=None) -> dict:
+    from vqa_shap.bench.pipeline import realistic_cases, run_pipeline_bench, synthetic_cases
     from vqa_shap.loaders import get_loader, resolve_model
     from vqa_shap.loaders.tiny import tiny_model_dir
 
-    torch.set_num_threads(args.threads)
-    report = {"threads": args.threads, "torch": torch.__version__, "machine": platform.machine(), "models": {}}
-    for name in args.models:
-        with tempfile.TemporaryDirectory() as tmp:
-            if name == "demo":
-                loader_cls, checkpoint = resolve_model("demo")
-                cases = synthetic_cases(args.questions, seed=60_000_000, workdir=tmp)
-                label, new_tokens = "demo model (synthetic questions)", args.max_new_tokens or 16
-            else:
-                loader_cls, checkpoint = get_loader("llava_onevision"), str(tiny_model_dir("llava_onevision", realistic=True))
-                cases = realistic_cases(args.questions)
-                label, new_tokens = "realistic-proportion LLaVA-OneVision (random weights)", args.max_new_tokens or 2
-            loader = loader_cls.load(checkpoint, device="cpu", dtype="float32")
-            print(f"\n== {label}", flush=True)
-            bench = run_pipeline_bench(loader, cases, model=label, permutations=args.permutations,
-                                       fractions=args.fractions, estimators=args.estimators,
-                                       reference_permutations=args.reference_permutations,
-                                       reference_estimator=args.reference_estimator,
-                                       max_new_tokens=new_tokens)
-        print()
-        print(format_table(bench), flush=True)
-        report["models"][name] = bench.to_dict()
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
-        print(f"\nwrote {args.json}")
+    if name == "demo":
+        loader_cls, checkpoint = resolve_model("demo")
+        cases = synthetic_cases(args.questions, seed=60_000_000, workdir=tmp)
+        label, tokens, ref = "Demo model (synthetic questions, 8 frames)", args.max_new_tokens or 16, 64
+    else:
+        loader_cls = get_loader("llava_onevision")
+        checkpoint = str(tiny_model_dir("llava_onevision", realistic=True))
+        cases = realistic_cases(args.questions, start=args.first_question)
+        label, tokens, ref = "Realistic-proportion LLaVA-OneVision (random weights)", args.max_new_tokens or 2, 16
+    loader = loader_cls.load(checkpoint, device="cpu", dtype="float32")
+    print(f"\n== {label}", flush=True)
+    bench = run_pipeline_bench(
+        loader, cases, model=label, seeds=range(args.seeds), paper_levels=args.paper_levels,
+        ours_levels=args.ours_levels, estimator=args.estimator,
+        reference_permutations=args.reference_permutations or ref, reference_estimator=args.reference_estimator,
+        paper_mode=args.paper_mode, preprocess=args.preprocess, timing_masks=args.timing_masks,
+        max_new_tokens=tokens, threads=args.threads,
+        checkpoint=None if save is None else (lambda bench: save(name, bench.to_dict())))
+    return bench.to_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from vqa_shap.bench.pipeline import merge_benches
+    from vqa_shap.bench.pipeline_report import format_table, render_doc
+
+    if args.from_json:
+        reports = []
+        for name in args.from_json:
+            try:
+                reports.append(json.loads(Path(name).read_text()))
+            except (OSError, ValueError) as exc:
+                print(f"error: cannot read {name}: {exc}", file=sys.stderr)
+                return 2
+        report = reports[0]
+        if len(reports) > 1:
+            try:
+                parts = {}
+                for r in reports:
+                    for model, bench in r["models"].items():
+                        parts.setdefault(model, []).append(bench)
+                report = {**report, "command": [r["command"] for r in reports],
+                          "models": {m: merge_benches(b) if len(b) > 1 else b[0] for m, b in parts.items()}}
+            except (KeyError, ValueError) as exc:
+                print(f"error: cannot merge {', '.join(args.from_json)}: {exc}", file=sys.stderr)
+                return 2
+        for bench in report["models"].values():
+            print(format_table(bench) + "\n")
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+            print(f"wrote {args.json}")
+    else:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+
+        torch.set_num_threads(args.threads)
+        report = {"threads": args.threads, "torch": torch.__version__, "machine": platform.machine(),
+                  "cpus": os.cpu_count(), "command": " ".join(["scripts/bench_pipeline.py", *(argv or sys.argv[1:])]),
+                  "models": {}}
+
+        def save(name: str, bench: dict) -> None:  # after every question, so a stopped run keeps its results
+            if args.json:
+                Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.json).write_text(json.dumps({**report, "models": {**report["models"], name: bench}},
+                                                      indent=1) + "\n")
+
+        for name in args.models:
+            with tempfile.TemporaryDirectory() as tmp:
+                report["models"][name] = _run_model(name, args, tmp, save)
+            print("\n" + format_table(report["models"][name]), flush=True)
+            save(name, report["models"][name])
+        if args.json:
+            print(f"\nwrote {args.json}")
+    if args.doc:
+        try:
+            doc = Path(args.doc)
+            doc.write_text(render_doc(doc.read_text(), report))
+        except (OSError, ValueError) as exc:
+            print(f"error: {args.doc}: {exc}", file=sys.stderr)
+            return 2
+        print(f"updated {args.doc}")
     return 0
 
 

@@ -1,9 +1,11 @@
-"""The paper's pipeline (shap, batch 1, processor + generate per mask, letter scan) and the side-by-side
-benchmark against vqa-shap's, on the committed demo model."""
+"""The paper's pipeline (shap, batch 1, generate per mask, letter scan), the side-by-side benchmark against
+vqa-shap's, its statistics (equal-error speed-up, CIs) and the generated performance doc."""
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.bench.pipeline import format_table, relative_error, run_pipeline_bench, synthetic_cases
-from vqa_shap.bench.paper_pipeline import letter_step, paper_score, paper_shapley
+from vqa_shap.bench.paper_pipeline import PaperInputs, letter_step, paper_score, paper_shapley
+from vqa_shap.bench.pipeline import realistic_cases, relative_error, run_pipeline_bench, synthetic_cases
+from vqa_shap.bench.pipeline_report import (END, START, equal_error_speedup, format_table, mean_ci, render_doc,
+                                            summarise, time_at_error)
 
 ROOT = Path(__file__).resolve().parents[1]
+JSON = ROOT / "benchmarks" / "bench_pipeline.json"
+DOC = ROOT / "docs" / "performance.md"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +34,17 @@ def demo(tmp_path_factory):
     loader = cls.load(checkpoint, device="cpu", dtype="float32")
     cases = synthetic_cases(2, seed=50_000_005, workdir=tmp_path_factory.mktemp("synthetic"))
     return loader, cases
+
+
+def _prepared(demo, i=0):
+    from vqa_shap.protocol import get_protocol
+
+    loader, cases = demo
+    case = cases[i]
+    return loader, case, loader.prepare(case.question, case.frames, case.plan, get_protocol())
+
+
+# ------------------------------------------------------------------ the paper's read-out and inputs
 
 
 def test_letter_step_scans_letters_alphabetically():
@@ -46,11 +63,7 @@ def test_relative_error():
 
 
 def test_paper_score_equals_the_cached_score_on_the_demo_model(demo):
-    from vqa_shap.protocol import get_protocol
-
-    loader, cases = demo
-    case = cases[0]
-    prepared = loader.prepare(case.question, case.frames, case.plan, get_protocol())
+    loader, case, prepared = _prepared(demo)
     rng = np.random.default_rng(0)
     masks = np.concatenate([np.ones((1, prepared.n_features), bool), rng.random((4, prepared.n_features)) < 0.5])
     ours = loader.score(prepared, masks)
@@ -67,16 +80,30 @@ def test_paper_score_equals_the_cached_score_on_the_demo_model(demo):
     assert loader.tokenizer.convert_ids_to_tokens(full.generated[0]) == loader.letters[case.question.answer]
 
 
+def test_pixels_preprocessed_once_equal_the_processor_per_mask(demo):
+    """The LLaVA-Video way (processor once, the mask multiplies the normalised pixels) builds the same
+    model inputs as running the processor on every masked input."""
+    loader, _, prepared = _prepared(demo)
+    once, per_mask = PaperInputs(loader, prepared, "once"), PaperInputs(loader, prepared, "per_mask")
+    rng = np.random.default_rng(1)
+    masks = np.concatenate([np.zeros((1, prepared.n_features), bool), rng.random((3, prepared.n_features)) < 0.5])
+    for mask in masks:
+        a, b = once(mask), per_mask(mask)
+        assert a["input_ids"].tolist() == b["input_ids"].tolist()
+        np.testing.assert_allclose(a["pixel_values_videos"].numpy(), b["pixel_values_videos"].numpy(), atol=1e-6)
+    assert float(np.abs(once(masks[0])["pixel_values_videos"].numpy()).max()) == 0.0  # all frames masked
+    assert float(np.abs(once.base["pixel_values_videos"].numpy()).max()) > 0.0        # the base is untouched
+    with pytest.raises(Exception, match="unknown preprocess"):
+        PaperInputs(loader, prepared, "twice")
+
+
 def test_paper_shapley_is_shaps_permutation_sampling(demo):
     """With the same seed and budget, the paper's pipeline (shap, batch 1) and vqa-shap's ``permutation``
     estimator over the same read-out give the same Shapley values (the same permutations)."""
     from vqa_shap.estimators import get_estimator
     from vqa_shap.game import Game
-    from vqa_shap.protocol import get_protocol
 
-    loader, cases = demo
-    case = cases[1]
-    prepared = loader.prepare(case.question, case.frames, case.plan, get_protocol())
+    loader, case, prepared = _prepared(demo, 1)
     budget = 2 * prepared.n_features + 1
     paper = paper_shapley(loader, prepared, budget, seed=0)
     assert paper.evaluations == budget and sum(paper.steps.values()) == budget
@@ -90,35 +117,182 @@ def test_paper_shapley_is_shaps_permutation_sampling(demo):
     np.testing.assert_allclose(paper.values, ours.values, atol=1e-4)
 
 
+def test_realistic_questions_are_distinct():
+    cases = realistic_cases(8)
+    assert len({c.question.question for c in cases}) == 8
+    assert len({c.question.options for c in cases}) == 8
+    assert len({c.frames[0].tobytes() for c in cases}) == 8
+    assert all(c.frames[0].shape[0] == 32 for c in cases)
+
+
+# ------------------------------------------------------------------ statistics on hand-made curves
+
+
+def test_mean_ci_is_the_student_t_interval():
+    mean, half = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+    assert math.isnan(mean_ci([5.0])[1])
+
+
+def test_time_at_error_interpolates_log_log():
+    # e = 0.3 at t = 1, 0.15 at t = 2: slope -1 in log-log, so e = 0.2 at t = 1.5
+    assert time_at_error([1.0, 2.0], [0.3, 0.15], 0.2) == (pytest.approx(1.5), False)
+    # a power law e = t^-1/2 is recovered exactly between any two of its points, in any order
+    t = np.array([16.0, 1.0, 4.0])
+    assert time_at_error(t, t ** -0.5, 0.25)[0] == pytest.approx(16.0)
+    assert time_at_error(t, t ** -0.5, 1 / 3) == (pytest.approx(9.0), False)
+    # beyond the measured errors: the end segment is extended, and flagged
+    assert time_at_error(t, t ** -0.5, 0.125) == (pytest.approx(64.0), True)
+    assert time_at_error(t, t ** -0.5, 2.0) == (pytest.approx(0.25), True)
+    # one point: slope -1/2
+    assert time_at_error([4.0], [0.5], 0.25) == (pytest.approx(16.0), True)
+    # an error that does not fall with compute cannot be extended
+    assert math.isnan(time_at_error([1.0, 2.0], [0.2, 0.3], 0.1)[0])
+
+
+def test_equal_error_speedup_uses_the_papers_error_at_its_largest_budget():
+    paper = (np.array([10.0, 20.0, 40.0]), np.array([0.4, 0.4 / math.sqrt(2), 0.2]))
+    ours = (np.array([1.0, 2.0]), np.array([0.3, 0.15]))
+    speedup, target, extrapolated = equal_error_speedup(paper, ours)
+    assert target == 0.2 and not extrapolated
+    assert speedup == pytest.approx(40.0 / 1.5)  # never the best row: 40 / 2 = 20 or 40 / 1 = 40
+
+
+def _runs(scale):
+    """Records of 4 questions x 3 seeds: the paper's error ∝ budget^-1/2 at 1 s per permutation, ours the
+    same at 0.1 s, ours' errors scaled by ``scale(q, s)``."""
+    runs = []
+    for q in range(4):
+        for s in range(3):
+            for pipeline, cost in (("paper", 1.0), ("vqa-shap", 0.1)):
+                for level in (1.0, 2.0, 4.0):
+                    factor = scale(q, s) if pipeline == "vqa-shap" else 1.0
+                    runs.append({"pipeline": pipeline, "level": level, "question": q, "seed": s,
+                                 "error": factor * level ** -0.5, "seconds": cost * level, "evaluations": level * 10})
+    return runs
+
+
+def test_summarise_speedup_and_its_bootstrap_ci():
+    exact = summarise(_runs(lambda q, s: 1.0), range(4), n_boot=200)
+    assert exact["speedup"] == pytest.approx(10.0) and exact["speedup_ci"] == pytest.approx([10.0, 10.0])
+    assert [r["pipeline"] for r in exact["rows"]] == ["paper"] * 3 + ["vqa-shap"] * 3
+    assert exact["rows"][0]["error_ci"] == 0.0 and exact["rows"][0]["evaluations"] == 10.0
+    # noise across questions and seeds: the CI widens around the point estimate, deterministically
+    noisy = summarise(_runs(lambda q, s: 1.0 + 0.1 * ((q * 3 + s) % 5)), range(4), n_boot=300)
+    lo, hi = noisy["speedup_ci"]
+    assert lo < noisy["speedup"] < hi and hi - lo > 0.1
+    assert summarise(_runs(lambda q, s: 1.0 + 0.1 * ((q * 3 + s) % 5)), range(4), n_boot=300) == noisy
+    # a subset of questions: rows over those only
+    assert summarise(_runs(lambda q, s: 1.0 + q), [1], n_boot=10)["rows"][3]["error"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="lacks a question or seed"):
+        summarise(_runs(lambda q, s: 1.0)[:-1], range(4), n_boot=10)
+
+
+# ------------------------------------------------------------------ tables and the doc
+
+
+def test_render_doc_replaces_only_the_marked_section():
+    report = json.loads(JSON.read_text())
+    text = f"# Title\n\nintro\n\n{START}\nold table\n{END}\n\noutro\n"
+    done = render_doc(text, report)
+    assert done.startswith("# Title\n\nintro\n\n" + START) and done.endswith(END + "\n\noutro\n")
+    assert "old table" not in done
+    for bench in report["models"].values():
+        assert format_table(bench) in done
+    assert render_doc(done, report) == done
+    with pytest.raises(ValueError, match="markers"):
+        render_doc("no markers", report)
+
+
+def test_performance_doc_equals_the_committed_json():
+    """docs/performance.md's pipeline table is what benchmarks/bench_pipeline.json regenerates."""
+    report = json.loads(JSON.read_text())
+    text = DOC.read_text()
+    assert render_doc(text, report) == text
+    for bench in report["models"].values():  # and the committed summary is what the committed runs give
+        kept = [i for i in range(bench["n_questions"])
+                if bench["settings"]["paper_mode"] == "sampled" or not bench["questions"][i]["readout_differs"]]
+        assert summarise(bench["runs"], kept, n_boot=bench["summary"]["bootstrap"]) == bench["summary"]
+        assert bench["summary"]["questions"] >= 8 and bench["summary"]["seeds"] >= 5
+
+
+def test_merge_benches_recombines_a_split_run():
+    """A run split over processes (disjoint questions) merges into the run over all of them."""
+    from vqa_shap.bench.pipeline import merge_benches
+
+    bench = json.loads(JSON.read_text())["models"]["realistic"]
+    half = bench["n_questions"] // 2
+    parts = []
+    for lo, hi in ((0, half), (half, bench["n_questions"])):
+        runs = [{**r, "question": r["question"] - lo} for r in bench["runs"] if lo <= r["question"] < hi]
+        parts.append({**bench, "n_questions": hi - lo, "questions": bench["questions"][lo:hi], "runs": runs})
+    merged = merge_benches(parts, n_boot=bench["summary"]["bootstrap"])
+    for key in ("n_questions", "questions", "runs", "info", "summary"):
+        assert merged[key] == bench[key], key
+    with pytest.raises(ValueError, match="different models or settings"):
+        merge_benches([parts[0], {**parts[1], "model": "other"}])
+
+
+def test_script_regenerates_the_doc_from_json(tmp_path):
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"x\n{START}\n{END}\n")
+    script = str(ROOT / "scripts" / "bench_pipeline.py")
+    done = subprocess.run([sys.executable, script, "--from-json", str(JSON), "--doc", str(doc)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert doc.read_text() == render_doc(f"x\n{START}\n{END}\n", json.loads(JSON.read_text()))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    done = subprocess.run([sys.executable, script, "--from-json", str(bad), "--doc", str(doc)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "bad.json" in done.stderr and "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------ a tiny end-to-end run
+
+
 @pytest.mark.slow
 def test_pipeline_bench_runs_side_by_side(demo):
     loader, cases = demo
-    bench = run_pipeline_bench(loader, cases[:1], model="demo", permutations=2, fractions=(1.0, 0.5),
-                               estimators=("default",), reference_permutations=3, agreement_rows=2,
-                               progress=False)
-    paper, *ours = bench.rows
-    assert paper.method == "paper" and paper.speedup == 1.0
-    assert [r.fraction for r in ours] == [1.0, 0.5]
-    assert sum(bench.paper_steps.values()) == paper.evaluations
-    # where the masked model answers with a letter first, the paper's read-out is vqa-shap's score
-    # (4 coalitions checked: all kept, none kept, 2 random; at least the all-kept one is compared)
-    assert bench.value_agreement < 1e-3 and 0 <= bench.agreement_later_step < 4
-    assert all(r.seconds_per_question > 0 and r.evals_per_s > 0 and r.error >= 0 for r in bench.rows)
-    assert ours[0].speedup > 1.0
-    text = format_table(bench)
-    assert "| paper (shap, batch 1" in text and "vqa-shap | default" in text
-    json.dumps(bench.to_dict())
+    saved = []
+    bench = run_pipeline_bench(loader, cases, model="demo", seeds=(0, 1), paper_levels=(1, 2), ours_levels=(1,),
+                               reference_permutations=4, timing_masks=3, n_boot=50, progress=False,
+                               checkpoint=saved.append)
+    # a checkpoint after every question but the last: the first question's runs, summarised on their own
+    assert [b.n_questions for b in saved] == [1] and saved[0].runs == bench.runs[:6]
+    assert saved[0].summary["questions"] == 1
+    runs = bench.runs
+    assert len(runs) == 2 * 2 * 3  # questions x seeds x (two paper budgets + one of ours)
+    # interleaved per question and seed: paper budgets, then ours, in the records' order of levels
+    paper = [r for r in runs if r.pipeline == "paper"]
+    assert all(r.evaluations == r.budget == int(r.level) * (2 * bench.questions[r.question]["n_features"] + 1)
+               for r in paper)
+    assert all(r.seconds > 0 and r.error >= 0 for r in runs)
+    by = {(r.question, r.seed, r.level): r for r in paper}
+    for q in range(2):  # the paper's seconds are its budget times one measured rate per question and seed
+        for s in range(2):
+            assert by[(q, s, 2.0)].seconds > by[(q, s, 1.0)].seconds
+    assert sum(q["readout_checked"] for q in bench.questions) == 2 * 2 * 3
+    info = bench.info
+    assert info["readout_differs"] < info["readout_checked"] and info["readout_max_diff"] < 1e-3
+    assert bench.summary["questions"] == 2 and bench.summary["seeds"] == 2
+    assert bench.summary["speedup"] > 0 and len(bench.summary["rows"]) == 3
+    assert bench.load["end"] and bench.settings["estimator"] == "cyclic"
+    text = format_table(json.loads(json.dumps(bench.to_dict())))
+    assert "| paper (shap, batch 1, pixels preprocessed once" in text and "Speed-up at equal error" in text
 
 
 @pytest.mark.slow
-def test_bench_pipeline_script_writes_json(tmp_path):
-    out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_pipeline.py"), "--models", "demo", "--questions", "1",
-         "--permutations", "1", "--fractions", "1", "--estimators", "default", "--reference-permutations", "2",
-         "--json", str(out)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    data = json.loads(out.read_text())
-    rows = data["models"]["demo"]["rows"]
-    assert [r["method"] for r in rows] == ["paper", "vqa-shap"]
-    assert "speed-up" in done.stdout
+def test_pipeline_bench_full_mode_runs_the_paper_end_to_end(demo):
+    loader, cases = demo
+    sampled = run_pipeline_bench(loader, cases[:1], model="demo", seeds=(0,), paper_levels=(1,), ours_levels=(1,),
+                                 reference_permutations=2, timing_masks=2, n_boot=10, progress=False)
+    full = run_pipeline_bench(loader, cases[:1], model="demo", seeds=(0,), paper_levels=(1,), ours_levels=(1,),
+                              reference_permutations=2, timing_masks=2, n_boot=10, progress=False,
+                              paper_mode="full", preprocess="per_mask")
+    assert full.settings["paper_mode"] == "full" and full.questions[0]["readout_checked"] == 2
+    (paper_full,) = [r for r in full.runs if r.pipeline == "paper"]
+    (paper_sampled,) = [r for r in sampled.runs if r.pipeline == "paper"]
+    assert paper_full.evaluations == paper_sampled.evaluations == paper_full.budget
+    assert paper_full.seconds > 0 and math.isfinite(paper_full.error)
+    assert full.summary["rows"][0]["pipeline"] == "paper"

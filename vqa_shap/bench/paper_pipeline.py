@@ -1,12 +1,17 @@
-"""The paper's way of computing Shapley values of a generative video LLM (SEED_SPEC.md §3.6, §4).
+"""The paper's way of computing Shapley values of a generative video LLM.
 
 What "A Video Is Not Worth a Thousand Words" does per question, reimplemented for any vqa-shap loader:
 
 * shap's ``PermutationExplainer`` with a function masker (``mask * x`` on a row of ones), identity link,
   ``max_evals = budget``, ``seed``, and **batch size 1**;
-* per mask, everything from scratch: the masked prompt is rendered, the frames are masked (the
-  protocol's baseline) and the **real processor** runs on them (:meth:`Loader.pixel_inputs`), then the
-  full model **generates** the answer (greedy; ``max_new_tokens`` with EOS stopping);
+* per mask, the masked prompt is rendered and tokenised, the frames are masked, and the full model
+  **generates** the answer (greedy; ``max_new_tokens`` with EOS stopping). How the frames are masked is
+  :data:`PREPROCESS`:
+
+  - ``"once"`` (the paper's LLaVA-Video script): the processor runs once on the unmasked frames; each
+    mask multiplies that normalised pixel tensor (a masked frame becomes zeros) — :class:`PaperInputs`;
+  - ``"per_mask"`` (the paper's VideoLLaMA3 script): the masked frames go through the **real processor**
+    for every mask (:meth:`Loader.pixel_inputs`);
 * the read-out (:func:`letter_step`, :func:`paper_score`): scan the option letters A, B, … in
   alphabetical order, take the first one found anywhere among the generated tokens and its first
   position ``t`` (0 when no letter was generated), and return the raw logits of step ``t``
@@ -26,10 +31,69 @@ import numpy as np
 
 from vqa_shap.loaders.base import LoaderError
 
-__all__ = ["PaperScore", "PaperEstimate", "letter_step", "paper_score", "paper_shapley"]
+__all__ = ["PREPROCESS", "PaperInputs", "PaperScore", "PaperEstimate", "letter_step", "paper_score",
+           "paper_shapley"]
 
 #: Default cap on generated tokens (a trained model answers "A<|im_end|>" and stops after 2).
 DEFAULT_MAX_NEW_TOKENS = 16
+#: How the paper's pipeline masks frames: processor once + multiply the pixel tensor, or processor per mask.
+PREPROCESS = ("once", "per_mask")
+
+
+class PaperInputs:
+    """Model inputs of masked copies of one question, built the paper's way.
+
+    ``preprocess="once"``: the processor runs here, once, on the unmasked prompt and frames; a mask
+    then re-tokenises the masked prompt and multiplies the normalised pixel tensor (masked frames
+    become zeros, i.e. the ``normalized_zero`` baseline). ``"per_mask"``: every mask runs the processor
+    on masked frames (:meth:`Loader.pixel_inputs`).
+
+    Args:
+        loader: a loaded chat video-LLM loader.
+        prepared: the question, prepared (its frames, plan, protocol; no cached features are used).
+        preprocess: one of :data:`PREPROCESS`.
+
+    Raises:
+        LoaderError: unknown ``preprocess``, or ``"once"`` with a baseline other than ``normalized_zero``
+            (a black frame is not a multiple of the normalised pixels).
+    """
+
+    def __init__(self, loader, prepared, preprocess: str = "once"):
+        if preprocess not in PREPROCESS:
+            raise LoaderError(f"unknown preprocess {preprocess!r}; valid: {', '.join(PREPROCESS)}")
+        if preprocess == "once" and prepared.baseline != "normalized_zero":
+            raise LoaderError(f"preprocess 'once' multiplies the normalised pixels, which cannot give the "
+                              f"{prepared.baseline!r} baseline of {prepared.question.qid!r}; use 'per_mask'")
+        self.loader, self.prepared, self.preprocess = loader, prepared, preprocess
+        self.seconds = 0.0  # wall time of the one-off preprocessing
+        self.base = None
+        if preprocess == "once":
+            import torch
+
+            start = time.perf_counter()
+            with torch.inference_mode():
+                self.base = loader.pixel_inputs(prepared, np.ones(prepared.n_features, dtype=bool))
+            self.seconds = time.perf_counter() - start
+
+    def __call__(self, mask: np.ndarray) -> dict:
+        """The model inputs of one masked copy (``bool[F]``, True = keep)."""
+        import torch
+
+        loader, prepared = self.loader, self.prepared
+        if self.base is None:
+            return loader.pixel_inputs(prepared, mask)
+        mask = np.asarray(mask, dtype=bool)
+        ids = torch.tensor([loader.token_ids(prepared, mask)], dtype=torch.long, device=loader.device)
+        inputs = dict(self.base, input_ids=ids, attention_mask=torch.ones_like(ids))
+        for key in ("pixel_values_videos", "pixel_values"):  # zero_pixels writes in place: copy first
+            if isinstance(inputs.get(key), list):
+                inputs[key] = [v.clone() for v in inputs[key]]
+            elif key in inputs:
+                inputs[key] = inputs[key].clone()
+        dropped = [u for u, keep in zip(prepared.units, mask[:prepared.n_video]) if not keep]
+        if dropped:
+            loader.zero_pixels(inputs, dropped)
+        return inputs
 
 
 @dataclass(frozen=True)
@@ -66,7 +130,7 @@ class PaperEstimate:
 
 def letter_step(generated: Sequence[int], letter_ids: Sequence[int]) -> int:
     """The step the paper reads: scan the letters in order (A, B, …); the first letter that occurs
-    among ``generated`` gives its first position; 0 when none occurs (SEED_SPEC.md §3.6).
+    among ``generated`` gives its first position; 0 when none occurs.
 
     Args:
         generated: generated token ids, in order.
@@ -80,8 +144,8 @@ def letter_step(generated: Sequence[int], letter_ids: Sequence[int]) -> int:
 
 
 def paper_score(loader, prepared, coalition: np.ndarray, *,
-                max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> PaperScore:
-    """Score one coalition the paper's way: per-mask preprocessing, full ``generate``, letter scan.
+                max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, inputs: PaperInputs | None = None) -> PaperScore:
+    """Score one coalition the paper's way: masked inputs, full ``generate``, letter scan.
 
     Args:
         loader: a loaded :class:`~vqa_shap.loaders.base.Loader`.
@@ -89,14 +153,16 @@ def paper_score(loader, prepared, coalition: np.ndarray, *,
             parts are used: frames, plan, protocol, letters; no cached features).
         coalition: ``bool[F]`` (True = keep).
         max_new_tokens: generation cap (greedy, stops at EOS).
+        inputs: how masked inputs are built (default: the processor per mask).
 
     Raises:
         LoaderError: the prompt has several videos of different lengths (one tensor is needed here).
     """
     import torch
 
+    build = inputs or PaperInputs(loader, prepared, "per_mask")
     with torch.inference_mode():
-        inputs = loader.pixel_inputs(prepared, coalition)
+        inputs = build(coalition)
         if isinstance(inputs.get("pixel_values_videos"), list):
             raise LoaderError("the paper's pipeline is implemented for prompts whose videos fit one tensor")
         tok = loader.tokenizer
@@ -111,7 +177,7 @@ def paper_score(loader, prepared, coalition: np.ndarray, *,
 
 
 def paper_shapley(loader, prepared, budget: int, *, seed: int = 0,
-                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> PaperEstimate:
+                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, preprocess: str = "once") -> PaperEstimate:
     """Shapley values of one question exactly as the paper computes them (shap, batch size 1).
 
     Args:
@@ -120,6 +186,7 @@ def paper_shapley(loader, prepared, budget: int, *, seed: int = 0,
         budget: shap's ``max_evals`` (at least ``2F + 1``).
         seed: shap's seed (the paper: 0).
         max_new_tokens: generation cap.
+        preprocess: one of :data:`PREPROCESS` (its one-off preprocessing counts in ``seconds``).
 
     Returns:
         :class:`PaperEstimate` (values ``F×K``).
@@ -129,6 +196,8 @@ def paper_shapley(loader, prepared, budget: int, *, seed: int = 0,
     n = prepared.n_features
     steps: dict[int, int] = {}
     calls = [0]
+    started = time.perf_counter()
+    build = PaperInputs(loader, prepared, preprocess)
 
     def masker(mask, x):
         return (mask * x)[None, :]
@@ -138,14 +207,13 @@ def paper_shapley(loader, prepared, budget: int, *, seed: int = 0,
         rows = np.asarray(rows)
         out = np.empty((len(rows), prepared.n_options))
         for r, row in enumerate(rows):
-            score = paper_score(loader, prepared, row > 0.5, max_new_tokens=max_new_tokens)
+            score = paper_score(loader, prepared, row > 0.5, max_new_tokens=max_new_tokens, inputs=build)
             steps[score.step] = steps.get(score.step, 0) + 1
             calls[0] += 1
             out[r] = score.logits
         return out
 
     state = np.random.get_state()  # shap seeds the global NumPy RNG
-    started = time.perf_counter()
     try:
         explainer = shap.Explainer(model, masker, algorithm="permutation", seed=seed)
         explanation = explainer(np.ones((1, n)), max_evals=budget, batch_size=1, silent=True)

@@ -1,36 +1,45 @@
 """The paper's pipeline vs vqa-shap's, side by side in one run (used by ``scripts/bench_pipeline.py``).
 
-For the same questions and the same model:
+For the same questions and model, at several budgets and seeds:
 
-* **paper** — :func:`vqa_shap.bench.paper_pipeline.paper_shapley`: shap's PermutationExplainer, batch size 1,
-  per-mask preprocessing through the processor, a full forward with ``generate`` and the letter scan
-  (SEED_SPEC.md §3.6, §4). Its budget is ``permutations × (2F + 1)`` evaluations.
-* **vqa-shap** — ``loader.prepare`` (vision tower once per frame and once for the baseline), a
-  :class:`~vqa_shap.game.Game` over ``loader.score`` (cached features, batched forwards with
-  ``logits_to_keep=1``, prefix sharing) and an estimator, at the paper's budget and at fractions of it.
+* **paper** — :mod:`vqa_shap.bench.paper_pipeline`: shap's PermutationExplainer, batch size 1, the
+  frames masked the paper's way (``preprocess``: pixels preprocessed once and multiplied by the mask, as
+  the paper's LLaVA-Video script; or the processor per mask, as its VideoLLaMA3 script), ``generate``
+  per masked input and the letter scan. Budgets are whole permutations (``2F + 1`` evaluations each).
+  ``paper_mode="full"`` runs that end to end at every budget. ``"sampled"`` (the default, which fits a
+  2-core machine) gets the same values from shap's sampler over vqa-shap's read-out (the public
+  ``permutation`` estimator, equal to shap for the same seed) and the paper's time from its measured
+  seconds per evaluation on ``timing_masks`` of its own coalitions, timed interleaved with vqa-shap.
+* **vqa-shap** — the public API: ``loader.prepare``, a :class:`~vqa_shap.game.Game` over
+  ``loader.score`` and :func:`vqa_shap.estimators.get_estimator` (the package's default estimator).
 
-Each estimate's error is measured against a high-budget **reference** of the same question: antithetic
-permutation sampling (``cyclic`` by default) on vqa-shap's fast path with a different seed (the two paths score identically
-when the model answers with the letter first; :attr:`PipelineBench.value_agreement` checks it on the
-coalitions of the run where it does). Error = ``‖φ − φ_ref‖_F / ‖φ_ref‖_F`` over the F×K matrix. Times are wall
-times per question (vqa-shap's include ``prepare``; the paper's exclude it, it has none).
+Runs alternate paper, vqa-shap, paper, vqa-shap per question and seed, so machine load hits both.
+Error = ``‖φ − φ_ref‖_F / ‖φ_ref‖_F`` against a high-budget reference per question, made of two halves
+with independent seeds whose difference gives the reference's own noise. The paper's read-out and
+vqa-shap's are compared on the same coalitions. :mod:`vqa_shap.bench.pipeline_report` turns the
+records into means, CIs and the speed-up at equal error.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["BenchCase", "MethodRow", "PipelineBench", "relative_error", "run_pipeline_bench", "format_table",
-           "synthetic_cases", "realistic_cases", "PAPER"]
+__all__ = ["BenchCase", "Run", "PipelineBench", "relative_error", "run_pipeline_bench", "synthetic_cases",
+           "realistic_cases", "realistic_question", "merge_benches", "summarise_bench", "PAPER", "OURS", "PAPER_MODES"]
 
-#: Method name of the paper's way in the rows.
 PAPER = "paper"
-#: Seed of the reference estimate (independent of the seed 0 both compared methods use).
-REFERENCE_SEED = 20251023
+OURS = "vqa-shap"
+#: How the paper's arm is run (see the module docstring).
+PAPER_MODES = ("sampled", "full")
+#: Seeds of the reference's two halves (independent of the compared runs' seeds).
+REFERENCE_SEEDS = (20251023, 20251024)
+#: A read-out difference larger than this (in logit) counts as a difference.
+READOUT_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -43,81 +52,45 @@ class BenchCase:
 
 
 @dataclass(frozen=True)
-class MethodRow:
-    """One method at one budget, averaged over the questions.
+class Run:
+    """One estimate: a pipeline at one budget for one question and seed.
 
     Attributes:
-        method: ``"paper"`` or ``"vqa-shap"``.
-        estimator: the estimator (``"shap"`` for the paper).
-        fraction: budget as a fraction of the paper's.
-        budget: mean evaluation budget per question.
-        evaluations: mean model evaluations per question actually scored.
-        seconds_per_question: mean wall time per question.
-        evals_per_s: evaluations per second.
-        error: mean relative error against the reference.
-        speedup: the paper's seconds per question / this row's.
-        error_ratio: this row's error / the paper's.
+        pipeline: :data:`PAPER` or :data:`OURS`.
+        level: budget in permutations (``level × (2F + 1)`` evaluations).
+        question: question index.
+        seed: estimator seed.
+        budget: evaluations allowed.
+        evaluations: model evaluations made.
+        seconds: wall time for the question.
+        error: relative error against the reference.
     """
 
-    method: str
-    estimator: str
-    fraction: float
-    budget: float
-    evaluations: float
-    seconds_per_question: float
-    evals_per_s: float
+    pipeline: str
+    level: float
+    question: int
+    seed: int
+    budget: int
+    evaluations: int
+    seconds: float
     error: float
-    speedup: float = 1.0
-    error_ratio: float = 1.0
 
 
 @dataclass(frozen=True)
 class PipelineBench:
-    """A whole pipeline benchmark on one model.
-
-    Attributes:
-        model: model name or folder.
-        n_questions: questions.
-        n_features: mean players per question (F).
-        n_video: mean video players per question.
-        sequence_length: mean prompt length in tokens (all kept).
-        video_tokens: mean video tokens per prompt.
-        permutations: the paper's budget in permutations (budget = permutations × (2F+1)).
-        reference_budget: mean budget of the reference estimates.
-        reference_estimator: the reference's estimator.
-        reference_seconds: mean wall time of a reference estimate.
-        value_agreement: max |paper read-out − vqa-shap score| over the coalitions checked on which the
-            model answered with a letter first (where the two read-outs are the same quantity); NaN if
-            there was none.
-        agreement_later_step: coalitions checked on which the paper read a later generation step
-            (left out of :attr:`value_agreement`: there the read-outs differ by design).
-        paper_steps: how often the paper's read-out used each generation step.
-        max_new_tokens: the paper's generation cap.
-        rows: the paper's row first, then vqa-shap's.
-        headline: the fastest vqa-shap row whose error is ≤ the paper's (``None`` if none).
-    """
+    """A pipeline benchmark on one model: settings, per-question facts, every run and the summary."""
 
     model: str
     n_questions: int
-    n_features: float
-    n_video: float
-    sequence_length: float
-    video_tokens: float
-    permutations: int
-    reference_budget: float
-    reference_seconds: float
-    reference_estimator: str
-    value_agreement: float
-    agreement_later_step: int
-    paper_steps: dict[int, int]
-    max_new_tokens: int
-    rows: list[MethodRow] = field(default_factory=list)
-    headline: MethodRow | None = None
+    settings: dict
+    questions: list[dict]
+    runs: list[Run]
+    load: dict
+    info: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["paper_steps"] = {str(k): v for k, v in self.paper_steps.items()}
-        return data
+        return asdict(self)
 
 
 def relative_error(values: np.ndarray, reference: np.ndarray) -> float:
@@ -128,6 +101,7 @@ def relative_error(values: np.ndarray, reference: np.ndarray) -> float:
 
 
 def _ours(loader, case: BenchCase, protocol, estimator: str, budget: int, seed: int, batch_size: int):
+    """vqa-shap's pipeline through the public API, timed from ``prepare`` on."""
     from vqa_shap.estimators import get_estimator
     from vqa_shap.game import Game
 
@@ -139,140 +113,217 @@ def _ours(loader, case: BenchCase, protocol, estimator: str, budget: int, seed: 
     return estimate.values, game.evaluations, time.perf_counter() - start
 
 
-def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, permutations: int = 2,
-                       fractions: Sequence[float] = (1.0, 0.5, 0.25), estimators: Sequence[str] = ("default",),
-                       reference_permutations: int = 16, reference_estimator: str = "cyclic",
-                       max_new_tokens: int = 16, seed: int = 0,
-                       batch_size: int = 16, agreement_rows: int = 8, protocol=None,
-                       progress: bool = True) -> PipelineBench:
-    """Run the paper's pipeline and vqa-shap's on the same questions, side by side.
+class _Recorder:
+    """vqa-shap's read-out, remembering every coalition and score (the paper's coalitions in sampled mode)."""
+
+    def __init__(self, loader, prepared):
+        self.loader, self.prepared, self.rows, self.scores = loader, prepared, [], []
+
+    def __call__(self, coalitions):
+        scores = self.loader.score(self.prepared, coalitions)
+        self.rows.extend(np.asarray(coalitions, dtype=bool))
+        self.scores.extend(scores)
+        return scores
+
+
+def _compare(paper, ours: np.ndarray, tally: dict) -> None:
+    tally["checked"] += 1
+    tally["steps"][paper.step] = tally["steps"].get(paper.step, 0) + 1
+    diff = float(np.abs(paper.logits - ours).max())
+    if paper.step != 0 or diff > READOUT_TOLERANCE:
+        tally["differs"] += 1
+    else:
+        tally["max_diff"] = max(tally["max_diff"], diff)
+
+
+def _reference(loader, case, protocol, name: str, permutations: int, n: int, batch_size: int):
+    halves = [_ours(loader, case, protocol, name, (permutations // 2) * (2 * n + 1), s, batch_size)
+              for s in REFERENCE_SEEDS]
+    reference = (halves[0][0] + halves[1][0]) / 2
+    noise = float(np.linalg.norm(halves[0][0] - halves[1][0]) / 2 / max(np.linalg.norm(reference), 1e-300))
+    return reference, noise, halves[0][2] + halves[1][2]
+
+
+def _seed_runs(loader, case, prepared, build, q: int, seed: int, reference, tally: dict, cfg: dict) -> list[Run]:
+    """Every budget of both pipelines for one question and seed, interleaved paper / vqa-shap."""
+    from vqa_shap.bench.paper_pipeline import paper_score, paper_shapley
+    from vqa_shap.estimators import get_estimator
+    from vqa_shap.game import Game
+
+    n = prepared.n_features
+    perm = 2 * n + 1
+    runs, paper_levels, ours_levels = [], list(cfg["paper_levels"]), list(cfg["ours_levels"])
+    timed = []  # sampled mode: seconds per paper evaluation
+    if cfg["paper_mode"] == "sampled":
+        recorder = _Recorder(loader, prepared)
+        game = Game(recorder, n, batch_size=cfg["batch_size"], video_features=prepared.n_video)
+        for level in paper_levels:  # nested: the Game's cache reuses the first permutations
+            values = get_estimator("permutation").estimate(game, int(level * perm), seed).values
+            runs.append(Run(PAPER, level, q, seed, int(level * perm), int(level * perm), float("nan"),
+                            relative_error(values, reference)))
+        rng = np.random.default_rng([seed, q])
+        pick = rng.choice(len(recorder.rows), size=min(cfg["timing_masks"], len(recorder.rows)), replace=False)
+        chunks = np.array_split(pick, max(len(paper_levels), len(ours_levels)))
+    for i in range(max(len(paper_levels), len(ours_levels))):
+        if cfg["paper_mode"] == "sampled":
+            for j in chunks[i]:
+                start = time.perf_counter()
+                score = paper_score(loader, prepared, recorder.rows[j], max_new_tokens=cfg["max_new_tokens"],
+                                    inputs=build)
+                timed.append(time.perf_counter() - start)
+                _compare(score, recorder.scores[j], tally)
+        elif i < len(paper_levels):
+            paper = paper_shapley(loader, prepared, int(paper_levels[i] * perm), seed=seed,
+                                  max_new_tokens=cfg["max_new_tokens"], preprocess=cfg["preprocess"])
+            runs.append(Run(PAPER, paper_levels[i], q, seed, int(paper_levels[i] * perm), paper.evaluations,
+                            paper.seconds, relative_error(paper.values, reference)))
+        if i < len(ours_levels):
+            budget = int(round(ours_levels[i] * perm))
+            values, evaluations, seconds = _ours(loader, case, prepared.protocol, cfg["estimator"], budget, seed,
+                                                 cfg["batch_size"])
+            runs.append(Run(OURS, ours_levels[i], q, seed, budget, evaluations, seconds,
+                            relative_error(values, reference)))
+    if timed:
+        per_eval = float(np.mean(timed))
+        runs = [Run(**{**asdict(r), "seconds": r.evaluations * per_eval + build.seconds})
+                if r.pipeline == PAPER else r for r in runs]
+    return runs
+
+
+def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds: Sequence[int] = (0, 1, 2, 3, 4),
+                       paper_levels: Sequence[float] = (1, 2), ours_levels: Sequence[float] = (1, 2),
+                       estimator: str | None = None, reference_permutations: int = 16,
+                       reference_estimator: str = "cyclic", paper_mode: str = "sampled", preprocess: str = "once",
+                       timing_masks: int = 8, max_new_tokens: int = 16, batch_size: int = 16,
+                       threads: int | None = None, n_boot: int = 2000, protocol=None,
+                       progress: bool = True, checkpoint=None) -> PipelineBench:
+    """Run the paper's pipeline and vqa-shap's on the same questions and seeds, interleaved.
 
     Args:
         loader: a loaded loader (both pipelines use its model and processor).
-        cases: the questions.
+        cases: the questions (distinct texts and videos).
         model: name for the report.
-        permutations: the paper's budget in permutations of shap's sampler (``× (2F+1)`` evaluations).
-        fractions: vqa-shap budgets as fractions of the paper's (a budget below an estimator's
-            minimum is skipped).
-        estimators: vqa-shap estimators to run.
-        reference_permutations: the reference's budget in permutations.
-        reference_estimator: the reference's estimator (unbiased; ``cyclic`` is the most accurate per
-            evaluation of the permutation samplers).
+        seeds: estimator seeds (the paper's shap seed and vqa-shap's, per run).
+        paper_levels: the paper's budgets in permutations (``× (2F+1)`` evaluations), increasing.
+        ours_levels: vqa-shap's budgets in the same unit, increasing.
+        estimator: vqa-shap's estimator (default: the package's default estimator).
+        reference_permutations: the reference's budget in permutations (two halves).
+        reference_estimator: the reference's (unbiased) estimator.
+        paper_mode: one of :data:`PAPER_MODES`.
+        preprocess: the paper's frame masking, ``"once"`` or ``"per_mask"``.
+        timing_masks: coalitions per question and seed scored the paper's way (timing in sampled mode;
+            the read-out comparison in both modes).
         max_new_tokens: the paper's generation cap (greedy, stops at EOS).
-        seed: seed of both compared methods (the paper's is 0).
-        batch_size: vqa-shap's coalitions per forward.
-        agreement_rows: random coalitions per question on which the two read-outs are compared.
+        batch_size: vqa-shap's coalitions per Game batch.
+        threads: torch threads (recorded; set by the caller).
+        n_boot: bootstrap resamples of the speed-up's CI.
         protocol: the protocol (default ``pollard2025``).
         progress: print progress lines.
+        checkpoint: called with the benchmark of the questions done so far after each question (so a
+            long run that is stopped keeps its finished questions).
     """
-    from vqa_shap.estimators import get_estimator
-    from vqa_shap.bench.paper_pipeline import paper_score, paper_shapley
+    from vqa_shap.bench.paper_pipeline import PaperInputs, paper_score
+    from vqa_shap.estimators import DEFAULT_ESTIMATOR
     from vqa_shap.protocol import get_protocol
 
+    if paper_mode not in PAPER_MODES:
+        raise ValueError(f"unknown paper_mode {paper_mode!r}; valid: {', '.join(PAPER_MODES)}")
     protocol = protocol or get_protocol("pollard2025")
-    per: dict[tuple[str, str, float], list[tuple[float, int, float, float]]] = {}
-    stats = {"F": [], "V": [], "L": [], "N": [], "ref_budget": [], "ref_s": []}
-    differences, later_step, steps = [], 0, {}
+    cfg = dict(paper_levels=[float(v) for v in paper_levels], ours_levels=[float(v) for v in ours_levels],
+               estimator=estimator or DEFAULT_ESTIMATOR, reference_permutations=reference_permutations,
+               reference_estimator=reference_estimator, paper_mode=paper_mode, preprocess=preprocess,
+               timing_masks=timing_masks, max_new_tokens=max_new_tokens, batch_size=batch_size,
+               seeds=[int(s) for s in seeds], threads=threads)
+    load = {"start": list(os.getloadavg()), "samples": []}
+    runs, questions = [], []
     for q, case in enumerate(cases):
         prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
         n = prepared.n_features
-        ones = np.ones((1, n), dtype=bool)
-        stats["F"].append(n)
-        stats["V"].append(prepared.n_video)
-        stats["L"].append(len(loader.token_ids(prepared, ones)))
-        stats["N"].append(int(prepared.kept_embeds.shape[0]))
-        rng = np.random.default_rng(seed + q)
-        check = np.concatenate([ones, ~ones, rng.random((agreement_rows, n)) < 0.5])
-        ours_scores = loader.score(prepared, check)
-        for row, mask in enumerate(check):
-            paper = paper_score(loader, prepared, mask, max_new_tokens=max_new_tokens)
-            if paper.step == 0:
-                differences.append(float(np.abs(paper.logits - ours_scores[row]).max()))
-            else:
-                later_step += 1
-
-        budget = permutations * (2 * n + 1)
-        start = time.perf_counter()
-        ref_budget = reference_permutations * (2 * n + 1)
-        reference, _, ref_seconds = _ours(loader, case, protocol, reference_estimator, ref_budget, REFERENCE_SEED,
-                                          batch_size)
-        stats["ref_budget"].append(ref_budget)
-        stats["ref_s"].append(ref_seconds)
-
-        paper = paper_shapley(loader, prepared, budget, seed=seed, max_new_tokens=max_new_tokens)
-        for k, v in paper.steps.items():
-            steps[k] = steps.get(k, 0) + v
-        per.setdefault((PAPER, "shap", 1.0), []).append(
-            (budget, paper.evaluations, paper.seconds, relative_error(paper.values, reference)))
+        ones = np.ones(n, dtype=bool)
+        build = PaperInputs(loader, prepared, preprocess)
+        reference, noise, ref_seconds = _reference(loader, case, protocol, reference_estimator,
+                                                   reference_permutations, n, batch_size)
+        tally = {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
+        if paper_mode == "full":  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
+            rng = np.random.default_rng(q)
+            check = np.concatenate([ones[None], rng.random((max(timing_masks - 1, 0), n)) < 0.5])
+            for mask, ours in zip(check, loader.score(prepared, check)):
+                _compare(paper_score(loader, prepared, mask, max_new_tokens=max_new_tokens, inputs=build), ours, tally)
+        for seed in cfg["seeds"]:
+            runs += _seed_runs(loader, case, prepared, build, q, seed, reference, tally, cfg)
+        load["samples"].append(os.getloadavg()[0])
+        questions.append({
+            "qid": case.question.qid, "question": case.question.question, "n_features": n,
+            "n_video": prepared.n_video, "prompt_tokens": len(loader.token_ids(prepared, ones)),
+            "video_tokens": int(prepared.kept_embeds.shape[0]), "reference_noise": noise,
+            "reference_seconds": ref_seconds, "readout_checked": tally["checked"],
+            "readout_differs": tally["differs"], "readout_max_diff": tally["max_diff"],
+            "paper_steps": {str(k): v for k, v in sorted(tally["steps"].items())}})
         if progress:
-            print(f"  question {q + 1}/{len(cases)} ({case.question.qid}, F={n}): paper {paper.seconds:.1f} s "
-                  f"for {paper.evaluations} evaluations, error {per[(PAPER, 'shap', 1.0)][-1][3]:.3f}", flush=True)
-        for name in estimators:
-            minimum = get_estimator(name).min_budget(n)
-            for fraction in fractions:
-                ours_budget = int(round(budget * fraction))
-                if ours_budget < minimum:
-                    continue
-                values, evaluations, seconds = _ours(loader, case, protocol, name, ours_budget, seed, batch_size)
-                per.setdefault(("vqa-shap", name, float(fraction)), []).append(
-                    (ours_budget, evaluations, seconds, relative_error(values, reference)))
-                if progress:
-                    print(f"    vqa-shap {name} x{fraction:g}: {seconds:.2f} s for {evaluations} evaluations, "
-                          f"error {per[('vqa-shap', name, float(fraction))][-1][3]:.3f}", flush=True)
-        if progress:
-            print(f"    reference: {ref_budget} evaluations in {ref_seconds:.1f} s "
-                  f"({time.perf_counter() - start:.0f} s for this question)", flush=True)
-
-    rows = []
-    for (method, name, fraction), results in per.items():
-        if len(results) != len(cases):  # a budget too small for some questions: not comparable
-            continue
-        arr = np.array(results, dtype=np.float64)
-        seconds = float(arr[:, 2].mean())
-        rows.append(MethodRow(method, name, fraction, float(arr[:, 0].mean()), float(arr[:, 1].mean()), seconds,
-                              float(arr[:, 1].sum() / arr[:, 2].sum()), float(arr[:, 3].mean())))
-    paper_row = rows[0]
-    rows = [MethodRow(**{**asdict(r), "speedup": paper_row.seconds_per_question / r.seconds_per_question,
-                         "error_ratio": r.error / paper_row.error if paper_row.error > 0 else float("nan")})
-            for r in rows]
-    # equal error up to rounding counts (one permutation of the default estimator is shap's own path)
-    eligible = [r for r in rows[1:] if r.error <= paper_row.error * (1 + 1e-6)]
-    headline = max(eligible, key=lambda r: r.speedup) if eligible else None
-    return PipelineBench(
-        model=model, n_questions=len(cases), n_features=float(np.mean(stats["F"])), n_video=float(np.mean(stats["V"])),
-        sequence_length=float(np.mean(stats["L"])), video_tokens=float(np.mean(stats["N"])),
-        permutations=permutations, reference_budget=float(np.mean(stats["ref_budget"])),
-        reference_seconds=float(np.mean(stats["ref_s"])), reference_estimator=reference_estimator,
-        value_agreement=max(differences, default=float("nan")), agreement_later_step=later_step,
-        paper_steps=dict(sorted(steps.items())), max_new_tokens=max_new_tokens, rows=rows, headline=headline)
+            mine: dict[tuple, list[Run]] = {}
+            for r in runs:
+                if r.question == q:
+                    mine.setdefault((r.pipeline, r.level), []).append(r)
+            parts = ", ".join(f"{p} x{lv:g} {np.mean([r.seconds for r in rs]):.1f} s "
+                              f"err {np.mean([r.error for r in rs]):.3f}" for (p, lv), rs in mine.items())
+            print(f"  question {q + 1}/{len(cases)} (F={n}, reference noise {noise:.4f}, load "
+                  f"{load['samples'][-1]:.1f}): {parts}", flush=True)
+        if checkpoint is not None and q + 1 < len(cases):
+            checkpoint(_finish(model, cases[:q + 1], cfg, list(questions), list(runs),
+                               {**load, "samples": list(load["samples"]), "end": list(os.getloadavg())}, n_boot))
+    load["end"] = list(os.getloadavg())
+    return _finish(model, cases, cfg, questions, runs, load, n_boot)
 
 
-def format_table(bench: PipelineBench) -> str:
-    """The benchmark as a Markdown table (one row per method × estimator × budget)."""
-    lines = [
-        f"{bench.model}: {bench.n_questions} questions, F = {bench.n_features:.0f} players "
-        f"({bench.n_video:.0f} frames, {bench.video_tokens:.0f} video tokens, prompt {bench.sequence_length:.0f} tokens); "
-        f"paper budget {bench.permutations} permutations; reference: {bench.reference_estimator}, "
-        f"{bench.reference_budget:.0f} evaluations",
-        "",
-        "| pipeline | estimator | budget | evaluations | s / question | evaluations / s | error vs reference | speed-up | error ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in bench.rows:
-        label = "paper (shap, batch 1, processor + generate per mask)" if r.method == PAPER else "vqa-shap"
-        lines.append(f"| {label} | {r.estimator} | {r.budget:.0f} | {r.evaluations:.0f} | {r.seconds_per_question:.2f} | "
-                     f"{r.evals_per_s:.1f} | {r.error:.3f} | {r.speedup:.1f}x | {r.error_ratio:.2f} |")
-    lines.append("")
-    if bench.headline is not None:
-        h = bench.headline
-        lines.append(f"At equal or lower error: vqa-shap ({h.estimator}, budget {h.budget:.0f}) is {h.speedup:.1f}x "
-                     f"faster per question than the paper's pipeline (error {h.error:.3f} vs {bench.rows[0].error:.3f}).")
-    else:
-        lines.append("No vqa-shap row reached the paper's error.")
-    lines.append(f"Read-outs agree to {bench.value_agreement:.1e} (max |paper − vqa-shap| logit over the checked "
-                 f"coalitions answered with a letter first; {bench.agreement_later_step} others, where the paper "
-                 f"reads a later step, left out); paper read-out steps used: {bench.paper_steps}.")
-    return "\n".join(lines)
+def _finish(model, cases, cfg, questions, runs, load, n_boot) -> PipelineBench:
+    info, summary = summarise_bench(cfg, questions, [asdict(r) for r in runs], n_boot)
+    return PipelineBench(model=model, n_questions=len(cases), settings=cfg, questions=questions, runs=runs,
+                         load=load, info=info, summary=summary)
+
+
+def summarise_bench(cfg: dict, questions: list[dict], runs: list[dict], n_boot: int) -> tuple[dict, dict]:
+    """The per-model facts (``info``) and the summary of a benchmark's records.
+
+    In full mode the paper's values carry its own read-out, so questions where it differs from
+    vqa-shap's on a checked coalition are left out of the summary (they are counted in ``info``).
+    """
+    from vqa_shap.bench.pipeline_report import summarise
+
+    differ = [i for i, q in enumerate(questions) if q["readout_differs"]]
+    kept = [i for i in range(len(questions)) if cfg["paper_mode"] == "sampled" or i not in differ]
+    info = {key: float(np.mean([q[key] for q in questions]))
+            for key in ("n_features", "n_video", "prompt_tokens", "video_tokens", "reference_seconds")}
+    noises = [q["reference_noise"] for q in questions]
+    info.update(reference_noise_mean=float(np.mean(noises)), reference_noise_max=float(np.max(noises)),
+                readout_checked=sum(q["readout_checked"] for q in questions),
+                readout_differs=sum(q["readout_differs"] for q in questions),
+                readout_max_diff=max(q["readout_max_diff"] for q in questions), questions_differ=len(differ),
+                questions_in_summary=len(kept))
+    return info, summarise(runs, kept or list(range(len(questions))), n_boot=n_boot)
+
+
+def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
+    """One benchmark (as a dict) from runs of the same model and settings on disjoint question sets
+    (e.g. two processes on a 2-core machine); the summary is recomputed over all questions.
+
+    Raises:
+        ValueError: the parts differ in model or settings.
+    """
+    first = parts[0]
+    for part in parts[1:]:
+        if (part["model"], part["settings"]) != (first["model"], first["settings"]):
+            raise ValueError(f"cannot merge benchmarks of different models or settings: {first['model']!r}, "
+                             f"{part['model']!r}")
+    questions, runs, samples = [], [], []
+    for part in parts:
+        runs += [{**r, "question": r["question"] + len(questions)} for r in part["runs"]]
+        questions += part["questions"]
+        samples += part["load"]["samples"]
+    load = {"start": first["load"]["start"], "samples": samples, "end": parts[-1]["load"]["end"],
+            "processes": len(parts)}
+    info, summary = summarise_bench(first["settings"], questions, runs, n_boot)
+    return {**first, "n_questions": len(questions), "questions": questions, "runs": runs, "load": load,
+            "info": info, "summary": summary}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,15 +346,49 @@ def synthetic_cases(n_questions: int, *, seed: int, workdir, n_frames: int | Non
     return cases
 
 
-def realistic_cases(n_questions: int) -> list[BenchCase]:
-    """Questions with realistic proportions (32 frames, ~150 text tokens; the loader benchmark's)."""
-    import dataclasses
+_ACTIVITIES = ("cooking a vegetable soup", "repairing a bicycle wheel", "cleaning the kitchen counter",
+               "painting a wooden chair", "planting seeds in the garden", "sorting the laundry",
+               "assembling a bookshelf", "washing the dishes", "packing a suitcase", "baking a loaf of bread",
+               "fixing a leaking tap", "arranging flowers in a vase")
+_TOOLS = ("knife", "wrench", "sponge", "brush", "trowel", "basket", "screwdriver", "towel", "zip bag",
+          "rolling pin", "spanner", "pair of scissors")
+_TEMPLATES = (
+    "What is the overall goal of c in this video, and how does the {tool} help c to reach it?",
+    "Summarise the main steps c takes while {activity}, and explain why c picks up the {tool} near the end.",
+    "Which of the following best describes how the actions of c change over the video, from the first use "
+    "of the {tool} to the last one?",
+    "Taking the whole video into account, why does c keep returning to the {tool} while {activity}?",
+)
 
+
+def realistic_question(index: int):
+    """An EgoSchema-like question of realistic length (~150 text tokens), distinct for every ``index``.
+
+    Returns:
+        ``(question, plan, frames)``: 32 frames of seeded noise (the text differs per index too).
+    """
     from vqa_shap.bench.loaders import benchmark_question
+    from vqa_shap.schema import Question
 
+    base, plan, frames = benchmark_question(realistic=True, seed=index)
+    rng = np.random.default_rng(index)
+    picks = rng.permutation(len(_ACTIVITIES))[:5]
+    activity, tool = _ACTIVITIES[picks[0]], _TOOLS[rng.integers(len(_TOOLS))]
+    text = _TEMPLATES[index % len(_TEMPLATES)].format(activity=activity, tool=tool)
+    options = [f"C is {_ACTIVITIES[p]} and uses the {_TOOLS[(p + k) % len(_TOOLS)]} to finish the task carefully"
+               for k, p in enumerate(picks)]
+    answer = int(rng.integers(5))
+    options[0], options[answer] = options[answer], options[0]
+    question = Question(f"bench-{index}", base.benchmark, base.task, text, tuple(options), answer,
+                        inputs=base.inputs)
+    return question, plan, frames
+
+
+def realistic_cases(n_questions: int, start: int = 0) -> list[BenchCase]:
+    """Questions with realistic proportions (32 frames, ~150 text tokens), distinct texts and videos
+    (indices ``start`` … ``start + n_questions - 1``)."""
     cases = []
-    for i in range(n_questions):
-        question, plan, frames = benchmark_question(realistic=True, seed=i)
-        question = dataclasses.replace(question, qid=f"bench-{i}")
+    for i in range(start, start + n_questions):
+        question, plan, frames = realistic_question(i)
         cases.append(BenchCase(question, tuple(frames), plan))
     return cases
