@@ -1,6 +1,6 @@
 """FrozenBiLM (Yang et al., 2022), How2QA checkpoint, rebuilt from transformers parts.
 
-Architecture (research note ``NONNATIVE_MODELS.md`` §1): a frozen DeBERTa-v2 MLM with bottleneck
+Architecture (docs/loaders.md): a frozen DeBERTa-v2 MLM with bottleneck
 adapters, fed ``T`` visual tokens (``linear_video`` of per-frame CLIP ViT-L/14 ``image_embeds``) in
 front of the word embeddings; the answer is read at the ``[MASK]`` token through DeBERTa's Enhanced
 Mask Decoder (EMD) and a 2-way answer head (the word embeddings of "Yes" and "No").
@@ -10,7 +10,7 @@ Built from :class:`transformers.DebertaV2Model` and
 hooks on the two ``dense`` layers of every DeBERTa layer, so the original state-dict names stay), the
 EMD (two passes of the last encoder layer), ``linear_video`` and the answer head.
 
-Scoring (SEED §3.4): one prompt per option, ``Question: {q} Is it '{option}'? [MASK].``, and
+Scoring (as the paper's code): one prompt per option, ``Question: {q} Is it '{option}'? [MASK].``, and
 ``P("Yes")`` from the softmax over the two answer logits. A masked frame is a zeroed 768-d feature,
 so cached masking is exact: ``prepare`` computes the features once, ``score`` multiplies them by the
 coalition's frame bits. The features round-trip through float16 as the paper's stored ``.npy`` files.
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 #: ``model_type`` of converted folders.
 MODEL_TYPE = "frozenbilm"
-#: The paper's prompt per option (SEED §3.4); ``{mask}`` is the tokenizer's mask token.
+#: The paper's prompt per option; ``{mask}`` is the tokenizer's mask token.
 PROMPT_TEMPLATE = "Question: {question} Is it '{option}'? {mask}."
 #: The two answer words, in answer-head order (score = P(first)).
 ANSWER_WORDS = ("Yes", "No")
@@ -383,7 +383,7 @@ class FrozenBiLMLoader(OptionHeadLoader):
 
     # -- text -------------------------------------------------------------------------------
     def prompts(self, prepared: FrozenBiLMPrepared, text_keep: np.ndarray) -> list[str]:
-        """The K option prompts of one text mask (HD-EPIC tags rewritten after masking, SEED §3.3)."""
+        """The K option prompts of one text mask (HD-EPIC tags rewritten after masking, as the paper)."""
         p = prepared.protocol
         rendered = p.render(prepared.question, prepared.plan, text_keep)
         return [p.rewrite(prepared.question, prepared.plan,

@@ -1,6 +1,6 @@
 """InternVideo (InternVideo1 CLIP "kc_new" ViT-L/14, MSR-VTT multiple-choice fine-tune) from transformers parts.
 
-Architecture (research note ``NONNATIVE_MODELS.md`` §2): a CLIP ViT-L/14 that encodes every frame on
+Architecture (docs/loaders.md): a CLIP ViT-L/14 that encodes every frame on
 its own (:class:`transformers.CLIPVisionModel`), a UniFormerV2/EVL-style temporal decoder on the last
 ``n_decoder_layers`` blocks (a residual depthwise 3x3x3 convolution over the patch tokens of all frames,
 then one learnable query cross-attending all frames' tokens, block after block), mixed with the frames'
@@ -8,7 +8,7 @@ mean CLS token, ``visual_ln_post`` and ``visual_proj``; the text tower is
 :class:`transformers.CLIPTextModelWithProjection`. The model-specific code is the temporal decoder, the
 OpenAI/InternVideo -> transformers key map and the WiSE-FT merge of the two original files.
 
-Scoring (SEED §3.5): per option the text ``Question: {q} Is it '{option}'?.`` (raw masked strings, HD-EPIC
+Scoring (as the paper's code): per option the text ``Question: {q} Is it '{option}'?.`` (raw masked strings, HD-EPIC
 tags not rewritten, as the paper), and ``exp(min(logit_scale, ln 100)) * cos(video, text)``. The paper
 fills exactly 5 text slots (options beyond the 5th dropped, fewer padded with the last option, which
 leaves the first K scores unchanged): this loader scores up to 5 options and refuses more with a
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 #: ``model_type`` of converted folders.
 MODEL_TYPE = "internvideo"
-#: The paper's text per option (SEED §3.5).
+#: The paper's text per option.
 PROMPT_TEMPLATE = "Question: {question} Is it '{option}'?."
 #: Text slots of the paper's multiple-choice head.
 TEXT_SLOTS = 5
@@ -58,7 +58,7 @@ def _wiseft_keys(n_blocks: int = 12) -> tuple[str, ...]:
     """Substrings naming the parameters InternVideo averages with OpenAI CLIP (its ``clip_param_keys``).
 
     Written for ViT-B/16 (12 blocks), so for ViT-L/14 it covers the whole text tower, the visual stem,
-    visual blocks 0-11 only, ``visual_ln_post`` and ``visual_proj`` (research note §2.2).
+    visual blocks 0-11 only, ``visual_ln_post`` and ``visual_proj``.
     """
     return ("positional_embedding", "class_embedding", "token_embedding", "text_projection", "ln_final",
             "conv1", "ln_pre", "visual_ln_post", "visual_proj",

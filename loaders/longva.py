@@ -1,4 +1,4 @@
-"""LongVA (``lmms-lab/LongVA-7B``), rebuilt from transformers parts (NONNATIVE_MODELS §4).
+"""LongVA (``lmms-lab/LongVA-7B``), rebuilt from transformers parts (docs/loaders.md).
 
 CLIP ViT-L/14-336 (layer -2, patch tokens) -> ``mm_projector`` (Linear, GELU, Linear) -> 2x2 average
 pooling per frame -> Qwen2. Every visual token depends on one frame, so cached masking (baseline-frame
@@ -6,7 +6,7 @@ tokens substituted for a masked frame) is exactly pixel masking. Videos get no n
 original's ``unires`` video branch only flattens); that is the one difference from transformers'
 LLaVA-OneVision video features (checked in the tests).
 
-Prompt (SEED §3.6, LVA): ChatML, ``"<image>\\n"`` per video (``"video 1: <image>\\n"`` … with several
+Prompt (the paper's LVA): ChatML, ``"<image>\\n"`` per video (``"video 1: <image>\\n"`` … with several
 inputs), split at ``<image>`` and spliced at id -200 as the original. Masked frames: zeroed pixel values
 after the CLIP processor (``normalized_zero``). The paper samples (temperature 0.5); the default
 read-out uses the deterministic step-0 logits (see :mod:`vqa_shap.loaders.generative`).
@@ -74,7 +74,7 @@ class LongVALoader(GenerativeVideoLoader):
     video_token = "<image>"
     placeholder_id = -200  # the original IMAGE_TOKEN_INDEX
     original_model_types = ("llava_qwen",)
-    #: The paper's LVA generation (SEED §3.6): sampled, temperature 0.5, up to 1024 new tokens.
+    #: The paper's LVA generation: sampled, temperature 0.5, up to 1024 new tokens.
     generation_defaults = {"max_new_tokens": 1024, "do_sample": True, "temperature": 0.5}
 
     @classmethod

@@ -4,7 +4,7 @@
   With it on, the processor drops the tokens of patches that barely differ from the previous frame,
   so a masked (black) frame next to another black frame would *remove* tokens: the sequence length
   would depend on the mask, contrary to the paper's semantics (a masked frame is replaced, never
-  removed, SEED §3.2), and per-coalition recomputation would also make masking depend on the
+  removed; docs/protocol.md), and per-coalition recomputation would also make masking depend on the
   neighbouring frames. The paper's VL3 code feeds frames through the image path, which does not
   compress either. Without compression every frame keeps its tokens.
 * The vision encoder attends within one frame (``cu_seqlens`` per frame) and the 2x2 downsampling is
@@ -14,7 +14,7 @@
   metadata: ``fps = 1`` and ``frames_indices`` = the timestamps). It is fixed text: never masked.
 * ``VideoLlama3ForConditionalGeneration.forward`` has no ``logits_to_keep`` (ENVIRONMENT_NOTES §2.5), so
   the scores are ``lm_head`` applied to the last position's hidden state only.
-* Prompt (SEED §3.6, VL3): one video block per kept input, each preceded by a text block holding the
+* Prompt (the paper's VL3, docs/protocol.md): one video block per kept input, each preceded by a text block holding the
   input's label when there are several inputs; blocks are separated by newlines.
 """
 

@@ -1,4 +1,4 @@
-"""VideoLLaMA2 (``DAMO-NLP-SG/VideoLLaMA2-7B-16F``), rebuilt from transformers parts (NONNATIVE_MODELS §3).
+"""VideoLLaMA2 (``DAMO-NLP-SG/VideoLLaMA2-7B-16F``), rebuilt from transformers parts (docs/loaders.md).
 
 CLIP ViT-L/14-336 (layer -2, patch tokens) -> the STC connector -> Mistral. The connector is the only
 model-specific code (reimplemented here; the original builds it from timm's ``RegStage``):
@@ -9,12 +9,12 @@ model-specific code (reimplemented here; the original builds it from timm's ``Re
 3. ``s2``: another RegNet stage per output slice; 4. ``readout``: Linear, GELU, Linear.
 Tokens are in (slice, row, column) order: 16 frames of 24x24 patches -> 9 x 13 x 13 = 1521 tokens.
 
-Exact cached masking (the note's proposal): ``s1`` is per frame, so it runs once per frame and once for
+Exact cached masking: ``s1`` is per frame, so it runs once per frame and once for
 the baseline frame; every output slice depends on at most two frames, so each slice's tokens are
 computed in :meth:`VideoLlama2Loader.prepare` for each on/off state of its frames (<= 4) and a coalition
 just gathers them. The tests prove this equal to the full connector on masked pixels.
 
-Prompt (SEED §3.6, VL2): the checkpoint tokenizer's chat template on ``[system, user: "<video>\\n" +
+Prompt (the paper's VL2, docs/protocol.md): the checkpoint tokenizer's chat template on ``[system, user: "<video>\\n" +
 instruction]`` with the generation prompt, split at ``<video>`` and spliced at id -201 as the original.
 Several inputs (HD-EPIC) are concatenated into one video and the system prompt is prefixed with
 ``"<N> input videos have been concatenated together. "``. Masked frames: zeroed pixel values after the
@@ -180,7 +180,7 @@ class VideoLlama2Loader(GenerativeVideoLoader):
     video_token = "<video>"
     placeholder_id = -201  # the original MODAL_INDEX_MAP["<video>"]
     original_model_types = ("videollama2_mistral",)
-    #: The paper's VL2 generation (SEED §3.6): greedy, up to 2048 new tokens.
+    #: The paper's VL2 generation: greedy, up to 2048 new tokens.
     generation_defaults = {"max_new_tokens": 2048, "do_sample": False, "temperature": None}
 
     @classmethod

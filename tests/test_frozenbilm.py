@@ -1,6 +1,6 @@
 """FrozenBiLM loader: original-checkpoint key map, conversion, and scores against a naive reference.
 
-The reference below is written from the research note (NONNATIVE_MODELS.md §1), independently of the
+The reference below is written from the original FrozenBiLM architecture (docs/loaders.md), independently of the
 loader: it reads the *original-named* random state dict itself, applies the adapters by replacing the
 two sublayer outputs' forward (not hooks), writes the EMD and the answer head out by hand, and scores
 one coalition and one option at a time, unpadded, with the masked frame features zeroed.
@@ -39,7 +39,7 @@ _coalitions = partial(random_masks, seed=3)
 
 
 def _text_config(vocab: int) -> DebertaV2Config:
-    # research note's tiny config: hidden 32, 3 layers, 4 heads, buckets 16, conv 3, p2c|c2p, shared keys
+    # a tiny config exercising every option: hidden 32, 3 layers, 4 heads, buckets 16, conv 3, p2c|c2p, shared keys
     return DebertaV2Config(
         vocab_size=vocab, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
         max_position_embeddings=128, relative_attention=True, position_buckets=16, max_relative_positions=-1,
@@ -106,7 +106,7 @@ def _question(n_options: int = 3) -> tuple[Question, FramePlan, list[np.ndarray]
 
 # ---------------------------------------------------------------------------------- naive reference
 class NaiveFrozenBiLM:
-    """FrozenBiLM written out from the research note, on the original-named state dicts."""
+    """FrozenBiLM written out from its original architecture, on the original-named state dicts."""
 
     def __init__(self, original):
         state = dict(original["base"])
@@ -332,7 +332,7 @@ def test_cli_explain_end_to_end(family, tmp_path, monkeypatch):
         assert phi.shape == (len(row["features"]), len(row["value_full"]))
         np.testing.assert_allclose(phi.sum(0), full - empty, atol=1e-4)  # efficiency
         assert [f["modality"] for f in row["features"][:4]] == ["video"] * 4
-        if family == "frozenbilm":  # option j's words only enter prompt j: exactly zero elsewhere (SEED §3.4)
+        if family == "frozenbilm":  # option j's words only enter prompt j: exactly zero elsewhere (as the paper's CSVs)
             for f, values in zip(row["features"], phi):
                 if f["modality"] == "answer":
                     others = np.delete(values, f["option"])

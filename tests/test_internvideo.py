@@ -1,6 +1,6 @@
 """InternVideo loader: OpenAI/InternVideo key maps, the WiSE-FT merge, and scores against a naive reference.
 
-The reference is written here from the research note (NONNATIVE_MODELS.md §2), independently of the
+The reference is written here from the original InternVideo architecture (docs/loaders.md), independently of the
 loader and of transformers' CLIP: an OpenAI-style ViT over the (L, N*T, C) token layout with packed
 ``in_proj`` attention, the UniFormerV2-style decoder with explicit cross-attention, and OpenAI's text
 tower (77-token context padded with 0, causal mask, argmax-id pooling). It reads the merged
@@ -135,7 +135,7 @@ def _question(options=("Cut the cup", "Wash the plate with water", "Open the fri
 
 # ---------------------------------------------------------------------------------- naive reference
 class NaiveInternVideo:
-    """InternVideo from the research note, OpenAI-style, on the merged original-named state dict."""
+    """InternVideo from its original architecture, OpenAI-style, on the merged original-named state dict."""
 
     def __init__(self, state, tok):
         self.s, self.tok = state, tok
@@ -334,7 +334,7 @@ def test_black_baseline_and_raw_hd_epic_tags(loader):
     hd = Question("hd1", "hd-epic", "t", f"What did he take at {tag}", ("The cup", "The knife"), 0,
                   (VisualInput("video", "P01.mp4", label="video 1"),))
     prepared = loader.prepare(hd, frames, plan, get_protocol())
-    # InternVideo's text encoder gets the unparsed masked strings (SEED §3.3)
+    # InternVideo's text encoder gets the unparsed masked strings (as the paper's code)
     texts = loader.prompts(prepared, np.ones(prepared.n_features - T, bool))
     assert texts[0] == f"Question: What did he take at {tag} ? Is it 'The cup'?."
 

@@ -1,6 +1,6 @@
 """LongVA rebuilt from transformers parts: original-checkpoint loading, exactness against a naive reference.
 
-The reference below is written from NONNATIVE_MODELS.md §4 on purpose naively: it reads the **original**
+The reference below is written from the original LongVA code's description on purpose naively: it reads the **original**
 state-dict names directly, masks pixels after the CLIP processor, projects with explicit ``F.linear`` calls,
 pools 2x2 blocks with an explicit loop, splits the prompt at ``<image>`` itself and runs the whole model per
 coalition. The helpers for both generative families (tiny original folders, the naive splice, the explain
@@ -54,7 +54,7 @@ def tiny(tmp_path_factory):
 
 
 def naive_scores(tiny, question, plan, frames, masks) -> np.ndarray:
-    """Naive LongVA on masked pixels, from the original-named state dict (NONNATIVE_MODELS §4.1)."""
+    """Naive LongVA on masked pixels, from the original-named state dict."""
     from transformers import CLIPVisionModel, Qwen2ForCausalLM
 
     sd, cfg = tiny["original"], tiny["model"].config

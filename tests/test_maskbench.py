@@ -211,7 +211,7 @@ def test_options_validation_and_suffix():
 
 # --------------------------------------------------------------------------------------------
 # the paper's published tables: FrozenBiLM's non-GT option words have exactly 0 in the GT column,
-# so negative/ground_truth masks every distractor word (SEED_SPEC §7)
+# so negative/ground_truth masks every distractor word (as the paper)
 
 
 def test_negative_gt_masks_all_distractor_words_on_published_frozenbilm_tables(pollard_dir):

@@ -425,7 +425,8 @@ def test_protocol_module_is_light():
 
 def test_fixture_questions_plan_load_and_render_on_synthetic_videos(pollard_dir, tmp_path):
     """Every fixture question, on synthetic videos at the paths its annotation names: the plan, the
-    decoded frames, the players and the rendered prompt agree with each other and with SEED §1."""
+    decoded frames, the players and the rendered prompt agree with each other and with the paper's sampling
+    (docs/protocol.md)."""
     from vqa_shap.synth import synthesize_inputs
 
     questions = _build_questions(pollard_dir)

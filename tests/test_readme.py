@@ -228,8 +228,11 @@ def test_relative_links_resolve(page):
     assert not broken, f"{page.name}: broken links {broken}"
 
 
+#: Notes and fixtures that live outside the repository (spelled so that this file does not match itself).
+_OUTSIDE = re.compile(r"SEED_SPE[C]|SEED §|DESIGN\.md|NON-?NATIVE_MODELS|\.\./shared")
+
+
 def test_docs_refer_to_nothing_outside_the_repository():
     for page in (*PAGES, *sorted((REPO_ROOT / "cards").glob("*.j2"))):
-        text = page.read_text()
-        for name in ("SEED_SPEC", "DESIGN.md", "NONNATIVE", "../shared"):
-            assert name not in text, f"{page.name} mentions {name}"
+        found = _OUTSIDE.findall(page.read_text())
+        assert not found, f"{page.name} refers to {found}"

@@ -1,7 +1,7 @@
 """VideoLLaMA2 rebuilt from transformers parts: original-checkpoint loading, the STC connector and its
 per-slice cache, exactness against a naive reference.
 
-The reference is written from NONNATIVE_MODELS.md §3 on purpose naively: a functional STC connector
+The reference is written from the original VideoLLaMA2 code's description on purpose naively: a functional STC connector
 (``F.conv2d``/``F.conv3d``/``F.layer_norm`` on the **original** state-dict names, the whole masked video at
 once), CLIP and Mistral loaded from the same original names, the tokenizer's chat template split at
 ``<video>`` by hand, and one full forward per coalition.
@@ -134,7 +134,7 @@ def naive_scores(tiny, question, plan, frames, masks) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- tests
 def test_connector_keys_are_the_originals(tiny):
-    """The STC parameter names are exactly VideoLLaMA2's (NONNATIVE_MODELS §3.2), and all of them load."""
+    """The STC parameter names are exactly VideoLLaMA2's (its original checkpoint's), and all of them load."""
     expected = {"sampler.0", "readout.0", "readout.2", "s1.b1.downsample.conv", "s1.b1.downsample.bn"}
     for stage, block in itertools.product(("s1", "s2"), range(1, 5)):
         expected |= {f"{stage}.b{block}.{c}.{p}" for c in ("conv1", "conv2", "conv3") for p in ("conv", "bn")}
