@@ -111,6 +111,45 @@ def test_readme_example_runs(tmp_path):
     assert values == sorted(values, key=abs, reverse=True)  # printed in order of |value|
 
 
+def _checkout(tmp_path: Path) -> Path:
+    """A folder that looks like the repository root to the examples (they name ``builders/sample``)."""
+    (tmp_path / "builders").symlink_to(REPO_ROOT / "builders", target_is_directory=True)
+    return tmp_path
+
+
+def test_publishing_workflow_runs(tmp_path):
+    """docs/publishing.md's build -> augment -> load_dataset commands (all but the push, which needs the Hub)."""
+    page, code = _block("bash", "vqa-shap augment my_questions")
+    local = "\n".join(line for line in code.splitlines() if not line.startswith("vqa-shap push"))
+    assert local != code  # the push line was there and is the only one left out
+    done = _bash((page, local), _checkout(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "num_rows: 8" in done.stdout  # the hard_5 config loaded back with the sample's 8 questions
+    from vqa_shap.hub import list_configs
+
+    assert set(list_configs(tmp_path / "my_questions")) == {"egoschema", "egoschema_easy", "egoschema_hard_5"}
+
+
+def test_explain_example_runs(tmp_path):
+    """docs/explain.md's complete run: build, videos, explain with a tiny model, load the attributions."""
+    done = _bash(_block("bash", "# 3. explain with a tiny random LLaVA-OneVision"), _checkout(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "num_rows: 8" in done.stdout and "'shapley'" in done.stdout
+
+
+def test_features_example_runs(tmp_path):
+    """docs/protocol.md's features listing: frames first, then question and option words, per question."""
+    done = _bash(_block("bash", "vqa-shap features f_questions"), _checkout(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    listing = json.loads((tmp_path / "features.json").read_text())["questions"]
+    assert len(listing) == 8
+    for entry in listing:
+        modalities = [f["modality"] for f in entry["features"]]
+        assert entry["n_frames"] == 8 and modalities[:8] == ["video"] * 8
+        assert modalities[8:] == sorted(modalities[8:], key=["video", "question", "answer"].index)
+        assert "video" not in modalities[8:] and "answer" in modalities
+
+
 def test_variant_example(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     ns = _run(_block("python", SAMPLE_VARIANT))
