@@ -41,7 +41,7 @@ class TaskSource:
     bound: bool = False
 
 
-#: The task table of the paper's ``mvbench_utils`` (SEED_SPEC §1.3). ``fine_grained_pose`` is listed so
+#: The task table of the paper's ``mvbench_utils``. ``fine_grained_pose`` is listed so
 #: its records build, but the paper's subset excludes it (its NTU RGB+D videos were not obtained).
 TASKS: dict[str, TaskSource] = {
     "action_sequence": TaskSource("star/Charades_v1_480", bound=True),

@@ -3,7 +3,7 @@
 
 Needs: the ``microsoft/deberta-v2-xlarge`` folder (config.json, pytorch_model.bin, spm.model), a
 FrozenBiLM fine-tuned checkpoint (e.g. the How2QA one from the FrozenBiLM README) and the
-``openai/clip-vit-large-patch14`` folder. See README "Non-native models: FrozenBiLM and InternVideo".
+``openai/clip-vit-large-patch14`` folder. See docs/loaders.md.
 """
 
 import sys

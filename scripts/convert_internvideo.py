@@ -4,7 +4,7 @@
 Needs: OpenAI's ``ViT-L-14.pt`` (the CLIP package's download), InternVideo's ``MSRVTT.ckpt``
 (InternVideo1 multi-modality fine-tune, obtained through InternVideo's request form) and a CLIP
 tokenizer folder (e.g. ``openai/clip-vit-large-patch14``). The two weight files are merged with
-InternVideo's WiSE-FT rule. See README "Non-native models: FrozenBiLM and InternVideo".
+InternVideo's WiSE-FT rule. See docs/loaders.md.
 """
 
 import sys

@@ -17,7 +17,7 @@ from vqa_shap.analysis.ranking import (
 from vqa_shap.schema import Attribution, Feature, Question
 
 # --------------------------------------------------------------------------------------------
-# parsing and repair (SEED_SPEC §8.1)
+# parsing and repair (the paper's rules, docs/analysis.md)
 
 
 def test_parse_plain_ids():

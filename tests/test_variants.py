@@ -114,7 +114,8 @@ def test_easy_is_a_derangement_of_distractors(paper):
 
 
 def test_easy_and_hard_follow_the_papers_rng_sequence():
-    # The paper's procedure (SEED_SPEC §2) written out step by step, on EgoSchema-style questions.
+    # The paper's procedure (one numpy generator: per question a choice, then a shuffle) written out step by
+    # step, on EgoSchema-style questions.
     qs = [_q(f"q{i}", [f"q{i} option {k}" for k in range(5)], i % 5) for i in range(9)]
     rng = np.random.default_rng(7)
     perm = [q.qid for q in qs]
@@ -282,7 +283,7 @@ def test_errors_are_clear():
 
 
 def _reference_hard(questions, extra, seed, dedupe):
-    """hard_N written plainly from SEED_SPEC §2 (pools rebuilt per question, no index tricks)."""
+    """hard_N written plainly from the paper's procedure (pools rebuilt per question, no index tricks)."""
     rng = np.random.default_rng(seed)
 
     def types(q):

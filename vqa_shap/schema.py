@@ -1,6 +1,6 @@
 """The Arrow schemas of vqa-shap, declared once, and the typed records that cross modules.
 
-Two datasets flow through the toolkit (see DESIGN.md):
+Two datasets flow through the toolkit (documented in docs/schemas.md):
 
 * the **questions** dataset — one row per multiple-choice question, the same schema for every
   benchmark and variant (:data:`QUESTION_FEATURES`, :class:`Question`);

@@ -2,7 +2,7 @@
 
 Everything here works on typed :class:`~vqa_shap.schema.Attribution` records: the modality of a
 feature comes from its :class:`~vqa_shap.schema.Feature`, never from a CSV layout, so the players
-need not be contiguous. Definitions (SEED_SPEC.md §6), per question:
+need not be contiguous. Definitions (the paper's; docs/analysis.md), per question:
 
 1. Column normalisation: ψ[i, c] = φ[i, c] / max_j |φ[j, c]|. A column whose max |φ| is 0 (the
    option's score never changed) stays all zeros.
@@ -13,7 +13,7 @@ need not be contiguous. Definitions (SEED_SPEC.md §6), per question:
    * Modality Contribution ``mc``: Σ_m |s| / Σ_all |s|.
    * Per-Feature Contribution ``pf``: mean_m |s| / Σ_m' mean_m' |s| (over non-empty modalities).
    * ``ratio``: fraction of features of m with s ≥ 0. The paper divides the answer count by F,
-     the number of *all* features (SEED_SPEC.md §9); ``paper_compat=True`` reproduces that,
+     the number of *all* features; ``paper_compat=True`` reproduces that,
      the default divides by n_A.
    * ``mean`` and ``var`` (population variance) of s over m.
    * Dominance ``md`` / ``pfd``: the modality with the largest ``mc`` / ``pf`` (ties → first).
@@ -232,7 +232,7 @@ def _signal_metrics(s: np.ndarray, masks: np.ndarray, paper_compat: bool):
         nonneg = masks @ (s >= 0).astype(np.float64)
         ratio = np.where(present, nonneg / np.where(present, counts, 1.0), np.nan)
         if paper_compat:
-            # The paper divides the answer count by the total number of features (SEED_SPEC §6).
+            # The paper divides the answer count by the total number of features.
             ratio[2] = nonneg[2] / n_features if n_features else np.nan
         mean = np.where(present, (masks @ s) / np.where(present, counts, 1.0), np.nan)
         centred = s[None, :] - np.where(present, mean, 0.0)[:, None]

@@ -1,4 +1,4 @@
-"""Conversion between attribution rows and the paper's per-question Shapley CSVs (SEED_SPEC.md §5).
+"""Conversion between attribution rows and the paper's per-question Shapley CSVs (format: docs/schemas.md).
 
 A paper CSV ``<q_uid>_<budget>_<mode>.csv`` has a column ``element`` (feature names: ``frame_<i>``,
 then the question's words, then each option's words) followed by one column per option, named
@@ -12,13 +12,14 @@ CSV exports byte for byte (checked on every published fixture table).
 What an import knows and what it does not:
 
 * ``estimator`` "shap-permutation", ``budget`` 5000, ``seed`` 0 (the paper's settings) and
-  ``evaluations`` = P·(2F+1) with P = budget // (2F+1) (shap's PermutationExplainer, SEED §4).
+  ``evaluations`` = P·(2F+1) with P = budget // (2F+1) (shap's PermutationExplainer:
+  P antithetic permutations of 2F+1 masks each).
 * ``value_full`` / ``value_empty`` are ``None``: the CSV holds only φ, and by efficiency only
   their difference Σ_i φ[i, c] is known, not either score.
 * ``prediction``: for FrozenBiLM and InternVideo the all-masked input scores every option the
   same (the masked prompts differ only in runs of blanks the tokenisers collapse), so the
   prediction is argmax_c Σ_i φ[i, c], ties (|Δ| ≤ 1e-9·max(1, |max|)) to the lowest index as
-  torch's argmax does — this reproduces all 460 predictions the paper stored (SEED §6). For the
+  torch's argmax does — this reproduces all 460 predictions the paper stored. For the
   generative VLMs the all-masked prompt still shows the letters (A)…(E), so f_c(∅) differs per
   option and the CSV cannot give the prediction: it stays ``None``.
 * ``stderr``, ``runtime_s`` are ``None`` (not published).
@@ -46,7 +47,7 @@ FRAME_NAME = re.compile(r"frame_\d+")
 #: ``<q_uid>_<budget>_<mode>.csv`` — q_uids contain underscores, so match from the right.
 CSV_NAME = re.compile(r"^(?P<qid>.+)_(?P<budget>\d+)_(?P<mode>[a-z_]+?)\.csv$")
 
-#: The paper's estimator settings (SEED_SPEC.md §4).
+#: The paper's estimator settings (shap's PermutationExplainer, 5000 evaluations, seed 0).
 PAPER_ESTIMATOR = "shap-permutation"
 PAPER_BUDGET = 5000
 PAPER_SEED = 0

@@ -1,4 +1,4 @@
-"""Frame-ranking agreement: Gemini's frame ranking vs the Shapley ranking (SEED_SPEC.md §8.1).
+"""Frame-ranking agreement: Gemini's frame ranking vs the Shapley ranking (docs/analysis.md).
 
 A *ranking* is the ordered tuple of video-player ids, most important first (ids are positions among
 a question's video players, ``0 … n−1``; for frame-pair players one id per pair). Rankers
@@ -47,7 +47,7 @@ DEFAULT_GEMINI_MODEL = "gemini-2.5-pro"
 #: Environment variables the Gemini API key is read from (first set wins).
 API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
-#: The paper's system instruction (SEED_SPEC.md §8.1). The braces are literal text except ``{n}``.
+#: The paper's system instruction. The braces are literal text except ``{n}``.
 SYSTEM_INSTRUCTION = (
     "You will be given frames from a video and a question with multiple-choice answer options.\n"
     "frame_0: {{frame 0}} ,... ,frame_n-1:{{frame n-1}}\n"
@@ -71,7 +71,7 @@ class RankingError(VqaShapError):
 
 
 def parse_frame_ranking(text: str | None, n: int) -> tuple[int, ...] | None:
-    """Parse and repair a raw Gemini answer as the paper does (SEED_SPEC.md §8.1).
+    """Parse and repair a raw Gemini answer as the paper does.
 
     * ``None`` (no answer) -> ``None``;
     * split on commas; if the text contains ``frame_``, each piece's id is the integer after
@@ -269,7 +269,7 @@ class RandomRanker(Ranker):
 
 
 class GeminiRanker(Ranker):
-    """Gemini's frame ranking with the paper's prompt (SEED_SPEC.md §8.1).
+    """Gemini's frame ranking with the paper's prompt.
 
     Args:
         client: an object with ``client.models.generate_content(model=, contents=, config=)``
