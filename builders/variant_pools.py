@@ -142,7 +142,7 @@ def _question_types(question: Question) -> list[str]:
 
 def fallback_pool(question: Question, pool: list[tuple[str, OptionOrigin]], extra: int,
                    dedupe: bool) -> list[tuple[str, OptionOrigin]]:
-    """HD-EPIC's pools for types with too few other questions (SEED_SPEC §2)."""
+    """HD-EPIC's pools for types with too few other questions (the paper's rules, docs/builders.md)."""
     own = {normalise(o) if dedupe else o for o in question.options}
     key = normalise if dedupe else (lambda s: s)
     if question.task in COUNTING_TYPES:

@@ -1,4 +1,4 @@
-"""Extra-answer variants of a benchmark: ``easy`` and ``hard_<N>`` (SEED_SPEC §2), reproducibly.
+"""Extra-answer variants of a benchmark: ``easy`` and ``hard_<N>`` (the paper's extra-answer study; docs/builders.md), reproducibly.
 
 * ``easy``: the questions are paired with a rejection-sampled derangement of themselves
   (``numpy.random.default_rng(seed)``, shuffled until no question is its own donor, at least once);
