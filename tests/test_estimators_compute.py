@@ -268,7 +268,7 @@ def test_readme_summary_quotes_the_committed_benchmark():
     from vqa_shap.bench.estimators import load_json
 
     rows = load_json(str(ROOT / "benchmarks" / "estimators.json")).to_json()["match"]
-    section = (ROOT / "README.md").read_text().split("## Performance: estimators", 1)[1]
+    section = (ROOT / "README.md").read_text().split("## Performance", 1)[1]
     by_key = {(r["game"], r["n_players"], r["estimator"]): r for r in rows}
     for game, n in [("demo_model", 18), ("video_like", 250), ("video_like", 60), ("higher_order", 250)]:
         r = by_key[(game, n, "auto")]

@@ -275,3 +275,17 @@ def test_docs_refer_to_nothing_outside_the_repository():
     for page in (*PAGES, *sorted((REPO_ROOT / "cards").glob("*.j2"))):
         found = _OUTSIDE.findall(page.read_text())
         assert not found, f"{page.name} refers to {found}"
+
+
+def test_readme_performance_figures_equal_the_committed_benchmarks():
+    """The README's pipeline and loader speed-ups are the committed benchmark JSON's, rounded."""
+    import json
+
+    perf = README.read_text().split("## Performance", 1)[1].split("\n## ", 1)[0]
+    pipeline = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline.json").read_text())["models"]
+    for key in ("realistic", "demo"):
+        s = pipeline[key]["summary"]
+        low, high = s["speedup_ci"]
+        assert f"{s['speedup']:.1f}×" in perf and f"{low:.1f}–{high:.1f}" in perf, key
+    speedup, ci = json.loads((REPO_ROOT / "benchmarks" / "bench_loader.json").read_text())["summary"]["speedup"]
+    assert f"{speedup:.1f}× (± {ci:.1f})" in perf

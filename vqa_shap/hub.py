@@ -48,7 +48,7 @@ from vqa_shap.hub_card import _template, add_configs as _add_configs, card_meta 
 from vqa_shap.hub_card import check_kind as _check_kind, config_names as _config_names
 from vqa_shap.hub_card import read_card_data as _read_card_data
 from vqa_shap.hub_card import local_config_dirs as _local_config_dirs
-from vqa_shap.hub_card import parquet_info as _parquet_info
+from vqa_shap.hub_card import parquet_info as _parquet_info, shard_files as _shard_files
 from vqa_shap.io import atomic_write_text
 
 #: Shards are cut so no shard holds more than this much (uncompressed) data, as push_to_hub does.
