@@ -282,11 +282,9 @@ def load_json(path: str) -> BenchResult:
 
 def render_doc(doc: str, result: BenchResult) -> str:
     """``doc`` with the text between :data:`DOC_START` and :data:`DOC_END` replaced by the tables."""
-    if DOC_START not in doc or DOC_END not in doc:
-        raise ValueError(f"the document has no {DOC_START} ... {DOC_END} markers")
-    head, rest = doc.split(DOC_START, 1)
-    _, tail = rest.split(DOC_END, 1)
-    return f"{head}{DOC_START}\n{format_tables(result)}{DOC_END}{tail}"
+    from vqa_shap.bench.doc_tables import replace_between
+
+    return replace_between(doc, DOC_START, DOC_END, format_tables(result))
 
 
 def update_doc(doc_path: str, json_path: str) -> bool:

@@ -383,8 +383,6 @@ def render_table(report: dict) -> str:
 
 def update_doc(text: str, report: dict) -> str:
     """``text`` with the part between :data:`TABLE_START` and :data:`TABLE_END` replaced by the tables."""
-    if TABLE_START not in text or TABLE_END not in text:
-        raise ValueError(f"the document has no {TABLE_START} ... {TABLE_END} markers")
-    head, rest = text.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    return f"{head}{TABLE_START}\n{render_table(report)}\n{TABLE_END}{tail}"
+    from vqa_shap.bench.doc_tables import replace_between
+
+    return replace_between(text, TABLE_START, TABLE_END, render_table(report) + "\n")

@@ -236,8 +236,7 @@ def render_doc(text: str, report: Mapping) -> str:
     Raises:
         ValueError: the markers are missing or out of order.
     """
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"the document lacks the markers {START} … {END}")
+    from vqa_shap.bench.doc_tables import replace_between
+
     body = "\n\n".join(format_table(bench) for bench in report["models"].values())
-    return f"{text[:start]}{START}\n{body}\n{text[end:]}"
+    return replace_between(text, START, END, body + "\n")
