@@ -277,7 +277,9 @@ def test_pipeline_bench_runs_side_by_side(demo):
     assert info["readout_differs"] < info["readout_checked"] and info["readout_max_diff"] < 1e-3
     assert bench.summary["questions"] == 2 and bench.summary["seeds"] == 2
     assert bench.summary["speedup"] > 0 and len(bench.summary["rows"]) == 3
-    assert bench.load["end"] and bench.settings["estimator"] == "cyclic"
+    from vqa_shap.estimators import DEFAULT_ESTIMATOR
+
+    assert bench.load["end"] and bench.settings["estimator"] == DEFAULT_ESTIMATOR  # the package's default
     text = format_table(json.loads(json.dumps(bench.to_dict())))
     assert "| paper (shap, batch 1, pixels preprocessed once" in text and "Speed-up at equal error" in text
 
