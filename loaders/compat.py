@@ -23,4 +23,9 @@ def _cache_keyword(module_type: type) -> str:
 
 def returned_cache(output) -> Any:
     """The key/value cache in a transformers model output (``cache`` from 5.24, ``past_key_values`` before)."""
+    declared = getattr(output, "__dataclass_fields__", None)
+    if declared is not None:
+        # a ModelOutput drops unset fields, and asking a 5.24+ output for the old name logs a deprecation
+        # warning: ask for the field its release declares
+        return output.get("cache" if "cache" in declared else "past_key_values")
     return output["cache"] if "cache" in output else output.get("past_key_values")

@@ -309,6 +309,37 @@ def test_kv_cache_follows_the_forward_signature():
     assert returned_cache({"logits": 1}) is None
 
 
+def test_returned_cache_of_an_uncached_output_logs_no_deprecation():
+    """A forward with ``use_cache=False`` returns an output without a cache; reading it must not fall back
+    to the deprecated ``past_key_values`` name, which transformers >= 5.24 answers with a warning."""
+    import logging
+
+    import torch
+    from transformers.cache_utils import DynamicCache
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    from vqa_shap.loaders.base import returned_cache
+
+    messages = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Collect()
+    logging.getLogger("transformers").addHandler(handler)
+    logging.Logger.warning_once.cache_clear()  # transformers logs this warning once per process
+    try:
+        assert returned_cache(CausalLMOutputWithPast(logits=torch.zeros(1, 2))) is None
+        cache = DynamicCache()
+        declared = CausalLMOutputWithPast.__dataclass_fields__
+        field = "cache" if "cache" in declared else "past_key_values"
+        assert returned_cache(CausalLMOutputWithPast(logits=torch.zeros(1, 2), **{field: cache})) is cache
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert not [m for m in messages if "deprecated" in m], messages
+
+
 def test_game_cost_follows_the_tokens_the_loader_runs(loaders):
     """The Game's cost model and the loader's prefix-tree walk agree on what is cheap: a permutation path
     re-runs fewer tokens per coalition than random coalitions, and the model charges it less."""
