@@ -117,3 +117,44 @@ def test_no_python_file_refers_to_notes_outside_the_repository():
     assert REPO_ROOT / "tests" / "test_layout.py" in files
     found = [f"{p.relative_to(REPO_ROOT)}: {m}" for p in files for m in _OUTSIDE.findall(p.read_text(encoding="utf-8"))]
     assert not found, found
+
+
+def test_split_modules_keep_their_public_names_importable_from_the_old_paths():
+    """The big modules split this session re-export every public name they had."""
+    import importlib
+
+    old_api = {
+        "vqa_shap.demo.model": "DEMO_MODEL TRAINING_FILE demo_model_dir DemoArchitecture TrainConfig HELD_OUT_SEED "
+                               "build_demo_model TrainResult train record_evaluation Evaluation evaluate",
+        "vqa_shap.loaders.internvideo": "FAMILY MODEL_TYPE PROMPT_TEMPLATE TEXT_SLOTS WISEFT_ALPHA WISEFT_KEYS "
+                                        "InternVideoConfig QuickGELU Extractor TemporalDecoder InternVideoModel "
+                                        "build_config build_model openai_to_internvideo wiseft_merge map_original_keys "
+                                        "read_original infer_config load_original convert add_convert_arguments "
+                                        "convert_from_args InternVideoPrepared InternVideoLoader build_tiny",
+        "vqa_shap.loaders.frozenbilm": "FAMILY MODEL_TYPE PROMPT_TEMPLATE ANSWER_WORDS FrozenBiLMConfig Adapter "
+                                       "FrozenBiLMModel build_config build_model answer_token_ids map_original_keys "
+                                       "load_original convert add_convert_arguments convert_from_args "
+                                       "FrozenBiLMPrepared FrozenBiLMLoader build_tiny",
+        "vqa_shap.analysis.ranking": "DEFAULT_GEMINI_MODEL API_KEY_VARIABLES SYSTEM_INSTRUCTION CONTENTS_TAIL "
+                                     "RankingError parse_frame_ranking shapley_frame_ranking per_frame_ranks Agreement "
+                                     "positionwise_spearman rank_agreement RankItem Ranker ShapleyRanker UniformRanker "
+                                     "RandomRanker GeminiRanker RANKERS get_ranker RankResult player_frames "
+                                     "rank_questions AgreementSummary summarize_agreement",
+        "vqa_shap.analysis.report": "MODALITY_COLORS MODALITY_SHORT VALUE_CMAP DPI plot_attribution_bars ShareRow "
+                                    "share_rows plot_modality_shares plot_modality_violins plot_rank_violins "
+                                    "frame_images plot_question_report ReportResult build_report",
+        "vqa_shap.analysis.metrics": "SIGNALS GROUPS GROUP_NAMES SE_GROUPS MODALITY_KEYS MODALITY_LABELS Triple "
+                                     "SignalMetrics QuestionMetrics SubsetMetrics normalise_columns signal_weights "
+                                     "signals question_metrics question_metrics_frame metric_keys bootstrap_ci "
+                                     "subset_metrics subset_rows _propagate",
+        "vqa_shap.loaders": "PROTOCOL_SETTING_KEYS Family declare_family families get_family model_types "
+                            "protocol_settings LOADERS get_loader resolve_model",
+    }
+    for module, names in old_api.items():
+        mod = importlib.import_module(module)
+        missing = [n for n in names.split() if not hasattr(mod, n)]
+        assert not missing, (module, missing)
+    # the registries name the classes where they now live
+    from vqa_shap.analysis.ranking import RANKERS, GeminiRanker
+
+    assert RANKERS.get("gemini") is GeminiRanker
