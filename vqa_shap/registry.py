@@ -5,15 +5,19 @@ asked for, so listing names is free and `import vqa_shap` stays cheap.
 
 Members are given either as a fixed mapping or as a function returning it, called when the names are
 first needed: the loaders build theirs from declarations read in their modules' source
-(:func:`read_declarations`), so a new member is one new file and still nothing is imported to list it.
+(:func:`read_declarations`, on the path :func:`package_search_path` finds without importing the
+package; see :mod:`vqa_shap.families`), so a new member is one new file and still nothing is imported
+to list it.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import pkgutil
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, TypeVar
 
@@ -93,6 +97,24 @@ def _check_targets(family: str, members: Mapping[str, str]) -> None:
     for name, target in members.items():
         if ":" not in target:
             raise ValueError(f"{family} registry: {name!r} -> {target!r} is not 'module:Class'")
+
+
+def package_search_path(package: str) -> list[str]:
+    """The search path of ``package`` without importing it (its parent packages are imported).
+
+    An imported package's live ``__path__`` (which a caller may have extended), else the one its
+    import spec gives.
+
+    Raises:
+        RegistryError: ``package`` is not an importable package.
+    """
+    module = sys.modules.get(package)
+    if module is not None and hasattr(module, "__path__"):
+        return list(module.__path__)
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.submodule_search_locations is None:
+        raise RegistryError(f"{package} is not an importable package")
+    return list(spec.submodule_search_locations)
 
 
 def read_declarations(package: str, paths: Iterable[str], function: str) -> dict[str, tuple[tuple, dict[str, Any]]]:

@@ -213,22 +213,8 @@ def attribution_from_csv(
 
     path = Path(path)
     table = read_paper_csv(path, record=question.qid)
-    n_frames = table.n_frames
-    frame_names = table.elements[:n_frames]
-    expected_frames = tuple(f"frame_{i}" for i in range(n_frames))
-    if frame_names != expected_frames:
-        raise RecordError(str(path), question.qid, "element",
-                          f"frame rows must be frame_0 … frame_{n_frames - 1} in order, got {list(frame_names)}")
-    if table.shapley.shape[1] != question.n_options:
-        raise RecordError(str(path), question.qid, "header",
-                          f"{table.shapley.shape[1]} option columns but the question has {question.n_options} options")
-    if table.answer != question.answer:
-        raise RecordError(str(path), question.qid, "header",
-                          f"ground-truth column is option {table.answer} but the question's answer is {question.answer}")
-    text = tuple(protocol.text_features(question))
-    found = table.elements[n_frames:]
-    if tuple(f.name for f in text) != found:
-        raise RecordError(str(path), question.qid, "element", _first_difference(text, found))
+    frame_names = table.elements[:table.n_frames]
+    text = _checked_text_features(path, table, question, protocol)
     frame_input = 0 if len(question.inputs) == 1 else -1
     features = tuple(Feature(name, "video", input=frame_input) for name in frame_names) + text
     if derive_prediction is None:
@@ -256,6 +242,31 @@ def attribution_from_csv(
         version=version or __version__,
         error=None,
     )
+
+
+def _checked_text_features(path: Path, table, question: Question, protocol: Any) -> tuple[Feature, ...]:
+    """The protocol's text features of ``question``, once the CSV's rows and columns are checked against it.
+
+    Raises:
+        RecordError: frame rows out of order, option count or ground truth differ, or the text rows
+            differ from the protocol's names.
+    """
+    n_frames = table.n_frames
+    frame_names = table.elements[:n_frames]
+    if frame_names != tuple(f"frame_{i}" for i in range(n_frames)):
+        raise RecordError(str(path), question.qid, "element",
+                          f"frame rows must be frame_0 … frame_{n_frames - 1} in order, got {list(frame_names)}")
+    if table.shapley.shape[1] != question.n_options:
+        raise RecordError(str(path), question.qid, "header",
+                          f"{table.shapley.shape[1]} option columns but the question has {question.n_options} options")
+    if table.answer != question.answer:
+        raise RecordError(str(path), question.qid, "header",
+                          f"ground-truth column is option {table.answer} but the question's answer is {question.answer}")
+    text = tuple(protocol.text_features(question))
+    found = table.elements[n_frames:]
+    if tuple(f.name for f in text) != found:
+        raise RecordError(str(path), question.qid, "element", _first_difference(text, found))
+    return text
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
         checkpoint: called with the benchmark of the questions done so far after each question (so a
             long run that is stopped keeps its finished questions).
     """
-    from vqa_shap.bench.paper_pipeline import PaperInputs, paper_score
+    from vqa_shap.bench.paper_pipeline import PaperInputs
     from vqa_shap.estimators import DEFAULT_ESTIMATOR
     from vqa_shap.protocol import get_protocol
 
@@ -245,10 +245,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
                                                    reference_permutations, n, batch_size)
         tally = {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
         if paper_mode == "full":  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
-            rng = np.random.default_rng(q)
-            check = np.concatenate([ones[None], rng.random((max(timing_masks - 1, 0), n)) < 0.5])
-            for mask, ours in zip(check, loader.score(prepared, check)):
-                _compare(paper_score(loader, prepared, mask, max_new_tokens=max_new_tokens, inputs=build), ours, tally)
+            _check_readout(loader, prepared, build, q, timing_masks, max_new_tokens, tally)
         for seed in cfg["seeds"]:
             runs += _seed_runs(loader, case, prepared, build, q, seed, reference, tally, cfg)
         load["samples"].append(os.getloadavg()[0])
@@ -260,19 +257,34 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
             "readout_differs": tally["differs"], "readout_max_diff": tally["max_diff"],
             "paper_steps": {str(k): v for k, v in sorted(tally["steps"].items())}})
         if progress:
-            mine: dict[tuple, list[Run]] = {}
-            for r in runs:
-                if r.question == q:
-                    mine.setdefault((r.pipeline, r.level), []).append(r)
-            parts = ", ".join(f"{p} x{lv:g} {np.mean([r.seconds for r in rs]):.1f} s "
-                              f"err {np.mean([r.error for r in rs]):.3f}" for (p, lv), rs in mine.items())
-            print(f"  question {q + 1}/{len(cases)} (F={n}, reference noise {noise:.4f}, load "
-                  f"{load['samples'][-1]:.1f}): {parts}", flush=True)
+            _print_progress(runs, q, len(cases), n, noise, load["samples"][-1])
         if checkpoint is not None and q + 1 < len(cases):
             checkpoint(_finish(model, cases[:q + 1], cfg, list(questions), list(runs),
                                {**load, "samples": list(load["samples"]), "end": list(os.getloadavg())}, n_boot))
     load["end"] = list(os.getloadavg())
     return _finish(model, cases, cfg, questions, runs, load, n_boot)
+
+
+def _check_readout(loader, prepared, build, q: int, timing_masks: int, max_new_tokens: int, tally: dict) -> None:
+    """Compare the paper's read-out with ours on the full coalition and random ones (seeded by ``q``)."""
+    from vqa_shap.bench.paper_pipeline import paper_score
+
+    n = prepared.n_features
+    rng = np.random.default_rng(q)
+    check = np.concatenate([np.ones(n, dtype=bool)[None], rng.random((max(timing_masks - 1, 0), n)) < 0.5])
+    for mask, ours in zip(check, loader.score(prepared, check)):
+        _compare(paper_score(loader, prepared, mask, max_new_tokens=max_new_tokens, inputs=build), ours, tally)
+
+
+def _print_progress(runs: Sequence[Run], q: int, n_cases: int, n: int, noise: float, load: float) -> None:
+    """One line per question: mean seconds and error per pipeline and budget."""
+    mine: dict[tuple, list[Run]] = {}
+    for r in runs:
+        if r.question == q:
+            mine.setdefault((r.pipeline, r.level), []).append(r)
+    parts = ", ".join(f"{p} x{lv:g} {np.mean([r.seconds for r in rs]):.1f} s "
+                      f"err {np.mean([r.error for r in rs]):.3f}" for (p, lv), rs in mine.items())
+    print(f"  question {q + 1}/{n_cases} (F={n}, reference noise {noise:.4f}, load {load:.1f}): {parts}", flush=True)
 
 
 def _finish(model, cases, cfg, questions, runs, load, n_boot) -> PipelineBench:

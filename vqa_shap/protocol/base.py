@@ -12,7 +12,8 @@ A :class:`Protocol` fixes everything between a questions-dataset row and a model
 
 Per-family settings (baseline, sampler) are declared by each model family in its own loader module
 (``declare_family(..., protocols={"<protocol name>": {...}})``, see :mod:`vqa_shap.loaders`); a
-protocol reads them by family name from the loaders' declaration table, which imports no loader.
+protocol reads them by family name from the core's declaration table (:mod:`vqa_shap.families`, read
+from the family modules' source), which imports neither the loaders package nor a loader.
 """
 
 from __future__ import annotations
@@ -225,10 +226,10 @@ class Protocol:
     def family_settings(self, loader_family: str | None) -> Mapping[str, str]:
         """What model family ``loader_family`` declares for this protocol (``baseline``, ``sampler``).
 
-        Read from the families' declarations (:func:`vqa_shap.loaders.protocol_settings`), which
+        Read from the families' declarations (:func:`vqa_shap.families.protocol_settings`), which
         imports no loader module; empty for an unknown family or ``None``.
         """
-        from vqa_shap.loaders import protocol_settings
+        from vqa_shap.families import protocol_settings
 
         return protocol_settings(self.name, loader_family)
 
