@@ -148,6 +148,9 @@ def test_time_at_error_interpolates_log_log():
     assert time_at_error([4.0], [0.5], 0.25) == (pytest.approx(16.0), True)
     # an error that does not fall with compute cannot be extended
     assert math.isnan(time_at_error([1.0, 2.0], [0.2, 0.3], 0.1)[0])
+    # a nearly flat curve: the target is out of reach, not an OverflowError
+    far, extrapolated = time_at_error([1.0, 2.0], [0.2, 0.2 - 1e-12], 0.1)
+    assert far > 1e300 and extrapolated
 
 
 def test_equal_error_speedup_uses_the_papers_error_at_its_largest_budget():

@@ -239,6 +239,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
     for q, case in enumerate(cases):
         prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
         n = prepared.n_features
+        _check_budgets(cfg, n)  # before the (long) reference, not after it
         ones = np.ones(n, dtype=bool)
         build = PaperInputs(loader, prepared, preprocess)
         reference, noise, ref_seconds = _reference(loader, case, protocol, reference_estimator,
@@ -263,6 +264,17 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
                                {**load, "samples": list(load["samples"]), "end": list(os.getloadavg())}, n_boot))
     load["end"] = list(os.getloadavg())
     return _finish(model, cases, cfg, questions, runs, load, n_boot)
+
+
+def _check_budgets(cfg: dict, n: int) -> None:
+    """Every vqa-shap budget must be one its estimator accepts for ``n`` players."""
+    from vqa_shap.estimators import get_estimator
+
+    need = get_estimator(cfg["estimator"]).min_budget(n)
+    small = [level for level in cfg["ours_levels"] if int(round(level * (2 * n + 1))) < need]
+    if small:
+        raise ValueError(f"vqa-shap level(s) {small} are below estimator {cfg['estimator']!r}'s minimum budget "
+                         f"for F = {n} players ({need} evaluations = {need / (2 * n + 1):.2f} permutations)")
 
 
 def _check_readout(loader, prepared, build, q: int, timing_masks: int, max_new_tokens: int, tally: dict) -> None:

@@ -67,7 +67,8 @@ def time_at_error(times: Sequence[float], errors: Sequence[float], target: float
     slope = (e[i + 1] - e[i]) / (t[i + 1] - t[i])
     if slope >= 0:  # the error does not fall with compute here: the extension is meaningless
         return float("nan"), True
-    return float(math.exp(t[i] + (y - e[i]) / slope)), True
+    # a nearly flat curve extends beyond any float: the error is not reached at any sane compute
+    return float(math.exp(min(t[i] + (y - e[i]) / slope, 700.0))), True
 
 
 def equal_error_speedup(paper: tuple[np.ndarray, np.ndarray], ours: tuple[np.ndarray, np.ndarray]

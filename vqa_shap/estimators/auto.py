@@ -15,6 +15,8 @@ SMALL_GAME = 24
 #: the estimator (name, options) used in each regime
 SMALL_CHOICE = ("kernel", {})
 LARGE_CHOICE = ("shared_video", {"per_video": 8})
+#: below one full group of ``per_video`` permutations, the shared video order cannot pay off
+FEW_PERMUTATIONS_CHOICE = ("cyclic", {})
 
 
 def choose(n_players: int, budget: int) -> tuple[str, dict]:
@@ -25,9 +27,15 @@ def choose(n_players: int, budget: int) -> tuple[str, dict]:
       paired KernelSHAP — on the demo model's game (F = 18) it needs several times fewer
       evaluations than permutation sampling, and there the few video parts make every coalition cost
       little more than its text suffix;
-    * otherwise ``shared_video`` with 8 permutations per video order — antithetic permutations whose
-      extra paths cost only text suffixes (≥ 2× less compute than shap's at its error on the
-      video-like game at F = 250).
+    * otherwise, when the budget holds at least one full group of 8 permutations (``8 (2F+1)``
+      evaluations), ``shared_video`` with 8 permutations per video order — antithetic permutations
+      whose extra paths cost only text suffixes (≥ 2× less compute than shap's at its error on the
+      video-like game at F = 250);
+    * with fewer permutations, ``cyclic`` (cyclic shifts of one order: every player's position
+      stratified): a partial group gives every permutation the same video order, so the video
+      players' values improve no further than with one permutation — on the realistic-proportion
+      LLaVA-OneVision (F ≈ 132, video-dominated values) ``shared_video`` at 2 permutations had the
+      error of 1 permutation, where ``cyclic`` at 2 halved the error of shap's permutations.
     """
     from vqa_shap.estimators import get_estimator
 
@@ -37,6 +45,8 @@ def choose(n_players: int, budget: int) -> tuple[str, dict]:
     fits = n_players <= 20 or budget <= 2 + 2 * MAX_PAIRS   # a regression design is held in memory
     if n_players <= SMALL_GAME and fits and budget >= get_estimator(name, **options).min_budget(n_players):
         return SMALL_CHOICE
+    if budget < LARGE_CHOICE[1]["per_video"] * (2 * n_players + 1):
+        return FEW_PERMUTATIONS_CHOICE
     return LARGE_CHOICE
 
 
@@ -49,7 +59,7 @@ class AutoEstimator(Estimator):
     def min_budget(self, n_players: int) -> int:
         from vqa_shap.estimators import get_estimator
 
-        return min(get_estimator(name, **options).min_budget(n_players) for name, options in (SMALL_CHOICE, LARGE_CHOICE))
+        return min(get_estimator(name, **options).min_budget(n_players) for name, options in (SMALL_CHOICE, LARGE_CHOICE, FEW_PERMUTATIONS_CHOICE))
 
     def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
         from vqa_shap.estimators import get_estimator
