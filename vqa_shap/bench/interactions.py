@@ -113,7 +113,7 @@ def question_interactions(loader, case, protocol, *, approximator_budgets: Seque
         errors = [np.mean(np.abs(shapiq_interactions(frames_game, int(budget), approximator=approximator,
                                                      seed=int(s)).values[:, answer] - exact.values[:, answer]))
                   for s in approximator_seeds]
-        out["approx_error"][int(budget)] = float(np.mean(errors)) / scale
+        out["approx_error"][str(int(budget))] = float(np.mean(errors)) / scale  # str keys: as JSON has them
     out["seconds"] = time.perf_counter() - start
     return out
 
@@ -158,7 +158,8 @@ def summarise(rows: Sequence[dict]) -> dict:
                     "negative_share": float(np.mean(np.asarray(values) < 0)), "mean_per_question_seed": per_seed}
     budgets = sorted({int(b) for r in rows for b in r.get("approx_error", {})})
     out["approximator_relative_error"] = {
-        str(b): dict(zip(("mean", "ci95"), mean_ci([r["approx_error"][b] for r in rows if b in r["approx_error"]])))
+        str(b): dict(zip(("mean", "ci95"), mean_ci([r["approx_error"][str(b)] for r in rows
+                                                     if str(b) in r.get("approx_error", {})])))
         for b in budgets}
     return out
 
