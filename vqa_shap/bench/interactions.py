@@ -156,6 +156,9 @@ def summarise(rows: Sequence[dict]) -> dict:
                 per_seed[str(seed)] = float(np.mean(seed_values))
         out[key] = {"questions": len(values), "mean": mean, "ci95": half,
                     "negative_share": float(np.mean(np.asarray(values) < 0)), "mean_per_question_seed": per_seed}
+    ranges = [r["value_range"] for r in rows if r.get("value_range") is not None]
+    if ranges:
+        out["value_range"] = dict(zip(("mean", "ci95"), mean_ci(np.abs(ranges))))
     budgets = sorted({int(b) for r in rows for b in r.get("approx_error", {})})
     out["approximator_relative_error"] = {
         str(b): dict(zip(("mean", "ci95"), mean_ci([r["approx_error"][str(b)] for r in rows
@@ -166,14 +169,15 @@ def summarise(rows: Sequence[dict]) -> dict:
 
 def format_table(summary: dict) -> str:
     """The Markdown table of the README and docs/interactions.md."""
-    lines = ["| pair (ground-truth option's score) | questions | mean k-SII [95% CI] | negative |",
-             "|---|---:|---|---:|"]
+    lines = ["| pair (ground-truth option's score) | questions | mean k-SII [95% CI] | mean per question seed | negative |",
+             "|---|---:|---|---|---:|"]
     for key, label in QUANTITIES.items():
         s = summary.get(key)
         if s is None:
             continue
         lines.append(f"| {label} | {s['questions']} | {s['mean']:+.2f} [{s['mean'] - s['ci95']:+.2f}, "
-                     f"{s['mean'] + s['ci95']:+.2f}] | {100 * s['negative_share']:.0f}% |")
+                     f"{s['mean'] + s['ci95']:+.2f}] | {' / '.join(f'{v:+.2f}' for v in s['mean_per_question_seed'].values())} "
+                     f"| {100 * s['negative_share']:.0f}% |")
     return "\n".join(lines)
 
 
@@ -191,7 +195,16 @@ def render_doc(text: str, data: dict) -> str:
     body = (f"{format_table(data['summary'])}\n\n"
             f"Demo model, {s['n_questions']} synthetic questions per question seed {s['seeds']} "
             f"({data['summary'].get('evidence_x_evidence', {}).get('questions', 0)} with two evidence frames), "
-            f"exact k-SII (2^9 coalitions per question); machine load {s['loadavg'][0]:.1f}.\n")
+            f"exact k-SII (2^9 coalitions per question), torch on 1 thread; machine load {s['loadavg'][0]:.1f}.")
+    if "value_range" in data["summary"]:
+        body += (f" For scale: the score moves by {data['summary']['value_range']['mean']:.2f} on average (|v(all 9)"
+                 " − v(none)|, the rest of the prompt kept).")
+    approx = data["summary"].get("approximator_relative_error") or {}
+    if approx:
+        errors = ", ".join(f"{v['mean']:.2f} ± {v['ci95']:.2f} at {b}" for b, v in approx.items())
+        body += (f" shapiq's {s['approximator']} on the same games, against the exact values (mean |error| of the "
+                 f"pair values / mean |exact pair value|, seeds {s['approximator_seeds']}): {errors} coalitions.")
+    body += "\n"
     return replace_between(text, DOC_START, DOC_END, body)
 
 
