@@ -110,6 +110,7 @@ def test_a_changed_setting_is_refused_on_resume(workspace, capsys):
     (["--approximator", "Nope"], "unknown approximator 'Nope'"),
     (["--attributions", "{root}"], "add --players top-k"),
     (["--players", "pairs"], "invalid choice"),
+    (["--players", "top-k", "--attributions", "{root}/questions"], "has no config 'demo__synthetic'"),
 ])
 def test_bad_input_exits_2_with_one_line(workspace, capsys, extra, message):
     root, source, _ = workspace

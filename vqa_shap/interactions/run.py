@@ -198,6 +198,15 @@ def interactions_questions(run: ExplainRun, job: InteractionsJob):
 
     from vqa_shap.explain import explain_questions
 
-    if job.attributions is not None and not Path(job.attributions).is_dir():
-        raise ExplainInputError(f"attributions folder {job.attributions} does not exist")
-    return explain_questions(replace(run, job=job, rank=0, world_size=1))
+    run = replace(run, job=job, rank=0, world_size=1)
+    if job.attributions is not None:
+        from vqa_shap import hub
+
+        if not Path(job.attributions).is_dir():
+            raise ExplainInputError(f"attributions folder {job.attributions} does not exist")
+        config = job.attributions_config or AttributionsJob().config_name(run)
+        configs = hub.list_configs(job.attributions)
+        if config not in configs:
+            raise ExplainInputError(f"attributions folder {job.attributions} has no config {config!r}; "
+                                    f"configs: {', '.join(configs) or 'none'} (--attributions-config)")
+    return explain_questions(run)
