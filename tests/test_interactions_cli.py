@@ -65,7 +65,7 @@ def test_modality_config_loads_back_resumes_and_keeps_the_error_row(workspace, c
         video = set(rec.players[0].features)
         assert video == {i for i, f in enumerate(rec.features) if f.modality == "video"} and len(video) == FRAMES
     card = (out / "README.md").read_text()
-    assert "k-SII" in card and f"`{config}`" in card and "| modality |" in card
+    assert "k-SII" in card and f"| `{config}` | `demo` | llava_onevision | modality |  | exact | 8 | 0 |" in card
     capsys.readouterr()
     assert main(["interactions", *_common(root, source, out), "--overwrite"]) == 0
     assert "0 computed now, 3 resumed" in capsys.readouterr().out

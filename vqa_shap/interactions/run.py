@@ -81,7 +81,8 @@ class InteractionsJob(AttributionsJob):
         return f"{super().config_name(run)}__{self.tag()}"
 
     def estimator_name(self, run: ExplainRun) -> str:
-        return "exact" if self.players == "modality" else self.approximator
+        exact = self.players == "modality" or 2 ** self.k <= run.budget  # as interactions() decides
+        return "exact" if exact else self.approximator
 
     def settings_extra(self) -> str:
         extra = {"interaction_index": INDEX, "players": self.players, "context": "kept"}
@@ -198,7 +199,8 @@ def interactions_questions(run: ExplainRun, job: InteractionsJob):
 
     from vqa_shap.explain import explain_questions
 
-    run = replace(run, job=job, rank=0, world_size=1)
+    # the modality game always takes its 8 coalitions: record that, not an unused budget
+    run = replace(run, job=job, rank=0, world_size=1, **({"budget": 8} if job.players == "modality" else {}))
     if job.attributions is not None:
         from vqa_shap import hub
 
