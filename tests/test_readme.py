@@ -60,6 +60,7 @@ TINY_LOADER = 'resolve_model("tiny-random/llava_onevision")'
 SHAPLEY_API = "vqa_shap.shapley(value_fn"
 SYNTHETIC = 'generate_source("synthetic_src"'
 SCHEMA_ROW = "row = q.to_row()"
+INTERACTIONS_API = "exact_interactions(Game(value"
 #: The example that needs the paper-tables commands (a bash block) run first.
 PAPER_EXPORT = 'load_dataset("paper_attributions"'
 #: The README's command-line example.
@@ -67,7 +68,8 @@ README_COMMANDS = "vqa-shap metrics ex_attributions"
 
 
 def test_every_python_example_is_covered():
-    markers = (README_READ_BACK, SAMPLE_VARIANT, TINY_LOADER, SHAPLEY_API, SYNTHETIC, SCHEMA_ROW, PAPER_EXPORT)
+    markers = (README_READ_BACK, SAMPLE_VARIANT, TINY_LOADER, SHAPLEY_API, SYNTHETIC, SCHEMA_ROW, PAPER_EXPORT,
+               INTERACTIONS_API)
     assert len(_blocks("python")) == len(markers)
     for marker in markers:
         _block("python", marker)
@@ -289,3 +291,9 @@ def test_readme_performance_figures_equal_the_committed_benchmarks():
         assert f"{s['speedup']:.1f}×" in perf and f"{low:.1f}–{high:.1f}" in perf, key
     speedup, ci = json.loads((REPO_ROOT / "benchmarks" / "bench_loader.json").read_text())["summary"]["speedup"]
     assert f"{speedup:.1f}× (± {ci:.1f})" in perf
+
+
+def test_interactions_example_prints_what_its_comments_say(capsys):
+    ns = _run(_block("python", INTERACTIONS_API))
+    assert capsys.readouterr().out.strip() == "((0, 1), (0, 2), (1, 2)) [ 1. -1.  0.]"
+    assert ns["approx"].estimator == "KernelSHAPIQ" and ns["approx"].budget == 6

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("vqa_shap.commands.push", "upload a Hub-style dataset folder to the Hugging Face Hub"),
     "features": ("vqa_shap.commands.features", "list each question's players (frames, question and option words) without a model"),
     "explain": ("vqa_shap.commands.explain", "explain a questions dataset with a model -> attributions dataset"),
+    "interactions": ("vqa_shap.commands.interactions", "pairwise Shapley interactions (modality groups or top-k players) -> interactions dataset"),
     "merge": ("vqa_shap.commands.merge", "assemble the shard outputs of explain into attributions configs"),
     "import-paper": ("vqa_shap.commands.import_paper", "import the paper's per-question Shapley CSVs as an attributions config"),
     "metrics": ("vqa_shap.commands.metrics", "modality metrics (MC, PF, ratio, dominance) with bootstrap intervals"),

@@ -159,6 +159,15 @@ def estimator(text: str) -> str:
     return text
 
 
+def interaction_approximator(text: str) -> str:
+    """A shapiq approximator of pairwise interactions (:data:`vqa_shap.interactions.APPROXIMATORS`)."""
+    from vqa_shap.interactions.index import APPROXIMATORS
+
+    if text not in APPROXIMATORS:
+        _fail(f"unknown approximator {text!r}; valid: {', '.join(APPROXIMATORS)}")
+    return text
+
+
 def variant(text: str) -> str:
     """A variant name: ``easy`` or ``hard_<N>`` (:data:`vqa_shap.builders.variants.VARIANT_PATTERN`)."""
     from vqa_shap.builders.variants import VARIANT_PATTERN

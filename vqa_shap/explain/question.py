@@ -49,7 +49,7 @@ class QuestionExplainer:
     """
 
     def __init__(self, loader, settings: ExplainSettings, video_root: str | os.PathLike, *,
-                 batch_size: int = DEFAULT_BATCH_SIZE, protocol=None):
+                 batch_size: int = DEFAULT_BATCH_SIZE, protocol=None, estimator: str | None = None):
         from vqa_shap.estimators import get_estimator
         from vqa_shap.protocol import get_protocol
 
@@ -58,8 +58,9 @@ class QuestionExplainer:
         self.video_root = Path(video_root)
         self.batch_size = int(batch_size)
         self.protocol = protocol if protocol is not None else get_protocol(settings.protocol)
-        self.estimator = get_estimator(settings.estimator)
+        self.estimator = get_estimator(estimator or settings.estimator)
         self._warned_repeats = False
+        self._game = None  # the question's game while it is explained (its evaluations go into an error row)
 
     def _record(self, question, **fields):
         from vqa_shap import __version__
@@ -95,47 +96,67 @@ class QuestionExplainer:
                                f"(limit {MAX_COALITION_CELLS} coalition cells); lower --budget")
         return budget
 
-    def explain(self, question):
-        """The :class:`~vqa_shap.schema.Attribution` of ``question``; an error record (``error`` set)
-        if it cannot be explained (see :data:`QUESTION_ERRORS`)."""
-        import numpy as np
+    def question_game(self, question, size_check=None):
+        """The question's features and its :class:`~vqa_shap.game.Game` (coalitions -> option scores).
 
+        Args:
+            question: the :class:`~vqa_shap.schema.Question`.
+            size_check: called with the number of features before any frame is read (default
+                :meth:`_budget`); its result is returned.
+
+        Returns:
+            ``(features, game, size_check(len(features)))``.
+        """
         from vqa_shap.game import Game
 
+        proto, loader, s = self.protocol, self.loader, self.settings
+        check_inputs_contained(question, self.video_root)
+        plan = proto.plan_frames(question, self.video_root, s.n_frames, sampler=s.sampler,
+                                 loader_family=loader.family)
+        self._warn_repeats(question, plan)
+        features = proto.features(question, plan, loader.temporal_unit)
+        checked = (size_check or self._budget)(len(features))
+        frames = proto.load_frames(question, self.video_root, plan)
+        prepared = loader.prepare(question, frames, plan, proto)
+        n_video = proto.n_video_players(plan, loader.temporal_unit)
+        self._game = Game(lambda coalitions: loader.score(prepared, coalitions), n_features=len(features),
+                          video_features=n_video)  # one call per request: the loader batches and shares prefixes
+        return features, self._game, checked
+
+    def explain(self, question):
+        """The record of ``question`` (:meth:`_explain`); an error record (``error`` set) if it cannot
+        be explained (see :data:`QUESTION_ERRORS`)."""
         start = time.perf_counter()
-        game = None
+        self._game = None
         try:
-            proto, loader, s = self.protocol, self.loader, self.settings
-            check_inputs_contained(question, self.video_root)
-            plan = proto.plan_frames(question, self.video_root, s.n_frames, sampler=s.sampler,
-                                     loader_family=loader.family)
-            self._warn_repeats(question, plan)
-            features = proto.features(question, plan, loader.temporal_unit)
-            budget = self._budget(len(features))
-            frames = proto.load_frames(question, self.video_root, plan)
-            prepared = loader.prepare(question, frames, plan, proto)
-            n_video = proto.n_video_players(plan, loader.temporal_unit)
-            game = Game(lambda coalitions: loader.score(prepared, coalitions), n_features=len(features),
-                        video_features=n_video)  # one call per request: the loader batches and shares prefixes
-            estimate = self.estimator.estimate(game, budget, s.seed)
-            value_full = np.asarray(game.value_full(), dtype=np.float64)
-            value_empty = np.asarray(game.value_empty(), dtype=np.float64)
-            values = np.asarray(estimate.values, dtype=np.float64)
-            if values.shape != (len(features), value_full.shape[0]):
-                raise ExplainError(f"estimate has shape {values.shape}, expected "
-                                   f"({len(features)}, {value_full.shape[0]})")
-            return self._record(
-                question, features=features, shapley=values, stderr=estimate.stderr,
-                value_full=value_full.astype(np.float32).tolist(),
-                value_empty=value_empty.astype(np.float32).tolist(),
-                prediction=int(np.argmax(value_full)), evaluations=int(game.evaluations), budget=budget,
-                runtime_s=time.perf_counter() - start,
-            )
+            return self._explain(question, start)
         except QUESTION_ERRORS as exc:
             reason = str(exc) if isinstance(exc, VqaShapError) else f"{type(exc).__name__}: {exc}"
             logger.warning("question %s could not be explained: %s", question.qid, reason)
-            return self._record(
-                question, features=(), shapley=[], error=reason or type(exc).__name__,
-                evaluations=int(game.evaluations) if game is not None else 0,
-                runtime_s=time.perf_counter() - start,
-            )
+            return self._error_record(question, reason or type(exc).__name__,
+                                      evaluations=int(self._game.evaluations) if self._game is not None else 0,
+                                      runtime_s=time.perf_counter() - start)
+
+    def _error_record(self, question, reason: str, *, evaluations: int, runtime_s: float):
+        return self._record(question, features=(), shapley=[], error=reason, evaluations=evaluations,
+                            runtime_s=runtime_s)
+
+    def _explain(self, question, start: float):
+        """The :class:`~vqa_shap.schema.Attribution` of ``question``."""
+        import numpy as np
+
+        features, game, budget = self.question_game(question)
+        estimate = self.estimator.estimate(game, budget, self.settings.seed)
+        value_full = np.asarray(game.value_full(), dtype=np.float64)
+        value_empty = np.asarray(game.value_empty(), dtype=np.float64)
+        values = np.asarray(estimate.values, dtype=np.float64)
+        if values.shape != (len(features), value_full.shape[0]):
+            raise ExplainError(f"estimate has shape {values.shape}, expected "
+                               f"({len(features)}, {value_full.shape[0]})")
+        return self._record(
+            question, features=features, shapley=values, stderr=estimate.stderr,
+            value_full=value_full.astype(np.float32).tolist(),
+            value_empty=value_empty.astype(np.float32).tolist(),
+            prediction=int(np.argmax(value_full)), evaluations=int(game.evaluations), budget=budget,
+            runtime_s=time.perf_counter() - start,
+        )

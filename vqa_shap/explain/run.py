@@ -62,6 +62,8 @@ class ExplainRun:
         strict_budget: make a question an error row instead of raising a too-small budget.
         map_batch_size: questions per ``Dataset.map`` batch.
         progress: show a progress bar (questions/s, evaluations/s).
+        job: what is computed per question (``None``: Shapley attributions, :data:`ATTRIBUTIONS`);
+            see :class:`AttributionsJob` for what a job provides.
     """
 
     questions: str | os.PathLike
@@ -89,6 +91,7 @@ class ExplainRun:
     strict_budget: bool = False
     map_batch_size: int = 8
     progress: bool = True
+    job: Any = None
 
     def __post_init__(self):
         for what in ("frames", "budget", "batch_size", "map_batch_size"):
@@ -104,7 +107,11 @@ class ExplainRun:
 
     def config_name(self) -> str:
         """The attributions config written: ``name`` or ``<model slug>__<questions config>``."""
-        return self.name or attributions_config(self.model, self.config)
+        return self.name or self.the_job().config_name(self)
+
+    def the_job(self) -> "AttributionsJob":
+        """The job (:data:`ATTRIBUTIONS` unless ``job`` is set)."""
+        return self.job if self.job is not None else ATTRIBUTIONS
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,46 @@ class ExplainResult:
     @property
     def evaluations_per_s(self) -> float:
         return self.evaluations / self.seconds if self.seconds > 0 else 0.0
+
+
+class AttributionsJob:
+    """What ``explain`` computes per question: Shapley attributions (the default job of :class:`ExplainRun`).
+
+    Another job (e.g. :class:`vqa_shap.interactions.run.InteractionsJob`) provides the same members
+    and reuses the whole run: work directory, resume per question, atomic writes, error rows.
+    """
+
+    #: card template and folder kind
+    kind = "attributions"
+
+    def features(self):
+        """The ``datasets.Features`` of the rows."""
+        from vqa_shap.schema import attribution_features
+
+        return attribution_features()
+
+    def config_name(self, run: ExplainRun) -> str:
+        """The default output config name."""
+        return attributions_config(run.model, run.config)
+
+    def estimator_name(self, run: ExplainRun) -> str:
+        """The estimator recorded in the settings (raises a VqaShapError for an unknown one)."""
+        from vqa_shap.estimators import get_estimator
+
+        # The estimator's own name ("default" is an alias that may change between versions).
+        return get_estimator(run.estimator).name
+
+    def settings_extra(self) -> str | None:
+        """Job settings that determine the numbers, as canonical JSON (None: nothing beyond ExplainSettings)."""
+        return None
+
+    def explainer(self, loader, settings: ExplainSettings, run: ExplainRun) -> QuestionExplainer:
+        """The per-question explainer (``explain(question) -> record with to_row()``)."""
+        return QuestionExplainer(loader, settings, run.video_root, batch_size=run.batch_size)
+
+
+#: the default job
+ATTRIBUTIONS = AttributionsJob()
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,30 +245,29 @@ def _check_folders(run: ExplainRun, config_out: str, shard: Shard) -> Path:
         kind = hub.folder_meta(out).get("kind")
     except VqaShapError as exc:
         raise ExplainInputError(str(exc)) from exc
-    if kind not in (None, "attributions"):
-        raise ExplainInputError(f"{out} holds a {kind!r} dataset; write attributions to another folder")
+    job = run.the_job()
+    if kind not in (None, job.kind):
+        raise ExplainInputError(f"{out} holds a {kind!r} dataset; write {job.kind} to another folder")
     if shard.world_size == 1 and not run.overwrite and config_exists(out, config_out):
         raise ExplainInputError(f"{out} already has config {config_out!r}; pass --overwrite to replace it")
     return out
 
 
 def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[str, ...]) -> ExplainSettings:
-    from vqa_shap.estimators import get_estimator
     from vqa_shap.protocol import SAMPLERS, get_protocol
 
     if run.sampler is not None and run.sampler not in SAMPLERS:
         raise ExplainInputError(f"unknown sampler {run.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
     try:
         protocol = get_protocol(run.protocol).name
-        # Record the estimator's own name ("default" is an alias that may change between versions).
-        estimator = get_estimator(run.estimator).name
+        estimator = run.the_job().estimator_name(run)
     except VqaShapError as exc:
         raise ExplainInputError(str(exc)) from exc
     return ExplainSettings(
         model=run.model, loader=loader_family, protocol=protocol, estimator=estimator,
         budget=int(run.budget), seed=int(run.seed), n_frames=int(run.frames), sampler=run.sampler,
         strict_budget=bool(run.strict_budget), questions_config=run.config, config=config_out, qids=qids,
-        video_root=os.path.abspath(run.video_root), dtype=run.dtype,
+        video_root=os.path.abspath(run.video_root), dtype=run.dtype, extra=run.the_job().settings_extra(),
     )
 
 
@@ -271,6 +317,8 @@ def explain_questions(run: ExplainRun) -> ExplainResult:
         raise ExplainInputError(str(exc)) from exc
     settings = _settings(run, loader_cls.family, config_out, all_qids)
     work = work_dir_for(out, config_out, run.work_dir)
+    if shard.world_size > 1 and run.job is not None:
+        raise ExplainInputError(f"{run.the_job().kind} runs in one process (no shards); unset WORLD_SIZE/SLURM_NTASKS")
     if run.restart and shard.world_size > 1:
         raise ExplainInputError(f"restart with {shard.world_size} shards would discard the other shards' work; "
                                 f"delete {work.path} once before starting them instead")
@@ -287,8 +335,8 @@ def _explain_part(run: ExplainRun, settings: ExplainSettings, work: WorkDir, sha
                   loader_cls, checkpoint, out: Path) -> ExplainResult:
     """Map this shard's questions to attributions rows (reusing finished ones); write the config."""
     from vqa_shap import hub
-    from vqa_shap.schema import attribution_features
 
+    job = run.the_job()
     digests = {row["qid"]: question_digest(row) for row in part}
     finished = work.finished(digests, retry_errors=run.retry_errors)
     todo = [q for q in digests if q not in finished]
@@ -297,13 +345,13 @@ def _explain_part(run: ExplainRun, settings: ExplainSettings, work: WorkDir, sha
     explainer = None
     if todo:  # load the model only when there is work (a finished shard resumes instantly)
         model_loader = loader_cls.load(checkpoint, device=run.device, dtype=run.dtype, batch_size=run.batch_size)
-        explainer = QuestionExplainer(model_loader, settings, run.video_root, batch_size=run.batch_size)
+        explainer = job.explainer(model_loader, settings, run)
     started = time.perf_counter()
-    rows = _map_rows(part, _RowMaker(explainer, work, digests, finished), settings, shard, todo,
+    rows = _map_rows(part, _RowMaker(explainer, work, digests, finished, job.features()), settings, shard, todo,
                      map_batch_size=run.map_batch_size, progress=run.progress)
     seconds = time.perf_counter() - started
     if shard.world_size == 1:
-        hub.write_config(out, settings.config, rows, features=attribution_features(), kind="attributions",
+        hub.write_config(out, settings.config, rows, features=job.features(), kind=job.kind,
                          card_vars=settings.card_vars(), overwrite=run.overwrite)
     computed = set(todo)
     evaluations = sum(e or 0 for q, e in zip(rows["qid"], rows["evaluations"]) if q in computed)
@@ -328,12 +376,13 @@ class _RowMaker:
     """
 
     def __init__(self, explainer: QuestionExplainer | None, work: WorkDir, digests: dict[str, str],
-                 finished: dict[str, dict[str, Any]]):
+                 finished: dict[str, dict[str, Any]], features):
         self.explainer, self.work, self.digests, self.finished = explainer, work, digests, finished
+        self.features = features
         self.bar = None
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        from vqa_shap.schema import Question, attribution_features
+        from vqa_shap.schema import Question
 
         rows = []
         for i, qid in enumerate(batch["qid"]):
@@ -344,7 +393,7 @@ class _RowMaker:
                 if self.bar is not None:
                     self.bar.add(row["evaluations"])
             rows.append(row)
-        return {c: [r.get(c) for r in rows] for c in attribution_features()}
+        return {c: [r.get(c) for r in rows] for c in self.features}
 
 
 def _map_rows(part, maker: _RowMaker, settings: ExplainSettings, shard: Shard, todo: Sequence[str], *,
@@ -352,10 +401,9 @@ def _map_rows(part, maker: _RowMaker, settings: ExplainSettings, shard: Shard, t
     """``part.map(maker)`` in memory, with our progress bar instead of ``datasets``' own."""
     import datasets
 
-    from vqa_shap.schema import attribution_features
-
-    if len(part) == 0:  # map skips an empty dataset and would return it without the attributions columns
-        return datasets.Dataset.from_dict({c: [] for c in attribution_features()}, features=attribution_features())
+    features = maker.features
+    if len(part) == 0:  # map skips an empty dataset and would return it without the output columns
+        return datasets.Dataset.from_dict({c: [] for c in features}, features=features)
     # The fingerprint names the result by what determines it (never by hashing the closure, which
     # holds the model); keep_in_memory: no cache files next to the questions.
     fingerprint = hashlib.sha1(json.dumps(
@@ -366,7 +414,7 @@ def _map_rows(part, maker: _RowMaker, settings: ExplainSettings, shard: Shard, t
     datasets.disable_progress_bars()
     try:
         return part.map(maker, batched=True, batch_size=map_batch_size, remove_columns=part.column_names,
-                        features=attribution_features(), keep_in_memory=True, new_fingerprint=fingerprint)
+                        features=features, keep_in_memory=True, new_fingerprint=fingerprint)
     finally:
         if was_enabled:
             datasets.enable_progress_bars()

@@ -154,6 +154,8 @@ class ExplainSettings:
             error row instead.
         video_root: the folder the videos were read from (absolute), or ``None`` if not recorded.
         dtype: the torch dtype asked for (``None``: automatic).
+        extra: settings of a job other than Shapley attributions (e.g. ``vqa-shap interactions``),
+            as canonical JSON text; ``None`` for attributions.
     """
 
     model: str
@@ -170,6 +172,7 @@ class ExplainSettings:
     strict_budget: bool = False
     video_root: str | None = None
     dtype: str | None = None
+    extra: str | None = None
 
     def card_vars(self) -> dict[str, Any]:
         """Template variables for ``cards/attributions.md.j2``."""
@@ -181,6 +184,7 @@ class ExplainSettings:
             "n_frames": self.n_frames, "sampler": self.sampler,
             "questions_config": self.questions_config, "config": self.config,
             "version": __version__,
+            **(json.loads(self.extra) if self.extra else {}),
         }
 
     def to_json(self) -> dict[str, Any]:
