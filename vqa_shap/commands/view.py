@@ -31,11 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _load(args: argparse.Namespace):
-    """The configs' rows and card settings; non-attributions configs are skipped unless named."""
+def _configs(args: argparse.Namespace) -> tuple[list[str], bool]:
+    """The configs to show (checked before any loading) and whether the user named them."""
     from vqa_shap import hub
-    from vqa_shap.analysis import maskbench
-    from vqa_shap.errors import UsageError, VqaShapError
+    from vqa_shap.errors import UsageError
 
     available = hub.list_configs(args.attributions)
     if not available:
@@ -43,26 +42,16 @@ def _load(args: argparse.Namespace):
     unknown = [c for c in args.config or () if c not in available]
     if unknown:
         raise UsageError(f"{args.attributions}: unknown config(s) {unknown}; available: {available}")
-    attributions, skipped = {}, []
-    for config in args.config or available:
-        try:
-            attributions[config] = maskbench.load_attributions(args.attributions, config)
-        except VqaShapError as exc:
-            if args.config:
-                raise
-            skipped.append(f"{config} ({str(exc).split('(')[-1].rstrip(')')})")
-    if not attributions:
-        raise VqaShapError(f"{args.attributions}: no attributions config among {available}")
-    settings = {c: maskbench.attribution_settings(args.attributions, c) for c in attributions}
-    return attributions, settings, skipped
+    return list(args.config or available), bool(args.config)
 
 
-def _questions(args: argparse.Namespace, settings) -> dict | None:
+def _questions_configs(args: argparse.Namespace, settings) -> list[str]:
+    """The questions configs to read (checked before any loading); ``[]`` without ``--questions``."""
     from vqa_shap import hub
     from vqa_shap.errors import UsageError
 
     if args.questions is None:
-        return None
+        return []
     qconfigs = set(args.questions_config or ()) or {s.get("questions_config") for s in settings.values()}
     qconfigs.discard(None)
     if not qconfigs:
@@ -71,10 +60,25 @@ def _questions(args: argparse.Namespace, settings) -> dict | None:
     missing = sorted(qconfigs - set(available))
     if missing:
         raise UsageError(f"{args.questions}: no questions config(s) {missing}; available: {available}")
-    questions = {}
-    for qc in sorted(qconfigs):
-        questions.update({q.qid: q for q in hub.load_questions(args.questions, qc)})
-    return questions
+    return sorted(qconfigs)
+
+
+def _load(args: argparse.Namespace, configs: list[str], named: bool):
+    """The configs' rows; a config of another schema is skipped (listed) unless the user named it."""
+    from vqa_shap.analysis import maskbench
+    from vqa_shap.errors import VqaShapError
+
+    attributions, skipped = {}, []
+    for config in configs:
+        try:
+            attributions[config] = maskbench.load_attributions(args.attributions, config)
+        except VqaShapError as exc:
+            if named:
+                raise
+            skipped.append(f"{config} ({str(exc).split('(')[-1].rstrip(')')})")
+    if not attributions:
+        raise VqaShapError(f"{args.attributions}: no attributions config among {configs}")
+    return attributions, skipped
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,11 +91,19 @@ def run(args: argparse.Namespace) -> int:
         check_site_folder(args.out)
     except VqaShapError as exc:
         raise UsageError(str(exc)) from None
-    attributions, settings, skipped = _load(args)
-    questions = _questions(args, settings)
+    from vqa_shap import hub
+    from vqa_shap.analysis import maskbench
+
+    configs, named = _configs(args)
+    settings = {c: maskbench.attribution_settings(args.attributions, c) for c in configs}
+    qconfigs = _questions_configs(args, settings)
+    attributions, skipped = _load(args, configs, named)
+    questions = None
+    if args.questions is not None:
+        questions = {q.qid: q for qc in qconfigs for q in hub.load_questions(args.questions, qc)}
     reports = sorted(Path(args.report).glob("*.png")) if args.report else []
     result = build_site(attributions, args.out, questions=questions, video_root=args.video_root,
-                        settings=settings, reports=reports, bootstrap=args.bootstrap, title=args.title,
+                        settings={c: settings[c] for c in attributions}, reports=reports, bootstrap=args.bootstrap, title=args.title,
                         progress=not args.no_progress)
     print(f"site of {len(result.configs)} config(s), {result.n_questions} question(s) "
           f"({result.n_errors} error rows) in {result.seconds:.1f} s: {result.out / 'index.html'}")

@@ -62,8 +62,10 @@ def write_thumbnails(attr: Attribution, question: Question | None, video_root: P
     """
     if attr.error is not None:
         return None, "error row"
-    if question is None or video_root is None:
+    if video_root is None:
         return None, "no videos given (--questions and --video-root)"
+    if question is None:
+        return None, f"question {attr.qid!r} is not in the questions folder"
     from vqa_shap.analysis.report import frame_images
 
     try:
@@ -72,7 +74,7 @@ def write_thumbnails(attr: Attribution, question: Question | None, video_root: P
     except Exception as exc:  # noqa: BLE001 - a broken video is a placeholder, never a crash
         images, note = None, f"frames unavailable: {exc}"
     if images is None:
-        log.info("%s: %s", attr.qid, note)
+        log.debug("%s: %s", attr.qid, note)
         return None, _one_line(note)
     stem = safe_stem(attr.qid)
     paths = []

@@ -1,6 +1,6 @@
 /* vqa-shap view: the pages of a static attributions site. Plain JavaScript, no dependencies.
- * Data comes from <script> files that fill window.VQA_DATA (fetch() of local files is blocked by
- * browsers): data/site.js (configs, metrics), data/<config>/list.js, data/<config>/chunk-<k>.js. */
+ * Data comes from <script> files that fill window.VQA_DATA (browsers refuse to fetch local files):
+ * data/site.js (configs, metrics), data/<config>/list.js, data/<config>/chunk-<k>.js. */
 (function () {
   "use strict";
   var D = window.VQA_DATA || {site: null, lists: {}, chunks: {}};
