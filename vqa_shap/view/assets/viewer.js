@@ -50,7 +50,7 @@
     return x.toFixed(d === undefined ? 3 : d);
   }
   function letter(k) { return k < 26 ? String.fromCharCode(65 + k) : "O" + (k + 1); }
-  function fail(err) { document.getElementById("app").appendChild(h("p", {"class": "error", text: String(err)})); }
+  function fail(err) { document.getElementById("app").appendChild(h("p", {"class": "fail", text: String(err)})); }
 
   // Diverging colour scale (blue – grey – red, as matplotlib's coolwarm) of a value in [-1, 1].
   var LOW = [59, 76, 192], MID = [221, 221, 221], HIGH = [180, 4, 38];
@@ -69,8 +69,8 @@
   // ---------------------------------------------------------------- index
   function ci(v, se) {
     if (!v || v[0] === null) return h("td", {text: "–"});
-    var text = fmt(v[0]) + (v[1] !== null && v[1] !== undefined ? " [" + fmt(v[1]) + ", " + fmt(v[2]) + "]" : "");
-    return h("td", {text: text, title: se !== null && se !== undefined ? "propagated stderr ± " + fmt(se, 4) : ""});
+    var interval = v[1] !== null && v[1] !== undefined ? h("small", {"class": "ci", text: " [" + fmt(v[1]) + ", " + fmt(v[2]) + "]"}) : null;
+    return h("td", {title: se !== null && se !== undefined ? "propagated stderr ± " + fmt(se, 4) : ""}, [fmt(v[0]), interval]);
   }
   function metricsTable(signal) {
     var keys = ["mc_v", "mc_q", "mc_a", "pf_v", "pf_q", "pf_a"];
@@ -137,7 +137,8 @@
     var state = {sort: "", dir: 1, page: 0};
     var cols = ["config", "qid", "benchmark", "task", "variant", "answer", "prediction", "status", "n_features", "mc_v", "mc_q", "mc_a"];
     var labels = {n_features: "F", mc_v: "MC V", mc_q: "MC Q", mc_a: "MC A"};
-    var controls = h("div", {"class": "filters"}, [filterSelect("f-benchmark", "Benchmark", distinct(all, "benchmark")),
+    var controls = h("div", {"class": "filters"}, [filterSelect("f-config", "Config", distinct(all, "config")),
+      filterSelect("f-benchmark", "Benchmark", distinct(all, "benchmark")),
       filterSelect("f-task", "Task", distinct(all, "task")), filterSelect("f-status", "Status", ["correct", "incorrect", "error", "unknown"]),
       h("label", {}, ["qid ", h("input", {id: "f-qid", type: "search", placeholder: "contains…"})])]);
     var count = h("p", {id: "count"}), body = h("tbody"), pager = h("p", {"class": "pager"});
@@ -148,9 +149,9 @@
     }));
     function value(id) { return document.getElementById(id).value; }
     function rows() {
-      var b = value("f-benchmark"), t = value("f-task"), s = value("f-status"), q = value("f-qid").toLowerCase();
+      var cf = value("f-config"), b = value("f-benchmark"), t = value("f-task"), s = value("f-status"), q = value("f-qid").toLowerCase();
       var out = all.filter(function (r) {
-        return (!b || r.benchmark === b) && (!t || r.task === t) && (!s || r.status === s) && (!q || r.qid.toLowerCase().indexOf(q) >= 0);
+        return (!cf || r.config === cf) && (!b || r.benchmark === b) && (!t || r.task === t) && (!s || r.status === s) && (!q || r.qid.toLowerCase().indexOf(q) >= 0);
       });
       if (state.sort) {
         var k = state.sort;
@@ -164,6 +165,7 @@
       }
       return out;
     }
+    function turn(page) { state.page = page; draw(); window.scrollTo(0, 0); }
     function draw() {
       var list = rows(), pages = Math.max(1, Math.ceil(list.length / PAGE_SIZE));
       state.page = Math.min(state.page, pages - 1);
@@ -181,9 +183,9 @@
       Array.prototype.forEach.call(head.children, function (th) {
         th.className = "sortable" + (th.getAttribute("data-col") === state.sort ? (state.dir > 0 ? " asc" : " desc") : "");
       });
-      pager.replaceChildren(h("button", {id: "prev-page", onclick: function () { state.page = Math.max(0, state.page - 1); draw(); }, text: "‹ previous"}),
+      pager.replaceChildren(h("button", {id: "prev-page", onclick: function () { turn(Math.max(0, state.page - 1)); }, text: "‹ previous"}),
         " page " + (state.page + 1) + " of " + pages + " ",
-        h("button", {id: "next-page", onclick: function () { state.page = Math.min(pages - 1, state.page + 1); draw(); }, text: "next ›"}));
+        h("button", {id: "next-page", onclick: function () { turn(Math.min(pages - 1, state.page + 1)); }, text: "next ›"}));
     }
     app.append(h("h1", {text: "Questions"}), controls, count,
       h("table", {"class": "questions", id: "questions"}, [h("thead", {}, [head]), body]), pager);
