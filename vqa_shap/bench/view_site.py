@@ -60,6 +60,7 @@ def bench_view(folder: Path | str, *, n_questions: int = 5000, seeds: tuple[int,
     from vqa_shap.schema import attribution_features
 
     folder = Path(folder)
+    load_before = list(os.getloadavg())
     runs = []
     for seed in seeds:
         data, site = folder / f"attributions-{seed}", folder / f"site-{seed}"
@@ -75,7 +76,30 @@ def bench_view(folder: Path | str, *, n_questions: int = 5000, seeds: tuple[int,
     secs = np.array([r["seconds"] for r in runs])
     half = _t95(len(secs)) * secs.std(ddof=1) / np.sqrt(len(secs)) if len(secs) > 1 else float("nan")
     return {"n_questions": n_questions, "bootstrap": bootstrap, "runs": runs, "mean_s": float(secs.mean()),
-            "ci95_s": [float(secs.mean() - half), float(secs.mean() + half)], "loadavg": list(os.getloadavg())}
+            "ci95_s": [float(secs.mean() - half), float(secs.mean() + half)], "loadavg_before": load_before,
+            "loadavg_after": list(os.getloadavg())}
+
+
+#: Markers of the generated table in docs/viewer.md.
+DOC_START, DOC_END = "<!-- view-bench:start -->", "<!-- view-bench:end -->"
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """The Markdown table of a :func:`bench_view` report (docs/viewer.md between :data:`DOC_START`/:data:`DOC_END`)."""
+    lo, hi = report["ci95_s"]
+    load = ", ".join(f"{x:.1f}" for x in report["loadavg_before"])
+    mib = np.mean([r["site_bytes"] for r in report["runs"]]) / 2**20
+    return (f"| questions | datasets (seeds) | build time, mean [95% CI] | site size | machine load (1/5/15 min) |\n"
+            f"|---|---|---|---|---|\n"
+            f"| {report['n_questions']:,} | {len(report['runs'])} ({', '.join(str(r['seed']) for r in report['runs'])}) "
+            f"| {report['mean_s']:.1f} s [{lo:.1f}, {hi:.1f}] | {mib:.0f} MiB | {load} |\n")
+
+
+def update_doc(text: str, report: dict[str, Any]) -> str:
+    """``text`` with the generated table replaced by :func:`render_table` of ``report``."""
+    from vqa_shap.bench.doc_tables import replace_between
+
+    return replace_between(text, DOC_START, DOC_END, render_table(report))
 
 
 def _t95(n: int) -> float:
