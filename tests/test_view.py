@@ -222,3 +222,33 @@ def test_five_thousand_questions_build(tmp_path):
     assert len(listed) == 5000 and result.n_errors == sum(r.error is not None for r in rows) == 51
     assert len(list((tmp_path / "site" / "data" / "demo__synthetic").glob("chunk-*.js"))) == 50
     assert read_data(tmp_path / "site" / "data" / "demo__synthetic" / "chunk-49.js")[-1]["qid"] == "q04999"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_viewer_doc_table_equals_the_committed_benchmark():
+    from vqa_shap.bench.view_site import update_doc
+
+    report = json.loads((ROOT / "benchmarks" / "bench_view.json").read_text())
+    assert report["n_questions"] == 5000 and len(report["runs"]) >= 2
+    doc = (ROOT / "docs" / "viewer.md").read_text()
+    assert update_doc(doc, report) == doc, ("regenerate: python scripts/bench_view.py --from-json "
+                                            "benchmarks/bench_view.json --doc docs/viewer.md")
+
+
+def test_bench_script_measures_and_regenerates_the_table(tmp_path, capsys):
+    from helpers import script_main
+
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- view-bench:start -->\nold\n<!-- view-bench:end -->\nafter\n")
+    main = script_main("bench_view.py")
+    assert main(["--questions", "40", "--seeds", "0", "1", "--bootstrap", "0", "--json", str(tmp_path / "b.json"),
+                 "--doc", str(doc)]) == 0
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert [r["seed"] for r in report["runs"]] == [0, 1] and report["n_questions"] == 40
+    assert min(report["ci95_s"]) <= report["mean_s"] <= max(report["ci95_s"])
+    text = doc.read_text()
+    assert "old" not in text and "| 40 | 2 (0, 1) |" in text and text.endswith("<!-- view-bench:end -->\nafter\n")
+    assert main(["--from-json", str(tmp_path / "b.json"), "--doc", str(doc)]) == 0 and doc.read_text() == text
+    assert main(["--seeds", "0"]) == 2

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (needs --questions; "
                         "without it frames are placeholders)")
     parser.add_argument("--report", type=argtypes.folder, metavar="DIR",
-                        help="a `vqa-shap report` output folder whose PNG figures the index links")
+                        help="a `vqa-shap report` output folder whose top-level PNG figures the index links "
+                        "(default: PNG files at the top of ATTRIBUTIONS, if any)")
     parser.add_argument("--bootstrap", type=argtypes.bootstrap, default=200,
                         help="resamples of the metrics' confidence intervals (default 200; 0: none)")
     parser.add_argument("--title", default="vqa-shap attributions", help="heading of the index page")
@@ -101,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     questions = None
     if args.questions is not None:
         questions = {q.qid: q for qc in qconfigs for q in hub.load_questions(args.questions, qc)}
-    reports = sorted(Path(args.report).glob("*.png")) if args.report else []
+    # a report's top-level figures (per-question images live in sub-folders and are not linked)
+    reports = sorted(Path(args.report or args.attributions).glob("*.png"))
     result = build_site(attributions, args.out, questions=questions, video_root=args.video_root,
                         settings={c: settings[c] for c in attributions}, reports=reports, bootstrap=args.bootstrap, title=args.title,
                         progress=not args.no_progress)

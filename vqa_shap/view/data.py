@@ -11,6 +11,7 @@ samples), since JSON has neither.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -63,8 +64,12 @@ def status(attr: Attribution) -> str:
 
 
 def question_metrics(attrs: Sequence[Attribution]) -> list[M.QuestionMetrics | None]:
-    """Per row, its :func:`vqa_shap.analysis.metrics.question_metrics` (``None`` for error rows)."""
-    return [None if a.error is not None else M.question_metrics(a) for a in attrs]
+    """Per row, its :func:`vqa_shap.analysis.metrics.question_metrics` (``None`` for error rows).
+
+    The list shows the values only, so the rows' stderr is left out: propagating it is most of the
+    cost, and the config's errors come from :func:`config_summary`.
+    """
+    return [None if a.error is not None else M.question_metrics(replace(a, stderr=None)) for a in attrs]
 
 
 def list_rows(attrs: Sequence[Attribution], per_q: Sequence[M.QuestionMetrics | None]) -> list[list[Any]]:
