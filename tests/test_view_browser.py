@@ -225,3 +225,13 @@ def test_compare_shows_two_configs_side_by_side(browser, site, shots):
     assert cols[0].location["x"] < cols[1].location["x"] and cols[0].location["y"] == cols[1].location["y"]
     assert "of 4 in both" in browser.find_element(By.CSS_SELECTOR, ".nav").text
     screenshot(browser, shots, "compare")
+
+
+def test_a_question_by_qid_and_the_arrow_keys(browser, site):
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, site, f"question.html?c={CONFIGS[1]}&q=mv_2", ".panel[data-qid='mv_2']")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, f".panel[data-qid='{BROKEN}']"))
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".panel[data-qid='mv_2']"))

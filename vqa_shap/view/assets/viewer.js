@@ -291,8 +291,9 @@
     var p = params(), name = p.c || (SITE.configs[0] || {}).name, i = +(p.i || 0);
     if (!config(name)) return fail("unknown config " + name);
     loadList(name).then(function (list) {
-      var n = list.rows.length;
-      i = Math.max(0, Math.min(n - 1, i));
+      var n = list.rows.length, byQid = list.rows.map(function (r) { return r[0]; }).indexOf(p.q);
+      if (!n) throw new Error("config " + name + " has no questions");
+      i = byQid >= 0 ? byQid : Math.max(0, Math.min(n - 1, isNaN(i) ? 0 : i));
       return loadQuestion(name, i).then(function (q) {
         var nav = h("p", {"class": "nav"}, [
           i > 0 ? h("a", {id: "prev", href: url("question.html", {c: name, i: i - 1}), text: "‹ previous"}) : h("span", {text: "‹ previous"}),
@@ -336,6 +337,10 @@
 
   // ---------------------------------------------------------------- start
   var pages = {index: pageIndex, questions: pageQuestions, question: pageQuestion, compare: pageCompare};
+  document.addEventListener("keydown", function (e) {  // ← / → follow the previous / next links
+    var link = e.target.tagName !== "INPUT" && document.getElementById({ArrowLeft: "prev", ArrowRight: "next"}[e.key]);
+    if (link) location.href = link.href;
+  });
   document.addEventListener("DOMContentLoaded", function () {
     var app = document.getElementById("app");
     document.getElementById("site-title").textContent = SITE.title;
