@@ -73,10 +73,11 @@ def _load(args: argparse.Namespace, configs: list[str], named: bool):
     for config in configs:
         try:
             attributions[config] = maskbench.load_attributions(args.attributions, config)
-        except VqaShapError as exc:
+        except (VqaShapError, ValueError, KeyError, TypeError) as exc:  # another schema, or rows that do not fit
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             if named:
-                raise
-            skipped.append(f"{config} ({str(exc).split('(')[-1].rstrip(')')})")
+                raise VqaShapError(f"{args.attributions}: config {config!r} cannot be shown: {reason}") from exc
+            skipped.append(f"{config}: {reason}")
     if not attributions:
         raise VqaShapError(f"{args.attributions}: no attributions config among {configs}")
     return attributions, skipped
@@ -98,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
     configs, named = _configs(args)
     settings = {c: maskbench.attribution_settings(args.attributions, c) for c in configs}
     qconfigs = _questions_configs(args, settings)
-    attributions, skipped = _load(args, configs, named)
-    questions = None
-    if args.questions is not None:
-        questions = {q.qid: q for qc in qconfigs for q in hub.load_questions(args.questions, qc)}
+    with hub._datasets_bars_off():  # one bar (the site's), not one per config loaded
+        attributions, skipped = _load(args, configs, named)
+        questions = None
+        if args.questions is not None:
+            questions = {q.qid: q for qc in qconfigs for q in hub.load_questions(args.questions, qc)}
     # a report's top-level figures (per-question images live in sub-folders and are not linked)
     reports = sorted(Path(args.report or args.attributions).glob("*.png"))
     result = build_site(attributions, args.out, questions=questions, video_root=args.video_root,
