@@ -235,3 +235,31 @@ def test_a_question_by_qid_and_the_arrow_keys(browser, site):
     WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, f".panel[data-qid='{BROKEN}']"))
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
     WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".panel[data-qid='mv_2']"))
+
+
+@pytest.mark.slow
+def test_the_site_of_a_demo_run(browser, tmp_path, shots):
+    """The whole path on a real run: the demo (demo model, synthetic videos), its report, the site, the browser."""
+    from test_view import read_data
+
+    from vqa_shap.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--questions", "3", "--budget", "64"]) == 0
+    site = out / "site"
+    assert main(["view", str(out / "attributions"), "--questions", str(out / "questions"), "--video-root",
+                 str(out / "source"), "--report", str(out / "report"), "--out", str(site), "--no-progress"]) == 0
+    open_page(browser, site, "index.html", "#metrics tbody tr")
+    assert [r.find_element(By.TAG_NAME, "a").text for r in browser.find_elements(By.CSS_SELECTOR, "#metrics tbody tr")] \
+        == ["demo__synthetic"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".reports img")) == 2  # modality shares and violins
+    screenshot(browser, shots, "demo_index")
+    q = read_data(site / "data" / "demo__synthetic" / "chunk-0.js")[0]
+    open_page(browser, site, "question.html?c=demo__synthetic&i=0", ".panel .strip")
+    frames = browser.find_elements(By.CSS_SELECTOR, ".panel .frame")
+    assert len(frames) == sum(f[1] == "v" for f in q["features"]) == 8 and q["frame_note"] is None
+    assert all(browser.execute_script("return arguments[0].naturalWidth", f.find_element(By.TAG_NAME, "img")) > 0
+               for f in frames)
+    assert browser.find_element(By.CSS_SELECTOR, ".panel .verbatim").text == q["text"]
+    assert len(set(styles(browser.find_elements(By.CSS_SELECTOR, ".panel .word"), "background-color"))) > 2
+    screenshot(browser, shots, "demo_question")
