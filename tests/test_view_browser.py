@@ -101,11 +101,13 @@ def test_index_lists_configs_with_metrics_and_report_figures(browser, site, shot
     rows = browser.find_elements(By.CSS_SELECTOR, "#metrics tbody tr")
     assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == sorted([*CONFIGS, MANY])
     cells = rows[0].find_elements(By.TAG_NAME, "td")
-    assert "[" in cells[7].text and "]" in cells[7].text  # MC V with its interval
-    mc_v = cells[7].text
+    assert cells[4].text == "synthetic · 400 · stderr"
+    assert rows[1].find_elements(By.TAG_NAME, "td")[4].text == "permutation · 64 · stderr"
+    assert "[" in cells[8].text and "]" in cells[8].text  # MC V with its interval
+    mc_v = cells[8].text
     Select(browser.find_element(By.ID, "signal")).select_by_value("All")
     rows = browser.find_elements(By.CSS_SELECTOR, "#metrics tbody tr")
-    assert len(rows) == 3 and rows[0].find_elements(By.TAG_NAME, "td")[7].text != mc_v
+    assert len(rows) == 3 and rows[0].find_elements(By.TAG_NAME, "td")[8].text != mc_v
     img = browser.find_element(By.CSS_SELECTOR, ".reports img")
     assert browser.execute_script("return arguments[0].naturalWidth", img) == 90
     screenshot(browser, shots, "index")

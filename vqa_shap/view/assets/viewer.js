@@ -74,13 +74,14 @@
   }
   function metricsTable(signal) {
     var keys = ["mc_v", "mc_q", "mc_a", "pf_v", "pf_q", "pf_a"];
-    var head = ["Config", "Model", "Benchmark", "Variant", "Questions", "Errors", "Accuracy"].concat(
+    var head = ["Config", "Model", "Benchmark", "Variant", "Estimator", "Questions", "Errors", "Accuracy"].concat(
       keys.map(function (k) { return k.slice(0, 2).toUpperCase() + " " + k.slice(3).toUpperCase(); }));
     var rows = SITE.configs.map(function (c) {
       var m = c.metrics[signal] || {};
       var se = m.se || {};
       return h("tr", {}, [h("td", {}, [h("a", {href: url("questions.html", {c: c.name}), text: c.name})]),
         h("td", {text: c.model}), h("td", {text: c.benchmark}), h("td", {text: c.variant}),
+        h("td", {text: c.estimator + " · " + c.budget + (c.has_stderr ? " · stderr" : "")}),
         h("td", {text: String(c.n_rows - c.n_errors)}), h("td", {text: String(c.n_errors)}), ci(m.accuracy)].concat(
         keys.map(function (k) { return ci(m[k], se[k]); })));
     });
