@@ -16,6 +16,8 @@ N_FRAMES = 4
 #: Questions whose video is replaced by garbage after planning (a broken video path).
 BROKEN = "broken_video"
 ERROR = "failed"
+VARIANT_QUESTIONS = "mini_hard_1"
+VARIANT = "tiny-a__mini_hard_1"
 
 
 def questions() -> list[Question]:
@@ -56,9 +58,10 @@ def _rows(qs, videos: Path, model: str, seed: int) -> list[dict]:
     return rows
 
 
-def write_view_folders(root: Path, *, many: int = 0) -> dict:
+def write_view_folders(root: Path, *, many: int = 0, variant: bool = False) -> dict:
     """Questions, videos (one broken after planning) and attributions configs :data:`CONFIGS`
-    (plus ``many`` synthetic rows as config :data:`MANY`)."""
+    (plus ``many`` synthetic rows as config :data:`MANY`, and with ``variant`` the questions config
+    :data:`VARIANT_QUESTIONS` — same qids, one more option — explained as :data:`VARIANT`)."""
     from vqa_shap import hub
     from vqa_shap.bench.view_site import synthetic_attributions
     from vqa_shap.schema import attribution_features
@@ -69,11 +72,18 @@ def write_view_folders(root: Path, *, many: int = 0) -> dict:
     videos = root / "videos"
     synthesize_inputs(qs[:3], videos, n_frames=12, size=(48, 64), seed=0)
     rows = {c: _rows(qs, videos, c.split("__")[0], seed) for seed, c in enumerate(CONFIGS)}
+    if variant:  # planned (like the others) before the video breaks
+        from dataclasses import replace
+
+        hard = [replace(q, variant="hard_1", options=(*q.options, "Never"), option_origin=()) for q in qs]
+        hub.write_questions(root / "questions", VARIANT_QUESTIONS, hard)
+        rows[VARIANT] = _rows(hard, videos, "tiny-a", 2)
     (videos / "broken.mp4").write_bytes(b"not a video")
     card = {"questions_config": QUESTIONS_CONFIG, "n_frames": N_FRAMES, "sampler": None}
     for config, config_rows in rows.items():
+        qconfig = VARIANT_QUESTIONS if config == VARIANT else QUESTIONS_CONFIG
         hub.write_config(root / "attributions", config, config_rows, features=attribution_features(),
-                         kind="attributions", card_vars={**card, "model": config.split("__")[0]})
+                         kind="attributions", card_vars={**card, "model": config.split("__")[0], "questions_config": qconfig})
     if many:
         hub.write_config(root / "attributions", MANY, [a.to_row() for a in synthetic_attributions(many)],
                          features=attribution_features(), kind="attributions", card_vars={"model": "synthetic"})

@@ -258,3 +258,20 @@ def test_bench_script_measures_and_regenerates_the_table(tmp_path, capsys):
     assert "old" not in text and "| 40 | 2 (0, 1) |" in text and text.endswith("<!-- view-bench:end -->\nafter\n")
     assert main(["--from-json", str(tmp_path / "b.json"), "--doc", str(doc)]) == 0 and doc.read_text() == text
     assert main(["--seeds", "0"]) == 2
+
+
+def test_each_config_reads_its_own_questions_config(tmp_path):
+    """Variants share qids: the original and the hard_1 config each show their own options and frames."""
+    from helpers_view import VARIANT, VARIANT_QUESTIONS
+
+    folders = write_view_folders(tmp_path / "data", variant=True)
+    assert view(folders, tmp_path / "site", "--config", CONFIGS[0], "--config", VARIANT, "--bootstrap", "0") == 0
+    original = read_data(tmp_path / "site" / "data" / CONFIGS[0] / "chunk-0.js")[0]
+    hard = read_data(tmp_path / "site" / "data" / VARIANT / "chunk-0.js")[0]
+    assert original["qid"] == hard["qid"] == "ego_1"
+    assert hard["options"] == [*original["options"], "Never"] and len(hard["phi"][0]) == 4
+    assert len(original["frames"]) == len(hard["frames"]) == N_FRAMES  # both re-planned against their own question
+    assert original["frame_note"] is None and hard["frame_note"] is None
+    # one questions config named on the command line serves every config
+    assert view(folders, tmp_path / "site", "--config", VARIANT, "--questions-config", VARIANT_QUESTIONS) == 0
+    assert read_data(tmp_path / "site" / "data" / VARIANT / "chunk-0.js")[0]["options"] == hard["options"]

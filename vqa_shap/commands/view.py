@@ -83,6 +83,18 @@ def _load(args: argparse.Namespace, configs: list[str], named: bool):
     return attributions, skipped
 
 
+def _questions(args: argparse.Namespace, qconfigs: list[str], settings) -> dict | None:
+    """Attributions config -> qid -> question: the questions config its card records when loaded,
+    else the only one loaded, else all of them (variants share qids, so each config gets its own)."""
+    from vqa_shap import hub
+
+    if args.questions is None:
+        return None
+    loaded = {qc: {q.qid: q for q in hub.load_questions(args.questions, qc)} for qc in qconfigs}
+    merged = {qid: q for per in loaded.values() for qid, q in per.items()}
+    return {c: loaded.get(s.get("questions_config")) or merged for c, s in settings.items()}
+
+
 def run(args: argparse.Namespace) -> int:
     from vqa_shap.errors import UsageError, VqaShapError
     from vqa_shap.view.site import build_site, check_site_folder
@@ -101,9 +113,7 @@ def run(args: argparse.Namespace) -> int:
     qconfigs = _questions_configs(args, settings)
     with hub._datasets_bars_off():  # one bar (the site's), not one per config loaded
         attributions, skipped = _load(args, configs, named)
-        questions = None
-        if args.questions is not None:
-            questions = {q.qid: q for qc in qconfigs for q in hub.load_questions(args.questions, qc)}
+        questions = _questions(args, qconfigs, {c: settings[c] for c in attributions})
     # a report's top-level figures (per-question images live in sub-folders and are not linked)
     reports = sorted(Path(args.report or args.attributions).glob("*.png"))
     result = build_site(attributions, args.out, questions=questions, video_root=args.video_root,

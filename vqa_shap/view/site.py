@@ -141,7 +141,7 @@ def _write_config(staging: Path, name: str, attrs: Sequence[Attribution], *,
 
 
 def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | str, *,
-               questions: Mapping[str, Question] | None = None, video_root: Path | str | None = None,
+               questions: Mapping[str, Mapping[str, Question]] | None = None, video_root: Path | str | None = None,
                settings: Mapping[str, Mapping[str, Any]] | None = None, reports: Sequence[Path] = (),
                bootstrap: int = 200, title: str = "vqa-shap attributions", progress: bool = False) -> SiteResult:
     """Write the static site of attributions grouped by config.
@@ -149,7 +149,8 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
     Args:
         attributions: config name -> its rows (config names are folder names in the site).
         out: the site folder; replaced as a whole when it is a site written earlier.
-        questions: qid -> question (verbatim text; video paths for the thumbnails).
+        questions: config -> qid -> question (verbatim text; video paths for the thumbnails). Per
+            config, because the variants of a benchmark share their qids.
         video_root: where the videos are (without it every frame is a placeholder).
         settings: config -> the explain run's card settings (``n_frames``, ``sampler``, ``model``).
         reports: PNG figures (``vqa-shap report`` output) to copy and link from the index.
@@ -174,7 +175,8 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
         bar = tqdm(total=total, desc="view", unit="q", disable=not progress)
         summaries, placeholders, n_thumbs = [], {}, 0
         for name, attrs in attributions.items():
-            summary, n = _write_config(staging, name, list(attrs), questions=questions, video_root=video_root,
+            summary, n = _write_config(staging, name, list(attrs), questions=(questions or {}).get(name),
+                                       video_root=video_root,
                                        settings=(settings or {}).get(name) or {}, bootstrap=bootstrap,
                                        tick=lambda: bar.update(1), placeholders=placeholders)
             summaries.append(summary)
