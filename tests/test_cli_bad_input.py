@@ -76,6 +76,11 @@ PARSE_ERRORS = {
     "demo questions": (["demo", "--out", "{O}", "--questions", "0"], "argument --questions"),
     "features frames": (["features", "{Q}", "--config", "c", "--json", "{O}/f.json", "--frames", "0"], "argument --frames"),
     "report bootstrap": (["report", "{A}", "--out", "{O}", "--bootstrap", "-1"], "argument --bootstrap"),
+    "view bootstrap": (["view", "{A}", "--out", "{O}", "--bootstrap", "-1"], "argument --bootstrap"),
+    "view out is a file": (["view", "{A}", "--out", "{FILE}"], "is a file; give a folder"),
+    "view attributions is a file": (["view", "{FILE}", "--out", "{O}"], "questions.json is a file, not a folder"),
+    "view config escapes": (["view", "{A}", "--out", "{O}", "--config", "../x"], "invalid name '../x'"),
+    "view no configs": (["view", "{A}", "--out", "{O}"], "no dataset configs found"),
 }
 
 

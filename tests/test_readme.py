@@ -61,6 +61,7 @@ SHAPLEY_API = "vqa_shap.shapley(value_fn"
 SYNTHETIC = 'generate_source("synthetic_src"'
 SCHEMA_ROW = "row = q.to_row()"
 INTERACTIONS_API = "exact_interactions(Game(value"
+VIEWER_API = 'build_site({"demo__synthetic"'
 #: The example that needs the paper-tables commands (a bash block) run first.
 PAPER_EXPORT = 'load_dataset("paper_attributions"'
 #: The README's command-line example.
@@ -69,7 +70,7 @@ README_COMMANDS = "vqa-shap metrics ex_attributions"
 
 def test_every_python_example_is_covered():
     markers = (README_READ_BACK, SAMPLE_VARIANT, TINY_LOADER, SHAPLEY_API, SYNTHETIC, SCHEMA_ROW, PAPER_EXPORT,
-               INTERACTIONS_API)
+               INTERACTIONS_API, VIEWER_API)
     assert len(_blocks("python")) == len(markers)
     for marker in markers:
         _block("python", marker)
@@ -198,6 +199,13 @@ def test_synthetic_example(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ns = _run(_block("python", SYNTHETIC))
     assert len(ns["questions"]) == 60 and (tmp_path / "synthetic_src" / "questions.json").is_file()
+
+
+def test_viewer_example(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    ns = _run(_block("python", VIEWER_API))
+    assert ns["result"].n_questions == 50 and (tmp_path / "view_site" / "index.html").is_file()
+    assert capsys.readouterr().out.split()[1:] == ["50", "0"]  # 50 rows, none an error row (every 97th is)
 
 
 def test_paper_tables_commands_and_export_example(pollard_dir, tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mask-bench": ("vqa_shap.commands.mask_bench", "the paper's masking benchmark: re-answer with Shapley-guided masks"),
     "rank": ("vqa_shap.commands.rank", "frame-ranking agreement (Gemini, Shapley, uniform, random): Spearman, Kendall"),
     "report": ("vqa_shap.commands.report", "PNG plots and per-question report images of attributions"),
+    "view": ("vqa_shap.commands.view", "a self-contained static HTML site to browse attributions (opens from disk)"),
 }
 
 

@@ -1,0 +1,212 @@
+"""Write the viewer's static site: pages, assets, data scripts and frame thumbnails.
+
+Layout of ``SITE/``::
+
+    index.html  questions.html  question.html  compare.html   # static pages (the same for every site)
+    assets/viewer.js  assets/viewer.css  assets/placeholder.svg
+    data/site.js                     # configs with their metrics, report figures
+    data/<config>/list.js            # the question list of a config (one array per row)
+    data/<config>/chunk-<k>.js       # details of questions k*CHUNK … (k+1)*CHUNK-1
+    frames/<config>/<qid stem>/<j>.jpg
+    report/*.png                     # copies of `vqa-shap report` figures, when given
+    .vqa-shap-view                   # marks a folder this module wrote (a rebuild may replace it)
+
+Data files are JavaScript that assign into ``window.VQA_DATA`` (not JSON fetched at run time):
+browsers block ``fetch()`` of local files, and ``<script src>`` works from disk and from any web
+server alike. The site is built in a hidden sibling folder and renamed into place, so a crash never
+leaves a half-written site, and a rebuild replaces the old one only when the new one is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from vqa_shap.errors import VqaShapError
+from vqa_shap.schema import Attribution, Question
+from vqa_shap.view import data as D
+from vqa_shap.view.frames import PLACEHOLDER_SVG, write_thumbnails
+
+#: Questions per detail data file (a question page loads one file).
+CHUNK = 100
+#: The file marking a folder as a viewer site.
+MARKER = ".vqa-shap-view"
+#: Static files copied from the package (``vqa_shap/view/assets``): name in the package -> path in the site.
+ASSETS = {
+    "index.html": "index.html", "questions.html": "questions.html", "question.html": "question.html",
+    "compare.html": "compare.html", "viewer.js": "assets/viewer.js", "viewer.css": "assets/viewer.css",
+}
+_PREFIX = "var D=window.VQA_DATA=window.VQA_DATA||{site:null,lists:{},chunks:{}};"
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    """What :func:`build_site` wrote.
+
+    Attributes:
+        out: the site folder (open ``out/index.html``).
+        configs: the configs shown.
+        n_questions: attribution rows over all configs.
+        n_errors: error rows among them (listed, with their error).
+        n_thumbnails: frame thumbnails written.
+        placeholders: ``{"config/qid": reason}`` of questions shown with placeholder frames.
+        reports: report figures copied (paths in the site).
+        seconds: wall time of the build.
+    """
+
+    out: Path
+    configs: tuple[str, ...]
+    n_questions: int
+    n_errors: int
+    n_thumbnails: int
+    placeholders: Mapping[str, str]
+    reports: tuple[str, ...]
+    seconds: float
+
+
+def check_site_folder(out: Path | str) -> None:
+    """Refuse an output folder that exists, is not empty and was not written by the viewer.
+
+    Raises:
+        VqaShapError: ``out`` is a file, or a non-empty folder without the viewer's marker.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise VqaShapError(f"{out} is a file; give a folder for the site")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise VqaShapError(f"{out} is not empty and is not a vqa-shap view site; choose another --out folder")
+
+
+def _script(path: Path, statement: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_PREFIX + statement + "\n", encoding="utf-8")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _copy_assets(staging: Path) -> None:
+    package = resources.files("vqa_shap.view") / "assets"
+    for name, rel in ASSETS.items():
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((package / name).read_bytes())
+    (staging / "assets" / "placeholder.svg").write_text(PLACEHOLDER_SVG, encoding="utf-8")
+
+
+def _copy_reports(staging: Path, reports: Sequence[Path]) -> list[str]:
+    copied = []
+    for png in reports:
+        rel = f"report/{png.name}"
+        if rel in copied:
+            continue
+        (staging / "report").mkdir(exist_ok=True)
+        shutil.copyfile(png, staging / rel)
+        copied.append(rel)
+    return copied
+
+
+def _write_config(staging: Path, name: str, attrs: Sequence[Attribution], *,
+                  questions: Mapping[str, Question] | None, video_root: Path | str | None,
+                  settings: Mapping[str, Any], bootstrap: int, tick: Callable[[], None],
+                  placeholders: dict[str, str]) -> tuple[dict[str, Any], int]:
+    """Write one config's list, detail chunks and thumbnails; return its summary and thumbnail count."""
+    per_q = D.question_metrics(attrs)
+    _script(staging / "data" / name / "list.js",
+            f"D.lists[{_json(name)}]={_json({'columns': D.LIST_COLUMNS, 'rows': D.list_rows(attrs, per_q)})};")
+    n_thumbs = 0
+    for start in range(0, len(attrs), CHUNK):
+        details = []
+        for attr in attrs[start:start + CHUNK]:
+            question = questions.get(attr.qid) if questions else None
+            frames, note = write_thumbnails(attr, question, video_root, staging, f"frames/{name}", settings)
+            if frames is None and attr.error is None:
+                placeholders[f"{name}/{attr.qid}"] = note or ""
+            n_thumbs += len(frames or ())
+            details.append(D.question_detail(attr, question, frames, note))
+            tick()
+        key = f"{name}/{start // CHUNK}"
+        _script(staging / "data" / name / f"chunk-{start // CHUNK}.js", f"D.chunks[{_json(key)}]={_json(details)};")
+    summary = D.config_summary(name, attrs, settings, bootstrap=bootstrap)
+    summary["chunk"] = CHUNK
+    return summary, n_thumbs
+
+
+def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | str, *,
+               questions: Mapping[str, Mapping[str, Question]] | None = None, video_root: Path | str | None = None,
+               settings: Mapping[str, Mapping[str, Any]] | None = None, reports: Sequence[Path] = (),
+               bootstrap: int = 200, title: str = "vqa-shap attributions", progress: bool = False) -> SiteResult:
+    """Write the static site of attributions grouped by config.
+
+    Args:
+        attributions: config name -> its rows (config names are folder names in the site).
+        out: the site folder; replaced as a whole when it is a site written earlier.
+        questions: config -> qid -> question (verbatim text; video paths for the thumbnails). Per
+            config, because the variants of a benchmark share their qids.
+        video_root: where the videos are (without it every frame is a placeholder).
+        settings: config -> the explain run's card settings (``n_frames``, ``sampler``, ``model``).
+        reports: PNG figures (``vqa-shap report`` output) to copy and link from the index.
+        bootstrap: resamples of the metrics' confidence intervals.
+        title: the index page's heading.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`SiteResult`.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    out = Path(out)
+    check_site_folder(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        _copy_assets(staging)
+        total = sum(len(a) for a in attributions.values())
+        bar = tqdm(total=total, desc="view", unit="q", disable=not progress)
+        summaries, placeholders, n_thumbs = [], {}, 0
+        for name, attrs in attributions.items():
+            summary, n = _write_config(staging, name, list(attrs), questions=(questions or {}).get(name),
+                                       video_root=video_root,
+                                       settings=(settings or {}).get(name) or {}, bootstrap=bootstrap,
+                                       tick=lambda: bar.update(1), placeholders=placeholders)
+            summaries.append(summary)
+            n_thumbs += n
+        bar.close()
+        copied = _copy_reports(staging, reports)
+        site = {"title": title, "configs": summaries, "reports": copied, "list_columns": D.LIST_COLUMNS,
+                "built": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "version": _version()}
+        _script(staging / "data" / "site.js", f"D.site={_json(site)};")
+        (staging / MARKER).write_text("written by vqa-shap view; a rebuild replaces this folder\n")
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return SiteResult(out, tuple(attributions), total, sum(s["n_errors"] for s in summaries), n_thumbs,
+                      placeholders, tuple(copied), time.perf_counter() - started)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace ``target`` by ``staging`` with renames (the old site is deleted last)."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _version() -> str:
+    from vqa_shap import __version__
+
+    return __version__
