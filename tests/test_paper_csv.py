@@ -315,7 +315,7 @@ def test_metrics_counts_error_rows_and_rejects_unknown_configs(pollard_dir, ques
     assert {(r["n_questions"], r["n_errors"]) for r in rows} == {(10, 2)}
     assert rows[0]["ci"] == {}
     capsys.readouterr()
-    assert main(["metrics", str(out), "--config", "nope"]) == 1
+    assert main(["metrics", str(out), "--config", "nope"]) == 2
     assert "unknown config" in capsys.readouterr().err
 
 

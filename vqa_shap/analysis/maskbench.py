@@ -53,7 +53,7 @@ from vqa_shap.analysis.maskbench_masks import (  # noqa: F401 - part of this mod
     feature_index_map, forced_order, keep_mask, keep_matrix, mask_settings, normalised_shapley, reorder_options,
     signal_values,
 )
-from vqa_shap.errors import VqaShapError
+from vqa_shap.errors import InternalError, VqaShapError
 from vqa_shap.io import atomic_write_json, safe_stem
 from vqa_shap.schema import Attribution, Feature, Question
 
@@ -278,7 +278,7 @@ def evaluate_question(attribution: Attribution, question: Question, loader: Any,
     prepared = loader.prepare(shown, frames, plan, protocol)
     scores = np.asarray(loader.score(prepared, keep), dtype=np.float64)
     if scores.shape[0] != keep.shape[0]:
-        raise MaskBenchError(f"loader returned {scores.shape[0]} score rows for {keep.shape[0]} coalitions")
+        raise InternalError(f"loader returned {scores.shape[0]} score rows for {keep.shape[0]} coalitions")
     preds = scores.argmax(axis=1)  # ties -> lowest index, as torch.argmax in the paper
     return [
         _row(attribution, question, s, label, options, prediction=int(p), n_masked=int((~k).sum()),

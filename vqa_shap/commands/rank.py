@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--against", choices=RANKERS.names(), default="shapley",
                         help="the reference ranking (default: shapley)")
     parser.add_argument("--questions", type=argtypes.folder, help="Hub-style questions folder (needed by gemini)")
-    parser.add_argument("--questions-config", metavar="QC",
+    parser.add_argument("--questions-config", metavar="QC", type=argtypes.config_name,
                         help="questions config (default: the one the attributions card records)")
     parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (needed by gemini)")
     parser.add_argument("--frames", type=argtypes.frames, default=None,
