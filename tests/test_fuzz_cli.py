@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 import re
 import shutil
 import sys
@@ -108,6 +107,39 @@ def _one_question(ws, tmp: Path) -> dict:
     return {"ONE": tmp / "one"}
 
 
+def _hand_made_questions(**change):
+    """A questions folder written without ``vqa-shap build`` whose first row is broken (no schema check on write)."""
+
+    def setup(ws, tmp: Path) -> dict:
+        from vqa_shap import hub
+        from vqa_shap.schema import question_features
+
+        rows = [q.to_row() for q in _questions()]
+        rows[0].update(change)
+        hub.write_config(tmp / "bad", CONFIG, rows, features=question_features(), kind="questions")
+        return {"BAD": tmp / "bad"}
+
+    return setup
+
+
+def _hand_made_attributions(**change):
+    """A copy of the explain output whose first row is inconsistent (e.g. edited by hand)."""
+
+    def setup(ws, tmp: Path) -> dict:
+        from vqa_shap import hub
+        from vqa_shap.schema import attribution_features
+
+        shutil.copytree(ws["A"], tmp / "bad")
+        rows = hub.load_config(ws["A"], ATTRS).to_list()
+        rows[0].update({k: (v(rows[0]) if callable(v) else v) for k, v in change.items()})
+        card = hub.folder_meta(ws["A"])["configs"][ATTRS]
+        hub.write_config(tmp / "bad", ATTRS, rows, features=attribution_features(), kind="attributions",
+                         card_vars=card, overwrite=True)
+        return {"BAD": tmp / "bad"}
+
+    return setup
+
+
 def _locked(ws, tmp: Path) -> dict:
     """Hold the work-directory lock of the case's explain (as a running explain would) until the test ends."""
     from vqa_shap.explain import Shard, attributions_config, work_dir_for
@@ -198,6 +230,18 @@ CASES: dict[str, Case] = {
     "explain: --loader does not match the model": Case(EXPLAIN + " --out {O} --loader videollama2", ("videollama2",)),
     "explain: --device cuda without CUDA": Case(EXPLAIN + " --out {O} --device cuda", ("cuda",)),
     "explain: --out unwritable": Case(EXPLAIN + " --out {X}", (f"{UNWRITABLE}",)),
+    "explain: hand-made questions, answer out of range": Case(
+        EXPLAIN.replace("{Q}", "{BAD}") + " --out {O}", ("config 'toy'", "'q0'", "'answer'"), _hand_made_questions(answer=9)),
+    "explain: hand-made questions, empty question string": Case(
+        EXPLAIN.replace("{Q}", "{BAD}") + " --out {O}", ("'q0'", "'question'", "empty question"),
+        _hand_made_questions(question="  ")),
+    "explain: hand-made questions, one option": Case(
+        EXPLAIN.replace("{Q}", "{BAD}") + " --out {O}", ("'q0'", "'options'"), _hand_made_questions(options=["cut"])),
+    "augment: hand-made questions, answer out of range": Case(
+        "augment {BAD} --config toy --variant easy", ("'q0'", "'answer'"), _hand_made_questions(answer=-1)),
+    "features: hand-made questions, empty option": Case(
+        "features {BAD} --config toy --json {O}/f.json", ("'q0'", "'options'", "option 1 is empty"),
+        _hand_made_questions(options=["cut", "", "read"])),
     # --- merge
     "merge: folder without work directories": Case("merge {T}", ("no explain work directories",)),
     "merge: --out unwritable": Case("merge {A} --out {X}", (f"{UNWRITABLE}",)),
@@ -208,6 +252,8 @@ CASES: dict[str, Case] = {
     "metrics: --markdown unwritable": Case("metrics {A} --bootstrap 5 --markdown {X}/m.md", (f"{UNWRITABLE}",)),
     "metrics: --per-question unwritable": Case("metrics {A} --bootstrap 5 --per-question {X}/q.csv",
                                                (f"{UNWRITABLE}",)),
+    "metrics: attribution row with an answer out of range": Case(
+        "metrics {BAD} --bootstrap 5", (ATTRS, "row 0", "'q0'", "answer 9"), _hand_made_attributions(answer=9)),
     # --- features
     "features: --json unwritable": Case(f"features {{Q}} --config {CONFIG} --json {{X}}/f.json", (f"{UNWRITABLE}",)),
     # --- mask-bench
@@ -215,13 +261,22 @@ CASES: dict[str, Case] = {
     "mask-bench: questions folder lacks the recorded config": Case(MASK.replace("{Q}", "{ONE}") + " --out {O}"
                                                                    " --questions-config other", ("other",),
                                                                    _one_question),
+    "mask-bench: attribution row with fewer values than features": Case(
+        MASK.replace("{A}", "{BAD}") + " --out {O}", ("row 0", "'q0'", "features"),
+        _hand_made_attributions(shapley=lambda row: row["shapley"][:-1], stderr=None)),
     "mask-bench: --out unwritable": Case(MASK + " --out {X}", (f"{UNWRITABLE}",)),
     # --- rank
     "rank: unknown config": Case("rank {A} --config nope --ranker random", ("no config 'nope'",)),
+    "rank: attribution row without features": Case(
+        f"rank {{BAD}} --config {ATTRS} --ranker random", ("row 0", "'q0'"),
+        _hand_made_attributions(features=[], stderr=None)),
     "rank: --json unwritable": Case(f"rank {{A}} --config {ATTRS} --ranker random --json {{X}}/r.json",
                                     (f"{UNWRITABLE}",)),
     # --- report
     "report: unknown config": Case("report {A} --config nope --out {O}", ("nope",)),
+    "report: attribution row with an answer out of range": Case(
+        f"report {{BAD}} --config {ATTRS} --out {{O}} --no-progress", ("row 0", "answer -2"),
+        _hand_made_attributions(answer=-2)),
     "report: --out unwritable": Case(f"report {{A}} --config {ATTRS} --out {{X}} --no-progress", (f"{UNWRITABLE}",)),
     # --- import-paper
     "import-paper: no CSV for the questions": Case(IMPORT + " --out {O}", ("have no CSV",)),

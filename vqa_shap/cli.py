@@ -122,7 +122,7 @@ def _user_error(exc: BaseException) -> tuple[str | None, int]:
             return f"cannot write or read {exc.filename}: {reason}", 2
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             return f"cannot write: {reason}", 2
-        return None, 1
+    return None, 1
 
 
 if __name__ == "__main__":

@@ -165,7 +165,8 @@ def load_attributions(folder: Path | str, config: str) -> list[Attribution]:
     """The typed rows of one attributions config of a Hub-style folder.
 
     Raises:
-        VqaShapError: the folder/config does not exist or is not an attributions dataset.
+        VqaShapError: the folder/config does not exist or is not an attributions dataset, or a row
+            is inconsistent (named by its position and qid).
     """
     from vqa_shap import hub
 
@@ -173,7 +174,14 @@ def load_attributions(folder: Path | str, config: str) -> list[Attribution]:
     missing = [c for c in ("qid", "model", "shapley", "features", "answer") if c not in dataset.column_names]
     if missing:
         raise VqaShapError(f"{folder}: config {config!r} is not an attributions dataset (no column(s) {missing})")
-    return [Attribution.from_row(r) for r in dataset]
+    attributions = []
+    for index, row in enumerate(dataset):
+        try:
+            attributions.append(Attribution.from_row(row))
+        except (ValueError, TypeError, KeyError) as exc:  # a hand-edited or foreign dataset
+            raise VqaShapError(f"{folder}: config {config!r}: row {index} (qid {row.get('qid')!r}): "
+                               f"{str(exc) or type(exc).__name__}") from None
+    return attributions
 
 
 def frame_count(attributions: Iterable[Attribution], temporal_unit: int = 1) -> int:
