@@ -408,3 +408,29 @@ def test_fixed_answer_is_explained_again_with_overwrite_through_the_cli(ws, tmp_
     row = hub.load_config(out, ATTRS)[1]
     assert row["qid"] == "q1" and row["answer"] == 2
     assert any("hold" in f["name"] for f in row["features"] if f["modality"] == "question")
+
+
+def test_oversized_question_is_an_error_row_and_short_video_warns_once_through_the_cli(ws, tmp_path, caplog):
+    """A question too long to fit is an error row (not a crash of the run, nothing dropped); a 1-frame video
+    with --frames 4 keeps the paper's repeated frames but says so once per run."""
+    import logging
+
+    from vqa_shap import hub
+    from vqa_shap.explain import MAX_PLAYERS
+    from vqa_shap.synth import synthesize_inputs
+
+    questions = _questions(3)
+    questions[1] = dataclasses.replace(questions[1], question=" ".join(["word"] * (MAX_PLAYERS + 10)) + "?")
+    hub.write_questions(tmp_path / "qs", CONFIG, questions)
+    synthesize_inputs(questions, tmp_path / "videos", n_frames=1, size=(32, 32), seed=0)
+    argv = _fill(EXPLAIN + " --out {O} --frames 4 --threads 1",  # the last --frames wins {"Q": tmp_path / "qs", "V": tmp_path / "videos",
+                                                                  "O": tmp_path / "out"})
+    with caplog.at_level(logging.WARNING, logger="vqa_shap"):
+        assert main(argv) == 0
+    rows = hub.load_config(tmp_path / "out", ATTRS)
+    assert list(rows["qid"]) == ["q0", "q1", "q2"]
+    assert rows["error"][0] is None and rows["error"][2] is None
+    assert f"exceed the limit of {MAX_PLAYERS}" in rows["error"][1]
+    assert [f["modality"] for f in rows[0]["features"]].count("video") == 4
+    repeats = [r for r in caplog.records if "distinct frame" in r.getMessage()]
+    assert len(repeats) == 1
