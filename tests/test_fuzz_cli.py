@@ -423,8 +423,8 @@ def test_oversized_question_is_an_error_row_and_short_video_warns_once_through_t
     questions[1] = dataclasses.replace(questions[1], question=" ".join(["word"] * (MAX_PLAYERS + 10)) + "?")
     hub.write_questions(tmp_path / "qs", CONFIG, questions)
     synthesize_inputs(questions, tmp_path / "videos", n_frames=1, size=(32, 32), seed=0)
-    argv = _fill(EXPLAIN + " --out {O} --frames 4 --threads 1",  # the last --frames wins {"Q": tmp_path / "qs", "V": tmp_path / "videos",
-                                                                  "O": tmp_path / "out"})
+    places = {"Q": tmp_path / "qs", "V": tmp_path / "videos", "O": tmp_path / "out"}
+    argv = _fill(EXPLAIN + " --out {O} --frames 4 --threads 1", places)  # the last --frames wins
     with caplog.at_level(logging.WARNING, logger="vqa_shap"):
         assert main(argv) == 0
     rows = hub.load_config(tmp_path / "out", ATTRS)
