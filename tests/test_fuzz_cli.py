@@ -195,6 +195,9 @@ CASES: dict[str, Case] = {
     "build: record with a wrong-typed field": Case(
         "build hd-epic {SRC} --out {O}", ("'gaze_interaction_anticipation_1'", "'choices'"),
         lambda ws, t: _hd_source(t, lambda r: r["gaze_interaction_anticipation_1"].update(choices=7))),
+    "build: blank video id": Case(
+        "build hd-epic {SRC} --out {O}", ("'gaze_interaction_anticipation_1'", "'inputs.video 1.id'", "empty video path"),
+        lambda ws, t: _hd_source(t, lambda r: r["gaze_interaction_anticipation_1"]["inputs"]["video 1"].update(id=" "))),
     "build: --subset lists an unknown q_uid": Case(
         "build hd-epic {SRC} --out {O} --subset {CSV}", ("subset.csv", "no_such_question_9"), _subset_csv),
     "build: --subset file missing": Case("build hd-epic {SRC} --out {O} --subset {T}/none.csv", ("none.csv",),
