@@ -24,7 +24,7 @@ from typing import Iterator
 from vqa_shap.builders.base import Builder, RecordFormat, SourceRecord, extra_fields
 from vqa_shap.builders.source import (
     FieldError, SourceFileError, parse_hms, read_json, require_int, require_list, require_mapping,
-    require_str,
+    require_path, require_str,
 )
 from vqa_shap.errors import RecordError
 from vqa_shap.schema import Question, VisualInput
@@ -50,7 +50,7 @@ def _input(key: str, spec) -> VisualInput:
     if not isinstance(spec, dict):
         raise FieldError(name, f"expected an object {{id, …}}, got {spec!r}")
     try:
-        video_id = require_str(spec, "id")
+        video_id = require_path(spec, "id")
     except FieldError as err:
         raise FieldError(f"{name}.{err.field}", err.reason) from None
     path = f"{video_id.split('-')[0]}/{video_id}.mp4"

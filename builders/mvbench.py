@@ -22,7 +22,7 @@ from typing import Iterator
 
 from vqa_shap.builders.base import Builder, RecordFormat, SourceRecord, extra_fields
 from vqa_shap.builders.source import (
-    FieldError, SourceFileError, read_json, require_list, require_number, require_str,
+    FieldError, SourceFileError, read_json, require_list, require_number, require_path, require_str,
 )
 from vqa_shap.errors import RecordError
 from vqa_shap.schema import Question, VisualInput
@@ -86,7 +86,7 @@ def to_question(record: SourceRecord) -> Question:
     answer_text = require_str(raw, "answer")
     if answer_text not in candidates:
         raise FieldError("answer", f"{answer_text!r} is not one of the candidates")
-    video = require_str(raw, "video")
+    video = require_path(raw, "video")
     start = end = None
     if where.bound:
         start, end = require_number(raw, "start"), require_number(raw, "end")

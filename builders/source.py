@@ -190,6 +190,17 @@ def require_str(record: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def require_path(record: Mapping[str, Any], name: str) -> str:
+    """A string field naming a video or frame folder: not blank, no control characters."""
+    value = require_str(record, name)
+    if not value.strip():
+        raise FieldError(name, "empty video path")
+    bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise FieldError(name, f"video path {value[:80]!r} holds the control character {bad!r}")
+    return value
+
+
 def require_int(record: Mapping[str, Any], name: str) -> int:
     """An integer field (booleans and floats are rejected)."""
     value = require(record, name)

@@ -35,7 +35,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from vqa_shap.builders.base import Builder, RecordFormat, SourceRecord, extra_fields
-from vqa_shap.builders.source import FieldError, SourceFileError, read_json, require_str
+from vqa_shap.builders.source import FieldError, SourceFileError, read_json, require_path, require_str
 from vqa_shap.errors import RecordError
 from vqa_shap.io import atomic_write_json
 from vqa_shap.schema import Question, VisualInput
@@ -286,7 +286,7 @@ def to_question(record: SourceRecord) -> Question:
     return Question(
         qid=record.qid, benchmark=BENCHMARK, task=task, question=require_str(raw, "question"),
         options=tuple(options), answer=raw.get("answer"),
-        inputs=(VisualInput("video", require_str(raw, "video"), fps=float(fps), label="video 1"),),
+        inputs=(VisualInput("video", require_path(raw, "video"), fps=float(fps), label="video 1"),),
         extra=extra,
     )
 

@@ -142,7 +142,7 @@ def test_build_rejects_qids_that_are_paths(qid, tmp_path, capsys):
     records[qid] = records.pop("gaze_interaction_anticipation_1")
     (source / "gaze_interaction_anticipation.json").write_text(json.dumps(records))
     out = tmp_path / "ds"
-    assert main(["build", "hd-epic", str(source), "--out", str(out)]) == 1
+    assert main(["build", "hd-epic", str(source), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "gaze_interaction_anticipation.json" in err and repr(qid) in err and "field 'q_uid'" in err
@@ -157,7 +157,7 @@ def test_build_rejects_an_empty_question(text, tmp_path, capsys):
     records = json.loads((OFFICIAL_HD / "gaze_interaction_anticipation.json").read_text())
     records["gaze_interaction_anticipation_1"]["question"] = text
     (source / "gaze_interaction_anticipation.json").write_text(json.dumps(records))
-    assert main(["build", "hd-epic", str(source), "--out", str(tmp_path / "ds")]) == 1
+    assert main(["build", "hd-epic", str(source), "--out", str(tmp_path / "ds")]) == 2
     err = capsys.readouterr().err
     assert "'gaze_interaction_anticipation_1': field 'question': empty question text" in err
 
@@ -173,12 +173,12 @@ def test_damaged_or_extra_shard_files_are_one_line(tmp_path, capsys):
     shard = out / "egoschema" / "test-00000-of-00001.parquet"
     good = shard.read_bytes()
     shutil.copy(shard, out / "egoschema" / "test-00001-of-00001.parquet")  # an extra shard file
-    assert main(["augment", str(out), "--config", "egoschema", "--variant", "easy"]) == 1
+    assert main(["augment", str(out), "--config", "egoschema", "--variant", "easy"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "config 'egoschema'" in err and "test-00001-of-00001.parquet" in err
     (out / "egoschema" / "test-00001-of-00001.parquet").unlink()
     shard.write_bytes(good[:300])  # truncated
-    assert main(["augment", str(out), "--config", "egoschema", "--variant", "easy"]) == 1
+    assert main(["augment", str(out), "--config", "egoschema", "--variant", "easy"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"{shard}: config 'egoschema': not a readable parquet file" in err
@@ -194,7 +194,7 @@ def test_os_errors_name_the_path_in_one_line(code, reason, tmp_path, monkeypatch
         raise OSError(code, "simulated", str(target))
 
     monkeypatch.setattr(hub, "write_config", refuse)  # the disk boundary: root ignores chmod, so simulate
-    assert main(["build", "egoschema", str(SAMPLE_DIR), "--out", str(tmp_path / "ds")]) == 1
+    assert main(["build", "egoschema", str(SAMPLE_DIR), "--out", str(tmp_path / "ds")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"vqa-shap build: error: cannot write or read {target}: {reason}"
 

@@ -31,7 +31,7 @@ def test_build_writes_the_sample_and_refuses_to_replace_it_without_overwrite(tmp
     assert not list(out.glob("skipped_*"))  # no report when nothing was skipped
 
     before = (out / "egoschema" / "test-00000-of-00001.parquet").stat().st_mtime_ns
-    assert main(["build", "egoschema", str(SAMPLE_DIR), "--out", str(out)]) == 1
+    assert main(["build", "egoschema", str(SAMPLE_DIR), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "config(s) egoschema already exist; pass --overwrite" in err and "Traceback" not in err
     assert (out / "egoschema" / "test-00000-of-00001.parquet").stat().st_mtime_ns == before
@@ -63,7 +63,7 @@ def broken_sample(tmp_path: Path) -> tuple[Path, str]:
 
 def test_build_on_error_raise_names_file_record_and_field(tmp_path, capsys):
     source, bad = broken_sample(tmp_path)
-    assert main(["build", "egoschema", str(source), "--out", str(tmp_path / "ds")]) == 1
+    assert main(["build", "egoschema", str(source), "--out", str(tmp_path / "ds")]) == 2
     err = capsys.readouterr().err
     assert "questions.json" in err and bad in err and "'question'" in err
     assert not (tmp_path / "ds" / "egoschema").exists()
@@ -118,11 +118,11 @@ def test_augment_adds_variant_configs(tmp_path, capsys):
     assert meta["egoschema_easy"]["dedupe"] is False
 
     # a variant of a variant, an unknown variant, an existing variant: one clean error line each
-    assert main(["augment", str(out), "--config", "egoschema_easy", "--variant", "hard_5"]) == 1
+    assert main(["augment", str(out), "--config", "egoschema_easy", "--variant", "hard_5"]) == 2
     assert "needs original questions" in capsys.readouterr().err
     assert main(["augment", str(out), "--config", "egoschema", "--variant", "medium"]) == 2
     assert "unknown variant 'medium'" in capsys.readouterr().err
-    assert main(["augment", str(out), "--config", "egoschema", "--variant", "hard_5"]) == 1
+    assert main(["augment", str(out), "--config", "egoschema", "--variant", "hard_5"]) == 2
     assert "'egoschema_hard_5' already exists" in capsys.readouterr().err
     assert main(["augment", str(out), "--config", "egoschema", "--variant", "hard_5", "--overwrite"]) == 0
 
@@ -138,7 +138,7 @@ def test_push_command_with_a_fake_hub_never_shows_the_token(tmp_path, monkeypatc
     monkeypatch.setenv("HF_TOKEN", SECRET)
 
     assert main(["push", str(out), "me/bench", "--private"]) == 0
-    assert main(["push", str(out), "me/bench"]) == 1  # the config is on the Hub now
+    assert main(["push", str(out), "me/bench"]) == 2  # the config is on the Hub now
     assert main(["push", str(out), "me/bench", "--overwrite"]) == 0
     printed = capsys.readouterr()
     assert "pushed 1 config(s) to https://huggingface.co/datasets/me/bench: egoschema" in printed.out

@@ -182,7 +182,7 @@ def test_merge_cli_reports_and_fails_cleanly(tmp_path, capsys):
     from vqa_shap.cli import main
 
     a = _shard_folder(tmp_path, "a", [_row("q1")])
-    assert main(["merge", str(a)]) == 1
+    assert main(["merge", str(a)]) == 2
     assert "have no result yet" in capsys.readouterr().err
     assert main(["merge", str(a), "--allow-partial"]) == 0
     out = capsys.readouterr().out

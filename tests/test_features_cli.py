@@ -90,7 +90,7 @@ def test_features_records_a_corrupt_video_and_fails(folder, tmp_path, capsys):
 
 
 def test_features_bad_arguments_are_one_line_errors(folder, tmp_path, capsys):
-    assert main(["features", str(folder), "--config", "nope", "--json", str(tmp_path / "x.json")]) == 1
+    assert main(["features", str(folder), "--config", "nope", "--json", str(tmp_path / "x.json")]) == 2
     assert "no config 'nope'" in capsys.readouterr().err
     assert main(["features", str(folder), "--config", "egoschema", "--video-root", str(tmp_path / "none"),
                  "--json", str(tmp_path / "x.json")]) == 2  # checked at parse time

@@ -461,7 +461,7 @@ def test_mask_bench_force_last_and_gt_masking(explained):
     # a second run into the same folder needs --overwrite
     assert main(["mask-bench", str(explained["attributions"]), "--config", explained["config"], "--questions",
                  str(explained["root"] / "questions"), "--video-root", str(explained["videos"]), "--out", str(out),
-                 "--force-logit", "last", "--no-progress"]) == 1
+                 "--force-logit", "last", "--no-progress"]) == 2
 
 
 def test_run_resumes_from_the_work_dir_and_records_failures(tiny_question, tmp_path):

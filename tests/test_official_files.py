@@ -181,12 +181,12 @@ def test_skip_report_is_written_when_nothing_builds(tmp_path, capsys):
         del record["question"]
     (source / "gaze_interaction_anticipation.json").write_text(json.dumps(records))
     out = tmp_path / "ds"
-    assert main(["build", "hd-epic", str(source), "--out", str(out), "--on-error", "skip"]) == 1
+    assert main(["build", "hd-epic", str(source), "--out", str(out), "--on-error", "skip"]) == 2
     err = capsys.readouterr().err
     report = out / "skipped_hd-epic.json"
     assert f"no hd-epic questions were built (skipped 3 records; report: {report})" in err
     assert [json.loads(line)["field"] for line in report.read_text().splitlines()] == ["question"] * 3
     custom = tmp_path / "reports" / "skips.jsonl"
     assert main(["build", "hd-epic", str(source), "--out", str(out), "--on-error", "skip",
-                 "--skip-report", str(custom)]) == 1
+                 "--skip-report", str(custom)]) == 2
     assert len(custom.read_text().splitlines()) == 3

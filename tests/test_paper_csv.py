@@ -235,7 +235,7 @@ def test_import_paper_round_trips_through_load_dataset(pollard_dir, questions, p
     assert "| `frozenbilm__hd-epic` | `frozenbilm` |" in card
     # a second import refuses to replace the config without --overwrite
     assert main(["import-paper", str(pollard_dir / "shapley/frozenbilm/hd-epic"), "--questions",
-                 str(questions_folder), "--config", "hd-epic", "--model", "frozenbilm", "--out", str(out)]) == 1
+                 str(questions_folder), "--config", "hd-epic", "--model", "frozenbilm", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
@@ -246,7 +246,7 @@ def test_import_paper_reports_a_mismatching_csv(pollard_dir, questions_folder, t
     rc = main(["import-paper", str(pollard_dir / "shapley/frozenbilm/egoschema"), "--questions",
                str(questions_folder), "--config", "hd-epic", "--model", "frozenbilm", "--out",
                str(tmp_path / "out")])
-    assert rc == 1
+    assert rc == 2
     assert "12 of 12 questions have no CSV" in capsys.readouterr().err
 
 
@@ -315,7 +315,7 @@ def test_metrics_counts_error_rows_and_rejects_unknown_configs(pollard_dir, ques
     assert {(r["n_questions"], r["n_errors"]) for r in rows} == {(10, 2)}
     assert rows[0]["ci"] == {}
     capsys.readouterr()
-    assert main(["metrics", str(out), "--config", "nope"]) == 1
+    assert main(["metrics", str(out), "--config", "nope"]) == 2
     assert "unknown config" in capsys.readouterr().err
 
 

@@ -396,5 +396,5 @@ def test_rank_cli_gemini_without_a_key_fails_early(folders, tmp_path, monkeypatc
     code = main(["rank", str(folders["attributions"]), "--config", "tiny-random-llava_onevision__mini",
                  "--questions", str(folders["questions"]), "--video-root", str(folders["videos"]),
                  "--cache", str(tmp_path / "cache"), "--no-progress"])
-    assert code == 1
+    assert code == 2
     assert "needs an API key in GEMINI_API_KEY or GOOGLE_API_KEY" in capsys.readouterr().err

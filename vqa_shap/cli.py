@@ -102,26 +102,28 @@ def main(argv: list[str] | None = None) -> int:
 def _user_error(exc: BaseException) -> tuple[str | None, int]:
     """The one-line message and exit status of an error a user can cause, or ``(None, 1)``.
 
-    Bad input found before any work (:class:`~vqa_shap.errors.UsageError`) exits with 2, other
-    vqa-shap errors with 1; an operating-system error (read-only folder, full disk, permission)
-    names its path instead of showing a traceback.
+    This is the one place that maps errors to exit statuses. Every :class:`~vqa_shap.errors.VqaShapError`
+    is raised on purpose and carries its status: 2 for bad input (an argument, file, record or
+    setting), 1 for :class:`~vqa_shap.errors.InternalError`. An operating-system error on a path the
+    user gave (missing file, read-only folder, full disk, permission) names that path and exits with 2.
+    Anything else is a bug: ``(None, 1)``, and the traceback is shown.
     """
     import errno
 
-    from vqa_shap.errors import UsageError, VqaShapError
+    from vqa_shap.errors import VqaShapError
 
-    if isinstance(exc, UsageError):
-        return str(exc), 2
-    if isinstance(exc, (VqaShapError, FileNotFoundError)):
-        return str(exc), 1
+    if isinstance(exc, VqaShapError):
+        return str(exc) or type(exc).__name__, exc.exit_status
     if isinstance(exc, OSError):
-        if exc.filename is None:
-            return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc.strerror}", 1
-        path = exc.filename
         reason = {errno.ENOSPC: "no space left on the device", errno.EROFS: "read-only file system",
                   errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
-                  errno.EDQUOT: "disk quota exceeded"}.get(exc.errno, exc.strerror or type(exc).__name__)
-        return f"cannot write or read {path}: {reason}", 1
+                  errno.EDQUOT: "disk quota exceeded", errno.ENOENT: "no such file or folder",
+                  errno.ENOTDIR: "a path component is a file, not a folder",
+                  errno.EISDIR: "is a folder, not a file"}.get(exc.errno, exc.strerror or type(exc).__name__)
+        if exc.filename is not None:
+            return f"cannot write or read {exc.filename}: {reason}", 2
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return f"cannot write: {reason}", 2
     return None, 1
 
 

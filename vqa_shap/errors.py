@@ -4,7 +4,20 @@ from __future__ import annotations
 
 
 class VqaShapError(Exception):
-    """Base class of every error vqa-shap raises on purpose."""
+    """Base class of every error vqa-shap raises on purpose.
+
+    Raised on purpose means the user can act on it (a bad argument, file, record or setting), so the
+    CLI prints the message on one line and exits with :attr:`exit_status` 2; see :class:`InternalError`.
+    """
+
+    #: exit status of the ``vqa-shap`` command for this error
+    exit_status = 2
+
+
+class InternalError(VqaShapError):
+    """Not caused by the user's input: a broken invariant (a bug) or an unreachable service; exit status 1."""
+
+    exit_status = 1
 
 
 class UsageError(VqaShapError):

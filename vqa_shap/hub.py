@@ -170,13 +170,22 @@ def load_questions_dataset(folder: str | os.PathLike, config: str):
 
     Raises:
         VqaShapError: the folder or config is missing, or the config is not a questions config.
+        RecordError: a row is not a usable question (:meth:`~vqa_shap.schema.Question.problem`).
     """
-    from vqa_shap.schema import QUESTION_COLUMNS
+    from vqa_shap.errors import RecordError
+    from vqa_shap.schema import QUESTION_COLUMNS, Question
 
     dataset = load_config(folder, config)
     missing = [c for c in QUESTION_COLUMNS if c not in dataset.column_names]
     if missing:
         raise VqaShapError(f"{folder}: config {config!r} is not a questions config (no column(s) {missing})")
+    for index, row in enumerate(dataset):  # a folder not made by `vqa-shap build` is checked too
+        try:
+            problem = Question.from_row(row).problem()
+        except (TypeError, ValueError, KeyError) as exc:
+            problem = "(row)", str(exc) or type(exc).__name__
+        if problem:
+            raise RecordError(f"{folder} config {config!r}", row.get("qid") or f"#{index}", *problem)
     return dataset
 
 

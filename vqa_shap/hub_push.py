@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqa_shap.errors import VqaShapError
+from vqa_shap.errors import InternalError, VqaShapError
 from vqa_shap.hub_card import README, card_meta as _meta, config_dir, config_names as _config_names, render_card
 from vqa_shap.hub_card import read_card_data as _read_card_data
 from vqa_shap.hub_card import CARD_DATA_KEYS, add_configs as _add_configs, check_kind as _check_kind
@@ -188,5 +188,5 @@ def _hub_errors(repo_id: str, token: str):
             reason = f"the Hub returned an error for {repo_id}: {first_line(exc)}"
         raise VqaShapError(reason) from None
     except (http_error, OSError) as exc:
-        raise VqaShapError(f"cannot reach the Hugging Face Hub: {type(exc).__name__}: {first_line(exc)}") from None
+        raise InternalError(f"cannot reach the Hugging Face Hub: {type(exc).__name__}: {first_line(exc)}") from None
 

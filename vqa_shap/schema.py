@@ -188,6 +188,23 @@ class Question:
     def n_options(self) -> int:
         return len(self.options)
 
+    def problem(self) -> tuple[str, str] | None:
+        """Why this question cannot be explained, as ``(field, reason)``, or ``None`` when it can.
+
+        A question needs text, at least 2 non-empty options and an answer index among them (checked
+        when a questions config is loaded, so a hand-made dataset fails with the row named).
+        """
+        if not isinstance(self.question, str) or not self.question.strip():
+            return "question", "empty question text"
+        if len(self.options) < 2:
+            return "options", f"a question needs at least 2 options, got {len(self.options)}"
+        empty = next((i for i, o in enumerate(self.options) if not isinstance(o, str) or not o.strip()), None)
+        if empty is not None:
+            return "options", f"option {empty} is empty"
+        if not 0 <= self.answer < len(self.options):
+            return "answer", f"answer index {self.answer} is out of range for {len(self.options)} options"
+        return None
+
     def to_row(self) -> dict[str, Any]:
         """The row as stored in the questions dataset."""
         return {
@@ -354,6 +371,9 @@ class Attribution:
             if stderr is not None and stderr.shape != shapley.shape:
                 raise ValueError(f"Attribution {self.qid!r}: stderr shape {stderr.shape} != "
                                  f"shapley shape {shapley.shape}")
+            if shapley.size and not 0 <= self.answer < shapley.shape[1]:
+                raise ValueError(f"Attribution {self.qid!r}: answer {self.answer} is not one of the "
+                                 f"{shapley.shape[1]} options")
 
     @property
     def n_features(self) -> int:

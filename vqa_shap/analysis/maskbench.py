@@ -53,7 +53,7 @@ from vqa_shap.analysis.maskbench_masks import (  # noqa: F401 - part of this mod
     feature_index_map, forced_order, keep_mask, keep_matrix, mask_settings, normalised_shapley, reorder_options,
     signal_values,
 )
-from vqa_shap.errors import VqaShapError
+from vqa_shap.errors import InternalError, VqaShapError
 from vqa_shap.io import atomic_write_json, safe_stem
 from vqa_shap.schema import Attribution, Feature, Question
 
@@ -165,7 +165,8 @@ def load_attributions(folder: Path | str, config: str) -> list[Attribution]:
     """The typed rows of one attributions config of a Hub-style folder.
 
     Raises:
-        VqaShapError: the folder/config does not exist or is not an attributions dataset.
+        VqaShapError: the folder/config does not exist or is not an attributions dataset, or a row
+            is inconsistent (named by its position and qid).
     """
     from vqa_shap import hub
 
@@ -173,7 +174,14 @@ def load_attributions(folder: Path | str, config: str) -> list[Attribution]:
     missing = [c for c in ("qid", "model", "shapley", "features", "answer") if c not in dataset.column_names]
     if missing:
         raise VqaShapError(f"{folder}: config {config!r} is not an attributions dataset (no column(s) {missing})")
-    return [Attribution.from_row(r) for r in dataset]
+    attributions = []
+    for index, row in enumerate(dataset):
+        try:
+            attributions.append(Attribution.from_row(row))
+        except (ValueError, TypeError, KeyError) as exc:  # a hand-edited or foreign dataset
+            raise VqaShapError(f"{folder}: config {config!r}: row {index} (qid {row.get('qid')!r}): "
+                               f"{str(exc) or type(exc).__name__}") from None
+    return attributions
 
 
 def frame_count(attributions: Iterable[Attribution], temporal_unit: int = 1) -> int:
@@ -278,7 +286,7 @@ def evaluate_question(attribution: Attribution, question: Question, loader: Any,
     prepared = loader.prepare(shown, frames, plan, protocol)
     scores = np.asarray(loader.score(prepared, keep), dtype=np.float64)
     if scores.shape[0] != keep.shape[0]:
-        raise MaskBenchError(f"loader returned {scores.shape[0]} score rows for {keep.shape[0]} coalitions")
+        raise InternalError(f"loader returned {scores.shape[0]} score rows for {keep.shape[0]} coalitions")
     preds = scores.argmax(axis=1)  # ties -> lowest index, as torch.argmax in the paper
     return [
         _row(attribution, question, s, label, options, prediction=int(p), n_masked=int((~k).sum()),

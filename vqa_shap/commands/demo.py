@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from vqa_shap.commands import argtypes
+from vqa_shap.io import atomic_write_text
 
 #: Questions, frames and Shapley budget of the demo run.
 DEMO_QUESTIONS = 12
@@ -154,7 +155,7 @@ def step_metrics(state: DemoState) -> None:
     rows, _ = compute(state.attributions_dir, list(state.attributions), bootstrap=200, seed=state.seed)
     print("  " + paper_table(rows).replace("\n", "\n  "))
     path = state.out / "metrics.json"
-    path.write_text(json.dumps(_finite(rows), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(_finite(rows), indent=2, allow_nan=False) + "\n")
     print(f"  (MC: share of |phi| per modality; PF: per-feature share)  -> {path}")
 
 

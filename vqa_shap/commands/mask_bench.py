@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vqa_shap.analysis.maskbench import ANSWER_MASKINGS, FORCE_LOGITS
 from vqa_shap.commands import argtypes
+from vqa_shap.io import atomic_write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +113,6 @@ def run(args: argparse.Namespace) -> int:
             "paper": maskbench.paper_json(rows),
             "errors": sorted({f"{r.qid}: {r.error}" for r in rows if r.error is not None}),
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2))
+        atomic_write_text(args.json, json.dumps(payload, indent=2), mkdir=True)
         print(f"wrote {args.json}")
     return 0

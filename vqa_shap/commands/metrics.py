@@ -45,6 +45,7 @@ def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat:
     from vqa_shap import hub
     from vqa_shap.errors import VqaShapError
     from vqa_shap.analysis.metrics import question_metrics, subset_metrics, subset_rows
+    from vqa_shap.analysis.maskbench import load_attributions
     from vqa_shap.schema import Attribution
 
     available = hub.list_configs(folder)
@@ -57,11 +58,7 @@ def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat:
     rows: list[dict[str, Any]] = []
     per_question: dict[str, list] = {}
     for config in chosen:
-        dataset = hub.load_config(folder, config)
-        missing = [c for c in ("qid", "model", "shapley", "features", "answer") if c not in dataset.column_names]
-        if missing:
-            raise VqaShapError(f"{folder}: config {config!r} is not an attributions dataset (no column(s) {missing})")
-        attrs = [Attribution.from_row(r) for r in dataset]
+        attrs = load_attributions(folder, config)
         groups: dict[tuple[str, str, str], list[Attribution]] = {}
         for a in attrs:
             groups.setdefault((a.model, a.benchmark, a.variant), []).append(a)
@@ -148,22 +145,20 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from vqa_shap.analysis.metrics import question_metrics_frame
+    from vqa_shap.io import atomic_write_text
 
     rows, per_question = compute(args.attributions, args.config, paper_compat=args.paper_compat,
                                  bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed)
     print(paper_table(rows))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(json_ready(rows), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(json_ready(rows), indent=2, allow_nan=False) + "\n", mkdir=True)
         print(f"wrote {len(rows)} rows to {args.json}")
     if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown_report(rows) + "\n", encoding="utf-8")
+        atomic_write_text(args.markdown, markdown_report(rows) + "\n", mkdir=True)
         print(f"wrote {args.markdown}")
     if args.per_question:
         frames = {config: question_metrics_frame(qms) for config, qms in per_question.items() if qms}
-        args.per_question.parent.mkdir(parents=True, exist_ok=True)
         table = pd.concat(frames, names=["config", "qid", "signal"]) if frames else pd.DataFrame()
-        table.to_csv(args.per_question)
+        atomic_write_text(args.per_question, table.to_csv(), mkdir=True)
         print(f"wrote {args.per_question}")
     return 0

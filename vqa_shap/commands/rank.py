@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vqa_shap.analysis.ranking import DEFAULT_GEMINI_MODEL, RANKERS
 from vqa_shap.commands import argtypes
+from vqa_shap.io import atomic_write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--against", choices=RANKERS.names(), default="shapley",
                         help="the reference ranking (default: shapley)")
     parser.add_argument("--questions", type=argtypes.folder, help="Hub-style questions folder (needed by gemini)")
-    parser.add_argument("--questions-config", metavar="QC",
+    parser.add_argument("--questions-config", metavar="QC", type=argtypes.config_name,
                         help="questions config (default: the one the attributions card records)")
     parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (needed by gemini)")
     parser.add_argument("--frames", type=argtypes.frames, default=None,
@@ -86,12 +87,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"Gemini requests made: {getattr(ranker, 'requests', 0) + getattr(reference, 'requests', 0)} "
               f"(answers cached in {cache})")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
+        atomic_write_text(args.json, json.dumps({
             "config": args.config, "ranker": args.ranker, "against": args.against,
             "summary": {"n_questions": summary.n_questions, "n_errors": summary.n_errors, **summary.stats},
             "questions": [r.to_row() for r in results],
-        }, indent=2))
+        }, indent=2), mkdir=True)
         print(f"wrote {args.json}")
     if args.plot:
         from vqa_shap.analysis.report import plot_rank_violins

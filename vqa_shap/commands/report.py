@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", action="append", type=argtypes.config_name, metavar="C",
                         help="attributions config (repeatable; default: every config in the folder)")
     parser.add_argument("--questions", type=argtypes.folder, help="Hub-style questions folder (to decode frames)")
-    parser.add_argument("--questions-config", metavar="QC",
+    parser.add_argument("--questions-config", metavar="QC", type=argtypes.config_name,
                         help="questions config (default: the one each attributions card records)")
     parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (frames are placeholders without it)")
     parser.add_argument("--out", required=True, type=argtypes.out_folder, help="output folder for the PNG files and index.md")

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from vqa_shap.errors import VqaShapError
+from vqa_shap.errors import InternalError, VqaShapError
 from vqa_shap.explain.workdir import ExplainError, ExplainSettings
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class QuestionExplainer:
         value_empty = np.asarray(game.value_empty(), dtype=np.float64)
         values = np.asarray(estimate.values, dtype=np.float64)
         if values.shape != (len(features), value_full.shape[0]):
-            raise ExplainError(f"estimate has shape {values.shape}, expected "
+            raise InternalError(f"estimate has shape {values.shape}, expected "
                                f"({len(features)}, {value_full.shape[0]})")
         return self._record(
             question, features=features, shapley=values, stderr=estimate.stderr,

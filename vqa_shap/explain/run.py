@@ -302,6 +302,7 @@ def explain_questions(run: ExplainRun) -> ExplainResult:
         ExplainInputError: bad input, found before any work (the CLI exits with status 2).
         ExplainError: inconsistent work directory.
     """
+    from vqa_shap.device import resolve_runtime
     from vqa_shap.loaders import resolve_model
 
     shard = Shard.resolve(run.rank, run.world_size)
@@ -313,6 +314,7 @@ def explain_questions(run: ExplainRun) -> ExplainResult:
     _check_unique(all_qids, f"{run.questions} config {run.config!r}")
     try:
         loader_cls, checkpoint = resolve_model(run.model, run.loader)
+        resolve_runtime(run.device, run.dtype)  # e.g. CUDA asked for but absent: refuse before any work
     except VqaShapError as exc:
         raise ExplainInputError(str(exc)) from exc
     settings = _settings(run, loader_cls.family, config_out, all_qids)
