@@ -215,7 +215,7 @@ def test_default_is_the_auto_rule():
 
 @pytest.mark.parametrize("n_players, budget", [(14, 2000), (14, 60), (40, 2000)])
 def test_auto_equals_the_estimator_it_chooses(n_players, budget):
-    from vqa_shap.estimators.auto import choose
+    from vqa_shap.estimators.auto import choose, member_spec
 
     game = make_game("video_like", n_players, seed=2)
     video = list(game.video_players)
@@ -224,7 +224,8 @@ def test_auto_equals_the_estimator_it_chooses(n_players, budget):
     theirs = get_estimator(name, **options).estimate(Game(game, n_players, video_features=video), budget, seed=3)
     np.testing.assert_array_equal(ours.values, theirs.values)
     np.testing.assert_array_equal(ours.stderr, theirs.stderr)
-    assert ours.estimator == "auto" and ours.evaluations == theirs.evaluations
+    assert ours.estimator == f"auto/{member_spec(name, options)}" and theirs.estimator == name
+    assert ours.evaluations == theirs.evaluations
 
 
 def test_default_rule_is_measured_better_than_the_previous_default():

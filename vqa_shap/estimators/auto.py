@@ -7,6 +7,8 @@ estimator's error per unit of *modelled compute* (prefix + suffix cost) against 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vqa_shap.estimators.base import Estimator, RawEstimate
 from vqa_shap.game import Game
 
@@ -40,9 +42,16 @@ def choose(n_players: int, budget: int) -> tuple[str, dict]:
     return LARGE_CHOICE
 
 
+def member_spec(name: str, options: dict) -> str:
+    """``"name"`` or ``"name:key=value,..."`` (the spec syntax of ``scripts/bench_estimators.py``)."""
+    return name + (":" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) if options else "")
+
+
 class AutoEstimator(Estimator):
     """The default: :func:`choose` picks the estimator from F and the budget, then runs it (its
-    standard errors, efficiency and prefix-stable sampling are the chosen estimator's)."""
+    standard errors, efficiency and prefix-stable sampling are the chosen estimator's). The
+    :class:`~vqa_shap.estimators.base.Estimate` records ``"auto/<member spec>"``, e.g.
+    ``"auto/kernel"``."""
 
     name = "auto"
 
@@ -55,4 +64,5 @@ class AutoEstimator(Estimator):
         from vqa_shap.estimators import get_estimator
 
         name, options = choose(game.n_players, budget)
-        return get_estimator(name, **options)._estimate(game, budget, seed, contrasts)
+        raw = get_estimator(name, **options)._estimate(game, budget, seed, contrasts)
+        return replace(raw, estimator=f"{self.name}/{member_spec(name, options)}")
