@@ -104,6 +104,12 @@ class KernelEstimator(Estimator):
             exact kernel weight and add no variance; the sampled rows estimate the rest without
             bias. The split depends on the budget, so an adaptive run re-draws its sampled part
             when the split moves.
+        tail: score all ``2^tail`` settings of the last ``tail`` players under every drawn
+            coalition (cheap under longest-common-prefix sharing: they differ only at the end of
+            the prompt); rows are weighted by their kernel weight over the probability that their
+            head (the players before the tail) is drawn, and a drawn group is one sampling unit.
+        poststratify: weight sampled rows by the realised number of rows of their size instead of
+            its expectation.
     """
 
     name = "kernel"
@@ -216,6 +222,7 @@ class KernelEstimator(Estimator):
         rng = np.random.default_rng(seed)
         drawn, seen = [], set()
         n_drawn = 0
+        unit = (per_video if len(text) else 1) << len(self._tail(n))   # rows drawn together
         while len(seen) < max_pairs and q.sum() > 0:
             sizes = rng.choice(np.arange(1, n), size=_CHUNK, p=q)
             orders = rng.permuted(np.tile(np.arange(n), (_CHUNK, 1)), axis=1)
@@ -237,21 +244,17 @@ class KernelEstimator(Estimator):
             chunk = _with_tails(chunk, self._tail(n))
             # canonical member of a pair: the one holding player 0
             canon = np.where(chunk[:, :1], chunk, ~chunk)
-            for r, key in enumerate(np.packbits(canon, axis=1)):
-                seen.add(key.tobytes())
-                if len(seen) >= max_pairs:
-                    chunk = chunk[: r + 1]
-                    break
+            stop, full = _take_whole_units(np.packbits(canon, axis=1), seen, max_pairs, unit, first=not drawn)
+            chunk = chunk[:stop]
             drawn.append(chunk)
             n_drawn += len(chunk)
-            if n_drawn > 50 * max_pairs + 10 * _CHUNK * per_video:  # the pair space is nearly exhausted
+            if full or n_drawn > 50 * max_pairs + 10 * _CHUNK * per_video:  # or the pair space is nearly exhausted
                 break
         first = np.concatenate([*drawn, exact]) if drawn else exact
         coalitions = np.concatenate([first, ~first])
         values = game(coalitions)
         n_drawn = len(first) - len(exact)
-        per_unit = (per_video if len(text) else 1) << len(self._tail(n))
-        group = np.concatenate([np.arange(n_drawn) // per_unit, np.full(len(exact), -1)])
+        group = np.concatenate([np.arange(n_drawn) // unit, np.full(len(exact), -1)])
         return coalitions, values, q, np.concatenate([group, group])
 
     @staticmethod
@@ -264,6 +267,26 @@ class KernelEstimator(Estimator):
         k = len(v_full)
         return RawEstimate(values=raw.values, stderr=np.zeros((n, k)),
                            contrast_stderr=None if contrasts is None else np.zeros((len(contrasts), k)))
+
+
+def _take_whole_units(keys: np.ndarray, seen: set, max_pairs: int, unit: int, first: bool) -> tuple[int, bool]:
+    """Add the pair keys of whole units (``unit`` consecutive rows) to ``seen`` until ``max_pairs``
+    distinct pairs are reached; return how many rows to keep and whether the design is full. A
+    unit that would overshoot is left out (its rows share a head, and a partial unit would bias the
+    weights), unless nothing at all was drawn yet."""
+    for start in range(0, len(keys), unit):
+        new = {k.tobytes() for k in keys[start:start + unit]} - seen
+        if len(seen) + len(new) > max_pairs:
+            if first and start == 0:                     # budget below one unit: take what fits
+                for r, key in enumerate(keys):
+                    seen.add(key.tobytes())
+                    if len(seen) >= max_pairs:
+                        return r + 1, True
+            return start, True
+        seen.update(new)
+        if len(seen) >= max_pairs:
+            return start + unit, True
+    return len(keys), False
 
 
 def _with_tails(rows: np.ndarray, tail: np.ndarray) -> np.ndarray:
@@ -320,7 +343,8 @@ class RegressionAdjustedEstimator(KernelEstimator):
     pairwise products, a pair term's value split half-half); the other fold estimates the Shapley
     values of the residual game ``r = v − f`` without bias by maximum-sample-reuse Monte Carlo (a
     row of size s drawn with probability q(s): ``φ_i(r) ≈ (r(N) − r(∅))/n + mean r(S)/q(s)·([i∈S]/s
-    − [i∉S]/(n−s))``). The two cross-fits are averaged: unbiased whatever the surrogate, exactly
+    − [i∉S]/(n−s))``; option ``residual="kernel"``: by the KernelSHAP regression on the residual
+    game instead, consistent rather than unbiased). The two cross-fits are averaged: unbiased whatever the surrogate, exactly
     efficient. Standard errors from the per-unit MSR contributions.
     """
 
@@ -372,7 +396,9 @@ class RegressionAdjustedEstimator(KernelEstimator):
         ends = np.array([np.zeros(n), np.ones(n)])
         total = np.zeros((n, values.shape[1]))
         per_unit = []
-        if self.config.get("residual") == "kernel":
+        if self.config["residual"] not in ("msr", "kernel"):
+            raise EstimatorError(f"{self.name}: residual must be 'msr' or 'kernel', got {self.config['residual']!r}")
+        if self.config["residual"] == "kernel":
             return self._kernel_residual(coalitions, z, values, weights, units, fold, v_empty, v_full, contrasts)
         for held in (0, 1):
             fit, test = fold != held, fold == held
@@ -397,6 +423,7 @@ class RegressionAdjustedEstimator(KernelEstimator):
         return RawEstimate(values=total, stderr=stderr, contrast_stderr=contrast_stderr)
 
     def _kernel_residual(self, coalitions, z, values, weights, units, fold, v_empty, v_full, contrasts):
+        """Cross-fit: the surrogate's exact values plus KernelSHAP on the other fold's residual game."""
         n = z.shape[1]
         ends = np.array([np.zeros(n), np.ones(n)])
         total, var, cvar = 0.0, 0.0, 0.0
