@@ -26,7 +26,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 ESTIMATORS = ["auto", "cyclic", "shared_video", "shared_video:per_video=2", "shared_video:per_video=8", "kernel",
-              "leverage", "stratified", "kernel:text_per_video=4", "regression_adjusted",
+              "kernel:border=True", "kernel:border=True,tail=1", "kernel:border=True,tail=2", "leverage", "stratified", "kernel:text_per_video=4", "regression_adjusted",
               "regression_adjusted:order=2,sizes=kernel", "shapiq", "shapiq:approximator=SVARM"]
 
 
@@ -44,6 +44,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shapiq-max-players", type=int, default=24,
                         help="skip shapiq's approximators on larger games (minutes per estimate there)")
     parser.add_argument("--json", default=None, help="write all measurements as JSON here")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only the measured (game, F, estimator) cells of an existing --json")
     parser.add_argument("--doc", default=None, help="regenerate the table of this markdown file (between markers)")
     parser.add_argument("--regenerate-doc", action="store_true",
                         help="only rewrite --doc (default docs/estimators.md) from --json "
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (video_like, F=20, 2 seeds)")
     args = parser.parse_args(argv)
 
-    from vqa_shap.bench.estimators import format_tables, run_benchmark, save_json, update_doc
+    from vqa_shap.bench.estimators import format_tables, load_json, merge_results, run_benchmark, save_json, update_doc
     from vqa_shap.game import CostModel
 
     if args.regenerate_doc:
@@ -69,6 +71,10 @@ def main(argv=None) -> int:
                            reference="permutation", reference_budget=args.reference_budget,
                            cost_model=CostModel(args.prefix_cost, args.suffix_cost, args.full_cost),
                            shapiq_max_players=args.shapiq_max_players)
+    if args.merge:
+        if not args.json or not os.path.exists(args.json):
+            parser.error("--merge needs an existing --json file")
+        result = merge_results(load_json(args.json), result)
     print(format_tables(result))
     if args.json:
         save_json(result, args.json)

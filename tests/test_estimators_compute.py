@@ -202,10 +202,11 @@ def test_crossing_interpolates_log_log():
 # ---------------------------------------------------------------- the default rule
 def test_default_is_the_auto_rule():
     from vqa_shap.estimators import DEFAULT_ESTIMATOR, ESTIMATORS
-    from vqa_shap.estimators.auto import FEW_PERMUTATIONS_CHOICE, LARGE_CHOICE, SMALL_CHOICE, SMALL_GAME, choose
+    from vqa_shap.estimators.auto import (FEW_PERMUTATIONS_CHOICE, LARGE_CHOICE, SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO,
+                                          SMALL_GAME, choose)
 
     assert DEFAULT_ESTIMATOR == "auto" and ESTIMATORS.target("default") == ESTIMATORS.target("auto")
-    assert choose(18, 5000) == SMALL_CHOICE
+    assert choose(18, 5000) == SMALL_CHOICE and choose(18, 5000, has_video=False) == SMALL_CHOICE_NO_VIDEO
     assert choose(SMALL_GAME, 4 * SMALL_GAME + 2) == SMALL_CHOICE
     assert choose(18, 40) == FEW_PERMUTATIONS_CHOICE  # below the regression's minimum (4F+2 = 74)
     assert choose(SMALL_GAME + 1, 100_000) == LARGE_CHOICE
@@ -217,16 +218,17 @@ def test_default_is_the_auto_rule():
 
 @pytest.mark.parametrize("n_players, budget", [(14, 2000), (14, 60), (40, 2000)])
 def test_auto_equals_the_estimator_it_chooses(n_players, budget):
-    from vqa_shap.estimators.auto import choose
+    from vqa_shap.estimators.auto import choose, member_spec
 
     game = make_game("video_like", n_players, seed=2)
     video = list(game.video_players)
     ours = get_estimator("auto").estimate(Game(game, n_players, video_features=video), budget, seed=3)
-    name, options = choose(n_players, budget)
+    name, options = choose(n_players, budget, has_video=True)
     theirs = get_estimator(name, **options).estimate(Game(game, n_players, video_features=video), budget, seed=3)
     np.testing.assert_array_equal(ours.values, theirs.values)
     np.testing.assert_array_equal(ours.stderr, theirs.stderr)
-    assert ours.estimator == "auto" and ours.evaluations == theirs.evaluations
+    assert ours.estimator == f"auto/{member_spec(name, options)}" and theirs.estimator == name
+    assert ours.evaluations == theirs.evaluations
 
 
 def test_default_rule_is_measured_better_than_the_previous_default():

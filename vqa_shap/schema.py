@@ -324,7 +324,8 @@ class Attribution:
             when unknown (e.g. imported tables).
         answer: index of the correct option.
         prediction: the model's choice on the unmasked input, or ``None`` when unknown.
-        estimator, budget, evaluations, seed: how φ was estimated.
+        estimator, budget, evaluations, seed: how φ was estimated (``estimator``: the member run, e.g.
+            ``"auto/kernel"`` for the default).
         runtime_s: wall time of the question, or ``None``.
         version: vqa-shap version that wrote the row.
         error: ``None``, or why the question could not be explained.

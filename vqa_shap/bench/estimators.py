@@ -32,7 +32,7 @@ from vqa_shap.estimators.base import EstimatorError
 from vqa_shap.game import CostModel, Game
 
 __all__ = ["BenchPoint", "BenchResult", "MEASURED_COST", "parse_spec", "run_benchmark", "budget_to_match",
-           "format_tables", "save_json", "load_json", "DOC_START", "DOC_END", "render_doc", "update_doc"]
+           "format_tables", "merge_results", "save_json", "load_json", "DOC_START", "DOC_END", "render_doc", "update_doc"]
 
 #: costs measured on the realistic-proportion LLaVA-OneVision, 1 thread: prefix (system + video)
 #: 55 ms, text suffix on a cached prefix 12.6 ms per coalition, full forward 96 ms
@@ -263,10 +263,31 @@ def format_tables(result: BenchResult) -> str:
             evals = "–" if m.get("evaluation_ratio") is None else f"{ge}{_fmt(m['evaluation_ratio'], 3)}×"
             out.append(f"| {name} | " + " | ".join(cells) + f" | {ratio} | {evals} |")
         out.append("")
-    load = result.meta.get("loadavg_start")
-    if load:
-        out.append(f"Machine load (1-min loadavg) at start / end: {load[0]:.2f} / {result.meta['loadavg_end'][0]:.2f}.")
+    for i, run in enumerate(result.meta.get("runs") or [result.meta]):
+        load = run.get("loadavg_start")
+        if load:
+            what = f"run {i + 1} ({len(run['cells'])} re-measured cells)" if "cells" in run else \
+                ("run 1" if "runs" in result.meta else "")
+            out.append(f"Machine load (1-min loadavg) at start / end{' of ' + what if what else ''}: "
+                       f"{load[0]:.2f} / {run['loadavg_end'][0]:.2f}.")
     return "\n".join(out).rstrip() + "\n"
+
+
+def merge_results(old: BenchResult, new: BenchResult) -> BenchResult:
+    """``old`` with every (game, F, estimator) cell that ``new`` measured replaced by ``new``'s
+    points (re-measuring some estimators without re-running the whole grid). The two runs must
+    share the reference, its budget, the seeds and the cost model; each run's load is kept in
+    ``meta["runs"]``."""
+    same = (old.reference, old.reference_budget, old.seeds, old.cost_model) == \
+        (new.reference, new.reference_budget, new.seeds, new.cost_model)
+    if not same:
+        raise ValueError("cannot merge estimator benchmarks with different reference, seeds or cost model")
+    replaced = {(p.game, p.n_players, p.estimator) for p in new.points}
+    points = [p for p in old.points if (p.game, p.n_players, p.estimator) not in replaced] + list(new.points)
+    runs = old.meta.get("runs") or [{k: v for k, v in old.meta.items() if k != "runs"}]
+    cells = sorted({f"{g}:{n}:{e}" for g, n, e in replaced})
+    meta = {**old.meta, "runs": [*runs, {**new.meta, "cells": cells}]}
+    return BenchResult(points, old.reference, old.reference_budget, old.seeds, old.cost_model, meta)
 
 
 def save_json(result: BenchResult, path: str) -> None:

@@ -22,11 +22,12 @@ from typing import Callable
 
 from vqa_shap.commands import argtypes
 from vqa_shap.io import atomic_write_text
+from vqa_shap.estimators import DEFAULT_ESTIMATOR
 
 #: Questions, frames and Shapley budget of the demo run.
 DEMO_QUESTIONS = 12
 DEMO_BUDGET = 400
-DEMO_ESTIMATOR = "default"
+DEMO_ESTIMATOR = DEFAULT_ESTIMATOR
 #: File marking a folder as the demo's own output: a re-run may replace what is in it.
 DEMO_MARKER = ".vqa-shap-demo"
 

@@ -13,7 +13,9 @@ Members of :data:`ESTIMATORS`:
 * ``shared_video`` — antithetic permutations in groups sharing one order of the video players
   (a group's extra paths cost only text suffixes under prefix sharing).
 * ``shap`` — shap's PermutationExplainer itself, through the Game (parity runs).
-* ``kernel`` — paired KernelSHAP (regression, Shapley-kernel size distribution).
+* ``kernel`` — paired KernelSHAP (regression, Shapley-kernel size distribution); options ``border``
+  (enumerate the size classes the budget covers) and ``tail`` (score every setting of the last
+  players under each drawn coalition, cheap under prefix sharing).
 * ``leverage`` — Leverage SHAP: paired KernelSHAP with uniform size distribution.
 * ``stratified`` — Leverage SHAP evaluating several text coalitions per sampled video part (cheap
   under prefix sharing).
@@ -21,8 +23,10 @@ Members of :data:`ESTIMATORS`:
   paired samples, the residual game's values estimated without bias (MSR) on the other half, cross-fit.
 * ``shapiq`` — a shapiq approximator (option ``approximator``).
 * ``auto`` — a rule on F and the budget (:func:`vqa_shap.estimators.auto.choose`): paired
-  KernelSHAP for small games, ``shared_video`` otherwise.
-* ``default`` — the estimator chosen by measured error per unit of compute (``docs/estimators.md``).
+  KernelSHAP with ``border`` and ``tail=2`` for F ≤ 24, ``shared_video`` otherwise; its estimates
+  record the member run (``"auto/kernel:border=True,tail=2"``).
+* ``default`` — alias of :data:`DEFAULT_ESTIMATOR` (``auto``), chosen by measured error per unit of
+  compute (``docs/estimators.md``).
 """
 
 from __future__ import annotations

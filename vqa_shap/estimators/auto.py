@@ -1,11 +1,13 @@
 """The default estimator: a documented rule that picks an estimator from the game's size and budget.
 
 The rule comes from ``scripts/bench_estimators.py`` (``docs/estimators.md``), which compares every
-estimator's error per unit of *modelled compute* (prefix + suffix cost) against permutation sampling
-(= shap's PermutationExplainer) at 5000 evaluations.
+estimator's error per unit of *modelled compute* (longest-common-prefix cost) against permutation
+sampling (= shap's PermutationExplainer) at 5000 evaluations.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from vqa_shap.estimators.base import Estimator, RawEstimate
 from vqa_shap.game import Game
@@ -13,20 +15,25 @@ from vqa_shap.game import Game
 #: at most this many players, with a budget the regression can use, the default is a regression
 SMALL_GAME = 24
 #: the estimator (name, options) used in each regime
-SMALL_CHOICE = ("kernel", {})
+SMALL_CHOICE = ("kernel", {"border": True, "tail": 2})
+SMALL_CHOICE_NO_VIDEO = ("kernel", {"border": True})
 LARGE_CHOICE = ("shared_video", {"per_video": 8})
 #: below one full group of ``per_video`` permutations, the shared video order cannot pay off
 FEW_PERMUTATIONS_CHOICE = ("cyclic", {})
 
 
-def choose(n_players: int, budget: int) -> tuple[str, dict]:
+def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, dict]:
     """The estimator the default uses for a game of ``n_players`` players and ``budget`` evaluations.
 
     * ``n_players ≤ SMALL_GAME`` and ``budget`` at least the regression's minimum (``4F+2``) and
       at most what its in-memory design allows (any budget for F ≤ 20, where it enumerates):
-      paired KernelSHAP — on the demo model's game (F = 18) it needs several times fewer
-      evaluations than permutation sampling, and there the few video parts make every coalition cost
-      little more than its text suffix;
+      paired KernelSHAP that enumerates the size classes the budget covers (``border``) and, when
+      the game has video players, scores all four settings of the last two players under every
+      drawn coalition (``tail=2``: those coalitions differ only at the end of the prompt, so under
+      longest-common-prefix sharing they cost a few ms each). On the demo model's game (F = 18)
+      this needs the least compute of everything measured. A game without video players has no
+      prefix to share (every coalition costs a full forward), so there the tail would only add
+      correlated rows: ``kernel`` with ``border`` alone;
     * otherwise, when the budget holds at least one full group of 8 permutations (``8 (2F+1)``
       evaluations), ``shared_video`` with 8 permutations per video order — antithetic permutations
       whose extra paths cost only text suffixes (≥ 2× less compute than shap's at its error on the
@@ -41,28 +48,37 @@ def choose(n_players: int, budget: int) -> tuple[str, dict]:
 
     from vqa_shap.estimators.kernel import MAX_PAIRS
 
-    name, options = SMALL_CHOICE
+    name, options = SMALL_CHOICE if has_video else SMALL_CHOICE_NO_VIDEO
     fits = n_players <= 20 or budget <= 2 + 2 * MAX_PAIRS   # a regression design is held in memory
     if n_players <= SMALL_GAME and fits and budget >= get_estimator(name, **options).min_budget(n_players):
-        return SMALL_CHOICE
+        return name, options
     if budget < LARGE_CHOICE[1]["per_video"] * (2 * n_players + 1):
         return FEW_PERMUTATIONS_CHOICE
     return LARGE_CHOICE
 
 
+def member_spec(name: str, options: dict) -> str:
+    """``"name"`` or ``"name:key=value,..."`` (the spec syntax of ``scripts/bench_estimators.py``)."""
+    return name + (":" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) if options else "")
+
+
 class AutoEstimator(Estimator):
     """The default: :func:`choose` picks the estimator from F and the budget, then runs it (its
-    standard errors, efficiency and prefix-stable sampling are the chosen estimator's)."""
+    standard errors, efficiency and sampling are the chosen estimator's). The
+    :class:`~vqa_shap.estimators.base.Estimate` records ``"auto/<member spec>"``, e.g.
+    ``"auto/kernel:border=True,tail=2"``."""
 
     name = "auto"
 
     def min_budget(self, n_players: int) -> int:
         from vqa_shap.estimators import get_estimator
 
-        return min(get_estimator(name, **options).min_budget(n_players) for name, options in (SMALL_CHOICE, LARGE_CHOICE, FEW_PERMUTATIONS_CHOICE))
+        return min(get_estimator(name, **options).min_budget(n_players)
+                   for name, options in (SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, LARGE_CHOICE, FEW_PERMUTATIONS_CHOICE))
 
     def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
         from vqa_shap.estimators import get_estimator
 
-        name, options = choose(game.n_players, budget)
-        return get_estimator(name, **options)._estimate(game, budget, seed, contrasts)
+        name, options = choose(game.n_players, budget, has_video=bool(game.video_player_mask.any()))
+        raw = get_estimator(name, **options)._estimate(game, budget, seed, contrasts)
+        return replace(raw, estimator=f"{self.name}/{member_spec(name, options)}")

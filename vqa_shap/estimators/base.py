@@ -33,11 +33,14 @@ class RawEstimate:
         stderr: ``float64[P, K]`` standard errors, or None when the estimator has none.
         contrast_stderr: ``float64[R, K]`` standard errors of ``contrasts @ values`` (e.g. modality
             sums), or None.
+        estimator: the name to record when it is not the estimator's own (``auto`` reports the
+            member it ran, e.g. ``"auto/kernel"``), or None.
     """
 
     values: np.ndarray
     stderr: np.ndarray | None = None
     contrast_stderr: np.ndarray | None = None
+    estimator: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ class Estimate:
             allowed fewer than two independent samples (e.g. one permutation).
         evaluations: coalitions actually scored for this estimate (cache hits are free).
         budget: the evaluation budget that was allowed.
-        estimator: registered name of the estimator.
+        estimator: registered name of the estimator (``auto``: ``"auto/<member spec>"``, the member
+            it ran, e.g. ``"auto/kernel"``).
         seed: the seed used.
         efficiency_residual: ``max_k |Σ_i φ_ik − (v_k(all) − v_k(∅))|``.
         distinct_prefixes: prefix computations (distinct video parts per batch) for this estimate.
@@ -137,6 +141,18 @@ class Estimator:
         Raises:
             EstimatorError: bad game, budget, seed or groups.
         """
+        budget, seed = self._validate(game, budget, seed)
+        contrasts = self._contrasts(tol_groups, game.n_players)
+        before = game.counters()
+        if tol is None:
+            raw, converged = self._estimate(game, budget, seed, contrasts), None
+        else:
+            raw, converged = self._adaptive(game, budget, seed, contrasts, tol, initial_budget)
+        return self._finish(game, raw, before, budget, seed, converged)
+
+    # ------------------------------------------------------------------ steps of estimate()
+    def _validate(self, game: Game, budget, seed) -> tuple[int, int]:
+        """Check the game, budget and seed; return ``(budget, seed)`` as ints."""
         if not isinstance(game, Game):
             raise EstimatorError(f"estimate() needs a vqa_shap.game.Game, got {type(game).__name__}")
         if isinstance(budget, bool) or int(budget) != budget:
@@ -148,31 +164,31 @@ class Estimator:
                 f"estimator {self.name!r}: budget={budget} is too small for {game.n_players} players; need at least {need}")
         if isinstance(seed, bool) or int(seed) != seed or seed < 0:
             raise EstimatorError(f"seed must be a non-negative integer, got {seed!r}")
-        seed = int(seed)
-        contrasts = self._contrasts(tol_groups, game.n_players)
-        before = game.counters()
+        return budget, int(seed)
 
-        converged = None
-        if tol is None:
-            raw = self._estimate(game, budget, seed, contrasts)
-        else:
-            if tol <= 0:
-                raise EstimatorError(f"tol must be positive, got {tol!r}")
-            current = max(need, initial_budget or budget // 16)
-            while True:
-                current = min(current, budget)
-                raw = self._estimate(game, current, seed, contrasts)
-                watched = raw.contrast_stderr if contrasts is not None else raw.stderr
-                if watched is None:
-                    if self.stochastic:
-                        raise EstimatorError(f"estimator {self.name!r} gives no standard errors; it cannot stop adaptively")
-                    converged = True
-                    break
-                converged = bool(np.all(watched < tol))
-                if converged or current >= budget:
-                    break
-                current *= 2
+    def _adaptive(self, game: Game, budget: int, seed: int, contrasts, tol: float,
+                  initial_budget: int | None) -> tuple[RawEstimate, bool]:
+        """Double the budget from ``initial_budget`` until the watched standard errors fall below
+        ``tol`` or ``budget`` is spent; ``(last estimate, converged)``."""
+        if tol <= 0:
+            raise EstimatorError(f"tol must be positive, got {tol!r}")
+        current = max(self.min_budget(game.n_players), initial_budget or budget // 16)
+        while True:
+            current = min(current, budget)
+            raw = self._estimate(game, current, seed, contrasts)
+            watched = raw.contrast_stderr if contrasts is not None else raw.stderr
+            if watched is None:
+                if self.stochastic:
+                    raise EstimatorError(f"estimator {self.name!r} gives no standard errors; it cannot stop adaptively")
+                return raw, True
+            converged = bool(np.all(watched < tol))
+            if converged or current >= budget:
+                return raw, converged
+            current *= 2
 
+    def _finish(self, game: Game, raw: RawEstimate, before, budget: int, seed: int,
+                converged: bool | None) -> Estimate:
+        """The :class:`Estimate` of ``raw``: counters since ``before``, efficiency residual."""
         after = game.counters()
         v_full, v_empty = game.value_full(), game.value_empty()
         values = np.asarray(raw.values, dtype=np.float64)
@@ -182,7 +198,7 @@ class Estimator:
             stderr=None if raw.stderr is None else np.asarray(raw.stderr, dtype=np.float64),
             evaluations=after[0] - before[0],
             budget=budget,
-            estimator=self.name,
+            estimator=raw.estimator or self.name,
             seed=seed,
             efficiency_residual=residual,
             distinct_prefixes=after[1] - before[1],

@@ -70,7 +70,7 @@ class QuestionExplainer:
         return Attribution(
             qid=question.qid, benchmark=question.benchmark, task=question.task, variant=question.variant,
             model=s.model, loader=s.loader, protocol=s.protocol, answer=int(question.answer),
-            estimator=s.estimator, budget=int(fields.pop("budget", s.budget)), seed=int(s.seed),
+            estimator=fields.pop("estimator", s.estimator), budget=int(fields.pop("budget", s.budget)), seed=int(s.seed),
             version=__version__, **fields,
         )
 
@@ -158,5 +158,6 @@ class QuestionExplainer:
             value_full=value_full.astype(np.float32).tolist(),
             value_empty=value_empty.astype(np.float32).tolist(),
             prediction=int(np.argmax(value_full)), evaluations=int(game.evaluations), budget=budget,
+            estimator=estimate.estimator,  # the member actually run (e.g. "auto/kernel")
             runtime_s=time.perf_counter() - start,
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vqa_shap.errors import VqaShapError
+from vqa_shap.estimators import DEFAULT_ESTIMATOR  # one name for the default: the estimators'
 from vqa_shap.explain.question import DEFAULT_BATCH_SIZE, MAX_PLAYERS, QuestionExplainer
 from vqa_shap.explain.workdir import (
     ExplainError, ExplainInputError, ExplainSettings, Shard, WorkDir, attributions_config,
@@ -24,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FRAMES = 8
 DEFAULT_BUDGET = 256
-DEFAULT_ESTIMATOR = "default"
 DEFAULT_PROTOCOL = "pollard2025"
 
 
