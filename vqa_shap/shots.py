@@ -21,6 +21,7 @@ import bisect
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -30,7 +31,8 @@ import numpy as np
 from vqa_shap.errors import VqaShapError
 
 __all__ = ["ShotError", "ShotDetector", "FrameDiffDetector", "SceneDetectDetector", "DETECTORS",
-           "get_detector", "default_detector", "Shots", "video_shots", "shot_of", "file_digest"]
+           "get_detector", "default_detector", "Shots", "video_shots", "shot_of", "file_digest", "shot_name",
+           "parse_shot_name", "shot_players"]
 
 #: Frames are decoded at this ``(height, width)`` for detection: cuts are coarse, so small is enough
 #: and an hour-long video stays cheap to scan.
@@ -295,3 +297,65 @@ def video_shots(path: str | os.PathLike, kind: str = "video", *, detector: ShotD
         cache.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(cache, json.dumps({**asdict(shots), "cuts": list(shots.cuts)}))
     return shots
+
+
+# ---------------------------------------------------------------------------------------------
+# shot players: the video players of a frame plan grouped by shot
+# ---------------------------------------------------------------------------------------------
+
+#: Shot player names: ``shot_<k>@<start>-<end>s`` (``k`` numbers the question's shot players from 0;
+#: start/end in seconds of the input, end exclusive).
+SHOT_NAME = re.compile(r"shot_(\d+)@(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)s")
+
+
+def shot_name(k: int, start: float, end: float) -> str:
+    """The feature name of shot player ``k`` spanning ``[start, end)`` seconds."""
+    return f"shot_{k}@{round(start, 3):g}-{round(end, 3):g}s"
+
+
+def parse_shot_name(name: str) -> tuple[int, float, float] | None:
+    """``(k, start, end)`` of a shot player's name, ``None`` for any other name."""
+    match = SHOT_NAME.fullmatch(name)
+    return (int(match.group(1)), float(match.group(2)), float(match.group(3))) if match else None
+
+
+def shot_players(question, plan, frame_groups: Sequence[Sequence[int]], video_root: str | os.PathLike, *,
+                 detector: ShotDetector | str | None = None, cache_dir: str | os.PathLike | None = None,
+                 ) -> tuple[tuple, list[list[int]]]:
+    """Group a plan's video features by shot: one player per shot that has a sampled frame.
+
+    Args:
+        question: the :class:`~vqa_shap.schema.Question`.
+        plan: its :class:`~vqa_shap.protocol.FramePlan`.
+        frame_groups: positions in ``plan.frames`` of each video feature (the protocol's
+            :meth:`~vqa_shap.protocol.Protocol.frame_groups`); a feature belongs to the shot of its
+            first frame.
+        video_root: folder the input paths are relative to.
+        detector, cache_dir: as :func:`video_shots`.
+
+    Returns:
+        ``(features, groups)``: one video :class:`~vqa_shap.schema.Feature` per shot player (named by
+        :func:`shot_name`, ``time`` = the shot's start) and, for each, the indices of the video
+        features it masks together (consecutive, in order).
+    """
+    from vqa_shap.protocol import input_path
+    from vqa_shap.schema import Feature
+
+    per_input: dict[int, Shots] = {}
+    keys: list[tuple[int, int]] = []
+    for group in frame_groups:
+        ref = plan.frames[group[0]]
+        if ref.input not in per_input:
+            inp = question.inputs[ref.input]
+            per_input[ref.input] = video_shots(input_path(video_root, inp), inp.kind, detector=detector,
+                                               cache_dir=cache_dir)
+        keys.append((ref.input, shot_of(per_input[ref.input].cuts, [ref.index])[0]))
+    features, groups = [], []
+    for j, key in enumerate(keys):
+        if j and key == keys[j - 1]:
+            groups[-1].append(j)
+            continue
+        start, end = per_input[key[0]].times(key[1])
+        features.append(Feature(shot_name(len(features), start, end), "video", input=key[0], time=float(start)))
+        groups.append([j])
+    return tuple(features), groups

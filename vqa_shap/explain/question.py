@@ -46,10 +46,12 @@ class QuestionExplainer:
         video_root: folder the questions' input paths are relative to.
         batch_size: coalitions per batched forward.
         protocol: the protocol instance (default: ``get_protocol(settings.protocol)``).
+        shot_cache: folder caching shot boundaries per video (``settings.players == "shots"``);
+            ``None``: detect again for every question.
     """
 
     def __init__(self, loader, settings: ExplainSettings, video_root: str | os.PathLike, *,
-                 batch_size: int = DEFAULT_BATCH_SIZE, protocol=None):
+                 batch_size: int = DEFAULT_BATCH_SIZE, protocol=None, shot_cache: str | os.PathLike | None = None):
         from vqa_shap.estimators import get_estimator
         from vqa_shap.protocol import get_protocol
 
@@ -59,6 +61,7 @@ class QuestionExplainer:
         self.batch_size = int(batch_size)
         self.protocol = protocol if protocol is not None else get_protocol(settings.protocol)
         self.estimator = get_estimator(settings.estimator)
+        self.shot_cache = shot_cache
         self._warned_repeats = False
 
     def _record(self, question, **fields):
@@ -95,6 +98,19 @@ class QuestionExplainer:
                                f"(limit {MAX_COALITION_CELLS} coalition cells); lower --budget")
         return budget
 
+    def _players(self, question, plan, features):
+        """``(players, groups)``: the recorded players and the Game's feature groups (``None``: each
+        feature is a player). ``players == "shots"`` masks the frames of each shot together."""
+        if self.settings.players != "shots":
+            return features, None
+        from vqa_shap.shots import shot_players
+
+        frame_groups = self.protocol.frame_groups(plan, self.loader.temporal_unit)
+        shots, groups = shot_players(question, plan, frame_groups, self.video_root,
+                                     detector=self.settings.shot_detector, cache_dir=self.shot_cache)
+        n_video = len(frame_groups)
+        return shots + tuple(features[n_video:]), groups + [[i] for i in range(n_video, len(features))]
+
     def explain(self, question):
         """The :class:`~vqa_shap.schema.Attribution` of ``question``; an error record (``error`` set)
         if it cannot be explained (see :data:`QUESTION_ERRORS`)."""
@@ -111,21 +127,22 @@ class QuestionExplainer:
                                      loader_family=loader.family)
             self._warn_repeats(question, plan)
             features = proto.features(question, plan, loader.temporal_unit)
-            budget = self._budget(len(features))
+            players, groups = self._players(question, plan, features)
+            budget = self._budget(len(players))
             frames = proto.load_frames(question, self.video_root, plan)
             prepared = loader.prepare(question, frames, plan, proto)
             n_video = proto.n_video_players(plan, loader.temporal_unit)
             game = Game(lambda coalitions: loader.score(prepared, coalitions), n_features=len(features),
-                        video_features=n_video)  # one call per request: the loader batches and shares prefixes
+                        groups=groups, video_features=n_video)  # one call per request: the loader batches
             estimate = self.estimator.estimate(game, budget, s.seed)
             value_full = np.asarray(game.value_full(), dtype=np.float64)
             value_empty = np.asarray(game.value_empty(), dtype=np.float64)
             values = np.asarray(estimate.values, dtype=np.float64)
-            if values.shape != (len(features), value_full.shape[0]):
+            if values.shape != (len(players), value_full.shape[0]):
                 raise ExplainError(f"estimate has shape {values.shape}, expected "
-                                   f"({len(features)}, {value_full.shape[0]})")
+                                   f"({len(players)}, {value_full.shape[0]})")
             return self._record(
-                question, features=features, shapley=values, stderr=estimate.stderr,
+                question, features=players, shapley=values, stderr=estimate.stderr,
                 value_full=value_full.astype(np.float32).tolist(),
                 value_empty=value_empty.astype(np.float32).tolist(),
                 prediction=int(np.argmax(value_full)), evaluations=int(game.evaluations), budget=budget,

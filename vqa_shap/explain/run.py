@@ -26,6 +26,8 @@ DEFAULT_FRAMES = 8
 DEFAULT_BUDGET = 256
 DEFAULT_ESTIMATOR = "default"
 DEFAULT_PROTOCOL = "pollard2025"
+#: Video player layouts: one player per sampled frame (the paper's), or per shot.
+PLAYERS = ("frames", "shots")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class ExplainRun:
         loader: loader family, or ``None`` to infer it from the checkpoint.
         protocol: protocol name.
         sampler: frame sampler, or ``None`` for the protocol's default for the loader family.
+        players: ``"frames"`` (default, the paper's) or ``"shots"``: one video player per shot, its
+            sampled frames masked together (docs/shots.md).
+        shot_detector: shot detector name for ``players="shots"`` (default
+            :func:`vqa_shap.shots.default_detector`).
         name: attributions config name (default :func:`attributions_config`).
         work_dir: work directory (default ``<out>/.work/<config>``).
         rank: this process's rank (default from ``RANK`` / ``SLURM_PROCID``, else 0).
@@ -79,6 +85,8 @@ class ExplainRun:
     loader: str | None = None
     protocol: str = DEFAULT_PROTOCOL
     sampler: str | None = None
+    players: str = "frames"
+    shot_detector: str | None = None
     name: str | None = None
     work_dir: str | os.PathLike | None = None
     rank: int | None = None
@@ -101,6 +109,8 @@ class ExplainRun:
             raise ExplainInputError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         if self.name is not None:
             check_config_name(self.name)
+        if self.players not in PLAYERS:
+            raise ExplainInputError(f"unknown players {self.players!r}; valid: {', '.join(PLAYERS)}")
 
     def config_name(self) -> str:
         """The attributions config written: ``name`` or ``<model slug>__<questions config>``."""
@@ -211,6 +221,14 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
 
     if run.sampler is not None and run.sampler not in SAMPLERS:
         raise ExplainInputError(f"unknown sampler {run.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+    shot_detector = None
+    if run.players == "shots":
+        from vqa_shap.shots import get_detector
+
+        try:
+            shot_detector = get_detector(run.shot_detector).name
+        except VqaShapError as exc:
+            raise ExplainInputError(str(exc)) from exc
     try:
         protocol = get_protocol(run.protocol).name
         # Record the estimator's own name ("default" is an alias that may change between versions).
@@ -221,7 +239,8 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
         model=run.model, loader=loader_family, protocol=protocol, estimator=estimator,
         budget=int(run.budget), seed=int(run.seed), n_frames=int(run.frames), sampler=run.sampler,
         strict_budget=bool(run.strict_budget), questions_config=run.config, config=config_out, qids=qids,
-        video_root=os.path.abspath(run.video_root), dtype=run.dtype,
+        video_root=os.path.abspath(run.video_root), dtype=run.dtype, players=run.players,
+        shot_detector=shot_detector,
     )
 
 
@@ -297,7 +316,8 @@ def _explain_part(run: ExplainRun, settings: ExplainSettings, work: WorkDir, sha
     explainer = None
     if todo:  # load the model only when there is work (a finished shard resumes instantly)
         model_loader = loader_cls.load(checkpoint, device=run.device, dtype=run.dtype, batch_size=run.batch_size)
-        explainer = QuestionExplainer(model_loader, settings, run.video_root, batch_size=run.batch_size)
+        explainer = QuestionExplainer(model_loader, settings, run.video_root, batch_size=run.batch_size,
+                                      shot_cache=work.path / "shots")
     started = time.perf_counter()
     rows = _map_rows(part, _RowMaker(explainer, work, digests, finished), settings, shard, todo,
                      map_batch_size=run.map_batch_size, progress=run.progress)
