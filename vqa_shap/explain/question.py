@@ -98,6 +98,18 @@ class QuestionExplainer:
                                f"(limit {MAX_COALITION_CELLS} coalition cells); lower --budget")
         return budget
 
+    def _plan(self, question):
+        """The question's frames: the sampler's, or AKS's pick among scored candidates."""
+        s = self.settings
+        if s.sampler != "aks":
+            return self.protocol.plan_frames(question, self.video_root, s.n_frames, sampler=s.sampler,
+                                             loader_family=self.loader.family)
+        from vqa_shap.aks import ModelScorer, plan_aks
+
+        plan, _ = plan_aks(self.protocol, question, self.video_root, s.n_frames,
+                           ModelScorer(self.loader, self.protocol), loader_family=self.loader.family)
+        return plan
+
     def _players(self, question, plan, features):
         """``(players, groups)``: the recorded players and the Game's feature groups (``None``: each
         feature is a player). ``players == "shots"`` masks the frames of each shot together."""
@@ -123,8 +135,7 @@ class QuestionExplainer:
         try:
             proto, loader, s = self.protocol, self.loader, self.settings
             check_inputs_contained(question, self.video_root)
-            plan = proto.plan_frames(question, self.video_root, s.n_frames, sampler=s.sampler,
-                                     loader_family=loader.family)
+            plan = self._plan(question)
             self._warn_repeats(question, plan)
             features = proto.features(question, plan, loader.temporal_unit)
             players, groups = self._players(question, plan, features)
