@@ -109,3 +109,25 @@ def test_explain_players_shots_end_to_end_with_the_demo_model(tmp_path):
     expected = _brute_force_shapley(loader.score(prepared, masks), n)
     np.testing.assert_allclose(phi, expected, atol=2e-4)
     assert np.abs(phi[:4]).max() > 1e-3  # the shots matter to the model
+
+
+def test_features_command_lists_shot_players_and_refuses_aks(tmp_path, capsys):
+    import json
+
+    from vqa_shap.cli import main
+    from vqa_shap.hub import write_questions
+
+    q, _ = _question(tmp_path)
+    write_questions(tmp_path / "questions", "long", [q])
+    base = ["features", str(tmp_path / "questions"), "--config", "long", "--video-root", str(tmp_path / "videos"),
+            "--frames", "8", "--sampler", "linspace", "--json", str(tmp_path / "f.json")]
+    assert main(base + ["--players", "shots", "--shot-detector", "diff"]) == 0
+    (entry,) = json.loads((tmp_path / "f.json").read_text())["questions"]
+    names = [f["name"] for f in entry["features"]]
+    assert names[:5] == ["shot_0@0-2s", "shot_1@2-4s", "shot_2@4-6.5s", "shot_3@6.5-9s", "Which"]
+    assert main(base) == 0  # the default stays one player per frame
+    (entry,) = json.loads((tmp_path / "f.json").read_text())["questions"]
+    assert [f["name"] for f in entry["features"]][:8] == [f"frame_{i}" for i in range(8)]
+    capsys.readouterr()
+    assert main(base[:-4] + ["--sampler", "aks", "--json", str(tmp_path / "g.json")]) == 2
+    assert "--sampler aks scores frames with a model" in capsys.readouterr().err
