@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -93,6 +94,12 @@ def test_explain_players_shots_end_to_end_with_the_demo_model(tmp_path):
     full, empty = np.asarray(row["value_full"]), np.asarray(row["value_empty"])
     np.testing.assert_allclose(phi.sum(0), full - empty, atol=1e-4)  # efficiency over 9 players
     assert list((out / ".work" / "demo__long" / "shots").iterdir())  # the cuts were cached
+    # the metrics read shot players as video players
+    assert main(["metrics", str(out), "--bootstrap", "10", "--json", str(tmp_path / "m.json")]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    (gt,) = [m for m in metrics if m["signal"] == "Ground Truth"]
+    column = np.abs(phi[:, q.answer])
+    assert gt["mc_v"] == pytest.approx(column[:4].sum() / column.sum(), rel=1e-4)  # the 4 shots are the video part
 
     # the same game built by hand: frame features, shot groups from the known cuts, Shapley by definition
     cls, checkpoint = resolve_model(DEMO_MODEL)
@@ -112,8 +119,6 @@ def test_explain_players_shots_end_to_end_with_the_demo_model(tmp_path):
 
 
 def test_features_command_lists_shot_players_and_refuses_aks(tmp_path, capsys):
-    import json
-
     from vqa_shap.cli import main
     from vqa_shap.hub import write_questions
 
