@@ -72,7 +72,10 @@ def test_video_shots_on_encoded_video_and_cache(tmp_path, name):
 def test_video_shots_frame_folder_and_image(tmp_path):
     frames, cuts = shot_frames([3, 4, 2], seed=2)
     folder = write_frame_folder(tmp_path / "f", frames, quality=98)
-    assert video_shots(folder, "frames", detector="diff").cuts == cuts
+    # frame folders count their files from 1: the cuts are file numbers, the times at the folder's fps
+    shots = video_shots(folder, "frames", fps=2.0, detector="diff")
+    assert shots == Shots(9, 2.0, tuple(c + 1 for c in cuts), "diff", first=1) and cuts == (3, 7)
+    assert shots.bounds(0) == (1, 4) and shots.bounds(2) == (8, 10) and shots.times(1) == (2.0, 4.0)
     assert video_shots(tmp_path / "x.png", "image", detector="diff") == Shots(1, 1.0, (), "diff")
 
 

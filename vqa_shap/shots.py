@@ -211,21 +211,24 @@ class Shots:
     Attributes:
         n_frames: frames in the input.
         fps: its frame rate.
-        cuts: first frame of every shot after the first (see :meth:`ShotDetector.cuts`).
+        cuts: first frame of every shot after the first, as frame indices of the input (the
+            protocol's :class:`~vqa_shap.protocol.FrameRef` ``index``).
         detector: the detector's name.
+        first: index of the input's first frame (1 for frame folders, whose files count from 1).
     """
 
     n_frames: int
     fps: float
     cuts: tuple[int, ...]
     detector: str
+    first: int = 0
 
     def __len__(self) -> int:
         return len(self.cuts) + 1
 
     def bounds(self, k: int) -> tuple[int, int]:
         """Shot ``k``'s frames ``[start, end)``."""
-        edges = (0,) + self.cuts + (self.n_frames,)
+        edges = (self.first,) + self.cuts + (self.first + self.n_frames,)
         return edges[k], edges[k + 1]
 
     def times(self, k: int) -> tuple[float, float]:
@@ -252,25 +255,27 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _decode_all(path: Path, kind: str) -> tuple[np.ndarray, float]:
+def _decode_all(path: Path, kind: str, fps: float | None) -> tuple[np.ndarray, float, int]:
     from vqa_shap import video
 
     if kind == "frames":
-        n, fps = video.count_folder_frames(path), 1.0
-        indices = range(1, n + 1)  # frame folders number their files from 1
+        from vqa_shap.protocol import FRAME_FOLDER_FPS
+
+        n, fps, first = video.count_folder_frames(path), fps or FRAME_FOLDER_FPS, 1
     else:
         info = video.video_info(path)
-        n, fps, indices = info.n_frames, info.fps, range(info.n_frames)
-    return video.read_input(path, kind, list(indices), size=DETECT_SIZE), fps
+        n, fps, first = info.n_frames, info.fps, 0
+    return video.read_input(path, kind, list(range(first, first + n)), size=DETECT_SIZE), fps, first
 
 
-def video_shots(path: str | os.PathLike, kind: str = "video", *, detector: ShotDetector | str | None = None,
-                cache_dir: str | os.PathLike | None = None) -> Shots:
+def video_shots(path: str | os.PathLike, kind: str = "video", *, fps: float | None = None,
+                detector: ShotDetector | str | None = None, cache_dir: str | os.PathLike | None = None) -> Shots:
     """The shots of one visual input (a video file or a frame folder; an image is one shot).
 
     Args:
         path: the file or folder.
         kind: ``"video"``, ``"frames"`` or ``"image"`` (as :class:`vqa_shap.schema.VisualInput`).
+        fps: a frame folder's frame rate (default ``FRAME_FOLDER_FPS``); videos give their own.
         detector: a detector or its name (default :func:`default_detector`).
         cache_dir: folder of cached results (``<digest>-<detector>.json``); ``None``: no cache.
 
@@ -285,14 +290,15 @@ def video_shots(path: str | os.PathLike, kind: str = "video", *, detector: ShotD
         return Shots(1, 1.0, (), det.name)
     cache = None
     if cache_dir is not None:
-        key = hashlib.sha256(json.dumps([kind, det.name, det.params(), list(DETECT_SIZE)], sort_keys=True)
+        key = hashlib.sha256(json.dumps([kind, fps, det.name, det.params(), list(DETECT_SIZE)], sort_keys=True)
                              .encode()).hexdigest()[:12]
         cache = Path(cache_dir) / f"{file_digest(path)}-{det.name}-{key}.json"
         if cache.is_file():
             data = json.loads(cache.read_text(encoding="utf-8"))
-            return Shots(int(data["n_frames"]), float(data["fps"]), tuple(data["cuts"]), data["detector"])
-    frames, fps = _decode_all(path, kind)
-    shots = Shots(len(frames), fps, det.cuts(frames, fps), det.name)
+            return Shots(int(data["n_frames"]), float(data["fps"]), tuple(data["cuts"]), data["detector"],
+                         int(data.get("first", 0)))
+    frames, rate, first = _decode_all(path, kind, fps)
+    shots = Shots(len(frames), rate, tuple(first + c for c in det.cuts(frames, rate)), det.name, first)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(cache, json.dumps({**asdict(shots), "cuts": list(shots.cuts)}))
@@ -347,8 +353,8 @@ def shot_players(question, plan, frame_groups: Sequence[Sequence[int]], video_ro
         ref = plan.frames[group[0]]
         if ref.input not in per_input:
             inp = question.inputs[ref.input]
-            per_input[ref.input] = video_shots(input_path(video_root, inp), inp.kind, detector=detector,
-                                               cache_dir=cache_dir)
+            per_input[ref.input] = video_shots(input_path(video_root, inp), inp.kind, fps=inp.fps,
+                                               detector=detector, cache_dir=cache_dir)
         keys.append((ref.input, shot_of(per_input[ref.input].cuts, [ref.index])[0]))
     features, groups = [], []
     for j, key in enumerate(keys):
