@@ -496,3 +496,21 @@ def test_format_matrix_is_the_papers_layout():
     assert lines[0] == "nothing: accuracy 0.667 over 3 questions"
     assert lines[1].split()[-4:] == ["joint", "video", "question", "answer"]
     assert lines[2].split() == ["everything", "+0.0"]
+
+
+def test_shot_attributions_and_aks_are_refused_clearly(tiny_question):
+    from dataclasses import replace
+
+    from vqa_shap.analysis.maskbench import MaskBenchError, plan_for_attribution
+    from vqa_shap.protocol import get_protocol
+    from vqa_shap.schema import Feature
+
+    q, root = tiny_question
+    attr, _ = _hand_attribution(q, root)
+    proto = get_protocol("pollard2025")
+    shots = replace(attr, features=(Feature("shot_0@0-2s", "video", input=0, time=0.0),) + attr.features[1:])
+    with pytest.raises(MaskBenchError, match="shot players"):
+        plan_for_attribution(proto, q, shots, root, 4, loader_family="llava_onevision")
+    with pytest.raises(MaskBenchError, match="aks"):
+        plan_for_attribution(proto, q, attr, root, 4, loader_family="llava_onevision", sampler="aks")
+    plan_for_attribution(proto, q, attr, root, 4, loader_family="llava_onevision")  # the frame players fit

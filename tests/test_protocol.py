@@ -327,8 +327,9 @@ def test_sampler_table_applies_the_formulas_to_one_input():
     from vqa_shap.protocol import get_sampler
 
     assert set(SAMPLERS) == {"linspace", "segment_midpoints", "uniform_edges", "fps1_capped",
-                             "mvbench_bounds", "hd_epic_windows"}
+                             "mvbench_bounds", "hd_epic_windows", "aks"}
     fps = 4.0
+    assert get_sampler("aks")(100, fps, 16, "") == (linspace(100, 16), [k / fps for k in linspace(100, 16)])
     assert get_sampler("linspace")(100, fps, 5, "egoschema") == (linspace(100, 5), [k / fps for k in linspace(100, 5)])
     assert get_sampler("linspace")(100, fps, 5, "lvbench")[0] == linspace(100, 5, last=98)
     assert get_sampler("segment_midpoints")(100, fps, 4, "")[0] == segment_midpoints(100, 4)

@@ -19,7 +19,7 @@ import numpy as np
 from vqa_shap.protocol import FRAME_FOLDER_FPS
 from vqa_shap.schema import Question
 
-__all__ = ["write_video", "write_frame_folder", "write_image", "random_frames", "synthesize_inputs"]
+__all__ = ["write_video", "write_frame_folder", "write_image", "random_frames", "hold_frames", "shot_frames", "synthesize_inputs"]
 
 #: Codec and options per file suffix (default: the ``.mp4`` entry); both near lossless.
 _CODECS = {
@@ -92,6 +92,33 @@ def random_frames(n: int, size: tuple[int, int] = (64, 64), seed: int = 0) -> np
     blocks = rng.integers(0, 256, (n, math.ceil(height / BLOCK), math.ceil(width / BLOCK), 3), dtype=np.uint8)
     frames = blocks.repeat(BLOCK, axis=1).repeat(BLOCK, axis=2)
     return np.ascontiguousarray(frames[:, :height, :width])
+
+
+def hold_frames(keys: np.ndarray, lengths: Iterable[int], seed: int = 0,
+                noise: float = 4.0) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Frames made of shots: shot ``k`` holds ``keys[k]`` for ``lengths[k]`` frames, each frame with its
+    own Gaussian pixel noise (standard deviation ``noise``) so a shot is not frozen.
+
+    Returns:
+        (uint8 ``[sum(lengths), H, W, 3]`` frames, the cuts: first frame of every shot after the first).
+    """
+    lengths = [int(n) for n in lengths]
+    keys = np.asarray(keys)
+    if not lengths or min(lengths) < 1 or len(lengths) != len(keys):
+        raise ValueError(f"need one positive length per key frame, got {lengths} for {len(keys)} keys")
+    rng = np.random.default_rng(seed)
+    frames = np.repeat(keys, lengths, axis=0).astype(np.float64)
+    frames += rng.normal(0.0, noise, frames.shape)
+    cuts = tuple(int(c) for c in np.cumsum(lengths)[:-1])
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8), cuts
+
+
+def shot_frames(lengths: Iterable[int], size: tuple[int, int] = (64, 64), seed: int = 0,
+                noise: float = 4.0) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Shots of distinct random-block frames (:func:`random_frames`) held ``lengths`` frames each
+    (:func:`hold_frames`): a video whose cuts are known."""
+    lengths = [int(n) for n in lengths]
+    return hold_frames(random_frames(len(lengths), size, seed), lengths, seed, noise)
 
 
 def synthesize_inputs(questions: Iterable[Question], video_root: str | Path, *, n_frames: int = 16,

@@ -228,6 +228,11 @@ def plan_for_attribution(protocol: "Protocol", question: Question, attribution: 
         MaskBenchError: the protocol's players differ from the attribution's (names, modalities
             or frame times), e.g. another frame count or sampler was used.
     """
+    if any(f.name.startswith("shot_") and f.modality == "video" for f in attribution.features):
+        raise MaskBenchError(f"question {question.qid!r}: the attribution has shot players (explain --players "
+                             "shots); mask-bench masks frame players only")
+    if sampler == "aks":
+        raise MaskBenchError(f"question {question.qid!r}: mask-bench cannot re-plan --sampler aks frames")
     plan = protocol.plan_frames(question, Path(video_root), n_frames, sampler=sampler, loader_family=loader_family)
     features = tuple(protocol.features(question, plan, temporal_unit))
     check_features(features, attribution.features, what=f"question {question.qid!r}")

@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
     parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, type=argtypes.protocol, help="protocol (default: %(default)s)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: the protocol's for the model family)")
+    parser.add_argument("--players", default="frames", choices=("frames", "shots"),
+                        help="video players: one per sampled frame (default, the paper's) or one per shot "
+                             "(the frames of a shot masked together; docs/shots.md)")
+    parser.add_argument("--shot-detector", default=None, choices=("diff", "content", "adaptive"),
+                        help="shot detector for --players shots (default: content with the 'shots' extra, else diff)")
     parser.add_argument("--name", default=None, type=argtypes.config_name, help="output config name (default: <model-slug>__<config>)")
     parser.add_argument("--work-dir", default=None, type=argtypes.out_folder, help="per-question work files (default: OUT/.work/<name>)")
     parser.add_argument("--rank", type=argtypes.int_range(0), default=None, help="shard index (default: $RANK or $SLURM_PROCID, else 0)")
@@ -59,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         args.questions, args.config, model=args.model, video_root=args.video_root, out=args.out,
         frames=args.frames, budget=args.budget, strict_budget=args.strict_budget, estimator=args.estimator, seed=args.seed,
         batch_size=args.batch_size, device=args.device, dtype=args.dtype, loader=args.loader,
-        protocol=args.protocol, sampler=args.sampler, name=args.name, work_dir=args.work_dir,
+        protocol=args.protocol, sampler=args.sampler, players=args.players,
+        shot_detector=args.shot_detector, name=args.name, work_dir=args.work_dir,
         rank=args.rank, world_size=args.world_size, retry_errors=args.retry_errors,
         overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,
     ))

@@ -26,12 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="override the protocol's frame sampler")
     parser.add_argument("--temporal-unit", type=argtypes.positive_int, default=1,
                         help="consecutive frames per video player (default 1)")
+    parser.add_argument("--players", default="frames", choices=("frames", "shots"),
+                        help="video players: one per frame group (default) or one per detected shot (docs/shots.md)")
+    parser.add_argument("--shot-detector", default=None, choices=("diff", "content", "adaptive"),
+                        help="shot detector for --players shots (default: content with the 'shots' extra, else diff)")
     parser.add_argument("--json", required=True, type=argtypes.out_file, dest="json_out", metavar="OUT",
                         help="output JSON file")
 
 
 def question_entry(protocol, question, video_root: Path | None, n_frames: int, loader: str | None,
-                   sampler: str | None, temporal_unit: int) -> dict:
+                   sampler: str | None, temporal_unit: int, players: str = "frames",
+                   shot_detector: str | None = None) -> dict:
     """The JSON entry of one question: its ordered players, or why frames are not listed."""
     from vqa_shap.video import VideoError
 
@@ -57,6 +62,12 @@ def question_entry(protocol, question, video_root: Path | None, n_frames: int, l
         entry["n_frames"] = len(plan.frames)
         entry["stride"] = plan.stride
     features = protocol.features(question, plan, temporal_unit=temporal_unit)
+    if players == "shots" and plan is not None:
+        from vqa_shap.shots import shot_players
+
+        frame_groups = protocol.frame_groups(plan, temporal_unit)
+        shots, _ = shot_players(question, plan, frame_groups, video_root, detector=shot_detector)
+        features = shots + tuple(features[len(frame_groups):])
     entry["features"] = [f.to_row() for f in features]
     return entry
 
@@ -80,9 +91,14 @@ def run(args) -> int:
 
         if args.sampler not in SAMPLERS:
             raise VqaShapError(f"unknown sampler {args.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+        if args.sampler == "aks":
+            from vqa_shap.errors import UsageError
+
+            raise UsageError("--sampler aks scores frames with a model: use it with explain "
+                               "(features has no model)")
     questions = load_questions(args.questions, args.config)
     entries = [question_entry(protocol, q, args.video_root, args.frames, args.loader, args.sampler,
-                              args.temporal_unit)
+                              args.temporal_unit, args.players, args.shot_detector)
                for q in tqdm(questions, desc=f"features {args.config}", unit="question")]
     result = {
         "questions_dataset": str(args.questions), "config": args.config, "protocol": protocol.name,

@@ -46,10 +46,13 @@ class QuestionExplainer:
         video_root: folder the questions' input paths are relative to.
         batch_size: coalitions per batched forward.
         protocol: the protocol instance (default: ``get_protocol(settings.protocol)``).
+        shot_cache: folder caching shot boundaries per video (``settings.players == "shots"``);
+            ``None``: detect again for every question.
     """
 
     def __init__(self, loader, settings: ExplainSettings, video_root: str | os.PathLike, *,
-                 batch_size: int = DEFAULT_BATCH_SIZE, protocol=None, estimator: str | None = None):
+                 batch_size: int = DEFAULT_BATCH_SIZE, protocol=None, estimator: str | None = None,
+                 shot_cache: str | os.PathLike | None = None):
         from vqa_shap.estimators import get_estimator
         from vqa_shap.protocol import get_protocol
 
@@ -59,6 +62,7 @@ class QuestionExplainer:
         self.batch_size = int(batch_size)
         self.protocol = protocol if protocol is not None else get_protocol(settings.protocol)
         self.estimator = get_estimator(estimator or settings.estimator)
+        self.shot_cache = shot_cache
         self._warned_repeats = False
         self._game = None  # the question's game while it is explained (its evaluations go into an error row)
 
@@ -96,8 +100,34 @@ class QuestionExplainer:
                                f"(limit {MAX_COALITION_CELLS} coalition cells); lower --budget")
         return budget
 
+    def _plan(self, question):
+        """The question's frames: the sampler's, or AKS's pick among scored candidates."""
+        s = self.settings
+        if s.sampler != "aks":
+            return self.protocol.plan_frames(question, self.video_root, s.n_frames, sampler=s.sampler,
+                                             loader_family=self.loader.family)
+        from vqa_shap.aks import ModelScorer, plan_aks
+
+        plan, _ = plan_aks(self.protocol, question, self.video_root, s.n_frames,
+                           ModelScorer(self.loader, self.protocol), loader_family=self.loader.family)
+        return plan
+
+    def _players(self, question, plan, features):
+        """``(players, groups)``: the recorded players and the Game's feature groups (``None``: each
+        feature is a player). ``players == "shots"`` masks the frames of each shot together."""
+        if self.settings.players != "shots":
+            return features, None
+        from vqa_shap.shots import shot_players
+
+        frame_groups = self.protocol.frame_groups(plan, self.loader.temporal_unit)
+        shots, groups = shot_players(question, plan, frame_groups, self.video_root,
+                                     detector=self.settings.shot_detector, cache_dir=self.shot_cache)
+        n_video = len(frame_groups)
+        return shots + tuple(features[n_video:]), groups + [[i] for i in range(n_video, len(features))]
+
     def question_game(self, question, size_check=None):
-        """The question's features and its :class:`~vqa_shap.game.Game` (coalitions -> option scores).
+        """The question's players (features, or shots and words) and its :class:`~vqa_shap.game.Game`
+        (coalitions of players -> option scores).
 
         Args:
             question: the :class:`~vqa_shap.schema.Question`.
@@ -105,23 +135,23 @@ class QuestionExplainer:
                 :meth:`_budget`); its result is returned.
 
         Returns:
-            ``(features, game, size_check(len(features)))``.
+            ``(players, game, size_check(len(players)))``.
         """
         from vqa_shap.game import Game
 
-        proto, loader, s = self.protocol, self.loader, self.settings
+        proto, loader = self.protocol, self.loader
         check_inputs_contained(question, self.video_root)
-        plan = proto.plan_frames(question, self.video_root, s.n_frames, sampler=s.sampler,
-                                 loader_family=loader.family)
+        plan = self._plan(question)
         self._warn_repeats(question, plan)
         features = proto.features(question, plan, loader.temporal_unit)
-        checked = (size_check or self._budget)(len(features))
+        players, groups = self._players(question, plan, features)
+        checked = (size_check or self._budget)(len(players))
         frames = proto.load_frames(question, self.video_root, plan)
         prepared = loader.prepare(question, frames, plan, proto)
         n_video = proto.n_video_players(plan, loader.temporal_unit)
         self._game = Game(lambda coalitions: loader.score(prepared, coalitions), n_features=len(features),
-                          video_features=n_video)  # one call per request: the loader batches and shares prefixes
-        return features, self._game, checked
+                          groups=groups, video_features=n_video)  # one call per request: the loader batches
+        return players, self._game, checked
 
     def explain(self, question):
         """The record of ``question`` (:meth:`_explain`); an error record (``error`` set) if it cannot

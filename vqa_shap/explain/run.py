@@ -15,9 +15,10 @@ from typing import Any, Sequence
 
 from vqa_shap.errors import VqaShapError
 from vqa_shap.estimators import DEFAULT_ESTIMATOR  # one name for the default: the estimators'
+from vqa_shap.explain.job import ATTRIBUTIONS, AttributionsJob  # noqa: F401  (AttributionsJob re-exported)
 from vqa_shap.explain.question import DEFAULT_BATCH_SIZE, MAX_PLAYERS, QuestionExplainer
 from vqa_shap.explain.workdir import (
-    ExplainError, ExplainInputError, ExplainSettings, Shard, WorkDir, attributions_config,
+    ExplainError, ExplainInputError, ExplainSettings, Shard, WorkDir,
     check_config_name, question_digest, work_dir_for,
 )
 
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_FRAMES = 8
 DEFAULT_BUDGET = 256
 DEFAULT_PROTOCOL = "pollard2025"
+#: Video player layouts: one player per sampled frame (the paper's), or per shot.
+PLAYERS = ("frames", "shots")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,10 @@ class ExplainRun:
         loader: loader family, or ``None`` to infer it from the checkpoint.
         protocol: protocol name.
         sampler: frame sampler, or ``None`` for the protocol's default for the loader family.
+        players: ``"frames"`` (default, the paper's) or ``"shots"``: one video player per shot, its
+            sampled frames masked together (docs/shots.md).
+        shot_detector: shot detector name for ``players="shots"`` (default
+            :func:`vqa_shap.shots.default_detector`).
         name: attributions config name (default :func:`attributions_config`).
         work_dir: work directory (default ``<out>/.work/<config>``).
         rank: this process's rank (default from ``RANK`` / ``SLURM_PROCID``, else 0).
@@ -81,6 +88,8 @@ class ExplainRun:
     loader: str | None = None
     protocol: str = DEFAULT_PROTOCOL
     sampler: str | None = None
+    players: str = "frames"
+    shot_detector: str | None = None
     name: str | None = None
     work_dir: str | os.PathLike | None = None
     rank: int | None = None
@@ -104,6 +113,8 @@ class ExplainRun:
             raise ExplainInputError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         if self.name is not None:
             check_config_name(self.name)
+        if self.players not in PLAYERS:
+            raise ExplainInputError(f"unknown players {self.players!r}; valid: {', '.join(PLAYERS)}")
 
     def config_name(self) -> str:
         """The attributions config written: ``name`` or ``<model slug>__<questions config>``."""
@@ -153,46 +164,6 @@ class ExplainResult:
     @property
     def evaluations_per_s(self) -> float:
         return self.evaluations / self.seconds if self.seconds > 0 else 0.0
-
-
-class AttributionsJob:
-    """What ``explain`` computes per question: Shapley attributions (the default job of :class:`ExplainRun`).
-
-    Another job (e.g. :class:`vqa_shap.interactions.run.InteractionsJob`) provides the same members
-    and reuses the whole run: work directory, resume per question, atomic writes, error rows.
-    """
-
-    #: card template and folder kind
-    kind = "attributions"
-
-    def features(self):
-        """The ``datasets.Features`` of the rows."""
-        from vqa_shap.schema import attribution_features
-
-        return attribution_features()
-
-    def config_name(self, run: ExplainRun) -> str:
-        """The default output config name."""
-        return attributions_config(run.model, run.config)
-
-    def estimator_name(self, run: ExplainRun) -> str:
-        """The estimator recorded in the settings (raises a VqaShapError for an unknown one)."""
-        from vqa_shap.estimators import get_estimator
-
-        # The estimator's own name ("default" is an alias that may change between versions).
-        return get_estimator(run.estimator).name
-
-    def settings_extra(self) -> str | None:
-        """Job settings that determine the numbers, as canonical JSON (None: nothing beyond ExplainSettings)."""
-        return None
-
-    def explainer(self, loader, settings: ExplainSettings, run: ExplainRun) -> QuestionExplainer:
-        """The per-question explainer (``explain(question) -> record with to_row()``)."""
-        return QuestionExplainer(loader, settings, run.video_root, batch_size=run.batch_size)
-
-
-#: the default job
-ATTRIBUTIONS = AttributionsJob()
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,6 +229,14 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
 
     if run.sampler is not None and run.sampler not in SAMPLERS:
         raise ExplainInputError(f"unknown sampler {run.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+    shot_detector = None
+    if run.players == "shots":
+        from vqa_shap.shots import get_detector
+
+        try:
+            shot_detector = get_detector(run.shot_detector).name
+        except VqaShapError as exc:
+            raise ExplainInputError(str(exc)) from exc
     try:
         protocol = get_protocol(run.protocol).name
         estimator = run.the_job().estimator_name(run)
@@ -267,7 +246,8 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
         model=run.model, loader=loader_family, protocol=protocol, estimator=estimator,
         budget=int(run.budget), seed=int(run.seed), n_frames=int(run.frames), sampler=run.sampler,
         strict_budget=bool(run.strict_budget), questions_config=run.config, config=config_out, qids=qids,
-        video_root=os.path.abspath(run.video_root), dtype=run.dtype, extra=run.the_job().settings_extra(),
+        video_root=os.path.abspath(run.video_root), dtype=run.dtype, players=run.players,
+        shot_detector=shot_detector, extra=run.the_job().settings_extra(),
     )
 
 
@@ -347,7 +327,7 @@ def _explain_part(run: ExplainRun, settings: ExplainSettings, work: WorkDir, sha
     explainer = None
     if todo:  # load the model only when there is work (a finished shard resumes instantly)
         model_loader = loader_cls.load(checkpoint, device=run.device, dtype=run.dtype, batch_size=run.batch_size)
-        explainer = job.explainer(model_loader, settings, run)
+        explainer = job.explainer(model_loader, settings, run, shot_cache=work.path / "shots")
     started = time.perf_counter()
     rows = _map_rows(part, _RowMaker(explainer, work, digests, finished, job.features()), settings, shard, todo,
                      map_batch_size=run.map_batch_size, progress=run.progress)

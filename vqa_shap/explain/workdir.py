@@ -154,6 +154,9 @@ class ExplainSettings:
             error row instead.
         video_root: the folder the videos were read from (absolute), or ``None`` if not recorded.
         dtype: the torch dtype asked for (``None``: automatic).
+        players: the video players: ``"frames"`` (one per sampled frame, or per ``temporal_unit``
+            frames; the paper's) or ``"shots"`` (the frames of one shot masked together).
+        shot_detector: the shot detector's name (``players == "shots"``), else ``None``.
         extra: settings of a job other than Shapley attributions (e.g. ``vqa-shap interactions``),
             as canonical JSON text; ``None`` for attributions.
     """
@@ -172,13 +175,15 @@ class ExplainSettings:
     strict_budget: bool = False
     video_root: str | None = None
     dtype: str | None = None
+    players: str = "frames"
+    shot_detector: str | None = None
     extra: str | None = None
 
     def card_vars(self) -> dict[str, Any]:
         """Template variables for ``cards/attributions.md.j2``."""
         from vqa_shap import __version__
 
-        return {
+        card = {
             "model": self.model, "loader": self.loader, "protocol": self.protocol,
             "estimator": self.estimator, "budget": self.budget, "seed": self.seed,
             "n_frames": self.n_frames, "sampler": self.sampler,
@@ -186,6 +191,9 @@ class ExplainSettings:
             "version": __version__,
             **(json.loads(self.extra) if self.extra else {}),
         }
+        if self.players != "frames":  # the paper's layout is the default and stays unrecorded
+            card.update(players=self.players, shot_detector=self.shot_detector)
+        return card
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from vqa_shap.explain import DEFAULT_BUDGET, ExplainError, ExplainInputError, ExplainRun, QuestionExplainer
-from vqa_shap.explain.run import AttributionsJob
+from vqa_shap.explain.job import AttributionsJob
 from vqa_shap.interactions.index import (
     APPROXIMATORS, INDEX, InteractionError, exact_interactions, interactions, modality_groups, top_players,
 )
@@ -95,9 +95,9 @@ class InteractionsJob(AttributionsJob):
                 extra.update(phi_estimator=self.phi_estimator, phi_budget=self.phi_budget)
         return json.dumps(extra, sort_keys=True)
 
-    def explainer(self, loader, settings, run: ExplainRun) -> "InteractionExplainer":
+    def explainer(self, loader, settings, run: ExplainRun, shot_cache=None) -> "InteractionExplainer":
         return InteractionExplainer(loader, settings, run.video_root, job=self, batch_size=run.batch_size,
-                                    phi=self._phi_rows(run))
+                                    phi=self._phi_rows(run), shot_cache=shot_cache)
 
     def _phi_rows(self, run: ExplainRun) -> dict[str, dict[str, Any]] | None:
         """qid -> attributions row of the ranking config (None when φ is computed)."""

@@ -6,7 +6,8 @@
 the protocol uses when the record asks for it: ``mvbench_bounds`` narrowed to a record's
 ``(start, end)`` bound (:func:`mvbench_bounds`) and ``hd_epic_windows`` spreading one frame budget
 over all inputs of a question (:func:`hd_epic_windows`). docs/protocol.md lists which model and
-benchmark uses which.
+benchmark uses which. ``aks`` (Adaptive Keyframe Sampling) gives its *candidates*, uniformly; explain
+scores them and keeps the requested frames with :func:`vqa_shap.aks.plan_aks` (docs/shots.md).
 """
 
 from __future__ import annotations
@@ -135,6 +136,10 @@ def _hd_epic_windows(n_total: int, fps: float, n: int, benchmark: str) -> tuple[
     return [i for _, i in chosen], [i / stride for _, i in chosen]
 
 
+def _aks_candidates(n_total: int, fps: float, n: int, benchmark: str) -> tuple[list[int], list[float]]:
+    return _times(linspace(n_total, n), fps)  # scored and pruned by vqa_shap.aks.plan_aks
+
+
 #: Sampler name -> its function over one input (see the module docstring).
 SAMPLERS: dict[str, Sampler] = {
     "linspace": _linspace,
@@ -143,6 +148,7 @@ SAMPLERS: dict[str, Sampler] = {
     "fps1_capped": _fps1_capped,
     "mvbench_bounds": _mvbench_bounds,
     "hd_epic_windows": _hd_epic_windows,
+    "aks": _aks_candidates,
 }
 
 

@@ -1,0 +1,60 @@
+"""The long-video comparison: its synthetic layout, its summary, and docs/shots.md's tables agreeing
+with the committed benchmarks/long_video.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vqa_shap.bench import long_video as lv
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+JSON = REPO_ROOT / "benchmarks" / "long_video.json"
+DOC = REPO_ROOT / "docs" / "shots.md"
+
+
+def test_long_video_items_hold_each_frame_as_a_shot(tmp_path):
+    from vqa_shap.builders.synthetic import sample_items
+    from vqa_shap.shots import video_shots
+    from vqa_shap.video import read_frames, video_info
+
+    items = lv.long_video_items(3, 11, tmp_path)
+    originals = list(sample_items(3, seed=11))
+    for item, original in zip(items, originals):
+        path = tmp_path / item.question.inputs[0].path
+        assert video_info(path).n_frames == item.n_frames and lv.HOLD[0] * 8 <= item.n_frames <= lv.HOLD[1] * 8
+        frames = read_frames(path, list(range(item.n_frames))).astype(float)
+        # every evidence frame of the long video shows an evidence frame of the original (noise ~3 levels)
+        for t in item.evidence:
+            best = min(np.abs(frames[t] - original.frames[k]).mean() for k in original.evidence_frames)
+            assert best < 4.0
+        # the detected cuts separate the evidence frames from the others
+        cuts = video_shots(path, detector="diff").cuts
+        edges = (0, *cuts, item.n_frames)
+        for a, b in zip(edges[:-1], edges[1:]):
+            inside = {t in item.evidence for t in range(a, b)}
+            assert len(inside) == 1, (a, b)
+
+
+def test_summary_means_and_intervals():
+    rows = [{"layout": layout, "players": p, "top1": h, "evaluations": 10, "cost": 1.0, "seconds": 0.5}
+            for layout, p, h in [("frames", 32, 1.0), ("frames", 32, 0.0), ("shots", 6, 1.0), ("shots", 8, 1.0)]]
+    samplers = [{"uniform_correct": 1.0, "uniform_recall": 0.0, "aks_correct": 1.0, "aks_recall": 1.0,
+                 "oracle_correct": 0.0, "oracle_recall": 1.0, "spearman": 0.5, "kendall": float("nan")}] * 2
+    s = lv.summarise(rows, samplers)
+    assert s["players"]["frames"]["top1"] == pytest.approx([0.5, 1.96 * np.std([1, 0], ddof=1) / np.sqrt(2)])
+    assert s["players"]["shots"]["players"][0] == 7.0 and s["samplers"]["aks"]["recall"] == [1.0, 0.0]
+    assert s["agreement"]["spearman"] == [0.5, 0.0]
+
+
+def test_doc_tables_are_generated_from_the_committed_json():
+    result = json.loads(JSON.read_text())
+    text = DOC.read_text()
+    start, end = text.index(lv.DOC_START), text.index(lv.DOC_END)
+    assert text[start + len(lv.DOC_START) + 1:end] == lv.format_tables(result)
+    assert result["machine"]["threads"] == 1 and len(result["machine"]["loadavg_before"]) == 3
+    n = result["settings"]["n_questions"]
+    assert len(result["sampler_rows"]) == n and len(result["player_rows"]) == 2 * n * len(result["settings"]["seeds"])

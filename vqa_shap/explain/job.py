@@ -1,0 +1,53 @@
+"""What the explain run computes per question: the job. Shapley attributions by default; another job
+(e.g. :class:`vqa_shap.interactions.run.InteractionsJob`) reuses the whole run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vqa_shap.explain.question import QuestionExplainer
+from vqa_shap.explain.workdir import ExplainSettings, attributions_config
+
+if TYPE_CHECKING:
+    from vqa_shap.explain.run import ExplainRun
+
+
+class AttributionsJob:
+    """What ``explain`` computes per question: Shapley attributions (the default job of :class:`ExplainRun`).
+
+    Another job (e.g. :class:`vqa_shap.interactions.run.InteractionsJob`) provides the same members
+    and reuses the whole run: work directory, resume per question, atomic writes, error rows.
+    """
+
+    #: card template and folder kind
+    kind = "attributions"
+
+    def features(self):
+        """The ``datasets.Features`` of the rows."""
+        from vqa_shap.schema import attribution_features
+
+        return attribution_features()
+
+    def config_name(self, run: ExplainRun) -> str:
+        """The default output config name."""
+        return attributions_config(run.model, run.config)
+
+    def estimator_name(self, run: ExplainRun) -> str:
+        """The estimator recorded in the settings (raises a VqaShapError for an unknown one)."""
+        from vqa_shap.estimators import get_estimator
+
+        # The estimator's own name ("default" is an alias that may change between versions).
+        return get_estimator(run.estimator).name
+
+    def settings_extra(self) -> str | None:
+        """Job settings that determine the numbers, as canonical JSON (None: nothing beyond ExplainSettings)."""
+        return None
+
+    def explainer(self, loader, settings: ExplainSettings, run: ExplainRun, shot_cache=None) -> QuestionExplainer:
+        """The per-question explainer (``explain(question) -> record with to_row()``); ``shot_cache``:
+        where detected shot cuts are cached (``--players shots``)."""
+        return QuestionExplainer(loader, settings, run.video_root, batch_size=run.batch_size, shot_cache=shot_cache)
+
+
+#: the default job
+ATTRIBUTIONS = AttributionsJob()
