@@ -17,8 +17,8 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     "$PY" -m pip install --quiet --upgrade pip
     echo "[setup] installing torch==2.14.1 torchvision==0.29.1"
     "$PY" -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-    echo "[setup] installing vqa-shap (editable, with test tools)"
-    "$PY" -m pip install --quiet -e "$ROOT[dev]"
+    echo "[setup] installing vqa-shap (editable, with test tools and the shots extra)"
+    "$PY" -m pip install --quiet -e "$ROOT[dev,shots]"
     echo "$WANT" > "$STAMP"
 else
     echo "[setup] reusing $VENV"
