@@ -185,12 +185,14 @@ def test_configs_with_unknown_columns_or_other_schemas_do_not_break_the_site(fol
     assert main(["view", str(data), "--out", str(tmp_path / "site"), "--no-progress", "--bootstrap", "0"]) == 0
     out = capsys.readouterr().out
     assert "skipped non-attributions config pairs__mini: " in out and "is not an attributions dataset" in out
-    assert "skipped non-attributions config bad-shape__mini: Attribution 'ego_1': shapley has" in out
+    assert "skipped non-attributions config bad-shape__mini: " in out
+    assert "row 0 (qid 'ego_1'): Attribution 'ego_1': shapley has" in out
     names = [c["name"] for c in read_data(tmp_path / "site" / "data" / "site.js")["configs"]]
     assert "with-extras__mini" in names and "pairs__mini" not in names and "bad-shape__mini" not in names
-    assert main(["view", str(data), "--config", "bad-shape__mini", "--out", str(tmp_path / "other")]) == 1
+    assert main(["view", str(data), "--config", "bad-shape__mini", "--out", str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "config 'bad-shape__mini' cannot be shown: Attribution 'ego_1'" in err
+    assert len(err.splitlines()) == 1 and "config 'bad-shape__mini' cannot be shown: " in err
+    assert "row 0 (qid 'ego_1'): Attribution 'ego_1': shapley has" in err
     details = read_data(tmp_path / "site" / "data" / "with-extras__mini" / "chunk-0.js")
     assert len(details) == 4 and "interactions" not in details[0]
 

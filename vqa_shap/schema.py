@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 #: Column order of the questions dataset.
@@ -38,76 +37,7 @@ ATTRIBUTION_COLUMNS = (
 )
 
 
-@lru_cache(maxsize=None)
-def question_features():
-    """The ``datasets.Features`` of the questions dataset."""
-    from datasets import Features, List, Value
-
-    return Features(
-        {
-            "qid": Value("string"),
-            "benchmark": Value("string"),
-            "task": Value("string"),
-            "question": Value("string"),
-            "options": List(Value("string")),
-            "answer": Value("int32"),
-            "inputs": List(
-                {
-                    "kind": Value("string"),
-                    "path": Value("string"),
-                    "start": Value("float64"),
-                    "end": Value("float64"),
-                    "time": Value("float64"),
-                    "fps": Value("float64"),
-                    "label": Value("string"),
-                }
-            ),
-            "variant": Value("string"),
-            "option_origin": List({"qid": Value("string"), "index": Value("int32")}),
-            "extra": Value("string"),
-        }
-    )
-
-
-@lru_cache(maxsize=None)
-def attribution_features():
-    """The ``datasets.Features`` of the attributions dataset."""
-    from datasets import Features, List, Value
-
-    return Features(
-        {
-            "qid": Value("string"),
-            "benchmark": Value("string"),
-            "task": Value("string"),
-            "variant": Value("string"),
-            "model": Value("string"),
-            "loader": Value("string"),
-            "protocol": Value("string"),
-            "features": List(
-                {
-                    "name": Value("string"),
-                    "modality": Value("string"),
-                    "option": Value("int32"),
-                    "input": Value("int32"),
-                    "time": Value("float64"),
-                }
-            ),
-            # float64: imported published tables (and estimator output) round-trip exactly.
-            "shapley": List(List(Value("float64"))),
-            "stderr": List(List(Value("float64"))),
-            "value_full": List(Value("float32")),
-            "value_empty": List(Value("float32")),
-            "answer": Value("int32"),
-            "prediction": Value("int32"),
-            "estimator": Value("string"),
-            "budget": Value("int64"),
-            "evaluations": Value("int64"),
-            "seed": Value("int64"),
-            "runtime_s": Value("float64"),
-            "version": Value("string"),
-            "error": Value("string"),
-        }
-    )
+from vqa_shap.schema_arrow import attribution_features, question_features  # noqa: E402,F401 (declared there)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", action="append", type=argtypes.config_name, metavar="C",
                         help="attributions config (repeatable; default: every attributions config in the folder)")
     parser.add_argument("--questions", type=argtypes.folder, help="Hub-style questions folder (question text, videos)")
-    parser.add_argument("--questions-config", action="append", metavar="QC",
+    parser.add_argument("--questions-config", action="append", metavar="QC", type=argtypes.config_name,
                         help="questions config(s) (default: the ones the attributions cards record)")
     parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (needs --questions; "
                         "without it frames are placeholders)")

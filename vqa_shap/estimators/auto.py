@@ -17,6 +17,9 @@ SMALL_GAME = 24
 #: the estimator (name, options) used in each regime
 SMALL_CHOICE = ("kernel", {"border": True, "tail": 2})
 SMALL_CHOICE_NO_VIDEO = ("kernel", {"border": True})
+#: below this many evaluations per player the tail leaves too few drawn coalitions: plain paired KernelSHAP
+TAIL_MIN_PER_PLAYER = 16
+SMALL_CHOICE_LOW_BUDGET = ("kernel", {})
 LARGE_CHOICE = ("shared_video", {"per_video": 8})
 #: below one full group of ``per_video`` permutations, the shared video order cannot pay off
 FEW_PERMUTATIONS_CHOICE = ("cyclic", {})
@@ -33,7 +36,10 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
       longest-common-prefix sharing they cost a few ms each). On the demo model's game (F = 18)
       this needs the least compute of everything measured. A game without video players has no
       prefix to share (every coalition costs a full forward), so there the tail would only add
-      correlated rows: ``kernel`` with ``border`` alone;
+      correlated rows: ``kernel`` with ``border`` alone. Below ``16 F`` evaluations plain paired
+      KernelSHAP: the tail's four coalitions per draw leave too few draws (on the demo model at
+      F = 17 and 100 evaluations, ``tail=2`` had twice the error of ``cyclic`` at 69 in the
+      pipeline benchmark, where plain ``kernel`` had less than ``cyclic``);
     * otherwise, when the budget holds at least one full group of 8 permutations (``8 (2F+1)``
       evaluations), ``shared_video`` with 8 permutations per video order — antithetic permutations
       whose extra paths cost only text suffixes (≥ 2× less compute than shap's at its error on the
@@ -51,7 +57,7 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
     name, options = SMALL_CHOICE if has_video else SMALL_CHOICE_NO_VIDEO
     fits = n_players <= 20 or budget <= 2 + 2 * MAX_PAIRS   # a regression design is held in memory
     if n_players <= SMALL_GAME and fits and budget >= get_estimator(name, **options).min_budget(n_players):
-        return name, options
+        return (name, options) if budget >= TAIL_MIN_PER_PLAYER * n_players else SMALL_CHOICE_LOW_BUDGET
     if budget < LARGE_CHOICE[1]["per_video"] * (2 * n_players + 1):
         return FEW_PERMUTATIONS_CHOICE
     return LARGE_CHOICE
@@ -74,7 +80,8 @@ class AutoEstimator(Estimator):
         from vqa_shap.estimators import get_estimator
 
         return min(get_estimator(name, **options).min_budget(n_players)
-                   for name, options in (SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, LARGE_CHOICE, FEW_PERMUTATIONS_CHOICE))
+                   for name, options in (SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE,
+                                         FEW_PERMUTATIONS_CHOICE))
 
     def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
         from vqa_shap.estimators import get_estimator
