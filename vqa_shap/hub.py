@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -49,7 +48,7 @@ from vqa_shap.hub_card import check_kind as _check_kind, config_names as _config
 from vqa_shap.hub_card import read_card_data as _read_card_data
 from vqa_shap.hub_card import local_config_dirs as _local_config_dirs
 from vqa_shap.hub_card import parquet_info as _parquet_info, shard_files as _shard_files
-from vqa_shap.io import atomic_write_text
+from vqa_shap.io import atomic_write_text, swap_in_folder
 
 #: Shards are cut so no shard holds more than this much (uncompressed) data, as push_to_hub does.
 DEFAULT_MAX_SHARD_SIZE = "500MB"
@@ -252,7 +251,7 @@ def write_config(
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{config}-", dir=folder))
     try:
         num_shards = _write_shards(dataset, staging, max_shard_size, max_rows_per_shard, config)
-        _swap_in(staging, target)
+        swap_in_folder(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _write_card(folder, card_data, kind, {config: card_vars})
@@ -357,17 +356,6 @@ def _write_shards(dataset, out: Path, max_shard_size, max_rows_per_shard, config
                 shard = shard.with_format("arrow").map(embed_table_storage, batched=True, keep_in_memory=True)
             shard.to_parquet(out / f"{SPLIT}-{index:05d}-of-{num_shards:05d}.parquet")
     return num_shards
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` by ``staging`` with renames only (the old copy is deleted last)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".old-{target.name}-{uuid.uuid4().hex[:8]}")
-        os.replace(target, old)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 

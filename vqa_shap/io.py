@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +77,16 @@ def safe_stem(key: str, *, max_chars: int = 80) -> str:
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", key)[:max_chars].lstrip(".") or "_"
     digest = hashlib.sha1(key.encode("utf-8", errors="surrogatepass")).hexdigest()[:10]
     return f"{readable}-{digest}"
+
+
+def swap_in_folder(staging: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Replace the folder ``target`` by ``staging`` with renames only: a reader sees the old folder or
+    the new one, never half of either; the old copy is deleted last."""
+    staging, target = Path(staging), Path(target)
+    old = None
+    if target.exists():
+        old = target.with_name(f".old-{target.name}-{uuid.uuid4().hex[:8]}")
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

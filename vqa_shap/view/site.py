@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from vqa_shap.io import swap_in_folder
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema import Attribution, Question
 from vqa_shap.view import data as D
@@ -187,23 +188,12 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
                 "built": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "version": _version()}
         _script(staging / "data" / "site.js", f"D.site={_json(site)};")
         (staging / MARKER).write_text("written by vqa-shap view; a rebuild replaces this folder\n")
-        _swap_in(staging, out)
+        swap_in_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return SiteResult(out, tuple(attributions), total, sum(s["n_errors"] for s in summaries), n_thumbs,
                       placeholders, tuple(copied), time.perf_counter() - started)
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` by ``staging`` with renames (the old site is deleted last)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(target, old)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _version() -> str:
