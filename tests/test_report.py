@@ -171,3 +171,35 @@ def test_analysis_modules_import_cheaply():
             " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_each_config_reads_its_own_questions_config(folders, tmp_path, capsys):
+    """Variants share qids: a config's frames come from the questions config its card records, not from
+    whichever config loaded last."""
+    import dataclasses
+    import shutil
+
+    from vqa_shap import hub
+    from vqa_shap.cli import main
+    from vqa_shap.schema import attribution_features
+
+    questions, attributions = tmp_path / "questions", tmp_path / "attributions"
+    shutil.copytree(folders["questions"], questions)
+    shutil.copytree(folders["attributions"], attributions)
+    # the original questions config now points ego_1 at a missing video; the variant's (loaded last in
+    # name order, so a merge by qid would hide the difference) keeps the real one
+    broken = [dataclasses.replace(q, inputs=(VisualInput("video", "missing.mp4"),)) if q.qid == "ego_1" else q
+              for q in _questions()]
+    assert QUESTIONS_CONFIG < "variant_qc"
+    shutil.rmtree(questions)
+    hub.write_questions(questions, QUESTIONS_CONFIG, broken)
+    hub.write_questions(questions, "variant_qc", _questions())
+    hub.write_config(attributions, "variant_cfg", folders["rows"], features=attribution_features(),
+                     kind="attributions", card_vars={"model": "tiny-random/llava_onevision",
+                                                     "questions_config": "variant_qc", "n_frames": N_FRAMES,
+                                                     "sampler": None})
+    assert main(["report", str(attributions), "--questions", str(questions), "--video-root", str(folders["videos"]),
+                 "--out", str(tmp_path / "out"), "--bootstrap", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "1 question report(s) with placeholder frames" in out and "missing.mp4" in out, out
+

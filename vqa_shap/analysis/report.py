@@ -36,7 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class ReportResult:
-    """The images a report wrote (paths), per kind."""
+    """The images a report wrote (paths), per kind; ``notes``: ``"<config>/<qid>"`` -> why that
+    question's frames are placeholders."""
 
     out: Path
     shares: Path | None = None
@@ -53,7 +54,9 @@ def _safe(name: str) -> str:
 
 
 def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | str, *,
-                 questions: Mapping[str, Question] | None = None, video_root: Path | str | None = None,
+                 questions: Mapping[str, Question] | None = None,
+                 questions_by_config: Mapping[str, Mapping[str, Question]] | None = None,
+                 video_root: Path | str | None = None,
                  protocol: "Protocol | None" = None, max_questions: int | None = None,
                  bootstrap: int = 200, frame_settings: Mapping[str, Mapping[str, Any]] | None = None,
                  progress: bool = True) -> ReportResult:
@@ -66,6 +69,8 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
         attributions: config name -> its attribution rows.
         out: output folder.
         questions: qid -> question, to decode frames (with ``video_root``).
+        questions_by_config: config -> (qid -> question), for configs whose questions differ under the
+            same qids (variants of one benchmark share qids); a config listed here ignores ``questions``.
         video_root: where the videos are; without it frames are placeholder tiles.
         protocol: protocol used to re-plan frames (default ``pollard2025``).
         max_questions: per config, at most this many per-question images (``None``: all).
@@ -100,12 +105,13 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
             continue
         base = out / _safe(config)
         bars.append(plot_attribution_bars(attr, base / "bars" / f"{_safe(attr.qid)}.png"))
-        question = questions.get(attr.qid) if questions else None
+        known = (questions_by_config or {}).get(config, questions)
+        question = known.get(attr.qid) if known else None
         fs = (frame_settings or {}).get(config) or {}
         frames, note = frame_images(attr, question, protocol, video_root, n_frames=fs.get("n_frames"),
                                     sampler=fs.get("sampler"))
         if note:
-            notes[attr.qid] = note
+            notes[f"{config}/{attr.qid}"] = note
         reports.append(plot_question_report(attr, base / "questions" / f"{_safe(attr.qid)}.png",
                                             frames=frames, note=note))
     index = out / "index.md"

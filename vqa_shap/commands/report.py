@@ -45,16 +45,15 @@ def run(args: argparse.Namespace) -> int:
         raise VqaShapError(f"{args.attributions}: unknown config(s) {unknown}; available: {available}")
     attributions = {c: maskbench.load_attributions(args.attributions, c) for c in configs}
     settings = {c: maskbench.attribution_settings(args.attributions, c) for c in configs}
-    questions = None
+    by_config = None
     if args.questions is not None:
-        qconfigs = {args.questions_config} if args.questions_config else {
-            s.get("questions_config") for s in settings.values()}
-        if None in qconfigs or not qconfigs:
+        # each config reads its own questions config: variants of one benchmark share qids
+        qconfig = {c: args.questions_config or s.get("questions_config") for c, s in settings.items()}
+        if None in qconfig.values():
             raise VqaShapError("pass --questions-config (an attributions card records no questions config)")
-        questions = {}
-        for qc in sorted(qconfigs):
-            questions.update({q.qid: q for q in hub.load_questions(args.questions, qc)})
-    result = build_report(attributions, args.out, questions=questions, video_root=args.video_root,
+        loaded = {qc: {q.qid: q for q in hub.load_questions(args.questions, qc)} for qc in set(qconfig.values())}
+        by_config = {c: loaded[qc] for c, qc in qconfig.items()}
+    result = build_report(attributions, args.out, questions_by_config=by_config, video_root=args.video_root,
                           max_questions=args.max_questions, bootstrap=args.bootstrap,
                           frame_settings=settings, progress=not args.no_progress)
     print(f"report of {len(configs)} config(s) in {result.out}:")
