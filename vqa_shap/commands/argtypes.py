@@ -141,31 +141,32 @@ def out_file(text: str) -> Path:
     return path
 
 
+def _one_of(kind: str, text: str, valid) -> str:
+    """``text`` if it names one of ``valid``; else the one-line error listing the valid names."""
+    if text not in valid:
+        _fail(f"unknown {kind} {text!r}; valid: {', '.join(valid)}")
+    return text
+
+
 def sampler(text: str) -> str:
     """A frame sampler name (:data:`vqa_shap.protocol.SAMPLERS`)."""
     from vqa_shap.protocol import SAMPLERS
 
-    if text not in SAMPLERS:
-        _fail(f"unknown sampler {text!r}; valid: {', '.join(SAMPLERS)}")
-    return text
+    return _one_of("sampler", text, SAMPLERS)
 
 
 def estimator(text: str) -> str:
     """An estimator name (:data:`vqa_shap.estimators.ESTIMATORS`)."""
     from vqa_shap.estimators import ESTIMATORS
 
-    if text not in ESTIMATORS.names():
-        _fail(f"unknown estimator {text!r}; valid: {', '.join(ESTIMATORS.names())}")
-    return text
+    return _one_of("estimator", text, ESTIMATORS.names())
 
 
 def interaction_approximator(text: str) -> str:
     """A shapiq approximator of pairwise interactions (:data:`vqa_shap.interactions.APPROXIMATORS`)."""
     from vqa_shap.interactions.index import APPROXIMATORS
 
-    if text not in APPROXIMATORS:
-        _fail(f"unknown approximator {text!r}; valid: {', '.join(APPROXIMATORS)}")
-    return text
+    return _one_of("approximator", text, APPROXIMATORS)
 
 
 def variant(text: str) -> str:
@@ -190,9 +191,7 @@ def protocol(text: str) -> str:
     """A protocol name (:data:`vqa_shap.protocol.PROTOCOLS`)."""
     from vqa_shap.protocol import PROTOCOLS
 
-    if text not in PROTOCOLS.names():
-        _fail(f"unknown protocol {text!r}; valid: {', '.join(PROTOCOLS.names())}")
-    return text
+    return _one_of("protocol", text, PROTOCOLS.names())
 
 
 def refuse_foreign_card(folder: Path, overwrite: bool) -> None:
