@@ -38,8 +38,8 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
       prefix to share (every coalition costs a full forward), so there the tail would only add
       correlated rows: ``kernel`` with ``border`` alone. Below ``16 F`` evaluations plain paired
       KernelSHAP: the tail's four coalitions per draw leave too few draws (on the demo model at
-      F = 17 and 100 evaluations, ``tail=2`` had twice the error of ``cyclic`` at 69 in the
-      pipeline benchmark, where plain ``kernel`` had less than ``cyclic``);
+      F = 17 and ~100 evaluations, ``tail=2`` had error 2.02 in the pipeline benchmark, plain
+      ``kernel`` 0.91, ``cyclic`` 1.36 at 69; see docs/estimators.md);
     * otherwise, when the budget holds at least one full group of 8 permutations (``8 (2F+1)``
       evaluations), ``shared_video`` with 8 permutations per video order — antithetic permutations
       whose extra paths cost only text suffixes (≥ 2× less compute than shap's at its error on the
