@@ -254,7 +254,8 @@ def build_clip_tokenizer():
         vocab.setdefault(c, len(vocab))
         vocab.setdefault(c + "</w>", len(vocab))
     merges = []
-    for w in {w.lower() for w in _OWN_TOKENIZER_WORDS if len(w) > 1}:
+    # sorted: set order follows PYTHONHASHSEED, and the merge order is the BPE priority
+    for w in sorted({w.lower() for w in _OWN_TOKENIZER_WORDS if len(w) > 1}):
         prefix = w[0]
         for i, c in enumerate(w[1:], start=1):
             last = i == len(w) - 1
