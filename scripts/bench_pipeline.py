@@ -7,7 +7,8 @@
         --doc docs/performance.md                                     # merge runs, regenerate the doc
 
 The logic lives in ``vqa_shap.bench.pipeline`` (runs) and ``vqa_shap.bench.pipeline_report`` (statistics,
-tables). ``--doc`` rewrites the table between the ``pipeline-table`` markers of that Markdown file.
+tables). ``--doc`` rewrites the table between the ``pipeline-table`` markers of that Markdown file
+(``--doc-table NAME``: between the ``pipeline-table:NAME`` markers).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--json", metavar="OUT", help="write the figures as JSON")
     parser.add_argument("--doc", metavar="MD", help="rewrite the pipeline table in this Markdown file")
+    parser.add_argument("--doc-table", metavar="NAME", default=None,
+                        help="with --doc: rewrite the table between the pipeline-table:NAME markers instead "
+                             "(a second benchmark in the same page, e.g. paper-budget)")
     parser.add_argument("--first-question", type=int, default=0,
                         help="realistic model: index of the first question (split a run over processes)")
     parser.add_argument("--from-json", metavar="IN", nargs="+",
@@ -138,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.doc:
         try:
             doc = Path(args.doc)
-            doc.write_text(render_doc(doc.read_text(), report))
+            doc.write_text(render_doc(doc.read_text(), report, args.doc_table))
         except (OSError, ValueError) as exc:
             print(f"error: {args.doc}: {exc}", file=sys.stderr)
             return 2

@@ -15,8 +15,8 @@ import pytest
 
 from vqa_shap.bench.paper_pipeline import PaperInputs, letter_step, paper_score, paper_shapley
 from vqa_shap.bench.pipeline import realistic_cases, relative_error, run_pipeline_bench, synthetic_cases
-from vqa_shap.bench.pipeline_report import (END, START, equal_error_speedup, format_table, mean_ci, render_doc,
-                                            summarise, time_at_error)
+from vqa_shap.bench.pipeline_report import (END, START, equal_error_speedup, format_table, markers, mean_ci,
+                                            render_doc, summarise, time_at_error)
 
 ROOT = Path(__file__).resolve().parents[1]
 JSON = ROOT / "benchmarks" / "bench_pipeline.json"
@@ -205,6 +205,18 @@ def test_render_doc_replaces_only_the_marked_section():
     assert render_doc(done, report) == done
     with pytest.raises(ValueError, match="markers"):
         render_doc("no markers", report)
+
+
+def test_a_named_table_has_its_own_markers():
+    """A second benchmark in the same page (``--doc-table NAME``) leaves the first table alone."""
+    report = json.loads(JSON.read_text())
+    start, end = markers("paper-budget")
+    assert (start, end) != (START, END) and markers() == (START, END)
+    text = f"{START}\nOLD-ONE\n{END}\n{start}\nOLD-TWO\n{end}\n"
+    done = render_doc(text, report, "paper-budget")
+    assert "OLD-ONE" in done and "OLD-TWO" not in done and format_table(report["models"]["realistic"]) in done
+    with pytest.raises(ValueError, match="paper-budget"):
+        render_doc(f"{START}\n{END}\n", report, "paper-budget")
 
 
 def test_performance_doc_equals_the_committed_json():

@@ -11,7 +11,8 @@ from the committed JSON (``scripts/bench_pipeline.py --from-json``):
   its error at its largest budget over the time vqa-shap needs for that error), with a bootstrap 95%
   CI that resamples questions and seeds;
 * :func:`format_table`, :func:`render_doc` — the Markdown table and the doc section between
-  :data:`START` and :data:`END`.
+  :data:`START` and :data:`END` (or a named table's markers, :func:`markers`, for a second benchmark
+  in the same page).
 """
 
 from __future__ import annotations
@@ -21,11 +22,20 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["START", "END", "mean_ci", "time_at_error", "equal_error_speedup", "summarise", "format_table",
+__all__ = ["START", "END", "markers", "mean_ci", "time_at_error", "equal_error_speedup", "summarise", "format_table",
            "render_doc"]
 
 START = "<!-- pipeline-table:start -->"
 END = "<!-- pipeline-table:end -->"
+
+
+def markers(table: str | None = None) -> tuple[str, str]:
+    """The start and end markers of a doc's pipeline table: :data:`START`/:data:`END`, or for a named
+    table (e.g. ``"paper-budget"``) ``<!-- pipeline-table:NAME:start -->`` and its end."""
+    if not table:
+        return START, END
+    return f"<!-- pipeline-table:{table}:start -->", f"<!-- pipeline-table:{table}:end -->"
+
 PAPER = "paper"
 OURS = "vqa-shap"
 
@@ -231,8 +241,9 @@ def _readout_policy(settings: Mapping) -> str:
     return "The paper's values use vqa-shap's read-out, so a difference never enters the error."
 
 
-def render_doc(text: str, report: Mapping) -> str:
-    """``text`` with the tables of ``report`` (the benchmark JSON) between :data:`START` and :data:`END`.
+def render_doc(text: str, report: Mapping, table: str | None = None) -> str:
+    """``text`` with the tables of ``report`` (the benchmark JSON) between :data:`START` and :data:`END`,
+    or between the markers of the named ``table`` (:func:`markers`).
 
     Raises:
         ValueError: the markers are missing or out of order.
@@ -240,4 +251,4 @@ def render_doc(text: str, report: Mapping) -> str:
     from vqa_shap.bench.doc_tables import replace_between
 
     body = "\n\n".join(format_table(bench) for bench in report["models"].values())
-    return replace_between(text, START, END, body + "\n")
+    return replace_between(text, *markers(table), body + "\n")
