@@ -20,9 +20,8 @@ SMALL_CHOICE_NO_VIDEO = ("kernel", {"border": True})
 #: below this many evaluations per player the tail leaves too few drawn coalitions: plain paired KernelSHAP
 TAIL_MIN_PER_PLAYER = 16
 SMALL_CHOICE_LOW_BUDGET = ("kernel", {})
-LARGE_CHOICE = ("shared_video", {"per_video": 8})
-#: below one full group of ``per_video`` permutations, the shared video order cannot pay off
-FEW_PERMUTATIONS_CHOICE = ("cyclic", {})
+#: every larger game, at every budget
+LARGE_CHOICE = ("cyclic", {})
 
 
 def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, dict]:
@@ -40,15 +39,13 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
       KernelSHAP: the tail's four coalitions per draw leave too few draws (on the demo model at
       F = 17 and ~100 evaluations, ``tail=2`` had error 2.02 in the pipeline benchmark, plain
       ``kernel`` 0.91, ``cyclic`` 1.36 at 69; see docs/estimators.md);
-    * otherwise, when the budget holds at least one full group of 8 permutations (``8 (2F+1)``
-      evaluations), ``shared_video`` with 8 permutations per video order — antithetic permutations
-      whose extra paths cost only text suffixes (≥ 2× less compute than shap's at its error on the
-      video-like game at F = 250);
-    * with fewer permutations, ``cyclic`` (cyclic shifts of one order: every player's position
-      stratified): a partial group gives every permutation the same video order, so the video
-      players' values improve no further than with one permutation — on the realistic-proportion
-      LLaVA-OneVision (F ≈ 132, video-dominated values) ``shared_video`` at 2 permutations had the
-      error of 1 permutation, where ``cyclic`` at 2 halved the error of shap's permutations.
+    * otherwise ``cyclic`` (cyclic shifts of antithetic orders: every player's position
+      stratified). On the realistic-proportion LLaVA-OneVision (F ≈ 130, video-dominated values)
+      it reached, at 4 permutations, the error shap's permutations reach at 18 (the paper's 5000
+      evaluations), while ``shared_video`` (8 permutations per shared video order, cheaper per
+      evaluation and better on the synthetic video-like game) had 3-4× ``cyclic``'s error at 2-4×
+      its budget: its video players' values rest on a single video order per group
+      (``benchmarks/bench_pipeline_paper_budget.json``, docs/performance.md).
     """
     from vqa_shap.estimators import get_estimator
 
@@ -58,8 +55,6 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
     fits = n_players <= 20 or budget <= 2 + 2 * MAX_PAIRS   # a regression design is held in memory
     if n_players <= SMALL_GAME and fits and budget >= get_estimator(name, **options).min_budget(n_players):
         return (name, options) if budget >= TAIL_MIN_PER_PLAYER * n_players else SMALL_CHOICE_LOW_BUDGET
-    if budget < LARGE_CHOICE[1]["per_video"] * (2 * n_players + 1):
-        return FEW_PERMUTATIONS_CHOICE
     return LARGE_CHOICE
 
 
@@ -80,8 +75,7 @@ class AutoEstimator(Estimator):
         from vqa_shap.estimators import get_estimator
 
         return min(get_estimator(name, **options).min_budget(n_players)
-                   for name, options in (SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE,
-                                         FEW_PERMUTATIONS_CHOICE))
+                   for name, options in (SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE))
 
     def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
         from vqa_shap.estimators import get_estimator
