@@ -251,3 +251,24 @@ def test_report_cli_draws_the_paper_figures(tmp_path, capsys):
     conv = read_csv(out / "convergence.csv")
     # the b10 run equals the original's ground-truth column: zero error
     assert [(r["config"], float(r["rel_error"])) for r in conv] == [("model__ego_b10", 0.0)]
+
+
+def test_view_shows_the_report_figures_and_tables(tmp_path, capsys):
+    """``vqa-shap view --report`` copies the report's top-level figures and CSV tables into the site."""
+    from helpers_view import write_view_folders
+    from test_view import read_data
+
+    from vqa_shap.cli import main
+
+    folders = write_view_folders(tmp_path / "data")
+    report = tmp_path / "report"
+    draw_paper_figures(variant_set(), report, bootstrap=0)
+    site = tmp_path / "site"
+    assert main(["view", str(folders["attributions"]), "--report", str(report), "--out", str(site),
+                 "--bootstrap", "0", "--no-progress"]) == 0
+    assert "9 report figure(s), 2 report table(s)" in capsys.readouterr().out  # 1 + 4 words + 4 heat maps
+    data = read_data(site / "data" / "site.js")
+    assert data["report_tables"] == ["report/answer_replacement.csv", "report/words.csv"]
+    assert "report/answer_replacement__org_model__egoschema.png" in data["reports"]
+    for rel in data["reports"] + data["report_tables"]:
+        assert (site / rel).read_bytes() == (report / Path(rel).name).read_bytes()

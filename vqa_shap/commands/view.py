@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (needs --questions; "
                         "without it frames are placeholders)")
     parser.add_argument("--report", type=argtypes.folder, metavar="DIR",
-                        help="a `vqa-shap report` output folder whose top-level PNG figures the index links "
-                        "(default: PNG files at the top of ATTRIBUTIONS, if any)")
+                        help="a `vqa-shap report` output folder whose top-level PNG figures and CSV tables the "
+                        "index shows, copied into the site (default: those at the top of ATTRIBUTIONS, if any)")
     parser.add_argument("--bootstrap", type=argtypes.bootstrap, default=200,
                         help="resamples of the metrics' confidence intervals (default 200; 0: none)")
     parser.add_argument("--title", default="vqa-shap attributions", help="heading of the index page")
@@ -114,16 +114,20 @@ def run(args: argparse.Namespace) -> int:
     with hub._datasets_bars_off():  # one bar (the site's), not one per config loaded
         attributions, skipped = _load(args, configs, named)
         questions = _questions(args, qconfigs, {c: settings[c] for c in attributions})
-    # a report's top-level figures (per-question images live in sub-folders and are not linked)
-    reports = sorted(Path(args.report or args.attributions).glob("*.png"))
+    # a report's top-level figures and tables (per-question images live in sub-folders and are not linked)
+    report = Path(args.report or args.attributions)
+    reports, tables = sorted(report.glob("*.png")), sorted(report.glob("*.csv"))
     result = build_site(attributions, args.out, questions=questions, video_root=args.video_root,
-                        settings={c: settings[c] for c in attributions}, reports=reports, bootstrap=args.bootstrap, title=args.title,
+                        settings={c: settings[c] for c in attributions}, reports=reports, report_tables=tables,
+                        bootstrap=args.bootstrap, title=args.title,
                         progress=not args.no_progress)
     print(f"site of {len(result.configs)} config(s), {result.n_questions} question(s) "
           f"({result.n_errors} error rows) in {result.seconds:.1f} s: {result.out / 'index.html'}")
     for entry in skipped:
         print(f"  skipped non-attributions config {entry}")
-    print(f"  {result.n_thumbnails} frame thumbnails, {len(result.reports)} report figure(s)")
+    n_tables = sum(r.endswith(".csv") for r in result.reports)
+    print(f"  {result.n_thumbnails} frame thumbnails, {len(result.reports) - n_tables} report figure(s), "
+          f"{n_tables} report table(s)")
     if result.placeholders:
         reason = next(iter(result.placeholders.values()))
         print(f"  {len(result.placeholders)} question(s) with placeholder frames (e.g. {reason})")

@@ -110,11 +110,28 @@
       app.append(h("h2", {text: "Compare two configs"}), h("p", {}, [a, " vs ", b, " ",
         h("button", {id: "cmp-open", onclick: function () { location.href = url("compare.html", {a: a.value, b: b.value}); }, text: "Open"})]));
     }
-    if (SITE.reports.length) {
-      app.append(h("h2", {text: "Report figures"}), h("div", {"class": "reports"}, SITE.reports.map(function (r) {
+    if (SITE.reports.length || (SITE.report_tables || []).length) reportSection(app);
+  }
+  // `vqa-shap report` figures by kind (file-name prefixes as the report writes them), then its tables
+  var KINDS = [["modality_", "Modality metrics"], ["answer_replacement", "Answer replacement"], ["words__", "Words"],
+    ["heatmap__", "Heat maps"], ["convergence", "Convergence"]];
+  function kindOf(path) {
+    var name = path.split("/").pop(), kind = KINDS.filter(function (k) { return name.indexOf(k[0]) === 0; })[0];
+    return kind ? kind[1] : "Other figures";
+  }
+  function reportSection(app) {
+    app.append(h("h2", {text: "Report figures"}));
+    KINDS.map(function (k) { return k[1]; }).concat(["Other figures"]).forEach(function (title) {
+      var figs = SITE.reports.filter(function (r) { return kindOf(r) === title; });
+      if (!figs.length) return;
+      app.append(h("h3", {text: title}), h("div", {"class": "reports", "data-kind": title}, figs.map(function (r) {
         return h("a", {href: r}, [h("img", {src: r, alt: r, loading: "lazy"}), h("span", {text: r.split("/").pop()})]);
       })));
-    }
+    });
+    var tables = SITE.report_tables || [];
+    if (tables.length) app.append(h("h3", {text: "Tables"}), h("ul", {"class": "report-tables"}, tables.map(function (t) {
+      return h("li", {}, [h("a", {href: t, text: t.split("/").pop()})]);
+    })));
   }
 
   // ---------------------------------------------------------------- question list
