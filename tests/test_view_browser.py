@@ -266,6 +266,33 @@ def test_index_groups_the_paper_figures_and_links_the_tables(browser, tmp_path, 
     screenshot(browser, shots, "index_paper_figures")
 
 
+def test_question_page_draws_the_interactions_as_a_frame_by_word_map(browser, tmp_path, shots):
+    """An interactions config of the same question, model and variant: a 2 frames × 2 words map whose
+    colours follow the explained option."""
+    from test_view_interactions import QID, write_interactions
+
+    from vqa_shap.cli import main
+
+    folders = write_view_folders(tmp_path / "data")
+    write_interactions(folders)
+    site = tmp_path / "site"
+    assert main(["view", str(folders["attributions"]), "--questions", str(folders["questions"]), "--video-root",
+                 str(folders["videos"]), "--interactions", str(tmp_path / "data" / "interactions"), "--out", str(site),
+                 "--no-progress", "--bootstrap", "0"]) == 0
+    open_page(browser, site, f"question.html?c={CONFIGS[0]}&q={QID}", ".interactions td[data-pair]")
+    box = browser.find_element(By.CSS_SELECTOR, ".interactions")
+    assert [th.text for th in box.find_elements(By.CSS_SELECTOR, "tbody th")] == ["frame_0", "frame_1"]
+    cells = box.find_elements(By.CSS_SELECTOR, "td[data-pair]")
+    assert len(cells) == 4 and [c.get_attribute("data-pair") for c in cells] == ["1", "2", "3", "4"]
+    before = styles(cells, "background-color")
+    assert len(set(before)) == 4  # values ±2, ±3, ±4, ±5 of the ground-truth option: four colours
+    assert cells[0].get_attribute("title").startswith("frame_0 × ")
+    screenshot(browser, shots, "question_interactions")
+    browser.find_element(By.CSS_SELECTOR, ".panel .toggle button[data-sel='0']").click()
+    after = styles(box.find_elements(By.CSS_SELECTOR, "td[data-pair]"), "background-color")
+    assert after != before and len(set(after)) == 4
+
+
 @pytest.mark.slow
 def test_the_site_of_a_demo_run(browser, tmp_path, shots):
     """The whole path on a real run: the demo (demo model, synthetic videos), its report, the site, the browser."""

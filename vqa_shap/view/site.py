@@ -118,7 +118,8 @@ def _copy_reports(staging: Path, reports: Sequence[Path]) -> list[str]:
 def _write_config(staging: Path, name: str, attrs: Sequence[Attribution], *,
                   questions: Mapping[str, Question] | None, video_root: Path | str | None,
                   settings: Mapping[str, Any], bootstrap: int, tick: Callable[[], None],
-                  placeholders: dict[str, str]) -> tuple[dict[str, Any], int]:
+                  placeholders: dict[str, str], interactions: Mapping[str, Any] | None = None
+                  ) -> tuple[dict[str, Any], int]:
     """Write one config's list, detail chunks and thumbnails; return its summary and thumbnail count."""
     per_q = D.question_metrics(attrs)
     _script(staging / "data" / name / "list.js",
@@ -133,6 +134,8 @@ def _write_config(staging: Path, name: str, attrs: Sequence[Attribution], *,
                 placeholders[f"{name}/{attr.qid}"] = note or ""
             n_thumbs += len(frames or ())
             details.append(D.question_detail(attr, question, frames, note))
+            if interactions and attr.qid in interactions:
+                details[-1]["interactions"] = interactions[attr.qid]
             tick()
         key = f"{name}/{start // CHUNK}"
         _script(staging / "data" / name / f"chunk-{start // CHUNK}.js", f"D.chunks[{_json(key)}]={_json(details)};")
@@ -144,7 +147,8 @@ def _write_config(staging: Path, name: str, attrs: Sequence[Attribution], *,
 def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | str, *,
                questions: Mapping[str, Mapping[str, Question]] | None = None, video_root: Path | str | None = None,
                settings: Mapping[str, Mapping[str, Any]] | None = None, reports: Sequence[Path] = (),
-               report_tables: Sequence[Path] = (), bootstrap: int = 200, title: str = "vqa-shap attributions", progress: bool = False) -> SiteResult:
+               report_tables: Sequence[Path] = (), interactions: Mapping[str, Mapping[str, Any]] | None = None,
+               bootstrap: int = 200, title: str = "vqa-shap attributions", progress: bool = False) -> SiteResult:
     """Write the static site of attributions grouped by config.
 
     Args:
@@ -157,6 +161,8 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
         reports: PNG figures (``vqa-shap report`` output) to copy and show on the index, grouped
             by kind (modality metrics, answer replacement, words, heat maps, convergence).
         report_tables: CSV tables of the report to copy and link from the index.
+        interactions: config -> qid -> interaction details
+            (:func:`vqa_shap.view.interactions.match`), drawn on the question pages.
         bootstrap: resamples of the metrics' confidence intervals.
         title: the index page's heading.
         progress: show a progress bar.
@@ -181,7 +187,8 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
             summary, n = _write_config(staging, name, list(attrs), questions=(questions or {}).get(name),
                                        video_root=video_root,
                                        settings=(settings or {}).get(name) or {}, bootstrap=bootstrap,
-                                       tick=lambda: bar.update(1), placeholders=placeholders)
+                                       tick=lambda: bar.update(1), placeholders=placeholders,
+                                       interactions=(interactions or {}).get(name))
             summaries.append(summary)
             n_thumbs += n
         bar.close()
