@@ -52,15 +52,15 @@ def write_interactions(folders: dict) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
+    import contextlib
+    import io
+
     from vqa_shap.cli import main
 
     root = tmp_path_factory.mktemp("view_interactions")
     folders = write_view_folders(root)
     values = write_interactions(folders)
     out = root / "site"
-    import contextlib
-    import io
-
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main(["view", str(folders["attributions"]), "--questions", str(folders["questions"]), "--video-root",
@@ -102,7 +102,7 @@ def test_a_folder_that_is_not_interactions_is_a_clear_error(site, tmp_path, caps
 
 
 def test_match_uses_the_variant_not_only_the_qid():
-    from vqa_shap.interactions.record import InteractionRecord
+    from vqa_shap.interactions.record import InteractionPlayer, InteractionRecord
     from vqa_shap.schema import Attribution, Feature
     from vqa_shap.view.interactions import match
 
@@ -110,8 +110,6 @@ def test_match_uses_the_variant_not_only_the_qid():
     common = dict(qid="q", benchmark="b", task="t", model="m", loader="l", protocol="p", answer=0)
     attrs = {"m__b": [Attribution(variant="original", features=feats, shapley=[[1.0], [2.0]], **common)],
              "m__b_hard_1": [Attribution(variant="hard_1", features=feats, shapley=[[1.0], [2.0]], **common)]}
-    from vqa_shap.interactions.record import InteractionPlayer
-
     record = InteractionRecord(variant="hard_1", features=feats, players=(InteractionPlayer("frame_0", (0,)),
                                InteractionPlayer("cup", (1,))), pairs=((0, 1),), interactions=np.array([[0.5]]),
                                index="k-SII", players_kind="top-k", **common)
