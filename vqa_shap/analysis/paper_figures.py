@@ -145,14 +145,18 @@ def plot_words(rows: Sequence[T.WordRow], path: Path | str, *, title: str, top: 
 
 
 def plot_heatmap(heat: T.Heatmap, path: Path | str, *, title: str) -> Path:
-    """Questions × (first V video players + 20 text players) of ψ, blue −1 … red +1, grey = no player."""
+    """Questions × (first V video players + 20 text players) of ψ, blue −1 … red +1, hatched = no player."""
     import matplotlib
 
     n_rows, n_cols = heat.values.shape
     fig = new_figure(min(max(6.0, 0.22 * n_cols + 2.5), 40.0), min(max(3.0, 0.14 * n_rows + 1.8), 40.0),
                      layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
-    cmap = matplotlib.colormaps[VALUE_CMAP].with_extremes(bad="#d9d9d9")
+    # cells without a player are transparent over a hatched background (grey would read as ψ = 0)
+    cmap = matplotlib.colormaps[VALUE_CMAP].with_extremes(bad=(0, 0, 0, 0))
+    ax.set_facecolor("white")
+    ax.patch.set_hatch("///")
+    ax.patch.set_edgecolor("#b0b0b0")
     image = ax.imshow(np.ma.masked_invalid(heat.values), cmap=cmap, vmin=-1, vmax=1, aspect="auto",
                       interpolation="nearest")
     if heat.n_video:
@@ -257,7 +261,7 @@ def draw_paper_figures(attributions: Mapping[str, Sequence[Attribution]], out: P
                              out / f"heatmap__{_slug(i.config)}.png", title=i.config) for i in infos]
     if heatmaps:
         index += _section("Heat maps", "Normalised ground-truth values ψ, questions × the first V video players "
-                          "and 20 text players (grey: no player).", heatmaps, [], out)
+                          "and 20 text players (hatched: no player).", heatmaps, [], out)
     conv, conv_tables = _draw_convergence(attributions, infos, out, bootstrap, seed, index)
     if conv is not None:
         notes += T.series(infos)[1]
