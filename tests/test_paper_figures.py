@@ -212,7 +212,7 @@ def test_convergence_errors_by_hand(tmp_path):
 
 
 def test_convergence_series_from_card_budgets_and_ambiguous_runs():
-    a = [row("q", [1, 2], modalities=("video", "question"), budget=7)]
+    a = [row("q", [1, 2], modalities=("video", "question"), budget=0)]  # rows without a budget: the card's
     infos = [T.run_info("x_big", a, {"budget": 512, "estimator": "auto"}),
              T.run_info("x_small", a, {"budget": 64, "estimator": "auto"}),
              T.run_info("y_small", a, {"budget": 64, "estimator": "auto"})]
@@ -221,6 +221,8 @@ def test_convergence_series_from_card_budgets_and_ambiguous_runs():
     assert len(notes) == 1 and notes[0].startswith("y_small: same run and budget (64) as x_small")
     assert T.run_info("r", [row("q", [1, 2], modalities=("video", "question"), estimator="auto/kernel")]).estimator == "auto"
     assert T.series([infos[0]])[0] == []
+    raised = [row("q", [1, 2], modalities=("video", "question"), budget=37)]  # explain raised the card's 16
+    assert T.run_info("r", raised, {"budget": 16}).budget == 37
 
 
 # ---------------------------------------------------------------------------------- report, end to end

@@ -241,7 +241,8 @@ def draw_paper_figures(attributions: Mapping[str, Sequence[Attribution]], out: P
     Args:
         attributions: config -> its rows.
         out: the report folder.
-        settings: config -> its card settings (``budget``, ``estimator``), else read from the rows.
+        settings: config -> its card settings: the ``estimator`` (else the rows'), and the ``budget``
+            when the rows record none (:func:`~vqa_shap.analysis.paper_tables.run_info`).
         bootstrap: resamples of the intervals (0: none).
         seed: bootstrap seed.
     """
@@ -322,7 +323,7 @@ def _draw_convergence(attributions, infos, out: Path, bootstrap: int, seed: int,
         return None, []
     records = [dict(model=r.model, benchmark=r.benchmark, variant=r.variant, estimator=r.estimator, config=r.config,
                     budget=r.budget, reference=r.reference, reference_budget=r.reference_budget,
-                    n_questions=r.n_questions, n_skipped=r.n_skipped, rel_error=r.rel_error,
+                    n_questions=r.n_questions, n_skipped=r.n_skipped, evaluations=r.evaluations, rel_error=r.rel_error,
                     rel_error_lo=r.rel_error_ci[0], rel_error_hi=r.rel_error_ci[1], mse=r.mse,
                     mse_lo=r.mse_ci[0], mse_hi=r.mse_ci[1]) for r in rows]
     tables = [out / "convergence.csv", out / "convergence.md"]

@@ -50,7 +50,8 @@ class RunInfo:
         config: the config name.
         model, benchmark, variant: shared by all its rows.
         estimator: the estimator family (``"auto"`` for ``"auto/kernel"``; the card's when given).
-        budget: evaluations per question asked for (the card's, else the most common row budget).
+        budget: the most common budget of its rows (what the questions got: explain raises a budget
+            too small for a question's players and records it in the row), else the card's.
         n_options: the most common number of options of its rows.
     """
 
@@ -75,8 +76,7 @@ def run_info(config: str, attrs: Sequence[Attribution],
     model, benchmark, variant = next(iter(keys))
     settings = settings or {}
     estimator = str(settings.get("estimator") or _mode([a.estimator for a in attrs])).split("/")[0]
-    budget = settings.get("budget")
-    budget = int(budget) if budget is not None else int(_mode([a.budget for a in attrs]))
+    budget = int(_mode([a.budget for a in attrs if a.error is None] or [0])) or int(settings.get("budget") or 0)
     options = [a.n_options for a in attrs if a.error is None] or [0]
     return RunInfo(config, model, benchmark, variant, estimator, budget, int(_mode(options)))
 
@@ -279,6 +279,7 @@ class ConvergenceRow:
         reference, reference_budget: the series' largest-budget run.
         n_questions: questions compared (in both runs, no error, same players and options).
         n_skipped: questions of this run that could not be compared.
+        evaluations: mean model evaluations per compared question of this run.
         rel_error, rel_error_ci: mean over questions of ‖φ_b[:, g] − φ_ref[:, g]‖₂ / ‖φ_ref[:, g]‖₂
             (g the ground-truth option) and its bootstrap interval.
         mse, mse_ci: mean over questions of the mean squared difference of the same vectors (the
@@ -295,6 +296,7 @@ class ConvergenceRow:
     reference_budget: int
     n_questions: int
     n_skipped: int
+    evaluations: float
     rel_error: float
     rel_error_ci: tuple[float, float]
     mse: float
@@ -345,18 +347,20 @@ def convergence(attributions: Mapping[str, Sequence[Attribution]], infos: Sequen
         ref = runs[-1]
         by_qid = {a.qid: a for a in attributions[ref.config]}
         for run in runs[:-1]:
-            errors, skipped = [], 0
+            errors, evaluations, skipped = [], [], 0
             for attr in attributions[run.config]:
                 pair = gt_error(attr, by_qid[attr.qid]) if attr.qid in by_qid else None
                 if pair is None:
                     skipped += 1
                 else:
                     errors.append(pair)
+                    evaluations.append(attr.evaluations)
             data = np.asarray(errors, dtype=np.float64).reshape(len(errors), 2)
             means = data.mean(axis=0) if errors else np.full(2, np.nan)
             ci = bootstrap_ci(data, bootstrap, confidence=confidence, seed=seed)
             rows.append(ConvergenceRow(run.model, run.benchmark, run.variant, run.estimator, run.config,
                                        run.budget, ref.config, ref.budget, len(errors), skipped,
+                                       float(np.mean(evaluations)) if evaluations else float("nan"),
                                        float(means[0]), (float(ci[0, 0]), float(ci[0, 1])),
                                        float(means[1]), (float(ci[1, 0]), float(ci[1, 1]))))
     return rows
