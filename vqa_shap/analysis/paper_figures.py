@@ -106,14 +106,14 @@ def plot_answer_replacement(rows: Sequence[T.VariantRow], path: Path | str) -> P
         for modality in MODALITIES:
             key = f"{group}_{modality[0]}"
             _errorbar(ax, x, rows, key, color=MODALITY_COLORS[modality], label=modality[0].upper())
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.05)
         ax.set_title(f"{title} (ground truth)", fontsize=9)
         ax.set_xticks(x)
         ax.set_xticklabels(labels, fontsize=7)
         ax.legend(fontsize=7)
     ax = fig.add_subplot(1, 3, 3)
     _errorbar(ax, x, rows, "accuracy", color="black")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.05)
     ax.set_title("Accuracy", fontsize=9)
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize=7)
