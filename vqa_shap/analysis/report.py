@@ -131,7 +131,7 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
              "![modality violins](modality_violins.png)", ""]
     if paper is not None:
         lines += list(paper.index)
-        lines += ["## Left out of the paper's figures", ""] + [f"- {n}" for n in paper.notes] + [""] if paper.notes else []
+        lines += ["## Notes on the paper's figures", ""] + [f"- {n}" for n in paper.notes] + [""] if paper.notes else []
     for p in reports:
         rel = p.relative_to(out)
         lines += [f"## {rel.parent.parent.name} / {p.stem}", "", f"![{p.stem}]({rel.as_posix()})", ""]
