@@ -69,9 +69,13 @@ def variant_set(model=MODEL) -> dict[str, list[Attribution]]:
 def test_answer_replacement_rows_are_the_hand_computed_metrics_in_option_order():
     attrs = variant_set()
     attrs["other__ego"] = [row("q0", [1, 1, 1, 1], model="x/other")]  # one variant only: no study
+    # another estimator at a larger budget is another study (of one variant: none), not this one's hard_5
+    attrs["model__ego_hard_5_kernel"] = [row("q0", [9, 0, 0, 1], variant="hard_5", n_options=8, estimator="kernel",
+                                             budget=10_000)]
     infos = [T.run_info(c, a) for c, a in attrs.items()]
     rows = T.answer_replacement(attrs, infos, bootstrap=100)
     assert [r.variant for r in rows] == ["easy", "original", "hard_5", "hard_10"]
+    assert {r.estimator for r in rows} == {"permutation"} and rows[2].config == "model__ego_hard_5"
     assert [r.n_options for r in rows] == [3, 3, 8, 13]
     for r in rows:
         for key, expected in VARIANTS[r.variant][2].items():
@@ -100,8 +104,8 @@ def test_answer_replacement_table_and_figure(tmp_path):
         assert float(r["accuracy"]) == CORRECT[r["variant"]] / 4
         assert int(r["n_errors"]) == (1 if config.endswith("original") else 0)
     md = (tmp_path / "answer_replacement.md").read_text().splitlines()
-    assert len(md) == 2 + 4 and md[2].startswith(f"| {MODEL} | egoschema | easy | model__ego_easy | 3 | 4 | 0 | 1.0000 |")
-    assert result.answer_replacement == (tmp_path / "answer_replacement__org_model__egoschema.png",)
+    assert len(md) == 2 + 4 and md[2].startswith(f"| {MODEL} | egoschema | permutation | easy | model__ego_easy | 3 | 4 | 0 | 1.0000 |")
+    assert result.answer_replacement == (tmp_path / "answer_replacement__org_model__egoschema__permutation.png",)
     assert png_colours(result.answer_replacement[0]) > 5
 
 
@@ -247,7 +251,7 @@ def test_report_cli_draws_the_paper_figures(tmp_path, capsys):
     assert "paper figures: 1 answer replacement, 5 words, 5 heat map(s), a convergence check" in printed
     assert "model__ego_b10: answer replacement uses model__ego_original" in printed
     index = (out / "index.md").read_text()
-    for name in ("answer_replacement__org_model__egoschema.png", "words__model__ego_easy.png",
+    for name in ("answer_replacement__org_model__egoschema__permutation.png", "words__model__ego_easy.png",
                  "heatmap__model__ego_hard_10.png", "convergence.png", "answer_replacement.csv"):
         assert f"]({name})" in index and (out / name).is_file()
     conv = read_csv(out / "convergence.csv")
@@ -271,6 +275,6 @@ def test_view_shows_the_report_figures_and_tables(tmp_path, capsys):
     assert "9 report figure(s), 2 report table(s)" in capsys.readouterr().out  # 1 + 4 words + 4 heat maps
     data = read_data(site / "data" / "site.js")
     assert data["report_tables"] == ["report/answer_replacement.csv", "report/words.csv"]
-    assert "report/answer_replacement__org_model__egoschema.png" in data["reports"]
+    assert "report/answer_replacement__org_model__egoschema__permutation.png" in data["reports"]
     for rel in data["reports"] + data["report_tables"]:
         assert (site / rel).read_bytes() == (report / Path(rel).name).read_bytes()

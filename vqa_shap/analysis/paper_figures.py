@@ -77,7 +77,8 @@ def replacement_records(rows: Sequence[T.VariantRow]) -> list[dict[str, Any]]:
     """Flat table rows: run, n, accuracy and every value with its interval (``*_lo``, ``*_hi``)."""
     out = []
     for r in rows:
-        rec: dict[str, Any] = dict(model=r.model, benchmark=r.benchmark, variant=r.variant, config=r.config,
+        rec: dict[str, Any] = dict(model=r.model, benchmark=r.benchmark, estimator=r.estimator, variant=r.variant,
+                                   config=r.config,
                                    n_options=r.n_options, n_questions=r.n_questions, n_errors=r.n_errors)
         for key in ("accuracy",) + T.REPLACEMENT_KEYS:
             value = r.accuracy if key == "accuracy" else r.values[key]
@@ -97,7 +98,7 @@ def _errorbar(ax, x, rows: Sequence[T.VariantRow], key: str, **kwargs) -> None:
 
 
 def plot_answer_replacement(rows: Sequence[T.VariantRow], path: Path | str) -> Path:
-    """PF, MC (V/Q/A) and accuracy against the variant, for the variants of one model × benchmark."""
+    """PF, MC (V/Q/A) and accuracy against the variant, for the variants of one model × benchmark × estimator."""
     fig = new_figure(13.0, 4.0, layout="constrained")
     x = np.arange(len(rows))
     labels = [f"{r.variant}\n{r.n_options} opts" for r in rows]
@@ -118,7 +119,7 @@ def plot_answer_replacement(rows: Sequence[T.VariantRow], path: Path | str) -> P
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize=7)
     if rows:
-        fig.suptitle(f"Answer replacement — {rows[0].model} · {rows[0].benchmark} "
+        fig.suptitle(f"Answer replacement — {rows[0].model} · {rows[0].benchmark} · {rows[0].estimator} "
                      f"(n = {', '.join(str(r.n_questions) for r in rows)}; 95% bootstrap CIs)", fontsize=10)
     return save_png(fig, path)
 
@@ -234,7 +235,7 @@ def draw_paper_figures(attributions: Mapping[str, Sequence[Attribution]], out: P
                        seed: int = 0) -> PaperFigures:
     """Draw every figure the inputs allow at the top of ``out`` (PNG, CSV and Markdown).
 
-    Files: ``answer_replacement.{csv,md}`` and ``answer_replacement__<model>__<benchmark>.png``;
+    Files: ``answer_replacement.{csv,md}`` and ``answer_replacement__<model>__<benchmark>__<estimator>.png``;
     ``words.csv`` (every config's words) and ``words__<config>.{png,md}``; ``heatmap__<config>.png``;
     ``convergence.{csv,md,png}``.
 
@@ -256,7 +257,7 @@ def draw_paper_figures(attributions: Mapping[str, Sequence[Attribution]], out: P
         else:
             infos.append(info)
     index: list[str] = []
-    replacement, tables = _draw_replacement(attributions, infos, out, bootstrap, seed, index)
+    replacement, tables, studied = _draw_replacement(attributions, infos, out, bootstrap, seed, index)
     words, word_tables = _draw_words(attributions, infos, out, index)
     heatmaps = [plot_heatmap(T.heatmap_matrix(attributions[i.config], max_rows=HEATMAP_ROWS),
                              out / f"heatmap__{_slug(i.config)}.png", title=i.config) for i in infos]
@@ -266,12 +267,12 @@ def draw_paper_figures(attributions: Mapping[str, Sequence[Attribution]], out: P
     conv, conv_tables = _draw_convergence(attributions, infos, out, bootstrap, seed, index)
     if conv is not None:
         notes += T.series(infos)[1]
-    kept = {(i.model, i.benchmark, i.variant): i.config for i in T.representatives(infos).values()}
+    kept = {(i.model, i.benchmark, i.variant, i.estimator): i.config for i in T.representatives(infos).values()}
     for info in infos:
-        key = (info.model, info.benchmark, info.variant)
-        if replacement and kept[key] != info.config:
+        key = (info.model, info.benchmark, info.variant, info.estimator)
+        if key[:2] + key[3:] in studied and kept[key] != info.config:
             notes.append(f"{info.config}: answer replacement uses {kept[key]} (larger budget) for "
-                         f"{info.model} · {info.benchmark} · {info.variant}")
+                         f"{' · '.join(key)}")
     return PaperFigures(tuple(replacement), tuple(words), tuple(heatmaps), conv,
                         tuple(tables + word_tables + conv_tables), tuple(notes), tuple(index))
 
@@ -279,18 +280,18 @@ def draw_paper_figures(attributions: Mapping[str, Sequence[Attribution]], out: P
 def _draw_replacement(attributions, infos, out: Path, bootstrap: int, seed: int, index: list[str]):
     rows = T.answer_replacement(attributions, infos, bootstrap=bootstrap, seed=seed)
     if not rows:
-        return [], []
+        return [], [], set()
     tables = [out / "answer_replacement.csv", out / "answer_replacement.md"]
     write_table(replacement_records(rows), *tables)
-    groups: dict[tuple[str, str], list[T.VariantRow]] = {}
+    groups: dict[tuple[str, str, str], list[T.VariantRow]] = {}
     for r in rows:
-        groups.setdefault((r.model, r.benchmark), []).append(r)
-    images = [plot_answer_replacement(rs, out / f"answer_replacement__{_slug(m)}__{_slug(b)}.png")
-              for (m, b), rs in groups.items()]
+        groups.setdefault((r.model, r.benchmark, r.estimator), []).append(r)
+    images = [plot_answer_replacement(rs, out / f"answer_replacement__{_slug(m)}__{_slug(b)}__{_slug(e)}.png")
+              for (m, b, e), rs in groups.items()]
     index += _section("Answer replacement", "Ground-truth PF and MC of V/Q/A and accuracy per variant "
                       "(ordered by number of options), means over questions with 95% bootstrap CIs.",
                       images, tables, out)
-    return images, tables
+    return images, tables, {(r.model, r.benchmark, r.estimator) for r in rows}
 
 
 def _draw_words(attributions, infos, out: Path, index: list[str]):

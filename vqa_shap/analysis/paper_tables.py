@@ -93,11 +93,12 @@ def variant_order(variant: str, n_options: int) -> tuple:
     return (n_options, rank, int(hard.group(1)) if hard else 0, variant)
 
 
-def representatives(infos: Sequence[RunInfo]) -> dict[tuple[str, str, str], RunInfo]:
-    """One run per model × benchmark × variant: the largest budget (ties: the first config name)."""
-    best: dict[tuple[str, str, str], RunInfo] = {}
+def representatives(infos: Sequence[RunInfo]) -> dict[tuple[str, str, str, str], RunInfo]:
+    """One run per model × benchmark × variant × estimator family: the largest budget (ties: the
+    first config name)."""
+    best: dict[tuple[str, str, str, str], RunInfo] = {}
     for info in sorted(infos, key=lambda i: (-i.budget, i.config)):
-        best.setdefault((info.model, info.benchmark, info.variant), info)
+        best.setdefault((info.model, info.benchmark, info.variant, info.estimator), info)
     return best
 
 
@@ -110,7 +111,7 @@ class VariantRow:
     """One variant of the answer-replacement study (ground-truth signal).
 
     Attributes:
-        model, benchmark, variant, config: the run.
+        model, benchmark, estimator, variant, config: the run (``estimator``: its family).
         n_options: options per question (the most common).
         n_questions, n_errors: rows averaged / error rows left out.
         accuracy: share of correct predictions (``None`` when predictions are unknown).
@@ -120,6 +121,7 @@ class VariantRow:
 
     model: str
     benchmark: str
+    estimator: str
     variant: str
     config: str
     n_options: int
@@ -132,18 +134,20 @@ class VariantRow:
 
 def answer_replacement(attributions: Mapping[str, Sequence[Attribution]], infos: Sequence[RunInfo], *,
                        bootstrap: int = 200, confidence: float = 0.95, seed: int = 0) -> list[VariantRow]:
-    """Per model × benchmark with at least two variants, one row per variant in option order.
+    """Per model × benchmark × estimator family with at least two variants, one row per variant in
+    option order (variants explained with another estimator are another study; of several runs of
+    one variant, the largest budget is used).
 
     The numbers are :func:`vqa_shap.analysis.metrics.subset_metrics` of the ground-truth signal
     (the paper's table), so a variant's row equals ``vqa-shap metrics`` of its config.
     """
     from vqa_shap.analysis.metrics import subset_metrics
 
-    groups: dict[tuple[str, str], list[RunInfo]] = {}
-    for (model, bench, _), info in representatives(infos).items():
-        groups.setdefault((model, bench), []).append(info)
+    groups: dict[tuple[str, str, str], list[RunInfo]] = {}
+    for (model, bench, _, estimator), info in representatives(infos).items():
+        groups.setdefault((model, bench, estimator), []).append(info)
     rows = []
-    for (model, bench), runs in sorted(groups.items()):
+    for (model, bench, estimator), runs in sorted(groups.items()):
         if len(runs) < 2:
             continue
         for info in sorted(runs, key=lambda i: variant_order(i.variant, i.n_options)):
@@ -151,7 +155,7 @@ def answer_replacement(attributions: Mapping[str, Sequence[Attribution]], infos:
                 gt = subset_metrics(list(attributions[info.config]), bootstrap=bootstrap,
                                     confidence=confidence, seed=seed)[0]
             keys = REPLACEMENT_KEYS + ("accuracy",)
-            rows.append(VariantRow(model, bench, info.variant, info.config, info.n_options, gt.n_questions,
+            rows.append(VariantRow(model, bench, estimator, info.variant, info.config, info.n_options, gt.n_questions,
                                    gt.n_errors, gt.accuracy, {k: gt.values[k] for k in REPLACEMENT_KEYS},
                                    {k: gt.ci[k] for k in keys if k in gt.ci}))
     return rows
