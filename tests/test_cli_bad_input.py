@@ -81,6 +81,8 @@ PARSE_ERRORS = {
     "view attributions is a file": (["view", "{FILE}", "--out", "{O}"], "questions.json is a file, not a folder"),
     "view config escapes": (["view", "{A}", "--out", "{O}", "--config", "../x"], "invalid name '../x'"),
     "view no configs": (["view", "{A}", "--out", "{O}"], "no dataset configs found"),
+    "view interactions is a file": (["view", "{A}", "--out", "{O}", "--interactions", "{FILE}"],
+                                    "questions.json is a file, not a folder"),
 }
 
 

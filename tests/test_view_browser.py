@@ -239,6 +239,60 @@ def test_a_question_by_qid_and_the_arrow_keys(browser, site):
     WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".panel[data-qid='mv_2']"))
 
 
+def test_index_groups_the_paper_figures_and_links_the_tables(browser, tmp_path, shots):
+    """A report with the paper's figures (answer replacement across variants, words, heat maps): the
+    index shows them under one heading per kind, every image loads, and the tables are links."""
+    from test_paper_figures import variant_set
+
+    from vqa_shap.analysis.paper_figures import draw_paper_figures
+    from vqa_shap.cli import main
+
+    folders = write_view_folders(tmp_path / "data")
+    draw_paper_figures(variant_set(), tmp_path / "report", bootstrap=20)
+    site = tmp_path / "site"
+    assert main(["view", str(folders["attributions"]), "--report", str(tmp_path / "report"), "--out", str(site),
+                 "--bootstrap", "0", "--no-progress"]) == 0
+    open_page(browser, site, "index.html", ".reports img")
+    assert [e.text for e in browser.find_elements(By.TAG_NAME, "h3")] == ["Answer replacement", "Words", "Heat maps", "Tables"]
+    kinds = {d.get_attribute("data-kind"): d.find_elements(By.TAG_NAME, "img")
+             for d in browser.find_elements(By.CSS_SELECTOR, ".reports")}
+    assert {k: len(v) for k, v in kinds.items()} == {"Answer replacement": 1, "Words": 4, "Heat maps": 4}
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.execute_script(
+        "return Array.from(document.querySelectorAll('.reports img')).every(i => i.complete)"))
+    assert all(browser.execute_script("return arguments[0].naturalWidth", img) > 500 for imgs in kinds.values() for img in imgs)
+    links = browser.find_elements(By.CSS_SELECTOR, ".report-tables a")
+    assert [a.text for a in links] == ["answer_replacement.csv", "words.csv"]
+    assert links[0].get_attribute("href").endswith("/report/answer_replacement.csv")
+    screenshot(browser, shots, "index_paper_figures")
+
+
+def test_question_page_draws_the_interactions_as_a_frame_by_word_map(browser, tmp_path, shots):
+    """An interactions config of the same question, model and variant: a 2 frames × 2 words map whose
+    colours follow the explained option."""
+    from test_view_interactions import QID, write_interactions
+
+    from vqa_shap.cli import main
+
+    folders = write_view_folders(tmp_path / "data")
+    write_interactions(folders)
+    site = tmp_path / "site"
+    assert main(["view", str(folders["attributions"]), "--questions", str(folders["questions"]), "--video-root",
+                 str(folders["videos"]), "--interactions", str(tmp_path / "data" / "interactions"), "--out", str(site),
+                 "--no-progress", "--bootstrap", "0"]) == 0
+    open_page(browser, site, f"question.html?c={CONFIGS[0]}&q={QID}", ".interactions td[data-pair]")
+    box = browser.find_element(By.CSS_SELECTOR, ".interactions")
+    assert [th.text for th in box.find_elements(By.CSS_SELECTOR, "tbody th")] == ["frame_0", "frame_1"]
+    cells = box.find_elements(By.CSS_SELECTOR, "td[data-pair]")
+    assert len(cells) == 4 and [c.get_attribute("data-pair") for c in cells] == ["1", "2", "3", "4"]
+    before = styles(cells, "background-color")
+    assert len(set(before)) == 4  # values ±2, ±3, ±4, ±5 of the ground-truth option: four colours
+    assert cells[0].get_attribute("title").startswith("frame_0 × ")
+    screenshot(browser, shots, "question_interactions")
+    browser.find_element(By.CSS_SELECTOR, ".panel .toggle button[data-sel='0']").click()
+    after = styles(box.find_elements(By.CSS_SELECTOR, "td[data-pair]"), "background-color")
+    assert after != before and len(set(after)) == 4
+
+
 @pytest.mark.slow
 def test_the_site_of_a_demo_run(browser, tmp_path, shots):
     """The whole path on a real run: the demo (demo model, synthetic videos), its report, the site, the browser."""
@@ -254,7 +308,9 @@ def test_the_site_of_a_demo_run(browser, tmp_path, shots):
     open_page(browser, site, "index.html", "#metrics tbody tr")
     assert [r.find_element(By.TAG_NAME, "a").text for r in browser.find_elements(By.CSS_SELECTOR, "#metrics tbody tr")] \
         == ["demo__synthetic"]
-    assert len(browser.find_elements(By.CSS_SELECTOR, ".reports img")) == 2  # modality shares and violins
+    # modality shares and violins, the words chart and the heat map of the one config
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".reports img")) == 4
+    assert [e.text for e in browser.find_elements(By.TAG_NAME, "h3")] == ["Modality metrics", "Words", "Heat maps", "Tables"]
     screenshot(browser, shots, "demo_index")
     q = read_data(site / "data" / "demo__synthetic" / "chunk-0.js")[0]
     open_page(browser, site, "question.html?c=demo__synthetic&i=0", ".panel .strip")

@@ -10,6 +10,9 @@
   Frames are decoded with the protocol when the videos are available; otherwise placeholder tiles
   labelled with the frame time are drawn, and the image says so;
 * :func:`plot_rank_violins` — distributions of frame-ranking agreement per group;
+* the paper's remaining figures (:mod:`vqa_shap.analysis.paper_figures`): answer replacement across
+  variants, words by |ψ|, heat maps of normalised values and the convergence check across budgets,
+  each drawn when the configs given allow it;
 * :func:`build_report` — all of the above for an attributions folder (``vqa-shap report``).
 
 matplotlib is imported lazily, and only through its object-oriented API with the Agg canvas (no
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 # the figures live in plots (summary plots) and question_report (per question); re-exported here
+from vqa_shap.analysis.paper_figures import PaperFigures, draw_paper_figures
 from vqa_shap.analysis.plots import (DPI, MODALITY_COLORS, MODALITY_SHORT, VALUE_CMAP, ShareRow,
                                      plot_attribution_bars, plot_modality_shares, plot_modality_violins,
                                      plot_rank_violins, share_rows)
@@ -37,7 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @dataclass(frozen=True)
 class ReportResult:
     """The images a report wrote (paths), per kind; ``notes``: ``"<config>/<qid>"`` -> why that
-    question's frames are placeholders."""
+    question's frames are placeholders; ``paper``: the paper's figures and tables (``None`` when
+    not asked for)."""
 
     out: Path
     shares: Path | None = None
@@ -47,6 +52,7 @@ class ReportResult:
     skipped: tuple[str, ...] = ()
     index: Path | None = None
     notes: Mapping[str, str] = field(default_factory=dict)
+    paper: PaperFigures | None = None
 
 
 def _safe(name: str) -> str:
@@ -59,11 +65,13 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
                  video_root: Path | str | None = None,
                  protocol: "Protocol | None" = None, max_questions: int | None = None,
                  bootstrap: int = 200, frame_settings: Mapping[str, Mapping[str, Any]] | None = None,
-                 progress: bool = True) -> ReportResult:
+                 progress: bool = True, paper_figures: bool = True) -> ReportResult:
     """Write every figure for attributions grouped by config.
 
     Layout: ``<out>/modality_shares.png``, ``<out>/modality_violins.png``,
-    ``<out>/<config>/bars/<qid>.png``, ``<out>/<config>/questions/<qid>.png`` and ``<out>/index.md``.
+    ``<out>/<config>/bars/<qid>.png``, ``<out>/<config>/questions/<qid>.png``, the paper's figures
+    and tables at the top of ``<out>`` (:func:`~vqa_shap.analysis.paper_figures.draw_paper_figures`)
+    and ``<out>/index.md``.
 
     Args:
         attributions: config name -> its attribution rows.
@@ -78,6 +86,8 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
         frame_settings: config -> ``{"n_frames": …, "sampler": …}`` the explain run used (default:
             the attribution's frame count and the protocol's sampler).
         progress: show a progress bar.
+        paper_figures: also draw the paper's answer-replacement, words, heat-map and convergence
+            figures (where the configs allow; ``frame_settings`` gives their budgets).
     """
     from tqdm.auto import tqdm
 
@@ -96,6 +106,8 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
         groups[label] = list(attrs)
     shares = plot_modality_shares(share_rows(groups, bootstrap=bootstrap), out / "modality_shares.png")
     violins = plot_modality_violins(groups, out / "modality_violins.png")
+    paper = (draw_paper_figures(attributions, out, settings=frame_settings, bootstrap=bootstrap)
+             if paper_figures else None)
     bars, reports, skipped, notes = [], [], [], {}
     todo = [(c, a) for c, attrs in attributions.items()
             for a in (list(attrs) if max_questions is None else list(attrs)[:max_questions])]
@@ -117,13 +129,16 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
     index = out / "index.md"
     lines = ["# vqa-shap report", "", "![modality shares](modality_shares.png)", "",
              "![modality violins](modality_violins.png)", ""]
+    if paper is not None:
+        lines += list(paper.index)
+        lines += ["## Notes on the paper's figures", ""] + [f"- {n}" for n in paper.notes] + [""] if paper.notes else []
     for p in reports:
         rel = p.relative_to(out)
         lines += [f"## {rel.parent.parent.name} / {p.stem}", "", f"![{p.stem}]({rel.as_posix()})", ""]
     if skipped:
         lines += ["## Skipped (error rows)", ""] + [f"- {s}" for s in skipped]
     index.write_text("\n".join(lines) + "\n")
-    return ReportResult(out, shares, violins, tuple(bars), tuple(reports), tuple(skipped), index, notes)
+    return ReportResult(out, shares, violins, tuple(bars), tuple(reports), tuple(skipped), index, notes, paper)
 
 
 __all__ = ["ReportResult", "build_report",

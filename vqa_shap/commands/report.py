@@ -4,6 +4,9 @@ Per question: attribution bars coloured by modality and a Figure-1-style report 
 coloured by their value, coloured question/option words, metrics in the margin). Per dataset:
 modality shares (MC/PF V/Q/A per model × benchmark) and per-modality violins. Frames are decoded when
 ``--questions`` and ``--video-root`` are given; otherwise placeholder tiles show the frame times.
+The paper's other figures are drawn when the configs allow: answer replacement (several variants of
+one model × benchmark), words and heat maps (every config), convergence (configs that differ only in
+budget).
 """
 
 from __future__ import annotations
@@ -65,5 +68,12 @@ def run(args: argparse.Namespace) -> int:
     if placeholders:
         reason = next(iter(result.notes.values()))
         print(f"  {placeholders} question report(s) with placeholder frames ({reason})")
+    paper = result.paper
+    if paper is not None:
+        print(f"  paper figures: {len(paper.answer_replacement)} answer replacement, {len(paper.words)} words, "
+              f"{len(paper.heatmaps)} heat map(s), {'a' if paper.convergence else 'no'} convergence check; "
+              f"{len(paper.tables)} table(s)")
+        for note in paper.notes:
+            print(f"  note: {note}")
     print(f"  index: {result.index}")
     return 0

@@ -24,8 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (needs --questions; "
                         "without it frames are placeholders)")
     parser.add_argument("--report", type=argtypes.folder, metavar="DIR",
-                        help="a `vqa-shap report` output folder whose top-level PNG figures the index links "
-                        "(default: PNG files at the top of ATTRIBUTIONS, if any)")
+                        help="a `vqa-shap report` output folder whose top-level PNG figures and CSV tables the "
+                        "index shows, copied into the site (default: those at the top of ATTRIBUTIONS, if any)")
+    parser.add_argument("--interactions", type=argtypes.folder, metavar="DIR",
+                        help="a `vqa-shap interactions` output folder: each question page shows the pairwise values "
+                        "of the same question, model and variant as a frame x word heat map")
     parser.add_argument("--bootstrap", type=argtypes.bootstrap, default=200,
                         help="resamples of the metrics' confidence intervals (default 200; 0: none)")
     parser.add_argument("--title", default="vqa-shap attributions", help="heading of the index page")
@@ -83,6 +86,22 @@ def _load(args: argparse.Namespace, configs: list[str], named: bool):
     return attributions, skipped
 
 
+def _interactions(args: argparse.Namespace) -> dict:
+    """Config -> rows of every config of ``--interactions`` (``{}`` without it)."""
+    from vqa_shap import hub
+    from vqa_shap.errors import VqaShapError
+    from vqa_shap.view.interactions import load_interactions
+
+    if args.interactions is None:
+        return {}
+    loaded = {c: load_interactions(args.interactions, c) for c in hub.list_configs(args.interactions)}
+    wrong = sorted(c for c, rows in loaded.items() if rows is None)
+    if wrong or not loaded:
+        raise VqaShapError(f"{args.interactions}: not an interactions folder (configs without the players, pairs and "
+                           f"interactions columns: {wrong or 'no configs at all'})")
+    return loaded
+
+
 def _questions(args: argparse.Namespace, qconfigs: list[str], settings) -> dict | None:
     """Attributions config -> qid -> question: the questions config its card records when loaded,
     else the only one loaded, else all of them (variants share qids, so each config gets its own)."""
@@ -97,6 +116,7 @@ def _questions(args: argparse.Namespace, qconfigs: list[str], settings) -> dict 
 
 def run(args: argparse.Namespace) -> int:
     from vqa_shap.errors import UsageError, VqaShapError
+    from vqa_shap.view.interactions import match
     from vqa_shap.view.site import build_site, check_site_folder
 
     if args.video_root is not None and args.questions is None:
@@ -113,17 +133,25 @@ def run(args: argparse.Namespace) -> int:
     qconfigs = _questions_configs(args, settings)
     with hub._datasets_bars_off():  # one bar (the site's), not one per config loaded
         attributions, skipped = _load(args, configs, named)
+        interactions = _interactions(args)
         questions = _questions(args, qconfigs, {c: settings[c] for c in attributions})
-    # a report's top-level figures (per-question images live in sub-folders and are not linked)
-    reports = sorted(Path(args.report or args.attributions).glob("*.png"))
+    # a report's top-level figures and tables (per-question images live in sub-folders and are not linked)
+    report = Path(args.report or args.attributions)
+    reports, tables = sorted(report.glob("*.png")), sorted(report.glob("*.csv"))
+    shown, unmatched = match(interactions, attributions)
     result = build_site(attributions, args.out, questions=questions, video_root=args.video_root,
-                        settings={c: settings[c] for c in attributions}, reports=reports, bootstrap=args.bootstrap, title=args.title,
-                        progress=not args.no_progress)
+                        settings={c: settings[c] for c in attributions}, reports=reports, report_tables=tables,
+                        interactions=shown, bootstrap=args.bootstrap, title=args.title, progress=not args.no_progress)
     print(f"site of {len(result.configs)} config(s), {result.n_questions} question(s) "
           f"({result.n_errors} error rows) in {result.seconds:.1f} s: {result.out / 'index.html'}")
     for entry in skipped:
         print(f"  skipped non-attributions config {entry}")
-    print(f"  {result.n_thumbnails} frame thumbnails, {len(result.reports)} report figure(s)")
+    if interactions:
+        print(f"  interactions config(s) {sorted(set(interactions) - set(unmatched))} shown on the question pages"
+              + (f"; {unmatched} match no attributions config (same model, benchmark, variant)" if unmatched else ""))
+    n_tables = sum(r.endswith(".csv") for r in result.reports)
+    print(f"  {result.n_thumbnails} frame thumbnails, {len(result.reports) - n_tables} report figure(s), "
+          f"{n_tables} report table(s)")
     if result.placeholders:
         reason = next(iter(result.placeholders.values()))
         print(f"  {len(result.placeholders)} question(s) with placeholder frames (e.g. {reason})")

@@ -8,7 +8,7 @@ Layout of ``SITE/``::
     data/<config>/list.js            # the question list of a config (one array per row)
     data/<config>/chunk-<k>.js       # details of questions k*CHUNK … (k+1)*CHUNK-1
     frames/<config>/<qid stem>/<j>.jpg
-    report/*.png                     # copies of `vqa-shap report` figures, when given
+    report/*.png  report/*.csv       # copies of `vqa-shap report` figures and tables, when given
     .vqa-shap-view                   # marks a folder this module wrote (a rebuild may replace it)
 
 Data files are JavaScript that assign into ``window.VQA_DATA`` (not JSON fetched at run time):
@@ -58,7 +58,7 @@ class SiteResult:
         n_errors: error rows among them (listed, with their error).
         n_thumbnails: frame thumbnails written.
         placeholders: ``{"config/qid": reason}`` of questions shown with placeholder frames.
-        reports: report figures copied (paths in the site).
+        reports: report figures and tables copied (paths in the site).
         seconds: wall time of the build.
     """
 
@@ -105,12 +105,12 @@ def _copy_assets(staging: Path) -> None:
 
 def _copy_reports(staging: Path, reports: Sequence[Path]) -> list[str]:
     copied = []
-    for png in reports:
-        rel = f"report/{png.name}"
+    for path in reports:
+        rel = f"report/{path.name}"
         if rel in copied:
             continue
         (staging / "report").mkdir(exist_ok=True)
-        shutil.copyfile(png, staging / rel)
+        shutil.copyfile(path, staging / rel)
         copied.append(rel)
     return copied
 
@@ -118,7 +118,8 @@ def _copy_reports(staging: Path, reports: Sequence[Path]) -> list[str]:
 def _write_config(staging: Path, name: str, attrs: Sequence[Attribution], *,
                   questions: Mapping[str, Question] | None, video_root: Path | str | None,
                   settings: Mapping[str, Any], bootstrap: int, tick: Callable[[], None],
-                  placeholders: dict[str, str]) -> tuple[dict[str, Any], int]:
+                  placeholders: dict[str, str], interactions: Mapping[str, Any] | None = None
+                  ) -> tuple[dict[str, Any], int]:
     """Write one config's list, detail chunks and thumbnails; return its summary and thumbnail count."""
     per_q = D.question_metrics(attrs)
     _script(staging / "data" / name / "list.js",
@@ -133,6 +134,8 @@ def _write_config(staging: Path, name: str, attrs: Sequence[Attribution], *,
                 placeholders[f"{name}/{attr.qid}"] = note or ""
             n_thumbs += len(frames or ())
             details.append(D.question_detail(attr, question, frames, note))
+            if interactions and attr.qid in interactions:
+                details[-1]["interactions"] = interactions[attr.qid]
             tick()
         key = f"{name}/{start // CHUNK}"
         _script(staging / "data" / name / f"chunk-{start // CHUNK}.js", f"D.chunks[{_json(key)}]={_json(details)};")
@@ -144,6 +147,7 @@ def _write_config(staging: Path, name: str, attrs: Sequence[Attribution], *,
 def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | str, *,
                questions: Mapping[str, Mapping[str, Question]] | None = None, video_root: Path | str | None = None,
                settings: Mapping[str, Mapping[str, Any]] | None = None, reports: Sequence[Path] = (),
+               report_tables: Sequence[Path] = (), interactions: Mapping[str, Mapping[str, Any]] | None = None,
                bootstrap: int = 200, title: str = "vqa-shap attributions", progress: bool = False) -> SiteResult:
     """Write the static site of attributions grouped by config.
 
@@ -154,7 +158,11 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
             config, because the variants of a benchmark share their qids.
         video_root: where the videos are (without it every frame is a placeholder).
         settings: config -> the explain run's card settings (``n_frames``, ``sampler``, ``model``).
-        reports: PNG figures (``vqa-shap report`` output) to copy and link from the index.
+        reports: PNG figures (``vqa-shap report`` output) to copy and show on the index, grouped
+            by kind (modality metrics, answer replacement, words, heat maps, convergence).
+        report_tables: CSV tables of the report to copy and link from the index.
+        interactions: config -> qid -> interaction details
+            (:func:`vqa_shap.view.interactions.match`), drawn on the question pages.
         bootstrap: resamples of the metrics' confidence intervals.
         title: the index page's heading.
         progress: show a progress bar.
@@ -179,12 +187,15 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
             summary, n = _write_config(staging, name, list(attrs), questions=(questions or {}).get(name),
                                        video_root=video_root,
                                        settings=(settings or {}).get(name) or {}, bootstrap=bootstrap,
-                                       tick=lambda: bar.update(1), placeholders=placeholders)
+                                       tick=lambda: bar.update(1), placeholders=placeholders,
+                                       interactions=(interactions or {}).get(name))
             summaries.append(summary)
             n_thumbs += n
         bar.close()
         copied = _copy_reports(staging, reports)
-        site = {"title": title, "configs": summaries, "reports": copied, "list_columns": D.LIST_COLUMNS,
+        tables = _copy_reports(staging, report_tables)
+        site = {"title": title, "configs": summaries, "reports": copied, "report_tables": tables,
+                "list_columns": D.LIST_COLUMNS,
                 "built": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "version": _version()}
         _script(staging / "data" / "site.js", f"D.site={_json(site)};")
         (staging / MARKER).write_text("written by vqa-shap view; a rebuild replaces this folder\n")
@@ -193,7 +204,7 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return SiteResult(out, tuple(attributions), total, sum(s["n_errors"] for s in summaries), n_thumbs,
-                      placeholders, tuple(copied), time.perf_counter() - started)
+                      placeholders, tuple(copied + tables), time.perf_counter() - started)
 
 
 def _version() -> str:

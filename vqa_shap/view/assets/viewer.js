@@ -110,11 +110,28 @@
       app.append(h("h2", {text: "Compare two configs"}), h("p", {}, [a, " vs ", b, " ",
         h("button", {id: "cmp-open", onclick: function () { location.href = url("compare.html", {a: a.value, b: b.value}); }, text: "Open"})]));
     }
-    if (SITE.reports.length) {
-      app.append(h("h2", {text: "Report figures"}), h("div", {"class": "reports"}, SITE.reports.map(function (r) {
+    if (SITE.reports.length || (SITE.report_tables || []).length) reportSection(app);
+  }
+  // `vqa-shap report` figures by kind (file-name prefixes as the report writes them), then its tables
+  var KINDS = [["modality_", "Modality metrics"], ["answer_replacement", "Answer replacement"], ["words__", "Words"],
+    ["heatmap__", "Heat maps"], ["convergence", "Convergence"]];
+  function kindOf(path) {
+    var name = path.split("/").pop(), kind = KINDS.filter(function (k) { return name.indexOf(k[0]) === 0; })[0];
+    return kind ? kind[1] : "Other figures";
+  }
+  function reportSection(app) {
+    app.append(h("h2", {text: "Report figures"}));
+    KINDS.map(function (k) { return k[1]; }).concat(["Other figures"]).forEach(function (title) {
+      var figs = SITE.reports.filter(function (r) { return kindOf(r) === title; });
+      if (!figs.length) return;
+      app.append(h("h3", {text: title}), h("div", {"class": "reports", "data-kind": title}, figs.map(function (r) {
         return h("a", {href: r}, [h("img", {src: r, alt: r, loading: "lazy"}), h("span", {text: r.split("/").pop()})]);
       })));
-    }
+    });
+    var tables = SITE.report_tables || [];
+    if (tables.length) app.append(h("h3", {text: "Tables"}), h("ul", {"class": "report-tables"}, tables.map(function (t) {
+      return h("li", {}, [h("a", {href: t, text: t.split("/").pop()})]);
+    })));
   }
 
   // ---------------------------------------------------------------- question list
@@ -228,7 +245,52 @@
     });
     panel.querySelectorAll(".toggle button").forEach(function (b) { b.classList.toggle("on", b.getAttribute("data-sel") === String(sel)); });
     var what = sel === "false" ? "the mean over the false options" : sel === "all" ? "the mean over all options" : "option " + letter(sel);
+    paintInteractions(panel, q, sel);
     panel.querySelector(".legend-label").textContent = "ψ = φ / max|φ| of " + what + (q.stderr ? " (hover: φ and stderr)" : " (hover: φ)");
+  }
+  // Pairwise interactions (an interactions config of the same model, benchmark and variant): a frame × word
+  // heat map when the players include frames and other players, else player × player. Colour: the
+  // explained option's value / max |value| over the pairs (mean over options for "false" / "all").
+  function interactionTables(q) {
+    return (q.interactions || []).map(function (block) {
+      var players = block.players, lookup = {}, idx = players.map(function (_, i) { return i; });
+      block.pairs.forEach(function (pr, p) { lookup[pr[0] + "," + pr[1]] = p; lookup[pr[1] + "," + pr[0]] = p; });
+      var rows = idx.filter(function (i) { return players[i][1] === "v"; }), cols = idx.filter(function (i) { return players[i][1] !== "v"; });
+      var cross = rows.length > 0 && cols.length > 0;
+      if (!cross) { rows = idx; cols = idx; }
+      var head = h("tr", {}, [h("th")].concat(cols.map(function (j) { return h("th", {text: players[j][0]}); })));
+      var body = rows.map(function (i) {
+        return h("tr", {}, [h("th", {text: players[i][0]})].concat(cols.map(function (j) {
+          var p = lookup[i + "," + j];
+          return p === undefined ? h("td", {"class": "self"}) : h("td", {"data-pair": p, "data-names": players[i][0] + " × " + players[j][0]});
+        })));
+      });
+      return h("div", {"class": "interactions", "data-config": block.config}, [
+        h("h3", {text: "Interactions: " + (cross ? "frames × other players" : "players × players") + " (" + block.index + ", " + block.kind + ")"}),
+        h("p", {"class": "muted", text: "from " + block.config + "; colour: the pair's value / max |value| of the explained option (hover: value)"}),
+        h("table", {"class": "imap"}, [h("thead", {}, [head]), h("tbody", {}, body)])]);
+    });
+  }
+  function paintInteractions(panel, q, sel) {
+    var boxes = panel.querySelectorAll(".interactions");
+    (q.interactions || []).forEach(function (block, b) {
+      var K = block.values.length ? block.values[0].length : 0;
+      var vals = block.values.map(function (row) {
+        if (sel !== "false" && sel !== "all") return row[sel];
+        var s = 0, n = 0;
+        for (var c = 0; c < K; c++) if ((sel === "all" || c !== q.answer) && row[c] !== null) { s += row[c]; n++; }
+        return n ? s / n : null;
+      });
+      var m = 0;
+      vals.forEach(function (v) { if (v !== null) m = Math.max(m, Math.abs(v)); });
+      boxes[b].querySelectorAll("td[data-pair]").forEach(function (td) {
+        var v = vals[+td.getAttribute("data-pair")], t = v === null ? null : (m ? v / m : 0);
+        td.style.background = colour(t);
+        td.style.color = ink(t);
+        td.textContent = fmt(v, 2);
+        td.title = td.getAttribute("data-names") + ": " + fmt(v, 5);
+      });
+    });
   }
   function word(q, i) { return h("span", {"class": "word", "data-idx": i, "data-name": q.features[i][0], text: q.features[i][0]}); }
   function panel(q, cfg) {
@@ -276,6 +338,7 @@
     el.append(h("h3", {text: "Options"}), opts, featureTable(q), h("p", {"class": "muted", text: "estimator " + q.estimator + " · budget " +
       q.budget + " · evaluations " + q.evaluations + " · seed " + fmt(q.seed, 0) + " · runtime " + fmt(q.runtime_s, 2) + " s" +
       (q.stderr ? "" : " · no standard errors (the estimator has none)")}));
+    interactionTables(q).forEach(function (box) { el.append(box); });
     paint(el, q, sel);
     return el;
   }
