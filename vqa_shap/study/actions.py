@@ -222,7 +222,7 @@ def metrics_step(study: Study, out: Path, attributions: Path, configs, prints: F
         table = paper_table(rows).replace("\n", "\n    ")
         return Outcome(f"{len(rows)} rows -> {paths[0]}, {paths[1]}\n    {table}")
 
-    return Step("metrics", "metrics", f"modality metrics of {len(configs)} config(s) -> {paths[0]}",
+    return Step("metrics", "metrics", f"modality metrics of every config -> {paths[0]}",
                 {**vars(spec), "configs": [c for c, _ in configs]}, deps,
                 lambda: _attributions_inputs(prints, attributions, configs),
                 lambda: all(p.is_file() for p in paths), execute)
@@ -241,8 +241,7 @@ def report_step(ctx: BenchContext, configs, deps: tuple[str, ...]) -> Step:
         _swap(staging, target)
         return Outcome(f"{len(result.questions)} question reports and the summary figures in {target}")
 
-    return Step(f"report-{ctx.bench.name}", "report", f"report of {ctx.bench.name} ({len(configs)} config(s)) -> "
-                f"{target}", {**vars(spec), "configs": [c for c, _ in configs]}, deps,
+    return Step(f"report-{ctx.bench.name}", "report", f"report of {ctx.bench.name}'s configs -> {target}", {**vars(spec), "configs": [c for c, _ in configs]}, deps,
                 lambda: _attributions_inputs(ctx.prints, ctx.attributions, configs),
                 lambda: (target / "index.md").is_file() and bool(configs), execute)
 

@@ -50,16 +50,16 @@ class Layout:
 
 @dataclass(frozen=True)
 class Plan:
-    """The steps (in order) and, per benchmark not built yet, a line saying what follows its build."""
+    """The steps (in order) and, per benchmark not built yet, ``(build step id, what follows it)``."""
 
     steps: tuple[Step, ...]
-    pending: tuple[str, ...] = ()
+    pending: tuple[tuple[str, str], ...] = ()
 
 
 def make_plan(study: Study, layout: Layout, prints: Fingerprints, *, progress: bool = True) -> Plan:
     """Every step of ``study`` given what ``layout.out`` holds now."""
     steps: list[Step] = []
-    pending: list[str] = []
+    pending: list[tuple[str, str]] = []
     explained: list[tuple[str, str]] = []  # (attributions config, explain step id), over all benchmarks
     owner: dict[str, str] = {}  # attributions config -> benchmark name
     for bench in study.benchmarks:
@@ -71,8 +71,8 @@ def make_plan(study: Study, layout: Layout, prints: Fingerprints, *, progress: b
         steps.append(build)
         originals = actions.built_originals(ctx)
         if not originals:
-            pending.append(f"{bench.name}: variants {', '.join(study.variants)} × models "
-                           f"{', '.join(m.name for m in study.models)} are planned once {build.id} has run")
+            pending.append((build.id, f"augment and explain {bench.name}: variants {', '.join(study.variants)} × "
+                                      f"models {', '.join(m.name for m in study.models)}, planned once it is built"))
         bench_configs: list[tuple[str, str]] = []
         for original in originals:
             for qconfig, source_step in _variant_steps(ctx, original, build, steps):

@@ -75,12 +75,13 @@ def describe(study: Study, out: Path, *, echo: Callable[[str], None] = print) ->
     found = statuses(plan, Records(out))
     echo(f"study {study.name!r} ({study.path}) -> {out}: {len(found)} steps, "
          f"{sum(s.done for _, s in found)} done")
+    after = dict(plan.pending)
     for step, state in found:
         note = step.progress() if step.progress is not None and not state.done else None
         echo(f"  [{'done' if state.done else 'todo'}] {step.id}: {step.title}"
              + ("" if state.done else f" ({state.reason}{'; ' + note if note else ''})"))
-    for line in plan.pending:
-        echo(f"  [todo] {line}")
+        if step.id in after:
+            echo(f"  [todo] {after[step.id]}")
     return found
 
 
@@ -104,31 +105,40 @@ def run_study(study: Study, out: str | os.PathLike | None = None, *, progress: b
     layout, prints, records = Layout(out), Fingerprints(), Records(out)
     ran: list[str] = []
     evaluations = 0
-    first: list[str] | None = None
-    while True:
-        found = statuses(make_plan(study, layout, prints, progress=progress), records)
-        if first is None:
-            first = [step.id for step, state in found if state.done]
-        todo = [(step, state) for step, state in found if not state.done]
-        if not todo:
-            break
-        step, state = todo[0]
-        if step.id in ran:
-            from vqa_shap.errors import InternalError
-
-            raise InternalError(f"step {step.id} is still not done after it ran ({state.reason})")
-        echo(f"[{len(ran) + 1}] {step.id}: {step.title} ({state.reason})")
-        inputs = step.inputs()
-        records.write(step.id, step.settings, inputs, finished=False)
-        outcome = step.execute()
-        records.write(step.id, step.settings, inputs, finished=True)
-        echo(f"    {outcome.summary}")
-        ran.append(step.id)
-        evaluations += outcome.evaluations
+    with _datasets_bars_off():  # one line per step; the steps' own bars (explain, report, view) stay
+        while True:
+            found = statuses(make_plan(study, layout, prints, progress=progress), records)
+            todo = [(step, state) for step, state in found if not state.done]
+            if not todo:
+                break
+            evaluations += _run_step(*todo[0], records, ran, echo)
     seconds = time.perf_counter() - started
-    echo(f"study {study.name!r}: {len(ran)} step(s) run, {len(first or ())} already done, "
+    done = tuple(step.id for step, _ in found if step.id not in ran)
+    echo(f"study {study.name!r}: {len(ran)} step(s) run, {len(done)} already done, "
          f"{evaluations} model evaluations, {seconds:.1f} s -> {out}")
-    return StudyResult(out, tuple(ran), tuple(first or ()), evaluations, seconds)
+    return StudyResult(out, tuple(ran), done, evaluations, seconds)
+
+
+def _run_step(step: Step, state: Status, records: Records, ran: list[str], echo: Callable[[str], None]) -> int:
+    """Run one step (recording it as started, then finished); returns its model evaluations."""
+    if step.id in ran:
+        from vqa_shap.errors import InternalError
+
+        raise InternalError(f"step {step.id} is still not done after it ran ({state.reason})")
+    echo(f"[{len(ran) + 1}] {step.id}: {step.title} ({state.reason})")
+    inputs = step.inputs()
+    records.write(step.id, step.settings, inputs, finished=False)
+    outcome = step.execute()
+    records.write(step.id, step.settings, inputs, finished=True)
+    echo(f"    {outcome.summary}")
+    ran.append(step.id)
+    return outcome.evaluations
+
+
+def _datasets_bars_off():
+    from vqa_shap import hub
+
+    return hub._datasets_bars_off()
 
 
 def _check_models(study: Study) -> None:
