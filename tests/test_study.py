@@ -156,7 +156,7 @@ def test_a_tiny_study_runs_every_step_and_its_outputs_load(tiny_run):
     for config, n_options in (("demo__synthetic", 4), ("demo__synthetic_hard_1", 5)):
         rows = datasets.load_dataset(str(out / "attributions"), name=config, split="test")
         assert len(rows) == 3 and all(r["error"] is None for r in rows)
-        assert {len(r["options"]) for r in rows} == {n_options}
+        assert {len(r["value_full"]) for r in rows} == {n_options}  # one score per option
     questions = datasets.load_dataset(str(out / "benchmarks/synthetic/questions"), name="synthetic_hard_1",
                                       split="test")
     assert len(questions) == 3

@@ -54,7 +54,8 @@ def claim_output_folder(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise StudyError(f"--out {out} is not empty and was not written by vqa-shap run; choose another folder")
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).touch()
+    if not (out / MARKER).exists():  # a resumed run changes nothing that is done, not even this
+        (out / MARKER).touch()
 
 
 def statuses(plan: Plan, records: Records) -> list[tuple[Step, Status]]:
