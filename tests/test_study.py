@@ -236,3 +236,25 @@ def test_changed_settings_redo_the_explain_steps_and_what_follows(tiny_run, caps
     assert state["explain-demo__synthetic"].reason == "its settings changed"
     assert state["report-synthetic"].reason.startswith("after explain-")
     assert os.path.isdir(out / "attributions" / "demo__synthetic")
+
+
+def test_the_study_file_of_the_docs_parses_as_it_says(tmp_path):
+    """docs/study.md's example file: every key it shows is accepted and means what its comments say."""
+    import re
+
+    from vqa_shap.study import load_study
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "study.md").read_text()
+    blocks = re.findall(r"^```yaml\n(.*?)^```", page, flags=re.M | re.S)
+    assert len(blocks) == 1
+    (tmp_path / "data" / "egoschema" / "videos").mkdir(parents=True)
+    (tmp_path / "data" / "subset.csv").write_text("q_uid\n")
+    study = load_study(_write(tmp_path, blocks[0], "paper.yaml"))
+    assert study.name == "paper" and study.out == tmp_path / "results" / "paper"
+    big, = study.models
+    assert (big.name, big.loader, big.explain.frames, big.explain.budget) == ("llava-ov-7b", "llava_onevision", 32, 256)
+    ego, shapes = study.benchmarks
+    assert ego.videos == tmp_path / "data" / "egoschema" / "videos" and ego.subset == tmp_path / "data" / "subset.csv"
+    assert (shapes.name, shapes.generate.questions, shapes.source) == ("shapes", 60, None)
+    assert study.variants == ("original", "easy", "hard_5", "hard_10") and study.augment.dedupe
+    assert study.metrics.bootstrap == 1000 and study.report.max_questions == 3 and study.view.title == "my study"
