@@ -147,7 +147,6 @@ def tiny_run(tmp_path_factory):
 def test_a_tiny_study_runs_every_step_and_its_outputs_load(tiny_run):
     import datasets
 
-    from vqa_shap.study import load_study  # noqa: F401 - the package's public entry point
     study, out, result, lines = tiny_run
     assert result.ran == ("generate-synthetic", "build-synthetic", "explain-demo__synthetic",
                           "augment-synthetic-synthetic_hard_1", "explain-demo__synthetic_hard_1",

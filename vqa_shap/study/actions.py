@@ -12,9 +12,12 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from vqa_shap.study.spec import GENERATORS, BenchmarkSpec, ModelSpec, Study
 from vqa_shap.study.steps import Fingerprints, Outcome, Step
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,13 +56,16 @@ def _staging(target: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
 
 
-def _swap(staging: Path, target: Path) -> None:
+def _swap(staging: Path, target: Path, write: Callable[[], T]) -> T:
+    """``write()`` into ``staging``, then put ``staging`` in the place of ``target``; ``staging`` never stays."""
     import shutil
 
     from vqa_shap.io import swap_in_folder
 
     try:
+        result = write()
         swap_in_folder(staging, target)
+        return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -74,9 +80,9 @@ def generate_step(ctx: BenchContext) -> Step:
 
     def execute() -> Outcome:
         module, _, function = GENERATORS[ctx.bench.builder].partition(":")
-        staging = _staging(ctx.source)
-        getattr(importlib.import_module(module), function)(staging, gen.questions, seed=gen.seed)
-        _swap(staging, ctx.source)
+        staging = _staging(ctx.source)  # written aside and swapped in: no file of an earlier run is left over
+        _swap(staging, ctx.source, lambda: getattr(importlib.import_module(module), function)(
+            staging, gen.questions, seed=gen.seed))
         return Outcome(f"{gen.questions} {ctx.bench.builder} questions (seed {gen.seed}) in {ctx.source}")
 
     return Step(f"generate-{ctx.bench.name}", "generate", f"generate the {ctx.bench.builder} source of "
@@ -235,10 +241,9 @@ def report_step(ctx: BenchContext, configs, deps: tuple[str, ...]) -> Step:
         from vqa_shap.analysis.report_folder import report_folder
 
         staging = _staging(target)  # drawn aside and swapped in: no figure of an earlier run is left over
-        result = report_folder(ctx.attributions, staging, configs=[c for c, _ in configs], questions=ctx.questions,
-                               video_root=ctx.videos, max_questions=spec.max_questions, bootstrap=spec.bootstrap,
-                               progress=ctx.progress)
-        _swap(staging, target)
+        result = _swap(staging, target, lambda: report_folder(
+            ctx.attributions, staging, configs=[c for c, _ in configs], questions=ctx.questions,
+            video_root=ctx.videos, max_questions=spec.max_questions, bootstrap=spec.bootstrap, progress=ctx.progress))
         return Outcome(f"{len(result.questions)} question reports and the summary figures in {target}")
 
     return Step(f"report-{ctx.bench.name}", "report", f"report of {ctx.bench.name}'s configs -> {target}", {**vars(spec), "configs": [c for c, _ in configs]}, deps,

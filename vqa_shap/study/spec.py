@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -23,7 +22,6 @@ from vqa_shap.explain import (
 BUNDLED = {"demo": "demo.yaml"}
 #: Benchmarks whose source a study can generate (``generate:``): builder -> ``module:function``.
 GENERATORS = {"synthetic": "vqa_shap.builders.synthetic:generate_source"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
 class StudyError(UsageError):
