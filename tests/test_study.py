@@ -257,3 +257,15 @@ def test_the_study_file_of_the_docs_parses_as_it_says(tmp_path):
     assert (shapes.name, shapes.generate.questions, shapes.source) == ("shapes", 60, None)
     assert study.variants == ("original", "easy", "hard_5", "hard_10") and study.augment.dedupe
     assert study.metrics.bootstrap == 1000 and study.report.max_questions == 3 and study.view.title == "my study"
+
+
+def test_a_local_checkpoint_is_relative_to_the_study_file(tmp_path, monkeypatch):
+    from vqa_shap.study import load_study
+
+    (tmp_path / "ckpts" / "mine").mkdir(parents=True)
+    path = _write(tmp_path, "models: [{model: ckpts/mine, loader: llava_onevision}, {model: org/hub-id}]\n"
+                  + BASE.split("\n", 1)[1])
+    monkeypatch.chdir(tmp_path.parent)  # not the study's folder
+    local, hub_id = load_study(path).models
+    assert (local.model, local.name) == (str(tmp_path / "ckpts" / "mine"), "ckpts-mine")
+    assert (hub_id.model, hub_id.name) == ("org/hub-id", "org-hub-id")

@@ -253,6 +253,10 @@ class _Reader:
         model = checks["model"](data["model"], _join(key, "model"))
         loader = checks["loader"](data["loader"], _join(key, "loader")) if data.get("loader") else None
         name = checks["name"](data.get("name", model_slug(model)), _join(key, "name"))
+        local = Path(os.path.expanduser(model))
+        local = local if local.is_absolute() else self.base / local
+        if local.is_dir():  # a checkpoint folder, relative to the study file like every path; else a Hub id
+            model = str(local)
         own = self.section(ExplainSpec, data.get("explain", True), _join(key, "explain"), checks["explain"],
                            base=explain)
         return ModelSpec(name, model, loader, own)
