@@ -269,3 +269,17 @@ def test_a_local_checkpoint_is_relative_to_the_study_file(tmp_path, monkeypatch)
     local, hub_id = load_study(path).models
     assert (local.model, local.name) == (str(tmp_path / "ckpts" / "mine"), "ckpts-mine")
     assert (hub_id.model, hub_id.name) == ("org/hub-id", "org-hub-id")
+
+
+def test_the_docs_table_of_the_demo_study_is_the_committed_record():
+    import json
+
+    from vqa_shap.bench.study_demo import TABLE_END, TABLE_START, metrics_table
+
+    root = Path(__file__).resolve().parents[1]
+    record = json.loads((root / "benchmarks" / "study_demo.json").read_text())
+    page = (root / "docs" / "study.md").read_text()
+    assert page[page.index(TABLE_START) + len(TABLE_START) + 1:page.index(TABLE_END)] == metrics_table(record)
+    assert record["first_run"]["evaluations"] == 4608 and record["second_run"]["evaluations"] == 0
+    assert record["second_run"]["steps"] == 0 and record["first_run"]["steps"] == 10
+    assert len(record["ground_truth_rows"]) == 3 and len(record["first_run"]["loadavg_start"]) == 3
