@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from vqa_shap.builders.folder import augment_folder as augment  # noqa: F401 - the library function, re-exported
 from vqa_shap.commands import argtypes
 
 
@@ -25,23 +25,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"added {info.name}: {info.num_rows} questions (variant {args.variant} of {args.config}, "
           f"seed {args.seed}, {'paper-exact' if args.paper_exact else 'deduplicated'}) -> {info.path}")
     return 0
-
-
-def augment(folder: Path, config: str, variant: str, *, seed: int = 0, dedupe: bool = True,
-            overwrite: bool = False):
-    """Write config ``<benchmark>_<variant>`` made from ``config`` of ``folder``; returns its ``ConfigInfo``."""
-    from vqa_shap import hub
-    from vqa_shap.errors import VqaShapError
-    from vqa_shap.schema import config_name
-    from vqa_shap.builders.variants import make_variant
-
-    questions = hub.load_questions(folder, config)
-    if not questions:
-        raise VqaShapError(f"{folder}: config {config!r} has no questions")
-    try:  # make_variant checks the questions are one benchmark's originals
-        new = make_variant(questions, variant, seed=seed, dedupe=dedupe)
-    except VqaShapError as error:
-        raise VqaShapError(f"{folder}: config {config!r}: {error}") from error
-    card_vars = {"source_config": config, "seed": seed, "dedupe": dedupe}
-    return hub.write_questions(folder, config_name(new[0].benchmark, variant), new, card_vars=card_vars,
-                               overwrite=overwrite)

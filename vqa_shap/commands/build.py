@@ -25,31 +25,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap import hub
-    from vqa_shap.builders import get_builder
-    from vqa_shap.errors import VqaShapError
+    from vqa_shap.builders.folder import build_folder
 
     report = args.skip_report or args.out / f"skipped_{args.bench}.json"
     _check_outputs(args, report)
-    result = get_builder(args.bench).build(args.source, subset=args.subset, on_error=args.on_error)
-    if result.skipped:  # always written when anything was skipped, even if nothing built
-        result.write_skip_report(report)
-    if not result.configs:
-        raise VqaShapError(f"{args.source}: no {args.bench} questions were built"
-                           + (f" ({result.skip_summary()}; report: {report})" if result.skipped else ""))
-    # refuse before writing anything, so a refused build leaves the folder untouched
-    clashes = sorted(set(hub.list_configs(args.out)) & set(result.configs))
-    if clashes and not args.overwrite:
-        raise VqaShapError(
-            f"{args.out}: config(s) {', '.join(clashes)} already exist; pass --overwrite to replace them")
-
-    card_vars = {"builder": args.bench}
-    if args.subset is not None:
-        card_vars["subset"] = args.subset.name  # the file name only: no local paths in a public card
+    built = build_folder(args.bench, args.source, args.out, subset=args.subset, on_error=args.on_error,
+                         skip_report=report, overwrite=args.overwrite)
+    result = built.result
     print(f"built {result.n_questions} questions from {args.source} ({args.bench} layout)")
-    for config, questions in result.configs.items():
-        info = hub.write_questions(args.out, config, questions, card_vars=card_vars, overwrite=args.overwrite)
-        print(f"  {config}: {info.num_rows} questions -> {info.path}")
+    for info in built.configs:
+        print(f"  {info.name}: {info.num_rows} questions -> {info.path}")
     print(result.skip_summary() + (f"; report: {report}" if result.skipped else ""))
     return 0
 

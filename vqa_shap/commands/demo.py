@@ -151,26 +151,13 @@ def step_explain(state: DemoState) -> None:
 
 
 def step_metrics(state: DemoState) -> None:
-    from vqa_shap.commands.metrics import compute, paper_table
+    from vqa_shap.analysis.metrics_table import compute, json_ready, paper_table
 
     rows, _ = compute(state.attributions_dir, list(state.attributions), bootstrap=200, seed=state.seed)
     print("  " + paper_table(rows).replace("\n", "\n  "))
     path = state.out / "metrics.json"
-    atomic_write_text(path, json.dumps(_finite(rows), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(json_ready(rows), indent=2, allow_nan=False) + "\n")
     print(f"  (MC: share of |phi| per modality; PF: per-feature share)  -> {path}")
-
-
-def _finite(value):
-    """JSON-safe copy: non-finite floats (e.g. an interval over too few questions) become null."""
-    import math
-
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def step_report(state: DemoState) -> None:

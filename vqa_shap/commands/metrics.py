@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-from pathlib import Path
-from typing import Any, Sequence
 
+from vqa_shap.analysis.metrics_table import (  # noqa: F401 - the library functions, re-exported
+    PAPER_COLUMNS, compute, json_ready, markdown_report, paper_table,
+)
 from vqa_shap.commands import argtypes
 
 
@@ -32,113 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="question resamples for the confidence intervals (0: none; default 1000)")
     parser.add_argument("--confidence", type=argtypes.confidence, default=0.95, help="interval level (default 0.95)")
     parser.add_argument("--seed", type=argtypes.seed, default=0, help="bootstrap seed")
-
-
-def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat: bool = False,
-            bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0):
-    """Metric rows and per-question metrics of an attributions folder.
-
-    Returns:
-        ``(rows, per_question)``: JSON-ready rows (one per config × model × benchmark × variant ×
-        signal, see :func:`vqa_shap.analysis.metrics.subset_rows`) and ``{config: [QuestionMetrics]}``.
-    """
-    from vqa_shap import hub
-    from vqa_shap.errors import VqaShapError
-    from vqa_shap.analysis.metrics import question_metrics, subset_metrics, subset_rows
-    from vqa_shap.analysis.maskbench import load_attributions
-    from vqa_shap.schema import Attribution
-
-    available = hub.list_configs(folder)
-    if not available:
-        raise VqaShapError(f"{folder}: no dataset configs found (expected a Hub-style attributions folder)")
-    chosen = list(configs) if configs else available
-    unknown = [c for c in chosen if c not in available]
-    if unknown:
-        raise VqaShapError(f"{folder}: unknown config(s) {unknown}; available: {available}")
-    rows: list[dict[str, Any]] = []
-    per_question: dict[str, list] = {}
-    for config in chosen:
-        attrs = load_attributions(folder, config)
-        groups: dict[tuple[str, str, str], list[Attribution]] = {}
-        for a in attrs:
-            groups.setdefault((a.model, a.benchmark, a.variant), []).append(a)
-        per_question[config] = [question_metrics(a, paper_compat=paper_compat) for a in attrs if a.error is None]
-        for (model, benchmark, variant), group in groups.items():
-            subsets = subset_metrics(group, paper_compat=paper_compat, bootstrap=bootstrap,
-                                     confidence=confidence, seed=seed)
-            rows += subset_rows(subsets, config=config, model=model, benchmark=benchmark, variant=variant,
-                                paper_compat=paper_compat)
-    return rows, per_question
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with every non-finite float (an infinite standard error, a NaN mean) as ``None``:
-    strict JSON has no ``Infinity``/``NaN``, so they are written as ``null``."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if type(value).__module__ == "numpy" and hasattr(value, "item"):
-        return json_ready(value.item())
-    return value
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}f}"
-
-
-PAPER_COLUMNS = ("mc_v", "mc_q", "mc_a", "pf_v", "pf_q", "pf_a")
-
-
-def paper_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The paper's table (Ground Truth rows) as aligned text."""
-    header = ["config", "model", "benchmark", "variant", "n", "err",
-              "MC V", "MC Q", "MC A", "PF V", "PF Q", "PF A", "Acc"]
-    body = [[r["config"], r["model"], r["benchmark"], r["variant"], str(r["n_questions"]), str(r["n_errors"]),
-             *(_fmt(r[k]) for k in PAPER_COLUMNS), _fmt(r["accuracy"])]
-            for r in rows if r["signal"] == "Ground Truth"]
-    widths = [max(len(x) for x in col) for col in zip(header, *body)]
-    lines = ["  ".join(x.ljust(w) if i < 4 else x.rjust(w) for i, (x, w) in enumerate(zip(line, widths)))
-             for line in [header, *body]]
-    return "\n".join(lines)
-
-
-def markdown_report(rows: Sequence[dict[str, Any]]) -> str:
-    """A Markdown report: the paper table, then every signal's metrics with intervals."""
-    from vqa_shap.analysis.metrics import GROUP_NAMES, GROUPS, MODALITY_KEYS
-
-    out = ["# Modality metrics", "",
-           "Ground-truth signal, means over questions (the paper's table). Acc: accuracy of the "
-           "stored predictions (– when unknown).", "",
-           "| config | model | benchmark | variant | n | MC V | MC Q | MC A | PF V | PF Q | PF A | Acc |",
-           "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        if r["signal"] == "Ground Truth":
-            out.append(f"| {r['config']} | {r['model']} | {r['benchmark']} | {r['variant']} | {r['n_questions']} | "
-                       + " | ".join(_fmt(r[k]) for k in PAPER_COLUMNS) + f" | {_fmt(r['accuracy'])} |")
-    level = rows[0].get("confidence", 0.95) if rows else 0.95
-    out += ["", f"## All signals ({level:.0%} bootstrap intervals over questions)", ""]
-    for r in rows:
-        out += [f"### {r['config']} — {r['signal']} (n = {r['n_questions']}, errors = {r['n_errors']})", "",
-                "| metric | V | Q | A |", "|---|---|---|---|"]
-        for g in (*GROUPS, "md", "pfd"):
-            cells = []
-            for m in MODALITY_KEYS:
-                key = f"{g}_{m}"
-                lo, hi = r["ci"].get(key, [None, None])
-                cell = _fmt(r[key], 3)
-                if lo is not None:
-                    cell += f" [{_fmt(lo, 3)}, {_fmt(hi, 3)}]"
-                if r.get("se") and key in r["se"]:
-                    cell += f" ± {_fmt(r['se'][key], 3)}"
-                cells.append(cell)
-            out.append(f"| {GROUP_NAMES[g]} | " + " | ".join(cells) + " |")
-        out.append("")
-    return "\n".join(out)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,8 +12,6 @@ budget).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 from vqa_shap.commands import argtypes
 
 
@@ -35,30 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vqa_shap import hub
-    from vqa_shap.analysis import maskbench
-    from vqa_shap.errors import VqaShapError
-    from vqa_shap.analysis.report import build_report
+    from vqa_shap.analysis.report_folder import report_folder
 
-    available = hub.list_configs(args.attributions)
-    if not available:
-        raise VqaShapError(f"{args.attributions}: no dataset configs found (expected a Hub-style attributions folder)")
-    configs = args.config or available
-    unknown = [c for c in configs if c not in available]
-    if unknown:
-        raise VqaShapError(f"{args.attributions}: unknown config(s) {unknown}; available: {available}")
-    attributions = {c: maskbench.load_attributions(args.attributions, c) for c in configs}
-    settings = {c: maskbench.attribution_settings(args.attributions, c) for c in configs}
-    by_config = None
-    if args.questions is not None:
-        # each config reads its own questions config: variants of one benchmark share qids
-        qconfig = {c: args.questions_config or s.get("questions_config") for c, s in settings.items()}
-        if None in qconfig.values():
-            raise VqaShapError("pass --questions-config (an attributions card records no questions config)")
-        loaded = {qc: {q.qid: q for q in hub.load_questions(args.questions, qc)} for qc in set(qconfig.values())}
-        by_config = {c: loaded[qc] for c, qc in qconfig.items()}
-    result = build_report(attributions, args.out, questions_by_config=by_config, video_root=args.video_root,
-                          max_questions=args.max_questions, bootstrap=args.bootstrap,
-                          frame_settings=settings, progress=not args.no_progress)
+    result = report_folder(args.attributions, args.out, configs=args.config, questions=args.questions,
+                           questions_config=args.questions_config, video_root=args.video_root,
+                           max_questions=args.max_questions, bootstrap=args.bootstrap,
+                           progress=not args.no_progress)
+    configs = args.config or hub.list_configs(args.attributions)
     print(f"report of {len(configs)} config(s) in {result.out}:")
     print(f"  {result.shares}")
     print(f"  {result.violins}")

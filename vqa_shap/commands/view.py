@@ -7,7 +7,6 @@ into the Hub dataset repository next to the parquet files (docs/viewer.md).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from vqa_shap.commands import argtypes
 
@@ -35,120 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _configs(args: argparse.Namespace) -> tuple[list[str], bool]:
-    """The configs to show (checked before any loading) and whether the user named them."""
-    from vqa_shap import hub
-    from vqa_shap.errors import UsageError
-
-    available = hub.list_configs(args.attributions)
-    if not available:
-        raise UsageError(f"{args.attributions}: no dataset configs found (expected a Hub-style attributions folder)")
-    unknown = [c for c in args.config or () if c not in available]
-    if unknown:
-        raise UsageError(f"{args.attributions}: unknown config(s) {unknown}; available: {available}")
-    return list(args.config or available), bool(args.config)
-
-
-def _questions_configs(args: argparse.Namespace, settings) -> list[str]:
-    """The questions configs to read (checked before any loading); ``[]`` without ``--questions``."""
-    from vqa_shap import hub
-    from vqa_shap.errors import UsageError
-
-    if args.questions is None:
-        return []
-    qconfigs = set(args.questions_config or ()) or {s.get("questions_config") for s in settings.values()}
-    qconfigs.discard(None)
-    if not qconfigs:
-        raise UsageError("pass --questions-config (the attributions cards record no questions config)")
-    available = hub.list_configs(args.questions)
-    missing = sorted(qconfigs - set(available))
-    if missing:
-        raise UsageError(f"{args.questions}: no questions config(s) {missing}; available: {available}")
-    return sorted(qconfigs)
-
-
-def _load(args: argparse.Namespace, configs: list[str], named: bool):
-    """The configs' rows; a config of another schema is skipped (listed) unless the user named it."""
-    from vqa_shap.analysis import maskbench
-    from vqa_shap.errors import VqaShapError
-
-    attributions, skipped = {}, []
-    for config in configs:
-        try:
-            attributions[config] = maskbench.load_attributions(args.attributions, config)
-        except (VqaShapError, ValueError, KeyError, TypeError) as exc:  # another schema, or rows that do not fit
-            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-            if named:
-                raise VqaShapError(f"{args.attributions}: config {config!r} cannot be shown: {reason}") from exc
-            skipped.append(f"{config}: {reason}")
-    if not attributions:
-        raise VqaShapError(f"{args.attributions}: no attributions config among {configs}")
-    return attributions, skipped
-
-
-def _interactions(args: argparse.Namespace) -> dict:
-    """Config -> rows of every config of ``--interactions`` (``{}`` without it)."""
-    from vqa_shap import hub
-    from vqa_shap.errors import VqaShapError
-    from vqa_shap.view.interactions import load_interactions
-
-    if args.interactions is None:
-        return {}
-    loaded = {c: load_interactions(args.interactions, c) for c in hub.list_configs(args.interactions)}
-    wrong = sorted(c for c, rows in loaded.items() if rows is None)
-    if wrong or not loaded:
-        raise VqaShapError(f"{args.interactions}: not an interactions folder (configs without the players, pairs and "
-                           f"interactions columns: {wrong or 'no configs at all'})")
-    return loaded
-
-
-def _questions(args: argparse.Namespace, qconfigs: list[str], settings) -> dict | None:
-    """Attributions config -> qid -> question: the questions config its card records when loaded,
-    else the only one loaded, else all of them (variants share qids, so each config gets its own)."""
-    from vqa_shap import hub
-
-    if args.questions is None:
-        return None
-    loaded = {qc: {q.qid: q for q in hub.load_questions(args.questions, qc)} for qc in qconfigs}
-    merged = {qid: q for per in loaded.values() for qid, q in per.items()}
-    return {c: loaded.get(s.get("questions_config")) or merged for c, s in settings.items()}
-
-
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap.errors import UsageError, VqaShapError
-    from vqa_shap.view.interactions import match
-    from vqa_shap.view.site import build_site, check_site_folder
+    from vqa_shap.view.folder import site_from_folder
 
-    if args.video_root is not None and args.questions is None:
-        raise UsageError("--video-root needs --questions (the questions name each video)")
-    try:
-        check_site_folder(args.out)
-    except VqaShapError as exc:
-        raise UsageError(str(exc)) from None
-    from vqa_shap import hub
-    from vqa_shap.analysis import maskbench
-
-    configs, named = _configs(args)
-    settings = {c: maskbench.attribution_settings(args.attributions, c) for c in configs}
-    qconfigs = _questions_configs(args, settings)
-    with hub._datasets_bars_off():  # one bar (the site's), not one per config loaded
-        attributions, skipped = _load(args, configs, named)
-        interactions = _interactions(args)
-        questions = _questions(args, qconfigs, {c: settings[c] for c in attributions})
-    # a report's top-level figures and tables (per-question images live in sub-folders and are not linked)
-    report = Path(args.report or args.attributions)
-    reports, tables = sorted(report.glob("*.png")), sorted(report.glob("*.csv"))
-    shown, unmatched = match(interactions, attributions)
-    result = build_site(attributions, args.out, questions=questions, video_root=args.video_root,
-                        settings={c: settings[c] for c in attributions}, reports=reports, report_tables=tables,
-                        interactions=shown, bootstrap=args.bootstrap, title=args.title, progress=not args.no_progress)
+    built = site_from_folder(args.attributions, args.out, configs=args.config, questions=args.questions,
+                             questions_configs=args.questions_config, video_root=args.video_root,
+                             report=args.report, interactions=args.interactions, bootstrap=args.bootstrap,
+                             title=args.title, progress=not args.no_progress)
+    result = built.site
     print(f"site of {len(result.configs)} config(s), {result.n_questions} question(s) "
           f"({result.n_errors} error rows) in {result.seconds:.1f} s: {result.out / 'index.html'}")
-    for entry in skipped:
+    for entry in built.skipped:
         print(f"  skipped non-attributions config {entry}")
-    if interactions:
-        print(f"  interactions config(s) {sorted(set(interactions) - set(unmatched))} shown on the question pages"
-              + (f"; {unmatched} match no attributions config (same model, benchmark, variant)" if unmatched else ""))
+    if built.interactions or built.unmatched:
+        print(f"  interactions config(s) {list(built.interactions)} shown on the question pages"
+              + (f"; {list(built.unmatched)} match no attributions config (same model, benchmark, variant)"
+                 if built.unmatched else ""))
     n_tables = sum(r.endswith(".csv") for r in result.reports)
     print(f"  {result.n_thumbnails} frame thumbnails, {len(result.reports) - n_tables} report figure(s), "
           f"{n_tables} report table(s)")

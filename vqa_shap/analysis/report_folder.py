@@ -1,0 +1,58 @@
+"""The report of a Hub-style attributions folder: its configs, the questions each one was explained on
+(to decode frames) and :func:`~vqa_shap.analysis.report.build_report`. What ``vqa-shap report`` does,
+as a library function (the study runner, :mod:`vqa_shap.study`, calls it too)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def report_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
+                  configs: Sequence[str] | None = None, questions: str | os.PathLike | None = None,
+                  questions_config: str | None = None, video_root: str | os.PathLike | None = None,
+                  **build_kwargs: Any):
+    """Draw the report of ``attributions`` (a Hub-style folder) into ``out``.
+
+    Args:
+        attributions: the attributions folder.
+        out: the report folder.
+        configs: attributions configs to draw (default: every config in the folder).
+        questions: Hub-style questions folder, to decode frames (with ``video_root``).
+        questions_config: the questions config of every attributions config (default: the one each
+            attributions card records; variants of one benchmark share qids, so each config reads its own).
+        video_root: folder of the videos (frames are placeholders without it).
+        **build_kwargs: passed to :func:`~vqa_shap.analysis.report.build_report` (``max_questions``,
+            ``bootstrap``, ``progress``, ...).
+
+    Returns:
+        The :class:`~vqa_shap.analysis.report.ReportResult`.
+
+    Raises:
+        VqaShapError: no or unknown configs, or no questions config to read.
+    """
+    from vqa_shap import hub
+    from vqa_shap.analysis import maskbench
+    from vqa_shap.analysis.report import build_report
+    from vqa_shap.errors import VqaShapError
+
+    available = hub.list_configs(attributions)
+    if not available:
+        raise VqaShapError(f"{attributions}: no dataset configs found (expected a Hub-style attributions folder)")
+    configs = list(configs or available)
+    unknown = [c for c in configs if c not in available]
+    if unknown:
+        raise VqaShapError(f"{attributions}: unknown config(s) {unknown}; available: {available}")
+    rows = {c: maskbench.load_attributions(attributions, c) for c in configs}
+    settings = {c: maskbench.attribution_settings(attributions, c) for c in configs}
+    by_config = None
+    if questions is not None:
+        # each config reads its own questions config: variants of one benchmark share qids
+        qconfig = {c: questions_config or s.get("questions_config") for c, s in settings.items()}
+        if None in qconfig.values():
+            raise VqaShapError("pass --questions-config (an attributions card records no questions config)")
+        loaded = {qc: {q.qid: q for q in hub.load_questions(questions, qc)} for qc in set(qconfig.values())}
+        by_config = {c: loaded[qc] for c, qc in qconfig.items()}
+    return build_report(rows, Path(out), questions_by_config=by_config, video_root=video_root,
+                        frame_settings=settings, **build_kwargs)
