@@ -39,6 +39,38 @@ def test_long_video_items_hold_each_frame_as_a_shot(tmp_path):
             assert len(inside) == 1, (a, b)
 
 
+def test_short_evidence_layout_hides_the_evidence_from_uniform_sampling(tmp_path):
+    from vqa_shap.builders.synthetic import sample_items
+    from vqa_shap.protocol import get_protocol
+    from vqa_shap.shots import video_shots
+    from vqa_shap.video import read_frames
+
+    proto, missed, total = get_protocol(), 0, 0
+    for seed in (3, 4, 5):
+        items = lv.short_evidence_items(8, seed, tmp_path / str(seed))
+        originals = list(sample_items(8, seed=seed, n_frames=lv.SHORT_SHOTS, n_evidence=1))
+        for item, original in zip(items, originals):
+            root = tmp_path / str(seed)
+            ev = sorted(item.evidence)
+            assert item.n_frames == lv.SHORT_TOTAL and 1 <= len(ev) <= 2 and ev == list(range(ev[0], ev[-1] + 1))
+            frames = read_frames(root / item.question.inputs[0].path, list(range(item.n_frames))).astype(float)
+            target = original.frames[original.evidence_frames[0]].astype(float)
+            # the evidence frames, and only they, show the question's evidence frame
+            shows = [np.abs(f - target).mean() < 4.0 for f in frames]
+            assert [t for t, hit in enumerate(shows) if hit] == ev
+            cuts = video_shots(root / item.question.inputs[0].path, detector="diff").cuts
+            assert ev[0] in cuts and ev[-1] + 1 in cuts  # a shot of its own
+            uniform = proto.plan_frames(item.question, root, 8, sampler="linspace", loader_family="llava_onevision")
+            candidates = proto.plan_frames(item.question, root, lv.SHORT_TOTAL, sampler="aks",
+                                           loader_family="llava_onevision")
+            assert item.evidence <= {f.index for f in candidates.frames}
+            missed += not item.evidence & {f.index for f in uniform.frames}
+            total += 1
+    assert missed >= 0.7 * total, (missed, total)
+    again = lv.short_evidence_items(8, 5, tmp_path / "again")
+    assert [it.evidence for it in again] == [it.evidence for it in items]
+
+
 def test_summary_means_and_intervals():
     rows = [{"layout": layout, "players": p, "top1": h, "evaluations": 10, "cost": 1.0, "seconds": 0.5}
             for layout, p, h in [("frames", 32, 1.0), ("frames", 32, 0.0), ("shots", 6, 1.0), ("shots", 8, 1.0)]]
