@@ -72,14 +72,31 @@ def test_short_evidence_layout_hides_the_evidence_from_uniform_sampling(tmp_path
 
 
 def test_summary_means_and_intervals():
-    rows = [{"layout": layout, "players": p, "top1": h, "evaluations": 10, "cost": 1.0, "seconds": 0.5}
-            for layout, p, h in [("frames", 32, 1.0), ("frames", 32, 0.0), ("shots", 6, 1.0), ("shots", 8, 1.0)]]
+    rows = [{"layout": layout, "budget": b, "players": p, "top1": h, "evaluations": 10, "cost": 1.0, "seconds": 0.5}
+            for layout, b, p, h in [("frames", 64, 32, 1.0), ("frames", 64, 32, 0.0), ("shots", 64, 6, 1.0),
+                                    ("shots", 64, 8, 1.0), ("shots", 128, 8, 0.0)]]
+    rows[-1]["correct"] = 1.0
     samplers = [{"uniform_correct": 1.0, "uniform_recall": 0.0, "aks_correct": 1.0, "aks_recall": 1.0,
                  "oracle_correct": 0.0, "oracle_recall": 1.0, "spearman": 0.5, "kendall": float("nan")}] * 2
     s = lv.summarise(rows, samplers)
-    assert s["players"]["frames"]["top1"] == pytest.approx([0.5, 1.96 * np.std([1, 0], ddof=1) / np.sqrt(2)])
-    assert s["players"]["shots"]["players"][0] == 7.0 and s["samplers"]["aks"]["recall"] == [1.0, 0.0]
+    assert list(s["players"]) == ["frames@64", "shots@64", "shots@128"]
+    assert s["players"]["frames@64"]["top1"] == pytest.approx([0.5, 1.96 * np.std([1, 0], ddof=1) / np.sqrt(2)])
+    assert s["players"]["shots@64"]["players"][0] == 7.0 and s["samplers"]["aks"]["recall"] == [1.0, 0.0]
+    assert "correct" not in s["players"]["shots@64"] and s["players"]["shots@128"]["correct"] == [1.0, 0.0]
     assert s["agreement"]["spearman"] == [0.5, 0.0]
+    assert lv.summarise(rows, [])["samplers"] == {}
+
+
+def test_parts_merge_and_render():
+    part = {"settings": {"layout": "held", "n_questions": 2, "seeds": [0], "n_frames": 8, "estimator": "x"},
+            "machine": {"loadavg_before": [1.0, 1.0, 1.0]}, "sampler_rows": [],
+            "player_rows": [{"layout": "frames", "budget": 8, "players": 8, "top1": 1.0, "evaluations": 9,
+                             "cost": 2.0, "seconds": 0.1}]}
+    part["summary"] = lv.summarise(part["player_rows"], [])
+    result = lv.merge_part(lv.merge_part(None, "a", part), "b", part)
+    assert list(result["parts"]) == ["a", "b"] and lv.merge_part(result, "a", part) == result
+    text = lv.format_tables(result)
+    assert text.count("| frames | 8 | 8.0 ± 0.0 | 1.00 ± 0.00 | 9 ± 0 |") == 2 and "**b**" in text
 
 
 def test_doc_tables_are_generated_from_the_committed_json():
@@ -87,6 +104,10 @@ def test_doc_tables_are_generated_from_the_committed_json():
     text = DOC.read_text()
     start, end = text.index(lv.DOC_START), text.index(lv.DOC_END)
     assert text[start + len(lv.DOC_START) + 1:end] == lv.format_tables(result)
-    assert result["machine"]["threads"] == 1 and len(result["machine"]["loadavg_before"]) == 3
-    n = result["settings"]["n_questions"]
-    assert len(result["sampler_rows"]) == n and len(result["player_rows"]) == 2 * n * len(result["settings"]["seeds"])
+    for part in result["parts"].values():
+        settings = part["settings"]
+        assert part["machine"]["threads"] == 1 and len(part["machine"]["loadavg_before"]) == 3
+        n = settings["n_questions"]
+        assert len(part["sampler_rows"]) in (0, n)
+        assert len(part["player_rows"]) in (0, 2 * n * len(settings["seeds"]) * len(settings["budgets"]))
+        assert part["summary"] == lv.summarise(part["player_rows"], part["sampler_rows"])
