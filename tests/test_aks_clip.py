@@ -85,3 +85,49 @@ def test_parse_scorer_names_the_problem(clip_dir, tmp_path):
         parse_scorer(f"clip:{tmp_path / 'missing'}")
     with pytest.raises(AksError, match="CLIP scorer folder not found"):
         ClipScorer.load(tmp_path / "missing")
+
+
+def _exit_code(main, argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's parse-time errors
+        return exc.code
+
+
+@pytest.mark.slow
+def test_explain_aks_scorer_clip_end_to_end(clip_dir, tmp_path, capsys):
+    import datasets
+    import torch
+
+    from vqa_shap.cli import main
+    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.hub import write_questions
+    from vqa_shap.hub_card import config_vars
+    from vqa_shap.protocol import get_protocol
+    from vqa_shap.synth import write_video
+
+    torch.set_num_threads(1)
+    write_video(tmp_path / "videos" / "v.mp4", _frames(48, seed=1), 4.0)
+    q = _question()
+    write_questions(tmp_path / "questions", "aks", [q])
+    base = ["explain", str(tmp_path / "questions"), "--config", "aks", "--model", DEMO_MODEL,
+            "--video-root", str(tmp_path / "videos"), "--frames", "4", "--budget", "8", "--no-progress",
+            "--device", "cpu", "--dtype", "float32"]
+    # bad input: exit 2 with one line naming the problem, before any work
+    for extra, message in [(["--sampler", "aks", "--aks-scorer", f"clip:{tmp_path / 'none'}"], "is not a folder"),
+                           (["--aks-scorer", f"clip:{clip_dir}"], "needs sampler 'aks'")]:
+        assert _exit_code(main, base + ["--out", str(tmp_path / "bad")] + extra) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert main(base + ["--out", str(tmp_path / "out"), "--sampler", "aks", "--aks-scorer", f"clip:{clip_dir}"]) == 0
+    (row,) = datasets.load_dataset(str(tmp_path / "out"), name="demo__aks", split="test",
+                                   download_mode="force_redownload")
+    assert row["error"] is None, row["error"]
+    assert config_vars(tmp_path / "out", "demo__aks")["aks_scorer"] == f"clip:{clip_dir.name}"
+    times = [f["time"] for f in row["features"] if f["modality"] == "video"]
+    # by hand: the CLIP cosines of the 16 uniform candidates, then AKS keeps 4
+    proto = get_protocol()
+    pool = proto.plan_frames(q, tmp_path / "videos", 16, sampler="aks", loader_family="llava_onevision")
+    scores = ClipScorer.load(clip_dir).score(q, proto.load_frames(q, tmp_path / "videos", pool), pool)
+    assert times == [pool.frames[i].time for i in aks_select(scores, 4)]
+    assert times != [pool.frames[i].time for i in (0, 5, 10, 15)]  # not what uniform sampling keeps
