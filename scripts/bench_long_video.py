@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--estimator", default="default")
     parser.add_argument("--k", type=int, default=4, help="frames kept by each selection")
     parser.add_argument("--candidates", type=int, default=32, help="candidate frames for the selections")
+    parser.add_argument("--aks-scorer", default="model", help="AKS relevance: 'model' or 'clip:PATH' (docs/shots.md)")
     parser.add_argument("--json", default="benchmarks/long_video.json")
     parser.add_argument("--doc", default="docs/shots.md", help="page whose tables are regenerated ('' to skip)")
     return parser
@@ -48,10 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
+    from vqa_shap.aks import make_scorer, parse_scorer
     from vqa_shap.bench import long_video as lv
     from vqa_shap.loaders import resolve_model
+    from vqa_shap.protocol import get_protocol
 
     torch.set_num_threads(1)
+    kind, path = parse_scorer(args.aks_scorer)
     load_before = os.getloadavg()
     loader_cls, checkpoint = resolve_model(args.model)
     loader = loader_cls.load(checkpoint, device="cpu", dtype="float32")
@@ -64,12 +68,14 @@ def main(argv: list[str] | None = None) -> int:
                                          seeds=args.seeds, estimator=args.estimator)
         if args.compare in ("samplers", "both"):
             samplers = lv.compare_samplers(loader, items, root, k=args.k, candidates=args.candidates,
-                                           budget=args.budget, seed=args.seeds[0], estimator=args.estimator)
+                                           budget=args.budget, seed=args.seeds[0], estimator=args.estimator,
+                                           scorer=make_scorer(args.aks_scorer, loader, get_protocol()))
     part = {
         "settings": {"layout": args.layout, "compare": args.compare, "model": args.model,
                      "n_questions": args.questions, "question_seed": args.question_seed, "seeds": args.seeds,
                      "n_frames": args.frames, "budgets": args.budgets, "budget": args.budget,
-                     "estimator": args.estimator, "k": args.k, "candidates": args.candidates, "scorer": "model",
+                     "estimator": args.estimator, "k": args.k, "candidates": args.candidates,
+                     "scorer": kind if path is None else f"{kind}:{os.path.basename(os.path.normpath(path))}",
                      "video_frames": [it.n_frames for it in items]},
         "machine": {"threads": 1, "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
                     "python": platform.python_version(), "seconds": time.perf_counter() - start},
