@@ -111,3 +111,27 @@ def test_doc_tables_are_generated_from_the_committed_json():
         assert len(part["sampler_rows"]) in (0, n)
         assert len(part["player_rows"]) in (0, 2 * n * len(settings["seeds"]) * len(settings["budgets"]))
         assert part["summary"] == lv.summarise(part["player_rows"], part["sampler_rows"])
+
+
+@pytest.mark.slow
+def test_script_adds_a_part_and_regenerates_the_doc(tmp_path, capsys):
+    from helpers import script_main
+
+    main = script_main("bench_long_video.py")
+    json_path, doc = tmp_path / "lv.json", tmp_path / "page.md"
+    doc.write_text(f"intro\n{lv.DOC_START}\nold\n{lv.DOC_END}\nend\n")
+    json_path.write_text(json.dumps({"parts": {"other": json.loads(JSON.read_text())["parts"]["held"]}}))
+    argv = ["--name", "tiny", "--layout", "short_evidence", "--questions", "1", "--seeds", "0", "--frames", "16",
+            "--budgets", "20", "--budget", "40", "--k", "2", "--candidates", "8", "--json", str(json_path),
+            "--doc", str(doc)]
+    assert main(argv) == 0
+    result = json.loads(json_path.read_text())
+    assert list(result["parts"]) == ["other", "tiny"]
+    part = result["parts"]["tiny"]
+    assert part["settings"]["scorer"] == "model" and part["settings"]["video_frames"] == [lv.SHORT_TOTAL]
+    assert [r["layout"] for r in part["player_rows"]] == ["frames", "shots"] and len(part["sampler_rows"]) == 1
+    # budget 20 is below one permutation of the 16 frames + words: raised to the estimator's minimum
+    assert part["player_rows"][0]["evaluations"] > 20
+    text = doc.read_text()
+    assert text.startswith("intro\n") and text.endswith("end\n") and "old" not in text
+    assert lv.format_tables(result) in text and "**tiny**" in text and "**other**" in text
