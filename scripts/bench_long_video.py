@@ -5,7 +5,7 @@
     python scripts/bench_long_video.py --name short_evidence_samplers --layout short_evidence \\
         --compare samplers --questions 24 --k 8 --candidates 64 --budget 512
     python scripts/bench_long_video.py --name short_evidence_budgets --layout short_evidence \\
-        --compare players --questions 20 --seeds 0 1 2 --frames 64 --budgets 64 128 256
+        --compare players --questions 20 --seeds 0 1 2 --frames 64 --budgets 64 320
 
 Each run is one *part* of benchmarks/long_video.json (added or replaced by its ``--name``; the other
 parts are kept), and the tables of docs/shots.md are regenerated from the whole file. The logic
