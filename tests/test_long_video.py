@@ -69,6 +69,8 @@ def test_short_evidence_layout_hides_the_evidence_from_uniform_sampling(tmp_path
     assert missed >= 0.7 * total, (missed, total)
     again = lv.short_evidence_items(8, 5, tmp_path / "again")
     assert [it.evidence for it in again] == [it.evidence for it in items]
+    with pytest.raises(ValueError, match="need >= 3 shots"):
+        lv.short_evidence_items(1, 0, tmp_path / "bad", n_total=20, n_shots=8)
 
 
 def test_summary_means_and_intervals():

@@ -69,8 +69,8 @@ def short_evidence_items(n_questions: int, seed: int, root: str | os.PathLike, *
     from vqa_shap.builders.synthetic import sample_items
 
     spare = n_total - SHORT_EVIDENCE[1] - MIN_SHOT * (n_shots - 1)
-    if n_shots < 2 or spare < 0:
-        raise ValueError(f"{n_shots} shots of >= {MIN_SHOT} frames do not fit in {n_total} frames")
+    if n_shots < 3 or spare < 0:  # the evidence needs an inner shot
+        raise ValueError(f"need >= 3 shots, the others >= {MIN_SHOT} frames, in {n_total} frames; got {n_shots} shots")
     rng = np.random.default_rng(seed)
     items = []
     for item in sample_items(n_questions, seed=seed, n_frames=n_shots, n_evidence=1):
