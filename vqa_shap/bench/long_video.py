@@ -262,8 +262,12 @@ def _samplers_table(part: dict) -> list[str]:
              "| selection | answer correct | evidence kept |", "|---|---:|---:|"]
     for name, m in s["samplers"].items():
         lines.append(f"| {name} | {_fmt(m['correct'])} | {_fmt(m['recall'])} |")
+    rows = part["sampler_rows"]
+    paired = {key: _mean_ci([r[f"aks_{key}"] - r[f"uniform_{key}"] for r in rows]) for key in ("correct", "recall")}
     a = s["agreement"]
-    lines += ["", f"AKS relevance vs \\|φ\\| over the candidates: Spearman {_fmt(a['spearman'])}, "
+    lines += ["", f"AKS − uniform, paired per question: answer correct {_fmt(paired['correct'])}, "
+              f"evidence kept {_fmt(paired['recall'])}. "
+              f"AKS relevance vs \\|φ\\| over the candidates: Spearman {_fmt(a['spearman'])}, "
               f"Kendall {_fmt(a['kendall'])}."]
     return lines
 
