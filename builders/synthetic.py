@@ -148,11 +148,12 @@ def _options(rng: np.random.Generator, answer_word: str, pool: Sequence[str]) ->
 
 
 def _sample_record(rng: np.random.Generator, qid: str, template: str, n_frames: int,
-                   size: int, distractor_p: float = DISTRACTOR_P) -> tuple[dict, list[Shape | None]]:
+                   size: int, distractor_p: float = DISTRACTOR_P,
+                   n_evidence: int | None = None) -> tuple[dict, list[Shape | None]]:
     colours, shapes = list(COLOURS), list(SHAPES)
     target_shape = str(rng.choice(shapes))
     target_colour = str(rng.choice(colours))
-    n_evidence = int(rng.integers(1, 3))
+    n_evidence = int(rng.integers(1, 3)) if n_evidence is None else int(n_evidence)
     evidence = sorted(int(i) for i in rng.choice(n_frames, n_evidence, replace=False))
     frames: list[Shape | None] = []
     for t in range(n_frames):
@@ -193,27 +194,32 @@ def check_templates(templates: Sequence[str]) -> None:
 
 
 def _records(n_questions: int, seed: int, n_frames: int, size: int, templates: Sequence[str],
-             distractor_p: float = DISTRACTOR_P) -> Iterator[tuple[dict, list[Shape | None]]]:
+             distractor_p: float = DISTRACTOR_P,
+             n_evidence: int | None = None) -> Iterator[tuple[dict, list[Shape | None]]]:
     check_templates(templates)
     if n_questions < 1 or n_frames < 2 or size < 16 or size % 2:
         raise ValueError("need n_questions >= 1, n_frames >= 2 and an even frame size >= 16")
+    if n_evidence is not None and not 1 <= n_evidence <= n_frames:
+        raise ValueError(f"n_evidence must be in [1, n_frames={n_frames}], got {n_evidence}")
     rng = np.random.default_rng(seed)
     for i in range(n_questions):
         template = templates[i % len(templates)]
-        yield _sample_record(rng, f"synthetic-{seed}-{i:05d}", template, n_frames, size, distractor_p)
+        yield _sample_record(rng, f"synthetic-{seed}-{i:05d}", template, n_frames, size, distractor_p, n_evidence)
 
 
 def sample_items(n_questions: int, *, seed: int = 0, n_frames: int = N_FRAMES, size: int = FRAME_SIZE,
-                 templates: Sequence[str] = TEMPLATES, distractor_p: float = DISTRACTOR_P) -> Iterator[SyntheticItem]:
+                 templates: Sequence[str] = TEMPLATES, distractor_p: float = DISTRACTOR_P,
+                 n_evidence: int | None = None) -> Iterator[SyntheticItem]:
     """Generate questions with their frames in memory (no files), cycling over ``templates``.
 
     The questions are exactly those :func:`generate_source` writes for the same arguments.
     ``distractor_p`` (probability that a non-evidence frame shows a distractor shape) lets training
-    start with easy videos (a curriculum); the benchmark uses :data:`DISTRACTOR_P`.
+    start with easy videos (a curriculum); the benchmark uses :data:`DISTRACTOR_P`. ``n_evidence``
+    fixes the number of evidence frames (default: 1 or 2 at random, as the benchmark).
     """
     if not 0.0 <= distractor_p <= 1.0:
         raise ValueError(f"distractor_p must be in [0, 1], got {distractor_p}")
-    for record, shapes in _records(n_questions, seed, n_frames, size, templates, distractor_p):
+    for record, shapes in _records(n_questions, seed, n_frames, size, templates, distractor_p, n_evidence):
         question = to_question(SourceRecord("<memory>", record["qid"], record, FORMAT))
         yield SyntheticItem(question, draw(shapes, size), tuple(record["evidence_frames"]))
 

@@ -39,15 +39,66 @@ def test_long_video_items_hold_each_frame_as_a_shot(tmp_path):
             assert len(inside) == 1, (a, b)
 
 
+def test_short_evidence_layout_hides_the_evidence_from_uniform_sampling(tmp_path):
+    from vqa_shap.builders.synthetic import sample_items
+    from vqa_shap.protocol import get_protocol
+    from vqa_shap.shots import video_shots
+    from vqa_shap.video import read_frames
+
+    proto, missed, total = get_protocol(), 0, 0
+    for seed in (3, 4, 5):
+        items = lv.short_evidence_items(8, seed, tmp_path / str(seed))
+        originals = list(sample_items(8, seed=seed, n_frames=lv.SHORT_SHOTS, n_evidence=1))
+        for item, original in zip(items, originals):
+            root = tmp_path / str(seed)
+            ev = sorted(item.evidence)
+            assert item.n_frames == lv.SHORT_TOTAL and 1 <= len(ev) <= 2 and ev == list(range(ev[0], ev[-1] + 1))
+            frames = read_frames(root / item.question.inputs[0].path, list(range(item.n_frames))).astype(float)
+            target = original.frames[original.evidence_frames[0]].astype(float)
+            # the evidence frames, and only they, show the question's evidence frame
+            shows = [np.abs(f - target).mean() < 4.0 for f in frames]
+            assert [t for t, hit in enumerate(shows) if hit] == ev
+            cuts = video_shots(root / item.question.inputs[0].path, detector="diff").cuts
+            assert ev[0] in cuts and ev[-1] + 1 in cuts  # a shot of its own
+            uniform = proto.plan_frames(item.question, root, 8, sampler="linspace", loader_family="llava_onevision")
+            candidates = proto.plan_frames(item.question, root, lv.SHORT_TOTAL, sampler="aks",
+                                           loader_family="llava_onevision")
+            assert item.evidence <= {f.index for f in candidates.frames}
+            missed += not item.evidence & {f.index for f in uniform.frames}
+            total += 1
+    assert missed >= 0.7 * total, (missed, total)
+    again = lv.short_evidence_items(8, 5, tmp_path / "again")
+    assert [it.evidence for it in again] == [it.evidence for it in items]
+    with pytest.raises(ValueError, match="need >= 3 shots"):
+        lv.short_evidence_items(1, 0, tmp_path / "bad", n_total=20, n_shots=8)
+
+
 def test_summary_means_and_intervals():
-    rows = [{"layout": layout, "players": p, "top1": h, "evaluations": 10, "cost": 1.0, "seconds": 0.5}
-            for layout, p, h in [("frames", 32, 1.0), ("frames", 32, 0.0), ("shots", 6, 1.0), ("shots", 8, 1.0)]]
+    rows = [{"layout": layout, "budget": b, "players": p, "top1": h, "evaluations": 10, "cost": 1.0, "seconds": 0.5}
+            for layout, b, p, h in [("frames", 64, 32, 1.0), ("frames", 64, 32, 0.0), ("shots", 64, 6, 1.0),
+                                    ("shots", 64, 8, 1.0), ("shots", 128, 8, 0.0)]]
+    rows[-1]["correct"] = 1.0
     samplers = [{"uniform_correct": 1.0, "uniform_recall": 0.0, "aks_correct": 1.0, "aks_recall": 1.0,
                  "oracle_correct": 0.0, "oracle_recall": 1.0, "spearman": 0.5, "kendall": float("nan")}] * 2
     s = lv.summarise(rows, samplers)
-    assert s["players"]["frames"]["top1"] == pytest.approx([0.5, 1.96 * np.std([1, 0], ddof=1) / np.sqrt(2)])
-    assert s["players"]["shots"]["players"][0] == 7.0 and s["samplers"]["aks"]["recall"] == [1.0, 0.0]
+    assert list(s["players"]) == ["frames@64", "shots@64", "shots@128"]
+    assert s["players"]["frames@64"]["top1"] == pytest.approx([0.5, 1.96 * np.std([1, 0], ddof=1) / np.sqrt(2)])
+    assert s["players"]["shots@64"]["players"][0] == 7.0 and s["samplers"]["aks"]["recall"] == [1.0, 0.0]
+    assert "correct" not in s["players"]["shots@64"] and s["players"]["shots@128"]["correct"] == [1.0, 0.0]
     assert s["agreement"]["spearman"] == [0.5, 0.0]
+    assert lv.summarise(rows, [])["samplers"] == {}
+
+
+def test_parts_merge_and_render():
+    part = {"settings": {"layout": "held", "n_questions": 2, "seeds": [0], "n_frames": 8, "estimator": "x"},
+            "machine": {"loadavg_before": [1.0, 1.0, 1.0]}, "sampler_rows": [],
+            "player_rows": [{"layout": "frames", "budget": 8, "players": 8, "top1": 1.0, "evaluations": 9,
+                             "cost": 2.0, "seconds": 0.1}]}
+    part["summary"] = lv.summarise(part["player_rows"], [])
+    result = lv.merge_part(lv.merge_part(None, "a", part), "b", part)
+    assert list(result["parts"]) == ["a", "b"] and lv.merge_part(result, "a", part) == result
+    text = lv.format_tables(result)
+    assert text.count("| frames | 8 | 8.0 ± 0.0 | 1.00 ± 0.00 | 9 ± 0 |") == 2 and "**b**" in text
 
 
 def test_doc_tables_are_generated_from_the_committed_json():
@@ -55,6 +106,34 @@ def test_doc_tables_are_generated_from_the_committed_json():
     text = DOC.read_text()
     start, end = text.index(lv.DOC_START), text.index(lv.DOC_END)
     assert text[start + len(lv.DOC_START) + 1:end] == lv.format_tables(result)
-    assert result["machine"]["threads"] == 1 and len(result["machine"]["loadavg_before"]) == 3
-    n = result["settings"]["n_questions"]
-    assert len(result["sampler_rows"]) == n and len(result["player_rows"]) == 2 * n * len(result["settings"]["seeds"])
+    for part in result["parts"].values():
+        settings = part["settings"]
+        assert part["machine"]["threads"] == 1 and len(part["machine"]["loadavg_before"]) == 3
+        n = settings["n_questions"]
+        assert len(part["sampler_rows"]) in (0, n)
+        assert len(part["player_rows"]) in (0, 2 * n * len(settings["seeds"]) * len(settings["budgets"]))
+        assert part["summary"] == lv.summarise(part["player_rows"], part["sampler_rows"])
+
+
+@pytest.mark.slow
+def test_script_adds_a_part_and_regenerates_the_doc(tmp_path, capsys):
+    from helpers import script_main
+
+    main = script_main("bench_long_video.py")
+    json_path, doc = tmp_path / "lv.json", tmp_path / "page.md"
+    doc.write_text(f"intro\n{lv.DOC_START}\nold\n{lv.DOC_END}\nend\n")
+    json_path.write_text(json.dumps({"parts": {"other": json.loads(JSON.read_text())["parts"]["held"]}}))
+    argv = ["--name", "tiny", "--layout", "short_evidence", "--questions", "1", "--seeds", "0", "--frames", "16",
+            "--budgets", "20", "--budget", "40", "--k", "2", "--candidates", "8", "--json", str(json_path),
+            "--doc", str(doc)]
+    assert main(argv) == 0
+    result = json.loads(json_path.read_text())
+    assert list(result["parts"]) == ["other", "tiny"]
+    part = result["parts"]["tiny"]
+    assert part["settings"]["scorer"] == "model" and part["settings"]["video_frames"] == [lv.SHORT_TOTAL]
+    assert [r["layout"] for r in part["player_rows"]] == ["frames", "shots"] and len(part["sampler_rows"]) == 1
+    # budget 20 is below one permutation of the 16 frames + words: raised to the estimator's minimum
+    assert part["player_rows"][0]["evaluations"] > 20
+    text = doc.read_text()
+    assert text.startswith("intro\n") and text.endswith("end\n") and "old" not in text
+    assert lv.format_tables(result) in text and "**tiny**" in text and "**other**" in text

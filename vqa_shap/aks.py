@@ -20,9 +20,11 @@ the lengths differ), and a segment keeping one frame takes its best; for ``k`` a
 is the paper's ``M / 2^d`` per level. (The official code judges every segment with the top-``M``
 mean of the whole budget and can return more than ``M`` frames at deep levels; docs/shots.md.)
 
-Relevance comes from a :class:`RelevanceScorer` (one hot method, :meth:`RelevanceScorer.score`);
-:class:`ModelScorer` uses the explained model itself. :func:`plan_aks` turns a protocol's uniform
-candidates into the kept :class:`~vqa_shap.protocol.FramePlan` (``--sampler aks``).
+Relevance comes from a :class:`RelevanceScorer` (one hot method, :meth:`RelevanceScorer.score`):
+:class:`ModelScorer` uses the explained model itself, :class:`ClipScorer` an image-text model (CLIP or
+SigLIP through transformers, from a folder the user gives: ``--aks-scorer clip:PATH``;
+:func:`parse_scorer` reads that spec). :func:`plan_aks` turns a protocol's uniform candidates into the
+kept :class:`~vqa_shap.protocol.FramePlan` (``--sampler aks``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import numpy as np
 
 from vqa_shap.errors import VqaShapError
 
-__all__ = ["AksError", "aks_select", "RelevanceScorer", "ModelScorer", "plan_aks", "CANDIDATES_PER_FRAME"]
+__all__ = ["AksError", "aks_select", "RelevanceScorer", "ModelScorer", "ClipScorer", "parse_scorer", "make_scorer",
+           "plan_aks", "CANDIDATES_PER_FRAME", "SCORERS"]
 
 #: Candidates scored per kept frame (``--sampler aks`` with ``--frames 8`` scores 32 candidates).
 CANDIDATES_PER_FRAME = 4
@@ -136,6 +139,107 @@ class ModelScorer(RelevanceScorer):
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         return probs.max(axis=1)
+
+
+def _pooled(output):
+    """Projected embeddings from ``get_*_features`` (a tensor in transformers 4, an output whose
+    ``pooler_output`` holds them in transformers 5)."""
+    return getattr(output, "pooler_output", output)
+
+
+@dataclass
+class ClipScorer(RelevanceScorer):
+    """Relevance = cosine similarity between a frame's and the question's embeddings in an
+    image-text model (CLIP, SigLIP: any transformers model with ``get_image_features`` and
+    ``get_text_features``), the paper's setting.
+
+    The text is the question, or with ``with_options`` the question followed by its options.
+    Load one with :meth:`load` from a local ``save_pretrained`` folder (model + processor).
+
+    Attributes:
+        model: the image-text model (eval mode).
+        processor: its processor (tokenizer + image processor).
+        with_options: append the options to the question text.
+        batch_size: frames per forward of the vision tower.
+    """
+
+    model: object
+    processor: object
+    with_options: bool = False
+    batch_size: int = 16
+    name = "clip"
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | None = None, **kw) -> "ClipScorer":
+        """Load the model and processor saved in folder ``path`` (float32, on ``device``; default CPU).
+
+        Raises:
+            AksError: ``path`` is not a folder, or its model has no image and text embeddings.
+        """
+        from transformers import AutoModel, AutoProcessor
+
+        folder = Path(path)
+        if not folder.is_dir():
+            raise AksError(f"{folder}: CLIP scorer folder not found (give a save_pretrained folder)")
+        model = AutoModel.from_pretrained(folder).eval()
+        if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
+            raise AksError(f"{folder}: {type(model).__name__} has no image and text embeddings "
+                           "(the CLIP scorer needs a CLIP- or SigLIP-like model)")
+        return cls(model.to(device or "cpu"), AutoProcessor.from_pretrained(folder), **kw)
+
+    def text(self, question) -> str:
+        """The text the frames are compared with."""
+        return " ".join([question.question, *question.options]) if self.with_options else question.question
+
+    def score(self, question, frames, plan) -> np.ndarray:
+        import torch
+
+        images = [frame for video in frames for frame in np.asarray(video)]
+        if len(images) != len(plan):
+            raise AksError(f"the CLIP scorer got {len(images)} frames for {len(plan)} candidates")
+        # SigLIP was trained on max_length padding; CLIP pools at the end-of-text token either way
+        padding = "max_length" if "siglip" in getattr(self.model.config, "model_type", "") else True
+        device = self.model.device
+        with torch.no_grad():
+            text = self.processor(text=[self.text(question)], padding=padding, truncation=True, return_tensors="pt")
+            t = _pooled(self.model.get_text_features(**{k: v.to(device) for k, v in text.items()}))
+            t = torch.nn.functional.normalize(t.float(), dim=-1)
+            cosines = []
+            for i in range(0, len(images), self.batch_size):
+                pixels = self.processor(images=images[i:i + self.batch_size], return_tensors="pt")["pixel_values"]
+                v = _pooled(self.model.get_image_features(pixel_values=pixels.to(device, self.model.dtype)))
+                cosines.append(torch.nn.functional.normalize(v.float(), dim=-1) @ t[0])
+        return torch.cat(cosines).cpu().numpy().astype(np.float64)
+
+
+#: Scorer kinds of ``--aks-scorer``: ``model`` (no argument) and ``clip:PATH``.
+SCORERS = ("model", "clip")
+
+
+def parse_scorer(spec: str | None) -> tuple[str, str | None]:
+    """``(kind, path)`` from an ``--aks-scorer`` value: ``model`` (or ``None``) or ``clip:PATH``.
+
+    Raises:
+        AksError: an unknown kind, a missing path, or a path that is not a folder.
+    """
+    if spec is None or spec == "model":
+        return "model", None
+    kind, _, path = str(spec).partition(":")
+    if kind not in SCORERS or kind == "model":
+        raise AksError(f"unknown AKS scorer {spec!r}; valid: model, clip:PATH")
+    if not path:
+        raise AksError(f"AKS scorer {spec!r} needs a folder: clip:PATH")
+    if not Path(path).is_dir():
+        raise AksError(f"AKS scorer {spec!r}: {path} is not a folder (give a save_pretrained CLIP/SigLIP folder)")
+    return kind, path
+
+
+def make_scorer(spec: str | None, loader, protocol) -> RelevanceScorer:
+    """The scorer an ``--aks-scorer`` value names (the CLIP model on the explained model's device)."""
+    kind, path = parse_scorer(spec)
+    if kind == "model":
+        return ModelScorer(loader, protocol)
+    return ClipScorer.load(path, device=str(loader.device))
 
 
 def plan_aks(protocol, question, video_root: str | Path, n_frames: int, scorer: RelevanceScorer, *,

@@ -155,6 +155,17 @@ def sampler(text: str) -> str:
     return _one_of("sampler", text, SAMPLERS)
 
 
+def aks_scorer(text: str) -> str:
+    """An AKS relevance scorer: ``model`` or ``clip:PATH`` with PATH a folder (made absolute)."""
+    from vqa_shap.aks import AksError, parse_scorer
+
+    try:
+        kind, path = parse_scorer(text)
+    except AksError as exc:
+        _fail(str(exc))
+    return kind if path is None else f"{kind}:{Path(path).absolute()}"
+
+
 def estimator(text: str) -> str:
     """An estimator name (:data:`vqa_shap.estimators.ESTIMATORS`)."""
     from vqa_shap.estimators import ESTIMATORS

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
     parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, type=argtypes.protocol, help="protocol (default: %(default)s)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: the protocol's for the model family)")
+    parser.add_argument("--aks-scorer", default=None, type=argtypes.aks_scorer,
+                        help="relevance of candidate frames for --sampler aks: 'model' (default: the explained "
+                             "model's confidence with one frame) or 'clip:PATH' (a local CLIP/SigLIP folder)")
     parser.add_argument("--players", default="frames", choices=("frames", "shots"),
                         help="video players: one per sampled frame (default, the paper's) or one per shot "
                              "(the frames of a shot masked together; docs/shots.md)")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         args.questions, args.config, model=args.model, video_root=args.video_root, out=args.out,
         frames=args.frames, budget=args.budget, strict_budget=args.strict_budget, estimator=args.estimator, seed=args.seed,
         batch_size=args.batch_size, device=args.device, dtype=args.dtype, loader=args.loader,
-        protocol=args.protocol, sampler=args.sampler, players=args.players,
+        protocol=args.protocol, sampler=args.sampler, aks_scorer=args.aks_scorer, players=args.players,
         shot_detector=args.shot_detector, name=args.name, work_dir=args.work_dir,
         rank=args.rank, world_size=args.world_size, retry_errors=args.retry_errors,
         overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,

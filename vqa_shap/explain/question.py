@@ -64,6 +64,7 @@ class QuestionExplainer:
         self.estimator = get_estimator(estimator or settings.estimator)
         self.shot_cache = shot_cache
         self._warned_repeats = False
+        self._aks_scorer = None
         self._game = None  # the question's game while it is explained (its evaluations go into an error row)
 
     def _record(self, question, **fields):
@@ -106,10 +107,12 @@ class QuestionExplainer:
         if s.sampler != "aks":
             return self.protocol.plan_frames(question, self.video_root, s.n_frames, sampler=s.sampler,
                                              loader_family=self.loader.family)
-        from vqa_shap.aks import ModelScorer, plan_aks
+        from vqa_shap.aks import make_scorer, plan_aks
 
-        plan, _ = plan_aks(self.protocol, question, self.video_root, s.n_frames,
-                           ModelScorer(self.loader, self.protocol), loader_family=self.loader.family)
+        if self._aks_scorer is None:  # loaded once (a CLIP model) for every question
+            self._aks_scorer = make_scorer(s.aks_scorer, self.loader, self.protocol)
+        plan, _ = plan_aks(self.protocol, question, self.video_root, s.n_frames, self._aks_scorer,
+                           loader_family=self.loader.family)
         return plan
 
     def _players(self, question, plan, features):

@@ -53,6 +53,8 @@ class ExplainRun:
         loader: loader family, or ``None`` to infer it from the checkpoint.
         protocol: protocol name.
         sampler: frame sampler, or ``None`` for the protocol's default for the loader family.
+        aks_scorer: relevance scorer of ``sampler="aks"``: ``"model"`` / ``None`` (the explained
+            model's confidence) or ``"clip:PATH"`` (:class:`vqa_shap.aks.ClipScorer` from a folder).
         players: ``"frames"`` (default, the paper's) or ``"shots"``: one video player per shot, its
             sampled frames masked together (docs/shots.md).
         shot_detector: shot detector name for ``players="shots"`` (default
@@ -88,6 +90,7 @@ class ExplainRun:
     loader: str | None = None
     protocol: str = DEFAULT_PROTOCOL
     sampler: str | None = None
+    aks_scorer: str | None = None
     players: str = "frames"
     shot_detector: str | None = None
     name: str | None = None
@@ -229,6 +232,17 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
 
     if run.sampler is not None and run.sampler not in SAMPLERS:
         raise ExplainInputError(f"unknown sampler {run.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+    aks_scorer = None
+    if run.aks_scorer not in (None, "model"):
+        from vqa_shap.aks import parse_scorer
+
+        if run.sampler != "aks":
+            raise ExplainInputError(f"aks_scorer {run.aks_scorer!r} needs sampler 'aks', got {run.sampler!r}")
+        try:
+            kind, path = parse_scorer(run.aks_scorer)
+        except VqaShapError as exc:
+            raise ExplainInputError(str(exc)) from exc
+        aks_scorer = f"{kind}:{os.path.abspath(path)}"
     shot_detector = None
     if run.players == "shots":
         from vqa_shap.shots import get_detector
@@ -247,7 +261,7 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
         budget=int(run.budget), seed=int(run.seed), n_frames=int(run.frames), sampler=run.sampler,
         strict_budget=bool(run.strict_budget), questions_config=run.config, config=config_out, qids=qids,
         video_root=os.path.abspath(run.video_root), dtype=run.dtype, players=run.players,
-        shot_detector=shot_detector, extra=run.the_job().settings_extra(),
+        shot_detector=shot_detector, aks_scorer=aks_scorer, extra=run.the_job().settings_extra(),
     )
 
 

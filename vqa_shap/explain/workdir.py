@@ -157,6 +157,8 @@ class ExplainSettings:
         players: the video players: ``"frames"`` (one per sampled frame, or per ``temporal_unit``
             frames; the paper's) or ``"shots"`` (the frames of one shot masked together).
         shot_detector: the shot detector's name (``players == "shots"``), else ``None``.
+        aks_scorer: the relevance scorer of ``sampler == "aks"`` other than the model's own
+            (``"clip:<absolute folder>"``), else ``None``.
         extra: settings of a job other than Shapley attributions (e.g. ``vqa-shap interactions``),
             as canonical JSON text; ``None`` for attributions.
     """
@@ -177,6 +179,7 @@ class ExplainSettings:
     dtype: str | None = None
     players: str = "frames"
     shot_detector: str | None = None
+    aks_scorer: str | None = None
     extra: str | None = None
 
     def card_vars(self) -> dict[str, Any]:
@@ -193,6 +196,9 @@ class ExplainSettings:
         }
         if self.players != "frames":  # the paper's layout is the default and stays unrecorded
             card.update(players=self.players, shot_detector=self.shot_detector)
+        if self.aks_scorer is not None:  # the model's own scorer is the default and stays unrecorded
+            kind, _, path = self.aks_scorer.partition(":")  # the folder's name: no local path in a public card
+            card.update(aks_scorer=f"{kind}:{Path(path).name}")
         return card
 
     def to_json(self) -> dict[str, Any]:
