@@ -45,7 +45,8 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
       evaluations), while ``shared_video`` (8 permutations per shared video order, cheaper per
       evaluation and better on the synthetic video-like game) had 3-4× ``cyclic``'s error at 2-4×
       its budget: its video players' values rest on a single video order per group
-      (``benchmarks/bench_pipeline_paper_budget.json``, docs/performance.md).
+      (``benchmarks/pipeline_shared_video_full_groups.log``; cyclic's run at the paper's budget:
+      ``benchmarks/bench_pipeline_paper_budget.json``, docs/performance.md).
     """
     from vqa_shap.estimators import get_estimator
 
