@@ -41,8 +41,8 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
       ``kernel`` 0.91, ``cyclic`` 1.36 at 69; see docs/estimators.md);
     * otherwise ``cyclic`` (cyclic shifts of antithetic orders: every player's position
       stratified). On the realistic-proportion LLaVA-OneVision (F ≈ 130, video-dominated values)
-      it reached, at 4 permutations, the error shap's permutations reach at 18 (the paper's 5000
-      evaluations), while ``shared_video`` (8 permutations per shared video order, cheaper per
+      it reached with about 4.5 permutations the error shap's permutations reach at 18 (the paper's
+      5000 evaluations), while ``shared_video`` (8 permutations per shared video order, cheaper per
       evaluation and better on the synthetic video-like game) had 3-4× ``cyclic``'s error at 2-4×
       its budget: its video players' values rest on a single video order per group
       (``benchmarks/pipeline_shared_video_full_groups.log``; cyclic's run at the paper's budget:
