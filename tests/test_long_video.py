@@ -137,3 +137,15 @@ def test_script_adds_a_part_and_regenerates_the_doc(tmp_path, capsys):
     text = doc.read_text()
     assert text.startswith("intro\n") and text.endswith("end\n") and "old" not in text
     assert lv.format_tables(result) in text and "**tiny**" in text and "**other**" in text
+
+
+def test_players_table_pairs_shots_with_frames_per_question_and_seed():
+    from vqa_shap.bench.long_video import _paired_players
+
+    rows = [{"qid": q, "seed": s, "budget": 64, "layout": layout, "top1": top1}
+            for q in ("a", "b") for s in (0, 1)
+            for layout, top1 in (("frames", 1.0), ("shots", 0.0 if q == "a" else 1.0))]
+    rows.append({"qid": "c", "seed": 0, "budget": 64, "layout": "shots", "top1": 1.0})  # no frames twin: left out
+    (line,) = [line for line in _paired_players(rows) if line]
+    assert "-0.50 ± 0.57 at budget 64" in line  # diffs -1, -1, 0, 0: mean -0.5, 1.96 * 0.577 / 2
+    assert _paired_players([r for r in rows if r["layout"] == "shots"]) == []

@@ -246,11 +246,27 @@ def _players_table(part: dict) -> list[str]:
         layout, budget = key.split("@")
         lines.append(f"| {layout} | {budget} | {_fmt(m['players'], 1)} | {_fmt(m['top1'])} | "
                      f"{_fmt(m['evaluations'], 0)} | {_fmt(m['cost'], 0)} | {_fmt(m['seconds'], 1)} |")
+    lines += _paired_players(part.get("player_rows", []))
     if with_correct:
         first = next(iter(s.values()))
         lines += ["", f"The model answers right with all {st['n_frames']} frames shown for {_fmt(first['correct'])} "
                       "of the questions."]
     return lines
+
+
+def _paired_players(rows: list[dict]) -> list[str]:
+    """Shots − frames top-1 evidence, paired per question and seed, per budget (``[]`` without pairs)."""
+    by_key = {(r.get("qid"), r.get("seed"), r.get("budget"), r["layout"]): r["top1"] for r in rows if "qid" in r}
+    diffs: dict = {}
+    for (qid, seed, budget, layout), top1 in by_key.items():
+        frames = by_key.get((qid, seed, budget, "frames"))
+        if layout == "shots" and frames is not None:
+            diffs.setdefault(budget, []).append(top1 - frames)
+    if not diffs:
+        return []
+    ordered = sorted(diffs.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    parts = [f"{_fmt(_mean_ci(d))} at budget {b}" for b, d in ordered]
+    return ["", "Shots − frames, top-1 evidence paired per question and seed: " + ", ".join(parts) + "."]
 
 
 def _samplers_table(part: dict) -> list[str]:
