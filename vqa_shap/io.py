@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "atomic_write_json", "safe_stem"]
+__all__ = ["atomic_write_text", "atomic_write_json", "safe_stem", "file_digest"]
 
 # mkstemp creates files readable by the owner only; give the target the mode open() would give it.
 _UMASK = os.umask(0)
@@ -90,3 +90,18 @@ def swap_in_folder(staging: str | os.PathLike, target: str | os.PathLike) -> Non
     os.replace(staging, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, or of a folder's sorted file names and bytes (frame folders)."""
+    import hashlib
+
+    path = Path(path)
+    h = hashlib.sha256()
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(f.name.encode() if path.is_dir() else b"")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()

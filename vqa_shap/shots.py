@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from vqa_shap.errors import VqaShapError
+from vqa_shap.io import file_digest  # re-exported: the shot cache is keyed by it
 
 __all__ = ["ShotError", "ShotDetector", "FrameDiffDetector", "SceneDetectDetector", "DETECTORS",
            "get_detector", "default_detector", "Shots", "video_shots", "shot_of", "file_digest", "shot_name",
@@ -240,19 +241,6 @@ class Shots:
 def shot_of(cuts: Sequence[int], indices: Sequence[int]) -> list[int]:
     """The shot number of each frame index (shot 0 before the first cut)."""
     return [bisect.bisect_right(list(cuts), int(i)) for i in indices]
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes, or of a folder's sorted file names and bytes (frame folders)."""
-    path = Path(path)
-    h = hashlib.sha256()
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(f.name.encode() if path.is_dir() else b"")
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 def _decode_all(path: Path, kind: str, fps: float | None) -> tuple[np.ndarray, float, int]:

@@ -120,11 +120,9 @@ class Fingerprints:
         stat = path.stat()
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._files:
-            digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            self._files[key] = digest.hexdigest()
+            from vqa_shap.io import file_digest
+
+            self._files[key] = file_digest(path)
         return self._files[key]
 
     def config(self, folder: Path, config: str) -> str | None:
@@ -132,9 +130,7 @@ class Fingerprints:
         from vqa_shap.hub import config_dir
 
         files = sorted((Path(folder) / config_dir(config)).glob("*.parquet"))
-        if not files:
-            return None
-        return hashlib.sha256("".join(f"{f.name}:{self.file(f)};" for f in files).encode()).hexdigest()
+        return self.files(files) if files else None
 
     def files(self, paths) -> str:
         """The hash of some files' contents (e.g. a report's figures)."""
