@@ -101,6 +101,23 @@ def list_configs(folder: str | os.PathLike) -> list[str]:
     return _config_names(_read_card_data(Path(folder) / README))
 
 
+def select_configs(folder: str | os.PathLike, configs: Sequence[str] | None = None, *,
+                   error: type[VqaShapError] = VqaShapError) -> list[str]:
+    """The configs of a Hub-style attributions folder to read: ``configs``, checked against those the
+    folder has, or all of them (checked before any loading).
+
+    Raises:
+        error: the folder has no configs, or ``configs`` names one it lacks (listing the available ones).
+    """
+    available = list_configs(folder)
+    if not available:
+        raise error(f"{folder}: no dataset configs found (expected a Hub-style attributions folder)")
+    unknown = [c for c in configs or () if c not in available]
+    if unknown:
+        raise error(f"{folder}: unknown config(s) {unknown}; available: {available}")
+    return list(configs or available)
+
+
 def load_config(folder: str | os.PathLike, config: str):
     """Load one config's ``test`` split with ``datasets.load_dataset`` (offline, like the Hub copy).
 

@@ -18,18 +18,11 @@ def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat:
         signal, see :func:`vqa_shap.analysis.metrics.subset_rows`) and ``{config: [QuestionMetrics]}``.
     """
     from vqa_shap import hub
-    from vqa_shap.errors import VqaShapError
     from vqa_shap.analysis.metrics import question_metrics, subset_metrics, subset_rows
     from vqa_shap.analysis.maskbench import load_attributions
     from vqa_shap.schema import Attribution
 
-    available = hub.list_configs(folder)
-    if not available:
-        raise VqaShapError(f"{folder}: no dataset configs found (expected a Hub-style attributions folder)")
-    chosen = list(configs) if configs else available
-    unknown = [c for c in chosen if c not in available]
-    if unknown:
-        raise VqaShapError(f"{folder}: unknown config(s) {unknown}; available: {available}")
+    chosen = hub.select_configs(folder, configs)
     rows: list[dict[str, Any]] = []
     per_question: dict[str, list] = {}
     for config in chosen:

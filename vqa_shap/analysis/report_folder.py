@@ -37,13 +37,7 @@ def report_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
     from vqa_shap.analysis.report import build_report
     from vqa_shap.errors import VqaShapError
 
-    available = hub.list_configs(attributions)
-    if not available:
-        raise VqaShapError(f"{attributions}: no dataset configs found (expected a Hub-style attributions folder)")
-    configs = list(configs or available)
-    unknown = [c for c in configs if c not in available]
-    if unknown:
-        raise VqaShapError(f"{attributions}: unknown config(s) {unknown}; available: {available}")
+    configs = hub.select_configs(attributions, configs)
     rows = {c: maskbench.load_attributions(attributions, c) for c in configs}
     settings = {c: maskbench.attribution_settings(attributions, c) for c in configs}
     by_config = None

@@ -81,13 +81,7 @@ def _configs(attributions, configs: Sequence[str] | None) -> list[str]:
     from vqa_shap import hub
     from vqa_shap.errors import UsageError
 
-    available = hub.list_configs(attributions)
-    if not available:
-        raise UsageError(f"{attributions}: no dataset configs found (expected a Hub-style attributions folder)")
-    unknown = [c for c in configs or () if c not in available]
-    if unknown:
-        raise UsageError(f"{attributions}: unknown config(s) {unknown}; available: {available}")
-    return list(configs or available)
+    return hub.select_configs(attributions, configs, error=UsageError)
 
 
 def _questions_configs(questions, qconfigs: Sequence[str] | None, settings) -> list[str]:
