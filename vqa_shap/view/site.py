@@ -40,10 +40,10 @@ CHUNK = 100
 #: The file marking a folder as a viewer site.
 MARKER = ".vqa-shap-view"
 #: Static files copied from the package (``vqa_shap/view/assets``): name in the package -> path in the site.
-ASSETS = {
-    "index.html": "index.html", "questions.html": "questions.html", "question.html": "question.html",
-    "compare.html": "compare.html", "viewer.js": "assets/viewer.js", "viewer.css": "assets/viewer.css",
-}
+ASSETS = {"viewer.js": "assets/viewer.js", "viewer.css": "assets/viewer.css"}
+#: The static pages, all rendered from ``assets/page.html`` (they differ only in title and page kind,
+#: which the script reads): page kind -> title.
+PAGES = {"index": "Configs", "questions": "Questions", "question": "Question", "compare": "Compare"}
 _PREFIX = "var D=window.VQA_DATA=window.VQA_DATA||{site:null,lists:{},chunks:{}};"
 
 
@@ -100,6 +100,10 @@ def _copy_assets(staging: Path) -> None:
         target = staging / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((package / name).read_bytes())
+    page = (package / "page.html").read_text(encoding="utf-8")
+    for kind, title in PAGES.items():
+        (staging / f"{kind}.html").write_text(page.replace("__TITLE__", title).replace("__PAGE__", kind),
+                                              encoding="utf-8")
     (staging / "assets" / "placeholder.svg").write_text(PLACEHOLDER_SVG, encoding="utf-8")
 
 
