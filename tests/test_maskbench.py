@@ -498,7 +498,7 @@ def test_format_matrix_is_the_papers_layout():
     assert lines[2].split() == ["everything", "+0.0"]
 
 
-def test_shot_attributions_and_aks_are_refused_clearly(tiny_question):
+def test_aks_is_refused_and_shot_players_are_checked_against_the_redetected_shots(tiny_question):
     from dataclasses import replace
 
     from vqa_shap.analysis.maskbench import MaskBenchError, plan_for_attribution
@@ -508,9 +508,13 @@ def test_shot_attributions_and_aks_are_refused_clearly(tiny_question):
     q, root = tiny_question
     attr, _ = _hand_attribution(q, root)
     proto = get_protocol("pollard2025")
-    shots = replace(attr, features=(Feature("shot_0@0-2s", "video", input=0, time=0.0),) + attr.features[1:])
-    with pytest.raises(MaskBenchError, match="shot players"):
-        plan_for_attribution(proto, q, shots, root, 4, loader_family="llava_onevision")
     with pytest.raises(MaskBenchError, match="aks"):
         plan_for_attribution(proto, q, attr, root, 4, loader_family="llava_onevision", sampler="aks")
-    plan_for_attribution(proto, q, attr, root, 4, loader_family="llava_onevision")  # the frame players fit
+    layout = plan_for_attribution(proto, q, attr, root, 4, loader_family="llava_onevision")  # the frame players fit
+    assert layout.players == layout.features == attr.features and layout.groups is None
+    # a shot name this video's shots do not give: the message names the question and the first differing player
+    shots = replace(attr, features=(Feature("shot_0@0-99s", "video", input=0, time=0.0),) + attr.features[4:],
+                    shapley=attr.shapley[3:])
+    with pytest.raises(MaskBenchError, match=r"question 'q1': feature 0 differs: protocol 'shot_0@0-[\d.]+s' .* "
+                                             r"vs attribution 'shot_0@0-99s'.*the video changed"):
+        plan_for_attribution(proto, q, shots, root, 4, loader_family="llava_onevision", shot_detector="diff")

@@ -107,6 +107,18 @@ class CostModel:
         return self.full_cost + float((self.step_cost + self.tail_costs(video)[first]).sum())
 
 
+def expand_coalitions(coalitions: np.ndarray, groups: Sequence[Sequence[int]] | None, n_features: int) -> np.ndarray:
+    """Feature masks ``bool[B, n_features]`` of player coalitions ``bool[B, len(groups)]``: each player
+    keeps or masks the features of its group; features in no group are kept. ``groups=None``: every
+    feature is a player and the coalitions are returned as they are."""
+    if groups is None:
+        return coalitions
+    masks = np.ones((len(coalitions), n_features), dtype=bool)
+    for p, members in enumerate(groups):
+        masks[:, np.asarray(members, dtype=np.int64)] = coalitions[:, p : p + 1]
+    return masks
+
+
 class Game:
     """A value function over coalitions of players, with caching, batching and cost accounting.
 
@@ -211,12 +223,7 @@ class Game:
     # ------------------------------------------------------------------ evaluation
     def features_of(self, coalitions: np.ndarray) -> np.ndarray:
         """Expand player coalitions ``bool[B, n_players]`` to feature masks ``bool[B, n_features]``."""
-        if self._groups is None:
-            return coalitions
-        masks = np.ones((len(coalitions), self.n_features), dtype=bool)
-        for p, members in enumerate(self._groups):
-            masks[:, members] = coalitions[:, p : p + 1]
-        return masks
+        return expand_coalitions(coalitions, self._groups, self.n_features)
 
     def __call__(self, coalitions: np.ndarray) -> np.ndarray:
         """Values of player coalitions.

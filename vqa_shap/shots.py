@@ -33,7 +33,7 @@ from vqa_shap.io import file_digest  # re-exported: the shot cache is keyed by i
 
 __all__ = ["ShotError", "ShotDetector", "FrameDiffDetector", "SceneDetectDetector", "DETECTORS",
            "get_detector", "default_detector", "Shots", "video_shots", "shot_of", "file_digest", "shot_name",
-           "parse_shot_name", "shot_players"]
+           "parse_shot_name", "shot_players", "shot_layout", "has_shot_players"]
 
 #: Frames are decoded at this ``(height, width)`` for detection: cuts are coarse, so small is enough
 #: and an hour-long video stays cheap to scan.
@@ -353,3 +353,30 @@ def shot_players(question, plan, frame_groups: Sequence[Sequence[int]], video_ro
         features.append(Feature(shot_name(len(features), start, end), "video", input=key[0], time=float(start)))
         groups.append([j])
     return tuple(features), groups
+
+
+def has_shot_players(features) -> bool:
+    """Whether a list of players holds shot players (video players named by :func:`shot_name`)."""
+    return any(f.modality == "video" and parse_shot_name(f.name) is not None for f in features)
+
+
+def shot_layout(protocol, question, plan, features: Sequence, temporal_unit: int, video_root: str | os.PathLike, *,
+                detector: ShotDetector | str | None = None, cache_dir: str | os.PathLike | None = None,
+                ) -> tuple[tuple, list[list[int]]]:
+    """The ``--players shots`` layout of a question: its players and the Game's feature groups.
+
+    Args:
+        protocol: the :class:`~vqa_shap.protocol.Protocol`.
+        question, plan: the question and its frame plan.
+        features: ``protocol.features(question, plan, temporal_unit)`` (video features, then words).
+        temporal_unit: frames per video feature (the loader's).
+        video_root, detector, cache_dir: as :func:`shot_players`.
+
+    Returns:
+        ``(players, groups)``: the shot players then the word features, and for each player the
+        indices of the features it masks together (a word is its own group).
+    """
+    frame_groups = protocol.frame_groups(plan, temporal_unit)
+    shots, groups = shot_players(question, plan, frame_groups, video_root, detector=detector, cache_dir=cache_dir)
+    n_video = len(frame_groups)
+    return shots + tuple(features[n_video:]), groups + [[i] for i in range(n_video, len(features))]

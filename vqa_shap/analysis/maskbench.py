@@ -30,7 +30,11 @@ The output is tidy: one :class:`MaskBenchRow` per question × setting; :func:`su
 accuracy per setting and its difference to ``nothing``; :func:`paper_json` the paper's benchmark
 JSON layout.
 
+Shot players (``explain --players shots``) work too: the shots are re-detected and a masked shot
+masks all its sampled frames, as explain masked them; every mode is the same over players.
+
 Modules: :mod:`~vqa_shap.analysis.maskbench_masks` (settings and masks),
+:mod:`~vqa_shap.analysis.maskbench_players` (re-planning an attribution's frames and players),
 :mod:`~vqa_shap.analysis.maskbench_summary` (accuracy per setting, tables); their names are
 importable from here.
 """
@@ -40,11 +44,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -53,12 +56,15 @@ from vqa_shap.analysis.maskbench_masks import (  # noqa: F401 - part of this mod
     feature_index_map, forced_order, keep_mask, keep_matrix, mask_settings, normalised_shapley, reorder_options,
     signal_values,
 )
+from vqa_shap.analysis.maskbench_players import (  # noqa: F401 - part of this module's API
+    AttributionPlayers, check_features, frame_count, plan_for_attribution, shot_detector_of, temporal_unit_of,
+)
 from vqa_shap.errors import InternalError, VqaShapError
 from vqa_shap.io import atomic_write_json, safe_stem
-from vqa_shap.schema import Attribution, Feature, Question
+from vqa_shap.schema import Attribution, Question
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vqa_shap.protocol import FramePlan, Protocol
+    from vqa_shap.protocol import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,8 @@ class MaskBenchOptions:
         settings: the settings to run (default: all 29 of :func:`mask_settings`).
         sampler: the frame sampler the attributions were computed with (``None``: the protocol's
             default for the loader family).
+        shot_detector: the shot detector shot-player attributions were computed with (``None``:
+            the default detector; :func:`shot_detector_of` reads it from the card).
     """
 
     answer_masking: str = "all"
@@ -85,6 +93,7 @@ class MaskBenchOptions:
     threshold: float = 0.0
     settings: tuple[MaskSetting, ...] = dataclasses.field(default_factory=mask_settings)
     sampler: str | None = None
+    shot_detector: str | None = None
 
     def __post_init__(self):
         if self.answer_masking not in ANSWER_MASKINGS:
@@ -184,17 +193,6 @@ def load_attributions(folder: Path | str, config: str) -> list[Attribution]:
     return attributions
 
 
-def frame_count(attributions: Iterable[Attribution], temporal_unit: int = 1) -> int:
-    """The frame count to plan with: the largest number of video players × temporal unit.
-
-    Questions with short windows get fewer frames than requested, so the maximum over the rows
-    recovers the ``--frames`` the attributions were computed with (checked per question by
-    :func:`plan_for_attribution`).
-    """
-    counts = [sum(f.modality == "video" for f in a.features) for a in attributions if a.error is None]
-    return max(counts, default=0) * int(temporal_unit)
-
-
 def attribution_settings(folder: Path | str, config: str) -> dict[str, Any]:
     """The settings an attributions config's card records (``model``, ``n_frames``, ``sampler``,
     ``questions_config``, …, as written by ``vqa-shap explain``); ``{}`` when the card has none."""
@@ -203,82 +201,42 @@ def attribution_settings(folder: Path | str, config: str) -> dict[str, Any]:
     return hub.config_vars(folder, config)
 
 
-def temporal_unit_of(features: Sequence[Feature]) -> int:
-    """Frames per video player, read from the player names (``frame_<i>-<j>`` groups; 1 otherwise)."""
-    unit = 1
-    for f in features:
-        match = re.fullmatch(r"frame_(\d+)-(\d+)", f.name) if f.modality == "video" else None
-        if match:
-            unit = max(unit, int(match.group(2)) - int(match.group(1)) + 1)
-    return unit
-
-
-def plan_for_attribution(protocol: "Protocol", question: Question, attribution: Attribution,
-                         video_root: Path | str, n_frames: int, *, loader_family: str | None,
-                         temporal_unit: int = 1, sampler: str | None = None,
-                         ) -> "tuple[FramePlan, tuple[Feature, ...]]":
-    """Re-plan the frames an attribution was computed on and check its players match.
-
-    ``n_frames``, ``sampler`` and ``loader_family`` must be those the attribution was computed with.
-
-    Returns:
-        ``(plan, features)`` with ``features = protocol.features(question, plan, temporal_unit)``.
-
-    Raises:
-        MaskBenchError: the protocol's players differ from the attribution's (names, modalities
-            or frame times), e.g. another frame count or sampler was used.
-    """
-    if any(f.name.startswith("shot_") and f.modality == "video" for f in attribution.features):
-        raise MaskBenchError(f"question {question.qid!r}: the attribution has shot players (explain --players "
-                             "shots); mask-bench masks frame players only")
-    if sampler == "aks":
-        raise MaskBenchError(f"question {question.qid!r}: mask-bench cannot re-plan --sampler aks frames")
-    plan = protocol.plan_frames(question, Path(video_root), n_frames, sampler=sampler, loader_family=loader_family)
-    features = tuple(protocol.features(question, plan, temporal_unit))
-    check_features(features, attribution.features, what=f"question {question.qid!r}")
-    return plan, features
-
-
-def check_features(ours: Sequence[Feature], theirs: Sequence[Feature], *, what: str,
-                   same_options: bool = True) -> None:
-    """Raise :class:`MaskBenchError` unless two player lists agree (name, modality, frame time, and
-    the option index of answer words unless ``same_options`` is false)."""
-    if len(ours) != len(theirs):
-        raise MaskBenchError(f"{what}: the protocol gives {len(ours)} features but the attribution has "
-                             f"{len(theirs)} (another --frames or loader?)")
-    for i, (a, b) in enumerate(zip(ours, theirs)):
-        same_time = (a.time is None or b.time is None) or abs(float(a.time) - float(b.time)) < 1e-6
-        same_option = a.option == b.option or not same_options
-        if (a.name, a.modality) != (b.name, b.modality) or not same_time or not same_option:
-            raise MaskBenchError(f"{what}: feature {i} differs: protocol {a.name!r} ({a.modality}, "
-                                 f"option {a.option}, t={a.time}) vs attribution {b.name!r} ({b.modality}, "
-                                 f"option {b.option}, t={b.time})")
-
-
 # --------------------------------------------------------------------------------------------
 # running
 
 
 def evaluate_question(attribution: Attribution, question: Question, loader: Any, protocol: "Protocol",
-                      video_root: Path | str, n_frames: int,
-                      options: MaskBenchOptions = MaskBenchOptions()) -> list[MaskBenchRow]:
+                      video_root: Path | str, n_frames: int, options: MaskBenchOptions = MaskBenchOptions(), *,
+                      shot_cache: Path | str | None = None) -> list[MaskBenchRow]:
     """Run every setting of ``options`` on one question in a single ``loader.score`` batch.
+
+    The masks are coalitions of the attribution's players; shot players (``explain --players
+    shots``) are rebuilt by :func:`plan_for_attribution` and a masked shot masks all its sampled
+    frames, through the Game's player groups as explain masked them
+    (:func:`vqa_shap.game.expand_coalitions`). ``n_masked``/``n_features`` count players.
+
+    Args:
+        shot_cache: folder caching shot boundaries (shot players only), or ``None``.
 
     Raises:
         MaskBenchError: the attribution and the question/protocol do not fit together.
         VqaShapError: video or loader errors (missing video, too many options, ...).
     """
+    from vqa_shap.game import expand_coalitions
+
     if attribution.error is not None:
         raise MaskBenchError(f"the attribution has an error: {attribution.error}")
     if question.answer != attribution.answer:
         raise MaskBenchError(f"answer differs: question {question.answer} vs attribution {attribution.answer}")
-    plan, features = plan_for_attribution(protocol, question, attribution, video_root, n_frames,
-                                          loader_family=loader.family, temporal_unit=loader.temporal_unit,
-                                          sampler=options.sampler)
-    keep = keep_matrix(options.settings, features, attribution.shapley, question.answer,
+    layout = plan_for_attribution(protocol, question, attribution, video_root, n_frames,
+                                  loader_family=loader.family, temporal_unit=loader.temporal_unit,
+                                  sampler=options.sampler, shot_detector=options.shot_detector, shot_cache=shot_cache)
+    plan, features = layout.plan, layout.features
+    keep = keep_matrix(options.settings, layout.players, attribution.shapley, question.answer,
                        threshold=options.threshold, answer_masking=options.answer_masking)
+    masks = expand_coalitions(keep, layout.groups, len(features))
     shown, label = question, question.answer
-    if options.force_logit:
+    if options.force_logit:  # the words are their own players: reorder the feature masks
         order = forced_order(question.n_options, question.answer, options.force_logit)
         shown = reorder_options(question, order)
         label = shown.answer
@@ -286,16 +244,16 @@ def evaluate_question(attribution: Attribution, question: Question, loader: Any,
         moved = tuple(protocol.features(shown, plan, loader.temporal_unit))
         check_features(moved, [features[i] for i in index_map], what=f"reordered question {question.qid!r}",
                        same_options=False)
-        keep = keep[:, index_map]
+        masks = masks[:, index_map]
     frames = protocol.load_frames(shown, Path(video_root), plan)
     prepared = loader.prepare(shown, frames, plan, protocol)
-    scores = np.asarray(loader.score(prepared, keep), dtype=np.float64)
-    if scores.shape[0] != keep.shape[0]:
-        raise InternalError(f"loader returned {scores.shape[0]} score rows for {keep.shape[0]} coalitions")
+    scores = np.asarray(loader.score(prepared, masks), dtype=np.float64)
+    if scores.shape[0] != masks.shape[0]:
+        raise InternalError(f"loader returned {scores.shape[0]} score rows for {masks.shape[0]} coalitions")
     preds = scores.argmax(axis=1)  # ties -> lowest index, as torch.argmax in the paper
     return [
         _row(attribution, question, s, label, options, prediction=int(p), n_masked=int((~k).sum()),
-             n_features=len(features))
+             n_features=len(layout.players))
         for s, p, k in zip(options.settings, preds, keep)
     ]
 
@@ -370,6 +328,7 @@ def run_mask_bench(attributions: Sequence[Attribution], questions: Mapping[str, 
             "answer_masking": options.answer_masking, "force_logit": options.force_logit,
             "threshold": options.threshold, "sampler": options.sampler,
             "settings": [s.key for s in options.settings],
+            **({"shot_detector": options.shot_detector} if options.shot_detector else {}),
         })
     rows: list[MaskBenchRow] = []
     n_failed = 0
@@ -382,7 +341,8 @@ def run_mask_bench(attributions: Sequence[Attribution], questions: Mapping[str, 
         try:
             if question is None:
                 raise MaskBenchError(f"question {attr.qid!r} is not in the questions dataset")
-            q_rows = evaluate_question(attr, question, loader, protocol, video_root, n_frames, options)
+            q_rows = evaluate_question(attr, question, loader, protocol, video_root, n_frames, options,
+                                       shot_cache=work / "shots" if work is not None else None)
         except Exception as exc:  # noqa: BLE001 - recorded per question, the run goes on
             n_failed += 1
             reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, VqaShapError) else str(exc)

@@ -68,12 +68,12 @@ def frame_images(attr: Attribution, question: Question | None, protocol: "Protoc
         protocol = get_protocol(attr.protocol if attr.protocol == "pollard2025" else "pollard2025")
     unit = temporal_unit_of(attr.features)
     try:
-        plan, _ = plan_for_attribution(protocol, question, attr, video_root, n_frames or frame_count([attr], unit),
-                                       loader_family=attr.loader or None, temporal_unit=unit, sampler=sampler)
-        frames = protocol.load_frames(question, Path(video_root), plan)
+        layout = plan_for_attribution(protocol, question, attr, video_root, n_frames or frame_count([attr], unit),
+                                      loader_family=attr.loader or None, temporal_unit=unit, sampler=sampler)
+        frames = protocol.load_frames(question, Path(video_root), layout.plan)
     except Exception as exc:  # noqa: BLE001 - the report still shows the values, with a note
         return None, f"frames unavailable: {exc}"
-    return player_frames(frames, protocol, plan, unit), None
+    return player_frames(frames, protocol, layout.plan, unit, layout.groups), None
 
 
 def plot_question_report(attr: Attribution, path: Path | str, *,

@@ -1,7 +1,8 @@
 """Frame-ranking agreement: Gemini's frame ranking vs the Shapley ranking (docs/analysis.md).
 
 A *ranking* is the ordered tuple of video-player ids, most important first (ids are positions among
-a question's video players, ``0 … n−1``; for frame-pair players one id per pair). Rankers
+a question's video players, ``0 … n−1``; for frame-pair players one id per pair, for shot players
+one id per shot). Rankers
 (:data:`RANKERS`, one hot method :meth:`Ranker.rank_item`):
 
 * ``shapley`` — |φ| of the ground-truth option, descending; ties keep chronological order (a
@@ -73,21 +74,41 @@ class RankResult:
 
 
 def player_frames(frames: Sequence[np.ndarray], protocol: "Protocol", plan: "FramePlan",
-                  temporal_unit: int = 1) -> list[np.ndarray]:
-    """One image per video player: the first frame of each player's group (all frames for unit 1)."""
+                  temporal_unit: int = 1, groups: Sequence[Sequence[int]] | None = None) -> list[np.ndarray]:
+    """One image per video player.
+
+    A frame player shows the first frame of its group (every frame for unit 1; the first of a
+    frame pair), as the paper's Gemini prompt did. A shot player (``groups``: the Game's player
+    groups of :func:`~vqa_shap.analysis.maskbench.plan_for_attribution`, video features first)
+    shows the *middle* of the shot's sampled frames (the earlier of the two middle ones for an even
+    count): every frame of a shot shows the same scene, and the middle one is the farthest from the
+    cuts, where a detector's boundary can be a frame off or a gradual transition blends two shots.
+    """
     flat = [f for per_input in frames for f in per_input]
-    return [flat[g[0]] for g in protocol.frame_groups(plan, temporal_unit)]
+    frame_groups = protocol.frame_groups(plan, temporal_unit)
+    if groups is None:
+        return [flat[g[0]] for g in frame_groups]
+    out = []
+    for members in groups:
+        if members[0] >= len(frame_groups):  # a word: the video players come first
+            break
+        positions = [pos for m in members for pos in frame_groups[m]]
+        out.append(flat[positions[(len(positions) - 1) // 2]])
+    return out
 
 
 def rank_questions(attributions: Sequence[Attribution], ranker: Ranker, reference: Ranker, *,
                    questions: Mapping[str, Question] | None = None, protocol: "Protocol | None" = None,
                    video_root: Path | str | None = None, n_frames: int | None = None,
-                   sampler: str | None = None, temporal_unit: int = 1, progress: bool = True) -> list[RankResult]:
-    """Rank every explained question's frames with two rankers and measure their agreement.
+                   sampler: str | None = None, temporal_unit: int = 1, shot_detector: str | None = None,
+                   progress: bool = True) -> list[RankResult]:
+    """Rank every explained question's video players with two rankers and measure their agreement.
 
     Frames are decoded (with the protocol, re-planned as the attribution was: ``n_frames``,
-    ``sampler`` and the attribution's loader family) only when a ranker needs them. A question that
-    fails is recorded with its ``error``; the run goes on.
+    ``sampler``, the attribution's loader family and ``temporal_unit``) only when a ranker needs
+    them. Shot players (``explain --players shots``) are ranked like frames, one image per shot
+    (:func:`player_frames`); their shots are re-detected with ``shot_detector`` and checked against
+    the attribution's. A question that fails is recorded with its ``error``; the run goes on.
     """
     from tqdm.auto import tqdm
 
@@ -101,7 +122,7 @@ def rank_questions(attributions: Sequence[Attribution], ranker: Ranker, referenc
         from vqa_shap.protocol import get_protocol
 
         protocol = get_protocol("pollard2025")
-    if n_frames is None:
+    if n_frames is None and needs_frames:
         n_frames = frame_count(attributions, temporal_unit)
     for r in (ranker, reference):
         if isinstance(r, GeminiRanker):
@@ -120,11 +141,12 @@ def rank_questions(attributions: Sequence[Attribution], ranker: Ranker, referenc
             if needs_frames:
                 if question is None:
                     raise RankingError(f"question {attr.qid!r} is not in the questions dataset")
-                plan, _ = plan_for_attribution(protocol, question, attr, video_root, n_frames,
-                                               loader_family=attr.loader or None, temporal_unit=temporal_unit,
-                                               sampler=sampler)
+                layout = plan_for_attribution(protocol, question, attr, video_root, n_frames,
+                                              loader_family=attr.loader or None, temporal_unit=temporal_unit,
+                                              sampler=sampler, shot_detector=shot_detector)
+                plan = layout.plan
                 frames = player_frames(protocol.load_frames(question, Path(video_root), plan), protocol, plan,
-                                       temporal_unit)
+                                       temporal_unit, layout.groups)
             item = RankItem(attr.qid, n, attr, question, frames, plan)
             rankings = [ranker.rank(item), reference.rank(item)]
             if rankings[0] is None or rankings[1] is None:

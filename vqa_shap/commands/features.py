@@ -63,11 +63,10 @@ def question_entry(protocol, question, video_root: Path | None, n_frames: int, l
         entry["stride"] = plan.stride
     features = protocol.features(question, plan, temporal_unit=temporal_unit)
     if players == "shots" and plan is not None:
-        from vqa_shap.shots import shot_players
+        from vqa_shap.shots import shot_layout
 
-        frame_groups = protocol.frame_groups(plan, temporal_unit)
-        shots, _ = shot_players(question, plan, frame_groups, video_root, detector=shot_detector)
-        features = shots + tuple(features[len(frame_groups):])
+        features, _ = shot_layout(protocol, question, plan, features, temporal_unit, video_root,
+                                  detector=shot_detector)
     entry["features"] = [f.to_row() for f in features]
     return entry
 

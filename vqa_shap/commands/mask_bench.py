@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=argtypes.frames, default=None,
                         help="frames per question (default: as recorded in the attributions card)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the attributions card)")
+    parser.add_argument("--shot-detector", default=None, choices=("diff", "content", "adaptive"),
+                        help="shot detector of shot-player attributions (default: as recorded in the attributions card)")
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
     parser.add_argument("--protocol", default=None, type=argtypes.protocol, help="protocol (default: the attributions' protocol)")
     parser.add_argument("--device", default=None, type=argtypes.device, help="torch device (default: automatic)")
@@ -79,8 +81,13 @@ def run(args: argparse.Namespace) -> int:
         raise VqaShapError(f"config {args.config!r} holds several models {models}; pass --model")
     protocols = sorted({a.protocol for a in attrs if a.protocol})
     protocol = get_protocol(args.protocol or (protocols[0] if len(protocols) == 1 else "pollard2025"))
+    sampler = args.sampler or recorded.get("sampler")
+    if sampler == "aks":
+        raise VqaShapError(f"{args.attributions}: config {args.config!r} was explained with --sampler aks, whose "
+                           "frames mask-bench cannot re-plan (they depend on the relevance scorer)")
     options = maskbench.MaskBenchOptions(answer_masking=args.answer_masking, force_logit=args.force_logit,
-                                         threshold=args.threshold, sampler=args.sampler or recorded.get("sampler"))
+                                         threshold=args.threshold, sampler=sampler,
+                                         shot_detector=maskbench.shot_detector_of(attrs, recorded, args.shot_detector))
     name = args.name or f"{args.config}{options.suffix}"
     if not args.overwrite and name in hub.list_configs(args.out):
         raise VqaShapError(f"{args.out}: config {name!r} already exists; pass --overwrite to replace it")
@@ -93,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
                                     options=options, work_dir=work, progress=not args.no_progress)
     card_vars = {"model": model, "attributions_config": args.config, "questions_config": qconfig,
                  "answer_masking": options.answer_masking, "force_logit": options.force_logit,
-                 "threshold": options.threshold, "n_frames": int(n_frames)}
+                 "threshold": options.threshold, "n_frames": int(n_frames),
+                 **({"players": "shots", "shot_detector": options.shot_detector} if options.shot_detector else {})}
     info = hub.write_config(args.out, name, [r.to_row() for r in rows], features=maskbench.maskbench_features(),
                             kind="maskbench", card_vars=card_vars, overwrite=args.overwrite)
     summary = maskbench.summarize(rows)

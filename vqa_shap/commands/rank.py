@@ -1,5 +1,8 @@
 """``vqa-shap rank``: agreement between two frame rankings (e.g. Gemini vs Shapley) per question.
 
+Shot players (``explain --players shots``) are ranked as the video players they are, one image per
+shot for Gemini (the shots re-detected with the recorded detector, ``--shot-detector`` to override).
+
 Prints the mean/median textbook Spearman ρ, Kendall τ and the paper's position-wise Spearman;
 ``--json`` writes every question's rankings and statistics, ``--plot`` a violin plot. The Gemini
 ranker reads its API key from ``GEMINI_API_KEY``/``GOOGLE_API_KEY`` (never printed) and caches raw
@@ -32,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=argtypes.frames, default=None,
                         help="frames per question (default: as recorded in the attributions card)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the card)")
+    parser.add_argument("--shot-detector", default=None, choices=("diff", "content", "adaptive"),
+                        help="shot detector of shot-player attributions (default: as recorded in the card)")
     parser.add_argument("--gemini-model", default=DEFAULT_GEMINI_MODEL, help="Gemini model (default: %(default)s)")
     parser.add_argument("--thinking-budget", type=argtypes.int_range(0), default=None,
                         help="Gemini thinking budget (the paper's flash variant used 0; default: the model's)")
@@ -54,6 +59,20 @@ def _make(name: str, args: argparse.Namespace, cache: Path):
     return get_ranker(name)
 
 
+def _temporal_unit(attrs, recorded) -> int:
+    """Frames per video feature of shot-player attributions: shot names do not tell it (frame players'
+    ``frame_<i>-<j>`` names do), the loader family recorded with them does."""
+    from vqa_shap.errors import VqaShapError
+    from vqa_shap.loaders import get_loader
+
+    families = sorted({a.loader for a in attrs if a.error is None and a.loader} | (
+        {recorded["loader"]} if recorded.get("loader") else set()))
+    if len(families) != 1:
+        raise VqaShapError(f"the shot-player attributions record {'no loader family' if not families else families}; "
+                           "rank needs one to re-plan their frames")
+    return int(get_loader(families[0]).temporal_unit)  # an unknown family: RegistryError listing the valid ones
+
+
 def run(args: argparse.Namespace) -> int:
     from vqa_shap import hub
     from vqa_shap.analysis import maskbench, ranking
@@ -70,11 +89,14 @@ def run(args: argparse.Namespace) -> int:
         if not qconfig:
             raise VqaShapError("pass --questions-config (the attributions card records none)")
         questions = {q.qid: q for q in hub.load_questions(args.questions, qconfig)}
-    unit = max((maskbench.temporal_unit_of(a.features) for a in attrs if a.error is None), default=1)
+    needs_frames = ranker.needs_frames or reference.needs_frames  # shots are re-detected only to show them
+    shot_detector = maskbench.shot_detector_of(attrs, recorded, args.shot_detector) if needs_frames else None
+    unit = _temporal_unit(attrs, recorded) if shot_detector else max(
+        (maskbench.temporal_unit_of(a.features) for a in attrs if a.error is None), default=1)
     results = ranking.rank_questions(
         attrs, ranker, reference, questions=questions, video_root=args.video_root,
         n_frames=args.frames or recorded.get("n_frames"), sampler=args.sampler or recorded.get("sampler"),
-        temporal_unit=unit, progress=not args.no_progress)
+        temporal_unit=unit, shot_detector=shot_detector, progress=not args.no_progress)
     summary = ranking.summarize_agreement(results)
     print(f"{args.config}: {args.ranker} vs {args.against}: {summary.n_questions} questions, "
           f"{summary.n_errors} without a ranking")

@@ -120,13 +120,10 @@ class QuestionExplainer:
         feature is a player). ``players == "shots"`` masks the frames of each shot together."""
         if self.settings.players != "shots":
             return features, None
-        from vqa_shap.shots import shot_players
+        from vqa_shap.shots import shot_layout
 
-        frame_groups = self.protocol.frame_groups(plan, self.loader.temporal_unit)
-        shots, groups = shot_players(question, plan, frame_groups, self.video_root,
-                                     detector=self.settings.shot_detector, cache_dir=self.shot_cache)
-        n_video = len(frame_groups)
-        return shots + tuple(features[n_video:]), groups + [[i] for i in range(n_video, len(features))]
+        return shot_layout(self.protocol, question, plan, features, self.loader.temporal_unit, self.video_root,
+                           detector=self.settings.shot_detector, cache_dir=self.shot_cache)
 
     def question_game(self, question, size_check=None):
         """The question's players (features, or shots and words) and its :class:`~vqa_shap.game.Game`
