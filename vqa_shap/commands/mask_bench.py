@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     protocol = get_protocol(args.protocol or (protocols[0] if len(protocols) == 1 else "pollard2025"))
     sampler = args.sampler or recorded.get("sampler")
     if sampler == "aks":
-        raise VqaShapError(f"{args.attributions}: config {args.config!r} was explained with --sampler aks, whose "
-                           "frames mask-bench cannot re-plan (they depend on the relevance scorer)")
+        raise VqaShapError(f"{args.attributions}: config {args.config!r}: mask-bench cannot re-plan --sampler aks "
+                           "frames (AKS picks them with its relevance scorer)")
     options = maskbench.MaskBenchOptions(answer_masking=args.answer_masking, force_logit=args.force_logit,
                                          threshold=args.threshold, sampler=sampler,
                                          shot_detector=maskbench.shot_detector_of(attrs, recorded, args.shot_detector))
