@@ -156,6 +156,7 @@ def test_rank_shot_players_shapley_uniform_and_gemini(explained, demo_loader, tm
     from scipy import stats
 
     from vqa_shap.analysis.ranking import GeminiRanker, ShapleyRanker, UniformRanker, rank_questions
+    from vqa_shap.analysis.report import frame_images
     from vqa_shap.protocol import get_protocol
 
     monkeypatch.setitem(sys.modules, "google", None)  # the plain-dict request config, as CI
@@ -189,6 +190,10 @@ def test_rank_shot_players_shapley_uniform_and_gemini(explained, demo_loader, tm
         assert len(sent) == len(middles[attr.qid]) == len(ws["cuts"][attr.qid]) + 1
         assert all((a == decoded[p]).all() for a, p in zip(sent, middles[attr.qid]))
         assert f"Respond with exactly {len(sent)} frame ids" in request["config"]["system_instruction"]
+        # the report's and the viewer's thumbnails are the same images
+        images, note = frame_images(attr, q, None, ws["videos"], n_frames=N_FRAMES, sampler="linspace",
+                                    shot_detector="diff")
+        assert note is None and all((a == b).all() for a, b in zip(images, sent)) and len(images) == len(sent)
 
 
 def _mask_bench(ws, out, *extra):

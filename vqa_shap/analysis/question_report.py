@@ -50,12 +50,14 @@ def _layout_lines(fig, tokens: Sequence[Sequence[_Token]], width_px: float, font
 
 def frame_images(attr: Attribution, question: Question | None, protocol: "Protocol | None",
                  video_root: Path | str | None, *, n_frames: int | None = None,
-                 sampler: str | None = None) -> tuple[list[np.ndarray] | None, str | None]:
+                 sampler: str | None = None, shot_detector: str | None = None,
+                 ) -> tuple[list[np.ndarray] | None, str | None]:
     """One decoded image per video player, or ``(None, reason)`` when frames are unavailable.
 
-    The frames are re-planned as the attribution was computed (``n_frames`` and ``sampler`` as the
-    explain run used; ``n_frames`` defaults to the attribution's frame count) and checked against
-    its players.
+    The frames are re-planned as the attribution was computed (``n_frames``, ``sampler`` and, for
+    shot players, ``shot_detector`` as the explain run used; ``n_frames`` defaults to the
+    attribution's frame count) and checked against its players; a shot shows the middle of its
+    sampled frames (:func:`~vqa_shap.analysis.ranking.player_frames`).
     """
     if question is None or video_root is None:
         return None, "no videos given (--questions/--video-root)"
@@ -69,7 +71,8 @@ def frame_images(attr: Attribution, question: Question | None, protocol: "Protoc
     unit = temporal_unit_of(attr.features)
     try:
         layout = plan_for_attribution(protocol, question, attr, video_root, n_frames or frame_count([attr], unit),
-                                      loader_family=attr.loader or None, temporal_unit=unit, sampler=sampler)
+                                      loader_family=attr.loader or None, temporal_unit=unit, sampler=sampler,
+                                      shot_detector=shot_detector)
         frames = protocol.load_frames(question, Path(video_root), layout.plan)
     except Exception as exc:  # noqa: BLE001 - the report still shows the values, with a note
         return None, f"frames unavailable: {exc}"

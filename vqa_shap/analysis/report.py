@@ -83,8 +83,8 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
         protocol: protocol used to re-plan frames (default ``pollard2025``).
         max_questions: per config, at most this many per-question images (``None``: all).
         bootstrap: resamples of the shares' intervals.
-        frame_settings: config -> ``{"n_frames": …, "sampler": …}`` the explain run used (default:
-            the attribution's frame count and the protocol's sampler).
+        frame_settings: config -> ``{"n_frames": …, "sampler": …, "shot_detector": …}`` the explain
+            run used (default: the attribution's frame count and the protocol's sampler).
         progress: show a progress bar.
         paper_figures: also draw the paper's answer-replacement, words, heat-map and convergence
             figures (where the configs allow; ``frame_settings`` gives their budgets).
@@ -121,7 +121,7 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
         question = known.get(attr.qid) if known else None
         fs = (frame_settings or {}).get(config) or {}
         frames, note = frame_images(attr, question, protocol, video_root, n_frames=fs.get("n_frames"),
-                                    sampler=fs.get("sampler"))
+                                    sampler=fs.get("sampler"), shot_detector=fs.get("shot_detector"))
         if note:
             notes[f"{config}/{attr.qid}"] = note
         reports.append(plot_question_report(attr, base / "questions" / f"{_safe(attr.qid)}.png",

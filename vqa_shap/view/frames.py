@@ -70,7 +70,7 @@ def write_thumbnails(attr: Attribution, question: Question | None, video_root: P
 
     try:
         images, note = frame_images(attr, question, None, video_root, n_frames=settings.get("n_frames"),
-                                    sampler=settings.get("sampler"))
+                                    sampler=settings.get("sampler"), shot_detector=settings.get("shot_detector"))
     except Exception as exc:  # noqa: BLE001 - a broken video is a placeholder, never a crash
         images, note = None, f"frames unavailable: {exc}"
     if images is None:
