@@ -48,11 +48,6 @@ class AttributionPlayers:
     players: tuple[Feature, ...]
     groups: tuple[tuple[int, ...], ...] | None = None
 
-    @property
-    def n_video(self) -> int:
-        """Number of video players."""
-        return sum(p.modality == "video" for p in self.players)
-
 
 def frame_count(attributions: Iterable[Attribution], temporal_unit: int = 1) -> int:
     """The frame count to plan with: the largest number of video players × temporal unit.
