@@ -254,3 +254,29 @@ def test_a_changed_video_names_the_question_and_the_first_differing_shot(explain
     assert "vs attribution 'shot_0@0-2s'" in error and "the video changed" in error
     (logged,) = [r.getMessage() for r in caplog.records if "feature 0 differs" in r.getMessage()]  # said once
     assert logged == f"mask-bench: {error}"
+
+
+def test_the_shot_detector_comes_from_the_card_and_falls_back_loudly(caplog):
+    from vqa_shap.analysis.maskbench import MaskBenchError, frame_count, shot_detector_of
+    from vqa_shap.schema import Attribution, Feature
+    from vqa_shap.shots import ShotError, default_detector
+
+    def attribution(*names):
+        features = tuple(Feature(n, "video", input=0, time=0.0) for n in names) + (Feature("Which", "question"),)
+        return Attribution(qid="q", benchmark="b", task="t", variant="", model="m", loader="llava_onevision",
+                           protocol="pollard2025", features=features, shapley=np.zeros((len(features), 2)), answer=0)
+
+    shots, frames = [attribution("shot_0@0-2s", "shot_1@2-4s")], [attribution("frame_0", "frame_1")]
+    assert shot_detector_of(frames, {"shot_detector": "diff"}) is None  # frame players need none
+    assert shot_detector_of(shots, {"players": "shots", "shot_detector": "diff"}) == "diff"
+    assert shot_detector_of(shots, {"shot_detector": "diff"}, override="adaptive") == "adaptive"
+    assert not caplog.records
+    assert shot_detector_of(shots, {}) == default_detector()
+    (record,) = caplog.records
+    assert "records no shot detector" in record.getMessage() and "--shot-detector" in record.getMessage()
+    with pytest.raises(ShotError, match="unknown shot detector 'nope'; valid shot detectors: diff, content"):
+        shot_detector_of(shots, {"shot_detector": "nope"})
+    # the shot count does not tell the frame count: ask for it
+    assert frame_count(frames) == 2
+    with pytest.raises(MaskBenchError, match="question 'q' has shot players.*pass --frames"):
+        frame_count(shots)

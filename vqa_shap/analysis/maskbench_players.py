@@ -119,7 +119,8 @@ def plan_for_attribution(protocol: "Protocol", question: Question, attribution: 
             another frame count, sampler or shot detector was used or the video changed.
     """
     if sampler == "aks":
-        raise MaskBenchError(f"question {question.qid!r}: mask-bench cannot re-plan --sampler aks frames")
+        raise MaskBenchError(f"question {question.qid!r}: --sampler aks frames cannot be re-planned "
+                             "(AKS picks them with its relevance scorer)")
     plan = protocol.plan_frames(question, Path(video_root), n_frames, sampler=sampler, loader_family=loader_family)
     features = tuple(protocol.features(question, plan, temporal_unit))
     if not has_shot_players(attribution.features):
