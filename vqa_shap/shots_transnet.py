@@ -102,8 +102,8 @@ def predictions_to_cuts(probabilities: Sequence[float], threshold: float = DEFAU
 # weights
 # ---------------------------------------------------------------------------------------------
 
-#: Loaded networks by weights digest (a run builds the detector once per question: load once).
-_NETWORKS: dict[str, object] = {}
+#: Loaded networks by weights digest and device (a run builds the detector once per question: load once).
+_NETWORKS: dict[tuple[str, str], object] = {}
 
 
 def _state_dict_problems(state: dict, expected: dict) -> list[str]:
@@ -121,8 +121,9 @@ def _state_dict_problems(state: dict, expected: dict) -> list[str]:
     return problems + ([f"wrong shapes: {few(shapes)}"] if shapes else [])
 
 
-def load_network(path: str | Path, digest: str | None = None):
-    """The :class:`~vqa_shap.shots_transnet_net.TransNetV2` with the weights in ``path`` (eval mode, CPU).
+def load_network(path: str | Path, digest: str | None = None, device: str | None = None):
+    """The :class:`~vqa_shap.shots_transnet_net.TransNetV2` with the weights in ``path``, in eval mode on
+    ``device`` (``None``/``"auto"``: CUDA when available, else CPU).
 
     Raises:
         ShotError: ``path`` is not a file, not a torch state dict, or its keys or shapes differ from
@@ -130,14 +131,16 @@ def load_network(path: str | Path, digest: str | None = None):
     """
     import torch
 
+    from vqa_shap.device import resolve_runtime
     from vqa_shap.shots_transnet_net import TransNetV2
 
+    device = resolve_runtime(device, "float32").device
     path = Path(path)
     if not path.is_file():
         raise ShotError(f"transnetv2 weights file {path} not found (give the .pth of the official PyTorch port)")
     digest = digest or file_digest(path)
-    if digest in _NETWORKS:
-        return _NETWORKS[digest]
+    if (digest, device) in _NETWORKS:
+        return _NETWORKS[digest, device]
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors alike: the file is not a state dict
@@ -154,7 +157,7 @@ def load_network(path: str | Path, digest: str | None = None):
         raise ShotError(f"transnetv2 weights file {path} does not fit TransNetV2: {'; '.join(problems)}")
     network.load_state_dict(state, strict=True)
     _NETWORKS.clear()  # one network in memory at a time
-    _NETWORKS[digest] = network.eval()
+    _NETWORKS[digest, device] = network = network.eval().to(device)
     return network
 
 
@@ -170,12 +173,15 @@ class TransNetV2Detector(ShotDetector):
         digest: its sha256.
         threshold: single-frame probability above which a frame is a transition.
         batch_size: windows of 100 frames per network call.
+        device: torch device of the network (``None``: CUDA when available, else CPU); not part of
+            the cache key.
     """
 
     path: str
     digest: str
     threshold: float = DEFAULT_THRESHOLD
     batch_size: int = 4
+    device: str | None = None
     network: object = field(default=None, repr=False, compare=False)
     name = "transnetv2"
     #: Frames are decoded straight to the network's input size.
@@ -188,7 +194,7 @@ class TransNetV2Detector(ShotDetector):
         if not path.is_file():
             raise ShotError(f"transnetv2 weights file {path} not found (give the .pth of the official PyTorch port)")
         digest = file_digest(path)
-        return cls(str(path), digest, network=load_network(path, digest), **kw)
+        return cls(str(path), digest, network=load_network(path, digest, kw.get("device")), **kw)
 
     @property
     def spec(self) -> str:
@@ -201,6 +207,6 @@ class TransNetV2Detector(ShotDetector):
         from vqa_shap.video import _resize
 
         frames = _resize(frames, self.frame_size, "bicubic")
-        network = self.network if self.network is not None else load_network(self.path, self.digest)
+        network = self.network if self.network is not None else load_network(self.path, self.digest, self.device)
         single, _ = predict_frames(network, frames, self.batch_size)
         return predictions_to_cuts(single, self.threshold)
