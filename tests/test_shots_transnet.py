@@ -267,13 +267,14 @@ def test_bad_specs_and_weights_files(tmp_path, weights):
     del state["fc1.bias"]
     state["head.weight"] = torch.zeros(1)
     state["cls_layer2.weight"] = torch.zeros(2, 1024)
+    state["cls_layer1.bias"] = [0.0]  # not a tensor
     torch.save(state, tmp_path / "bad.pth")
     with pytest.raises(ShotError) as err:
         get_detector(f"transnetv2:{tmp_path / 'bad.pth'}")
     message = str(err.value)
     assert "bad.pth does not fit TransNetV2" in message and "\n" not in message
     assert "missing keys: fc1.bias" in message and "unexpected keys: head.weight" in message
-    assert "wrong shapes: cls_layer2.weight (2, 1024) (expected (1, 1024))" in message
+    assert "wrong shapes: cls_layer1.bias list (expected (1,)), cls_layer2.weight (2, 1024) (expected (1, 1024))" in message
 
 
 def test_argtype_and_cli_errors_exit_2(tmp_path, weights, monkeypatch, capsys):

@@ -106,6 +106,13 @@ def predictions_to_cuts(probabilities: Sequence[float], threshold: float = DEFAU
 _NETWORKS: dict[tuple[str, str], object] = {}
 
 
+def _weights_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise ShotError(f"transnetv2 weights file {path} not found (give the .pth of the official PyTorch port)")
+    return path
+
+
 def _state_dict_problems(state: dict, expected: dict) -> list[str]:
     """What keeps ``state`` from loading strictly: missing, unexpected and mis-shaped keys (a few each)."""
     def few(keys):
@@ -114,8 +121,11 @@ def _state_dict_problems(state: dict, expected: dict) -> list[str]:
 
     missing = set(expected) - set(state)
     unexpected = set(state) - set(expected)
-    shapes = [f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})" for k in sorted(set(state) & set(expected))
-              if tuple(getattr(state[k], "shape", ())) != tuple(expected[k].shape)]
+    def shape(value):
+        return tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
+
+    shapes = [f"{k} {shape(state[k])} (expected {shape(expected[k])})" for k in sorted(set(state) & set(expected))
+              if shape(state[k]) != shape(expected[k])]
     problems = [f"missing keys: {few(missing)}"] if missing else []
     problems += [f"unexpected keys: {few(unexpected)}"] if unexpected else []
     return problems + ([f"wrong shapes: {few(shapes)}"] if shapes else [])
@@ -135,9 +145,7 @@ def load_network(path: str | Path, digest: str | None = None, device: str | None
     from vqa_shap.shots_transnet_net import TransNetV2
 
     device = resolve_runtime(device, "float32").device
-    path = Path(path)
-    if not path.is_file():
-        raise ShotError(f"transnetv2 weights file {path} not found (give the .pth of the official PyTorch port)")
+    path = _weights_file(path)
     digest = digest or file_digest(path)
     if (digest, device) in _NETWORKS:
         return _NETWORKS[digest, device]
@@ -155,7 +163,11 @@ def load_network(path: str | Path, digest: str | None = None, device: str | None
     problems = _state_dict_problems(state, network.state_dict())
     if problems:
         raise ShotError(f"transnetv2 weights file {path} does not fit TransNetV2: {'; '.join(problems)}")
-    network.load_state_dict(state, strict=True)
+    try:
+        network.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError) as exc:  # e.g. values that are not tensors
+        raise ShotError(f"transnetv2 weights file {path} does not fit TransNetV2: "
+                        f"{(str(exc).splitlines() or [''])[0]}") from None
     _NETWORKS.clear()  # one network in memory at a time
     _NETWORKS[digest, device] = network = network.eval().to(device)
     return network
@@ -190,9 +202,7 @@ class TransNetV2Detector(ShotDetector):
     @classmethod
     def from_file(cls, path: str | Path, **kw) -> "TransNetV2Detector":
         """The detector with the weights in ``path`` (loaded and checked now; see :func:`load_network`)."""
-        path = Path(path).absolute()
-        if not path.is_file():
-            raise ShotError(f"transnetv2 weights file {path} not found (give the .pth of the official PyTorch port)")
+        path = _weights_file(Path(path).absolute())
         digest = file_digest(path)
         return cls(str(path), digest, network=load_network(path, digest, kw.get("device")), **kw)
 
