@@ -346,3 +346,33 @@ def test_explain_card_records_the_weights_file_name_not_its_path():
     assert settings.card_vars()["shot_detector"] == "transnetv2:tn.pth"
     assert ExplainSettings("demo", "demo", "pollard2025", "exact", 8, 0, 8, "linspace", "long", "demo__long",
                            players="shots", shot_detector="diff").card_vars()["shot_detector"] == "diff"
+
+
+@pytest.mark.slow
+def test_explain_with_transnetv2_shot_players_end_to_end(tmp_path, weights):
+    import datasets
+
+    from vqa_shap.cli import main
+    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.hub import write_questions
+    from vqa_shap.hub_card import config_vars
+    from vqa_shap.schema import Question, VisualInput
+
+    torch.set_num_threads(1)
+    frames, _ = shot_frames([4, 4, 5, 5], seed=7)
+    write_video(tmp_path / "videos" / "long.mp4", frames, 2.0)
+    q = Question("shots-1", "synthetic", "colour", "Which colour?", ("red", "blue"), 1,
+                 inputs=(VisualInput("video", "long.mp4"),))
+    write_questions(tmp_path / "questions", "long", [q])
+    out = tmp_path / "out"
+    assert main(["explain", str(tmp_path / "questions"), "--config", "long", "--model", DEMO_MODEL,
+                 "--video-root", str(tmp_path / "videos"), "--out", str(out), "--frames", "8", "--sampler", "linspace",
+                 "--budget", "64", "--players", "shots", "--shot-detector", f"transnetv2:{weights}",
+                 "--no-progress", "--device", "cpu", "--dtype", "float32"]) == 0
+    (row,) = datasets.load_dataset(str(out), name="demo__long", split="test", download_mode="force_redownload")
+    assert row["error"] is None, row["error"]
+    names = [f["name"] for f in row["features"]]
+    assert names[:4] == ["shot_0@0-2s", "shot_1@2-4s", "shot_2@4-6.5s", "shot_3@6.5-9s"]
+    assert config_vars(out, "demo__long")["shot_detector"] == f"transnetv2:{weights.name}"
+    (cached,) = list((out / ".work" / "demo__long" / "shots").iterdir())
+    assert "-transnetv2-" in cached.name
