@@ -319,17 +319,24 @@ def test_video_shots_cache_is_keyed_by_the_weights_digest(tmp_path, weights):
     assert len(list(cache.iterdir())) == 2
 
 
-def test_features_command_with_transnetv2_shot_players(tmp_path, weights):
-    from vqa_shap.cli import main
+def _write_long_question(tmp_path):
+    """Questions config ``long`` in ``tmp_path/questions``: one question on ``videos/long.mp4``, 4 shots
+    of 4, 4, 5, 5 frames at 2 fps (cuts 4, 8, 13)."""
     from vqa_shap.hub import write_questions
     from vqa_shap.schema import Question, VisualInput
 
-    torch.set_num_threads(1)
     frames, _ = shot_frames([4, 4, 5, 5], seed=7)
     write_video(tmp_path / "videos" / "long.mp4", frames, 2.0)
     q = Question("shots-1", "synthetic", "colour", "Which colour?", ("red", "blue"), 1,
                  inputs=(VisualInput("video", "long.mp4"),))
     write_questions(tmp_path / "questions", "long", [q])
+
+
+def test_features_command_with_transnetv2_shot_players(tmp_path, weights):
+    from vqa_shap.cli import main
+
+    torch.set_num_threads(1)
+    _write_long_question(tmp_path)
     argv = ["features", str(tmp_path / "questions"), "--config", "long", "--video-root", str(tmp_path / "videos"),
             "--frames", "8", "--sampler", "linspace", "--json", str(tmp_path / "f.json"), "--players", "shots",
             "--shot-detector", f"transnetv2:{weights}"]
@@ -354,16 +361,10 @@ def test_explain_with_transnetv2_shot_players_end_to_end(tmp_path, weights):
 
     from vqa_shap.cli import main
     from vqa_shap.demo.model import DEMO_MODEL
-    from vqa_shap.hub import write_questions
     from vqa_shap.hub_card import config_vars
-    from vqa_shap.schema import Question, VisualInput
 
     torch.set_num_threads(1)
-    frames, _ = shot_frames([4, 4, 5, 5], seed=7)
-    write_video(tmp_path / "videos" / "long.mp4", frames, 2.0)
-    q = Question("shots-1", "synthetic", "colour", "Which colour?", ("red", "blue"), 1,
-                 inputs=(VisualInput("video", "long.mp4"),))
-    write_questions(tmp_path / "questions", "long", [q])
+    _write_long_question(tmp_path)
     out = tmp_path / "out"
     assert main(["explain", str(tmp_path / "questions"), "--config", "long", "--model", DEMO_MODEL,
                  "--video-root", str(tmp_path / "videos"), "--out", str(out), "--frames", "8", "--sampler", "linspace",
