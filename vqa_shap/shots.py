@@ -7,7 +7,9 @@ Members:
 * ``diff``: dependency-free, the mean absolute difference of consecutive frames with an adaptive
   threshold (median + ``k`` median absolute deviations, at least ``min_diff``);
 * ``content`` and ``adaptive``: PySceneDetect's ``ContentDetector`` / ``AdaptiveDetector`` over the
-  same frames (the optional extra ``shots``: ``pip install 'vqa-shap[shots]'``).
+  same frames (the optional extra ``shots``: ``pip install 'vqa-shap[shots]'``);
+* ``transnetv2:PATH``: the TransNet V2 network with the weights in file ``PATH``
+  (:mod:`vqa_shap.shots_transnet`; torch only, which the project already needs).
 
 :func:`video_shots` detects the shots of one visual input (decoding every frame at a small size)
 and caches the cuts as JSON keyed by the file's content digest and the detector's settings.
@@ -32,8 +34,8 @@ from vqa_shap.errors import VqaShapError
 from vqa_shap.io import file_digest  # re-exported: the shot cache is keyed by it
 
 __all__ = ["ShotError", "ShotDetector", "FrameDiffDetector", "SceneDetectDetector", "DETECTORS",
-           "get_detector", "default_detector", "Shots", "video_shots", "shot_of", "file_digest", "shot_name",
-           "parse_shot_name", "shot_players", "shot_layout", "has_shot_players"]
+           "FILE_DETECTORS", "get_detector", "default_detector", "Shots", "video_shots", "shot_of", "file_digest",
+           "shot_name", "parse_shot_name", "shot_players", "shot_layout", "has_shot_players"]
 
 #: Frames are decoded at this ``(height, width)`` for detection: cuts are coarse, so small is enough
 #: and an hour-long video stays cheap to scan.
@@ -51,6 +53,13 @@ class ShotDetector:
     """
 
     name: str = ""
+    #: ``(height, width)`` :func:`video_shots` decodes frames at for this detector.
+    frame_size: tuple[int, int] = DETECT_SIZE
+
+    @property
+    def spec(self) -> str:
+        """The value :func:`get_detector` rebuilds this detector from (its name, or ``name:PATH``)."""
+        return self.name
 
     def params(self) -> dict:
         """The settings that change the result (part of the cache key)."""
@@ -181,6 +190,16 @@ DETECTORS = {
 }
 
 
+def _transnetv2(path: str) -> ShotDetector:
+    from vqa_shap.shots_transnet import TransNetV2Detector
+
+    return TransNetV2Detector.from_file(path)
+
+
+#: Detectors given as ``name:PATH`` (a weights file) -> a factory taking the path.
+FILE_DETECTORS = {"transnetv2": _transnetv2}
+
+
 def default_detector() -> str:
     """``"content"`` when PySceneDetect is installed, else the dependency-free ``"diff"``."""
     import importlib.util
@@ -189,15 +208,23 @@ def default_detector() -> str:
 
 
 def get_detector(name: str | None = None) -> ShotDetector:
-    """The detector registered as ``name`` (``None``: :func:`default_detector`).
+    """The detector registered as ``name`` (``None``: :func:`default_detector`), or ``kind:PATH`` for a
+    detector with a weights file (:data:`FILE_DETECTORS`: ``transnetv2:PATH``).
 
     Raises:
-        ShotError: unknown name (the message lists the valid ones).
+        ShotError: unknown name (the message lists the valid ones), a file detector without a path,
+            or a weights file that is missing or does not fit (named).
     """
     name = name or default_detector()
-    if name not in DETECTORS:
-        raise ShotError(f"unknown shot detector {name!r}; valid shot detectors: {', '.join(DETECTORS)}")
-    return DETECTORS[name]()
+    if name in DETECTORS:
+        return DETECTORS[name]()
+    kind, _, path = name.partition(":")
+    if kind in FILE_DETECTORS:
+        if not path:
+            raise ShotError(f"shot detector {name!r} needs a weights file: {kind}:PATH")
+        return FILE_DETECTORS[kind](path)
+    valid = [*DETECTORS, *(f"{k}:PATH" for k in FILE_DETECTORS)]
+    raise ShotError(f"unknown shot detector {name!r}; valid shot detectors: {', '.join(valid)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +270,7 @@ def shot_of(cuts: Sequence[int], indices: Sequence[int]) -> list[int]:
     return [bisect.bisect_right(list(cuts), int(i)) for i in indices]
 
 
-def _decode_all(path: Path, kind: str, fps: float | None) -> tuple[np.ndarray, float, int]:
+def _decode_all(path: Path, kind: str, fps: float | None, size: tuple[int, int]) -> tuple[np.ndarray, float, int]:
     from vqa_shap import video
 
     if kind == "frames":
@@ -253,7 +280,7 @@ def _decode_all(path: Path, kind: str, fps: float | None) -> tuple[np.ndarray, f
     else:
         info = video.video_info(path)
         n, fps, first = info.n_frames, info.fps, 0
-    return video.read_input(path, kind, list(range(first, first + n)), size=DETECT_SIZE), fps, first
+    return video.read_input(path, kind, list(range(first, first + n)), size=size), fps, first
 
 
 def video_shots(path: str | os.PathLike, kind: str = "video", *, fps: float | None = None,
@@ -264,7 +291,7 @@ def video_shots(path: str | os.PathLike, kind: str = "video", *, fps: float | No
         path: the file or folder.
         kind: ``"video"``, ``"frames"`` or ``"image"`` (as :class:`vqa_shap.schema.VisualInput`).
         fps: a frame folder's frame rate (default ``FRAME_FOLDER_FPS``); videos give their own.
-        detector: a detector or its name (default :func:`default_detector`).
+        detector: a detector or its name / spec (default :func:`default_detector`; see :func:`get_detector`).
         cache_dir: folder of cached results (``<digest>-<detector>.json``); ``None``: no cache.
 
     Raises:
@@ -278,14 +305,14 @@ def video_shots(path: str | os.PathLike, kind: str = "video", *, fps: float | No
         return Shots(1, 1.0, (), det.name)
     cache = None
     if cache_dir is not None:
-        key = hashlib.sha256(json.dumps([kind, fps, det.name, det.params(), list(DETECT_SIZE)], sort_keys=True)
+        key = hashlib.sha256(json.dumps([kind, fps, det.name, det.params(), list(det.frame_size)], sort_keys=True)
                              .encode()).hexdigest()[:12]
         cache = Path(cache_dir) / f"{file_digest(path)}-{det.name}-{key}.json"
         if cache.is_file():
             data = json.loads(cache.read_text(encoding="utf-8"))
             return Shots(int(data["n_frames"]), float(data["fps"]), tuple(data["cuts"]), data["detector"],
                          int(data.get("first", 0)))
-    frames, rate, first = _decode_all(path, kind, fps)
+    frames, rate, first = _decode_all(path, kind, fps, det.frame_size)
     shots = Shots(len(frames), rate, tuple(first + c for c in det.cuts(frames, rate)), det.name, first)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)

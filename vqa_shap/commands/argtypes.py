@@ -166,6 +166,17 @@ def aks_scorer(text: str) -> str:
     return kind if path is None else f"{kind}:{Path(path).absolute()}"
 
 
+def shot_detector(text: str) -> str:
+    """A shot detector: a name (``diff``, ``content``, ``adaptive``) or ``transnetv2:PATH``, a weights
+    file loaded and checked now (imports torch only then); returns its spec, the path made absolute."""
+    from vqa_shap.shots import ShotError, get_detector
+
+    try:
+        return get_detector(text).spec
+    except ShotError as exc:
+        _fail(str(exc))
+
+
 def estimator(text: str) -> str:
     """An estimator name (:data:`vqa_shap.estimators.ESTIMATORS`)."""
     from vqa_shap.estimators import ESTIMATORS

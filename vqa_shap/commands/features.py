@@ -28,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="consecutive frames per video player (default 1)")
     parser.add_argument("--players", default="frames", choices=("frames", "shots"),
                         help="video players: one per frame group (default) or one per detected shot (docs/shots.md)")
-    parser.add_argument("--shot-detector", default=None, choices=("diff", "content", "adaptive"),
-                        help="shot detector for --players shots (default: content with the 'shots' extra, else diff)")
+    parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
+                        help="shot detector for --players shots: diff, content, adaptive or transnetv2:PATH (a "
+                             "TransNet V2 weights .pth; default: content with the 'shots' extra, else diff)")
     parser.add_argument("--json", required=True, type=argtypes.out_file, dest="json_out", metavar="OUT",
                         help="output JSON file")
 

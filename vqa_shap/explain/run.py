@@ -248,7 +248,7 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
         from vqa_shap.shots import get_detector
 
         try:
-            shot_detector = get_detector(run.shot_detector).name
+            shot_detector = get_detector(run.shot_detector).spec
         except VqaShapError as exc:
             raise ExplainInputError(str(exc)) from exc
     try:

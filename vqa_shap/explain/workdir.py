@@ -132,6 +132,14 @@ class Shard:
 # settings
 
 
+def _public_spec(spec: str | None) -> str | None:
+    """``kind:PATH`` -> ``kind:<file or folder name>`` (no local path in a public card); names unchanged."""
+    if spec is None or ":" not in spec:
+        return spec
+    kind, _, path = spec.partition(":")
+    return f"{kind}:{Path(path).name}"
+
+
 @dataclass(frozen=True)
 class ExplainSettings:
     """What determines an attributions config's numbers; a resumed or merged run must match them.
@@ -156,7 +164,8 @@ class ExplainSettings:
         dtype: the torch dtype asked for (``None``: automatic).
         players: the video players: ``"frames"`` (one per sampled frame, or per ``temporal_unit``
             frames; the paper's) or ``"shots"`` (the frames of one shot masked together).
-        shot_detector: the shot detector's name (``players == "shots"``), else ``None``.
+        shot_detector: the shot detector's spec (``players == "shots"``: its name, or
+            ``"transnetv2:<absolute weights file>"``), else ``None``.
         aks_scorer: the relevance scorer of ``sampler == "aks"`` other than the model's own
             (``"clip:<absolute folder>"``), else ``None``.
         extra: settings of a job other than Shapley attributions (e.g. ``vqa-shap interactions``),
@@ -195,10 +204,9 @@ class ExplainSettings:
             **(json.loads(self.extra) if self.extra else {}),
         }
         if self.players != "frames":  # the paper's layout is the default and stays unrecorded
-            card.update(players=self.players, shot_detector=self.shot_detector)
+            card.update(players=self.players, shot_detector=_public_spec(self.shot_detector))
         if self.aks_scorer is not None:  # the model's own scorer is the default and stays unrecorded
-            kind, _, path = self.aks_scorer.partition(":")  # the folder's name: no local path in a public card
-            card.update(aks_scorer=f"{kind}:{Path(path).name}")
+            card.update(aks_scorer=_public_spec(self.aks_scorer))
         return card
 
     def to_json(self) -> dict[str, Any]:
