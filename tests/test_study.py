@@ -79,6 +79,10 @@ BAD = {
     "confidence": (BASE + "metrics: {confidence: 95}\n", "key 'metrics.confidence': must be a number strictly between"),
     "not a mapping": ("- models\n", "key '(top level)': expected a mapping of keys"),
     "not YAML": ("models: [demo\nbenchmarks: x\n", "not valid YAML (line "),
+    "unknown shot detector": (BASE + "explain: {players: shots, shot_detector: cuts}\n",
+                              "key 'explain.shot_detector': unknown shot detector 'cuts'; valid shot detectors: diff"),
+    "shot detector weights missing": (BASE + "explain: {players: shots, shot_detector: 'transnetv2:/no/such.pth'}\n",
+                                      "key 'explain.shot_detector': transnetv2 weights file /no/such.pth not found"),
 }
 
 

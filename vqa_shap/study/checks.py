@@ -26,7 +26,7 @@ def section_checks(reader) -> dict[str, Any]:
             "seed": seed, "batch_size": c.integer(1, 65_536), "protocol": c.registry(_get_protocol),
             "sampler": c.one_of("sampler", _samplers, optional=True),
             "players": c.one_of("players value", ("frames", "shots")),
-            "shot_detector": c.one_of("shot detector", _detectors, optional=True), "strict_budget": c.flag,
+            "shot_detector": c.registry(_shot_detector, optional=True), "strict_budget": c.flag,
             "device": c.device, "dtype": c.one_of("dtype", _dtypes, optional=True),
             "threads": c.integer(1, 1024, optional=True),
         },
@@ -76,10 +76,12 @@ class _Checks:
             return value
         return check
 
-    def registry(self, get: Callable) -> Callable:
+    def registry(self, get: Callable, optional: bool = False) -> Callable:
         def check(value, key):
             from vqa_shap.errors import VqaShapError
 
+            if value is None and optional:
+                return None
             if not isinstance(value, str):
                 self.fail(key, f"expected a name, got {_show(value)}")
             try:
@@ -153,10 +155,11 @@ def _samplers():
     return list(SAMPLERS)
 
 
-def _detectors():
-    from vqa_shap.shots import DETECTORS
+def _shot_detector(spec: str):
+    """A detector name or ``transnetv2:PATH`` (the weights file checked now)."""
+    from vqa_shap.shots import get_detector
 
-    return list(DETECTORS)
+    return get_detector(spec)
 
 
 def _dtypes():
