@@ -156,7 +156,8 @@ def test_runs_over_question_slices_combine_into_one_part():
         rows = [{"qid": q, "seed": 0, "layout": layout, "budget": 8, "players": 8, "top1": float(i % 2),
                  "evaluations": 9, "cost": 2.0, "seconds": 0.1} for i, q in enumerate(qids) for layout in ("frames", "shots")]
         return {"settings": {"layout": "held", "model": "demo-long", "n_questions": len(qids), "first_question": first,
-                             "seeds": [0], "budgets": [8], "video_frames": [30] * len(qids)},
+                             "seeds": [0], "budgets": [8], "video_frames": [30] * len(qids),
+                             "n_frames": 30, "estimator": "default"},
                 "machine": {"threads": 1, "loadavg_before": [load] * 3, "loadavg_after": [load + 1] * 3, "seconds": load},
                 "summary": {}, "player_rows": rows, "sampler_rows": []}
 
