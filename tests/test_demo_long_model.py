@@ -95,3 +95,17 @@ def test_committed_long_model_answers_fresh_64_frame_questions(tmp_path):
     # fresh questions (a seed used neither in training nor for the recorded evaluation), all 64 frames shown
     evaluation = evaluate(n_questions=24, seed=50_000_011, workdir=tmp_path, loader=loader, layout="short_evidence")
     assert evaluation.n_questions == 24 and evaluation.accuracy >= MIN_LONG_ACCURACY, evaluation
+
+
+def test_doc_figures_match_the_training_record():
+    from pathlib import Path
+
+    info = json.loads((demo_model_dir(DEMO_LONG_MODEL) / TRAINING_FILE).read_text())
+    text = (Path(__file__).resolve().parents[1] / "docs" / "demo.md").read_text()
+    run, evaluation = info["runs"][-1], info["evaluation"]
+    per_task = ", ".join(f"{task} {acc:.2f}" for task, acc in sorted(evaluation["per_task"].items()))
+    assert f"| fine-tuning | {run['steps']} steps of {run['train_config']['batch_size']} questions, " \
+           f"**{run['train_seconds'] / 60:.1f} min wall time on {run['train_config']['threads']} thread**" in text
+    assert f"({evaluation['n_questions']} fresh 64-frame questions" in text
+    assert f"**{evaluation['accuracy']:.2f}** ({per_task})" in text
+    assert run["stopped"] == "target" and run["train_config"]["steps"] == 2500 and run["train_config"]["lr"] == 1e-3

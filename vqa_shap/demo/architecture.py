@@ -17,7 +17,7 @@ DEMO_LONG_MODEL = "demo-long"
 #: ``--model`` value -> (folder under ``loaders/``, the training command's extra arguments).
 DEMO_MODELS = {
     DEMO_MODEL: ("demo_model", ""),
-    DEMO_LONG_MODEL: ("demo_long_model", " --resume loaders/demo_model --layout short_evidence --lr 1e-3"),
+    DEMO_LONG_MODEL: ("demo_long_model", " --resume loaders/demo_model --layout short_evidence --steps 2500 --lr 1e-3"),
 }
 #: File in the model folder recording how it was trained and how well it does.
 TRAINING_FILE = "vqa_shap_training.json"
