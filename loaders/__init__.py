@@ -76,7 +76,7 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
     """The loader class and checkpoint for a ``--model`` value.
 
     Args:
-        model: ``demo`` (the committed demo model, :func:`vqa_shap.demo.model.demo_model_dir`),
+        model: ``demo`` / ``demo-long`` (the committed demo models, :func:`vqa_shap.demo.model.demo_model_dir`),
             ``tiny-random/<family>`` (built offline once and cached, see
             :func:`vqa_shap.loaders.tiny.tiny_model_dir`), a local ``save_pretrained`` folder, or a Hub id.
         loader: the family; ``None`` = from the checkpoint's ``config.json`` ``model_type``.
@@ -87,12 +87,12 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
     Raises:
         VqaShapError: the family cannot be determined.
     """
-    if model == DEMO_MODEL:  # the committed demo model (vqa_shap.demo.model), a llava_onevision checkpoint
-        from vqa_shap.demo.model import demo_model_dir
+    from vqa_shap.demo.architecture import DEMO_MODELS, demo_model_dir
 
+    if model in DEMO_MODELS:  # the committed demo models (vqa_shap.demo.model), llava_onevision checkpoints
         if loader is not None and loader != "llava_onevision":
             raise VqaShapError(f"--loader {loader!r} does not match model {model!r} (llava_onevision)")
-        return get_loader("llava_onevision"), str(demo_model_dir())
+        return get_loader("llava_onevision"), str(demo_model_dir(model))
     if model.startswith(TINY_PREFIX):
         from vqa_shap.loaders.tiny import tiny_model_dir
 

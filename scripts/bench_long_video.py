@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", default="both", choices=["players", "samplers", "both"])
     parser.add_argument("--model", default="demo", help="model (default: the demo model)")
     parser.add_argument("--questions", type=int, default=8, help="synthetic questions")
+    parser.add_argument("--first-question", type=int, default=0,
+                        help="skip this many of the seed's questions (split a run over processes; join with --combine)")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="instead of running: join the part --name of these JSON files (runs over disjoint "
+                             "--first-question slices) into --json and regenerate --doc")
     parser.add_argument("--question-seed", type=int, default=515151, help="seed of the questions and shot lengths")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="estimator seeds")
     parser.add_argument("--frames", type=int, default=32, help="sampled frames for the players comparison")
@@ -47,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.combine:
+        from vqa_shap.bench import long_video as lv
+
+        name = args.name or args.layout
+        runs = []
+        for path in args.combine:
+            with open(path) as fh:
+                runs.append(json.load(fh)["parts"][name])
+        return _write(args, lv.combine_parts(runs))
     import torch
 
     from vqa_shap.aks import make_scorer, parse_scorer
@@ -62,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     players, samplers = [], []
     with tempfile.TemporaryDirectory() as root:
-        items = lv.LAYOUTS[args.layout](args.questions, args.question_seed, root)
+        items = lv.LAYOUTS[args.layout](args.first_question + args.questions, args.question_seed, root)
+        items = items[args.first_question:]
         if args.compare in ("players", "both"):
             players = lv.compare_players(loader, items, root, n_frames=args.frames, budgets=args.budgets,
                                          seeds=args.seeds, estimator=args.estimator)
@@ -72,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                                            scorer=make_scorer(args.aks_scorer, loader, get_protocol()))
     part = {
         "settings": {"layout": args.layout, "compare": args.compare, "model": args.model,
-                     "n_questions": args.questions, "question_seed": args.question_seed, "seeds": args.seeds,
+                     "n_questions": args.questions, "first_question": args.first_question,
+                     "question_seed": args.question_seed, "seeds": args.seeds,
                      "n_frames": args.frames, "budgets": args.budgets, "budget": args.budget,
                      "estimator": args.estimator, "k": args.k, "candidates": args.candidates,
                      "scorer": kind if path is None else f"{kind}:{os.path.basename(os.path.normpath(path))}",
@@ -82,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         "summary": lv.summarise(players, samplers),
         "player_rows": players, "sampler_rows": samplers,
     }
+    return _write(args, part)
+
+
+def _write(args, part: dict) -> int:
+    """Add ``part`` to the JSON (as ``--name``), print the tables, regenerate the doc."""
+    from vqa_shap.bench import long_video as lv
+
     previous = None
     if os.path.exists(args.json):
         with open(args.json) as fh:

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vqa_shap.builders.synthetic_long import SHORT_TOTAL
     from vqa_shap.demo.model import DemoArchitecture, TrainConfig, evaluate, record_evaluation, train
 
     defaults, arch = TrainConfig(), DemoArchitecture()
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="fractions of the steps over which distractor frames ramp in")
     parser.add_argument("--templates", nargs="+", default=list(defaults.templates), metavar="TEMPLATE",
                         help="templates of the training questions, cycled (repeat one to draw it more often)")
+    parser.add_argument("--layout", default=defaults.layout, choices=["frames", "short_evidence"],
+                        help="training videos: the benchmark's (frames) or long videos whose evidence is one short shot")
+    parser.add_argument("--frames", type=int, default=None,
+                        help=f"frames per training video (default {defaults.n_frames}; 64 for short_evidence)")
     parser.add_argument("--eval-questions", type=int, default=300,
                         help="held-out questions evaluated through the full pipeline after training")
     args = parser.parse_args(argv)
@@ -46,12 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          threads=args.threads, max_minutes=args.max_minutes, curriculum=tuple(args.curriculum),
-                         templates=tuple(args.templates))
+                         templates=tuple(args.templates), layout=args.layout,
+                         n_frames=args.frames or (SHORT_TOTAL if args.layout == "short_evidence" else defaults.n_frames))
     arch = DemoArchitecture(hidden=args.hidden, layers=args.layers)
     result = train(args.out, config, arch, resume=args.resume)
     print(f"trained {result.steps} steps in {result.seconds / 60:.1f} min (stopped: {result.stopped}); "
           f"held-out accuracy during training {result.held_out_accuracy:.3f}")
-    evaluation = evaluate(args.out, args.eval_questions, threads=args.threads)
+    evaluation = evaluate(args.out, args.eval_questions, threads=args.threads, layout=config.layout,
+                          n_frames=config.n_frames)
     record_evaluation(args.out, evaluation)
     tasks = ", ".join(f"{t} {a:.3f}" for t, a in sorted(evaluation.per_task.items()))
     print(f"held-out accuracy through the full pipeline: {evaluation.accuracy:.3f} on "

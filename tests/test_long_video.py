@@ -149,3 +149,30 @@ def test_players_table_pairs_shots_with_frames_per_question_and_seed():
     (line,) = [line for line in _paired_players(rows) if line]
     assert "-0.50 ± 0.57 at budget 64" in line  # diffs -1, -1, 0, 0: mean -0.5, 1.96 * 0.577 / 2
     assert _paired_players([r for r in rows if r["layout"] == "shots"]) == []
+
+
+def test_runs_over_question_slices_combine_into_one_part():
+    def run(first, qids, load):
+        rows = [{"qid": q, "seed": 0, "layout": layout, "budget": 8, "players": 8, "top1": float(i % 2),
+                 "evaluations": 9, "cost": 2.0, "seconds": 0.1} for i, q in enumerate(qids) for layout in ("frames", "shots")]
+        return {"settings": {"layout": "held", "model": "demo-long", "n_questions": len(qids), "first_question": first,
+                             "seeds": [0], "budgets": [8], "video_frames": [30] * len(qids),
+                             "n_frames": 30, "estimator": "default"},
+                "machine": {"threads": 1, "loadavg_before": [load] * 3, "loadavg_after": [load + 1] * 3, "seconds": load},
+                "summary": {}, "player_rows": rows, "sampler_rows": []}
+
+    a, b = run(0, ["q0", "q1"], 1.0), run(2, ["q2"], 2.0)
+    joined = lv.combine_parts([b, a])  # any order: rows follow the questions
+    assert [r["qid"] for r in joined["player_rows"]] == ["q0", "q0", "q1", "q1", "q2", "q2"]
+    assert joined["settings"]["n_questions"] == 3 and joined["settings"]["first_question"] == 0
+    assert joined["settings"]["video_frames"] == [30] * 3
+    assert joined["machine"]["loadavg_before"] == [1.0] * 3 and joined["machine"]["loadavg_after"] == [3.0] * 3
+    assert joined["machine"]["seconds"] == 2.0 and joined["machine"]["processes"] == 2
+    assert joined["summary"] == lv.summarise(joined["player_rows"], [])
+    assert "model `demo-long`" in lv.format_tables({"parts": {"x": joined}})
+    with pytest.raises(ValueError, match="questions in two runs: q1"):
+        lv.combine_parts([a, run(2, ["q1"], 2.0)])
+    other = run(2, ["q2"], 2.0)
+    other["settings"]["budgets"] = [16]
+    with pytest.raises(ValueError, match="settings differ"):
+        lv.combine_parts([a, other])

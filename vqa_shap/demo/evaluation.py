@@ -37,7 +37,8 @@ class Evaluation:
 
 
 def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, seed: int = 12345,
-             workdir: str | os.PathLike | None = None, loader=None, threads: int | None = None) -> Evaluation:
+             workdir: str | os.PathLike | None = None, loader=None, threads: int | None = None,
+             layout: str = "frames", n_frames: int | None = None) -> Evaluation:
     """Accuracy of the demo model (or ``model``) on freshly generated synthetic questions.
 
     The questions are written as videos, built with the ``synthetic`` builder, decoded and scored with
@@ -51,11 +52,12 @@ def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, s
         workdir: where to write the videos (default: a temporary folder, removed afterwards).
         loader: an already loaded loader (then ``model`` is ignored).
         threads: torch CPU threads (default: leave as is).
+        layout: ``"frames"`` (the benchmark's videos, built with the ``synthetic`` builder) or
+            ``"short_evidence"`` (long videos of :mod:`vqa_shap.builders.synthetic_long`, every frame shown).
+        n_frames: frames shown (``frames``: the benchmark's 8) or per long video (``short_evidence``: 64).
     """
     import torch
 
-    from vqa_shap.builders import get_builder
-    from vqa_shap.builders.synthetic import N_FRAMES, generate_source
     from vqa_shap.loaders import get_loader
     from vqa_shap.protocol import get_protocol
 
@@ -68,11 +70,10 @@ def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, s
     tmp = None if workdir is not None else tempfile.mkdtemp(prefix="vqa_shap_eval_")
     root = Path(workdir or tmp)
     try:
-        generate_source(root, n_questions, seed=seed)
-        questions = get_builder("synthetic").build(root).configs["synthetic"]
+        questions, n_frames = _write_questions(root, n_questions, seed, layout, n_frames)
         right: dict[str, list[bool]] = {}
         for question in questions:
-            plan = protocol.plan_frames(question, root, N_FRAMES, loader_family=loader.family)
+            plan = protocol.plan_frames(question, root, n_frames, loader_family=loader.family)
             frames = protocol.load_frames(question, root, plan)
             prepared = loader.prepare(question, frames, plan, protocol)
             scores = loader.score(prepared, np.ones((1, prepared.n_features), dtype=bool))[0]
@@ -83,3 +84,18 @@ def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, s
     flat = [r for rs in right.values() for r in rs]
     return Evaluation(len(flat), seed, float(np.mean(flat)), {t: float(np.mean(r)) for t, r in right.items()},
                       time.perf_counter() - started)
+
+
+def _write_questions(root: Path, n_questions: int, seed: int, layout: str, n_frames: int | None):
+    """Write ``layout``'s questions and videos under ``root``; the questions and the frames to show."""
+    from vqa_shap.builders import get_builder
+    from vqa_shap.builders.synthetic import N_FRAMES, generate_source
+    from vqa_shap.builders.synthetic_long import SHORT_TOTAL, short_evidence_items
+
+    if layout == "short_evidence":
+        n_frames = n_frames or SHORT_TOTAL
+        return [item.question for item in short_evidence_items(n_questions, seed, root, n_total=n_frames)], n_frames
+    if layout != "frames":
+        raise ValueError(f"unknown layout {layout!r}; valid: frames, short_evidence")
+    generate_source(root, n_questions, seed=seed)
+    return get_builder("synthetic").build(root).configs["synthetic"], n_frames or N_FRAMES

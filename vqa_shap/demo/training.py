@@ -13,7 +13,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from vqa_shap.demo.evaluation import Evaluation
 
 logger = logging.getLogger(__name__)
+
+
+#: Video layouts the demo model can be trained on (:attr:`TrainConfig.layout`).
+TRAIN_LAYOUTS = ("frames", "short_evidence")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class TrainConfig:
         max_minutes: stop after this much wall time (the run still saves the model).
         threads: torch CPU threads.
         n_frames: frames per training video.
+        layout: ``"frames"`` (one frame per content, the benchmark's videos) or ``"short_evidence"``
+            (long videos of :mod:`vqa_shap.builders.synthetic_long`: 12 shots in ``n_frames`` frames, the
+            evidence one shot of 1-2 frames; training and held-out questions alike).
         templates: question templates of the training questions, cycled (repeat a template to draw
             it more often).
     """
@@ -69,6 +76,7 @@ class TrainConfig:
     max_minutes: float = 20.0
     threads: int = 1
     n_frames: int = 8
+    layout: str = "frames"
     # "Which shape was red?" twice as often: looking frames up by colour to read their shape is the
     # step the model learns last (with uniform templates it stayed at ~0.7 while the others were ~1.0)
     templates: tuple[str, ...] = ("colour_of_shape", "shape_of_colour", "shape_of_colour", "shape_shown")
@@ -79,6 +87,8 @@ class TrainConfig:
         check_templates(self.templates)
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or self.eval_questions < 1:
             raise ValueError("TrainConfig: steps, batch_size, eval_every and eval_questions must be >= 1")
+        if self.layout not in TRAIN_LAYOUTS:
+            raise ValueError(f"TrainConfig.layout: unknown {self.layout!r}; valid: {', '.join(TRAIN_LAYOUTS)}")
         if not 0.0 <= self.curriculum[0] < self.curriculum[1]:
             raise ValueError(f"TrainConfig.curriculum: need 0 <= start < end, got {self.curriculum}")
 
@@ -145,8 +155,6 @@ def _train(out: Path, config: TrainConfig, arch: DemoArchitecture, resume: str |
     import torch
     from tqdm.auto import tqdm
 
-    from vqa_shap.builders.synthetic import sample_items
-
     model, processor = build_demo_model(arch, config.seed)
     earlier: dict[str, Any] = {}
     if resume is not None:
@@ -155,7 +163,7 @@ def _train(out: Path, config: TrainConfig, arch: DemoArchitecture, resume: str |
     model.set_attn_implementation("eager")  # attention weights for the supervised-attention loss
     offset = int(earlier.get("total_steps", earlier.get("steps", 0)))
     encoder = BatchEncoder(model, processor, config.n_frames)
-    held_out_items = list(sample_items(config.eval_questions, seed=HELD_OUT_SEED, n_frames=config.n_frames))
+    held_out_items = layout_items(config, config.eval_questions, HELD_OUT_SEED)
     held_out, held_out_tasks = encoder(held_out_items), np.array([item.question.task for item in held_out_items])
     rng = np.random.default_rng(config.seed)
     optim = _optimizer(model, config)
@@ -220,12 +228,27 @@ def _lr_at(config: TrainConfig, step: int) -> float:
 
 def _training_items(config: TrainConfig, seed_step: int, step: int) -> list:
     """Step ``step``'s questions (seed from ``seed_step``, which counts the steps of resumed runs too)."""
-    from vqa_shap.builders.synthetic import DISTRACTOR_P, sample_items
+    from vqa_shap.builders.synthetic import DISTRACTOR_P
 
     # curriculum: videos without distractor shapes first, then the benchmark's mix
     ramp = min(1.0, max(0.0, (step / config.steps - config.curriculum[0]) / (config.curriculum[1] - config.curriculum[0])))
-    return list(sample_items(config.batch_size, seed=config.seed * 1_000_003 + seed_step, n_frames=config.n_frames,
-                             distractor_p=ramp * DISTRACTOR_P, templates=config.templates))
+    return layout_items(config, config.batch_size, config.seed * 1_000_003 + seed_step, ramp * DISTRACTOR_P,
+                        config.templates)
+
+
+def layout_items(config: TrainConfig, n_questions: int, seed: int, distractor_p: float | None = None,
+                 templates: Sequence[str] | None = None) -> list:
+    """``n_questions`` synthetic items of ``config``'s layout and frame count (by default the
+    benchmark's distractor share and templates, as the held-out questions)."""
+    from vqa_shap.builders.synthetic import DISTRACTOR_P, TEMPLATES, sample_items
+    from vqa_shap.builders.synthetic_long import held_items
+
+    p = DISTRACTOR_P if distractor_p is None else distractor_p
+    templates = TEMPLATES if templates is None else templates
+    if config.layout == "short_evidence":
+        return list(held_items(n_questions, seed, "short_evidence", n_total=config.n_frames, distractor_p=p,
+                               templates=templates))
+    return list(sample_items(n_questions, seed=seed, n_frames=config.n_frames, distractor_p=p, templates=templates))
 
 
 def _optimiser_step(model, optim, batch: dict, eos: int, text_loss_weight: float) -> float:
