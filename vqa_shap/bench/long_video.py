@@ -47,7 +47,7 @@ def compare_players(loader, items: Sequence[LongItem], root, *, n_frames: int = 
     """
     from vqa_shap.estimators import get_estimator
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.shots import parse_shot_name, shot_players
+    from vqa_shap.shots import parse_shot_name, shot_layout
 
     proto, est, rows = get_protocol(), get_estimator(estimator), []
     for item in items:
@@ -56,11 +56,13 @@ def compare_players(loader, items: Sequence[LongItem], root, *, n_frames: int = 
         prepared = loader.prepare(q, proto.load_frames(q, Path(root), plan), plan, proto)
         correct = float(int(np.argmax(loader.score(prepared, np.ones((1, prepared.n_features), bool))[0])) == q.answer)
         groups = proto.frame_groups(plan, loader.temporal_unit)
-        shots, shot_groups = shot_players(q, plan, groups, root, detector=detector)
-        n_video, n_text = len(groups), prepared.n_features - len(groups)
+        players, shot_groups = shot_layout(proto, q, plan, proto.features(q, plan, loader.temporal_unit),
+                                           loader.temporal_unit, root, detector=detector)
+        n_video = len(groups)
+        shots = [parse_shot_name(f.name) for f in players if f.modality == "video"]
         spans = {"frames": [{plan.frames[g[0]].index} for g in groups],
-                 "shots": [set(range(int(round(a)), int(round(b)))) for _, a, b in (parse_shot_name(f.name) for f in shots)]}
-        layouts = {"frames": None, "shots": shot_groups + [[n_video + i] for i in range(n_text)]}
+                 "shots": [set(range(int(round(a)), int(round(b)))) for _, a, b in shots]}
+        layouts = {"frames": None, "shots": shot_groups}
         for budget in budgets:
             for layout, player_groups in layouts.items():
                 for seed in seeds:
