@@ -176,3 +176,21 @@ def test_runs_over_question_slices_combine_into_one_part():
     other["settings"]["budgets"] = [16]
     with pytest.raises(ValueError, match="settings differ"):
         lv.combine_parts([a, other])
+
+
+def test_players_table_shows_top1_per_frame_when_measured():
+    rows = [{"qid": q, "seed": 0, "layout": layout, "budget": 64, "players": n, "top1": top1, "top1_per_frame": dense,
+             "evaluations": 9, "cost": 2.0, "seconds": 0.1}
+            for q in ("a", "b") for layout, n, top1, dense in (("frames", 64, 1.0, 1.0), ("shots", 8, 0.0, 1.0))]
+    part = {"settings": {"layout": "short_evidence", "n_questions": 2, "seeds": [0], "n_frames": 64, "estimator": "x"},
+            "machine": {"loadavg_before": [1.0] * 3}, "player_rows": rows, "sampler_rows": [],
+            "summary": lv.summarise(rows, [])}
+    text = lv.format_tables({"parts": {"p": part}})
+    assert "| top-1 evidence | top-1 per frame | evaluations |" in text
+    assert "| shots | 64 | 8.0 ± 0.0 | 0.00 ± 0.00 | 1.00 ± 0.00 | 9 ± 0 |" in text
+    assert "top-1 evidence paired per question and seed: -1.00 ± 0.00 at budget 64" in text
+    assert "top-1 per frame paired per question and seed: 0.00 ± 0.00 at budget 64" in text
+    for row in rows:  # a part measured before top1_per_frame keeps its old table
+        del row["top1_per_frame"]
+    part["summary"] = lv.summarise(rows, [])
+    assert "per frame" not in lv.format_tables({"parts": {"p": part}})

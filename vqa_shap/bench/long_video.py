@@ -41,7 +41,9 @@ def compare_players(loader, items: Sequence[LongItem], root, *, n_frames: int = 
     """Per question, budget and seed: frame players vs shot players on the same sampled frames.
 
     Each row: ``layout`` (frames/shots), ``budget``, ``players`` (video players), ``top1`` (the video
-    player with the largest |phi| of the answer covers an evidence frame), ``correct`` (the model
+    player with the largest |phi| of the answer covers an evidence frame), ``top1_per_frame`` (the
+    same with each player's |phi| divided by its sampled frames: a shot's value sums its frames', so
+    a long shot can outweigh a short one by its length alone), ``correct`` (the model
     answers right with every sampled frame shown), ``evaluations``, ``cost`` (the Game's modelled
     ms), ``seconds``.
     """
@@ -63,15 +65,19 @@ def compare_players(loader, items: Sequence[LongItem], root, *, n_frames: int = 
         spans = {"frames": [{plan.frames[g[0]].index} for g in groups],
                  "shots": [set(range(int(round(a)), int(round(b)))) for _, a, b in shots]}
         layouts = {"frames": None, "shots": shot_groups}
+        sizes = {"frames": np.array([len(g) for g in groups], dtype=np.float64),
+                 "shots": np.array([len(g) for g in shot_groups[:len(shots)]], dtype=np.float64)}
         for budget in budgets:
             for layout, player_groups in layouts.items():
                 for seed in seeds:
                     phi, game, seconds = _shapley(loader, prepared, prepared.n_features, n_video, player_groups,
                                                   est, int(budget), seed)
                     n_players = len(spans[layout])
-                    top = int(np.argmax(np.abs(phi[:n_players, q.answer])))
+                    magnitude = np.abs(phi[:n_players, q.answer])
+                    top, dense = int(np.argmax(magnitude)), int(np.argmax(magnitude / sizes[layout]))
                     rows.append({"qid": q.qid, "seed": int(seed), "layout": layout, "budget": int(budget),
                                  "players": n_players, "top1": float(bool(spans[layout][top] & item.evidence)),
+                                 "top1_per_frame": float(bool(spans[layout][dense] & item.evidence)),
                                  "correct": correct, "evaluations": int(game.evaluations), "cost": float(game.cost),
                                  "seconds": seconds})
     return rows
@@ -130,7 +136,7 @@ def _mean_ci(values) -> list[float]:
     return [float(v.mean()), float(half)]
 
 
-PLAYER_KEYS = ("players", "top1", "correct", "evaluations", "cost", "seconds")
+PLAYER_KEYS = ("players", "top1", "top1_per_frame", "correct", "evaluations", "cost", "seconds")
 
 
 def summarise(player_rows: list[dict], sampler_rows: list[dict]) -> dict:
@@ -158,16 +164,22 @@ def _fmt(pair, digits=2) -> str:
 def _players_table(part: dict) -> list[str]:
     st, s = part["settings"], part["summary"]["players"]
     with_correct = all("correct" in m for m in s.values())
+    dense = all("top1_per_frame" in m for m in s.values())  # parts run before it was measured lack it
     lines = [f"Shot players vs frame players on `{st['layout']}` ({st['n_questions']} questions × "
              f"{len(st['seeds'])} estimator seeds, {st['n_frames']} sampled frames, model `{st.get('model', 'demo')}`, "
              f"estimator `{st['estimator']}`; mean ± 95% CI):", "",
-             "| players | budget | video players | top-1 evidence | evaluations | modelled cost (ms) | seconds |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| players | budget | video players | top-1 evidence |" + (" top-1 per frame |" if dense else "")
+             + " evaluations | modelled cost (ms) | seconds |",
+             "|---|---:|---:|---:|" + ("---:|" if dense else "") + "---:|---:|---:|"]
     for key, m in s.items():
         layout, budget = key.split("@")
         lines.append(f"| {layout} | {budget} | {_fmt(m['players'], 1)} | {_fmt(m['top1'])} | "
-                     f"{_fmt(m['evaluations'], 0)} | {_fmt(m['cost'], 0)} | {_fmt(m['seconds'], 1)} |")
-    lines += _paired_players(part.get("player_rows", []))
+                     + (f"{_fmt(m['top1_per_frame'])} | " if dense else "")
+                     + f"{_fmt(m['evaluations'], 0)} | {_fmt(m['cost'], 0)} | {_fmt(m['seconds'], 1)} |")
+    rows = part.get("player_rows", [])
+    lines += _paired_players(rows)
+    if dense:
+        lines += _paired_players(rows, "top1_per_frame", "top-1 per frame")
     if with_correct:
         first = next(iter(s.values()))
         lines += ["", f"The model answers right with all {st['n_frames']} frames shown for {_fmt(first['correct'])} "
@@ -175,19 +187,19 @@ def _players_table(part: dict) -> list[str]:
     return lines
 
 
-def _paired_players(rows: list[dict]) -> list[str]:
-    """Shots − frames top-1 evidence, paired per question and seed, per budget (``[]`` without pairs)."""
-    by_key = {(r.get("qid"), r.get("seed"), r.get("budget"), r["layout"]): r["top1"] for r in rows if "qid" in r}
+def _paired_players(rows: list[dict], key: str = "top1", label: str = "top-1 evidence") -> list[str]:
+    """Shots − frames ``key``, paired per question and seed, per budget (``[]`` without pairs)."""
+    by_key = {(r.get("qid"), r.get("seed"), r.get("budget"), r["layout"]): r[key] for r in rows if "qid" in r}
     diffs: dict = {}
-    for (qid, seed, budget, layout), top1 in by_key.items():
+    for (qid, seed, budget, layout), value in by_key.items():
         frames = by_key.get((qid, seed, budget, "frames"))
         if layout == "shots" and frames is not None:
-            diffs.setdefault(budget, []).append(top1 - frames)
+            diffs.setdefault(budget, []).append(value - frames)
     if not diffs:
         return []
     ordered = sorted(diffs.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
     parts = [f"{_fmt(_mean_ci(d))} at budget {b}" for b, d in ordered]
-    return ["", "Shots − frames, top-1 evidence paired per question and seed: " + ", ".join(parts) + "."]
+    return ["", f"Shots − frames, {label} paired per question and seed: " + ", ".join(parts) + "."]
 
 
 def _samplers_table(part: dict) -> list[str]:
