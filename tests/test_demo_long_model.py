@@ -109,3 +109,33 @@ def test_doc_figures_match_the_training_record():
     assert f"({evaluation['n_questions']} fresh 64-frame questions" in text
     assert f"**{evaluation['accuracy']:.2f}** ({per_task})" in text
     assert run["stopped"] == "target" and run["train_config"]["steps"] == 2500 and run["train_config"]["lr"] == 1e-3
+
+
+@pytest.mark.slow
+def test_explain_demo_long_with_shot_players_finds_a_64_frame_video(tmp_path):
+    """``vqa-shap explain --model demo-long --frames 64 --players shots`` on a written short_evidence
+    question: one row, shot players covering all 64 frames, efficiency holds."""
+    import datasets
+    import torch
+
+    from vqa_shap.builders.synthetic_long import SHORT_TOTAL, short_evidence_items
+    from vqa_shap.cli import main
+    from vqa_shap.hub import write_questions
+    from vqa_shap.shots import parse_shot_name
+
+    torch.set_num_threads(1)
+    (item,) = short_evidence_items(1, 31, tmp_path / "videos")
+    write_questions(tmp_path / "questions", "long", [item.question])
+    out = tmp_path / "out"
+    argv = ["explain", str(tmp_path / "questions"), "--config", "long", "--model", DEMO_LONG_MODEL,
+            "--video-root", str(tmp_path / "videos"), "--out", str(out), "--frames", str(SHORT_TOTAL),
+            "--sampler", "linspace", "--budget", "64", "--players", "shots", "--shot-detector", "diff",
+            "--no-progress", "--device", "cpu", "--dtype", "float32"]
+    assert main(argv) == 0
+    (row,) = datasets.load_dataset(str(out), name="demo-long__long", split="test", download_mode="force_redownload")
+    assert row["error"] is None, row["error"]
+    shots = [parse_shot_name(f["name"]) for f in row["features"] if f["modality"] == "video"]
+    assert all(s is not None for s in shots) and 3 <= len(shots) <= 12
+    assert shots[0][1] == 0 and shots[-1][2] == SHORT_TOTAL  # the shots cover the whole video (1 fps)
+    phi = np.asarray(row["shapley"])
+    np.testing.assert_allclose(phi.sum(0), np.asarray(row["value_full"]) - np.asarray(row["value_empty"]), atol=1e-4)
