@@ -21,13 +21,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-MODELS = ("demo", "realistic")
+MODELS = ("demo", "demo-long", "realistic")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["demo"], choices=MODELS,
-                        help="demo: the demo model on synthetic questions; realistic: a realistic-proportion "
+                        help="demo: the demo model on synthetic questions; demo-long: the long-video demo model on "
+                             "64-frame short_evidence questions; realistic: a realistic-proportion "
                              "LLaVA-OneVision with random weights (32 frames x 36 tokens) on 32-frame questions")
     parser.add_argument("--questions", type=int, default=8, help="questions per model (distinct texts and videos)")
     parser.add_argument("--seeds", type=int, default=5, help="estimator seeds 0..N-1")
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_model(name: str, args, tmp: str, save=None) -> dict:
-    from vqa_shap.bench.pipeline import realistic_cases, run_pipeline_bench, synthetic_cases
+    from vqa_shap.bench.pipeline import long_video_cases, realistic_cases, run_pipeline_bench, synthetic_cases
     from vqa_shap.loaders import get_loader, resolve_model
     from vqa_shap.loaders.tiny import tiny_model_dir
 
@@ -70,6 +71,10 @@ def _run_model(name: str, args, tmp: str, save=None) -> dict:
         loader_cls, checkpoint = resolve_model("demo")
         cases = synthetic_cases(args.questions, seed=60_000_000, workdir=tmp)
         label, tokens, ref = "Demo model (synthetic questions, 8 frames)", args.max_new_tokens or 16, 64
+    elif name == "demo-long":
+        loader_cls, checkpoint = resolve_model("demo-long")
+        cases = long_video_cases(args.questions, seed=60_000_000, workdir=tmp, start=args.first_question)
+        label, tokens, ref = "Long-video demo model (short_evidence questions, 64 frames)", args.max_new_tokens or 16, 64
     else:
         loader_cls = get_loader("llava_onevision")
         checkpoint = str(tiny_model_dir("llava_onevision", realistic=True))

@@ -25,12 +25,13 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 __all__ = ["BenchCase", "Run", "PipelineBench", "relative_error", "run_pipeline_bench", "synthetic_cases",
-           "realistic_cases", "realistic_question", "merge_benches", "summarise_bench", "PAPER", "OURS", "PAPER_MODES"]
+           "realistic_cases", "realistic_question", "long_video_cases", "merge_benches", "summarise_bench", "PAPER", "OURS", "PAPER_MODES"]
 
 PAPER = "paper"
 OURS = "vqa-shap"
@@ -367,6 +368,22 @@ def synthetic_cases(n_questions: int, *, seed: int, workdir, n_frames: int | Non
     for question in get_builder("synthetic").build(root).configs["synthetic"]:
         plan = protocol.plan_frames(question, root, n_frames or N_FRAMES, loader_family=loader_family)
         cases.append(BenchCase(question, tuple(protocol.load_frames(question, root, plan)), plan))
+    return cases
+
+
+def long_video_cases(n_questions: int, *, seed: int, workdir, start: int = 0, loader_family: str = "llava_onevision",
+                     protocol=None) -> list[BenchCase]:
+    """Questions ``start .. start + n_questions - 1`` of the ``short_evidence`` long-video layout
+    (:mod:`vqa_shap.builders.synthetic_long`: 64 frames, the evidence one short shot) written as
+    videos, all 64 frames planned and decoded as ``explain --frames 64`` does."""
+    from vqa_shap.builders.synthetic_long import SHORT_TOTAL, short_evidence_items
+    from vqa_shap.protocol import get_protocol
+
+    protocol = protocol or get_protocol("pollard2025")
+    cases = []
+    for item in short_evidence_items(start + n_questions, seed, workdir)[start:]:
+        plan = protocol.plan_frames(item.question, Path(workdir), SHORT_TOTAL, loader_family=loader_family)
+        cases.append(BenchCase(item.question, tuple(protocol.load_frames(item.question, Path(workdir), plan)), plan))
     return cases
 
 
