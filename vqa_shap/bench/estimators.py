@@ -60,6 +60,12 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     return name, options
 
 
+def estimator_from_spec(spec: str):
+    """The estimator a spec names: ``"name"`` or ``"name:key=value,..."`` (e.g. ``shared_video:per_video=8``)."""
+    name, options = parse_spec(spec)
+    return get_estimator(name, **options)
+
+
 @dataclass(frozen=True)
 class BenchPoint:
     """One (game, F, estimator, budget) cell: per-seed errors and costs, and their means."""
@@ -161,8 +167,7 @@ def run_benchmark(
                 truth = test_game.shapley_values[:, test_game.target_output]
                 game = Game(test_game, test_game.n_players, batch_size=batch_size,
                             video_features=list(test_game.video_players), cost_model=cost_model)
-                name, options = parse_spec(spec)
-                est = get_estimator(name, **options).estimate(game, budget, seed)
+                est = estimator_from_spec(spec).estimate(game, budget, seed)
                 phi = est.values[:, test_game.target_output]
                 errors.append(float(np.linalg.norm(phi - truth) / np.linalg.norm(truth)))
                 evals.append(float(est.evaluations))
