@@ -127,6 +127,27 @@ def test_realistic_questions_are_distinct():
     assert all(c.frames[0].shape[0] == 32 for c in cases)
 
 
+def test_long_video_cases_slice_the_short_evidence_questions(tmp_path):
+    from vqa_shap.bench.pipeline import long_video_cases
+    from vqa_shap.builders.synthetic_long import SHORT_TOTAL
+
+    cases = long_video_cases(3, seed=7, workdir=tmp_path / "a")
+    later = long_video_cases(2, seed=7, workdir=tmp_path / "b", start=1)
+    assert [c.question.qid for c in cases[1:]] == [c.question.qid for c in later]
+    assert all(len(c.plan.frames) == SHORT_TOTAL and c.frames[0].shape[0] == SHORT_TOTAL for c in cases)
+    assert [f.index for f in cases[0].plan.frames] == list(range(SHORT_TOTAL))  # every frame of the video
+
+
+def test_estimator_specs_carry_options():
+    from vqa_shap.bench.estimators import estimator_from_spec
+    from vqa_shap.estimators.base import EstimatorError
+
+    assert estimator_from_spec("shared_video:per_video=8").config["per_video"] == 8
+    assert estimator_from_spec("shared_video").config["per_video"] == 4
+    with pytest.raises(EstimatorError):
+        estimator_from_spec("shared_video:per_vid=8")
+
+
 # ------------------------------------------------------------------ statistics on hand-made curves
 
 
