@@ -3,6 +3,8 @@
 
     python scripts/train_demo_model.py                      # writes loaders/demo_model/
     python scripts/train_demo_model.py --out /tmp/demo --steps 200
+    python scripts/train_demo_model.py --out loaders/demo_long_model --resume loaders/demo_model \
+        --layout short_evidence --steps 2500 --lr 1e-3    # the long-video demo model (64-frame videos)
 
 Deterministic for a seed and thread count. After training, the held-out accuracy is measured through
 the real inference path (videos -> builder -> loader) and recorded in the folder's
@@ -21,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     from vqa_shap.builders.synthetic_long import SHORT_TOTAL
-    from vqa_shap.demo.model import DemoArchitecture, TrainConfig, evaluate, record_evaluation, train
+    from vqa_shap.demo.model import TRAIN_LAYOUTS, DemoArchitecture, TrainConfig, evaluate, record_evaluation, train
 
     defaults, arch = TrainConfig(), DemoArchitecture()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="fractions of the steps over which distractor frames ramp in")
     parser.add_argument("--templates", nargs="+", default=list(defaults.templates), metavar="TEMPLATE",
                         help="templates of the training questions, cycled (repeat one to draw it more often)")
-    parser.add_argument("--layout", default=defaults.layout, choices=["frames", "short_evidence"],
+    parser.add_argument("--layout", default=defaults.layout, choices=TRAIN_LAYOUTS,
                         help="training videos: the benchmark's (frames) or long videos whose evidence is one short shot")
     parser.add_argument("--frames", type=int, default=None,
                         help=f"frames per training video (default {defaults.n_frames}; 64 for short_evidence)")

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 JSON = ROOT / "benchmarks" / "bench_pipeline.json"
 #: the run at the paper's own budget (5000 evaluations = 18 permutations at F ~ 130)
 PAPER_BUDGET_JSON = ROOT / "benchmarks" / "bench_pipeline_paper_budget.json"
+DEMO_LONG_JSON = ROOT / "benchmarks" / "bench_pipeline_demo_long.json"
 DOC = ROOT / "docs" / "performance.md"
 
 
@@ -242,7 +243,8 @@ def test_a_named_table_has_its_own_markers():
         render_doc(f"{START}\n{END}\n", report, "paper-budget")
 
 
-@pytest.mark.parametrize("json_path, table", [(JSON, None), (PAPER_BUDGET_JSON, "paper-budget")])
+@pytest.mark.parametrize("json_path, table", [(JSON, None), (PAPER_BUDGET_JSON, "paper-budget"),
+                                              (DEMO_LONG_JSON, "demo-long")])
 def test_performance_doc_equals_the_committed_json(json_path, table):
     """docs/performance.md's pipeline tables are what the committed benchmark JSONs regenerate."""
     report = json.loads(json_path.read_text())

@@ -19,6 +19,9 @@ DEMO_MODELS = {
     DEMO_MODEL: ("demo_model", ""),
     DEMO_LONG_MODEL: ("demo_long_model", " --resume loaders/demo_model --layout short_evidence --steps 2500 --lr 1e-3"),
 }
+#: Video layouts the demo models are trained and evaluated on: the benchmark's 8-frame videos, or the
+#: 64-frame ``short_evidence`` long videos of :mod:`vqa_shap.builders.synthetic_long`.
+TRAIN_LAYOUTS = ("frames", "short_evidence")
 #: File in the model folder recording how it was trained and how well it does.
 TRAINING_FILE = "vqa_shap_training.json"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vqa_shap.demo.architecture import demo_model_dir
+from vqa_shap.demo.architecture import TRAIN_LAYOUTS, demo_model_dir
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def _write_questions(root: Path, n_questions: int, seed: int, layout: str, n_fra
     if layout == "short_evidence":
         n_frames = n_frames or SHORT_TOTAL
         return [item.question for item in short_evidence_items(n_questions, seed, root, n_total=n_frames)], n_frames
-    if layout != "frames":
-        raise ValueError(f"unknown layout {layout!r}; valid: frames, short_evidence")
+    if layout not in TRAIN_LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; valid: {', '.join(TRAIN_LAYOUTS)}")
     generate_source(root, n_questions, seed=seed)
     return get_builder("synthetic").build(root).configs["synthetic"], n_frames or N_FRAMES

@@ -17,17 +17,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from vqa_shap.demo.architecture import HELD_OUT_SEED, TRAINING_FILE, DemoArchitecture, build_demo_model
+from vqa_shap.demo.architecture import (HELD_OUT_SEED, TRAIN_LAYOUTS, TRAINING_FILE, DemoArchitecture,
+                                        build_demo_model)
 from vqa_shap.demo.batches import BatchEncoder, forward, option_hits
 
 if TYPE_CHECKING:
     from vqa_shap.demo.evaluation import Evaluation
 
 logger = logging.getLogger(__name__)
-
-
-#: Video layouts the demo model can be trained on (:attr:`TrainConfig.layout`).
-TRAIN_LAYOUTS = ("frames", "short_evidence")
 
 
 @dataclass(frozen=True)
