@@ -339,3 +339,15 @@ def test_pipeline_bench_full_mode_runs_the_paper_end_to_end(demo):
     assert paper_full.evaluations == paper_sampled.evaluations == paper_full.budget
     assert paper_full.seconds > 0 and math.isfinite(paper_full.error)
     assert full.summary["rows"][0]["pipeline"] == "paper"
+
+
+def test_demo_long_prose_states_the_committed_figures():
+    """The figures docs/performance.md writes beside the demo-long table are the committed JSONs'."""
+    text = DOC.read_text()
+    summary = json.loads(DEMO_LONG_JSON.read_text())["models"]["demo-long"]["summary"]
+    low, high = summary["speedup_ci"]
+    assert f"**{summary['speedup']:.1f}× (95% CI {low:.1f}–{high:.1f})** at the paper's error" in text
+    shared = json.loads((ROOT / "benchmarks" / "bench_pipeline_demo_long_shared_video.json").read_text())
+    table = format_table(shared["models"]["demo-long"])
+    assert "shared_video:per_video=8" in table and "0.80×" in table and "extrapolated" in table
+    assert "(0.80×, extrapolated)" in text
