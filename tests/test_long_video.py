@@ -194,3 +194,33 @@ def test_players_table_shows_top1_per_frame_when_measured():
         del row["top1_per_frame"]
     part["summary"] = lv.summarise(rows, [])
     assert "per frame" not in lv.format_tables({"parts": {"p": part}})
+
+
+def test_demo_long_prose_states_the_committed_figures():
+    """The figures docs/shots.md's prose quotes for the demo-long runs are the committed JSON's."""
+    parts = json.loads(JSON.read_text())["parts"]
+    prose = " ".join(DOC.read_text().split(lv.DOC_END)[1].split())  # line breaks -> spaces
+    samplers = parts["short_evidence_samplers_demo_long"]
+    s = samplers["summary"]["samplers"]
+    assert (f"keep the 1–2-frame evidence shot for {s['uniform']['recall'][0]:.2f} of the questions and the model "
+            f"answers {s['uniform']['correct'][0]:.2f}") in prose
+    assert f"keeps it for {s['aks']['recall'][0]:.2f} and answers {s['aks']['correct'][0]:.2f}" in prose
+    paired = {k: lv._mean_ci([r[f"aks_{k}"] - r[f"uniform_{k}"] for r in samplers["sampler_rows"]])
+              for k in ("recall", "correct")}
+    assert f"+{lv._fmt(paired['recall'])} evidence kept and +{lv._fmt(paired['correct'])} correct" in prose
+
+    def paired_line(part, key):
+        rows = part["player_rows"]
+        frames = {(r["qid"], r["seed"], r["budget"]): r[key] for r in rows if r["layout"] == "frames"}
+        out = {}
+        for r in rows:
+            if r["layout"] == "shots":
+                out.setdefault(r["budget"], []).append(r[key] - frames[(r["qid"], r["seed"], r["budget"])])
+        return {b: lv._fmt(lv._mean_ci(d)).replace("-", "−") for b, d in out.items()}
+
+    held = parts["held_demo_long"]
+    m = held["summary"]["players"]
+    assert (f"{m['shots@64']['top1'][0]:.2f} vs {m['frames@64']['top1'][0]:.2f} at budget 64 and "
+            f"{m['shots@320']['top1'][0]:.2f} vs {m['frames@320']['top1'][0]:.2f} at 320") in prose
+    top1, dense = paired_line(held, "top1"), paired_line(held, "top1_per_frame")
+    assert f"(paired {top1[64]} and {top1[320]}; per frame {dense[64]} and {dense[320]})" in prose
