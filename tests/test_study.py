@@ -287,3 +287,34 @@ def test_the_docs_table_of_the_demo_study_is_the_committed_record():
     assert record["first_run"]["evaluations"] == 4608 and record["second_run"]["evaluations"] == 0
     assert record["second_run"]["steps"] == 0 and record["first_run"]["steps"] == 10
     assert len(record["ground_truth_rows"]) == 3 and len(record["first_run"]["loadavg_start"]) == 3
+
+
+def test_a_video_rewritten_under_its_name_redoes_the_explain_steps(tiny_run):
+    """A changed video (same name) is an input change: the explain steps that read it run again from
+    scratch (not resumed from the old work files)."""
+    import datasets
+
+    from vqa_shap.study import run_study
+    from vqa_shap.study.run import describe
+    from vqa_shap.synth import write_video
+    from vqa_shap.video import read_frames, video_info
+
+    study, out, _, _ = tiny_run
+    questions = out / "benchmarks" / "synthetic" / "questions"
+    row = datasets.load_dataset(str(questions), name="synthetic", split="test")[0]
+    videos = [p for p in out.rglob(row["inputs"][0]["path"]) if ".study" not in p.parts]
+    assert len(videos) == 1, videos
+    video = videos[0]
+    frames = read_frames(video, list(range(video_info(video).n_frames)))
+    write_video(video, 255 - frames, video_info(video).fps)  # the same name, other pictures
+    state = {step.id: s for step, s in describe(study, out, echo=lambda line: None)}
+    # the videos live in the generated source, so the build sees them change first
+    assert state["build-synthetic"].reason == "its inputs changed"
+    assert state["explain-demo__synthetic"].reason == "after build-synthetic"
+    lines: list[str] = []
+    result = run_study(study, out, progress=False, echo=lines.append)
+    assert {"explain-demo__synthetic", "explain-demo__synthetic_hard_1"} <= set(result.ran), lines
+    assert result.evaluations > 0, lines
+    assert sum("3 explained now, 0 resumed" in line for line in lines) == 2, lines
+    again = run_study(study, out, progress=False, echo=lambda line: None)
+    assert again.ran == () and again.evaluations == 0

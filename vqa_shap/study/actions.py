@@ -158,12 +158,28 @@ def explain_step(ctx: BenchContext, model: ModelSpec, qconfig: str, deps: tuple[
         done = len(work.finished_qids()) if work.path.is_dir() else 0
         return f"{done} question(s) already explained in {work.path}" if done else None
 
+    def inputs():  # the questions, and the videos they name: a video rewritten under its name redoes the step
+        return {"questions": ctx.prints.config(ctx.questions, qconfig),
+                "videos": ctx.prints.videos(ctx.questions, qconfig, ctx.videos)}
+
     def execute() -> Outcome:
-        return _explain(ctx, model, qconfig, config, _must_restart(ctx, step_id, settings, qconfig, work))
+        # which videos the work files were computed from: the step record is rewritten before a step
+        # runs, so it is kept beside it (a video rewritten under its name must not be resumed from)
+        from vqa_shap.io import atomic_write_text
+        from vqa_shap.study.steps import Records
+
+        marker = Records(ctx.out).folder / f"{step_id}.videos"
+        videos = str(ctx.prints.videos(ctx.questions, qconfig, ctx.videos))
+        stale = work.exists() and marker.is_file() and marker.read_text(encoding="utf-8") != videos
+        restart = stale or _must_restart(ctx, step_id, settings, qconfig, work)
+        if not restart:  # what is resumed was computed from these videos
+            atomic_write_text(marker, videos, mkdir=True)
+        outcome = _explain(ctx, model, qconfig, config, restart)
+        atomic_write_text(marker, videos, mkdir=True)
+        return outcome
 
     return Step(step_id, "explain", f"explain {qconfig} with {model.name} -> {config}", settings, deps,
-                lambda: {"questions": ctx.prints.config(ctx.questions, qconfig)},
-                lambda: _has_config(ctx.attributions, config), execute, progress)
+                inputs, lambda: _has_config(ctx.attributions, config), execute, progress)
 
 
 def _must_restart(ctx: BenchContext, step_id: str, settings, qconfig: str, work) -> bool:

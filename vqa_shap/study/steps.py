@@ -136,6 +136,30 @@ class Fingerprints:
         """The hash of some files' contents (e.g. a report's figures)."""
         return hashlib.sha256("".join(f"{p.name}:{self.file(p)};" for p in sorted(paths)).encode()).hexdigest()
 
+    def videos(self, questions: Path, config: str, video_root: Path) -> str | None:
+        """Names, sizes and modification times of the visual inputs a questions config names under
+        ``video_root`` (a frame folder by its files; ``missing`` for an absent one), hashed; ``None``
+        when the config is missing. Stat only: hashing hours of video on every check would be slow,
+        and a rewritten file changes its modification time."""
+        from vqa_shap import hub
+
+        try:
+            dataset = hub.load_questions_dataset(questions, config)
+        except Exception:  # noqa: BLE001 - no readable questions yet: nothing to fingerprint
+            return None
+        paths = sorted({str(i["path"]) for inputs in dataset["inputs"] for i in inputs})
+        entries = []
+        for rel in paths:
+            path = Path(video_root) / rel
+            if path.is_dir():
+                entries.append(f"{rel}:{self.folder(path)}")
+            elif path.is_file():
+                stat = path.stat()
+                entries.append(f"{rel}:{stat.st_size}:{stat.st_mtime_ns}")
+            else:
+                entries.append(f"{rel}:missing")
+        return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
     @staticmethod
     def folder(folder: Path) -> str | None:
         """Names, sizes and modification times of every visible file under ``folder`` (``None``: missing)."""
