@@ -377,3 +377,27 @@ def test_explain_with_transnetv2_shot_players_end_to_end(tmp_path, weights):
     assert config_vars(out, "demo__long")["shot_detector"] == f"transnetv2:{weights.name}"
     (cached,) = list((out / ".work" / "demo__long" / "shots").iterdir())
     assert "-transnetv2-" in cached.name
+
+
+def test_mask_bench_and_rank_take_a_transnetv2_detector(tmp_path, weights, capsys):
+    """The commands that re-detect shots accept ``transnetv2:PATH`` like explain does, and keep the path."""
+    import numpy as np
+
+    from vqa_shap.analysis.maskbench import shot_detector_of
+    from vqa_shap.cli import main
+    from vqa_shap.schema import Attribution, Feature
+
+    features = (Feature("shot_0@0-2s", "video", input=0, time=0.0), Feature("Which", "question"))
+    shots = [Attribution(qid="q", benchmark="b", task="t", variant="", model="m", loader="llava_onevision",
+                         protocol="pollard2025", features=features, shapley=np.zeros((2, 2)), answer=0)]
+    spec = f"transnetv2:{weights}"
+    assert shot_detector_of(shots, {}, override=spec) == spec
+    assert shot_detector_of(shots, {"shot_detector": spec}) == spec
+    with pytest.raises(ShotError, match=r"not found .*records shot detector 'transnetv2:w\.pth'; pass --shot-detector"):
+        shot_detector_of(shots, {"shot_detector": "transnetv2:w.pth"})  # the card keeps the file name only
+    for command in (["mask-bench", str(tmp_path), "--config", "c", "--questions", str(tmp_path)],
+                    ["rank", str(tmp_path), "--config", "c"]):
+        capsys.readouterr()
+        assert main(command + ["--shot-detector", "transnetv2:nope.pth"]) == 2
+        err = capsys.readouterr().err
+        assert "argument --shot-detector" in err and "not found" in err and "Traceback" not in err

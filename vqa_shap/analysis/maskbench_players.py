@@ -84,17 +84,25 @@ def shot_detector_of(attributions: Sequence[Attribution], recorded: Mapping[str,
     card records (``explain --players shots`` records it), else the default detector (logged, since
     another detector may cut elsewhere); ``None`` when no attribution has shot players.
 
+    Returns:
+        The detector's spec (its name, or ``transnetv2:PATH``), as :func:`vqa_shap.shots.get_detector` takes it.
+
     Raises:
-        vqa_shap.shots.ShotError: an unknown detector name (the message lists the valid ones).
+        vqa_shap.shots.ShotError: an unknown detector name (the message lists the valid ones), or a
+            recorded detector that needs a weights file this machine does not have at that name.
     """
-    from vqa_shap.shots import default_detector, get_detector
+    from vqa_shap.shots import ShotError, default_detector, get_detector
 
     if not any(has_shot_players(a.features) for a in attributions if a.error is None):
         return None
     if override is not None:
-        return get_detector(override).name
+        return get_detector(override).spec  # the spec, not the name: transnetv2 keeps its weights file
     if recorded.get("shot_detector"):
-        return get_detector(recorded["shot_detector"]).name
+        try:
+            return get_detector(recorded["shot_detector"]).spec
+        except ShotError as exc:  # the card names a weights file, not its path (transnetv2:<file>)
+            raise ShotError(f"{exc} (the attributions card records shot detector "
+                            f"{recorded['shot_detector']!r}; pass --shot-detector)") from exc
     name = default_detector()
     log.warning("the attributions have shot players but their card records no shot detector; re-detecting the "
                 "shots with %r (pass --shot-detector to choose)", name)

@@ -37,8 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=argtypes.frames, default=None,
                         help="frames per question (default: as recorded in the attributions card)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the attributions card)")
-    parser.add_argument("--shot-detector", default=None, choices=("diff", "content", "adaptive"),
-                        help="shot detector of shot-player attributions (default: as recorded in the attributions card)")
+    parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
+                        help="shot detector of shot-player attributions: diff, content, adaptive or transnetv2:PATH "
+                             "(default: as recorded in the attributions card)")
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
     parser.add_argument("--protocol", default=None, type=argtypes.protocol, help="protocol (default: the attributions' protocol)")
     parser.add_argument("--device", default=None, type=argtypes.device, help="torch device (default: automatic)")

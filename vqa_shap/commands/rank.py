@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=argtypes.frames, default=None,
                         help="frames per question (default: as recorded in the attributions card)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the card)")
-    parser.add_argument("--shot-detector", default=None, choices=("diff", "content", "adaptive"),
-                        help="shot detector of shot-player attributions (default: as recorded in the card)")
+    parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
+                        help="shot detector of shot-player attributions: diff, content, adaptive or transnetv2:PATH "
+                             "(default: as recorded in the card)")
     parser.add_argument("--gemini-model", default=DEFAULT_GEMINI_MODEL, help="Gemini model (default: %(default)s)")
     parser.add_argument("--thinking-budget", type=argtypes.int_range(0), default=None,
                         help="Gemini thinking budget (the paper's flash variant used 0; default: the model's)")
