@@ -31,7 +31,8 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["BenchCase", "Run", "PipelineBench", "relative_error", "run_pipeline_bench", "synthetic_cases",
-           "realistic_cases", "realistic_question", "long_video_cases", "merge_benches", "summarise_bench", "PAPER", "OURS", "PAPER_MODES"]
+           "realistic_cases", "realistic_question", "long_video_cases", "merge_benches", "summarise_bench", "PAPER",
+           "OURS", "PAPER_MODES"]
 
 PAPER = "paper"
 OURS = "vqa-shap"
@@ -362,12 +363,17 @@ def synthetic_cases(n_questions: int, *, seed: int, workdir, n_frames: int | Non
     from vqa_shap.builders.synthetic import N_FRAMES, generate_source
     from vqa_shap.protocol import get_protocol
 
-    protocol = protocol or get_protocol("pollard2025")
     root = generate_source(workdir, n_questions, seed=seed)
+    return _planned_cases(get_builder("synthetic").build(root).configs["synthetic"], root, n_frames or N_FRAMES,
+                          loader_family, protocol or get_protocol("pollard2025"))
+
+
+def _planned_cases(questions, root, n_frames: int, loader_family: str, protocol) -> list[BenchCase]:
+    """Each question's frames planned and decoded from ``root`` as ``explain --frames n_frames`` does."""
     cases = []
-    for question in get_builder("synthetic").build(root).configs["synthetic"]:
-        plan = protocol.plan_frames(question, root, n_frames or N_FRAMES, loader_family=loader_family)
-        cases.append(BenchCase(question, tuple(protocol.load_frames(question, root, plan)), plan))
+    for question in questions:
+        plan = protocol.plan_frames(question, Path(root), n_frames, loader_family=loader_family)
+        cases.append(BenchCase(question, tuple(protocol.load_frames(question, Path(root), plan)), plan))
     return cases
 
 
@@ -379,12 +385,9 @@ def long_video_cases(n_questions: int, *, seed: int, workdir, start: int = 0, lo
     from vqa_shap.builders.synthetic_long import SHORT_TOTAL, short_evidence_items
     from vqa_shap.protocol import get_protocol
 
-    protocol = protocol or get_protocol("pollard2025")
-    cases = []
-    for item in short_evidence_items(start + n_questions, seed, workdir)[start:]:
-        plan = protocol.plan_frames(item.question, Path(workdir), SHORT_TOTAL, loader_family=loader_family)
-        cases.append(BenchCase(item.question, tuple(protocol.load_frames(item.question, Path(workdir), plan)), plan))
-    return cases
+    items = short_evidence_items(start + n_questions, seed, workdir)[start:]
+    return _planned_cases([item.question for item in items], workdir, SHORT_TOTAL, loader_family,
+                          protocol or get_protocol("pollard2025"))
 
 
 _ACTIVITIES = ("cooking a vegetable soup", "repairing a bicycle wheel", "cleaning the kitchen counter",
