@@ -138,7 +138,7 @@ class Fingerprints:
 
     def videos(self, questions: Path, config: str, video_root: Path) -> str | None:
         """Names, sizes and modification times of the visual inputs a questions config names under
-        ``video_root`` (a frame folder by its files; ``missing`` for an absent one), hashed; ``None``
+        ``video_root`` (:meth:`folder` of each: a video file, or a frame folder by its files), hashed; ``None``
         when the config is missing. Stat only: hashing hours of video on every check would be slow,
         and a rewritten file changes its modification time."""
         from vqa_shap import hub
@@ -148,17 +148,9 @@ class Fingerprints:
         except Exception:  # noqa: BLE001 - no readable questions yet: nothing to fingerprint
             return None
         paths = sorted({str(i["path"]) for inputs in dataset["inputs"] for i in inputs})
-        entries = []
-        for rel in paths:
-            path = Path(video_root) / rel
-            if path.is_dir():
-                entries.append(f"{rel}:{self.folder(path)}")
-            elif path.is_file():
-                stat = path.stat()
-                entries.append(f"{rel}:{stat.st_size}:{stat.st_mtime_ns}")
-            else:
-                entries.append(f"{rel}:missing")
-        return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+        # folder() takes a file or a frame folder alike, and gives None for a missing one
+        return hashlib.sha256("\n".join(f"{rel}:{self.folder(Path(video_root) / rel)}" for rel in paths)
+                              .encode()).hexdigest()
 
     @staticmethod
     def folder(folder: Path) -> str | None:
