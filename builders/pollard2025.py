@@ -116,7 +116,8 @@ class Pollard2025Builder(Builder):
 
     def build(self, source, *, subset=None, on_error: str = "raise") -> BuildResult:
         """Build every dump (see :meth:`Builder.build`); variants get their recoverable option origins."""
-        from vqa_shap.builders.variants import UNKNOWN_ORIGIN, recover_origins
+        from vqa_shap.builders.variant_pools import UNKNOWN_ORIGIN
+        from vqa_shap.builders.variants import recover_origins
 
         result = super().build(source, subset=subset, on_error=on_error)
         configs = {}

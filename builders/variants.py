@@ -50,10 +50,7 @@ from typing import Mapping, Sequence
 
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema import OptionOrigin, Question
-from vqa_shap.builders.variant_pools import (  # noqa: F401 - re-exported: part of this module's API
-    COUNTING_TYPES, FIXTURE_LOCATION_TYPE, UNKNOWN_ORIGIN, OptionTable, TaskPools, WiderPools, answer_type,
-    fallback_pool, normalise, task_answer_types,
-)
+from vqa_shap.builders.variant_pools import UNKNOWN_ORIGIN, OptionTable, TaskPools, WiderPools, fallback_pool, normalise
 
 #: The variant names :func:`make_variant` accepts: ``easy`` or ``hard_<N>`` (N ≥ 1).
 VARIANT_PATTERN = re.compile(r"^(?:easy|hard_(?P<extra>[1-9][0-9]*))$")

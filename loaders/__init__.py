@@ -44,14 +44,11 @@ from typing import Any
 
 from vqa_shap.errors import VqaShapError
 # the declaration table is read by the core (the protocol asks it too); its names are re-exported here
-from vqa_shap.families import (PROTOCOL_SETTING_KEYS, Family, declare_family, families, get_family,
-                               model_types, protocol_settings)
+from vqa_shap.families import families, model_types
 from vqa_shap.registry import Registry
 
 #: Prefix of the offline tiny random models: ``tiny-random/<family>``.
 TINY_PREFIX = "tiny-random/"
-#: The ``--model`` value of the committed demo model (trained on the synthetic benchmark).
-DEMO_MODEL = "demo"
 
 
 #: family name -> loader class. Every declared family is a member (tested importable).
@@ -76,7 +73,7 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
     """The loader class and checkpoint for a ``--model`` value.
 
     Args:
-        model: ``demo`` / ``demo-long`` (the committed demo models, :func:`vqa_shap.demo.model.demo_model_dir`),
+        model: ``demo`` / ``demo-long`` (the committed demo models, :func:`vqa_shap.demo.architecture.demo_model_dir`),
             ``tiny-random/<family>`` (built offline once and cached, see
             :func:`vqa_shap.loaders.tiny.tiny_model_dir`), a local ``save_pretrained`` folder, or a Hub id.
         loader: the family; ``None`` = from the checkpoint's ``config.json`` ``model_type``.
@@ -89,7 +86,7 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
     """
     from vqa_shap.demo.architecture import DEMO_MODELS, demo_model_dir
 
-    if model in DEMO_MODELS:  # the committed demo models (vqa_shap.demo.model), llava_onevision checkpoints
+    if model in DEMO_MODELS:  # the committed demo models (vqa_shap.demo), llava_onevision checkpoints
         if loader is not None and loader != "llava_onevision":
             raise VqaShapError(f"--loader {loader!r} does not match model {model!r} (llava_onevision)")
         return get_loader("llava_onevision"), str(demo_model_dir(model))
@@ -127,7 +124,4 @@ def _model_type(model: str) -> str | None:
                            f"pass --loader, one of: {', '.join(LOADERS.names())}") from exc
 
 
-__all__ = ["LOADERS", "TINY_PREFIX", "DEMO_MODEL", "get_loader", "resolve_model",
-           # the declaration table (vqa_shap.families)
-           "PROTOCOL_SETTING_KEYS", "Family", "declare_family", "families", "get_family", "model_types",
-           "protocol_settings"]
+__all__ = ["LOADERS", "TINY_PREFIX", "get_loader", "resolve_model"]

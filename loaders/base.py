@@ -12,8 +12,7 @@ family bases build on it:
   :mod:`vqa_shap.loaders.chat_scoring`).
 
 Transformers compatibility shims (``kv_cache``, ``returned_cache``) live in
-:mod:`vqa_shap.loaders.compat`. The names that used to be defined here stay importable from this
-module (resolved lazily, so importing it does not import the family bases).
+:mod:`vqa_shap.loaders.compat`.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import numpy as np
 from vqa_shap.errors import VqaShapError
 
 if TYPE_CHECKING:  # heavy or sibling imports only for type checkers
-    from vqa_shap.protocol import FramePlan, Protocol
+    from vqa_shap.protocol.base import FramePlan, Protocol
     from vqa_shap.schema import Feature, Question
 
 class LoaderError(VqaShapError):
@@ -190,21 +189,3 @@ class Loader:
         if len(units) != protocol.n_video_players(plan, self.temporal_unit):
             raise LoaderError(f"question {question.qid!r}: frames of the plan are not grouped by input")
         return tuple(units)
-
-
-#: Names defined in the family modules, importable from here as before the split.
-_MOVED = {
-    "CLIP_MEAN": "option_head", "CLIP_STD": "option_head", "FramesPrepared": "option_head",
-    "OptionHeadLoader": "option_head", "clip_pixels": "option_head",
-    "ChatVLMLoader": "chat", "zero_grid_slices": "chat",
-    "kv_cache": "compat", "returned_cache": "compat",
-}
-
-
-def __getattr__(name: str):
-    module = _MOVED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"vqa_shap.loaders.{module}"), name)

@@ -38,7 +38,7 @@ from vqa_shap.loaders.compat import kv_cache, returned_cache
 if TYPE_CHECKING:  # heavy or sibling imports only for type checkers
     import torch
 
-    from vqa_shap.protocol import FramePlan, Prompt, Protocol
+    from vqa_shap.protocol.base import FramePlan, Prompt, Protocol
     from vqa_shap.schema import Question
 
 

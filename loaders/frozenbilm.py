@@ -35,17 +35,14 @@ import numpy as np
 import torch
 from transformers import CLIPVisionConfig, DebertaV2Config
 
-from vqa_shap.loaders import declare_family
-from vqa_shap.loaders.base import (FramesPrepared, LoaderError, OptionHeadLoader, UnsupportedQuestionError,
-                                   clip_pixels)
+from vqa_shap.families import declare_family
+from vqa_shap.loaders.option_head import FramesPrepared, OptionHeadLoader, clip_pixels
+from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError
 # the model and the checkpoint conversion live in their own modules; their public names are re-exported
-from vqa_shap.loaders.frozenbilm_convert import (add_convert_arguments, convert, convert_from_args, load_original,
-                                                 map_original_keys)
-from vqa_shap.loaders.frozenbilm_model import (ANSWER_WORDS, MODEL_TYPE, Adapter, FrozenBiLMConfig,
-                                               FrozenBiLMModel, answer_token_ids, build_config, build_model)
+from vqa_shap.loaders.frozenbilm_model import ANSWER_WORDS, FrozenBiLMModel, answer_token_ids, build_config, build_model
 
 if TYPE_CHECKING:
-    from vqa_shap.protocol import FramePlan, Protocol
+    from vqa_shap.protocol.base import FramePlan, Protocol
     from vqa_shap.schema import Question
 
 #: ``frozenbilm``: folders converted by scripts/convert_frozenbilm.py. No protocol settings: the
@@ -218,8 +215,4 @@ def build_tiny(tok=None, realistic: bool = False):
     return randomise(build_model(config)), tok
 
 
-__all__ = ["FAMILY", "PROMPT_TEMPLATE", "FrozenBiLMPrepared", "FrozenBiLMLoader", "build_tiny",
-           # re-exported from frozenbilm_model and frozenbilm_convert
-           "MODEL_TYPE", "ANSWER_WORDS", "Adapter", "FrozenBiLMConfig", "FrozenBiLMModel", "answer_token_ids",
-           "build_config", "build_model", "map_original_keys", "load_original", "convert", "add_convert_arguments",
-           "convert_from_args"]
+__all__ = ["FAMILY", "PROMPT_TEMPLATE", "FrozenBiLMPrepared", "FrozenBiLMLoader", "build_tiny"]

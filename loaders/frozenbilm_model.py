@@ -15,7 +15,8 @@ from transformers import (AutoConfig, AutoModel, CLIPVisionConfig, CLIPVisionMod
 from transformers.configuration_utils import SubConfigSpec
 from transformers.models.deberta_v2.modeling_deberta_v2 import DebertaV2LMPredictionHead
 
-from vqa_shap.loaders.base import CLIP_MEAN, CLIP_STD, LoaderError
+from vqa_shap.loaders.option_head import CLIP_MEAN, CLIP_STD
+from vqa_shap.loaders.base import LoaderError
 
 #: ``model_type`` of converted folders.
 MODEL_TYPE = "frozenbilm"

@@ -41,8 +41,7 @@ from vqa_shap.loaders.base import LoaderError, VideoUnit
 from vqa_shap.loaders.chat import ChatVLMLoader
 from vqa_shap.loaders.compat import kv_cache, returned_cache
 from vqa_shap.loaders.checkpoints import key_problems, local_folder, read_config, read_state_dict
-from vqa_shap.loaders.video_causal_lm import (  # noqa: F401  (re-exported for the family modules)
-    VideoCausalLM, VideoCausalLMConfig, VisionTextProcessor)
+from vqa_shap.loaders.video_causal_lm import VisionTextProcessor
 
 #: Frames per vision-tower call when caching per-frame tokens (bounds memory, not results).
 FRAME_CHUNK = 16

@@ -30,20 +30,14 @@ import numpy as np
 import torch
 from transformers import CLIPTextConfig, CLIPVisionConfig
 
-from vqa_shap.loaders import declare_family
-from vqa_shap.loaders.base import (FramesPrepared, LoaderError, OptionHeadLoader, UnsupportedQuestionError,
-                                   clip_pixels)
+from vqa_shap.families import declare_family
+from vqa_shap.loaders.option_head import FramesPrepared, OptionHeadLoader, clip_pixels
+from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError
 # the model and the checkpoint conversion live in their own modules; their public names are re-exported
-from vqa_shap.loaders.internvideo_convert import (WISEFT_ALPHA, WISEFT_KEYS, add_convert_arguments,
-                                                  convert, convert_from_args, infer_config, load_original,
-                                                  map_original_keys, openai_to_internvideo, read_original,
-                                                  wiseft_merge)
-from vqa_shap.loaders.internvideo_model import (MODEL_TYPE, Extractor, InternVideoConfig,
-                                                InternVideoModel, QuickGELU, TemporalDecoder, build_config,
-                                                build_model)
+from vqa_shap.loaders.internvideo_model import InternVideoModel, build_config, build_model
 
 if TYPE_CHECKING:
-    from vqa_shap.protocol import FramePlan, Protocol
+    from vqa_shap.protocol.base import FramePlan, Protocol
     from vqa_shap.schema import Question
 
 #: ``internvideo``: folders converted by scripts/convert_internvideo.py. EgoSchema frames at the
@@ -213,9 +207,4 @@ def build_tiny(tok=None, realistic: bool = False):
     return model, tok
 
 
-__all__ = ["FAMILY", "PROMPT_TEMPLATE", "TEXT_SLOTS", "InternVideoPrepared", "InternVideoLoader", "build_tiny",
-           # re-exported from internvideo_model and internvideo_convert
-           "MODEL_TYPE", "InternVideoConfig", "InternVideoModel", "Extractor", "QuickGELU", "TemporalDecoder",
-           "build_config", "build_model", "WISEFT_ALPHA", "WISEFT_KEYS", "openai_to_internvideo", "wiseft_merge",
-           "map_original_keys", "read_original", "infer_config", "load_original", "convert",
-           "add_convert_arguments", "convert_from_args"]
+__all__ = ["FAMILY", "PROMPT_TEMPLATE", "TEXT_SLOTS", "InternVideoPrepared", "InternVideoLoader", "build_tiny"]

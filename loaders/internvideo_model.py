@@ -15,7 +15,7 @@ from transformers import (AutoConfig, AutoModel, CLIPTextConfig, CLIPTextModelWi
                           CLIPVisionModel, PreTrainedConfig, PreTrainedModel)
 from transformers.configuration_utils import SubConfigSpec
 
-from vqa_shap.loaders.base import CLIP_MEAN, CLIP_STD
+from vqa_shap.loaders.option_head import CLIP_MEAN, CLIP_STD
 
 #: ``model_type`` of converted folders.
 MODEL_TYPE = "internvideo"

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqa_shap.loaders import declare_family
-from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit
+from vqa_shap.families import declare_family
+from vqa_shap.loaders.chat import ChatVLMLoader
+from vqa_shap.loaders.base import VideoUnit
 
 #: LLaVA-Video (``llava-hf/LLaVA-Video-7B-Qwen2-hf``, the paper's L-V) is this architecture with
 #: ``model_type`` ``llava_onevision``, so it is loaded by this family; there is no separate
@@ -135,7 +136,7 @@ def llava_onevision_parts(tok, *, image_size: int, patch_size: int, vision_hidde
                           kv_heads: int = 2, **text_kw):
     """The config and the real processor of a small LLaVA-OneVision (SigLIP tower + Qwen2 LM).
 
-    Shared by the tiny random models and the trained demo model (:mod:`vqa_shap.demo.model`).
+    Shared by the tiny random models and the trained demo model (:mod:`vqa_shap.demo`).
 
     Returns:
         ``(LlavaOnevisionConfig, LlavaOnevisionProcessor)``.

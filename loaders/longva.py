@@ -21,9 +21,9 @@ from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import AutoConfig, Qwen2Config
 
-from vqa_shap.loaders import declare_family
-from vqa_shap.loaders.generative import (GenerativeVideoLoader, VideoCausalLM, VideoCausalLMConfig,
-                                         text_config_kwargs)
+from vqa_shap.families import declare_family
+from vqa_shap.loaders.generative import GenerativeVideoLoader, text_config_kwargs
+from vqa_shap.loaders.video_causal_lm import VideoCausalLM, VideoCausalLMConfig
 
 #: ``longva``: folders converted by scripts/convert_longva.py; ``llava_qwen``: the original checkpoint
 #: (LLaVA-NeXT's type, shared by other models, which the loader refuses on load).

@@ -13,7 +13,7 @@ from vqa_shap.loaders.base import Loader, LoaderError
 if TYPE_CHECKING:  # heavy or sibling imports only for type checkers
     import torch
 
-    from vqa_shap.protocol import FramePlan, Protocol
+    from vqa_shap.protocol.base import FramePlan, Protocol
     from vqa_shap.schema import Feature, Question
 
 #: CLIP image normalisation (OpenAI).

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqa_shap.loaders import declare_family
-from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit, zero_grid_slices
+from vqa_shap.families import declare_family
+from vqa_shap.loaders.chat import ChatVLMLoader, zero_grid_slices
+from vqa_shap.loaders.base import VideoUnit
 
 #: Masked frames: zeros after normalisation (the dataset-mean colour), the majority choice of the
 #: paper's models, not black.

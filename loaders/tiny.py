@@ -127,7 +127,7 @@ def template(video: str, image: str) -> str:
 
 def tiny_families() -> tuple[str, ...]:
     """The families that declare a tiny-model builder, sorted."""
-    from vqa_shap.loaders import families
+    from vqa_shap.families import families
 
     return tuple(sorted(name for name, family in families().items() if family.tiny))
 
@@ -139,7 +139,7 @@ def tiny_builder(family: str):
         VqaShapError: ``family`` is unknown or declares no tiny model (the message lists those that do).
     """
     from vqa_shap.errors import VqaShapError
-    from vqa_shap.loaders import families
+    from vqa_shap.families import families
 
     declared = families().get(family)
     if declared is None or not declared.tiny:

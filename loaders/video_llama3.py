@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqa_shap.loaders import declare_family
-from vqa_shap.loaders.base import ChatVLMLoader, VideoUnit, kv_cache, returned_cache, zero_grid_slices
+from vqa_shap.families import declare_family
+from vqa_shap.loaders.chat import ChatVLMLoader, zero_grid_slices
+from vqa_shap.loaders.base import VideoUnit
+from vqa_shap.loaders.compat import kv_cache, returned_cache
 
 #: Masked frames are raw black frames and EgoSchema frames are taken at 1 fps (capped), as the
 #: paper's VL3.

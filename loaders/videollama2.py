@@ -32,10 +32,10 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import AutoConfig, MistralConfig
 
-from vqa_shap.loaders import declare_family
+from vqa_shap.families import declare_family
 from vqa_shap.loaders.base import LoaderError, VideoUnit
-from vqa_shap.loaders.generative import (GenerativeVideoLoader, VideoCausalLM, VideoCausalLMConfig,
-                                         text_config_kwargs)
+from vqa_shap.loaders.generative import GenerativeVideoLoader, text_config_kwargs
+from vqa_shap.loaders.video_causal_lm import VideoCausalLM, VideoCausalLMConfig
 
 #: ``videollama2``: folders converted by scripts/convert_videollama2.py; ``videollama2_mistral``: the
 #: original checkpoint. EgoSchema frames at segment midpoints, as the paper's VL2.

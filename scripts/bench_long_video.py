@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from vqa_shap.aks import make_scorer, parse_scorer
     from vqa_shap.bench import long_video as lv
+    from vqa_shap.builders.synthetic_long import LAYOUTS
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     players, samplers = [], []
     with tempfile.TemporaryDirectory() as root:
-        items = lv.LAYOUTS[args.layout](args.first_question + args.questions, args.question_seed, root)
+        items = LAYOUTS[args.layout](args.first_question + args.questions, args.question_seed, root)
         items = items[args.first_question:]
         if args.compare in ("players", "both"):
             players = lv.compare_players(loader, items, root, n_frames=args.frames, budgets=args.budgets,

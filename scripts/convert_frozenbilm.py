@@ -8,7 +8,7 @@ FrozenBiLM fine-tuned checkpoint (e.g. the How2QA one from the FrozenBiLM README
 
 import sys
 
-from vqa_shap.loaders import frozenbilm
+from vqa_shap.loaders import frozenbilm_convert as frozenbilm
 from vqa_shap.loaders.checkpoints import conversion_main
 
 

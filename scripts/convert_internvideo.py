@@ -9,7 +9,7 @@ InternVideo's WiSE-FT rule. See docs/loaders.md.
 
 import sys
 
-from vqa_shap.loaders import internvideo
+from vqa_shap.loaders import internvideo_convert as internvideo
 from vqa_shap.loaders.checkpoints import conversion_main
 
 

@@ -8,7 +8,7 @@
 
 Deterministic for a seed and thread count. After training, the held-out accuracy is measured through
 the real inference path (videos -> builder -> loader) and recorded in the folder's
-``vqa_shap_training.json``. The logic lives in ``vqa_shap.demo.model``.
+``vqa_shap_training.json``. The logic lives in ``vqa_shap.demo.training``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     from vqa_shap.builders.synthetic_long import SHORT_TOTAL
-    from vqa_shap.demo.model import TRAIN_LAYOUTS, DemoArchitecture, TrainConfig, evaluate, record_evaluation, train
+    from vqa_shap.demo.architecture import TRAIN_LAYOUTS, DemoArchitecture
+    from vqa_shap.demo.training import TrainConfig, record_evaluation, train
+    from vqa_shap.demo.evaluation import evaluate
 
     defaults, arch = TrainConfig(), DemoArchitecture()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -12,7 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")  # every loader test needs it
 
-from vqa_shap.protocol import FramePlan, FrameRef, get_protocol  # noqa: E402
+from vqa_shap.protocol.base import FramePlan, FrameRef
+from vqa_shap.protocol import get_protocol  # noqa: E402
 from vqa_shap.schema import Question, VisualInput  # noqa: E402
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"

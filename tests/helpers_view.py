@@ -64,7 +64,7 @@ def write_view_folders(root: Path, *, many: int = 0, variant: bool = False) -> d
     :data:`VARIANT_QUESTIONS` — same qids, one more option — explained as :data:`VARIANT`)."""
     from vqa_shap import hub
     from vqa_shap.bench.view_site import synthetic_attributions
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
     from vqa_shap.synth import synthesize_inputs
 
     qs = questions()

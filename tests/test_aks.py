@@ -73,7 +73,8 @@ def _video_question(tmp_path, n_video_frames=48):
 
 
 def test_plan_aks_keeps_the_selected_candidates(tmp_path):
-    from vqa_shap.protocol import get_protocol, linspace
+    from vqa_shap.protocol import get_protocol
+    from vqa_shap.protocol.samplers import linspace
 
     q = _video_question(tmp_path)
     scorer = _Fixed()
@@ -91,7 +92,7 @@ def test_explain_sampler_aks_with_the_demo_model(tmp_path):
 
     from vqa_shap.aks import ModelScorer
     from vqa_shap.cli import main
-    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.demo.architecture import DEMO_MODEL
     from vqa_shap.hub import write_questions
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol

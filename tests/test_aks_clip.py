@@ -52,7 +52,7 @@ def test_clip_scores_are_the_models_own_cosines(clip_dir):
     import torch
     from transformers import CLIPModel, CLIPProcessor
 
-    from vqa_shap.protocol import FramePlan, FrameRef
+    from vqa_shap.protocol.base import FramePlan, FrameRef
 
     frames = _frames(7)
     plan = FramePlan(tuple(FrameRef(0, i, float(i)) for i in range(7)))
@@ -100,7 +100,7 @@ def test_explain_aks_scorer_clip_end_to_end(clip_dir, tmp_path, capsys):
     import torch
 
     from vqa_shap.cli import main
-    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.demo.architecture import DEMO_MODEL
     from vqa_shap.hub import write_questions
     from vqa_shap.hub_card import config_vars
     from vqa_shap.protocol import get_protocol

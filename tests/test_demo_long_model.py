@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from vqa_shap.demo.model import DEMO_LONG_MODEL, TRAINING_FILE, demo_model_dir, evaluate
+from vqa_shap.demo.architecture import DEMO_LONG_MODEL, TRAINING_FILE, demo_model_dir
+from vqa_shap.demo.evaluation import evaluate
 
 #: Accuracy the committed model must reach on fresh 64-frame short_evidence questions (every frame
 #: shown); chance is about 1/4.
@@ -45,7 +46,8 @@ def test_in_memory_layout_equals_the_written_videos(tmp_path):
 
 def test_training_on_long_videos_marks_the_evidence_shot_and_saves(tmp_path):
     from vqa_shap.demo.batches import BatchEncoder
-    from vqa_shap.demo.model import TrainConfig, build_demo_model, train
+    from vqa_shap.demo.training import TrainConfig, train
+    from vqa_shap.demo.architecture import build_demo_model
     from vqa_shap.demo.training import layout_items
 
     with pytest.raises(ValueError, match="unknown 'clips'; valid: frames, short_evidence"):

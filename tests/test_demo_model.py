@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.demo.model import DEMO_MODEL, TRAINING_FILE, demo_model_dir, evaluate
+from vqa_shap.demo.architecture import DEMO_MODEL, TRAINING_FILE, demo_model_dir
+from vqa_shap.demo.evaluation import evaluate
 
 #: Held-out accuracy the committed model must have reached on its 300-question evaluation (the issue
 #: asks >= 90%; it measured 0.98).
@@ -152,7 +153,7 @@ def test_training_is_deterministic_saves_a_loadable_folder_and_restores_torch_st
     """A few real steps of ``train`` (the code path of scripts/train_demo_model.py), twice."""
     import torch
 
-    from vqa_shap.demo.model import TrainConfig, record_evaluation, train
+    from vqa_shap.demo.training import TrainConfig, record_evaluation, train
 
     config = TrainConfig(steps=3, batch_size=3, warmup=1, eval_every=2, eval_questions=6)
     threads = torch.get_num_threads()
@@ -173,7 +174,7 @@ def test_training_is_deterministic_saves_a_loadable_folder_and_restores_torch_st
 
 
 def test_train_config_rejects_unknown_templates():
-    from vqa_shap.demo.model import TrainConfig
+    from vqa_shap.demo.training import TrainConfig
 
     with pytest.raises(ValueError, match="valid: colour_of_shape, shape_of_colour, shape_shown"):
         TrainConfig(templates=("colour_of_shape", "size_of_shape"))

@@ -12,7 +12,8 @@ import pytest
 
 import vqa_shap
 from vqa_shap.errors import RegistryError
-from vqa_shap.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, Estimate, Estimator, EstimatorError, get_estimator
+from vqa_shap.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, get_estimator
+from vqa_shap.estimators.base import Estimate, Estimator, EstimatorError
 from vqa_shap.game import Game
 from vqa_shap.bench.games import GAMES, brute_force_shapley, make_game
 

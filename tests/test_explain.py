@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from vqa_shap.explain import (
-    SETTINGS_FILE, WORK_DIRNAME, ExplainError, ExplainSettings, Shard, WorkDir, assemble,
-    attributions_config, load_fresh, merge_shards, model_slug, work_dir_for,
-)
+from vqa_shap.explain.workdir import (SETTINGS_FILE, WORK_DIRNAME, ExplainError, ExplainSettings, Shard, WorkDir,
+                                      attributions_config, model_slug, work_dir_for)
+from vqa_shap.explain.merge import assemble, merge_shards
+from vqa_shap.explain.run import load_fresh
 from vqa_shap.schema import ATTRIBUTION_COLUMNS
 
 
@@ -122,7 +122,7 @@ def _shard_folder(root, name, rows, settings=None):
 
 
 def test_merge_assembles_in_question_order_and_loads(tmp_path):
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     a = _shard_folder(tmp_path, "a", [_row("q_2"), _row("q1")])
     b = _shard_folder(tmp_path, "b", [_row("q/2", error="VideoError: missing video x.mp4")])
@@ -195,7 +195,7 @@ def test_load_fresh_never_returns_another_folders_rows(tmp_path):
     """datasets caches local folders by folder name + config: two same-named folders with
     same-sized files would share a cache entry. load_fresh must read each folder's own rows."""
     from vqa_shap import hub
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     for name, qid in (("a", "q1"), ("b", "q2")):
         hub.write_config(tmp_path / name / "out", "cfg", [_row(qid)], features=attribution_features(),
@@ -204,36 +204,3 @@ def test_load_fresh_never_returns_another_folders_rows(tmp_path):
     assert load_fresh(tmp_path / "b" / "out", "cfg")["qid"] == ["q2"]
     with pytest.raises(ExplainError, match="no config 'nope'; configs: cfg"):
         load_fresh(tmp_path / "a" / "out", "nope")
-
-
-def test_split_modules_keep_their_public_names_importable_from_the_old_paths():
-    import importlib
-    import inspect
-
-    old_api = {
-        "vqa_shap.explain": "DEFAULT_BATCH_SIZE DEFAULT_BUDGET DEFAULT_ESTIMATOR DEFAULT_FRAMES DEFAULT_PROTOCOL "
-                            "QUESTION_ERRORS RESULT_SUFFIX SETTINGS_FILE WORK_DIRNAME ExplainError ExplainResult "
-                            "ExplainSettings MergeResult QuestionExplainer Shard WorkDir assemble attributions_config "
-                            "explain_questions find_work_dirs load_fresh merge_shards model_slug work_dir_for",
-        "vqa_shap.hub": "CARD_DATA_KEYS DEFAULT_MAX_SHARD_SIZE META_KEY README SPLIT ConfigInfo PushResult config_dir "
-                        "config_vars data_files_pattern folder_meta list_configs load_config load_questions "
-                        "load_questions_dataset push render_card template_kinds write_config write_questions",
-        "vqa_shap.analysis.maskbench": "ANSWER_MASKINGS FORCE_LOGITS MODES SETTING_KINDS SIGNALS MaskBenchError "
-                                       "MaskBenchOptions MaskBenchRow MaskSetting SettingAccuracy attribution_settings "
-                                       "check_features eligible_features error_rows evaluate_question "
-                                       "feature_index_map forced_order format_matrix format_table frame_count "
-                                       "keep_mask keep_matrix load_attributions mask_settings maskbench_features "
-                                       "normalised_shapley paper_json plan_for_attribution reorder_options "
-                                       "run_mask_bench signal_values summarize temporal_unit_of",
-    }
-    for module, names in old_api.items():
-        mod = importlib.import_module(module)
-        missing = [n for n in names.split() if not hasattr(mod, n)]
-        assert not missing, (module, missing)
-    # and no module of the split rooms is a new big room
-    for module in ("vqa_shap.explain.workdir", "vqa_shap.explain.question", "vqa_shap.explain.run",
-                   "vqa_shap.explain.merge", "vqa_shap.hub", "vqa_shap.hub_card", "vqa_shap.hub_push",
-                   "vqa_shap.analysis.maskbench", "vqa_shap.analysis.maskbench_masks",
-                   "vqa_shap.analysis.maskbench_summary", "vqa_shap.io"):
-        source = inspect.getsource(importlib.import_module(module))
-        assert len(source.splitlines()) <= 450, module

@@ -88,7 +88,7 @@ def workspace(tmp_path_factory, pollard_dir):
 
 
 def _explain(workspace, out, family, config=CONFIG, budget=BUDGET, **kw):
-    from vqa_shap.explain import ExplainRun, explain_questions
+    from vqa_shap.explain.run import ExplainRun, explain_questions
 
     return explain_questions(ExplainRun(
         workspace["folder"], config, model=f"tiny-random/{family}", video_root=workspace["videos"], out=out,
@@ -97,7 +97,7 @@ def _explain(workspace, out, family, config=CONFIG, budget=BUDGET, **kw):
 
 
 def _load(out, config):
-    from vqa_shap.explain import load_fresh
+    from vqa_shap.explain.run import load_fresh
 
     return load_fresh(out, config)
 
@@ -106,7 +106,7 @@ def _check_rows(ds, questions, family):
     """Every question exactly once in order; efficiency on every non-error row; error rows for the
     question without video and the one with too many options."""
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     proto = get_protocol("pollard2025")
     assert ds.features == attribution_features()
@@ -195,7 +195,7 @@ def test_finished_run_resumes_without_loading_the_model(workspace, llava_run, mo
 
 
 def test_existing_config_needs_overwrite(workspace, llava_run):
-    from vqa_shap.explain import ExplainError
+    from vqa_shap.explain.workdir import ExplainError
 
     out, _ = llava_run
     with pytest.raises(ExplainError, match="already has config"):
@@ -205,7 +205,7 @@ def test_existing_config_needs_overwrite(workspace, llava_run):
 def test_retry_errors_recomputes_only_error_rows(workspace, llava_run, tmp_path):
     import shutil
 
-    from vqa_shap.explain import WorkDir
+    from vqa_shap.explain.workdir import WorkDir
 
     out, first = llava_run
     copy = tmp_path / "copy"
@@ -246,7 +246,7 @@ def test_sharded_runs_and_merge_equal_single_run(workspace, tmp_path, monkeypatc
 
 
 def test_other_settings_are_refused_and_restart_recomputes(workspace, tmp_path):
-    from vqa_shap.explain import ExplainError
+    from vqa_shap.explain.workdir import ExplainError
 
     out = tmp_path / "out"
     first = _explain(workspace, out, "llava_onevision", config=SMALL, budget=SMALL_BUDGET)
@@ -274,7 +274,7 @@ def test_bad_video_root_or_output_folder_fail_before_any_work(workspace, tmp_pat
 
 @pytest.mark.slow
 def test_resume_after_sigkill_loses_and_duplicates_nothing(workspace, tmp_path):
-    from vqa_shap.explain import attributions_config, work_dir_for
+    from vqa_shap.explain.workdir import attributions_config, work_dir_for
 
     out = tmp_path / "killed"
     config = attributions_config("tiny-random/llava_onevision", CONFIG)

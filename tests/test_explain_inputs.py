@@ -28,7 +28,7 @@ def _write(folder: Path, questions, config: str = CONFIG) -> None:
 
 
 def _run(ws, out, **kw):
-    from vqa_shap.explain import ExplainRun, explain_questions
+    from vqa_shap.explain.run import ExplainRun, explain_questions
 
     args = dict(model=MODEL, video_root=ws["videos"], out=out, frames=2, budget=8, seed=0, batch_size=16,
                 progress=False)
@@ -69,7 +69,7 @@ def test_changed_question_is_explained_again_after_overwrite(ws, tmp_path):
     row = second.dataset[2]
     assert row["qid"] == "q2" and row["answer"] == fixed[2].answer
     assert any("hold" in f["name"] for f in row["features"] if f["modality"] == "question")
-    from vqa_shap.explain import load_fresh
+    from vqa_shap.explain.run import load_fresh
 
     assert load_fresh(out, first.config)[2]["answer"] == fixed[2].answer
 
@@ -78,7 +78,7 @@ def test_changed_question_is_explained_again_after_overwrite(ws, tmp_path):
 def test_changed_video_root_or_dtype_is_refused_not_reused(ws, tmp_path, change):
     import shutil
 
-    from vqa_shap.explain import ExplainError, ExplainRun, explain_questions
+    from vqa_shap.explain.workdir import ExplainError
 
     out = tmp_path / "out"
     _run(ws, out)
@@ -90,7 +90,6 @@ def test_changed_video_root_or_dtype_is_refused_not_reused(ws, tmp_path, change)
         _run(ws, out, overwrite=True, **other)
     # --restart discards the earlier results and recomputes with the new settings
     assert _run(ws, out, overwrite=True, restart=True, **other).n_computed == N_QUESTIONS
-    assert isinstance(explain_questions, object) and ExplainRun  # names importable from the package
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,7 +139,7 @@ def test_input_path_outside_the_video_root_is_an_error_row(ws, tmp_path):
 @pytest.mark.parametrize("name", ["../../evil", "a/b", "..", ".hidden", ""])
 def test_bad_name_is_refused_before_anything_is_written(ws, tmp_path, name, capsys):
     from vqa_shap.cli import main
-    from vqa_shap.explain import ExplainInputError
+    from vqa_shap.explain.workdir import ExplainInputError
 
     out = tmp_path / "sub" / "out"
     with pytest.raises(ExplainInputError, match="not a valid config name"):
@@ -154,7 +153,7 @@ def test_bad_name_is_refused_before_anything_is_written(ws, tmp_path, name, caps
 
 
 def test_shard_bounds_cover_every_question_once():
-    from vqa_shap.explain import Shard
+    from vqa_shap.explain.workdir import Shard
 
     for n in (0, 1, 7, 8, 9, 100):
         for world in (1, 3, 8, 10, 13):
@@ -165,7 +164,8 @@ def test_shard_bounds_cover_every_question_once():
 
 def test_empty_shard_finishes_cleanly_and_merge_completes(ws, tmp_path, capsys):
     from vqa_shap.cli import main
-    from vqa_shap.explain import load_fresh, merge_shards
+    from vqa_shap.explain.run import load_fresh
+    from vqa_shap.explain.merge import merge_shards
 
     out, work = tmp_path / "out", tmp_path / "work"
     code = main(["explain", str(ws["questions"]), "--config", CONFIG, "--model", MODEL, "--video-root",
@@ -183,7 +183,7 @@ def test_empty_shard_finishes_cleanly_and_merge_completes(ws, tmp_path, capsys):
 
 
 def test_second_explain_on_a_locked_work_dir_stops_at_once(ws, tmp_path):
-    from vqa_shap.explain import ExplainInputError, Shard, attributions_config, work_dir_for
+    from vqa_shap.explain.workdir import ExplainInputError, Shard, attributions_config, work_dir_for
 
     out = tmp_path / "out"
     work = work_dir_for(out, attributions_config(MODEL, CONFIG))
@@ -199,7 +199,7 @@ def test_second_explain_on_a_locked_work_dir_stops_at_once(ws, tmp_path):
 
 
 def test_question_that_cannot_fit_is_an_error_row_not_a_crash(ws, tmp_path):
-    from vqa_shap.explain import MAX_PLAYERS
+    from vqa_shap.explain.question import MAX_PLAYERS
 
     q = ws["list"]
     huge = " ".join(["word"] * (MAX_PLAYERS + 10)) + "?"
@@ -217,7 +217,7 @@ def test_question_that_cannot_fit_is_an_error_row_not_a_crash(ws, tmp_path):
 
 def test_too_many_frames_is_refused_up_front(ws, tmp_path, capsys):
     from vqa_shap.cli import main
-    from vqa_shap.explain import ExplainInputError
+    from vqa_shap.explain.workdir import ExplainInputError
 
     with pytest.raises(ExplainInputError, match="frames 10000 exceed"):
         _run(ws, tmp_path / "out", frames=10000)
@@ -273,7 +273,7 @@ def test_demo_refuses_a_folder_holding_unmerged_shard_results(tmp_path, capsys):
 
 
 def test_questions_given_as_a_file_is_a_clear_error(ws, tmp_path):
-    from vqa_shap.explain import ExplainInputError
+    from vqa_shap.explain.workdir import ExplainInputError
 
     file = tmp_path / "questions.json"
     file.write_text("[]")
@@ -289,7 +289,7 @@ def test_questions_given_as_a_file_is_a_clear_error(ws, tmp_path):
     (dict(estimator="nope"), "nope"),
 ])
 def test_bad_settings_fail_before_any_work(ws, tmp_path, bad, message):
-    from vqa_shap.explain import ExplainInputError
+    from vqa_shap.explain.workdir import ExplainInputError
 
     with pytest.raises(ExplainInputError, match=message):
         _run(ws, tmp_path / "out", **bad)

@@ -15,14 +15,15 @@ import pytest
 
 import vqa_shap.loaders as loaders_pkg
 from vqa_shap.errors import RegistryError, VqaShapError
-from vqa_shap.loaders import LOADERS, families, get_family, get_loader, model_types, protocol_settings
+from vqa_shap.loaders import LOADERS, get_loader
+from vqa_shap.families import families, get_family, model_types, protocol_settings
 
 LOADERS_DIR = Path(loaders_pkg.__file__).parent
 
 
 def test_listing_families_imports_no_family_module_and_no_torch():
     code = ("import sys, vqa_shap.loaders as L; names = L.LOADERS.names(); types = L.MODEL_TYPES;"
-            "L.protocol_settings('pollard2025', 'video_llama3');"
+            "from vqa_shap.families import protocol_settings; protocol_settings('pollard2025', 'video_llama3');"
             "from vqa_shap.protocol import get_protocol; get_protocol().frame_baseline('video_llama3');"
             "loaded = [m for m in sys.modules if m.startswith('vqa_shap.loaders.')];"
             "heavy = [m for m in ('torch', 'transformers') if m in sys.modules];"
@@ -77,7 +78,7 @@ def test_model_types_and_settings_come_from_the_declarations():
 THROWAWAY = '''
 """A throwaway family: a LLaVA-OneVision loader under another name, with its own settings."""
 
-from vqa_shap.loaders import declare_family
+from vqa_shap.families import declare_family
 from vqa_shap.loaders.llava_onevision import LlavaOnevisionLoader, build_tiny as _llava_tiny
 
 FAMILY = declare_family(
@@ -141,21 +142,21 @@ def test_a_throwaway_family_is_one_file(extra_path, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("source, message", [
-    ('from vqa_shap.loaders import declare_family\nA = declare_family("bad", loader="X")\n'
+    ('from vqa_shap.families import declare_family\nA = declare_family("bad", loader="X")\n'
      'B = declare_family("bad2", loader="Y")\n', r"bad.py: declare_family\(\) is called 2 times"),
-    ('from vqa_shap.loaders import declare_family\nFAMILY = declare_family("longva", loader="X")\n',
+    ('from vqa_shap.families import declare_family\nFAMILY = declare_family("longva", loader="X")\n',
      "family 'longva' is declared by both vqa_shap.loaders.longva and vqa_shap.loaders.bad"),
-    ('from vqa_shap.loaders import declare_family\nFAMILY = declare_family("bad", loader="X", model_types=("qwen2_5_vl",))\n',
+    ('from vqa_shap.families import declare_family\nFAMILY = declare_family("bad", loader="X", model_types=("qwen2_5_vl",))\n',
      "model_type 'qwen2_5_vl' is claimed by families"),
-    ('from vqa_shap.loaders import declare_family\nNAME = "bad"\nFAMILY = declare_family(NAME, loader="X")\n',
+    ('from vqa_shap.families import declare_family\nNAME = "bad"\nFAMILY = declare_family(NAME, loader="X")\n',
      r"bad.py:3: the arguments of declare_family\(\) must be literals"),
-    ('from vqa_shap.loaders import declare_family\nFAMILY = declare_family("bad", loader="X", '
+    ('from vqa_shap.families import declare_family\nFAMILY = declare_family("bad", loader="X", '
      'protocols={"pollard2025": {"sampler": "random"}})\n',
      "family 'bad': protocols\\['pollard2025'\\]: unknown sampler 'random'; valid samplers: linspace"),
-    ('from vqa_shap.loaders import declare_family\nFAMILY = declare_family("bad", loader="X", '
+    ('from vqa_shap.families import declare_family\nFAMILY = declare_family("bad", loader="X", '
      'protocols={"nope": {"baseline": "black"}})\n',
      "unknown protocol; valid protocols: pollard2025"),
-    ('from vqa_shap.loaders import declare_family\nFAMILY = declare_family("bad", loader="X", '
+    ('from vqa_shap.families import declare_family\nFAMILY = declare_family("bad", loader="X", '
      'protocols={"pollard2025": {"baseline": "grey", "stride": 2}})\n',
      r"unknown settings \['stride'\]; valid: baseline, sampler"),
 ])

@@ -22,11 +22,14 @@ from helpers import (assert_bad_inputs_raise_clear_errors, assert_same_scores, r
 from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, DebertaV2Config,  # noqa: E402
                           DebertaV2ForMaskedLM, DebertaV2Model)
 
-from vqa_shap.loaders.base import LoaderError, clip_pixels  # noqa: E402
-from vqa_shap.loaders.frozenbilm import (FrozenBiLMLoader, load_original,  # noqa: E402
-                                         map_original_keys)
+from vqa_shap.loaders.base import LoaderError
+from vqa_shap.loaders.option_head import clip_pixels  # noqa: E402
+from vqa_shap.loaders.frozenbilm import FrozenBiLMLoader
+from vqa_shap.loaders.frozenbilm_convert import load_original, map_original_keys
 from vqa_shap.loaders.tiny import build_deberta_tokenizer  # noqa: E402
-from vqa_shap.protocol import FramePlan, FrameRef, get_protocol, join_words  # noqa: E402
+from vqa_shap.protocol.base import FramePlan, FrameRef
+from vqa_shap.protocol import get_protocol
+from vqa_shap.protocol.words import join_words  # noqa: E402
 from vqa_shap.schema import Question, VisualInput  # noqa: E402
 
 TOL = 1e-5
@@ -301,7 +304,7 @@ def test_cli_explain_end_to_end(family, tmp_path, monkeypatch):
     import datasets
 
     from vqa_shap.cli import main
-    from vqa_shap.explain import attributions_config
+    from vqa_shap.explain.workdir import attributions_config
     from vqa_shap.hub import write_questions
     from vqa_shap.synth import synthesize_inputs
 

@@ -112,7 +112,7 @@ def _hand_made_questions(**change):
 
     def setup(ws, tmp: Path) -> dict:
         from vqa_shap import hub
-        from vqa_shap.schema import question_features
+        from vqa_shap.schema_arrow import question_features
 
         rows = [q.to_row() for q in _questions()]
         rows[0].update(change)
@@ -127,12 +127,13 @@ def _hand_made_attributions(**change):
 
     def setup(ws, tmp: Path) -> dict:
         from vqa_shap import hub
-        from vqa_shap.schema import attribution_features
+        from vqa_shap.hub_card import folder_meta
+        from vqa_shap.schema_arrow import attribution_features
 
         shutil.copytree(ws["A"], tmp / "bad")
         rows = hub.load_config(ws["A"], ATTRS).to_list()
         rows[0].update({k: (v(rows[0]) if callable(v) else v) for k, v in change.items()})
-        card = hub.folder_meta(ws["A"])["configs"][ATTRS]
+        card = folder_meta(ws["A"])["configs"][ATTRS]
         hub.write_config(tmp / "bad", ATTRS, rows, features=attribution_features(), kind="attributions",
                          card_vars=card, overwrite=True)
         return {"BAD": tmp / "bad"}
@@ -142,7 +143,7 @@ def _hand_made_attributions(**change):
 
 def _locked(ws, tmp: Path) -> dict:
     """Hold the work-directory lock of the case's explain (as a running explain would) until the test ends."""
-    from vqa_shap.explain import Shard, attributions_config, work_dir_for
+    from vqa_shap.explain.workdir import Shard, attributions_config, work_dir_for
 
     context = work_dir_for(tmp / "out", attributions_config(MODEL, CONFIG)).lock(Shard())
     context.__enter__()
@@ -419,7 +420,7 @@ def test_oversized_question_is_an_error_row_and_short_video_warns_once_through_t
     import logging
 
     from vqa_shap import hub
-    from vqa_shap.explain import MAX_PLAYERS
+    from vqa_shap.explain.question import MAX_PLAYERS
     from vqa_shap.synth import synthesize_inputs
 
     questions = _questions(3)

@@ -11,8 +11,11 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from vqa_shap import hub
+from vqa_shap.hub_card import template_kinds
+from vqa_shap.hub_push import push
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema import OptionOrigin, Question, VisualInput, question_features
+from vqa_shap.schema import OptionOrigin, Question, VisualInput
+from vqa_shap.schema_arrow import question_features
 
 SECRET = "hf_FAKE_token_for_tests_0123456789"
 
@@ -191,7 +194,7 @@ def test_write_config_takes_a_dataset_and_rejects_bad_input(tmp_path):
 
 def test_one_folder_holds_one_kind(tmp_path):
     hub.write_questions(tmp_path, "egoschema", make_questions(2))
-    if "attributions" not in hub.template_kinds():
+    if "attributions" not in template_kinds():
         pytest.skip("cards/attributions.md.j2 not written yet")
     with pytest.raises(VqaShapError, match="holds a 'questions' dataset"):
         hub.write_config(tmp_path, "m__egoschema", [], features=question_features(), kind="attributions")
@@ -272,7 +275,7 @@ def test_push_uploads_the_folder_that_load_dataset_loads(tmp_path, fake_hub):
     hub.write_questions(local, "egoschema", make_questions(4))
     hub.write_questions(local, "egoschema_hard_5", make_questions(4, variant="hard_5"), max_rows_per_shard=2)
 
-    result = hub.push(local, "user/bench", api=fake_hub)
+    result = push(local, "user/bench", api=fake_hub)
 
     assert fake_hub.names() == ["create_repo", "list_repo_files", "upload_folder"]
     create = fake_hub.calls[0][1]
@@ -300,7 +303,7 @@ def test_push_uploads_the_folder_that_load_dataset_loads(tmp_path, fake_hub):
 def test_push_refuses_to_overwrite_an_existing_config_unless_asked(tmp_path, fake_hub):
     local = tmp_path / "local"
     hub.write_questions(local, "egoschema", make_questions(5), max_rows_per_shard=2)
-    hub.push(local, "user/bench", api=fake_hub)
+    push(local, "user/bench", api=fake_hub)
     assert sorted(n for n in fake_hub.files if n.startswith("egoschema/")) == [
         f"egoschema/test-0000{i}-of-00003.parquet" for i in range(3)]
 
@@ -308,10 +311,10 @@ def test_push_refuses_to_overwrite_an_existing_config_unless_asked(tmp_path, fak
     hub.write_questions(local, "egoschema", replacement, overwrite=True)
     fake_hub.calls.clear()
     with pytest.raises(VqaShapError, match="user/bench already has config.* egoschema.*--overwrite"):
-        hub.push(local, "user/bench", api=fake_hub)
+        push(local, "user/bench", api=fake_hub)
     assert "upload_folder" not in fake_hub.names()
 
-    result = hub.push(local, "user/bench", api=fake_hub, overwrite=True)
+    result = push(local, "user/bench", api=fake_hub, overwrite=True)
     assert result.replaced == ("egoschema",)
     assert fake_hub.calls[-1][1]["delete_patterns"] == ["egoschema/*"]
     # the stale shards of the old, longer config are gone; the Hub copy loads the new rows
@@ -324,8 +327,8 @@ def test_push_keeps_configs_that_exist_only_on_the_hub(tmp_path, fake_hub):
     first, second = tmp_path / "first", tmp_path / "second"
     hub.write_questions(first, "egoschema", make_questions(3))
     hub.write_questions(second, "hd-epic", make_questions(4, benchmark="hd-epic"))
-    hub.push(first, "user/bench", api=fake_hub)
-    result = hub.push(second, "user/bench", api=fake_hub)
+    push(first, "user/bench", api=fake_hub)
+    result = push(second, "user/bench", api=fake_hub)
 
     assert result.kept == ("egoschema",) and "hf_hub_download" in fake_hub.names()
     remote = fake_hub.materialize(tmp_path / "remote")
@@ -342,13 +345,13 @@ def test_push_without_a_token_or_offline_fails_clearly(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     with pytest.raises(VqaShapError, match="not logged in.*HF_TOKEN"):
-        hub.push(tmp_path, "user/bench", api=FakeHfApi())
+        push(tmp_path, "user/bench", api=FakeHfApi())
     # the real HfApi under HF_HUB_OFFLINE=1 (set by conftest): no network call is attempted
     with pytest.raises(VqaShapError, match="offline mode") as err:
-        hub.push(tmp_path, "user/bench", token=SECRET)
+        push(tmp_path, "user/bench", token=SECRET)
     assert SECRET not in str(err.value)
     with pytest.raises(VqaShapError, match="no configs to push"):
-        hub.push(tmp_path / "empty", "user/bench", token=SECRET, api=FakeHfApi())
+        push(tmp_path / "empty", "user/bench", token=SECRET, api=FakeHfApi())
 
 
 def test_hub_http_errors_become_one_line_without_the_token(tmp_path, fake_hub):
@@ -365,5 +368,5 @@ def test_hub_http_errors_become_one_line_without_the_token(tmp_path, fake_hub):
 
     fake_hub.create_repo = refuse
     with pytest.raises(VqaShapError, match="refused access to user/bench \\(HTTP 403\\)") as err:
-        hub.push(tmp_path, "user/bench", api=fake_hub)
+        push(tmp_path, "user/bench", api=fake_hub)
     assert SECRET not in str(err.value)

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from vqa_shap.game import Game
-from vqa_shap.interactions import (
-    InteractionError, exact_interactions, interactions, mobius, modality_groups, shapiq_interactions, top_players,
-)
+from vqa_shap.interactions.index import (InteractionError, exact_interactions, interactions, mobius, modality_groups,
+                                         shapiq_interactions, top_players)
 from vqa_shap.interactions.record import InteractionPlayer, InteractionRecord
 
 

@@ -24,10 +24,14 @@ from helpers import (assert_bad_inputs_raise_clear_errors, assert_same_scores, r
 from transformers import CLIPTextConfig, CLIPVisionConfig  # noqa: E402
 
 from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError  # noqa: E402
-from vqa_shap.loaders.internvideo import (InternVideoLoader, build_config, load_original,  # noqa: E402
-                                          map_original_keys, openai_to_internvideo, read_original, wiseft_merge)
+from vqa_shap.loaders.internvideo import InternVideoLoader
+from vqa_shap.loaders.internvideo_model import build_config
+from vqa_shap.loaders.internvideo_convert import (load_original, map_original_keys, openai_to_internvideo,
+                                                  read_original, wiseft_merge)
 from vqa_shap.loaders.tiny import build_clip_tokenizer  # noqa: E402
-from vqa_shap.protocol import FramePlan, FrameRef, get_protocol, join_words  # noqa: E402
+from vqa_shap.protocol.base import FramePlan, FrameRef
+from vqa_shap.protocol import get_protocol
+from vqa_shap.protocol.words import join_words  # noqa: E402
 from vqa_shap.schema import Question, VisualInput  # noqa: E402
 
 TOL = 1e-5

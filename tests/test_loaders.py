@@ -19,9 +19,12 @@ torch = pytest.importorskip("torch")
 import helpers  # noqa: E402
 from vqa_shap.errors import RegistryError, VqaShapError  # noqa: E402
 from vqa_shap.loaders import LOADERS, MODEL_TYPES, get_loader, resolve_model  # noqa: E402
-from vqa_shap.loaders.base import ChatVLMLoader, Loader, LoaderError, UnsupportedQuestionError  # noqa: E402
+from vqa_shap.loaders.chat import ChatVLMLoader
+from vqa_shap.loaders.base import Loader, LoaderError, UnsupportedQuestionError  # noqa: E402
 from vqa_shap.loaders.tiny import TINY_FAMILIES, TINY_LETTERS, build_tiny_model, tiny_model_dir  # noqa: E402
-from vqa_shap.protocol import FramePlan, Pollard2025, get_protocol  # noqa: E402
+from vqa_shap.protocol.base import FramePlan
+from vqa_shap.protocol.pollard2025 import Pollard2025
+from vqa_shap.protocol import get_protocol  # noqa: E402
 from vqa_shap.schema import Question  # noqa: E402
 
 TOL = 1e-5
@@ -291,7 +294,7 @@ def test_loader_load_uses_runtime(tiny_root):
 
 def test_kv_cache_follows_the_forward_signature():
     """transformers 5.24 renamed past_key_values to cache: the name comes from the module's forward."""
-    from vqa_shap.loaders.base import kv_cache, returned_cache
+    from vqa_shap.loaders.compat import kv_cache, returned_cache
 
     class Old:
         def forward(self, inputs_embeds=None, past_key_values=None, use_cache=None):
@@ -318,7 +321,7 @@ def test_returned_cache_of_an_uncached_output_logs_no_deprecation():
     from transformers.cache_utils import DynamicCache
     from transformers.modeling_outputs import CausalLMOutputWithPast
 
-    from vqa_shap.loaders.base import returned_cache
+    from vqa_shap.loaders.compat import returned_cache
 
     messages = []
 

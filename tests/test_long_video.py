@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vqa_shap.bench import long_video as lv
+from vqa_shap.builders.synthetic_long import HOLD, SHORT_SHOTS, SHORT_TOTAL, long_video_items, short_evidence_items
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JSON = REPO_ROOT / "benchmarks" / "long_video.json"
@@ -21,11 +22,11 @@ def test_long_video_items_hold_each_frame_as_a_shot(tmp_path):
     from vqa_shap.shots import video_shots
     from vqa_shap.video import read_frames, video_info
 
-    items = lv.long_video_items(3, 11, tmp_path)
+    items = long_video_items(3, 11, tmp_path)
     originals = list(sample_items(3, seed=11))
     for item, original in zip(items, originals):
         path = tmp_path / item.question.inputs[0].path
-        assert video_info(path).n_frames == item.n_frames and lv.HOLD[0] * 8 <= item.n_frames <= lv.HOLD[1] * 8
+        assert video_info(path).n_frames == item.n_frames and HOLD[0] * 8 <= item.n_frames <= HOLD[1] * 8
         frames = read_frames(path, list(range(item.n_frames))).astype(float)
         # every evidence frame of the long video shows an evidence frame of the original (noise ~3 levels)
         for t in item.evidence:
@@ -47,12 +48,12 @@ def test_short_evidence_layout_hides_the_evidence_from_uniform_sampling(tmp_path
 
     proto, missed, total = get_protocol(), 0, 0
     for seed in (3, 4, 5):
-        items = lv.short_evidence_items(8, seed, tmp_path / str(seed))
-        originals = list(sample_items(8, seed=seed, n_frames=lv.SHORT_SHOTS, n_evidence=1))
+        items = short_evidence_items(8, seed, tmp_path / str(seed))
+        originals = list(sample_items(8, seed=seed, n_frames=SHORT_SHOTS, n_evidence=1))
         for item, original in zip(items, originals):
             root = tmp_path / str(seed)
             ev = sorted(item.evidence)
-            assert item.n_frames == lv.SHORT_TOTAL and 1 <= len(ev) <= 2 and ev == list(range(ev[0], ev[-1] + 1))
+            assert item.n_frames == SHORT_TOTAL and 1 <= len(ev) <= 2 and ev == list(range(ev[0], ev[-1] + 1))
             frames = read_frames(root / item.question.inputs[0].path, list(range(item.n_frames))).astype(float)
             target = original.frames[original.evidence_frames[0]].astype(float)
             # the evidence frames, and only they, show the question's evidence frame
@@ -61,16 +62,16 @@ def test_short_evidence_layout_hides_the_evidence_from_uniform_sampling(tmp_path
             cuts = video_shots(root / item.question.inputs[0].path, detector="diff").cuts
             assert ev[0] in cuts and ev[-1] + 1 in cuts  # a shot of its own
             uniform = proto.plan_frames(item.question, root, 8, sampler="linspace", loader_family="llava_onevision")
-            candidates = proto.plan_frames(item.question, root, lv.SHORT_TOTAL, sampler="aks",
+            candidates = proto.plan_frames(item.question, root, SHORT_TOTAL, sampler="aks",
                                            loader_family="llava_onevision")
             assert item.evidence <= {f.index for f in candidates.frames}
             missed += not item.evidence & {f.index for f in uniform.frames}
             total += 1
     assert missed >= 0.7 * total, (missed, total)
-    again = lv.short_evidence_items(8, 5, tmp_path / "again")
+    again = short_evidence_items(8, 5, tmp_path / "again")
     assert [it.evidence for it in again] == [it.evidence for it in items]
     with pytest.raises(ValueError, match="need >= 3 shots"):
-        lv.short_evidence_items(1, 0, tmp_path / "bad", n_total=20, n_shots=8)
+        short_evidence_items(1, 0, tmp_path / "bad", n_total=20, n_shots=8)
 
 
 def test_summary_means_and_intervals():
@@ -130,7 +131,7 @@ def test_script_adds_a_part_and_regenerates_the_doc(tmp_path, capsys):
     result = json.loads(json_path.read_text())
     assert list(result["parts"]) == ["other", "tiny"]
     part = result["parts"]["tiny"]
-    assert part["settings"]["scorer"] == "model" and part["settings"]["video_frames"] == [lv.SHORT_TOTAL]
+    assert part["settings"]["scorer"] == "model" and part["settings"]["video_frames"] == [SHORT_TOTAL]
     assert [r["layout"] for r in part["player_rows"]] == ["frames", "shots"] and len(part["sampler_rows"]) == 1
     # budget 20 is below one permutation of the 16 frames + words: raised to the estimator's minimum
     assert part["player_rows"][0]["evaluations"] > 20

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqa_shap.analysis.maskbench import (
-    MaskBenchOptions, MaskBenchRow, MaskSetting, eligible_features, feature_index_map, forced_order,
-    keep_mask, keep_matrix, mask_settings, normalised_shapley, paper_json, reorder_options, summarize,
-)
+from vqa_shap.analysis.maskbench import MaskBenchOptions, MaskBenchRow
+from vqa_shap.analysis.maskbench_masks import (MaskSetting, eligible_features, feature_index_map, forced_order,
+                                               keep_mask, keep_matrix, mask_settings, normalised_shapley,
+                                               reorder_options)
+from vqa_shap.analysis.maskbench_summary import paper_json, summarize
 from vqa_shap.schema import Feature, Question
 
 # A hand-made question: 2 frames, question words "What ?", option 0 "Red cup" (GT), option 1 "Blue".
@@ -326,7 +327,8 @@ def test_force_logit_masks_follow_their_option(tiny_question, force):
 
 
 def test_mismatched_frames_are_a_clear_error(tiny_question):
-    from vqa_shap.analysis.maskbench import MaskBenchError, evaluate_question
+    from vqa_shap.analysis.maskbench_masks import MaskBenchError
+    from vqa_shap.analysis.maskbench import evaluate_question
     from vqa_shap.protocol import get_protocol
 
     q, root = tiny_question
@@ -351,7 +353,7 @@ def explained(tmp_path_factory, pollard_dir):
     import dataclasses
 
     from vqa_shap.builders import get_builder
-    from vqa_shap.explain import ExplainRun, explain_questions
+    from vqa_shap.explain.run import ExplainRun, explain_questions
     from vqa_shap.hub import write_questions
     from vqa_shap.schema import VisualInput
     from vqa_shap.synth import synthesize_inputs
@@ -465,7 +467,8 @@ def test_mask_bench_force_last_and_gt_masking(explained):
 
 
 def test_run_resumes_from_the_work_dir_and_records_failures(tiny_question, tmp_path):
-    from vqa_shap.analysis.maskbench import MaskBenchError, run_mask_bench
+    from vqa_shap.analysis.maskbench_masks import MaskBenchError
+    from vqa_shap.analysis.maskbench import run_mask_bench
     from vqa_shap.protocol import get_protocol
 
     q, root = tiny_question
@@ -489,7 +492,7 @@ def test_run_resumes_from_the_work_dir_and_records_failures(tiny_question, tmp_p
 
 
 def test_format_matrix_is_the_papers_layout():
-    from vqa_shap.analysis.maskbench import format_matrix
+    from vqa_shap.analysis.maskbench_summary import format_matrix
 
     text = format_matrix(summarize(_rows()))
     lines = text.splitlines()
@@ -501,7 +504,8 @@ def test_format_matrix_is_the_papers_layout():
 def test_aks_is_refused_and_shot_players_are_checked_against_the_redetected_shots(tiny_question):
     from dataclasses import replace
 
-    from vqa_shap.analysis.maskbench import MaskBenchError, plan_for_attribution
+    from vqa_shap.analysis.maskbench_masks import MaskBenchError
+    from vqa_shap.analysis.maskbench_players import plan_for_attribution
     from vqa_shap.protocol import get_protocol
     from vqa_shap.schema import Feature
 

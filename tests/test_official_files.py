@@ -17,7 +17,8 @@ from vqa_shap.builders import get_builder
 from vqa_shap.cli import main
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema import OptionOrigin, Question
-from vqa_shap.builders.variants import UNKNOWN_ORIGIN, make_variant, normalise
+from vqa_shap.builders.variant_pools import UNKNOWN_ORIGIN, normalise
+from vqa_shap.builders.variants import make_variant
 
 OFFICIAL = Path(__file__).parent / "fixtures" / "official"
 HD_EPIC = OFFICIAL / "hd-epic" / "vqa-benchmark"

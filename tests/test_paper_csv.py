@@ -211,7 +211,7 @@ def test_import_paper_round_trips_through_load_dataset(pollard_dir, questions, p
     from datasets import load_dataset
 
     from vqa_shap.cli import main
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     out = tmp_path / "attributions"
     rc = main(["import-paper", str(pollard_dir / "shapley/frozenbilm/hd-epic"), "--questions",
@@ -325,7 +325,8 @@ def test_metrics_counts_error_rows_and_rejects_unknown_configs(pollard_dir, ques
 def test_attribution_record_round_trips_and_validates():
     from datasets import Dataset
 
-    from vqa_shap.schema import ATTRIBUTION_COLUMNS, Feature, attribution_features
+    from vqa_shap.schema import ATTRIBUTION_COLUMNS, Feature
+    from vqa_shap.schema_arrow import attribution_features
 
     feats = (Feature("frame_0", "video", input=0, time=0.5), Feature("Why", "question"),
              Feature("Yes", "answer", option=0), Feature("No", "answer", option=1))

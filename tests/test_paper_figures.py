@@ -235,7 +235,7 @@ def test_convergence_series_from_card_budgets_and_ambiguous_runs():
 def test_report_cli_draws_the_paper_figures(tmp_path, capsys):
     from vqa_shap import hub
     from vqa_shap.cli import main
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     folder = tmp_path / "attributions"
     configs = dict(variant_set())

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from vqa_shap.errors import RegistryError
-from vqa_shap.protocol import (
-    PROTOCOLS, SAMPLERS, FramePlan, FrameRef, Pollard2025, Protocol, fps1_capped, get_protocol,
-    hd_epic_windows, linspace, mvbench_bounds, parse_tags, segment_midpoints, split_words,
-    uniform_edges,
-)
+from vqa_shap.protocol import PROTOCOLS, get_protocol
+from vqa_shap.protocol.samplers import (SAMPLERS, fps1_capped, hd_epic_windows, linspace, mvbench_bounds,
+                                        segment_midpoints, uniform_edges)
+from vqa_shap.protocol.base import FramePlan, FrameRef, Protocol
+from vqa_shap.protocol.pollard2025 import Pollard2025
+from vqa_shap.protocol.words import parse_tags, split_words
 from vqa_shap.schema import Question, VisualInput
 
 BENCHMARKS = ("egoschema", "hd-epic", "mvbench", "lvbench")
@@ -248,8 +249,9 @@ def test_every_family_setting_names_a_registered_loader_and_valid_values():
     """The per-family settings come from the family modules' declarations: each names a registered
     loader, a registered protocol, a known baseline and a known sampler (llava_video is no family:
     LLaVA-Video checkpoints are llava_onevision ones)."""
-    from vqa_shap.loaders import LOADERS, families
-    from vqa_shap.protocol import BASELINES
+    from vqa_shap.loaders import LOADERS
+    from vqa_shap.families import families
+    from vqa_shap.protocol.base import BASELINES
 
     declared = {name: f.protocols for name, f in families().items() if f.protocols}
     assert {"llava_onevision", "qwen2_5_vl", "video_llama3", "longva", "video_llama2", "internvideo"} <= set(declared)
@@ -324,7 +326,7 @@ def test_hd_epic_windows_sampler():
 
 def test_sampler_table_applies_the_formulas_to_one_input():
     """Every name of the table is a function over one input: (indices, times) from the formulas."""
-    from vqa_shap.protocol import get_sampler
+    from vqa_shap.protocol.samplers import get_sampler
 
     assert set(SAMPLERS) == {"linspace", "segment_midpoints", "uniform_edges", "fps1_capped",
                              "mvbench_bounds", "hd_epic_windows", "aks"}
@@ -344,18 +346,12 @@ def test_sampler_table_applies_the_formulas_to_one_input():
         get_sampler("random")
 
 
-def test_protocol_package_reexports_every_public_name():
-    import importlib
-
+def test_protocol_package_holds_the_registry_and_names_only_its_own():
     import vqa_shap.protocol as package
 
-    for name in package.__all__:
-        assert hasattr(package, name), name
-    for sub in ("words", "samplers", "base", "pollard2025"):  # each submodule's public names are re-exported
-        module = importlib.import_module(f"vqa_shap.protocol.{sub}")
-        public = {n for n, v in vars(module).items() if not n.startswith("_") and getattr(v, "__module__", "") == module.__name__}
-        assert public <= set(package.__all__), (sub, public - set(package.__all__))
-    assert package._letter(2) == "C"
+    assert package.__all__ == ["PROTOCOLS", "get_protocol"]
+    assert all(hasattr(package, name) for name in package.__all__)
+    assert not hasattr(package, "_letter") and not hasattr(package, "FramePlan")  # one import path per name
 
 
 # ------------------------------------------------------------------------------ frame plans on files

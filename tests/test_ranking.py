@@ -9,11 +9,10 @@ import types
 import numpy as np
 import pytest
 
-from vqa_shap.analysis.ranking import (
-    CONTENTS_TAIL, RANKERS, SYSTEM_INSTRUCTION, GeminiRanker, RankingError, RankItem, get_ranker,
-    parse_frame_ranking, per_frame_ranks, positionwise_spearman, rank_agreement, rank_questions,
-    shapley_frame_ranking, summarize_agreement,
-)
+from vqa_shap.analysis.rankers import CONTENTS_TAIL, RANKERS, SYSTEM_INSTRUCTION, GeminiRanker, RankItem, get_ranker
+from vqa_shap.analysis.agreement import (RankingError, parse_frame_ranking, per_frame_ranks, positionwise_spearman,
+                                         rank_agreement, shapley_frame_ranking)
+from vqa_shap.analysis.ranking import rank_questions, summarize_agreement
 from vqa_shap.schema import Attribution, Feature, Question
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +274,7 @@ def test_gemini_without_key_is_a_clear_error_and_key_never_shown(monkeypatch, no
 
 
 def test_gemini_hd_epic_tags_rewritten_with_stride(no_genai):
-    from vqa_shap.protocol import FramePlan, FrameRef
+    from vqa_shap.protocol.base import FramePlan, FrameRef
     from vqa_shap.schema import VisualInput
 
     q = Question(qid="h1", benchmark="hd-epic", task="t", question="What moved at <TIME 00:00:12.599 video 1>?",

@@ -33,7 +33,7 @@ def write_attributions(root: Path, *, with_videos: bool = True, seed: int = 0) -
     exactly the protocol's for those videos (values random: the report does not need a model)."""
     from vqa_shap import hub
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
     from vqa_shap.synth import synthesize_inputs
 
     proto = get_protocol("pollard2025")
@@ -102,7 +102,7 @@ def test_report_cli_writes_every_figure_with_decoded_frames(folders, tmp_path, c
 def test_question_report_shows_the_frames(folders, tmp_path):
     """The frame tiles of the report are the decoded frames (not placeholders)."""
     from vqa_shap.analysis.maskbench import load_attributions
-    from vqa_shap.analysis.report import frame_images, plot_question_report
+    from vqa_shap.analysis.question_report import frame_images, plot_question_report
 
     attr = next(a for a in load_attributions(folders["attributions"], CONFIG) if a.qid == "mv_2")
     question = _questions()[1]
@@ -133,7 +133,7 @@ def test_report_without_videos_draws_placeholders(folders, tmp_path, capsys):
 
 def test_mismatched_frames_fall_back_to_placeholders_with_the_reason(folders):
     from vqa_shap.analysis.maskbench import load_attributions
-    from vqa_shap.analysis.report import frame_images
+    from vqa_shap.analysis.question_report import frame_images
 
     attr = next(a for a in load_attributions(folders["attributions"], CONFIG) if a.qid == "ego_1")
     frames, note = frame_images(attr, _questions()[0], None, folders["videos"], n_frames=N_FRAMES + 2)
@@ -143,7 +143,7 @@ def test_mismatched_frames_fall_back_to_placeholders_with_the_reason(folders):
 def test_share_rows_match_the_metrics(folders):
     from vqa_shap.analysis.maskbench import load_attributions
     from vqa_shap.analysis.metrics import subset_metrics
-    from vqa_shap.analysis.report import share_rows
+    from vqa_shap.analysis.plots import share_rows
 
     attrs = load_attributions(folders["attributions"], CONFIG)
     (row,) = share_rows({"m · b": attrs}, bootstrap=0)
@@ -154,7 +154,7 @@ def test_share_rows_match_the_metrics(folders):
 
 
 def test_rank_violins(tmp_path):
-    from vqa_shap.analysis.report import plot_rank_violins
+    from vqa_shap.analysis.plots import plot_rank_violins
 
     path = plot_rank_violins({"a": [0.1, -0.3, 0.5], "b": [None, 0.2], "empty": []}, tmp_path / "r.png")
     w, h = _png_size(path)
@@ -181,7 +181,7 @@ def test_each_config_reads_its_own_questions_config(folders, tmp_path, capsys):
 
     from vqa_shap import hub
     from vqa_shap.cli import main
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     questions, attributions = tmp_path / "questions", tmp_path / "attributions"
     shutil.copytree(folders["questions"], questions)

@@ -30,7 +30,7 @@ def explained(tmp_path_factory):
     import torch
 
     from vqa_shap.cli import main
-    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.demo.architecture import DEMO_MODEL
     from vqa_shap.hub import write_questions
 
     threads = torch.get_num_threads()
@@ -54,7 +54,7 @@ def explained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_loader():
-    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.demo.architecture import DEMO_MODEL
     from vqa_shap.loaders import resolve_model
 
     cls, checkpoint = resolve_model(DEMO_MODEL)
@@ -104,7 +104,9 @@ class RecordingLoader:
 @pytest.mark.slow
 @pytest.mark.parametrize("qid", ["shots-1", "shots-2"])
 def test_a_masked_shot_masks_exactly_its_sampled_frames(explained, demo_loader, qid):
-    from vqa_shap.analysis.maskbench import MaskBenchOptions, evaluate_question, keep_matrix, mask_settings, summarize
+    from vqa_shap.analysis.maskbench import MaskBenchOptions, evaluate_question
+    from vqa_shap.analysis.maskbench_masks import keep_matrix, mask_settings
+    from vqa_shap.analysis.maskbench_summary import summarize
     from vqa_shap.protocol import get_protocol
 
     ws, proto = explained, get_protocol()
@@ -155,8 +157,9 @@ def test_rank_shot_players_shapley_uniform_and_gemini(explained, demo_loader, tm
     from PIL import Image
     from scipy import stats
 
-    from vqa_shap.analysis.ranking import GeminiRanker, ShapleyRanker, UniformRanker, rank_questions
-    from vqa_shap.analysis.report import frame_images
+    from vqa_shap.analysis.rankers import GeminiRanker, ShapleyRanker, UniformRanker
+    from vqa_shap.analysis.ranking import rank_questions
+    from vqa_shap.analysis.question_report import frame_images
     from vqa_shap.protocol import get_protocol
 
     monkeypatch.setitem(sys.modules, "google", None)  # the plain-dict request config, as CI
@@ -257,7 +260,8 @@ def test_a_changed_video_names_the_question_and_the_first_differing_shot(explain
 
 
 def test_the_shot_detector_comes_from_the_card_and_falls_back_loudly(caplog):
-    from vqa_shap.analysis.maskbench import MaskBenchError, frame_count, shot_detector_of
+    from vqa_shap.analysis.maskbench_masks import MaskBenchError
+    from vqa_shap.analysis.maskbench_players import frame_count, shot_detector_of
     from vqa_shap.schema import Attribution, Feature
     from vqa_shap.shots import ShotError, default_detector
 

@@ -360,7 +360,7 @@ def test_explain_with_transnetv2_shot_players_end_to_end(tmp_path, weights):
     import datasets
 
     from vqa_shap.cli import main
-    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.demo.architecture import DEMO_MODEL
     from vqa_shap.hub_card import config_vars
 
     torch.set_num_threads(1)
@@ -383,7 +383,7 @@ def test_mask_bench_and_rank_take_a_transnetv2_detector(tmp_path, weights, capsy
     """The commands that re-detect shots accept ``transnetv2:PATH`` like explain does, and keep the path."""
     import numpy as np
 
-    from vqa_shap.analysis.maskbench import shot_detector_of
+    from vqa_shap.analysis.maskbench_players import shot_detector_of
     from vqa_shap.cli import main
     from vqa_shap.schema import Attribution, Feature
 

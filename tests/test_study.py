@@ -107,7 +107,7 @@ def test_an_unknown_model_stops_the_run_before_any_work(tmp_path, capsys):
 
 
 def test_the_bundled_demo_study_parses_and_its_plan_is_printed_without_writing(tmp_path, capsys):
-    from vqa_shap.study import load_study
+    from vqa_shap.study.spec import load_study
 
     study = load_study("demo")
     assert study.models[0].model == "demo" and study.benchmarks[0].builder == "synthetic"
@@ -139,7 +139,8 @@ def _snapshot(folder: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from vqa_shap.study import load_study, run_study
+    from vqa_shap.study.run import run_study
+    from vqa_shap.study.spec import load_study
 
     root = tmp_path_factory.mktemp("study")
     study = load_study(_write(root, TINY))
@@ -173,7 +174,7 @@ def test_a_tiny_study_runs_every_step_and_its_outputs_load(tiny_run):
 
 
 def test_a_second_run_recomputes_nothing(tiny_run):
-    from vqa_shap.study import run_study
+    from vqa_shap.study.run import run_study
 
     study, out, first, _ = tiny_run
     before = _snapshot(out)
@@ -185,7 +186,7 @@ def test_a_second_run_recomputes_nothing(tiny_run):
 def test_a_deleted_output_recomputes_only_its_step(tiny_run):
     import shutil
 
-    from vqa_shap.study import run_study
+    from vqa_shap.study.run import run_study
 
     study, out, _, _ = tiny_run
     (out / "metrics.json").unlink()
@@ -205,8 +206,8 @@ def test_a_deleted_output_recomputes_only_its_step(tiny_run):
 def test_an_interrupted_explain_resumes_per_question(tiny_run):
     import shutil
 
-    from vqa_shap.explain import work_dir_for
-    from vqa_shap.study import run_study
+    from vqa_shap.explain.workdir import work_dir_for
+    from vqa_shap.study.run import run_study
 
     study, out, _, _ = tiny_run
     config = "demo__synthetic"
@@ -245,7 +246,7 @@ def test_the_study_file_of_the_docs_parses_as_it_says(tmp_path):
     """docs/study.md's example file: every key it shows is accepted and means what its comments say."""
     import re
 
-    from vqa_shap.study import load_study
+    from vqa_shap.study.spec import load_study
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "study.md").read_text()
     blocks = re.findall(r"^```yaml\n(.*?)^```", page, flags=re.M | re.S)
@@ -264,7 +265,7 @@ def test_the_study_file_of_the_docs_parses_as_it_says(tmp_path):
 
 
 def test_a_local_checkpoint_is_relative_to_the_study_file(tmp_path, monkeypatch):
-    from vqa_shap.study import load_study
+    from vqa_shap.study.spec import load_study
 
     (tmp_path / "ckpts" / "mine").mkdir(parents=True)
     path = _write(tmp_path, "models: [{model: ckpts/mine, loader: llava_onevision}, {model: org/hub-id}]\n"
@@ -294,7 +295,7 @@ def test_a_video_rewritten_under_its_name_redoes_the_explain_steps(tiny_run):
     scratch (not resumed from the old work files)."""
     import datasets
 
-    from vqa_shap.study import run_study
+    from vqa_shap.study.run import run_study
     from vqa_shap.study.run import describe
     from vqa_shap.synth import write_video
     from vqa_shap.video import read_frames, video_info

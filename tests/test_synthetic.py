@@ -28,7 +28,8 @@ def test_registered():
 def test_build_gives_questions_schema_rows_with_evidence(source):
     from datasets import Dataset
 
-    from vqa_shap.schema import Question, question_features
+    from vqa_shap.schema import Question
+    from vqa_shap.schema_arrow import question_features
 
     questions = get_builder("synthetic").build(source).configs["synthetic"]
     assert len(questions) == 12

@@ -14,7 +14,8 @@ import pytest
 from vqa_shap.builders import get_builder
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema import OptionOrigin, Question
-from vqa_shap.builders.variants import UNKNOWN_ORIGIN, VARIANT_PATTERN, make_variant, normalise
+from vqa_shap.builders.variant_pools import UNKNOWN_ORIGIN, normalise
+from vqa_shap.builders.variants import VARIANT_PATTERN, make_variant
 
 HARD = ("hard_5", "hard_10", "hard_15", "hard_20")
 

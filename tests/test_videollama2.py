@@ -196,7 +196,7 @@ def test_letters_are_the_no_space_pieces_and_the_template_is_required(tiny):
     q, _, _ = single_question(rng)
     assert loader.letter_ids(q) == tuple(loader.tokenizer.convert_tokens_to_ids(c) for c in "ABCD")
     tok = build_tokenizer()  # no chat template
-    from vqa_shap.loaders.generative import VisionTextProcessor
+    from vqa_shap.loaders.video_causal_lm import VisionTextProcessor
 
     bare = type(loader)(loader.model, VisionTextProcessor(tok, tiny["processor"].image_processor))
     q, plan, frames = single_question(rng)

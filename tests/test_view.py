@@ -170,7 +170,7 @@ def test_configs_with_unknown_columns_or_other_schemas_do_not_break_the_site(fol
     shutil.copytree(folders["attributions"], data)
     from datasets import Dataset, Features, List, Value
 
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     extra = [dict(r, interactions=[[0.5, -0.25]], pairs=["frame_0|cup"]) for r in folders["rows"][CONFIGS[0]]]
     features = Features({**attribution_features(), "interactions": List(List(Value("float64"))),
@@ -220,7 +220,7 @@ def test_numbers_keep_non_finite_values_json_safe():
 def test_five_thousand_questions_build(tmp_path):
     """Scale: a config of 5,000 rows builds (the time is printed; scripts/bench_view.py measures it)."""
     from vqa_shap.bench.view_site import synthetic_attributions
-    from vqa_shap.view import build_site
+    from vqa_shap.view.site import build_site
 
     rows = synthetic_attributions(5000)
     started = time.perf_counter()

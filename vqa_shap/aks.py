@@ -251,7 +251,7 @@ def plan_aks(protocol, question, video_root: str | Path, n_frames: int, scorer: 
     taken uniformly (the ``aks`` entry of the sampler table); :func:`aks_select` keeps ``n_frames``
     of them over the question's candidate sequence.
     """
-    from vqa_shap.protocol import FramePlan
+    from vqa_shap.protocol.base import FramePlan
 
     n_candidates = int(candidates or CANDIDATES_PER_FRAME * n_frames)
     pool = protocol.plan_frames(question, Path(video_root), n_candidates, sampler="aks",

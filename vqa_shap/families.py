@@ -75,7 +75,9 @@ def declare_family(name: str, *, loader: str, model_types: tuple[str, ...] | lis
 
 
 def _check_settings(protocol: str, settings: Mapping[str, str], bad) -> None:
-    from vqa_shap.protocol import BASELINES, PROTOCOLS, SAMPLERS  # light (numpy), and only when declaring
+    from vqa_shap.protocol.base import BASELINES
+    from vqa_shap.protocol import PROTOCOLS
+    from vqa_shap.protocol.samplers import SAMPLERS  # light (numpy), and only when declaring
 
     where = f"protocols[{protocol!r}]"
     if protocol not in PROTOCOLS:

@@ -39,10 +39,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.hub_card import (  # noqa: F401 - the card's layout and functions are part of this module's API
-    CARD_DATA_KEYS, META_KEY, README, SPLIT, config_dir, config_vars, data_files_pattern, folder_meta,
-    render_card, template_kinds,
-)
+from vqa_shap.hub_card import README, SPLIT, config_dir, render_card
 from vqa_shap.hub_card import _template, add_configs as _add_configs, card_meta as _meta
 from vqa_shap.hub_card import check_kind as _check_kind, config_names as _config_names
 from vqa_shap.hub_card import read_card_data as _read_card_data
@@ -289,7 +286,7 @@ def write_questions(
     ``"4-5"``) and ``tasks`` (number of distinct tasks) are derived from the questions; ``card_vars``
     adds to or overrides them. Other keyword arguments go to :func:`write_config`.
     """
-    from vqa_shap.schema import question_features
+    from vqa_shap.schema_arrow import question_features
 
     counts = sorted({q.n_options for q in questions})
     derived: dict[str, Any] = {
@@ -385,4 +382,3 @@ def _write_card(folder: Path, card_data, kind: str, card_vars: Mapping[str, Mapp
 
 
 # Pushing lives in its own module; ``hub.push`` stays importable from here (imported last: it uses this module).
-from vqa_shap.hub_push import PushResult, push  # noqa: E402,F401

@@ -37,7 +37,6 @@ ATTRIBUTION_COLUMNS = (
 )
 
 
-from vqa_shap.schema_arrow import attribution_features, question_features  # noqa: E402,F401 (declared there)
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ import numpy as np
 from vqa_shap.errors import VqaShapError
 from vqa_shap.io import file_digest  # re-exported: the shot cache is keyed by it
 
-__all__ = ["ShotError", "ShotDetector", "FrameDiffDetector", "SceneDetectDetector", "DETECTORS",
-           "FILE_DETECTORS", "get_detector", "default_detector", "Shots", "video_shots", "shot_of", "file_digest",
-           "shot_name", "parse_shot_name", "shot_players", "shot_layout", "has_shot_players"]
+__all__ = ["ShotError", "ShotDetector", "FrameDiffDetector", "SceneDetectDetector", "DETECTORS", "FILE_DETECTORS",
+           "get_detector", "default_detector", "Shots", "video_shots", "shot_of", "shot_name", "parse_shot_name",
+           "shot_players", "shot_layout", "has_shot_players"]
 
 #: Frames are decoded at this ``(height, width)`` for detection: cuts are coarse, so small is enough
 #: and an hour-long video stays cheap to scan.
@@ -274,7 +274,7 @@ def _decode_all(path: Path, kind: str, fps: float | None, size: tuple[int, int])
     from vqa_shap import video
 
     if kind == "frames":
-        from vqa_shap.protocol import FRAME_FOLDER_FPS
+        from vqa_shap.protocol.pollard2025 import FRAME_FOLDER_FPS
 
         n, fps, first = video.count_folder_frames(path), fps or FRAME_FOLDER_FPS, 1
     else:
@@ -359,7 +359,7 @@ def shot_players(question, plan, frame_groups: Sequence[Sequence[int]], video_ro
         :func:`shot_name`, ``time`` = the shot's start) and, for each, the indices of the video
         features it masks together (consecutive, in order).
     """
-    from vqa_shap.protocol import input_path
+    from vqa_shap.protocol.base import input_path
     from vqa_shap.schema import Feature
 
     per_input: dict[int, Shots] = {}

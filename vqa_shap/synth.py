@@ -16,7 +16,7 @@ from typing import Iterable
 
 import numpy as np
 
-from vqa_shap.protocol import FRAME_FOLDER_FPS
+from vqa_shap.protocol.pollard2025 import FRAME_FOLDER_FPS
 from vqa_shap.schema import Question
 
 __all__ = ["write_video", "write_frame_folder", "write_image", "random_frames", "hold_frames", "shot_frames", "synthesize_inputs"]

@@ -51,20 +51,16 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from vqa_shap.analysis.maskbench_masks import (  # noqa: F401 - part of this module's API
-    ANSWER_MASKINGS, FORCE_LOGITS, MODES, SETTING_KINDS, SIGNALS, MaskBenchError, MaskSetting, eligible_features,
-    feature_index_map, forced_order, keep_mask, keep_matrix, mask_settings, normalised_shapley, reorder_options,
-    signal_values,
+from vqa_shap.analysis.maskbench_masks import (
+    ANSWER_MASKINGS, FORCE_LOGITS, MaskBenchError, MaskSetting, feature_index_map, forced_order, keep_matrix, mask_settings, reorder_options,
 )
-from vqa_shap.analysis.maskbench_players import (  # noqa: F401 - part of this module's API
-    AttributionPlayers, check_features, frame_count, plan_for_attribution, shot_detector_of, temporal_unit_of,
-)
+from vqa_shap.analysis.maskbench_players import check_features, frame_count, plan_for_attribution
 from vqa_shap.errors import InternalError, VqaShapError
 from vqa_shap.io import atomic_write_json, safe_stem
 from vqa_shap.schema import Attribution, Question
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vqa_shap.protocol import Protocol
+    from vqa_shap.protocol.base import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +193,9 @@ def attribution_settings(folder: Path | str, config: str) -> dict[str, Any]:
     """The settings an attributions config's card records (``model``, ``n_frames``, ``sampler``,
     ``questions_config``, …, as written by ``vqa-shap explain``); ``{}`` when the card has none."""
     from vqa_shap import hub
+    from vqa_shap.hub_card import config_vars
 
-    return hub.config_vars(folder, config)
+    return config_vars(folder, config)
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,9 +355,3 @@ def run_mask_bench(attributions: Sequence[Attribution], questions: Mapping[str, 
 
 # --------------------------------------------------------------------------------------------
 # summaries
-
-
-# The summaries use MaskBenchRow (defined above); imported last so ``maskbench.summarize`` etc. stay importable here.
-from vqa_shap.analysis.maskbench_summary import (  # noqa: E402,F401
-    SettingAccuracy, format_matrix, format_table, paper_json, summarize,
-)

@@ -24,7 +24,7 @@ from vqa_shap.schema import Attribution, Feature, Question
 from vqa_shap.shots import has_shot_players
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vqa_shap.protocol import FramePlan, Protocol
+    from vqa_shap.protocol.base import FramePlan, Protocol
 
 log = logging.getLogger(__name__)
 

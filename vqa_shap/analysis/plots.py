@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from vqa_shap.protocol.words import option_letter
 from vqa_shap.schema import MODALITIES, Attribution
 
 #: Colour of each modality (bars, violins, legends).
@@ -61,13 +62,6 @@ def gt_values(attr: Attribution) -> np.ndarray:
     from vqa_shap.analysis.metrics import normalise_columns
 
     return normalise_columns(attr.shapley)[:, attr.answer]
-
-
-def option_letter(k: int) -> str:
-    """The letter of option ``k`` as the protocol writes it (A, B, …)."""
-    from vqa_shap.protocol import _letter as protocol_letter
-
-    return protocol_letter(k)
 
 
 # --------------------------------------------------------------------------------------------

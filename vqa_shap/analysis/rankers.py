@@ -22,7 +22,7 @@ from vqa_shap.registry import Registry
 from vqa_shap.schema import Attribution, Question
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vqa_shap.protocol import FramePlan, Protocol
+    from vqa_shap.protocol.base import FramePlan, Protocol
 
 #: The paper's Gemini model.
 DEFAULT_GEMINI_MODEL = "gemini-2.5-pro"
@@ -175,7 +175,7 @@ class GeminiRanker(Ranker):
     def question_block(self, question: Question, plan: "FramePlan | None") -> str:
         """``Question:\\n…\\nOptions:\\n(A) …\\n`` with the protocol's normalised, unmasked text
         (HD-EPIC tags rewritten with the plan's stride)."""
-        from vqa_shap.protocol import _letter
+        from vqa_shap.protocol.words import option_letter as _letter
 
         proto = self.protocol
         text = proto.normalise_question(question)

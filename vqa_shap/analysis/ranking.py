@@ -30,16 +30,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 # the pure ranking/agreement functions and the rankers live in their own modules; re-exported here
-from vqa_shap.analysis.agreement import (Agreement, RankingError, parse_frame_ranking, per_frame_ranks,
-                                         positionwise_spearman, rank_agreement, shapley_frame_ranking)
-from vqa_shap.analysis.rankers import (API_KEY_VARIABLES, CONTENTS_TAIL, DEFAULT_GEMINI_MODEL, RANKERS,
-                                       SYSTEM_INSTRUCTION, GeminiRanker, RandomRanker, Ranker, RankItem,
-                                       ShapleyRanker, UniformRanker, get_ranker)
+from vqa_shap.analysis.agreement import Agreement, RankingError, rank_agreement
+from vqa_shap.analysis.rankers import GeminiRanker, Ranker, RankItem
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema import Attribution, Question
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vqa_shap.protocol import FramePlan, Protocol
+    from vqa_shap.protocol.base import FramePlan, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +109,7 @@ def rank_questions(attributions: Sequence[Attribution], ranker: Ranker, referenc
     """
     from tqdm.auto import tqdm
 
-    from vqa_shap.analysis.maskbench import frame_count, plan_for_attribution
+    from vqa_shap.analysis.maskbench_players import frame_count, plan_for_attribution
 
     needs_frames = ranker.needs_frames or reference.needs_frames
     if needs_frames and (questions is None or video_root is None):
@@ -187,9 +184,4 @@ def summarize_agreement(results: Sequence[RankResult]) -> AgreementSummary:
     return AgreementSummary(len(results), sum(r.error is not None for r in results), stats)
 
 
-__all__ = ["RankResult", "player_frames", "rank_questions", "AgreementSummary", "summarize_agreement",
-           # re-exported from agreement and rankers
-           "Agreement", "RankingError", "parse_frame_ranking", "per_frame_ranks", "positionwise_spearman",
-           "rank_agreement", "shapley_frame_ranking", "API_KEY_VARIABLES", "CONTENTS_TAIL", "DEFAULT_GEMINI_MODEL",
-           "RANKERS", "SYSTEM_INSTRUCTION", "GeminiRanker", "RandomRanker", "Ranker", "RankItem", "ShapleyRanker",
-           "UniformRanker", "get_ranker"]
+__all__ = ["RankResult", "player_frames", "rank_questions", "AgreementSummary", "summarize_agreement"]

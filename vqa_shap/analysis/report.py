@@ -28,14 +28,12 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 # the figures live in plots (summary plots) and question_report (per question); re-exported here
 from vqa_shap.analysis.paper_figures import PaperFigures, draw_paper_figures
-from vqa_shap.analysis.plots import (DPI, MODALITY_COLORS, MODALITY_SHORT, VALUE_CMAP, ShareRow,
-                                     plot_attribution_bars, plot_modality_shares, plot_modality_violins,
-                                     plot_rank_violins, share_rows)
+from vqa_shap.analysis.plots import plot_attribution_bars, plot_modality_shares, plot_modality_violins, share_rows
 from vqa_shap.analysis.question_report import frame_images, plot_question_report
 from vqa_shap.schema import Attribution, Question
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vqa_shap.protocol import Protocol
+    from vqa_shap.protocol.base import Protocol
 
 
 @dataclass(frozen=True)
@@ -141,8 +139,4 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
     return ReportResult(out, shares, violins, tuple(bars), tuple(reports), tuple(skipped), index, notes, paper)
 
 
-__all__ = ["ReportResult", "build_report",
-           # re-exported from plots and question_report
-           "DPI", "MODALITY_COLORS", "MODALITY_SHORT", "VALUE_CMAP", "ShareRow", "share_rows", "plot_attribution_bars",
-           "plot_modality_shares", "plot_modality_violins", "plot_rank_violins", "frame_images",
-           "plot_question_report"]
+__all__ = ["ReportResult", "build_report"]

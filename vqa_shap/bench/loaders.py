@@ -60,7 +60,7 @@ QUESTIONS = (
 def benchmark_question(realistic: bool = True, seed: int = 0):
     """Question ``seed`` (of :data:`QUESTIONS`, cycled) with random frames drawn from ``seed``: 32 frames
     of 96x128 (realistic) or a short question with 4 frames (smoke tests)."""
-    from vqa_shap.protocol import FramePlan, FrameRef
+    from vqa_shap.protocol.base import FramePlan, FrameRef
     from vqa_shap.schema import Question, VisualInput
 
     n_frames = 32 if realistic else 4

@@ -19,7 +19,8 @@ def measure(out: Path) -> dict[str, Any]:
     import json
     import resource
 
-    from vqa_shap.study import load_study, run_study
+    from vqa_shap.study.run import run_study
+    from vqa_shap.study.spec import load_study
 
     study = load_study("demo")
     load_start = os.getloadavg()

@@ -57,7 +57,7 @@ def bench_view(folder: Path | str, *, n_questions: int = 5000, seeds: tuple[int,
     """
     from vqa_shap import hub
     from vqa_shap.cli import main
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     folder = Path(folder)
     load_before = list(os.getloadavg())

@@ -150,7 +150,7 @@ def _one_of(kind: str, text: str, valid) -> str:
 
 def sampler(text: str) -> str:
     """A frame sampler name (:data:`vqa_shap.protocol.SAMPLERS`)."""
-    from vqa_shap.protocol import SAMPLERS
+    from vqa_shap.protocol.samplers import SAMPLERS
 
     return _one_of("sampler", text, SAMPLERS)
 
@@ -223,9 +223,10 @@ def refuse_foreign_card(folder: Path, overwrite: bool) -> None:
         UsageError: ``folder/README.md`` exists, is not a vqa-shap dataset card, and ``overwrite`` is off.
     """
     from vqa_shap import hub
+    from vqa_shap.hub_card import folder_meta
     from vqa_shap.errors import UsageError
 
     readme = Path(folder) / hub.README
-    if readme.exists() and not overwrite and not hub.folder_meta(folder).get("kind"):
+    if readme.exists() and not overwrite and not folder_meta(folder).get("kind"):
         raise UsageError(f"{readme} exists and is not a vqa-shap dataset card; choose another output folder "
                          "(or pass --overwrite to replace it)")

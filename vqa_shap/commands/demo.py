@@ -2,7 +2,7 @@
 
 The default is offline and meaningful: the synthetic coloured-shapes benchmark
 (:mod:`vqa_shap.builders.synthetic`, answers visible only in known *evidence frames*) and the demo
-model (:mod:`vqa_shap.demo.model`, a small LLaVA-OneVision trained on it). The demo builds the
+model (:mod:`vqa_shap.demo`, a small LLaVA-OneVision trained on it). The demo builds the
 benchmark into a Hub-style questions folder, loads it back with ``datasets.load_dataset``, explains
 it with the demo model into a Hub-style attributions folder, computes the paper's modality metrics and
 draws a report image.
@@ -92,7 +92,8 @@ def step_build(state: DemoState) -> None:
 def step_load(state: DemoState) -> None:
     from vqa_shap import hub
     from vqa_shap.builders.synthetic import evidence_frames
-    from vqa_shap.schema import question_features, questions_from_rows
+    from vqa_shap.schema_arrow import question_features
+    from vqa_shap.schema import questions_from_rows
 
     print(f"  load_dataset({str(state.questions_dir)!r}, name=CONFIG, split='test'):")
     for config in state.configs:
@@ -115,8 +116,8 @@ def step_explain(state: DemoState) -> None:
 
     from vqa_shap.analysis import maskbench
     from vqa_shap.builders.synthetic import N_FRAMES, evidence_frames
-    from vqa_shap.demo.model import DEMO_MODEL
-    from vqa_shap.explain import ExplainRun, explain_questions
+    from vqa_shap.demo.architecture import DEMO_MODEL
+    from vqa_shap.explain.run import ExplainRun, explain_questions
 
     config = state.configs[0]
     started = time.perf_counter()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from vqa_shap.commands import argtypes
-from vqa_shap.explain import (
-    DEFAULT_BATCH_SIZE, DEFAULT_BUDGET, DEFAULT_ESTIMATOR, DEFAULT_FRAMES, DEFAULT_PROTOCOL,
-)
+from vqa_shap.explain.question import DEFAULT_BATCH_SIZE
+from vqa_shap.explain.run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
+from vqa_shap.estimators import DEFAULT_ESTIMATOR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap.explain import ExplainRun, explain_questions
+    from vqa_shap.explain.run import ExplainRun, explain_questions
 
     argtypes.refuse_foreign_card(args.out, args.overwrite)
     if args.threads is not None:

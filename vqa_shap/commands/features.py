@@ -87,7 +87,7 @@ def run(args) -> int:
         raise VqaShapError(f"--video-root {args.video_root} is not a folder")
     protocol = get_protocol(args.protocol)
     if args.sampler is not None:
-        from vqa_shap.protocol import SAMPLERS
+        from vqa_shap.protocol.samplers import SAMPLERS
 
         if args.sampler not in SAMPLERS:
             raise VqaShapError(f"unknown sampler {args.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")

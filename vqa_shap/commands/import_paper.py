@@ -41,10 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vqa_shap import hub
-    from vqa_shap.explain import attributions_config
+    from vqa_shap.explain.workdir import attributions_config
     from vqa_shap.analysis.paper_csv import PAPER_ESTIMATOR, import_csv_dir, sums_determine_prediction
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     argtypes.refuse_foreign_card(args.out, args.overwrite)
     questions = hub.load_questions(args.questions, args.config)

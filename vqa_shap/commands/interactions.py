@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from vqa_shap.commands import argtypes
-from vqa_shap.explain import DEFAULT_BATCH_SIZE, DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
+from vqa_shap.explain.question import DEFAULT_BATCH_SIZE
+from vqa_shap.explain.run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vqa_shap.errors import UsageError
-    from vqa_shap.explain import ExplainRun
+    from vqa_shap.explain.run import ExplainRun
     from vqa_shap.interactions.run import InteractionsJob, interactions_questions
 
     if args.players != "top-k" and (args.attributions is not None or args.attributions_config is not None):

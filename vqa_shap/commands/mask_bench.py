@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vqa_shap.analysis.maskbench import ANSWER_MASKINGS, FORCE_LOGITS
+from vqa_shap.analysis.maskbench_masks import ANSWER_MASKINGS, FORCE_LOGITS
 from vqa_shap.commands import argtypes
 from vqa_shap.io import atomic_write_text
 
@@ -60,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from vqa_shap import hub
     from vqa_shap.analysis import maskbench
+    from vqa_shap.analysis.maskbench_players import shot_detector_of
+    from vqa_shap.analysis.maskbench_summary import format_matrix, paper_json, summarize
     from vqa_shap.errors import VqaShapError
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                            "frames (AKS picks them with its relevance scorer)")
     options = maskbench.MaskBenchOptions(answer_masking=args.answer_masking, force_logit=args.force_logit,
                                          threshold=args.threshold, sampler=sampler,
-                                         shot_detector=maskbench.shot_detector_of(attrs, recorded, args.shot_detector))
+                                         shot_detector=shot_detector_of(attrs, recorded, args.shot_detector))
     name = args.name or f"{args.config}{options.suffix}"
     if not args.overwrite and name in hub.list_configs(args.out):
         raise VqaShapError(f"{args.out}: config {name!r} already exists; pass --overwrite to replace it")
@@ -105,12 +107,12 @@ def run(args: argparse.Namespace) -> int:
                  **({"players": "shots", "shot_detector": options.shot_detector} if options.shot_detector else {})}
     info = hub.write_config(args.out, name, [r.to_row() for r in rows], features=maskbench.maskbench_features(),
                             kind="maskbench", card_vars=card_vars, overwrite=args.overwrite)
-    summary = maskbench.summarize(rows)
+    summary = summarize(rows)
     n_questions = len(attrs)
     n_failed = len({r.qid for r in rows if r.error is not None})
     print(f"{name}: {n_questions} questions, {n_failed} failed; model {model}; answer masking "
           f"{options.answer_masking}; force logit {options.force_logit or 'none'}")
-    print(maskbench.format_matrix(summary))
+    print(format_matrix(summary))
     print(f"wrote config {name!r} ({info.num_rows} rows) to {args.out}")
     if args.json:
         payload = {
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             "n_questions": n_questions, "n_failed": n_failed,
             "settings": [{"setting": s.setting, "signal": s.signal, "mode": s.mode, "n_questions": s.n_questions,
                           "n_errors": s.n_errors, "accuracy": s.accuracy, "diff": s.diff} for s in summary],
-            "paper": maskbench.paper_json(rows),
+            "paper": paper_json(rows),
             "errors": sorted({f"{r.qid}: {r.error}" for r in rows if r.error is not None}),
         }
         atomic_write_text(args.json, json.dumps(payload, indent=2), mkdir=True)

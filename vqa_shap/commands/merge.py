@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap.explain import merge_shards
+    from vqa_shap.explain.merge import merge_shards
 
     results = merge_shards(args.folders, out=args.out, configs=args.config,
                            allow_partial=args.allow_partial, overwrite=args.overwrite)

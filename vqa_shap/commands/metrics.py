@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from vqa_shap.analysis.metrics_table import (  # noqa: F401 - the library functions, re-exported
-    PAPER_COLUMNS, compute, json_ready, markdown_report, paper_table,
-)
+from vqa_shap.analysis.metrics_table import compute, json_ready, markdown_report, paper_table
 from vqa_shap.commands import argtypes
 
 

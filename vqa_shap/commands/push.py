@@ -19,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vqa_shap import hub
+    from vqa_shap.hub_push import push
 
-    result = hub.push(args.folder, args.repo_id, overwrite=args.overwrite, private=args.private)
+    result = push(args.folder, args.repo_id, overwrite=args.overwrite, private=args.private)
     print(f"pushed {len(result.configs)} config(s) to {result.url}: {', '.join(result.configs)}")
     if result.replaced:
         print(f"  replaced: {', '.join(result.replaced)}")

@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vqa_shap.analysis.ranking import DEFAULT_GEMINI_MODEL, RANKERS
+from vqa_shap.analysis.rankers import DEFAULT_GEMINI_MODEL, RANKERS
 from vqa_shap.commands import argtypes
 from vqa_shap.io import atomic_write_text
 
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _make(name: str, args: argparse.Namespace, cache: Path):
-    from vqa_shap.analysis.ranking import get_ranker
+    from vqa_shap.analysis.rankers import get_ranker
 
     if name == "gemini":
         return get_ranker("gemini", model=args.gemini_model, cache_dir=cache, thinking_budget=args.thinking_budget)
@@ -77,6 +77,7 @@ def _temporal_unit(attrs, recorded) -> int:
 def run(args: argparse.Namespace) -> int:
     from vqa_shap import hub
     from vqa_shap.analysis import maskbench, ranking
+    from vqa_shap.analysis.maskbench_players import shot_detector_of, temporal_unit_of
     from vqa_shap.errors import VqaShapError
 
     attrs = maskbench.load_attributions(args.attributions, args.config)
@@ -91,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
             raise VqaShapError("pass --questions-config (the attributions card records none)")
         questions = {q.qid: q for q in hub.load_questions(args.questions, qconfig)}
     needs_frames = ranker.needs_frames or reference.needs_frames  # shots are re-detected only to show them
-    shot_detector = maskbench.shot_detector_of(attrs, recorded, args.shot_detector) if needs_frames else None
+    shot_detector = shot_detector_of(attrs, recorded, args.shot_detector) if needs_frames else None
     unit = _temporal_unit(attrs, recorded) if shot_detector else max(
-        (maskbench.temporal_unit_of(a.features) for a in attrs if a.error is None), default=1)
+        (temporal_unit_of(a.features) for a in attrs if a.error is None), default=1)
     results = ranking.rank_questions(
         attrs, ranker, reference, questions=questions, video_root=args.video_root,
         n_frames=args.frames or recorded.get("n_frames"), sampler=args.sampler or recorded.get("sampler"),
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         }, indent=2), mkdir=True)
         print(f"wrote {args.json}")
     if args.plot:
-        from vqa_shap.analysis.report import plot_rank_violins
+        from vqa_shap.analysis.plots import plot_rank_violins
 
         label = f"{args.ranker} vs {args.against}"
         plot_rank_violins({f"{label}: position-wise": [r.positionwise for r in results],

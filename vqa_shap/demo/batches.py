@@ -23,7 +23,8 @@ class BatchEncoder:
 
     def __init__(self, model, processor, n_frames: int):
         from vqa_shap.loaders.llava_onevision import LlavaOnevisionLoader
-        from vqa_shap.protocol import FramePlan, FrameRef, get_protocol
+        from vqa_shap.protocol.base import FramePlan, FrameRef
+        from vqa_shap.protocol import get_protocol
 
         self.loader = LlavaOnevisionLoader(model, processor)
         self.processor = processor
@@ -130,7 +131,7 @@ def forward(model, batch, with_text_loss: bool = False):
     import torch
     from transformers import DynamicCache
 
-    from vqa_shap.loaders.base import kv_cache, returned_cache
+    from vqa_shap.loaders.compat import kv_cache, returned_cache
 
     lm = model.model.language_model
     embed = model.get_input_embeddings()

@@ -35,11 +35,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from vqa_shap.estimators.base import Estimate, Estimator, EstimatorError, RawEstimate
+from vqa_shap.estimators.base import Estimate, Estimator
 from vqa_shap.registry import Registry
 
-__all__ = ["ESTIMATORS", "DEFAULT_ESTIMATOR", "Estimate", "Estimator", "EstimatorError", "RawEstimate",
-           "get_estimator", "shapley"]
+__all__ = ["ESTIMATORS", "DEFAULT_ESTIMATOR", "get_estimator", "shapley"]
 
 _MEMBERS = {
     "exact": "vqa_shap.estimators.exact:ExactEstimator",

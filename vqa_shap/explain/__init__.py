@@ -39,24 +39,6 @@ Modules: :mod:`~vqa_shap.explain.workdir` (names, shards, settings, work directo
 :mod:`~vqa_shap.explain.merge` (assembling and merging).
 """
 
-from vqa_shap.explain.merge import MergeResult, assemble, find_work_dirs, merge_shards
-from vqa_shap.explain.question import (
-    DEFAULT_BATCH_SIZE, MAX_PLAYERS, QUESTION_ERRORS, QuestionExplainer, check_inputs_contained,
-)
-from vqa_shap.explain.run import (
-    DEFAULT_BUDGET, DEFAULT_ESTIMATOR, DEFAULT_FRAMES, DEFAULT_PROTOCOL, ExplainResult, ExplainRun,
-    explain_questions, load_fresh,
-)
-from vqa_shap.explain.workdir import (
-    RESULT_SUFFIX, SETTINGS_FILE, WORK_DIRNAME, ExplainError, ExplainInputError, ExplainSettings, Shard,
-    WorkDir, attributions_config, check_config_name, model_slug, question_digest, work_dir_for,
-)
 
 __all__ = [
-    "DEFAULT_BATCH_SIZE", "DEFAULT_BUDGET", "DEFAULT_ESTIMATOR", "DEFAULT_FRAMES", "DEFAULT_PROTOCOL",
-    "MAX_PLAYERS", "QUESTION_ERRORS", "RESULT_SUFFIX", "SETTINGS_FILE", "WORK_DIRNAME",
-    "ExplainError", "ExplainInputError", "ExplainResult", "ExplainRun", "ExplainSettings", "MergeResult",
-    "QuestionExplainer", "Shard", "WorkDir", "assemble", "attributions_config", "check_config_name",
-    "check_inputs_contained", "explain_questions", "find_work_dirs", "load_fresh", "merge_shards",
-    "model_slug", "question_digest", "work_dir_for",
 ]

@@ -24,7 +24,7 @@ class AttributionsJob:
 
     def features(self):
         """The ``datasets.Features`` of the rows."""
-        from vqa_shap.schema import attribution_features
+        from vqa_shap.schema_arrow import attribution_features
 
         return attribution_features()
 

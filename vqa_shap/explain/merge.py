@@ -67,7 +67,7 @@ def assemble(work_dirs: WorkDir | Sequence[WorkDir], out: str | os.PathLike, *,
     import datasets
 
     from vqa_shap import hub
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     if isinstance(work_dirs, WorkDir):
         work_dirs = [work_dirs]

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from vqa_shap.errors import VqaShapError
 from vqa_shap.estimators import DEFAULT_ESTIMATOR  # one name for the default: the estimators'
-from vqa_shap.explain.job import ATTRIBUTIONS, AttributionsJob  # noqa: F401  (AttributionsJob re-exported)
+from vqa_shap.explain.job import ATTRIBUTIONS
 from vqa_shap.explain.question import DEFAULT_BATCH_SIZE, MAX_PLAYERS, QuestionExplainer
 from vqa_shap.explain.workdir import (
     ExplainError, ExplainInputError, ExplainSettings, Shard, WorkDir,
@@ -208,6 +208,7 @@ def config_exists(folder: Path, config: str) -> bool:
 def _check_folders(run: ExplainRun, config_out: str, shard: Shard) -> Path:
     """Fail before any work: missing video root, an output folder of another kind, an existing config."""
     from vqa_shap import hub
+    from vqa_shap.hub_card import folder_meta
 
     video_root = Path(run.video_root)
     if not video_root.is_dir():
@@ -216,7 +217,7 @@ def _check_folders(run: ExplainRun, config_out: str, shard: Shard) -> Path:
     if out.exists() and not out.is_dir():
         raise ExplainInputError(f"output folder {out} is a file")
     try:
-        kind = hub.folder_meta(out).get("kind")
+        kind = folder_meta(out).get("kind")
     except VqaShapError as exc:
         raise ExplainInputError(str(exc)) from exc
     job = run.the_job()
@@ -228,7 +229,8 @@ def _check_folders(run: ExplainRun, config_out: str, shard: Shard) -> Path:
 
 
 def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[str, ...]) -> ExplainSettings:
-    from vqa_shap.protocol import SAMPLERS, get_protocol
+    from vqa_shap.protocol.samplers import SAMPLERS
+    from vqa_shap.protocol import get_protocol
 
     if run.sampler is not None and run.sampler not in SAMPLERS:
         raise ExplainInputError(f"unknown sampler {run.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")

@@ -23,7 +23,7 @@ def interaction_features():
     """The ``datasets.Features`` of the interactions dataset."""
     from datasets import Features, List, Value
 
-    from vqa_shap.schema import attribution_features
+    from vqa_shap.schema_arrow import attribution_features
 
     return Features({
         **{c: Value("string") for c in ("qid", "benchmark", "task", "variant", "model", "loader", "protocol")},

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from vqa_shap.explain import DEFAULT_BUDGET, ExplainError, ExplainInputError, ExplainRun, QuestionExplainer
+from vqa_shap.explain.run import DEFAULT_BUDGET, ExplainRun
+from vqa_shap.explain.workdir import ExplainError, ExplainInputError
+from vqa_shap.explain.question import QuestionExplainer
 from vqa_shap.explain.job import AttributionsJob
 from vqa_shap.interactions.index import (
     APPROXIMATORS, INDEX, InteractionError, exact_interactions, interactions, modality_groups, top_players,
@@ -103,7 +105,7 @@ class InteractionsJob(AttributionsJob):
         """qid -> attributions row of the ranking config (None when φ is computed)."""
         if self.attributions is None:
             return None
-        from vqa_shap.explain import load_fresh
+        from vqa_shap.explain.run import load_fresh
 
         config = self.attributions_config or AttributionsJob().config_name(run)
         return {row["qid"]: row for row in load_fresh(self.attributions, config)}
@@ -197,7 +199,7 @@ def interactions_questions(run: ExplainRun, job: InteractionsJob):
     """
     from dataclasses import replace
 
-    from vqa_shap.explain import explain_questions
+    from vqa_shap.explain.run import explain_questions
 
     # the modality game always takes its 8 coalitions: record that, not an unused budget
     run = replace(run, job=job, rank=0, world_size=1, **({"budget": 8} if job.players == "modality" else {}))

@@ -6,25 +6,11 @@ and a step already done is recognised from its outputs and the record it left
 (:mod:`vqa_shap.study.steps`), so a second run recomputes nothing and an interrupted one goes on
 where it stopped (an interrupted explain resumes per question from its work files)::
 
-    from vqa_shap.study import load_study, run_study
+    from vqa_shap.study.run import run_study
+    from vqa_shap.study.spec import load_study
     result = run_study(load_study("demo"), "demo_study")
 
 Modules: :mod:`~vqa_shap.study.spec` (the study file), :mod:`~vqa_shap.study.checks` (its values),
 :mod:`~vqa_shap.study.plan` (the steps and the output layout), :mod:`~vqa_shap.study.actions` (what
 each step does), :mod:`~vqa_shap.study.steps` (records and fingerprints), :mod:`~vqa_shap.study.run`.
 """
-
-from __future__ import annotations
-
-__all__ = ["BUNDLED", "Study", "StudyError", "StudyResult", "describe", "load_study", "run_study"]
-
-_WHERE = {"BUNDLED": "spec", "Study": "spec", "StudyError": "spec", "load_study": "spec",
-          "StudyResult": "run", "describe": "run", "run_study": "run"}
-
-
-def __getattr__(name: str):  # the explain package (imported by spec) loads on use
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"vqa_shap.study.{_WHERE[name]}"), name)
-    raise AttributeError(name)

@@ -46,7 +46,7 @@ def _configs(folder: Path) -> list[str]:
 
 
 def _has_config(folder: Path, config: str) -> bool:
-    from vqa_shap.hub import config_dir
+    from vqa_shap.hub_card import config_dir
 
     return config in _configs(folder) and any((folder / config_dir(config)).glob("*.parquet"))
 
@@ -91,14 +91,14 @@ def generate_step(ctx: BenchContext) -> Step:
 
 def built_config(ctx: BenchContext, config: str) -> bool:
     """Whether ``config`` of the questions folder was written by this benchmark's builder."""
-    from vqa_shap.hub import config_vars
+    from vqa_shap.hub_card import config_vars
 
     return _has_config(ctx.questions, config) and config_vars(ctx.questions, config).get("builder") == ctx.bench.builder
 
 
 def built_originals(ctx: BenchContext) -> list[str]:
     """The original (not variant) configs the builder wrote into the questions folder."""
-    from vqa_shap.hub import config_vars
+    from vqa_shap.hub_card import config_vars
 
     return [c for c in _configs(ctx.questions)
             if built_config(ctx, c) and config_vars(ctx.questions, c).get("variant") == "original"]
@@ -146,7 +146,7 @@ def augment_step(ctx: BenchContext, original: str, variant: str, config: str, de
 
 
 def explain_step(ctx: BenchContext, model: ModelSpec, qconfig: str, deps: tuple[str, ...]) -> Step:
-    from vqa_shap.explain import work_dir_for
+    from vqa_shap.explain.workdir import work_dir_for
 
     config = f"{model.name}__{qconfig}"
     settings = {"config": config, "model": model.model, "loader": model.loader, "questions_config": qconfig,
@@ -199,7 +199,7 @@ def _must_restart(ctx: BenchContext, step_id: str, settings, qconfig: str, work)
 
 
 def _explain(ctx: BenchContext, model: ModelSpec, qconfig: str, config: str, restart: bool) -> Outcome:
-    from vqa_shap.explain import ExplainRun, explain_questions
+    from vqa_shap.explain.run import ExplainRun, explain_questions
 
     spec = model.explain
     if spec.threads is not None:

@@ -150,7 +150,7 @@ def _get_protocol(name: str):
 
 
 def _samplers():
-    from vqa_shap.protocol import SAMPLERS
+    from vqa_shap.protocol.samplers import SAMPLERS
 
     return list(SAMPLERS)
 

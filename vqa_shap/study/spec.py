@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from vqa_shap.errors import UsageError
-from vqa_shap.explain import (
-    DEFAULT_BATCH_SIZE, DEFAULT_BUDGET, DEFAULT_ESTIMATOR, DEFAULT_FRAMES, DEFAULT_PROTOCOL,
-)
+from vqa_shap.explain.question import DEFAULT_BATCH_SIZE
+from vqa_shap.explain.run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
+from vqa_shap.estimators import DEFAULT_ESTIMATOR
 
 #: The study files shipped with vqa-shap (``vqa-shap run demo``): name -> file in this package.
 BUNDLED = {"demo": "demo.yaml"}
@@ -247,7 +247,7 @@ class _Reader:
         return items
 
     def model(self, value: Any, key: str, explain: ExplainSpec, checks) -> ModelSpec:
-        from vqa_shap.explain import model_slug
+        from vqa_shap.explain.workdir import model_slug
 
         data = self.mapping(value, key, ("name", "model", "loader", "explain"), required=("model",))
         model = checks["model"](data["model"], _join(key, "model"))

@@ -127,7 +127,7 @@ class Fingerprints:
 
     def config(self, folder: Path, config: str) -> str | None:
         """The hash of a config's data files (``None`` when it has none)."""
-        from vqa_shap.hub import config_dir
+        from vqa_shap.hub_card import config_dir
 
         files = sorted((Path(folder) / config_dir(config)).glob("*.parquet"))
         return self.files(files) if files else None

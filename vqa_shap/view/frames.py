@@ -66,7 +66,7 @@ def write_thumbnails(attr: Attribution, question: Question | None, video_root: P
         return None, "no videos given (--questions and --video-root)"
     if question is None:
         return None, f"question {attr.qid!r} is not in the questions folder"
-    from vqa_shap.analysis.report import frame_images
+    from vqa_shap.analysis.question_report import frame_images
 
     try:
         images, note = frame_images(attr, question, None, video_root, n_frames=settings.get("n_frames"),
