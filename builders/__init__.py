@@ -1,7 +1,7 @@
 """Benchmark builders: official annotation layouts (and the paper's subset dumps) -> questions.
 
 Each builder reads one source folder and returns a :class:`~vqa_shap.builders.base.BuildResult` of
-typed :class:`~vqa_shap.schema.Question` s per config (``schema.config_name(benchmark, variant)``).
+typed :class:`~vqa_shap.schema.records.Question` s per config (``schema.config_name(benchmark, variant)``).
 Names are listed in :data:`BUILDERS`; modules are imported only when a builder is asked for.
 
 Example:
@@ -30,7 +30,7 @@ BUILDERS: Registry = Registry(
         "mvbench": "vqa_shap.builders.mvbench:MvBenchBuilder",
         "lvbench": "vqa_shap.builders.lvbench:LvBenchBuilder",
         "pollard2025": "vqa_shap.builders.pollard2025:Pollard2025Builder",
-        "synthetic": "vqa_shap.builders.synthetic:SyntheticBuilder",
+        "synthetic": "vqa_shap.builders.shapes:SyntheticBuilder",
     },
     base="vqa_shap.builders.base:Builder",
 )

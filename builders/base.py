@@ -1,4 +1,4 @@
-"""The builder base: turns a benchmark's source files into typed :class:`~vqa_shap.schema.Question` s.
+"""The builder base: turns a benchmark's source files into typed :class:`~vqa_shap.schema.records.Question` s.
 
 A concrete builder implements one method, :meth:`Builder.records`, which walks its source folder and
 yields one :class:`SourceRecord` per question (the raw record as the benchmark stores it, its qid and
@@ -32,7 +32,7 @@ from vqa_shap.builders.source import (
     FieldError, SourceFileError, check_qid, find_invalid_text, read_subset_csv,
 )
 from vqa_shap.errors import RecordError, VqaShapError
-from vqa_shap.schema import Question, config_name
+from vqa_shap.schema.records import Question, config_name
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class BuildResult:
     """What a build produced.
 
     Attributes:
-        configs: config name (:func:`vqa_shap.schema.config_name`) -> its questions, in source order
+        configs: config name (:func:`vqa_shap.schema.records.config_name`) -> its questions, in source order
             (or subset-CSV order).
         skipped: the records left out with ``on_error="skip"``, in the order they were met.
     """
@@ -105,7 +105,7 @@ class BuildResult:
 
         An empty report (no line) means nothing was skipped.
         """
-        from vqa_shap.io import atomic_write_text
+        from vqa_shap.atomic_files import atomic_write_text
 
         text = "".join(json.dumps(item.to_dict(), ensure_ascii=True) + "\n" for item in self.skipped)
         atomic_write_text(path, text, errors="backslashreplace", mkdir=True)

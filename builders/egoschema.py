@@ -21,7 +21,7 @@ from vqa_shap.builders.source import (
     FieldError, SourceFileError, read_json, require_str,
 )
 from vqa_shap.errors import RecordError
-from vqa_shap.schema import Question, VisualInput
+from vqa_shap.schema.records import Question, VisualInput
 
 BENCHMARK = "egoschema"
 TASK = "egoschema"

@@ -44,7 +44,7 @@ def build_folder(bench: str, source: str | os.PathLike, out: str | os.PathLike, 
         VqaShapError: nothing was built, or a config exists and ``overwrite`` is off (checked before
             anything is written, so a refused build leaves ``out`` untouched).
     """
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.builders import get_builder
 
     source, out = Path(source), Path(out)
@@ -78,9 +78,9 @@ def augment_folder(folder: str | os.PathLike, config: str, variant: str, *, seed
         dedupe: never add a distractor duplicating an option (``False``: the paper's sampling).
         overwrite: replace the variant config if it exists.
     """
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.builders.variants import make_variant
-    from vqa_shap.schema import config_name
+    from vqa_shap.schema.records import config_name
 
     questions = hub.load_questions(folder, config)
     if not questions:

@@ -27,7 +27,7 @@ from vqa_shap.builders.source import (
     require_path, require_str,
 )
 from vqa_shap.errors import RecordError
-from vqa_shap.schema import Question, VisualInput
+from vqa_shap.schema.records import Question, VisualInput
 
 BENCHMARK = "hd-epic"
 

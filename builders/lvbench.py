@@ -33,7 +33,7 @@ from vqa_shap.builders.source import (
     FieldError, SourceFileError, read_jsonl_lines, require, require_int, require_list, require_str,
 )
 from vqa_shap.errors import RecordError
-from vqa_shap.schema import Question, VisualInput
+from vqa_shap.schema.records import Question, VisualInput
 
 BENCHMARK = "lvbench"
 META_FILE = Path("data") / "video_info.meta.jsonl"

@@ -25,7 +25,7 @@ from vqa_shap.builders.source import (
     FieldError, SourceFileError, read_json, require_list, require_number, require_path, require_str,
 )
 from vqa_shap.errors import RecordError
-from vqa_shap.schema import Question, VisualInput
+from vqa_shap.schema.records import Question, VisualInput
 
 BENCHMARK = "mvbench"
 #: Frame rate of the frame-folder task (episodic_reasoning, TVQA frames at 3 fps).

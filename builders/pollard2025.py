@@ -9,7 +9,7 @@ Source folder (the paper's ``subsets/`` plus the EgoSchema answers, as in
     answers/egoschema[_<variant>].json    {q_uid: answer index} (the EgoSchema dumps carry none)
 
 with ``<bench>`` one of ``egoschema``, ``hd-epic``, ``mvbench``, ``lvbench`` and ``<variant>`` ``easy``
-or ``hard_<N>``. Every dump found becomes a config (:func:`vqa_shap.schema.config_name`), keeping the
+or ``hard_<N>``. Every dump found becomes a config (:func:`vqa_shap.schema.records.config_name`), keeping the
 paper's qids in CSV order, options and answers. Records are parsed by the benchmarks' own
 :class:`~builders.base.RecordFormat` s (the dumps hold the records in the paper's stored form).
 
@@ -30,7 +30,7 @@ from vqa_shap.builders import egoschema, hd_epic, lvbench, mvbench
 from vqa_shap.builders.base import Builder, BuildResult, RecordFormat, SourceRecord
 from vqa_shap.builders.source import SourceFileError, read_json, read_subset_csv
 from vqa_shap.errors import RecordError
-from vqa_shap.schema import config_name
+from vqa_shap.schema.records import config_name
 
 logger = logging.getLogger(__name__)
 

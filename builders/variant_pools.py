@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
-from vqa_shap.schema import OptionOrigin, Question
+from vqa_shap.schema.records import OptionOrigin, Question
 
 #: The origin of an option that comes from no question (a generated fallback string).
 UNKNOWN_ORIGIN = OptionOrigin("", -1)

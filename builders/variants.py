@@ -49,7 +49,7 @@ import re
 from typing import Mapping, Sequence
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema import OptionOrigin, Question
+from vqa_shap.schema.records import OptionOrigin, Question
 from vqa_shap.builders.variant_pools import UNKNOWN_ORIGIN, OptionTable, TaskPools, WiderPools, fallback_pool, normalise
 
 #: The variant names :func:`make_variant` accepts: ``easy`` or ``hard_<N>`` (N ≥ 1).

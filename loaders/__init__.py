@@ -27,7 +27,7 @@ What a declaration feeds:
 
 * :data:`LOADERS` (``get_loader(name)``) and :func:`resolve_model` (``--model``/``--loader``);
 * :data:`MODEL_TYPES` (config ``model_type`` -> family), for checkpoints given without ``--loader``;
-* :func:`vqa_shap.loaders.tiny.build_tiny_model` (``tiny-random/<family>``, offline tests);
+* :func:`vqa_shap.loaders.testing.tiny.build_tiny_model` (``tiny-random/<family>``, offline tests);
 * :func:`protocol_settings`: per protocol, the family's masked-frame ``baseline`` (``"black"`` or
   ``"normalized_zero"``) and its default frame ``sampler`` where the benchmark does not fix one.
 
@@ -54,7 +54,7 @@ TINY_PREFIX = "tiny-random/"
 #: family name -> loader class. Every declared family is a member (tested importable).
 LOADERS: Registry = Registry(
     "loader", lambda: {n: f"{f.module}:{f.loader}" for n, f in families().items()},
-    base="vqa_shap.loaders.base:Loader",
+    base="vqa_shap.loaders.bases.loader:Loader",
 )
 
 
@@ -75,7 +75,7 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
     Args:
         model: ``demo`` / ``demo-long`` (the committed demo models, :func:`vqa_shap.demo.architecture.demo_model_dir`),
             ``tiny-random/<family>`` (built offline once and cached, see
-            :func:`vqa_shap.loaders.tiny.tiny_model_dir`), a local ``save_pretrained`` folder, or a Hub id.
+            :func:`vqa_shap.loaders.testing.tiny.tiny_model_dir`), a local ``save_pretrained`` folder, or a Hub id.
         loader: the family; ``None`` = from the checkpoint's ``config.json`` ``model_type``.
 
     Returns:
@@ -91,7 +91,7 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
             raise VqaShapError(f"--loader {loader!r} does not match model {model!r} (llava_onevision)")
         return get_loader("llava_onevision"), str(demo_model_dir(model))
     if model.startswith(TINY_PREFIX):
-        from vqa_shap.loaders.tiny import tiny_model_dir
+        from vqa_shap.loaders.testing.tiny import tiny_model_dir
 
         family = model[len(TINY_PREFIX):]
         if loader is not None and loader != family:

@@ -20,9 +20,9 @@ base, FrozenBiLM fine-tune, CLIP ViT-L/14) with the key map :func:`map_original_
 ``scripts/convert_frozenbilm.py`` saves the result as a ``save_pretrained`` folder that
 :meth:`FrozenBiLMLoader.load` reads.
 
-The model is :mod:`vqa_shap.loaders.frozenbilm_model`, the checkpoint conversion
-:mod:`vqa_shap.loaders.frozenbilm_convert` (their public names are importable from here). The own-head loader base (:class:`~vqa_shap.loaders.base.OptionHeadLoader`) is shared with
-:mod:`vqa_shap.loaders.internvideo`; checkpoint reading is :mod:`vqa_shap.loaders.checkpoints`.
+The model is :mod:`vqa_shap.loaders.rebuilt.frozenbilm_model`, the checkpoint conversion
+:mod:`vqa_shap.loaders.rebuilt.frozenbilm_convert` (their public names are importable from here). The own-head loader base (:class:`~vqa_shap.loaders.bases.loader.OptionHeadLoader`) is shared with
+:mod:`vqa_shap.loaders.internvideo`; checkpoint reading is :mod:`vqa_shap.loaders.rebuilt.checkpoints`.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ import torch
 from transformers import CLIPVisionConfig, DebertaV2Config
 
 from vqa_shap.families import declare_family
-from vqa_shap.loaders.option_head import FramesPrepared, OptionHeadLoader, clip_pixels
-from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError
+from vqa_shap.loaders.bases.option_head import FramesPrepared, OptionHeadLoader, clip_pixels
+from vqa_shap.loaders.bases.loader import LoaderError, UnsupportedQuestionError
 # the model and the checkpoint conversion live in their own modules; their public names are re-exported
-from vqa_shap.loaders.frozenbilm_model import ANSWER_WORDS, FrozenBiLMModel, answer_token_ids, build_config, build_model
+from vqa_shap.loaders.rebuilt.frozenbilm_model import ANSWER_WORDS, FrozenBiLMModel, answer_token_ids, build_config, build_model
 
 if TYPE_CHECKING:
     from vqa_shap.protocol.base import FramePlan, Protocol
-    from vqa_shap.schema import Question
+    from vqa_shap.schema.records import Question
 
 #: ``frozenbilm``: folders converted by scripts/convert_frozenbilm.py. No protocol settings: the
 #: protocol's defaults apply (``normalized_zero``, ``linspace``).
@@ -193,13 +193,13 @@ class FrozenBiLMLoader(OptionHeadLoader):
 
 
 # ---------------------------------------------------------------------------------------------
-# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.testing.tiny
 # ---------------------------------------------------------------------------------------------
 
 
 def build_tiny(tok=None, realistic: bool = False):
-    """A tiny random FrozenBiLM and its own tokenizer (``tok`` is unused; see :mod:`vqa_shap.loaders.tiny`)."""
-    from vqa_shap.loaders.tiny import build_deberta_tokenizer, randomise
+    """A tiny random FrozenBiLM and its own tokenizer (``tok`` is unused; see :mod:`vqa_shap.loaders.testing.tiny`)."""
+    from vqa_shap.loaders.testing.tiny import build_deberta_tokenizer, randomise
 
     tok = build_deberta_tokenizer()
     hidden = 64 if realistic else 32

@@ -31,14 +31,14 @@ import torch
 from transformers import CLIPTextConfig, CLIPVisionConfig
 
 from vqa_shap.families import declare_family
-from vqa_shap.loaders.option_head import FramesPrepared, OptionHeadLoader, clip_pixels
-from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError
+from vqa_shap.loaders.bases.option_head import FramesPrepared, OptionHeadLoader, clip_pixels
+from vqa_shap.loaders.bases.loader import LoaderError, UnsupportedQuestionError
 # the model and the checkpoint conversion live in their own modules; their public names are re-exported
-from vqa_shap.loaders.internvideo_model import InternVideoModel, build_config, build_model
+from vqa_shap.loaders.rebuilt.internvideo_model import InternVideoModel, build_config, build_model
 
 if TYPE_CHECKING:
     from vqa_shap.protocol.base import FramePlan, Protocol
-    from vqa_shap.schema import Question
+    from vqa_shap.schema.records import Question
 
 #: ``internvideo``: folders converted by scripts/convert_internvideo.py. EgoSchema frames at the
 #: centres of equal segments, as the paper's InternVideo.
@@ -185,13 +185,13 @@ class InternVideoLoader(OptionHeadLoader):
 
 
 # ---------------------------------------------------------------------------------------------
-# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.testing.tiny
 # ---------------------------------------------------------------------------------------------
 
 
 def build_tiny(tok=None, realistic: bool = False):
-    """A tiny random InternVideo and its own tokenizer (``tok`` is unused; see :mod:`vqa_shap.loaders.tiny`)."""
-    from vqa_shap.loaders.tiny import build_clip_tokenizer, randomise
+    """A tiny random InternVideo and its own tokenizer (``tok`` is unused; see :mod:`vqa_shap.loaders.testing.tiny`)."""
+    from vqa_shap.loaders.testing.tiny import build_clip_tokenizer, randomise
 
     tok = build_clip_tokenizer()
     width = 64 if realistic else 32

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from vqa_shap.families import declare_family
-from vqa_shap.loaders.chat import ChatVLMLoader
-from vqa_shap.loaders.base import VideoUnit
+from vqa_shap.loaders.bases.chat import ChatVLMLoader
+from vqa_shap.loaders.bases.loader import VideoUnit
 
 #: LLaVA-Video (``llava-hf/LLaVA-Video-7B-Qwen2-hf``, the paper's L-V) is this architecture with
 #: ``model_type`` ``llava_onevision``, so it is loaded by this family; there is no separate
@@ -127,7 +127,7 @@ class LlavaOnevisionLoader(ChatVLMLoader):
 
 
 # ---------------------------------------------------------------------------------------------
-# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.testing.tiny
 # ---------------------------------------------------------------------------------------------
 
 
@@ -144,7 +144,7 @@ def llava_onevision_parts(tok, *, image_size: int, patch_size: int, vision_hidde
     from transformers import (LlavaOnevisionConfig, LlavaOnevisionImageProcessor, LlavaOnevisionProcessor,
                               LlavaOnevisionVideoProcessor, Qwen2Config, SiglipVisionConfig)
 
-    from vqa_shap.loaders.tiny import template
+    from vqa_shap.loaders.testing.tiny import template
 
     vision = SiglipVisionConfig(hidden_size=vision_hidden, intermediate_size=vision_intermediate,
                                 num_hidden_layers=vision_layers, num_attention_heads=vision_heads,
@@ -171,7 +171,7 @@ def llava_onevision_parts(tok, *, image_size: int, patch_size: int, vision_hidde
 
 
 def build_tiny(tok, realistic: bool = False):
-    """A tiny random LLaVA-OneVision and its real processor (see :mod:`vqa_shap.loaders.tiny`)."""
+    """A tiny random LLaVA-OneVision and its real processor (see :mod:`vqa_shap.loaders.testing.tiny`)."""
     from transformers import LlavaOnevisionForConditionalGeneration
 
     # 96 px / patch 8 = 12x12 patches, pooled 2x -> 36 tokens per frame (realistic); 32/8 -> 4 tokens.

@@ -9,7 +9,7 @@ LLaVA-OneVision video features (checked in the tests).
 Prompt (the paper's LVA): ChatML, ``"<image>\\n"`` per video (``"video 1: <image>\\n"`` … with several
 inputs), split at ``<image>`` and spliced at id -200 as the original. Masked frames: zeroed pixel values
 after the CLIP processor (``normalized_zero``). The paper samples (temperature 0.5); the default
-read-out uses the deterministic step-0 logits (see :mod:`vqa_shap.loaders.generative`).
+read-out uses the deterministic step-0 logits (see :mod:`vqa_shap.loaders.bases.generative`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from torch import nn
 from transformers import AutoConfig, Qwen2Config
 
 from vqa_shap.families import declare_family
-from vqa_shap.loaders.generative import GenerativeVideoLoader, text_config_kwargs
-from vqa_shap.loaders.video_causal_lm import VideoCausalLM, VideoCausalLMConfig
+from vqa_shap.loaders.bases.generative import GenerativeVideoLoader, text_config_kwargs
+from vqa_shap.loaders.rebuilt.video_causal_lm import VideoCausalLM, VideoCausalLMConfig
 
 #: ``longva``: folders converted by scripts/convert_longva.py; ``llava_qwen``: the original checkpoint
 #: (LLaVA-NeXT's type, shared by other models, which the loader refuses on load).
@@ -104,8 +104,8 @@ class LongVALoader(GenerativeVideoLoader):
 
 
 def build_tiny(tok, realistic: bool = False):
-    """A tiny random LongVA and its processor (see :mod:`vqa_shap.loaders.tiny`)."""
-    from vqa_shap.loaders.generative import tiny_text_kwargs, tiny_vision_parts
+    """A tiny random LongVA and its processor (see :mod:`vqa_shap.loaders.testing.tiny`)."""
+    from vqa_shap.loaders.bases.generative import tiny_text_kwargs, tiny_vision_parts
 
     vision, processor = tiny_vision_parts(tok, realistic)
     config = LongVAConfig(vision_config=vision, text_config=Qwen2Config(**tiny_text_kwargs(tok, realistic)))

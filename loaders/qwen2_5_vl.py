@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from vqa_shap.families import declare_family
-from vqa_shap.loaders.chat import ChatVLMLoader, zero_grid_slices
-from vqa_shap.loaders.base import VideoUnit
+from vqa_shap.loaders.bases.chat import ChatVLMLoader, zero_grid_slices
+from vqa_shap.loaders.bases.loader import VideoUnit
 
 #: Masked frames: zeros after normalisation (the dataset-mean colour), the majority choice of the
 #: paper's models, not black.
@@ -138,18 +138,18 @@ class Qwen2_5_VLLoader(ChatVLMLoader):
 
 
 # ---------------------------------------------------------------------------------------------
-# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.testing.tiny
 # ---------------------------------------------------------------------------------------------
 
 
 def build_tiny(tok, realistic: bool = False):
-    """A tiny random Qwen2.5-VL and its real processor (see :mod:`vqa_shap.loaders.tiny`)."""
+    """A tiny random Qwen2.5-VL and its real processor (see :mod:`vqa_shap.loaders.testing.tiny`)."""
     from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
                               Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
     from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import (Qwen2_5_VLTextConfig,
                                                                          Qwen2_5_VLVisionConfig)
 
-    from vqa_shap.loaders.tiny import template
+    from vqa_shap.loaders.testing.tiny import template
 
     # Frames are resized to side x side; 14-px patches, 2x2 merge: 56 -> 4 tokens per frame pair.
     side = 168 if realistic else 56

@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from vqa_shap.families import declare_family
-from vqa_shap.loaders.chat import ChatVLMLoader, zero_grid_slices
-from vqa_shap.loaders.base import VideoUnit
-from vqa_shap.loaders.compat import kv_cache, returned_cache
+from vqa_shap.loaders.bases.chat import ChatVLMLoader, zero_grid_slices
+from vqa_shap.loaders.bases.loader import VideoUnit
+from vqa_shap.loaders.bases.compat import kv_cache, returned_cache
 
 #: Masked frames are raw black frames and EgoSchema frames are taken at 1 fps (capped), as the
 #: paper's VL3.
@@ -135,17 +135,17 @@ class VideoLlama3Loader(ChatVLMLoader):
 
 
 # ---------------------------------------------------------------------------------------------
-# tiny random model (tests, benchmarks): see vqa_shap.loaders.tiny
+# tiny random model (tests, benchmarks): see vqa_shap.loaders.testing.tiny
 # ---------------------------------------------------------------------------------------------
 
 
 def build_tiny(tok, realistic: bool = False):
-    """A tiny random VideoLLaMA3 and its real processor (see :mod:`vqa_shap.loaders.tiny`)."""
+    """A tiny random VideoLLaMA3 and its real processor (see :mod:`vqa_shap.loaders.testing.tiny`)."""
     from transformers import (Qwen2Config, VideoLlama3Config, VideoLlama3ForConditionalGeneration,
                               VideoLlama3ImageProcessor, VideoLlama3Processor, VideoLlama3VideoProcessor)
     from transformers.models.video_llama_3.configuration_video_llama_3 import VideoLlama3VisionConfig
 
-    from vqa_shap.loaders.tiny import template
+    from vqa_shap.loaders.testing.tiny import template
 
     side = 168 if realistic else 56  # 14-px patches, 2x2 merge: 56 -> 4 tokens per frame
     hidden, layers = (128, 4) if realistic else (64, 2)

@@ -33,9 +33,9 @@ from torch.nn import functional as F
 from transformers import AutoConfig, MistralConfig
 
 from vqa_shap.families import declare_family
-from vqa_shap.loaders.base import LoaderError, VideoUnit
-from vqa_shap.loaders.generative import GenerativeVideoLoader, text_config_kwargs
-from vqa_shap.loaders.video_causal_lm import VideoCausalLM, VideoCausalLMConfig
+from vqa_shap.loaders.bases.loader import LoaderError, VideoUnit
+from vqa_shap.loaders.bases.generative import GenerativeVideoLoader, text_config_kwargs
+from vqa_shap.loaders.rebuilt.video_causal_lm import VideoCausalLM, VideoCausalLMConfig
 
 #: ``videollama2``: folders converted by scripts/convert_videollama2.py; ``videollama2_mistral``: the
 #: original checkpoint. EgoSchema frames at segment midpoints, as the paper's VL2.
@@ -283,9 +283,9 @@ class VideoLlama2Loader(GenerativeVideoLoader):
 
 
 def build_tiny(tok, realistic: bool = False):
-    """A tiny random VideoLLaMA2 and its processor (see :mod:`vqa_shap.loaders.tiny`)."""
-    from vqa_shap.loaders.generative import tiny_text_kwargs, tiny_vision_parts
-    from vqa_shap.loaders.tiny import CHAT_TEMPLATE
+    """A tiny random VideoLLaMA2 and its processor (see :mod:`vqa_shap.loaders.testing.tiny`)."""
+    from vqa_shap.loaders.bases.generative import tiny_text_kwargs, tiny_vision_parts
+    from vqa_shap.loaders.testing.tiny import CHAT_TEMPLATE
 
     tok.chat_template = CHAT_TEMPLATE  # VideoLLaMA2 renders its prompt with the tokenizer's template
     vision, processor = tiny_vision_parts(tok, realistic)

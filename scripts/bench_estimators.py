@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (video_like, F=20, 2 seeds)")
     args = parser.parse_args(argv)
 
-    from vqa_shap.bench.estimators import format_tables, load_json, merge_results, run_benchmark, save_json, update_doc
+    from vqa_shap.measure.estimators import format_tables, load_json, merge_results, run_benchmark, save_json, update_doc
     from vqa_shap.game import CostModel
 
     if args.regenerate_doc:

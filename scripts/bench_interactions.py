@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The interactions study on the demo benchmark (vqa_shap.bench.interactions): are two evidence frames
+"""The interactions study on the demo benchmark (vqa_shap.measure.interactions): are two evidence frames
 redundant (negative k-SII), and does an evidence frame interact with the question word naming what to
 look for? Exact k-SII of the demo model's game on frames + key word, means and 95% CIs over questions
 drawn with several question seeds; writes JSON and regenerates the tables between markers.
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--regenerate-doc", action="store_true", help="only regenerate --doc from --json")
     args = parser.parse_args(argv)
 
-    from vqa_shap.bench.interactions import format_table, run_study, summarise, update_docs
+    from vqa_shap.measure.interactions import format_table, run_study, summarise, update_docs
 
     if args.regenerate_doc:
         with open(args.json, encoding="utf-8") as handle:
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     print(format_table(summary))
     print("approximator relative error:", summary["approximator_relative_error"])
     if args.json:
-        from vqa_shap.io import atomic_write_json
+        from vqa_shap.atomic_files import atomic_write_json
 
         atomic_write_json(args.json, data, indent=1)
         print(f"json: {args.json}")

@@ -4,7 +4,7 @@ tiny model, with the per-evaluation costs behind the ratio.
 
     python scripts/bench_loader.py --json benchmarks/bench_loader.json --doc docs/performance-loader.md
 
-The logic lives in ``vqa_shap.bench.loaders``; this script only parses arguments, prints and writes.
+The logic lives in ``vqa_shap.measure.loaders``; this script only parses arguments, prints and writes.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from vqa_shap.bench import loaders as bench
+    from vqa_shap.measure import loaders as bench
     from vqa_shap.loaders import get_loader
-    from vqa_shap.loaders.tiny import tiny_model_dir
+    from vqa_shap.loaders.testing.tiny import tiny_model_dir
     from vqa_shap.protocol import get_protocol
 
     torch.set_num_threads(args.threads)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def regenerate(report: dict | str, doc: str | None) -> int:
     """Write the tables of ``report`` (or of the JSON file it names) into ``doc`` between its markers."""
-    from vqa_shap.bench.loaders import update_doc
+    from vqa_shap.measure.loaders import update_doc
 
     if doc is None:
         print("bench_loader: --from-json needs --doc", file=sys.stderr)

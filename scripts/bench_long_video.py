@@ -9,7 +9,7 @@
 
 Each run is one *part* of benchmarks/long_video.json (added or replaced by its ``--name``; the other
 parts are kept), and the tables of docs/shots.md are regenerated from the whole file. The logic
-lives in ``vqa_shap.bench.long_video``.
+lives in ``vqa_shap.measure.long_video``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.combine:
-        from vqa_shap.bench import long_video as lv
+        from vqa_shap.measure import long_video as lv
 
         name = args.name or args.layout
         runs = []
@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         return _write(args, lv.combine_parts(runs))
     import torch
 
-    from vqa_shap.aks import make_scorer, parse_scorer
-    from vqa_shap.bench import long_video as lv
-    from vqa_shap.builders.synthetic_long import LAYOUTS
+    from vqa_shap.long_video.aks import make_scorer, parse_scorer
+    from vqa_shap.measure import long_video as lv
+    from vqa_shap.builders.shapes_long_video import LAYOUTS
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write(args, part: dict) -> int:
     """Add ``part`` to the JSON (as ``--name``), print the tables, regenerate the doc."""
-    from vqa_shap.bench import long_video as lv
+    from vqa_shap.measure import long_video as lv
 
     previous = None
     if os.path.exists(args.json):

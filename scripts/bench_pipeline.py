@@ -6,7 +6,7 @@
     python scripts/bench_pipeline.py --from-json a.json b.json demo.json --json benchmarks/bench_pipeline.json \
         --doc docs/performance.md                                     # merge runs, regenerate the doc
 
-The logic lives in ``vqa_shap.bench.pipeline`` (runs) and ``vqa_shap.bench.pipeline_report`` (statistics,
+The logic lives in ``vqa_shap.measure.pipeline`` (runs) and ``vqa_shap.measure.pipeline_report`` (statistics,
 tables). ``--doc`` rewrites the table between the ``pipeline-table`` markers of that Markdown file
 (``--doc-table NAME``: between the ``pipeline-table:NAME`` markers).
 """
@@ -63,9 +63,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_model(name: str, args, tmp: str, save=None) -> dict:
-    from vqa_shap.bench.pipeline import long_video_cases, realistic_cases, run_pipeline_bench, synthetic_cases
+    from vqa_shap.measure.pipeline import long_video_cases, realistic_cases, run_pipeline_bench, synthetic_cases
     from vqa_shap.loaders import get_loader, resolve_model
-    from vqa_shap.loaders.tiny import tiny_model_dir
+    from vqa_shap.loaders.testing.tiny import tiny_model_dir
 
     if name == "demo":
         loader_cls, checkpoint = resolve_model("demo")
@@ -94,8 +94,8 @@ def _run_model(name: str, args, tmp: str, save=None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from vqa_shap.bench.pipeline import merge_benches
-    from vqa_shap.bench.pipeline_report import format_table, render_doc
+    from vqa_shap.measure.pipeline import merge_benches
+    from vqa_shap.measure.pipeline_report import format_table, render_doc
 
     if args.from_json:
         reports = []

@@ -17,7 +17,7 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, default=Path("docs/study.md"))
     args = parser.parse_args()
 
-    from vqa_shap.bench.study_demo import measure, update_docs
+    from vqa_shap.measure.study_demo import measure, update_docs
 
     record = measure(args.out)
     args.json.write_text(json.dumps(record, indent=1) + "\n")

@@ -6,7 +6,7 @@
 One distinct synthetic dataset per seed, each written as a Hub-style attributions folder and viewed
 end to end (parquet loading, metrics with bootstrap intervals, data files); the mean build time and
 its 95% interval over the seeds, with the machine load. The logic lives in
-``vqa_shap.bench.view_site``; this script only parses arguments, prints and writes.
+``vqa_shap.measure.view_site``; this script only parses arguments, prints and writes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.questions < 1 or len(args.seeds) < 2:
         print("bench_view: --questions must be >= 1 and --seeds needs at least two seeds (for an interval)", file=sys.stderr)
         return 2
-    from vqa_shap.bench.view_site import bench_view, render_table, update_doc
+    from vqa_shap.measure.view_site import bench_view, render_table, update_doc
 
     if args.from_json:
         report = json.loads(Path(args.from_json).read_text())

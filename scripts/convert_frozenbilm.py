@@ -8,8 +8,8 @@ FrozenBiLM fine-tuned checkpoint (e.g. the How2QA one from the FrozenBiLM README
 
 import sys
 
-from vqa_shap.loaders import frozenbilm_convert as frozenbilm
-from vqa_shap.loaders.checkpoints import conversion_main
+from vqa_shap.loaders.rebuilt import frozenbilm_convert as frozenbilm
+from vqa_shap.loaders.rebuilt.checkpoints import conversion_main
 
 
 def main(argv: list[str] | None = None) -> int:

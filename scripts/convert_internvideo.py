@@ -9,8 +9,8 @@ InternVideo's WiSE-FT rule. See docs/loaders.md.
 
 import sys
 
-from vqa_shap.loaders import internvideo_convert as internvideo
-from vqa_shap.loaders.checkpoints import conversion_main
+from vqa_shap.loaders.rebuilt import internvideo_convert as internvideo
+from vqa_shap.loaders.rebuilt.checkpoints import conversion_main
 
 
 def main(argv: list[str] | None = None) -> int:

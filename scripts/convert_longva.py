@@ -8,7 +8,7 @@ The CLIP vision tower folder (config.json + preprocessor_config.json) defaults t
 
 import sys
 
-from vqa_shap.loaders.checkpoints import generative_conversion_main
+from vqa_shap.loaders.rebuilt.checkpoints import generative_conversion_main
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vqa_shap.builders.synthetic_long import SHORT_TOTAL
+    from vqa_shap.builders.shapes_long_video import SHORT_TOTAL
     from vqa_shap.demo.architecture import TRAIN_LAYOUTS, DemoArchitecture
     from vqa_shap.demo.training import TrainConfig, record_evaluation, train
     from vqa_shap.demo.evaluation import evaluate

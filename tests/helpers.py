@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")  # every loader test needs it
 
 from vqa_shap.protocol.base import FramePlan, FrameRef
 from vqa_shap.protocol import get_protocol  # noqa: E402
-from vqa_shap.schema import Question, VisualInput  # noqa: E402
+from vqa_shap.schema.records import Question, VisualInput  # noqa: E402
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -124,7 +124,7 @@ def assert_same_scores(loader, other, question, masks: np.ndarray) -> None:
 
 def assert_bad_inputs_raise_clear_errors(loader, question, empty_folder: Path) -> None:
     """No frames, a coalition of the wrong width and a folder without a checkpoint each fail clearly."""
-    from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError
+    from vqa_shap.loaders.bases.loader import LoaderError, UnsupportedQuestionError
 
     q, plan, frames = question
     with pytest.raises(UnsupportedQuestionError, match="no frames"):
@@ -246,8 +246,8 @@ def explain_end_to_end(family: str, tmp_path: Path) -> None:
     import datasets
 
     from vqa_shap.cli import main
-    from vqa_shap.hub import write_questions
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.hub.folder import write_questions
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     questions = [
         Question("ego-1", "egoschema", "summary", "What does c do?", ("Cut food", "Wash up", "Read"), 2,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vqa_shap.schema import Attribution, Question, VisualInput
+from vqa_shap.schema.records import Attribution, Question, VisualInput
 
 QUESTIONS_CONFIG = "mini"
 CONFIGS = ("tiny-a__mini", "tiny-b__mini")
@@ -62,10 +62,10 @@ def write_view_folders(root: Path, *, many: int = 0, variant: bool = False) -> d
     """Questions, videos (one broken after planning) and attributions configs :data:`CONFIGS`
     (plus ``many`` synthetic rows as config :data:`MANY`, and with ``variant`` the questions config
     :data:`VARIANT_QUESTIONS` — same qids, one more option — explained as :data:`VARIANT`)."""
-    from vqa_shap import hub
-    from vqa_shap.bench.view_site import synthetic_attributions
-    from vqa_shap.schema_arrow import attribution_features
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.measure.view_site import synthetic_attributions
+    from vqa_shap.schema.arrow import attribution_features
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     qs = questions()
     hub.write_questions(root / "questions", QUESTIONS_CONFIG, qs)

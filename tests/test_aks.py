@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqa_shap.aks import AksError, RelevanceScorer, aks_select, plan_aks
+from vqa_shap.long_video.aks import AksError, RelevanceScorer, aks_select, plan_aks
 
 RAMP = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]  # normalised: t/7
 SPIKE_AND_PLATEAU = [0, 0, 1, 0, 0, 0, 0, 0] + [0.5] * 8
@@ -64,8 +64,8 @@ class _Fixed(RelevanceScorer):
 
 
 def _video_question(tmp_path, n_video_frames=48):
-    from vqa_shap.schema import Question, VisualInput
-    from vqa_shap.synth import random_frames, write_video
+    from vqa_shap.schema.records import Question, VisualInput
+    from vqa_shap.synthetic_inputs import random_frames, write_video
 
     write_video(tmp_path / "v.mp4", random_frames(n_video_frames, (32, 32), seed=1), 4.0)
     return Question("aks-1", "synthetic", "t", "What colour is the square?", ("red", "blue"), 0,
@@ -90,10 +90,10 @@ def test_explain_sampler_aks_with_the_demo_model(tmp_path):
     import datasets
     import torch
 
-    from vqa_shap.aks import ModelScorer
+    from vqa_shap.long_video.aks import ModelScorer
     from vqa_shap.cli import main
     from vqa_shap.demo.architecture import DEMO_MODEL
-    from vqa_shap.hub import write_questions
+    from vqa_shap.hub.folder import write_questions
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 

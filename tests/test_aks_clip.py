@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqa_shap.aks import AksError, ClipScorer, aks_select, parse_scorer
-from vqa_shap.schema import Question, VisualInput
+from vqa_shap.long_video.aks import AksError, ClipScorer, aks_select, parse_scorer
+from vqa_shap.schema.records import Question, VisualInput
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def clip_dir(tmp_path_factory):
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from vqa_shap.loaders.tiny import build_clip_tokenizer, randomise
+    from vqa_shap.loaders.testing.tiny import build_clip_tokenizer, randomise
 
     tok = build_clip_tokenizer()
     config = CLIPConfig(
@@ -43,7 +43,7 @@ def _question(options=("red", "blue")):
 
 
 def _frames(n, seed=0):
-    from vqa_shap.synth import random_frames
+    from vqa_shap.synthetic_inputs import random_frames
 
     return random_frames(n, (48, 48), seed=seed)
 
@@ -101,10 +101,10 @@ def test_explain_aks_scorer_clip_end_to_end(clip_dir, tmp_path, capsys):
 
     from vqa_shap.cli import main
     from vqa_shap.demo.architecture import DEMO_MODEL
-    from vqa_shap.hub import write_questions
-    from vqa_shap.hub_card import config_vars
+    from vqa_shap.hub.folder import write_questions
+    from vqa_shap.hub.card import config_vars
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.synth import write_video
+    from vqa_shap.synthetic_inputs import write_video
 
     torch.set_num_threads(1)
     write_video(tmp_path / "videos" / "v.mp4", _frames(48, seed=1), 4.0)

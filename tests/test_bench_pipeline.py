@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.bench.paper_pipeline import PaperInputs, letter_step, paper_score, paper_shapley
-from vqa_shap.bench.pipeline import realistic_cases, relative_error, run_pipeline_bench, synthetic_cases
-from vqa_shap.bench.pipeline_report import (END, START, equal_error_speedup, format_table, markers, mean_ci,
+from vqa_shap.measure.paper_pipeline import PaperInputs, letter_step, paper_score, paper_shapley
+from vqa_shap.measure.pipeline import realistic_cases, relative_error, run_pipeline_bench, synthetic_cases
+from vqa_shap.measure.pipeline_report import (END, START, equal_error_speedup, format_table, markers, mean_ci,
                                             render_doc, summarise, time_at_error)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,8 +129,8 @@ def test_realistic_questions_are_distinct():
 
 
 def test_long_video_cases_slice_the_short_evidence_questions(tmp_path):
-    from vqa_shap.bench.pipeline import long_video_cases
-    from vqa_shap.builders.synthetic_long import SHORT_TOTAL
+    from vqa_shap.measure.pipeline import long_video_cases
+    from vqa_shap.builders.shapes_long_video import SHORT_TOTAL
 
     cases = long_video_cases(3, seed=7, workdir=tmp_path / "a")
     later = long_video_cases(2, seed=7, workdir=tmp_path / "b", start=1)
@@ -140,7 +140,7 @@ def test_long_video_cases_slice_the_short_evidence_questions(tmp_path):
 
 
 def test_estimator_specs_carry_options():
-    from vqa_shap.bench.estimators import estimator_from_spec
+    from vqa_shap.measure.estimators import estimator_from_spec
     from vqa_shap.estimators.base import EstimatorError
 
     assert estimator_from_spec("shared_video:per_video=8").config["per_video"] == 8
@@ -259,7 +259,7 @@ def test_performance_doc_equals_the_committed_json(json_path, table):
 
 def test_merge_benches_recombines_a_split_run():
     """A run split over processes (disjoint questions) merges into the run over all of them."""
-    from vqa_shap.bench.pipeline import merge_benches
+    from vqa_shap.measure.pipeline import merge_benches
 
     bench = json.loads(JSON.read_text())["models"]["realistic"]
     half = bench["n_questions"] // 2

@@ -15,7 +15,7 @@ from vqa_shap.builders import BUILDERS, SAMPLE_DIR, get_builder
 from vqa_shap.builders.base import Builder
 from vqa_shap.builders.mvbench import TASKS, positional_qids
 from vqa_shap.errors import RegistryError, VqaShapError
-from vqa_shap.schema import OptionOrigin, Question, config_name
+from vqa_shap.schema.records import OptionOrigin, Question, config_name
 
 BENCHES = ("egoschema", "hd-epic", "mvbench", "lvbench")
 
@@ -233,8 +233,8 @@ def test_pollard2025_copy_without_answers_names_missing_file(pollard_dir, tmp_pa
 def test_built_rows_fit_the_questions_schema(pollard_dir):
     from datasets import Dataset
 
-    from vqa_shap.schema_arrow import question_features
-    from vqa_shap.schema import questions_from_rows
+    from vqa_shap.schema.arrow import question_features
+    from vqa_shap.schema.records import questions_from_rows
 
     result = get_builder("pollard2025").build(pollard_dir)
     for config in ("hd-epic", "hd-epic_hard_5", "mvbench", "lvbench_easy", "egoschema_hard_20"):

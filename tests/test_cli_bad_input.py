@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vqa_shap import hub
+from vqa_shap.hub import folder as hub
 from vqa_shap.builders import SAMPLE_DIR
 from vqa_shap.cli import build_parser, main
 
@@ -202,8 +202,8 @@ def test_os_errors_name_the_path_in_one_line(code, reason, tmp_path, monkeypatch
 
 
 def test_metrics_json_is_valid_with_infinite_standard_errors(tmp_path, capsys):
-    from vqa_shap.schema import Attribution, Feature
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.records import Attribution, Feature
+    from vqa_shap.schema.arrow import attribution_features
 
     feats = [Feature("f0", "video"), Feature("w0", "question"), Feature("a0", "answer", option=0)]
     rows = [Attribution(f"q{i}", "bench", "task", "original", "model", "loader", "pollard2025", feats,

@@ -11,10 +11,10 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from test_hub import SECRET, FakeHfApi  # the fake Hub of the hub tests (network boundary only)
-from vqa_shap import hub
+from vqa_shap.hub import folder as hub
 from vqa_shap.builders import SAMPLE_DIR, get_builder
 from vqa_shap.cli import main
-from vqa_shap.schema_arrow import question_features
+from vqa_shap.schema.arrow import question_features
 
 
 def sample_questions():

@@ -18,7 +18,7 @@ MIN_LONG_ACCURACY = 0.8
 
 
 def test_in_memory_layout_equals_the_written_videos(tmp_path):
-    from vqa_shap.builders.synthetic_long import SHORT_TOTAL, held_items, short_evidence_items
+    from vqa_shap.builders.shapes_long_video import SHORT_TOTAL, held_items, short_evidence_items
     from vqa_shap.video import read_frames
 
     memory = list(held_items(4, 77, "short_evidence"))
@@ -120,10 +120,10 @@ def test_explain_demo_long_with_shot_players_finds_a_64_frame_video(tmp_path):
     import datasets
     import torch
 
-    from vqa_shap.builders.synthetic_long import SHORT_TOTAL, short_evidence_items
+    from vqa_shap.builders.shapes_long_video import SHORT_TOTAL, short_evidence_items
     from vqa_shap.cli import main
-    from vqa_shap.hub import write_questions
-    from vqa_shap.shots import parse_shot_name
+    from vqa_shap.hub.folder import write_questions
+    from vqa_shap.long_video.shots import parse_shot_name
 
     torch.set_num_threads(1)
     (item,) = short_evidence_items(1, 31, tmp_path / "videos")

@@ -15,7 +15,7 @@ from vqa_shap.errors import RegistryError
 from vqa_shap.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, get_estimator
 from vqa_shap.estimators.base import Estimate, Estimator, EstimatorError
 from vqa_shap.game import Game
-from vqa_shap.bench.games import GAMES, brute_force_shapley, make_game
+from vqa_shap.measure.games import GAMES, brute_force_shapley, make_game
 
 STOCHASTIC = ["permutation", "cyclic", "shared_video", "regression_adjusted", "kernel", "leverage", "stratified", "shapiq"]
 

@@ -13,7 +13,7 @@ import pytest
 from vqa_shap.estimators import get_estimator
 from vqa_shap.estimators import permutation as permutation_module
 from vqa_shap.game import Game
-from vqa_shap.bench.games import TableGame, brute_force_shapley, make_game
+from vqa_shap.measure.games import TableGame, brute_force_shapley, make_game
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,7 +129,7 @@ def test_table_game_values_equal_brute_force():
 
 
 def test_enumerate_table_orders_requests_by_video_part():
-    from vqa_shap.bench.model_games import enumerate_table
+    from vqa_shap.measure.model_games import enumerate_table
 
     game = make_game("video_like", 9, seed=0)
     calls = []
@@ -147,7 +147,7 @@ def test_enumerate_table_orders_requests_by_video_part():
 
 # ---------------------------------------------------------------- benchmark and its generated docs table
 def test_docs_table_equals_what_the_committed_json_regenerates():
-    from vqa_shap.bench.estimators import DOC_END, DOC_START, load_json, render_doc
+    from vqa_shap.measure.estimators import DOC_END, DOC_START, load_json, render_doc
 
     doc = (ROOT / "docs" / "estimators.md").read_text()
     assert DOC_START in doc and DOC_END in doc
@@ -155,7 +155,7 @@ def test_docs_table_equals_what_the_committed_json_regenerates():
 
 
 def test_committed_benchmark_covers_the_games_and_the_reference():
-    from vqa_shap.bench.estimators import load_json
+    from vqa_shap.measure.estimators import load_json
 
     result = load_json(str(ROOT / "benchmarks" / "estimators.json"))
     assert result.reference == "permutation" and result.reference_budget == 5000 and result.seeds >= 5
@@ -191,7 +191,7 @@ def test_bench_script_writes_json_and_regenerates_a_doc(tmp_path, capsys):
 
 
 def test_crossing_interpolates_log_log():
-    from vqa_shap.bench.estimators import _crossing
+    from vqa_shap.measure.estimators import _crossing
 
     x, at_most = _crossing([100, 10_000], [1.0, 0.01], 0.1)
     assert x == pytest.approx(1000) and not at_most
@@ -235,7 +235,7 @@ def test_auto_equals_the_estimator_it_chooses(n_players, budget):
 def test_default_rule_is_what_the_committed_benchmark_measured():
     # the default needs less compute than permutation sampling (= shap) for shap@5000's error on the
     # real-model game, and as little as cyclic (what it runs there) on the synthetic games above F = 24
-    from vqa_shap.bench.estimators import load_json
+    from vqa_shap.measure.estimators import load_json
 
     rows = load_json(str(ROOT / "benchmarks" / "estimators.json")).to_json()["match"]
     ratio = {(r["game"], r["n_players"], r["estimator"]): r["compute_ratio"] or 0.0 for r in rows}
@@ -272,7 +272,7 @@ def test_pairwise_surrogate_makes_order_two_games_exact():
 
 
 def test_readme_summary_quotes_the_committed_benchmark():
-    from vqa_shap.bench.estimators import load_json
+    from vqa_shap.measure.estimators import load_json
 
     rows = load_json(str(ROOT / "benchmarks" / "estimators.json")).to_json()["match"]
     section = (ROOT / "README.md").read_text().split("## Performance", 1)[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.bench.games import make_game
+from vqa_shap.measure.games import make_game
 from vqa_shap.estimators import get_estimator
 from vqa_shap.estimators.base import EstimatorError
 from vqa_shap.game import Game
@@ -142,7 +142,7 @@ def test_auto_records_the_member_it_ran():
 
 # ---------------------------------------------------------------- re-measuring part of the benchmark
 def test_merge_replaces_only_the_remeasured_cells():
-    from vqa_shap.bench.estimators import format_tables, merge_results, run_benchmark
+    from vqa_shap.measure.estimators import format_tables, merge_results, run_benchmark
 
     kwargs = dict(seeds=2, reference_budget=200, progress=False)
     old = run_benchmark(["additive"], [6], ["kernel", "cyclic"], [100], **kwargs)

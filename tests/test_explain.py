@@ -10,8 +10,8 @@ import pytest
 from vqa_shap.explain.workdir import (SETTINGS_FILE, WORK_DIRNAME, ExplainError, ExplainSettings, Shard, WorkDir,
                                       attributions_config, model_slug, work_dir_for)
 from vqa_shap.explain.merge import assemble, merge_shards
-from vqa_shap.explain.run import load_fresh
-from vqa_shap.schema import ATTRIBUTION_COLUMNS
+from vqa_shap.explain.explain_run import load_fresh
+from vqa_shap.schema.records import ATTRIBUTION_COLUMNS
 
 
 def test_model_slug_and_config_name(tmp_path):
@@ -122,7 +122,7 @@ def _shard_folder(root, name, rows, settings=None):
 
 
 def test_merge_assembles_in_question_order_and_loads(tmp_path):
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.arrow import attribution_features
 
     a = _shard_folder(tmp_path, "a", [_row("q_2"), _row("q1")])
     b = _shard_folder(tmp_path, "b", [_row("q/2", error="VideoError: missing video x.mp4")])
@@ -194,8 +194,8 @@ def test_merge_cli_reports_and_fails_cleanly(tmp_path, capsys):
 def test_load_fresh_never_returns_another_folders_rows(tmp_path):
     """datasets caches local folders by folder name + config: two same-named folders with
     same-sized files would share a cache entry. load_fresh must read each folder's own rows."""
-    from vqa_shap import hub
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.schema.arrow import attribution_features
 
     for name, qid in (("a", "q1"), ("b", "q2")):
         hub.write_config(tmp_path / name / "out", "cfg", [_row(qid)], features=attribution_features(),

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.schema import ATTRIBUTION_COLUMNS, Question, VisualInput
+from vqa_shap.schema.records import ATTRIBUTION_COLUMNS, Question, VisualInput
 
 FAMILIES = ("llava_onevision", "qwen2_5_vl", "video_llama3")
 CONFIG = "mixed"  # a question of every benchmark, an MVBench frame folder, two that must fail
@@ -73,8 +73,8 @@ def _pick_questions(pollard_dir: Path) -> list[Question]:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, pollard_dir):
     """Questions folder + synthesised video root (the missing question's video is never written)."""
-    from vqa_shap.hub import write_questions
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.hub.folder import write_questions
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     root = tmp_path_factory.mktemp("explain_e2e")
     questions = _pick_questions(pollard_dir)
@@ -88,7 +88,7 @@ def workspace(tmp_path_factory, pollard_dir):
 
 
 def _explain(workspace, out, family, config=CONFIG, budget=BUDGET, **kw):
-    from vqa_shap.explain.run import ExplainRun, explain_questions
+    from vqa_shap.explain.explain_run import ExplainRun, explain_questions
 
     return explain_questions(ExplainRun(
         workspace["folder"], config, model=f"tiny-random/{family}", video_root=workspace["videos"], out=out,
@@ -97,7 +97,7 @@ def _explain(workspace, out, family, config=CONFIG, budget=BUDGET, **kw):
 
 
 def _load(out, config):
-    from vqa_shap.explain.run import load_fresh
+    from vqa_shap.explain.explain_run import load_fresh
 
     return load_fresh(out, config)
 
@@ -106,7 +106,7 @@ def _check_rows(ds, questions, family):
     """Every question exactly once in order; efficiency on every non-error row; error rows for the
     question without video and the one with too many options."""
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.arrow import attribution_features
 
     proto = get_protocol("pollard2025")
     assert ds.features == attribution_features()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vqa_shap.schema import Question, VisualInput
+from vqa_shap.schema.records import Question, VisualInput
 
 MODEL = "tiny-random/llava_onevision"
 CONFIG = "toy"
@@ -22,13 +22,13 @@ def _questions(n: int = N_QUESTIONS) -> list[Question]:
 
 
 def _write(folder: Path, questions, config: str = CONFIG) -> None:
-    from vqa_shap.hub import write_questions
+    from vqa_shap.hub.folder import write_questions
 
     write_questions(folder, config, questions, overwrite=True)
 
 
 def _run(ws, out, **kw):
-    from vqa_shap.explain.run import ExplainRun, explain_questions
+    from vqa_shap.explain.explain_run import ExplainRun, explain_questions
 
     args = dict(model=MODEL, video_root=ws["videos"], out=out, frames=2, budget=8, seed=0, batch_size=16,
                 progress=False)
@@ -39,7 +39,7 @@ def _run(ws, out, **kw):
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     root = tmp_path_factory.mktemp("explain_inputs")
     questions = _questions()
@@ -69,7 +69,7 @@ def test_changed_question_is_explained_again_after_overwrite(ws, tmp_path):
     row = second.dataset[2]
     assert row["qid"] == "q2" and row["answer"] == fixed[2].answer
     assert any("hold" in f["name"] for f in row["features"] if f["modality"] == "question")
-    from vqa_shap.explain.run import load_fresh
+    from vqa_shap.explain.explain_run import load_fresh
 
     assert load_fresh(out, first.config)[2]["answer"] == fixed[2].answer
 
@@ -164,7 +164,7 @@ def test_shard_bounds_cover_every_question_once():
 
 def test_empty_shard_finishes_cleanly_and_merge_completes(ws, tmp_path, capsys):
     from vqa_shap.cli import main
-    from vqa_shap.explain.run import load_fresh
+    from vqa_shap.explain.explain_run import load_fresh
     from vqa_shap.explain.merge import merge_shards
 
     out, work = tmp_path / "out", tmp_path / "work"
@@ -228,7 +228,7 @@ def test_too_many_frames_is_refused_up_front(ws, tmp_path, capsys):
 
 
 def test_more_frames_than_the_video_has_warns_once_per_run(ws, tmp_path, caplog):
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     questions = ws["list"][:3]
     videos = tmp_path / "one_frame"

@@ -46,7 +46,7 @@ def test_declarations_read_from_source_equal_the_imported_ones():
 
 def test_every_family_module_is_declared():
     """A module under loaders/ that defines a concrete loader (non-empty ``family``) declares it."""
-    from vqa_shap.loaders.base import Loader
+    from vqa_shap.loaders.bases.loader import Loader
 
     declared_modules = {f.module: f.name for f in families().values()}
     concrete = {}
@@ -115,7 +115,7 @@ def extra_path(tmp_path, monkeypatch):
 def test_a_throwaway_family_is_one_file(extra_path, tmp_path, monkeypatch):
     pytest.importorskip("torch")
     from vqa_shap.loaders import resolve_model
-    from vqa_shap.loaders.tiny import tiny_families
+    from vqa_shap.loaders.testing.tiny import tiny_families
     from vqa_shap.protocol import get_protocol
 
     import helpers

@@ -8,7 +8,7 @@ import pytest
 
 from vqa_shap.cli import main
 from vqa_shap.protocol import get_protocol
-from vqa_shap.schema import Question, VisualInput
+from vqa_shap.schema.records import Question, VisualInput
 
 QUESTIONS = [
     Question("ego_1", "egoschema", "t", "What does c do with the cup.", ("Washes it", "Drinks from it"), 1,
@@ -20,7 +20,7 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    from vqa_shap.hub import write_questions
+    from vqa_shap.hub.folder import write_questions
 
     path = tmp_path_factory.mktemp("questions")
     write_questions(path, "egoschema", QUESTIONS)
@@ -29,7 +29,7 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def video_root(tmp_path_factory):
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     root = tmp_path_factory.mktemp("videos")
     synthesize_inputs(QUESTIONS[:1], root, n_frames=12, size=(32, 32), fps=2.0)  # ego_2's video is missing
@@ -103,8 +103,8 @@ def test_features_bad_arguments_are_one_line_errors(folder, tmp_path, capsys):
 def test_features_on_built_hd_epic_questions(pollard_dir, tmp_path):
     """The paper's HD-EPIC fixture questions (multi-input, windows, images) through the command."""
     from vqa_shap.builders import get_builder
-    from vqa_shap.hub import write_questions
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.hub.folder import write_questions
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     questions = get_builder("pollard2025").build(pollard_dir).configs["hd-epic"][:4]
     write_questions(tmp_path / "q", "hd-epic", questions)

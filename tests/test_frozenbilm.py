@@ -22,15 +22,15 @@ from helpers import (assert_bad_inputs_raise_clear_errors, assert_same_scores, r
 from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, DebertaV2Config,  # noqa: E402
                           DebertaV2ForMaskedLM, DebertaV2Model)
 
-from vqa_shap.loaders.base import LoaderError
-from vqa_shap.loaders.option_head import clip_pixels  # noqa: E402
+from vqa_shap.loaders.bases.loader import LoaderError
+from vqa_shap.loaders.bases.option_head import clip_pixels  # noqa: E402
 from vqa_shap.loaders.frozenbilm import FrozenBiLMLoader
-from vqa_shap.loaders.frozenbilm_convert import load_original, map_original_keys
-from vqa_shap.loaders.tiny import build_deberta_tokenizer  # noqa: E402
+from vqa_shap.loaders.rebuilt.frozenbilm_convert import load_original, map_original_keys
+from vqa_shap.loaders.testing.tiny import build_deberta_tokenizer  # noqa: E402
 from vqa_shap.protocol.base import FramePlan, FrameRef
 from vqa_shap.protocol import get_protocol
 from vqa_shap.protocol.words import join_words  # noqa: E402
-from vqa_shap.schema import Question, VisualInput  # noqa: E402
+from vqa_shap.schema.records import Question, VisualInput  # noqa: E402
 
 TOL = 1e-5
 T = 4  # frames
@@ -289,7 +289,7 @@ def test_converted_folder_loads_and_scores_the_same(original, loader, tmp_path):
 
 def test_bad_inputs_raise_clear_errors(loader, tmp_path):
     assert_bad_inputs_raise_clear_errors(loader, _question(), tmp_path)
-    from vqa_shap.loaders.tiny import tiny_model_dir
+    from vqa_shap.loaders.testing.tiny import tiny_model_dir
 
     other = tiny_model_dir("internvideo", cache_dir=tmp_path)  # another model type is refused, not half-loaded
     with pytest.raises(LoaderError, match="model_type 'internvideo', not 'frozenbilm'"):
@@ -305,8 +305,8 @@ def test_cli_explain_end_to_end(family, tmp_path, monkeypatch):
 
     from vqa_shap.cli import main
     from vqa_shap.explain.workdir import attributions_config
-    from vqa_shap.hub import write_questions
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.hub.folder import write_questions
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     monkeypatch.setenv("VQA_SHAP_CACHE", str(tmp_path / "cache"))
     questions = [

@@ -37,7 +37,7 @@ needs_sysfs = pytest.mark.skipif(not sys.platform.startswith("linux") or not Pat
 
 
 def _questions(n: int = 4):
-    from vqa_shap.schema import Question, VisualInput
+    from vqa_shap.schema.records import Question, VisualInput
 
     return [Question(f"q{i}", "egoschema", "summary", f"What does c do {i}?", ("cut", "wash", "read"), i % 3,
                      inputs=(VisualInput("video", f"v/q{i}.mp4"),)) for i in range(n)]
@@ -48,8 +48,8 @@ def ws(tmp_path_factory):
     """A questions folder (config ``toy``), its videos and one explain output, made through the CLI."""
     import torch
 
-    from vqa_shap.hub import write_questions
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.hub.folder import write_questions
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     root = tmp_path_factory.mktemp("fuzz")
     questions = _questions()
@@ -101,7 +101,7 @@ def _copy_ws(ws, tmp: Path, *keys: str) -> dict:
 
 
 def _one_question(ws, tmp: Path) -> dict:
-    from vqa_shap.hub import write_questions
+    from vqa_shap.hub.folder import write_questions
 
     write_questions(tmp / "one", CONFIG, _questions(1))
     return {"ONE": tmp / "one"}
@@ -111,8 +111,8 @@ def _hand_made_questions(**change):
     """A questions folder written without ``vqa-shap build`` whose first row is broken (no schema check on write)."""
 
     def setup(ws, tmp: Path) -> dict:
-        from vqa_shap import hub
-        from vqa_shap.schema_arrow import question_features
+        from vqa_shap.hub import folder as hub
+        from vqa_shap.schema.arrow import question_features
 
         rows = [q.to_row() for q in _questions()]
         rows[0].update(change)
@@ -126,9 +126,9 @@ def _hand_made_attributions(**change):
     """A copy of the explain output whose first row is inconsistent (e.g. edited by hand)."""
 
     def setup(ws, tmp: Path) -> dict:
-        from vqa_shap import hub
-        from vqa_shap.hub_card import folder_meta
-        from vqa_shap.schema_arrow import attribution_features
+        from vqa_shap.hub import folder as hub
+        from vqa_shap.hub.card import folder_meta
+        from vqa_shap.schema.arrow import attribution_features
 
         shutil.copytree(ws["A"], tmp / "bad")
         rows = hub.load_config(ws["A"], ATTRS).to_list()
@@ -162,7 +162,7 @@ def _full_disk(ws, tmp: Path, monkeypatch) -> dict:
     """The disk fills while the variant's shards are written (the one write path every config uses)."""
     import errno
 
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(ws["Q"] / "egoschema_easy"))
@@ -399,7 +399,7 @@ def test_every_named_argument_is_checked_at_parse_time(command):
 
 def test_fixed_answer_is_explained_again_with_overwrite_through_the_cli(ws, tmp_path, capsys):
     """Silently wrong before: after fixing an answer and rebuilding, explain --overwrite kept the old one."""
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
 
     questions = shutil.copytree(ws["Q"], tmp_path / "qs")
     out = shutil.copytree(ws["A"], tmp_path / "attrs")
@@ -419,9 +419,9 @@ def test_oversized_question_is_an_error_row_and_short_video_warns_once_through_t
     with --frames 4 keeps the paper's repeated frames but says so once per run."""
     import logging
 
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.explain.question import MAX_PLAYERS
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     questions = _questions(3)
     questions[1] = dataclasses.replace(questions[1], question=" ".join(["word"] * (MAX_PLAYERS + 10)) + "?")

@@ -7,7 +7,7 @@ import pytest
 
 from vqa_shap.errors import VqaShapError
 from vqa_shap.game import CostModel, Game, GameError, prefix_tree_order
-from vqa_shap.bench.games import brute_force_shapley, make_game
+from vqa_shap.measure.games import brute_force_shapley, make_game
 
 
 class Recorder:

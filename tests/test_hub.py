@@ -10,12 +10,12 @@ import datasets
 import pytest
 from huggingface_hub import DatasetCard
 
-from vqa_shap import hub
-from vqa_shap.hub_card import template_kinds
-from vqa_shap.hub_push import push
+from vqa_shap.hub import folder as hub
+from vqa_shap.hub.card import template_kinds
+from vqa_shap.hub.push import push
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema import OptionOrigin, Question, VisualInput
-from vqa_shap.schema_arrow import question_features
+from vqa_shap.schema.records import OptionOrigin, Question, VisualInput
+from vqa_shap.schema.arrow import question_features
 
 SECRET = "hf_FAKE_token_for_tests_0123456789"
 

@@ -188,7 +188,7 @@ def test_top_players_and_record_round_trip():
     phi = np.array([[0.1, 5.0], [-3.0, 0.0], [2.0, 1.0], [-2.0, 0.0]])
     assert top_players(phi, 0, 2) == [1, 2]
     assert top_players(phi, 0, 3) == [1, 2, 3]  # ties: the earlier player first, then in player order
-    from vqa_shap.schema import Feature
+    from vqa_shap.schema.records import Feature
 
     record = InteractionRecord(
         "q", "synthetic", "t", "original", "demo", "llava_onevision", "pollard2025",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import script_main
-from vqa_shap.bench.interactions import DOC_END, DOC_START, QUANTITIES, key_word, render_doc, summarise
+from vqa_shap.measure.interactions import DOC_END, DOC_START, QUANTITIES, key_word, render_doc, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "interactions.json"
@@ -32,7 +32,7 @@ def test_committed_summary_is_the_summary_of_its_questions():
 
 
 def test_key_word_names_what_to_look_for():
-    from vqa_shap.schema import Question
+    from vqa_shap.schema.records import Question
 
     frames = [None, {"shape": "square", "colour": "red"}]
     base = dict(qid="q", benchmark="synthetic", question="?", options=("a", "b"), answer=0)

@@ -30,7 +30,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """3 synthetic questions (the last one's video deleted) in a Hub-style questions folder."""
-    from vqa_shap.builders.synthetic import generate_source
+    from vqa_shap.builders.shapes import generate_source
 
     root = tmp_path_factory.mktemp("interactions_cli")
     source = generate_source(root / "src", 3, seed=7)

@@ -23,16 +23,16 @@ from helpers import (assert_bad_inputs_raise_clear_errors, assert_same_scores, r
                      run_script, torch_threads)
 from transformers import CLIPTextConfig, CLIPVisionConfig  # noqa: E402
 
-from vqa_shap.loaders.base import LoaderError, UnsupportedQuestionError  # noqa: E402
+from vqa_shap.loaders.bases.loader import LoaderError, UnsupportedQuestionError  # noqa: E402
 from vqa_shap.loaders.internvideo import InternVideoLoader
-from vqa_shap.loaders.internvideo_model import build_config
-from vqa_shap.loaders.internvideo_convert import (load_original, map_original_keys, openai_to_internvideo,
+from vqa_shap.loaders.rebuilt.internvideo_model import build_config
+from vqa_shap.loaders.rebuilt.internvideo_convert import (load_original, map_original_keys, openai_to_internvideo,
                                                   read_original, wiseft_merge)
-from vqa_shap.loaders.tiny import build_clip_tokenizer  # noqa: E402
+from vqa_shap.loaders.testing.tiny import build_clip_tokenizer  # noqa: E402
 from vqa_shap.protocol.base import FramePlan, FrameRef
 from vqa_shap.protocol import get_protocol
 from vqa_shap.protocol.words import join_words  # noqa: E402
-from vqa_shap.schema import Question, VisualInput  # noqa: E402
+from vqa_shap.schema.records import Question, VisualInput  # noqa: E402
 
 TOL = 1e-5
 W, HEADS, VIS_LAYERS, TEXT_W, TEXT_LAYERS, EMBED, N_DEC = 128, 2, 13, 128, 2, 16, 2

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from vqa_shap.io import atomic_write_json, atomic_write_text
+from vqa_shap.atomic_files import atomic_write_json, atomic_write_text
 
 
 def test_writes_and_replaces(tmp_path):

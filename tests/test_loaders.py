@@ -19,13 +19,13 @@ torch = pytest.importorskip("torch")
 import helpers  # noqa: E402
 from vqa_shap.errors import RegistryError, VqaShapError  # noqa: E402
 from vqa_shap.loaders import LOADERS, MODEL_TYPES, get_loader, resolve_model  # noqa: E402
-from vqa_shap.loaders.chat import ChatVLMLoader
-from vqa_shap.loaders.base import Loader, LoaderError, UnsupportedQuestionError  # noqa: E402
-from vqa_shap.loaders.tiny import TINY_FAMILIES, TINY_LETTERS, build_tiny_model, tiny_model_dir  # noqa: E402
+from vqa_shap.loaders.bases.chat import ChatVLMLoader
+from vqa_shap.loaders.bases.loader import Loader, LoaderError, UnsupportedQuestionError  # noqa: E402
+from vqa_shap.loaders.testing.tiny import TINY_FAMILIES, TINY_LETTERS, build_tiny_model, tiny_model_dir  # noqa: E402
 from vqa_shap.protocol.base import FramePlan
 from vqa_shap.protocol.pollard2025 import Pollard2025
 from vqa_shap.protocol import get_protocol  # noqa: E402
-from vqa_shap.schema import Question  # noqa: E402
+from vqa_shap.schema.records import Question  # noqa: E402
 
 TOL = 1e-5
 #: The transformers-native families this file covers (other loaders have their own test files).
@@ -294,7 +294,7 @@ def test_loader_load_uses_runtime(tiny_root):
 
 def test_kv_cache_follows_the_forward_signature():
     """transformers 5.24 renamed past_key_values to cache: the name comes from the module's forward."""
-    from vqa_shap.loaders.compat import kv_cache, returned_cache
+    from vqa_shap.loaders.bases.compat import kv_cache, returned_cache
 
     class Old:
         def forward(self, inputs_embeds=None, past_key_values=None, use_cache=None):
@@ -321,7 +321,7 @@ def test_returned_cache_of_an_uncached_output_logs_no_deprecation():
     from transformers.cache_utils import DynamicCache
     from transformers.modeling_outputs import CausalLMOutputWithPast
 
-    from vqa_shap.loaders.compat import returned_cache
+    from vqa_shap.loaders.bases.compat import returned_cache
 
     messages = []
 

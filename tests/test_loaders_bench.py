@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vqa_shap.bench import loaders as bench  # noqa: E402
+from vqa_shap.measure import loaders as bench  # noqa: E402
 from vqa_shap.loaders import get_loader  # noqa: E402
-from vqa_shap.loaders.tiny import tiny_model_dir  # noqa: E402
+from vqa_shap.loaders.testing.tiny import tiny_model_dir  # noqa: E402
 from vqa_shap.protocol import get_protocol  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def test_docs_table_agrees_with_the_committed_benchmark():
 
 
 def test_processor_once_gives_the_paper_the_same_inputs_as_the_processor_per_mask(small_loader):
-    from vqa_shap.bench.paper_pipeline import paper_score
+    from vqa_shap.measure.paper_pipeline import paper_score
 
     prepared, _ = _prepared(small_loader, 2)
     rng = np.random.default_rng(0)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.bench import long_video as lv
-from vqa_shap.builders.synthetic_long import HOLD, SHORT_SHOTS, SHORT_TOTAL, long_video_items, short_evidence_items
+from vqa_shap.measure import long_video as lv
+from vqa_shap.builders.shapes_long_video import HOLD, SHORT_SHOTS, SHORT_TOTAL, long_video_items, short_evidence_items
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JSON = REPO_ROOT / "benchmarks" / "long_video.json"
@@ -18,8 +18,8 @@ DOC = REPO_ROOT / "docs" / "shots.md"
 
 
 def test_long_video_items_hold_each_frame_as_a_shot(tmp_path):
-    from vqa_shap.builders.synthetic import sample_items
-    from vqa_shap.shots import video_shots
+    from vqa_shap.builders.shapes import sample_items
+    from vqa_shap.long_video.shots import video_shots
     from vqa_shap.video import read_frames, video_info
 
     items = long_video_items(3, 11, tmp_path)
@@ -41,9 +41,9 @@ def test_long_video_items_hold_each_frame_as_a_shot(tmp_path):
 
 
 def test_short_evidence_layout_hides_the_evidence_from_uniform_sampling(tmp_path):
-    from vqa_shap.builders.synthetic import sample_items
+    from vqa_shap.builders.shapes import sample_items
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.shots import video_shots
+    from vqa_shap.long_video.shots import video_shots
     from vqa_shap.video import read_frames
 
     proto, missed, total = get_protocol(), 0, 0
@@ -141,7 +141,7 @@ def test_script_adds_a_part_and_regenerates_the_doc(tmp_path, capsys):
 
 
 def test_players_table_pairs_shots_with_frames_per_question_and_seed():
-    from vqa_shap.bench.long_video import _paired_players
+    from vqa_shap.measure.long_video import _paired_players
 
     rows = [{"qid": q, "seed": s, "budget": 64, "layout": layout, "top1": top1}
             for q in ("a", "b") for s in (0, 1)

@@ -23,10 +23,10 @@ from helpers import (VISION_PREFIX, assert_batching_and_prefix_sharing_change_no
 from torch.nn import functional as F  # noqa: E402
 
 from vqa_shap.loaders import get_loader, resolve_model  # noqa: E402
-from vqa_shap.loaders.base import LoaderError  # noqa: E402
-from vqa_shap.loaders.checkpoints import map_key  # noqa: E402
-from vqa_shap.loaders.generative import LLAVA_KEY_RULES, letter_step  # noqa: E402
-from vqa_shap.loaders.tiny import build_tokenizer  # noqa: E402
+from vqa_shap.loaders.bases.loader import LoaderError  # noqa: E402
+from vqa_shap.loaders.rebuilt.checkpoints import map_key  # noqa: E402
+from vqa_shap.loaders.bases.generative import LLAVA_KEY_RULES, letter_step  # noqa: E402
+from vqa_shap.loaders.testing.tiny import build_tokenizer  # noqa: E402
 from vqa_shap.protocol import get_protocol  # noqa: E402
 
 TOL = 1e-5
@@ -269,7 +269,7 @@ def test_explain_end_to_end(tmp_path, monkeypatch):
 
 
 def test_frame_chunking_does_not_change_tokens(tiny):
-    from vqa_shap.loaders.generative import FRAME_CHUNK
+    from vqa_shap.loaders.bases.generative import FRAME_CHUNK
 
     loader = tiny["loader"]
     rng = np.random.default_rng(8)

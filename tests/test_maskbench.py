@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqa_shap.analysis.maskbench import MaskBenchOptions, MaskBenchRow
-from vqa_shap.analysis.maskbench_masks import (MaskSetting, eligible_features, feature_index_map, forced_order,
+from vqa_shap.analysis.masking.experiment import MaskBenchOptions, MaskBenchRow
+from vqa_shap.analysis.masking.masks import (MaskSetting, eligible_features, feature_index_map, forced_order,
                                                keep_mask, keep_matrix, mask_settings, normalised_shapley,
                                                reorder_options)
-from vqa_shap.analysis.maskbench_summary import paper_json, summarize
-from vqa_shap.schema import Feature, Question
+from vqa_shap.analysis.masking.summary import paper_json, summarize
+from vqa_shap.schema.records import Feature, Question
 
 # A hand-made question: 2 frames, question words "What ?", option 0 "Red cup" (GT), option 1 "Blue".
 FEATURES = (
@@ -270,8 +270,8 @@ class RecordingLoader:
 
 @pytest.fixture(scope="module")
 def tiny_question(tmp_path_factory):
-    from vqa_shap.schema import VisualInput
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.schema.records import VisualInput
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     root = tmp_path_factory.mktemp("maskbench_q")
     q = Question(qid="q1", benchmark="egoschema", task="t", question="What did the person hold ?",
@@ -283,7 +283,7 @@ def tiny_question(tmp_path_factory):
 
 def _hand_attribution(q, root, seed=0):
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.schema import Attribution
+    from vqa_shap.schema.records import Attribution
 
     proto = get_protocol("pollard2025")
     plan = proto.plan_frames(q, root, 4, loader_family="llava_onevision")
@@ -298,7 +298,7 @@ def _hand_attribution(q, root, seed=0):
 
 @pytest.mark.parametrize("force", ["first", "last"])
 def test_force_logit_masks_follow_their_option(tiny_question, force):
-    from vqa_shap.analysis.maskbench import evaluate_question
+    from vqa_shap.analysis.masking.experiment import evaluate_question
     from vqa_shap.protocol import get_protocol
 
     q, root = tiny_question
@@ -327,8 +327,8 @@ def test_force_logit_masks_follow_their_option(tiny_question, force):
 
 
 def test_mismatched_frames_are_a_clear_error(tiny_question):
-    from vqa_shap.analysis.maskbench_masks import MaskBenchError
-    from vqa_shap.analysis.maskbench import evaluate_question
+    from vqa_shap.analysis.masking.masks import MaskBenchError
+    from vqa_shap.analysis.masking.experiment import evaluate_question
     from vqa_shap.protocol import get_protocol
 
     q, root = tiny_question
@@ -353,10 +353,10 @@ def explained(tmp_path_factory, pollard_dir):
     import dataclasses
 
     from vqa_shap.builders import get_builder
-    from vqa_shap.explain.run import ExplainRun, explain_questions
-    from vqa_shap.hub import write_questions
-    from vqa_shap.schema import VisualInput
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.explain.explain_run import ExplainRun, explain_questions
+    from vqa_shap.hub.folder import write_questions
+    from vqa_shap.schema.records import VisualInput
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -391,7 +391,7 @@ def test_mask_bench_end_to_end_on_a_tiny_model(explained, capsys):
 
     import datasets
 
-    from vqa_shap.analysis.maskbench import load_attributions
+    from vqa_shap.analysis.masking.experiment import load_attributions
 
     out = explained["root"] / "maskbench"
     assert _mask_bench_cli(explained, out, "--json", str(out / "bench.json")) == 0
@@ -447,7 +447,7 @@ def test_mask_bench_force_last_and_gt_masking(explained):
     for r in last:
         assert r.force_logit == "last" and r.label == questions[r.qid].n_options - 1
     # with every word masked the reordered prompt is the unforced all-masked prompt: same scores
-    from vqa_shap.analysis.maskbench import load_attributions
+    from vqa_shap.analysis.masking.experiment import load_attributions
 
     for attr in load_attributions(explained["attributions"], explained["config"]):
         if attr.error is None:
@@ -467,8 +467,8 @@ def test_mask_bench_force_last_and_gt_masking(explained):
 
 
 def test_run_resumes_from_the_work_dir_and_records_failures(tiny_question, tmp_path):
-    from vqa_shap.analysis.maskbench_masks import MaskBenchError
-    from vqa_shap.analysis.maskbench import run_mask_bench
+    from vqa_shap.analysis.masking.masks import MaskBenchError
+    from vqa_shap.analysis.masking.experiment import run_mask_bench
     from vqa_shap.protocol import get_protocol
 
     q, root = tiny_question
@@ -492,7 +492,7 @@ def test_run_resumes_from_the_work_dir_and_records_failures(tiny_question, tmp_p
 
 
 def test_format_matrix_is_the_papers_layout():
-    from vqa_shap.analysis.maskbench_summary import format_matrix
+    from vqa_shap.analysis.masking.summary import format_matrix
 
     text = format_matrix(summarize(_rows()))
     lines = text.splitlines()
@@ -504,10 +504,10 @@ def test_format_matrix_is_the_papers_layout():
 def test_aks_is_refused_and_shot_players_are_checked_against_the_redetected_shots(tiny_question):
     from dataclasses import replace
 
-    from vqa_shap.analysis.maskbench_masks import MaskBenchError
-    from vqa_shap.analysis.maskbench_players import plan_for_attribution
+    from vqa_shap.analysis.masking.masks import MaskBenchError
+    from vqa_shap.analysis.masking.players import plan_for_attribution
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.schema import Feature
+    from vqa_shap.schema.records import Feature
 
     q, root = tiny_question
     attr, _ = _hand_attribution(q, root)

@@ -11,7 +11,7 @@ import pytest
 from vqa_shap.analysis.metrics import (GROUPS, SIGNALS, metric_keys, normalise_columns, question_metrics,
                                        question_metrics_frame, signal_weights, subset_metrics, subset_rows)
 from vqa_shap.analysis.metric_math import bootstrap_ci
-from vqa_shap.schema import Attribution, Feature
+from vqa_shap.schema.records import Attribution, Feature
 
 BENCHMARKS = ("egoschema", "hd-epic", "mvbench", "lvbench")
 MODELS = ("frozenbilm", "internvideo")

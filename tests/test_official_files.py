@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap import hub
+from vqa_shap.hub import folder as hub
 from vqa_shap.builders import get_builder
 from vqa_shap.cli import main
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema import OptionOrigin, Question
+from vqa_shap.schema.records import OptionOrigin, Question
 from vqa_shap.builders.variant_pools import UNKNOWN_ORIGIN, normalise
 from vqa_shap.builders.variants import make_variant
 

@@ -15,7 +15,7 @@ from vqa_shap.analysis.paper_csv import (
     attribution_from_csv, attribution_to_csv, csv_filename, import_csv_dir, paper_evaluations,
     parse_csv_filename, prediction_from_sums, read_paper_csv, write_csv,
 )
-from vqa_shap.schema import Attribution
+from vqa_shap.schema.records import Attribution
 
 BENCHMARKS = ("egoschema", "hd-epic", "mvbench", "lvbench")
 MODELS = ("frozenbilm", "internvideo")
@@ -40,7 +40,7 @@ def protocol():
 
 @pytest.fixture(scope="module")
 def questions_folder(tmp_path_factory, questions):
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
 
     folder = tmp_path_factory.mktemp("questions")
     for bench in ("egoschema", "hd-epic"):
@@ -211,7 +211,7 @@ def test_import_paper_round_trips_through_load_dataset(pollard_dir, questions, p
     from datasets import load_dataset
 
     from vqa_shap.cli import main
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.arrow import attribution_features
 
     out = tmp_path / "attributions"
     rc = main(["import-paper", str(pollard_dir / "shapley/frozenbilm/hd-epic"), "--questions",
@@ -325,8 +325,8 @@ def test_metrics_counts_error_rows_and_rejects_unknown_configs(pollard_dir, ques
 def test_attribution_record_round_trips_and_validates():
     from datasets import Dataset
 
-    from vqa_shap.schema import ATTRIBUTION_COLUMNS, Feature
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.records import ATTRIBUTION_COLUMNS, Feature
+    from vqa_shap.schema.arrow import attribution_features
 
     feats = (Feature("frame_0", "video", input=0, time=0.5), Feature("Why", "question"),
              Feature("Yes", "answer", option=0), Feature("No", "answer", option=1))

@@ -11,7 +11,7 @@ import pytest
 
 from vqa_shap.analysis import paper_tables as T
 from vqa_shap.analysis.paper_figures import draw_paper_figures
-from vqa_shap.schema import Attribution, Feature
+from vqa_shap.schema.records import Attribution, Feature
 
 MODEL = "org/model"
 
@@ -233,9 +233,9 @@ def test_convergence_series_from_card_budgets_and_ambiguous_runs():
 
 
 def test_report_cli_draws_the_paper_figures(tmp_path, capsys):
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.cli import main
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.arrow import attribution_features
 
     folder = tmp_path / "attributions"
     configs = dict(variant_set())

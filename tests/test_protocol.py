@@ -15,7 +15,7 @@ from vqa_shap.protocol.samplers import (SAMPLERS, fps1_capped, hd_epic_windows, 
 from vqa_shap.protocol.base import FramePlan, FrameRef, Protocol
 from vqa_shap.protocol.pollard2025 import Pollard2025
 from vqa_shap.protocol.words import parse_tags, split_words
-from vqa_shap.schema import Question, VisualInput
+from vqa_shap.schema.records import Question, VisualInput
 
 BENCHMARKS = ("egoschema", "hd-epic", "mvbench", "lvbench")
 
@@ -360,7 +360,7 @@ def test_protocol_package_holds_the_registry_and_names_only_its_own():
 @pytest.fixture(scope="module")
 def video_root(tmp_path_factory):
     """Synthetic inputs: a 40-frame 4-fps clip, a 1-fps 50-s video, a 20-s 1-fps video, a frame folder."""
-    from vqa_shap.synth import random_frames, write_frame_folder, write_video
+    from vqa_shap.synthetic_inputs import random_frames, write_frame_folder, write_video
 
     root = tmp_path_factory.mktemp("videos")
     write_video(root / "ego.mp4", random_frames(40, (32, 32), 0), fps=4)
@@ -470,7 +470,7 @@ def test_protocol_module_is_light():
     import subprocess
     import sys
 
-    code = ("import sys, vqa_shap.protocol, vqa_shap.video, vqa_shap.synth;"
+    code = ("import sys, vqa_shap.protocol, vqa_shap.video, vqa_shap.synthetic_inputs;"
             "print([m for m in ('torch', 'transformers', 'datasets', 'av', 'decord', 'PIL') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -479,7 +479,7 @@ def test_protocol_module_is_light():
 def test_fixture_questions_plan_load_and_render_on_synthetic_videos(pollard_dir, tmp_path):
     """Every fixture question, on synthetic videos at the paths its annotation names: the plan, the
     decoded frames, the players and the rendered prompt agree with each other and with the paper's sampling."""
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     questions = _build_questions(pollard_dir)
     all_questions = [q for b in BENCHMARKS for q in questions[b]]

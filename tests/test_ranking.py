@@ -13,7 +13,7 @@ from vqa_shap.analysis.rankers import CONTENTS_TAIL, RANKERS, SYSTEM_INSTRUCTION
 from vqa_shap.analysis.agreement import (RankingError, parse_frame_ranking, per_frame_ranks, positionwise_spearman,
                                          rank_agreement, shapley_frame_ranking)
 from vqa_shap.analysis.ranking import rank_questions, summarize_agreement
-from vqa_shap.schema import Attribution, Feature, Question
+from vqa_shap.schema.records import Attribution, Feature, Question
 
 # --------------------------------------------------------------------------------------------
 # parsing and repair (the paper's rules, docs/analysis.md)
@@ -275,7 +275,7 @@ def test_gemini_without_key_is_a_clear_error_and_key_never_shown(monkeypatch, no
 
 def test_gemini_hd_epic_tags_rewritten_with_stride(no_genai):
     from vqa_shap.protocol.base import FramePlan, FrameRef
-    from vqa_shap.schema import VisualInput
+    from vqa_shap.schema.records import VisualInput
 
     q = Question(qid="h1", benchmark="hd-epic", task="t", question="What moved at <TIME 00:00:12.599 video 1>?",
                  options=("A cup", "A pan"), answer=0,

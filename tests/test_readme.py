@@ -128,7 +128,7 @@ def test_publishing_workflow_runs(tmp_path):
     done = _bash((page, local), _checkout(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "num_rows: 8" in done.stdout  # the hard_5 config loaded back with the sample's 8 questions
-    from vqa_shap.hub import list_configs
+    from vqa_shap.hub.folder import list_configs
 
     assert set(list_configs(tmp_path / "my_questions")) == {"egoschema", "egoschema_easy", "egoschema_hard_5"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.schema import Attribution, Question, VisualInput
+from vqa_shap.schema.records import Attribution, Question, VisualInput
 
 CONFIG = "tiny-random-llava_onevision__mini"
 QUESTIONS_CONFIG = "mini"
@@ -31,10 +31,10 @@ def _questions() -> list[Question]:
 def write_attributions(root: Path, *, with_videos: bool = True, seed: int = 0) -> dict:
     """A Hub-style questions folder, synthesised videos and an attributions folder whose players are
     exactly the protocol's for those videos (values random: the report does not need a model)."""
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.schema_arrow import attribution_features
-    from vqa_shap.synth import synthesize_inputs
+    from vqa_shap.schema.arrow import attribution_features
+    from vqa_shap.synthetic_inputs import synthesize_inputs
 
     proto = get_protocol("pollard2025")
     questions = _questions()
@@ -101,7 +101,7 @@ def test_report_cli_writes_every_figure_with_decoded_frames(folders, tmp_path, c
 
 def test_question_report_shows_the_frames(folders, tmp_path):
     """The frame tiles of the report are the decoded frames (not placeholders)."""
-    from vqa_shap.analysis.maskbench import load_attributions
+    from vqa_shap.analysis.masking.experiment import load_attributions
     from vqa_shap.analysis.question_report import frame_images, plot_question_report
 
     attr = next(a for a in load_attributions(folders["attributions"], CONFIG) if a.qid == "mv_2")
@@ -132,7 +132,7 @@ def test_report_without_videos_draws_placeholders(folders, tmp_path, capsys):
 
 
 def test_mismatched_frames_fall_back_to_placeholders_with_the_reason(folders):
-    from vqa_shap.analysis.maskbench import load_attributions
+    from vqa_shap.analysis.masking.experiment import load_attributions
     from vqa_shap.analysis.question_report import frame_images
 
     attr = next(a for a in load_attributions(folders["attributions"], CONFIG) if a.qid == "ego_1")
@@ -141,7 +141,7 @@ def test_mismatched_frames_fall_back_to_placeholders_with_the_reason(folders):
 
 
 def test_share_rows_match_the_metrics(folders):
-    from vqa_shap.analysis.maskbench import load_attributions
+    from vqa_shap.analysis.masking.experiment import load_attributions
     from vqa_shap.analysis.metrics import subset_metrics
     from vqa_shap.analysis.plots import share_rows
 
@@ -165,7 +165,7 @@ def test_analysis_modules_import_cheaply():
     import subprocess
     import sys
 
-    code = ("import sys, vqa_shap.analysis.maskbench, vqa_shap.analysis.ranking, vqa_shap.analysis.report, vqa_shap.commands.mask_bench,"
+    code = ("import sys, vqa_shap.analysis.masking.experiment, vqa_shap.analysis.ranking, vqa_shap.analysis.report, vqa_shap.commands.mask_bench,"
             " vqa_shap.commands.rank, vqa_shap.commands.report;"
             "print(','.join(m for m in ('torch', 'transformers', 'datasets', 'matplotlib', 'scipy', 'pandas')"
             " if m in sys.modules))")
@@ -179,9 +179,9 @@ def test_each_config_reads_its_own_questions_config(folders, tmp_path, capsys):
     import dataclasses
     import shutil
 
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.cli import main
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.arrow import attribution_features
 
     questions, attributions = tmp_path / "questions", tmp_path / "attributions"
     shutil.copytree(folders["questions"], questions)

@@ -16,8 +16,8 @@ import pytest
 from test_ranking import FakeClient
 from test_shot_players import FPS, _question
 
-from vqa_shap.schema import Question, VisualInput
-from vqa_shap.synth import shot_frames, write_video
+from vqa_shap.schema.records import Question, VisualInput
+from vqa_shap.synthetic_inputs import shot_frames, write_video
 
 #: 18 frames; linspace keeps 0,2,4 | 7 | 9,12,14,17: shots of 3, 1 and 4 sampled frames.
 LENGTHS_2 = [6, 3, 9]
@@ -31,7 +31,7 @@ def explained(tmp_path_factory):
 
     from vqa_shap.cli import main
     from vqa_shap.demo.architecture import DEMO_MODEL
-    from vqa_shap.hub import write_questions
+    from vqa_shap.hub.folder import write_questions
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -62,7 +62,7 @@ def demo_loader():
 
 
 def _attributions(ws):
-    from vqa_shap.analysis.maskbench import load_attributions
+    from vqa_shap.analysis.masking.experiment import load_attributions
 
     attrs = {a.qid: a for a in load_attributions(ws["attributions"], CONFIG)}
     assert all(a.error is None for a in attrs.values())
@@ -104,9 +104,9 @@ class RecordingLoader:
 @pytest.mark.slow
 @pytest.mark.parametrize("qid", ["shots-1", "shots-2"])
 def test_a_masked_shot_masks_exactly_its_sampled_frames(explained, demo_loader, qid):
-    from vqa_shap.analysis.maskbench import MaskBenchOptions, evaluate_question
-    from vqa_shap.analysis.maskbench_masks import keep_matrix, mask_settings
-    from vqa_shap.analysis.maskbench_summary import summarize
+    from vqa_shap.analysis.masking.experiment import MaskBenchOptions, evaluate_question
+    from vqa_shap.analysis.masking.masks import keep_matrix, mask_settings
+    from vqa_shap.analysis.masking.summary import summarize
     from vqa_shap.protocol import get_protocol
 
     ws, proto = explained, get_protocol()
@@ -260,10 +260,10 @@ def test_a_changed_video_names_the_question_and_the_first_differing_shot(explain
 
 
 def test_the_shot_detector_comes_from_the_card_and_falls_back_loudly(caplog):
-    from vqa_shap.analysis.maskbench_masks import MaskBenchError
-    from vqa_shap.analysis.maskbench_players import frame_count, shot_detector_of
-    from vqa_shap.schema import Attribution, Feature
-    from vqa_shap.shots import ShotError, default_detector
+    from vqa_shap.analysis.masking.masks import MaskBenchError
+    from vqa_shap.analysis.masking.players import frame_count, shot_detector_of
+    from vqa_shap.schema.records import Attribution, Feature
+    from vqa_shap.long_video.shots import ShotError, default_detector
 
     def attribution(*names):
         features = tuple(Feature(n, "video", input=0, time=0.0) for n in names) + (Feature("Which", "question"),)

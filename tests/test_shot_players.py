@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from vqa_shap.schema import Question, VisualInput
-from vqa_shap.shots import parse_shot_name, shot_name, shot_players
-from vqa_shap.synth import shot_frames, write_video
+from vqa_shap.schema.records import Question, VisualInput
+from vqa_shap.long_video.shots import parse_shot_name, shot_name, shot_players
+from vqa_shap.synthetic_inputs import shot_frames, write_video
 
 #: 4 shots; 8 frames sampled by linspace from 18 -> indices 0,2,4,7,9,12,14,17 -> 2 frames per shot.
 LENGTHS = [4, 4, 5, 5]
@@ -72,7 +72,7 @@ def test_explain_players_shots_end_to_end_with_the_demo_model(tmp_path):
 
     from vqa_shap.cli import main
     from vqa_shap.demo.architecture import DEMO_MODEL
-    from vqa_shap.hub import write_questions
+    from vqa_shap.hub.folder import write_questions
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 
@@ -120,7 +120,7 @@ def test_explain_players_shots_end_to_end_with_the_demo_model(tmp_path):
 
 def test_features_command_lists_shot_players_and_refuses_aks(tmp_path, capsys):
     from vqa_shap.cli import main
-    from vqa_shap.hub import write_questions
+    from vqa_shap.hub.folder import write_questions
 
     q, _ = _question(tmp_path)
     write_questions(tmp_path / "questions", "long", [q])

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from vqa_shap.shots import (FrameDiffDetector, ShotError, Shots, get_detector, shot_of, video_shots)
-from vqa_shap.synth import shot_frames, write_frame_folder, write_video
+from vqa_shap.long_video.shots import (FrameDiffDetector, ShotError, Shots, get_detector, shot_of, video_shots)
+from vqa_shap.synthetic_inputs import shot_frames, write_frame_folder, write_video
 
 #: Shot lengths with a 1-frame shot and shots of very different lengths.
 LENGTHS = [5, 3, 9, 1, 6, 4]

@@ -12,11 +12,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vqa_shap.shots import ShotError, Shots, get_detector, video_shots  # noqa: E402
-from vqa_shap.shots_transnet import (CONTEXT, STEP, WINDOW, TransNetV2Detector, predict_frames,  # noqa: E402
+from vqa_shap.long_video.shots import ShotError, Shots, get_detector, video_shots  # noqa: E402
+from vqa_shap.long_video.transnet import (CONTEXT, STEP, WINDOW, TransNetV2Detector, predict_frames,  # noqa: E402
                                      predictions_to_cuts, window_logits)
-from vqa_shap.shots_transnet_net import TransNetV2, color_histograms, windowed  # noqa: E402
-from vqa_shap.synth import shot_frames, write_video  # noqa: E402
+from vqa_shap.long_video.transnet_net import TransNetV2, color_histograms, windowed  # noqa: E402
+from vqa_shap.synthetic_inputs import shot_frames, write_video  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # the official port's state dict, written out from inference-pytorch/transnetv2_pytorch.py
@@ -220,7 +220,7 @@ def test_predictions_to_cuts_threshold():
 def _cut_finder() -> TransNetV2:
     """Hand-set weights: frame t is a transition when its colour histogram's cosine with frame t + 1
     is below 0.85 (the colour-similarity unit relu(1 - sim(t, t+1)) -> fc1 -> 40x - 6). Shots of
-    :func:`vqa_shap.synth.shot_frames` have cosines ~0.98 within and ~0.2 across a cut."""
+    :func:`vqa_shap.synthetic_inputs.shot_frames` have cosines ~0.98 within and ~0.2 across a cut."""
     net = TransNetV2()
     with torch.no_grad():
         for p in net.parameters():
@@ -322,8 +322,8 @@ def test_video_shots_cache_is_keyed_by_the_weights_digest(tmp_path, weights):
 def _write_long_question(tmp_path):
     """Questions config ``long`` in ``tmp_path/questions``: one question on ``videos/long.mp4``, 4 shots
     of 4, 4, 5, 5 frames at 2 fps (cuts 4, 8, 13)."""
-    from vqa_shap.hub import write_questions
-    from vqa_shap.schema import Question, VisualInput
+    from vqa_shap.hub.folder import write_questions
+    from vqa_shap.schema.records import Question, VisualInput
 
     frames, _ = shot_frames([4, 4, 5, 5], seed=7)
     write_video(tmp_path / "videos" / "long.mp4", frames, 2.0)
@@ -361,7 +361,7 @@ def test_explain_with_transnetv2_shot_players_end_to_end(tmp_path, weights):
 
     from vqa_shap.cli import main
     from vqa_shap.demo.architecture import DEMO_MODEL
-    from vqa_shap.hub_card import config_vars
+    from vqa_shap.hub.card import config_vars
 
     torch.set_num_threads(1)
     _write_long_question(tmp_path)
@@ -383,9 +383,9 @@ def test_mask_bench_and_rank_take_a_transnetv2_detector(tmp_path, weights, capsy
     """The commands that re-detect shots accept ``transnetv2:PATH`` like explain does, and keep the path."""
     import numpy as np
 
-    from vqa_shap.analysis.maskbench_players import shot_detector_of
+    from vqa_shap.analysis.masking.players import shot_detector_of
     from vqa_shap.cli import main
-    from vqa_shap.schema import Attribution, Feature
+    from vqa_shap.schema.records import Attribution, Feature
 
     features = (Feature("shot_0@0-2s", "video", input=0, time=0.0), Feature("Which", "question"))
     shots = [Attribution(qid="q", benchmark="b", task="t", variant="", model="m", loader="llava_onevision",

@@ -139,7 +139,7 @@ def _snapshot(folder: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from vqa_shap.study.run import run_study
+    from vqa_shap.study.study_run import run_study
     from vqa_shap.study.spec import load_study
 
     root = tmp_path_factory.mktemp("study")
@@ -174,7 +174,7 @@ def test_a_tiny_study_runs_every_step_and_its_outputs_load(tiny_run):
 
 
 def test_a_second_run_recomputes_nothing(tiny_run):
-    from vqa_shap.study.run import run_study
+    from vqa_shap.study.study_run import run_study
 
     study, out, first, _ = tiny_run
     before = _snapshot(out)
@@ -186,7 +186,7 @@ def test_a_second_run_recomputes_nothing(tiny_run):
 def test_a_deleted_output_recomputes_only_its_step(tiny_run):
     import shutil
 
-    from vqa_shap.study.run import run_study
+    from vqa_shap.study.study_run import run_study
 
     study, out, _, _ = tiny_run
     (out / "metrics.json").unlink()
@@ -207,7 +207,7 @@ def test_an_interrupted_explain_resumes_per_question(tiny_run):
     import shutil
 
     from vqa_shap.explain.workdir import work_dir_for
-    from vqa_shap.study.run import run_study
+    from vqa_shap.study.study_run import run_study
 
     study, out, _, _ = tiny_run
     config = "demo__synthetic"
@@ -227,7 +227,7 @@ def test_an_interrupted_explain_resumes_per_question(tiny_run):
 def test_changed_settings_redo_the_explain_steps_and_what_follows(tiny_run, capsys):
     import dataclasses
 
-    from vqa_shap.study.run import describe
+    from vqa_shap.study.study_run import describe
 
     study, out, _, _ = tiny_run
     model = study.models[0]
@@ -279,7 +279,7 @@ def test_a_local_checkpoint_is_relative_to_the_study_file(tmp_path, monkeypatch)
 def test_the_docs_table_of_the_demo_study_is_the_committed_record():
     import json
 
-    from vqa_shap.bench.study_demo import TABLE_END, TABLE_START, metrics_table
+    from vqa_shap.measure.study_demo import TABLE_END, TABLE_START, metrics_table
 
     root = Path(__file__).resolve().parents[1]
     record = json.loads((root / "benchmarks" / "study_demo.json").read_text())
@@ -295,9 +295,9 @@ def test_a_video_rewritten_under_its_name_redoes_the_explain_steps(tiny_run):
     scratch (not resumed from the old work files)."""
     import datasets
 
-    from vqa_shap.study.run import run_study
-    from vqa_shap.study.run import describe
-    from vqa_shap.synth import write_video
+    from vqa_shap.study.study_run import run_study
+    from vqa_shap.study.study_run import describe
+    from vqa_shap.synthetic_inputs import write_video
     from vqa_shap.video import read_frames, video_info
 
     study, out, _, _ = tiny_run

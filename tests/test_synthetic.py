@@ -10,7 +10,7 @@ import pytest
 
 from vqa_shap.builders import BUILDERS, get_builder
 from vqa_shap.builders.source import SourceFileError
-from vqa_shap.builders.synthetic import (COLOURS, SHAPES, TEMPLATES, Shape, SyntheticBuilder, draw,
+from vqa_shap.builders.shapes import (COLOURS, SHAPES, TEMPLATES, Shape, SyntheticBuilder, draw,
                                          evidence_frames, generate_source, sample_items)
 from vqa_shap.errors import RecordError
 
@@ -28,8 +28,8 @@ def test_registered():
 def test_build_gives_questions_schema_rows_with_evidence(source):
     from datasets import Dataset
 
-    from vqa_shap.schema import Question
-    from vqa_shap.schema_arrow import question_features
+    from vqa_shap.schema.records import Question
+    from vqa_shap.schema.arrow import question_features
 
     questions = get_builder("synthetic").build(source).configs["synthetic"]
     assert len(questions) == 12

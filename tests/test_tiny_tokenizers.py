@@ -17,7 +17,7 @@ pytest.importorskip("transformers")
 
 _PROBE = """
 import json
-from vqa_shap.loaders.tiny import build_clip_tokenizer, build_deberta_tokenizer, build_tokenizer
+from vqa_shap.loaders.testing.tiny import build_clip_tokenizer, build_deberta_tokenizer, build_tokenizer
 text = "What is the man doing with the cup? Question: Is it Yes or No"
 print(json.dumps({name: build()(text)["input_ids"] for name, build in
                   (("clip", build_clip_tokenizer), ("deberta", build_deberta_tokenizer), ("llm", build_tokenizer))}))

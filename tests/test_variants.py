@@ -13,7 +13,7 @@ import pytest
 
 from vqa_shap.builders import get_builder
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema import OptionOrigin, Question
+from vqa_shap.schema.records import OptionOrigin, Question
 from vqa_shap.builders.variant_pools import UNKNOWN_ORIGIN, normalise
 from vqa_shap.builders.variants import VARIANT_PATTERN, make_variant
 
@@ -197,7 +197,7 @@ def _hd_epic_questions():
 
 _SCRIPT = """
 import json, sys
-from vqa_shap.schema import Question
+from vqa_shap.schema.records import Question
 from vqa_shap.builders.variants import make_variant
 questions = [Question.from_row(row) for row in json.load(sys.stdin)]
 out = {}

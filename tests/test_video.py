@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from vqa_shap import video
-from vqa_shap.schema import Question, VisualInput
-from vqa_shap.synth import random_frames, synthesize_inputs, write_frame_folder, write_image, write_video
+from vqa_shap.schema.records import Question, VisualInput
+from vqa_shap.synthetic_inputs import random_frames, synthesize_inputs, write_frame_folder, write_image, write_video
 
 needs_decord = pytest.mark.skipif("decord" not in video.available_backends(), reason="decord not installed")
 

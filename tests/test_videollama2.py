@@ -25,8 +25,8 @@ from helpers import (  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from vqa_shap.loaders import get_loader, resolve_model  # noqa: E402
-from vqa_shap.loaders.base import LoaderError  # noqa: E402
-from vqa_shap.loaders.tiny import build_tokenizer  # noqa: E402
+from vqa_shap.loaders.bases.loader import LoaderError  # noqa: E402
+from vqa_shap.loaders.testing.tiny import build_tokenizer  # noqa: E402
 from vqa_shap.protocol import get_protocol  # noqa: E402
 
 TOL = 1e-5
@@ -39,7 +39,7 @@ _threads = torch_threads(1)
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny random VideoLLaMA2 (STC depth 4) written in the original format, and its loader."""
-    from vqa_shap.loaders.tiny import _CHAT_TEMPLATE
+    from vqa_shap.loaders.testing.tiny import _CHAT_TEMPLATE
     from vqa_shap.loaders.videollama2 import build_tiny
 
     tok = build_tokenizer()
@@ -196,7 +196,7 @@ def test_letters_are_the_no_space_pieces_and_the_template_is_required(tiny):
     q, _, _ = single_question(rng)
     assert loader.letter_ids(q) == tuple(loader.tokenizer.convert_tokens_to_ids(c) for c in "ABCD")
     tok = build_tokenizer()  # no chat template
-    from vqa_shap.loaders.video_causal_lm import VisionTextProcessor
+    from vqa_shap.loaders.rebuilt.video_causal_lm import VisionTextProcessor
 
     bare = type(loader)(loader.model, VisionTextProcessor(tok, tiny["processor"].image_processor))
     q, plan, frames = single_question(rng)

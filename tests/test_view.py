@@ -65,7 +65,7 @@ def test_site_has_pages_assets_data_and_thumbnails(site):
 def test_values_in_the_site_are_the_rows_and_the_metrics_module(site, folders):
     """φ, stderr (∞ kept as "inf") and the index's metrics equal the rows and subset_metrics."""
     from vqa_shap.analysis.metrics import subset_metrics
-    from vqa_shap.schema import Attribution
+    from vqa_shap.schema.records import Attribution
 
     info = {c["name"]: c for c in read_data(site / "data" / "site.js")["configs"]}
     for config in CONFIGS:
@@ -164,13 +164,13 @@ def test_configs_with_unknown_columns_or_other_schemas_do_not_break_the_site(fol
     """An attributions config with extra columns is shown; a config of another schema is skipped."""
     import shutil
 
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
 
     data = tmp_path / "attributions"
     shutil.copytree(folders["attributions"], data)
     from datasets import Dataset, Features, List, Value
 
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.arrow import attribution_features
 
     extra = [dict(r, interactions=[[0.5, -0.25]], pairs=["frame_0|cup"]) for r in folders["rows"][CONFIGS[0]]]
     features = Features({**attribution_features(), "interactions": List(List(Value("float64"))),
@@ -219,7 +219,7 @@ def test_numbers_keep_non_finite_values_json_safe():
 
 def test_five_thousand_questions_build(tmp_path):
     """Scale: a config of 5,000 rows builds (the time is printed; scripts/bench_view.py measures it)."""
-    from vqa_shap.bench.view_site import synthetic_attributions
+    from vqa_shap.measure.view_site import synthetic_attributions
     from vqa_shap.view.site import build_site
 
     rows = synthetic_attributions(5000)
@@ -236,7 +236,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_viewer_doc_table_equals_the_committed_benchmark():
-    from vqa_shap.bench.view_site import update_doc
+    from vqa_shap.measure.view_site import update_doc
 
     report = json.loads((ROOT / "benchmarks" / "bench_view.json").read_text())
     assert report["n_questions"] == 5000 and len(report["runs"]) >= 2

@@ -20,7 +20,7 @@ def interaction_rows(attribution_row: dict, *, model: str | None = None) -> tupl
     """A top-4 interactions row of an attribution row: its first two frames and first two question
     words; pair values chosen so that every option colours the map differently."""
     from vqa_shap.interactions.record import InteractionPlayer, InteractionRecord
-    from vqa_shap.schema import Attribution
+    from vqa_shap.schema.records import Attribution
 
     attr = Attribution.from_row(attribution_row)
     frames = [i for i, f in enumerate(attr.features) if f.modality == "video"][:2]
@@ -38,7 +38,7 @@ def interaction_rows(attribution_row: dict, *, model: str | None = None) -> tupl
 
 
 def write_interactions(folders: dict) -> np.ndarray:
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.interactions.record import interaction_features
 
     row = next(r for r in folders["rows"][CONFIGS[0]] if r["qid"] == QID)
@@ -103,7 +103,7 @@ def test_a_folder_that_is_not_interactions_is_a_clear_error(site, tmp_path, caps
 
 def test_match_uses_the_variant_not_only_the_qid():
     from vqa_shap.interactions.record import InteractionPlayer, InteractionRecord
-    from vqa_shap.schema import Attribution, Feature
+    from vqa_shap.schema.records import Attribution, Feature
     from vqa_shap.view.interactions import match
 
     feats = (Feature("frame_0", "video"), Feature("cup", "question"))

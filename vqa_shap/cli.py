@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rank": ("vqa_shap.commands.rank", "frame-ranking agreement (Gemini, Shapley, uniform, random): Spearman, Kendall"),
     "report": ("vqa_shap.commands.report", "PNG plots and per-question report images of attributions"),
     "view": ("vqa_shap.commands.view", "a self-contained static HTML site to browse attributions (opens from disk)"),
-    "run": ("vqa_shap.commands.run", "a study file's models x benchmarks x variants: build, augment, explain, metrics, "
+    "run": ("vqa_shap.commands.run_study", "a study file's models x benchmarks x variants: build, augment, explain, metrics, "
             "report, view (resumable)"),
 }
 

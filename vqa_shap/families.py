@@ -30,7 +30,7 @@ class Family:
 
     Attributes:
         name: the family name.
-        loader: the name of the :class:`~vqa_shap.loaders.base.Loader` subclass in ``module``.
+        loader: the name of the :class:`~vqa_shap.loaders.bases.loader.Loader` subclass in ``module``.
         module: the declaring module (empty inside the module itself).
         model_types: ``config.json`` ``model_type`` values this family loads.
         tiny: name of the module's tiny-model builder ``f(tokenizer, realistic) -> (model, processor)``,

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema import Attribution
+from vqa_shap.schema.records import Attribution
 
 
 class RankingError(VqaShapError):

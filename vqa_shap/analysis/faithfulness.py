@@ -1,6 +1,6 @@
 """Faithfulness against ground truth: do the top-ranked frames hold the answer?
 
-On synthetic questions (:mod:`vqa_shap.builders.synthetic`) the frames that show the answer are known
+On synthetic questions (:mod:`vqa_shap.builders.shapes`) the frames that show the answer are known
 (``extra["evidence_frames"]``). For each estimator and budget we rank a question's frames by ``|φ|``
 of the ground-truth option's score and report
 
@@ -76,7 +76,7 @@ def run_faithfulness(loader, cases, *, estimators: Sequence[str], budgets: Seque
 
     Args:
         loader: a loaded loader (the demo model).
-        cases: :class:`vqa_shap.bench.pipeline.BenchCase` s of synthetic questions.
+        cases: :class:`vqa_shap.measure.pipeline.BenchCase` s of synthetic questions.
         estimators: estimator names.
         budgets: evaluation budgets per question (a budget below an estimator's minimum is skipped).
         seed: estimator seed.
@@ -89,7 +89,7 @@ def run_faithfulness(loader, cases, *, estimators: Sequence[str], budgets: Seque
     """
     from tqdm.auto import tqdm
 
-    from vqa_shap.builders.synthetic import evidence_frames
+    from vqa_shap.builders.shapes import evidence_frames
     from vqa_shap.estimators import get_estimator
     from vqa_shap.game import Game
     from vqa_shap.protocol import get_protocol

@@ -1,7 +1,7 @@
 """Modality metrics of Shapley attributions (the paper's, plus confidence intervals and errors).
 
-Everything here works on typed :class:`~vqa_shap.schema.Attribution` records: the modality of a
-feature comes from its :class:`~vqa_shap.schema.Feature`, never from a CSV layout, so the players
+Everything here works on typed :class:`~vqa_shap.schema.records.Attribution` records: the modality of a
+feature comes from its :class:`~vqa_shap.schema.records.Feature`, never from a CSV layout, so the players
 need not be contiguous. Definitions (the paper's; docs/analysis.md), per question:
 
 1. Column normalisation: ψ[i, c] = φ[i, c] / max_j |φ[j, c]|. A column whose max |φ| is 0 (the
@@ -52,7 +52,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from vqa_shap.analysis.metric_math import bootstrap_ci, nanmean, propagate_errors, signal_metrics
-from vqa_shap.schema import MODALITIES, Attribution
+from vqa_shap.schema.records import MODALITIES, Attribution
 
 #: The error propagation's earlier private name, kept importable.
 _propagate = propagate_errors

@@ -17,10 +17,10 @@ def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat:
         ``(rows, per_question)``: JSON-ready rows (one per config × model × benchmark × variant ×
         signal, see :func:`vqa_shap.analysis.metrics.subset_rows`) and ``{config: [QuestionMetrics]}``.
     """
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.analysis.metrics import question_metrics, subset_metrics, subset_rows
-    from vqa_shap.analysis.maskbench import load_attributions
-    from vqa_shap.schema import Attribution
+    from vqa_shap.analysis.masking.experiment import load_attributions
+    from vqa_shap.schema.records import Attribution
 
     chosen = hub.select_configs(folder, configs)
     rows: list[dict[str, Any]] = []

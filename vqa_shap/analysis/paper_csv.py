@@ -4,7 +4,7 @@ A paper CSV ``<q_uid>_<budget>_<mode>.csv`` has a column ``element`` (feature na
 then the question's words, then each option's words) followed by one column per option, named
 ``A``, ``B``, … with the correct option suffixed ``": Ground Truth"``; values are raw Shapley values
 of that option's score. :func:`attribution_from_csv` turns one into an
-:class:`~vqa_shap.schema.Attribution` (features and modalities rebuilt from the question with a
+:class:`~vqa_shap.schema.records.Attribution` (features and modalities rebuilt from the question with a
 protocol, and checked against the CSV), :func:`attribution_to_csv` / :func:`write_csv` go back.
 Values are kept as float64 and written with Python's shortest round-trip repr, so an imported
 CSV exports byte for byte (checked on every published fixture table).
@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vqa_shap.errors import RecordError, VqaShapError
-from vqa_shap.schema import Attribution, Feature, Question
+from vqa_shap.schema.records import Attribution, Feature, Question
 
 ELEMENT_COLUMN = "element"
 GROUND_TRUTH_SUFFIX = ": Ground Truth"

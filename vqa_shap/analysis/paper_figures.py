@@ -28,8 +28,8 @@ import numpy as np
 
 from vqa_shap.analysis import paper_tables as T
 from vqa_shap.analysis.plots import MODALITY_COLORS, VALUE_CMAP, new_figure, save_png, value_color
-from vqa_shap.io import atomic_write_text
-from vqa_shap.schema import MODALITIES, Attribution
+from vqa_shap.atomic_files import atomic_write_text
+from vqa_shap.schema.records import MODALITIES, Attribution
 
 #: Words drawn in a words chart (the table lists every word).
 TOP_WORDS = 20

@@ -1,6 +1,6 @@
 """The numbers behind the paper's remaining figures: answer replacement, words, heat map, convergence.
 
-Pure numpy on :class:`~vqa_shap.schema.Attribution` rows; :mod:`vqa_shap.analysis.paper_figures`
+Pure numpy on :class:`~vqa_shap.schema.records.Attribution` rows; :mod:`vqa_shap.analysis.paper_figures`
 draws them and writes the tables. The modality metrics come from :mod:`vqa_shap.analysis.metrics`
 (nothing is re-implemented here).
 
@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from vqa_shap.analysis.metric_math import bootstrap_ci
-from vqa_shap.schema import Attribution
+from vqa_shap.schema.records import Attribution
 
 #: Words the paper leaves out of its word statistics: EgoSchema's name for the camera wearer ("C"
 #: in "C washes the dishes"), which would otherwise top every list.

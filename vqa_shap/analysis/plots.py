@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from vqa_shap.protocol.words import option_letter
-from vqa_shap.schema import MODALITIES, Attribution
+from vqa_shap.schema.records import MODALITIES, Attribution
 
 #: Colour of each modality (bars, violins, legends).
 MODALITY_COLORS = {"video": "#4C72B0", "question": "#DD8452", "answer": "#55A868"}

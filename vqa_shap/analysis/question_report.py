@@ -13,7 +13,7 @@ import numpy as np
 
 from vqa_shap.analysis.plots import DPI, VALUE_CMAP, gt_values, new_figure, save_png, text_color, value_color
 from vqa_shap.protocol.words import option_letter
-from vqa_shap.schema import Attribution, Question
+from vqa_shap.schema.records import Attribution, Question
 
 if TYPE_CHECKING:  # pragma: no cover
     from vqa_shap.protocol.base import Protocol
@@ -62,7 +62,7 @@ def frame_images(attr: Attribution, question: Question | None, protocol: "Protoc
     """
     if question is None or video_root is None:
         return None, "no videos given (--questions/--video-root)"
-    from vqa_shap.analysis.maskbench_players import frame_count, plan_for_attribution, temporal_unit_of
+    from vqa_shap.analysis.masking.players import frame_count, plan_for_attribution, temporal_unit_of
     from vqa_shap.analysis.ranking import player_frames
 
     if protocol is None:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from vqa_shap.analysis.agreement import RankingError, parse_frame_ranking, shapley_frame_ranking
-from vqa_shap.io import atomic_write_json
+from vqa_shap.atomic_files import atomic_write_json
 from vqa_shap.registry import Registry
-from vqa_shap.schema import Attribution, Question
+from vqa_shap.schema.records import Attribution, Question
 
 if TYPE_CHECKING:  # pragma: no cover
     from vqa_shap.protocol.base import FramePlan, Protocol

@@ -33,7 +33,7 @@ import numpy as np
 from vqa_shap.analysis.agreement import Agreement, RankingError, rank_agreement
 from vqa_shap.analysis.rankers import GeminiRanker, Ranker, RankItem
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema import Attribution, Question
+from vqa_shap.schema.records import Attribution, Question
 
 if TYPE_CHECKING:  # pragma: no cover
     from vqa_shap.protocol.base import FramePlan, Protocol
@@ -76,7 +76,7 @@ def player_frames(frames: Sequence[np.ndarray], protocol: "Protocol", plan: "Fra
 
     A frame player shows the first frame of its group (every frame for unit 1; the first of a
     frame pair), as the paper's Gemini prompt did. A shot player (``groups``: the Game's player
-    groups of :func:`~vqa_shap.analysis.maskbench.plan_for_attribution`, video features first)
+    groups of :func:`~vqa_shap.analysis.masking.experiment.plan_for_attribution`, video features first)
     shows the *middle* of the shot's sampled frames (the earlier of the two middle ones for an even
     count): every frame of a shot shows the same scene, and the middle one is the farthest from the
     cuts, where a detector's boundary can be a frame off or a gradual transition blends two shots.
@@ -109,7 +109,7 @@ def rank_questions(attributions: Sequence[Attribution], ranker: Ranker, referenc
     """
     from tqdm.auto import tqdm
 
-    from vqa_shap.analysis.maskbench_players import frame_count, plan_for_attribution
+    from vqa_shap.analysis.masking.players import frame_count, plan_for_attribution
 
     needs_frames = ranker.needs_frames or reference.needs_frames
     if needs_frames and (questions is None or video_root is None):

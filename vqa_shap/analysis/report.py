@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from vqa_shap.analysis.paper_figures import PaperFigures, draw_paper_figures
 from vqa_shap.analysis.plots import plot_attribution_bars, plot_modality_shares, plot_modality_violins, share_rows
 from vqa_shap.analysis.question_report import frame_images, plot_question_report
-from vqa_shap.schema import Attribution, Question
+from vqa_shap.schema.records import Attribution, Question
 
 if TYPE_CHECKING:  # pragma: no cover
     from vqa_shap.protocol.base import Protocol

@@ -32,8 +32,8 @@ def report_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
     Raises:
         VqaShapError: no or unknown configs, or no questions config to read.
     """
-    from vqa_shap import hub
-    from vqa_shap.analysis import maskbench
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.analysis.masking import experiment as maskbench
     from vqa_shap.analysis.report import build_report
     from vqa_shap.errors import VqaShapError
 

@@ -157,7 +157,7 @@ def sampler(text: str) -> str:
 
 def aks_scorer(text: str) -> str:
     """An AKS relevance scorer: ``model`` or ``clip:PATH`` with PATH a folder (made absolute)."""
-    from vqa_shap.aks import AksError, parse_scorer
+    from vqa_shap.long_video.aks import AksError, parse_scorer
 
     try:
         kind, path = parse_scorer(text)
@@ -169,7 +169,7 @@ def aks_scorer(text: str) -> str:
 def shot_detector(text: str) -> str:
     """A shot detector: a name (``diff``, ``content``, ``adaptive``) or ``transnetv2:PATH``, a weights
     file loaded and checked now (imports torch only then); returns its spec, the path made absolute."""
-    from vqa_shap.shots import ShotError, get_detector
+    from vqa_shap.long_video.shots import ShotError, get_detector
 
     try:
         return get_detector(text).spec
@@ -222,8 +222,8 @@ def refuse_foreign_card(folder: Path, overwrite: bool) -> None:
     Raises:
         UsageError: ``folder/README.md`` exists, is not a vqa-shap dataset card, and ``overwrite`` is off.
     """
-    from vqa_shap import hub
-    from vqa_shap.hub_card import folder_meta
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.hub.card import folder_meta
     from vqa_shap.errors import UsageError
 
     readme = Path(folder) / hub.README

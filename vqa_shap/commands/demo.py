@@ -1,7 +1,7 @@
 """``vqa-shap demo``: the main job end to end on the embedded default, step by step.
 
 The default is offline and meaningful: the synthetic coloured-shapes benchmark
-(:mod:`vqa_shap.builders.synthetic`, answers visible only in known *evidence frames*) and the demo
+(:mod:`vqa_shap.builders.shapes`, answers visible only in known *evidence frames*) and the demo
 model (:mod:`vqa_shap.demo`, a small LLaVA-OneVision trained on it). The demo builds the
 benchmark into a Hub-style questions folder, loads it back with ``datasets.load_dataset``, explains
 it with the demo model into a Hub-style attributions folder, computes the paper's modality metrics and
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from vqa_shap.commands import argtypes
-from vqa_shap.io import atomic_write_text
+from vqa_shap.atomic_files import atomic_write_text
 from vqa_shap.estimators import DEFAULT_ESTIMATOR
 
 #: Questions, frames and Shapley budget of the demo run.
@@ -72,9 +72,9 @@ class DemoState:
 
 
 def step_build(state: DemoState) -> None:
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.builders import get_builder
-    from vqa_shap.builders.synthetic import N_FRAMES, generate_source
+    from vqa_shap.builders.shapes import N_FRAMES, generate_source
 
     generate_source(state.source, state.n_questions, seed=state.seed)
     result = get_builder("synthetic").build(state.source)
@@ -90,10 +90,10 @@ def step_build(state: DemoState) -> None:
 
 
 def step_load(state: DemoState) -> None:
-    from vqa_shap import hub
-    from vqa_shap.builders.synthetic import evidence_frames
-    from vqa_shap.schema_arrow import question_features
-    from vqa_shap.schema import questions_from_rows
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.builders.shapes import evidence_frames
+    from vqa_shap.schema.arrow import question_features
+    from vqa_shap.schema.records import questions_from_rows
 
     print(f"  load_dataset({str(state.questions_dir)!r}, name=CONFIG, split='test'):")
     for config in state.configs:
@@ -114,10 +114,10 @@ def step_load(state: DemoState) -> None:
 def step_explain(state: DemoState) -> None:
     import numpy as np
 
-    from vqa_shap.analysis import maskbench
-    from vqa_shap.builders.synthetic import N_FRAMES, evidence_frames
+    from vqa_shap.analysis.masking import experiment as maskbench
+    from vqa_shap.builders.shapes import N_FRAMES, evidence_frames
     from vqa_shap.demo.architecture import DEMO_MODEL
-    from vqa_shap.explain.run import ExplainRun, explain_questions
+    from vqa_shap.explain.explain_run import ExplainRun, explain_questions
 
     config = state.configs[0]
     started = time.perf_counter()

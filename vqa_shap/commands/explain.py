@@ -6,7 +6,7 @@ import argparse
 
 from vqa_shap.commands import argtypes
 from vqa_shap.explain.question import DEFAULT_BATCH_SIZE
-from vqa_shap.explain.run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
+from vqa_shap.explain.explain_run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
 from vqa_shap.estimators import DEFAULT_ESTIMATOR
 
 
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap.explain.run import ExplainRun, explain_questions
+    from vqa_shap.explain.explain_run import ExplainRun, explain_questions
 
     argtypes.refuse_foreign_card(args.out, args.overwrite)
     if args.threads is not None:

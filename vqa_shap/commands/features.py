@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vqa_shap.io import atomic_write_json
+from vqa_shap.atomic_files import atomic_write_json
 from vqa_shap.commands import argtypes
 
 #: Per-question notes printed at most (all are in the JSON).
@@ -64,7 +64,7 @@ def question_entry(protocol, question, video_root: Path | None, n_frames: int, l
         entry["stride"] = plan.stride
     features = protocol.features(question, plan, temporal_unit=temporal_unit)
     if players == "shots" and plan is not None:
-        from vqa_shap.shots import shot_layout
+        from vqa_shap.long_video.shots import shot_layout
 
         features, _ = shot_layout(protocol, question, plan, features, temporal_unit, video_root,
                                   detector=shot_detector)
@@ -76,7 +76,7 @@ def run(args) -> int:
     from tqdm.auto import tqdm
 
     from vqa_shap.errors import VqaShapError
-    from vqa_shap.hub import load_questions
+    from vqa_shap.hub.folder import load_questions
     from vqa_shap.protocol import get_protocol
 
     if args.frames < 1:

@@ -2,7 +2,7 @@
 
 Reads ``<q_uid>_<budget>_<mode>.csv`` for every question of a questions config, rebuilds the
 features with the protocol (and checks the CSV's rows against them), and writes the rows with
-:func:`vqa_shap.hub.write_config` (``kind="attributions"``). See :mod:`vqa_shap.analysis.paper_csv` for
+:func:`vqa_shap.hub.folder.write_config` (``kind="attributions"``). See :mod:`vqa_shap.analysis.paper_csv` for
 what an import knows (prediction for FrozenBiLM/InternVideo, no value_full/value_empty).
 """
 
@@ -40,11 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.explain.workdir import attributions_config
     from vqa_shap.analysis.paper_csv import PAPER_ESTIMATOR, import_csv_dir, sums_determine_prediction
     from vqa_shap.protocol import get_protocol
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.arrow import attribution_features
 
     argtypes.refuse_foreign_card(args.out, args.overwrite)
     questions = hub.load_questions(args.questions, args.config)

@@ -6,11 +6,11 @@ import argparse
 
 from vqa_shap.commands import argtypes
 from vqa_shap.explain.question import DEFAULT_BATCH_SIZE
-from vqa_shap.explain.run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
+from vqa_shap.explain.explain_run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vqa_shap.interactions.run import DEFAULT_K, MAX_K, PLAYER_KINDS
+    from vqa_shap.interactions.interactions_run import DEFAULT_K, MAX_K, PLAYER_KINDS
 
     parser.add_argument("questions", metavar="QUESTIONS", type=argtypes.folder, help="Hub-style questions folder")
     parser.add_argument("--config", required=True, type=argtypes.config_name, help="questions config, e.g. synthetic")
@@ -54,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vqa_shap.errors import UsageError
-    from vqa_shap.explain.run import ExplainRun
-    from vqa_shap.interactions.run import InteractionsJob, interactions_questions
+    from vqa_shap.explain.explain_run import ExplainRun
+    from vqa_shap.interactions.interactions_run import InteractionsJob, interactions_questions
 
     if args.players != "top-k" and (args.attributions is not None or args.attributions_config is not None):
         raise UsageError("--attributions/--attributions-config rank the top-k players; add --players top-k")

@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-from vqa_shap.analysis.maskbench_masks import ANSWER_MASKINGS, FORCE_LOGITS
+from vqa_shap.analysis.masking.masks import ANSWER_MASKINGS, FORCE_LOGITS
 from vqa_shap.commands import argtypes
-from vqa_shap.io import atomic_write_text
+from vqa_shap.atomic_files import atomic_write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,10 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap import hub
-    from vqa_shap.analysis import maskbench
-    from vqa_shap.analysis.maskbench_players import shot_detector_of
-    from vqa_shap.analysis.maskbench_summary import format_matrix, paper_json, summarize
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.analysis.masking import experiment as maskbench
+    from vqa_shap.analysis.masking.players import shot_detector_of
+    from vqa_shap.analysis.masking.summary import format_matrix, paper_json, summarize
     from vqa_shap.errors import VqaShapError
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from vqa_shap.analysis.metrics import question_metrics_frame
-    from vqa_shap.io import atomic_write_text
+    from vqa_shap.atomic_files import atomic_write_text
 
     rows, per_question = compute(args.attributions, args.config, paper_compat=args.paper_compat,
                                  bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed)

@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap import hub
-    from vqa_shap.hub_push import push
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.hub.push import push
 
     result = push(args.folder, args.repo_id, overwrite=args.overwrite, private=args.private)
     print(f"pushed {len(result.configs)} config(s) to {result.url}: {', '.join(result.configs)}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vqa_shap.analysis.rankers import DEFAULT_GEMINI_MODEL, RANKERS
 from vqa_shap.commands import argtypes
-from vqa_shap.io import atomic_write_text
+from vqa_shap.atomic_files import atomic_write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,9 +75,10 @@ def _temporal_unit(attrs, recorded) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap import hub
-    from vqa_shap.analysis import maskbench, ranking
-    from vqa_shap.analysis.maskbench_players import shot_detector_of, temporal_unit_of
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.analysis.masking import experiment as maskbench
+    from vqa_shap.analysis import ranking
+    from vqa_shap.analysis.masking.players import shot_detector_of, temporal_unit_of
     from vqa_shap.errors import VqaShapError
 
     attrs = maskbench.load_attributions(args.attributions, args.config)

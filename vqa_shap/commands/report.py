@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.analysis.report_folder import report_folder
 
     result = report_folder(args.attributions, args.out, configs=args.config, questions=args.questions,

@@ -20,7 +20,7 @@ DEMO_MODELS = {
     DEMO_LONG_MODEL: ("demo_long_model", " --resume loaders/demo_model --layout short_evidence --steps 2500 --lr 1e-3"),
 }
 #: Video layouts the demo models are trained and evaluated on: the benchmark's 8-frame videos, or the
-#: 64-frame ``short_evidence`` long videos of :mod:`vqa_shap.builders.synthetic_long`.
+#: 64-frame ``short_evidence`` long videos of :mod:`vqa_shap.builders.shapes_long_video`.
 TRAIN_LAYOUTS = ("frames", "short_evidence")
 #: File in the model folder recording how it was trained and how well it does.
 TRAINING_FILE = "vqa_shap_training.json"
@@ -83,9 +83,9 @@ def build_demo_model(arch: DemoArchitecture = DemoArchitecture(), seed: int = 0)
     import torch
     from transformers import LlavaOnevisionForConditionalGeneration
 
-    from vqa_shap.builders.synthetic import VOCABULARY
+    from vqa_shap.builders.shapes import VOCABULARY
     from vqa_shap.loaders.llava_onevision import llava_onevision_parts
-    from vqa_shap.loaders.tiny import build_tokenizer
+    from vqa_shap.loaders.testing.tiny import build_tokenizer
 
     tok = build_tokenizer(VOCABULARY)
     config, processor = llava_onevision_parts(

@@ -131,7 +131,7 @@ def forward(model, batch, with_text_loss: bool = False):
     import torch
     from transformers import DynamicCache
 
-    from vqa_shap.loaders.compat import kv_cache, returned_cache
+    from vqa_shap.loaders.bases.compat import kv_cache, returned_cache
 
     lm = model.model.language_model
     embed = model.get_input_embeddings()

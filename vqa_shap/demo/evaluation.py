@@ -53,7 +53,7 @@ def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, s
         loader: an already loaded loader (then ``model`` is ignored).
         threads: torch CPU threads (default: leave as is).
         layout: ``"frames"`` (the benchmark's videos, built with the ``synthetic`` builder) or
-            ``"short_evidence"`` (long videos of :mod:`vqa_shap.builders.synthetic_long`, every frame shown).
+            ``"short_evidence"`` (long videos of :mod:`vqa_shap.builders.shapes_long_video`, every frame shown).
         n_frames: frames shown (``frames``: the benchmark's 8) or per long video (``short_evidence``: 64).
     """
     import torch
@@ -89,8 +89,8 @@ def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, s
 def _write_questions(root: Path, n_questions: int, seed: int, layout: str, n_frames: int | None):
     """Write ``layout``'s questions and videos under ``root``; the questions and the frames to show."""
     from vqa_shap.builders import get_builder
-    from vqa_shap.builders.synthetic import N_FRAMES, generate_source
-    from vqa_shap.builders.synthetic_long import SHORT_TOTAL, short_evidence_items
+    from vqa_shap.builders.shapes import N_FRAMES, generate_source
+    from vqa_shap.builders.shapes_long_video import SHORT_TOTAL, short_evidence_items
 
     if layout == "short_evidence":
         n_frames = n_frames or SHORT_TOTAL

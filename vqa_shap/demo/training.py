@@ -52,7 +52,7 @@ class TrainConfig:
         threads: torch CPU threads.
         n_frames: frames per training video.
         layout: ``"frames"`` (one frame per content, the benchmark's videos) or ``"short_evidence"``
-            (long videos of :mod:`vqa_shap.builders.synthetic_long`: 12 shots in ``n_frames`` frames, the
+            (long videos of :mod:`vqa_shap.builders.shapes_long_video`: 12 shots in ``n_frames`` frames, the
             evidence one shot of 1-2 frames; training and held-out questions alike).
         templates: question templates of the training questions, cycled (repeat a template to draw
             it more often).
@@ -79,7 +79,7 @@ class TrainConfig:
     templates: tuple[str, ...] = ("colour_of_shape", "shape_of_colour", "shape_of_colour", "shape_shown")
 
     def __post_init__(self):
-        from vqa_shap.builders.synthetic import check_templates
+        from vqa_shap.builders.shapes import check_templates
 
         check_templates(self.templates)
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or self.eval_questions < 1:
@@ -225,7 +225,7 @@ def _lr_at(config: TrainConfig, step: int) -> float:
 
 def _training_items(config: TrainConfig, seed_step: int, step: int) -> list:
     """Step ``step``'s questions (seed from ``seed_step``, which counts the steps of resumed runs too)."""
-    from vqa_shap.builders.synthetic import DISTRACTOR_P
+    from vqa_shap.builders.shapes import DISTRACTOR_P
 
     # curriculum: videos without distractor shapes first, then the benchmark's mix
     ramp = min(1.0, max(0.0, (step / config.steps - config.curriculum[0]) / (config.curriculum[1] - config.curriculum[0])))
@@ -237,8 +237,8 @@ def layout_items(config: TrainConfig, n_questions: int, seed: int, distractor_p:
                  templates: Sequence[str] | None = None) -> list:
     """``n_questions`` synthetic items of ``config``'s layout and frame count (by default the
     benchmark's distractor share and templates, as the held-out questions)."""
-    from vqa_shap.builders.synthetic import DISTRACTOR_P, TEMPLATES, sample_items
-    from vqa_shap.builders.synthetic_long import held_items
+    from vqa_shap.builders.shapes import DISTRACTOR_P, TEMPLATES, sample_items
+    from vqa_shap.builders.shapes_long_video import held_items
 
     p = DISTRACTOR_P if distractor_p is None else distractor_p
     templates = TEMPLATES if templates is None else templates

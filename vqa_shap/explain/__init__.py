@@ -1,8 +1,8 @@
 """Explain a questions dataset with a model: the attributions dataset, resumable, shardable, mergeable.
 
 :func:`explain_questions` maps every question of a questions config (a Hub-style folder, see
-:mod:`vqa_shap.hub`) through a model with ``Dataset.map``; the map's output is the attributions rows
-(schema: :func:`vqa_shap.schema.attribution_features`), one per question, written as a config.
+:mod:`vqa_shap.hub.folder`) through a model with ``Dataset.map``; the map's output is the attributions rows
+(schema: :func:`vqa_shap.schema.records.attribution_features`), one per question, written as a config.
 What to run is one frozen :class:`ExplainRun`::
 
     from vqa_shap.explain import ExplainRun, explain_questions
@@ -12,7 +12,7 @@ What to run is one frozen :class:`ExplainRun`::
 How a long run survives:
 
 * **Work files.** Every finished question is written at once to its own small JSON file in a work
-  directory (default ``<out>/.work/<config>/``), atomically (:mod:`vqa_shap.io`), so a file is
+  directory (default ``<out>/.work/<config>/``), atomically (:mod:`vqa_shap.atomic_files`), so a file is
   either complete or absent. A killed run resumes by reusing the questions whose file exists:
   nothing finished is recomputed, nothing is duplicated.
 * **Keyed on content and settings.** A work file records a digest of the question it explains
@@ -35,7 +35,7 @@ Output config name: ``<model slug>__<questions config>``, e.g. ``tiny-random-lla
 estimator, budget and seed.
 
 Modules: :mod:`~vqa_shap.explain.workdir` (names, shards, settings, work directory),
-:mod:`~vqa_shap.explain.question` (one question), :mod:`~vqa_shap.explain.run` (the run loop),
+:mod:`~vqa_shap.explain.question` (one question), :mod:`~vqa_shap.explain.explain_run` (the run loop),
 :mod:`~vqa_shap.explain.merge` (assembling and merging).
 """
 

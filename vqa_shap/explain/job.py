@@ -1,5 +1,5 @@
 """What the explain run computes per question: the job. Shapley attributions by default; another job
-(e.g. :class:`vqa_shap.interactions.run.InteractionsJob`) reuses the whole run."""
+(e.g. :class:`vqa_shap.interactions.interactions_run.InteractionsJob`) reuses the whole run."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from vqa_shap.explain.question import QuestionExplainer
 from vqa_shap.explain.workdir import ExplainSettings, attributions_config
 
 if TYPE_CHECKING:
-    from vqa_shap.explain.run import ExplainRun
+    from vqa_shap.explain.explain_run import ExplainRun
 
 
 class AttributionsJob:
     """What ``explain`` computes per question: Shapley attributions (the default job of :class:`ExplainRun`).
 
-    Another job (e.g. :class:`vqa_shap.interactions.run.InteractionsJob`) provides the same members
+    Another job (e.g. :class:`vqa_shap.interactions.interactions_run.InteractionsJob`) provides the same members
     and reuses the whole run: work directory, resume per question, atomic writes, error rows.
     """
 
@@ -24,7 +24,7 @@ class AttributionsJob:
 
     def features(self):
         """The ``datasets.Features`` of the rows."""
-        from vqa_shap.schema_arrow import attribution_features
+        from vqa_shap.schema.arrow import attribution_features
 
         return attribution_features()
 

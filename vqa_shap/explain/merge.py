@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from vqa_shap.explain.run import config_exists
+from vqa_shap.explain.explain_run import config_exists
 from vqa_shap.explain.workdir import (
     SETTINGS_FILE, WORK_DIRNAME, ExplainError, ExplainInputError, ExplainSettings, WorkDir,
 )
@@ -66,8 +66,8 @@ def assemble(work_dirs: WorkDir | Sequence[WorkDir], out: str | os.PathLike, *,
     """
     import datasets
 
-    from vqa_shap import hub
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.schema.arrow import attribution_features
 
     if isinstance(work_dirs, WorkDir):
         work_dirs = [work_dirs]

@@ -41,7 +41,7 @@ class QuestionExplainer:
     """Explains single questions with one loaded model (loaded once per process).
 
     Args:
-        loader: a loaded :class:`vqa_shap.loaders.base.Loader`.
+        loader: a loaded :class:`vqa_shap.loaders.bases.loader.Loader`.
         settings: the run's settings.
         video_root: folder the questions' input paths are relative to.
         batch_size: coalitions per batched forward.
@@ -69,7 +69,7 @@ class QuestionExplainer:
 
     def _record(self, question, **fields):
         from vqa_shap import __version__
-        from vqa_shap.schema import Attribution
+        from vqa_shap.schema.records import Attribution
 
         s = self.settings
         return Attribution(
@@ -107,7 +107,7 @@ class QuestionExplainer:
         if s.sampler != "aks":
             return self.protocol.plan_frames(question, self.video_root, s.n_frames, sampler=s.sampler,
                                              loader_family=self.loader.family)
-        from vqa_shap.aks import make_scorer, plan_aks
+        from vqa_shap.long_video.aks import make_scorer, plan_aks
 
         if self._aks_scorer is None:  # loaded once (a CLIP model) for every question
             self._aks_scorer = make_scorer(s.aks_scorer, self.loader, self.protocol)
@@ -120,7 +120,7 @@ class QuestionExplainer:
         feature is a player). ``players == "shots"`` masks the frames of each shot together."""
         if self.settings.players != "shots":
             return features, None
-        from vqa_shap.shots import shot_layout
+        from vqa_shap.long_video.shots import shot_layout
 
         return shot_layout(self.protocol, question, plan, features, self.loader.temporal_unit, self.video_root,
                            detector=self.settings.shot_detector, cache_dir=self.shot_cache)
@@ -130,7 +130,7 @@ class QuestionExplainer:
         (coalitions of players -> option scores).
 
         Args:
-            question: the :class:`~vqa_shap.schema.Question`.
+            question: the :class:`~vqa_shap.schema.records.Question`.
             size_check: called with the number of features before any frame is read (default
                 :meth:`_budget`); its result is returned.
 
@@ -172,7 +172,7 @@ class QuestionExplainer:
                             runtime_s=runtime_s)
 
     def _explain(self, question, start: float):
-        """The :class:`~vqa_shap.schema.Attribution` of ``question``."""
+        """The :class:`~vqa_shap.schema.records.Attribution` of ``question``."""
         import numpy as np
 
         features, game, budget = self.question_game(question)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from vqa_shap.errors import UsageError, VqaShapError
-from vqa_shap.io import atomic_write_json, atomic_write_text, safe_stem
+from vqa_shap.atomic_files import atomic_write_json, atomic_write_text, safe_stem
 
 #: Name of the hidden folder (inside the output folder) that holds per-question work files.
 WORK_DIRNAME = ".work"

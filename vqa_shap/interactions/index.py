@@ -223,7 +223,7 @@ def modality_groups(modalities: Sequence[str]) -> list[list[int]]:
     Raises:
         InteractionError: a modality has no feature (its group game would have an empty player).
     """
-    from vqa_shap.schema import MODALITIES
+    from vqa_shap.schema.records import MODALITIES
 
     groups = [[f for f, m in enumerate(modalities) if m == modality] for modality in MODALITIES]
     empty = [m for m, g in zip(MODALITIES, groups) if not g]

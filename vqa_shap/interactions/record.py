@@ -23,7 +23,7 @@ def interaction_features():
     """The ``datasets.Features`` of the interactions dataset."""
     from datasets import Features, List, Value
 
-    from vqa_shap.schema_arrow import attribution_features
+    from vqa_shap.schema.arrow import attribution_features
 
     return Features({
         **{c: Value("string") for c in ("qid", "benchmark", "task", "variant", "model", "loader", "protocol")},
@@ -61,7 +61,7 @@ class InteractionRecord:
     Attributes:
         qid, benchmark, task, variant: copied from the question.
         model, loader, protocol: what scored the question.
-        features: every feature (:class:`~vqa_shap.schema.Feature`) of the question, as in attributions.
+        features: every feature (:class:`~vqa_shap.schema.records.Feature`) of the question, as in attributions.
         players: the interaction game's players (features outside every player stay kept).
         pairs: ``(i, j)`` player pairs, ``i < j``.
         interactions: ``float64[n_pairs, K]`` pair values of the index.
@@ -129,7 +129,7 @@ class InteractionRecord:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "InteractionRecord":
         """A record from a dataset row (values as ``float64`` arrays)."""
-        from vqa_shap.schema import Feature
+        from vqa_shap.schema.records import Feature
 
         data = {k: row.get(k) for k in INTERACTION_COLUMNS}
         data["features"] = tuple(Feature.from_row(f) for f in row.get("features") or ())

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from vqa_shap.protocol.words import join_words, split_words
-from vqa_shap.schema import Feature, Question, VisualInput
+from vqa_shap.schema.records import Feature, Question, VisualInput
 
 #: How a masked frame can look: raw black pixels, or zeros after the processor's normalisation
 #: (the dataset-mean colour).

@@ -14,7 +14,7 @@ from typing import Sequence
 from vqa_shap.protocol.base import FramePlan, FrameRef, Protocol, input_path
 from vqa_shap.protocol.samplers import get_sampler, hd_epic_windows, mvbench_bounds
 from vqa_shap.protocol.words import option_letter, parse_tags
-from vqa_shap.schema import Question, VisualInput
+from vqa_shap.schema.records import Question, VisualInput
 
 _SYSTEM_EXPERT = (
     "You are an expert video analyser, and your job is to answer the multiple choice question by "

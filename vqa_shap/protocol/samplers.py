@@ -7,7 +7,7 @@ the protocol uses when the record asks for it: ``mvbench_bounds`` narrowed to a 
 ``(start, end)`` bound (:func:`mvbench_bounds`) and ``hd_epic_windows`` spreading one frame budget
 over all inputs of a question (:func:`hd_epic_windows`). docs/protocol.md lists which model and
 benchmark uses which. ``aks`` (Adaptive Keyframe Sampling) gives its *candidates*, uniformly; explain
-scores them and keeps the requested frames with :func:`vqa_shap.aks.plan_aks` (docs/shots.md).
+scores them and keeps the requested frames with :func:`vqa_shap.long_video.aks.plan_aks` (docs/shots.md).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _hd_epic_windows(n_total: int, fps: float, n: int, benchmark: str) -> tuple[
 
 
 def _aks_candidates(n_total: int, fps: float, n: int, benchmark: str) -> tuple[list[int], list[float]]:
-    return _times(linspace(n_total, n), fps)  # scored and pruned by vqa_shap.aks.plan_aks
+    return _times(linspace(n_total, n), fps)  # scored and pruned by vqa_shap.long_video.aks.plan_aks
 
 
 #: Sampler name -> its function over one input (see the module docstring).

@@ -6,11 +6,11 @@ and a step already done is recognised from its outputs and the record it left
 (:mod:`vqa_shap.study.steps`), so a second run recomputes nothing and an interrupted one goes on
 where it stopped (an interrupted explain resumes per question from its work files)::
 
-    from vqa_shap.study.run import run_study
+    from vqa_shap.study.study_run import run_study
     from vqa_shap.study.spec import load_study
     result = run_study(load_study("demo"), "demo_study")
 
 Modules: :mod:`~vqa_shap.study.spec` (the study file), :mod:`~vqa_shap.study.checks` (its values),
 :mod:`~vqa_shap.study.plan` (the steps and the output layout), :mod:`~vqa_shap.study.actions` (what
-each step does), :mod:`~vqa_shap.study.steps` (records and fingerprints), :mod:`~vqa_shap.study.run`.
+each step does), :mod:`~vqa_shap.study.steps` (records and fingerprints), :mod:`~vqa_shap.study.study_run`.
 """

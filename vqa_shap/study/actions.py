@@ -37,7 +37,7 @@ class BenchContext:
 
 
 def _configs(folder: Path) -> list[str]:
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
 
     try:
         return hub.list_configs(folder)
@@ -46,7 +46,7 @@ def _configs(folder: Path) -> list[str]:
 
 
 def _has_config(folder: Path, config: str) -> bool:
-    from vqa_shap.hub_card import config_dir
+    from vqa_shap.hub.card import config_dir
 
     return config in _configs(folder) and any((folder / config_dir(config)).glob("*.parquet"))
 
@@ -60,7 +60,7 @@ def _swap(staging: Path, target: Path, write: Callable[[], T]) -> T:
     """``write()`` into ``staging``, then put ``staging`` in the place of ``target``; ``staging`` never stays."""
     import shutil
 
-    from vqa_shap.io import swap_in_folder
+    from vqa_shap.atomic_files import swap_in_folder
 
     try:
         result = write()
@@ -91,14 +91,14 @@ def generate_step(ctx: BenchContext) -> Step:
 
 def built_config(ctx: BenchContext, config: str) -> bool:
     """Whether ``config`` of the questions folder was written by this benchmark's builder."""
-    from vqa_shap.hub_card import config_vars
+    from vqa_shap.hub.card import config_vars
 
     return _has_config(ctx.questions, config) and config_vars(ctx.questions, config).get("builder") == ctx.bench.builder
 
 
 def built_originals(ctx: BenchContext) -> list[str]:
     """The original (not variant) configs the builder wrote into the questions folder."""
-    from vqa_shap.hub_card import config_vars
+    from vqa_shap.hub.card import config_vars
 
     return [c for c in _configs(ctx.questions)
             if built_config(ctx, c) and config_vars(ctx.questions, c).get("variant") == "original"]
@@ -165,7 +165,7 @@ def explain_step(ctx: BenchContext, model: ModelSpec, qconfig: str, deps: tuple[
     def execute() -> Outcome:
         # which videos the work files were computed from: the step record is rewritten before a step
         # runs, so it is kept beside it (a video rewritten under its name must not be resumed from)
-        from vqa_shap.io import atomic_write_text
+        from vqa_shap.atomic_files import atomic_write_text
         from vqa_shap.study.steps import Records
 
         marker = Records(ctx.out).folder / f"{step_id}.videos"
@@ -186,7 +186,7 @@ def _must_restart(ctx: BenchContext, step_id: str, settings, qconfig: str, work)
     """Whether the work files are this study's results under other settings or of another question list:
     discard them (``restart``). Work files of someone else's run with other settings stop the run
     with explain's own error instead."""
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.study.steps import Records, canonical
 
     if not work.exists():
@@ -199,7 +199,7 @@ def _must_restart(ctx: BenchContext, step_id: str, settings, qconfig: str, work)
 
 
 def _explain(ctx: BenchContext, model: ModelSpec, qconfig: str, config: str, restart: bool) -> Outcome:
-    from vqa_shap.explain.run import ExplainRun, explain_questions
+    from vqa_shap.explain.explain_run import ExplainRun, explain_questions
 
     spec = model.explain
     if spec.threads is not None:
@@ -233,7 +233,7 @@ def metrics_step(study: Study, out: Path, attributions: Path, configs, prints: F
 
     def execute() -> Outcome:
         from vqa_shap.analysis.metrics_table import compute, json_ready, markdown_report, paper_table
-        from vqa_shap.io import atomic_write_text
+        from vqa_shap.atomic_files import atomic_write_text
 
         if not configs:
             return Outcome("no attributions configs")

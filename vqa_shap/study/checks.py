@@ -157,7 +157,7 @@ def _samplers():
 
 def _shot_detector(spec: str):
     """A detector name or ``transnetv2:PATH`` (the weights file checked now)."""
-    from vqa_shap.shots import get_detector
+    from vqa_shap.long_video.shots import get_detector
 
     return get_detector(spec)
 

@@ -102,8 +102,8 @@ def make_plan(study: Study, layout: Layout, prints: Fingerprints, *, progress: b
 
 def _variant_steps(ctx: "actions.BenchContext", original: str, build: Step, steps: list[Step]):
     """``(questions config, id of the step that writes it)`` per variant of ``original``; adds augment steps."""
-    from vqa_shap.hub_card import config_vars
-    from vqa_shap.schema import config_name
+    from vqa_shap.hub.card import config_vars
+    from vqa_shap.schema.records import config_name
 
     benchmark = config_vars(ctx.questions, original).get("benchmark") or original
     for variant in ctx.study.variants:

@@ -15,13 +15,13 @@ from typing import Any, Callable, Mapping
 
 from vqa_shap.errors import UsageError
 from vqa_shap.explain.question import DEFAULT_BATCH_SIZE
-from vqa_shap.explain.run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
+from vqa_shap.explain.explain_run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
 from vqa_shap.estimators import DEFAULT_ESTIMATOR
 
 #: The study files shipped with vqa-shap (``vqa-shap run demo``): name -> file in this package.
 BUNDLED = {"demo": "demo.yaml"}
 #: Benchmarks whose source a study can generate (``generate:``): builder -> ``module:function``.
-GENERATORS = {"synthetic": "vqa_shap.builders.synthetic:generate_source"}
+GENERATORS = {"synthetic": "vqa_shap.builders.shapes:generate_source"}
 
 
 class StudyError(UsageError):

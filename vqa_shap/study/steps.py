@@ -82,7 +82,7 @@ class Records:
             return None
 
     def write(self, step_id: str, settings: Mapping[str, Any], inputs: Any, *, finished: bool) -> None:
-        from vqa_shap.io import atomic_write_json
+        from vqa_shap.atomic_files import atomic_write_json
 
         atomic_write_json(self.path(step_id), {"settings": canonical(settings), "inputs": canonical(inputs),
                                                "finished": finished}, mkdir=True, indent=1, sort_keys=True)
@@ -120,14 +120,14 @@ class Fingerprints:
         stat = path.stat()
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._files:
-            from vqa_shap.io import file_digest
+            from vqa_shap.atomic_files import file_digest
 
             self._files[key] = file_digest(path)
         return self._files[key]
 
     def config(self, folder: Path, config: str) -> str | None:
         """The hash of a config's data files (``None`` when it has none)."""
-        from vqa_shap.hub_card import config_dir
+        from vqa_shap.hub.card import config_dir
 
         files = sorted((Path(folder) / config_dir(config)).glob("*.parquet"))
         return self.files(files) if files else None
@@ -141,7 +141,7 @@ class Fingerprints:
         ``video_root`` (:meth:`folder` of each: a video file, or a frame folder by its files), hashed; ``None``
         when the config is missing. Stat only: hashing hours of video on every check would be slow,
         and a rewritten file changes its modification time."""
-        from vqa_shap import hub
+        from vqa_shap.hub import folder as hub
 
         try:
             dataset = hub.load_questions_dataset(questions, config)

@@ -1,7 +1,7 @@
 """JSON-ready records of the viewer: config summaries, question-list rows and per-question details.
 
 Everything the pages show is computed here, in Python, from typed
-:class:`~vqa_shap.schema.Attribution` records; the pages only draw it. Modality metrics come from
+:class:`~vqa_shap.schema.records.Attribution` records; the pages only draw it. Modality metrics come from
 :mod:`vqa_shap.analysis.metrics` (the same definitions and intervals as ``vqa-shap metrics``).
 Numbers are rounded to :data:`DIGITS` significant digits to keep the data files small; a
 non-finite value becomes ``null`` (NaN) or the string ``"inf"`` (a stderr from fewer than two
@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from vqa_shap.analysis import metrics as M
-from vqa_shap.schema import Attribution, Question
+from vqa_shap.schema.records import Attribution, Question
 
 #: Significant digits of every number written into the site's data.
 DIGITS = 5

@@ -47,8 +47,8 @@ def site_from_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
         UsageError: a bad combination, unknown configs, missing questions configs, an unusable ``out``
             (all checked before any loading).
     """
-    from vqa_shap import hub
-    from vqa_shap.analysis import maskbench
+    from vqa_shap.hub import folder as hub
+    from vqa_shap.analysis.masking import experiment as maskbench
     from vqa_shap.errors import UsageError, VqaShapError
     from vqa_shap.view.interactions import match
     from vqa_shap.view.site import build_site, check_site_folder
@@ -78,7 +78,7 @@ def site_from_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
 
 def _configs(attributions, configs: Sequence[str] | None) -> list[str]:
     """The configs to show, checked before any loading."""
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.errors import UsageError
 
     return hub.select_configs(attributions, configs, error=UsageError)
@@ -86,7 +86,7 @@ def _configs(attributions, configs: Sequence[str] | None) -> list[str]:
 
 def _questions_configs(questions, qconfigs: Sequence[str] | None, settings) -> list[str]:
     """The questions configs to read (checked before any loading); ``[]`` without ``questions``."""
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.errors import UsageError
 
     if questions is None:
@@ -104,7 +104,7 @@ def _questions_configs(questions, qconfigs: Sequence[str] | None, settings) -> l
 
 def _load(attributions, configs: list[str], *, named: bool):
     """The configs' rows; a config of another schema is skipped (listed) unless the user named it."""
-    from vqa_shap.analysis import maskbench
+    from vqa_shap.analysis.masking import experiment as maskbench
     from vqa_shap.errors import VqaShapError
 
     rows, skipped = {}, []
@@ -123,7 +123,7 @@ def _load(attributions, configs: list[str], *, named: bool):
 
 def _interactions(interactions) -> dict:
     """Config -> rows of every config of an interactions folder (``{}`` without one)."""
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.errors import VqaShapError
     from vqa_shap.view.interactions import load_interactions
 
@@ -140,7 +140,7 @@ def _interactions(interactions) -> dict:
 def _questions(questions, qconfigs: list[str], settings) -> dict | None:
     """Attributions config -> qid -> question: the questions config its card records when loaded,
     else the only one loaded, else all of them (variants share qids, so each config gets its own)."""
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
 
     if questions is None:
         return None

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vqa_shap.io import safe_stem
-from vqa_shap.schema import Attribution, Question
+from vqa_shap.atomic_files import safe_stem
+from vqa_shap.schema.records import Attribution, Question
 
 log = logging.getLogger(__name__)
 

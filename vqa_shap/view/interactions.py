@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from vqa_shap.schema import Attribution
+from vqa_shap.schema.records import Attribution
 from vqa_shap.view.data import matrix
 
 #: Columns that make a config an interactions config.
@@ -20,7 +20,7 @@ INTERACTION_KEYS = ("players", "pairs", "interactions")
 def load_interactions(folder: Path | str, config: str) -> list | None:
     """The typed rows (:class:`~vqa_shap.interactions.record.InteractionRecord`) of ``config``, or
     ``None`` when it is not an interactions config (it lacks the :data:`INTERACTION_KEYS` columns)."""
-    from vqa_shap import hub
+    from vqa_shap.hub import folder as hub
     from vqa_shap.interactions.record import InteractionRecord
 
     dataset = hub.load_config(folder, config)

@@ -29,9 +29,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from vqa_shap.io import swap_in_folder
+from vqa_shap.atomic_files import swap_in_folder
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema import Attribution, Question
+from vqa_shap.schema.records import Attribution, Question
 from vqa_shap.view import data as D
 from vqa_shap.view.frames import PLACEHOLDER_SVG, write_thumbnails
 

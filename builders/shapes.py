@@ -1,0 +1,333 @@
+"""A synthetic video benchmark with known evidence frames: coloured shapes on a black background.
+
+Each question is about a short video (default 8 frames at 1 fps) in which the answer is visible in
+only one or two *evidence frames*; the other frames show distractor shapes or nothing. The answer
+therefore needs the video (the right frames), the question (which shape or colour is asked about) and
+the options (which letter holds the right word), so Shapley attributions have a ground truth to be
+checked against: the evidence frames, recorded in ``extra["evidence_frames"]``.
+
+Question templates (the ``task`` column):
+
+* ``colour_of_shape`` — "What colour was the square?" (options: colours). Distractor frames show the
+  *other* shapes, in any colour (also the option colours), so colour alone does not answer it.
+* ``shape_of_colour`` — "Which shape was red?" (options: shapes). Distractor frames show other shapes
+  in other colours.
+* ``shape_shown`` — "Which shape was shown?" (options: shapes). The other frames are empty.
+
+Everything is deterministic from a seed. :func:`generate_source` writes the source folder the
+``synthetic`` builder reads (``questions.json`` + ``videos/<qid>.mp4``, near-lossless H.264 written
+by :func:`vqa_shap.synthetic_inputs.write_video`) in seconds; :func:`sample_items` gives the same questions with
+their frames in memory (used to train the demo model without writing files).
+
+Source folder::
+
+    questions.json     [{qid, task, question, options, answer, video, fps, evidence_frames, frames}, …]
+    videos/<qid>.mp4
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from vqa_shap.builders.base import Builder, RecordFormat, SourceRecord, extra_fields
+from vqa_shap.builders.source import FieldError, SourceFileError, read_json, require_path, require_str
+from vqa_shap.errors import RecordError
+from vqa_shap.atomic_files import atomic_write_json
+from vqa_shap.schema.records import Question, VisualInput
+
+BENCHMARK = "synthetic"
+#: The question templates (``task`` values), in generation order.
+TEMPLATES = ("colour_of_shape", "shape_of_colour", "shape_shown")
+#: Colour name -> RGB.
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (230, 30, 30),
+    "green": (30, 200, 50),
+    "blue": (40, 70, 245),
+    "yellow": (245, 225, 30),
+    "white": (245, 245, 245),
+    "purple": (165, 50, 220),
+}
+SHAPES = ("square", "circle", "triangle", "diamond")
+#: Options per question.
+N_OPTIONS = 4
+#: Frames per video, frame size (height = width, pixels) and frame rate of the default benchmark.
+N_FRAMES = 8
+FRAME_SIZE = 64
+FPS = 1.0
+#: Probability that a non-evidence frame shows a distractor shape (else it is empty).
+DISTRACTOR_P = 0.7
+#: Every word the questions and options use (the demo model's tokenizer must know them).
+VOCABULARY = ("what", "colour", "was", "the", "which", "shape", "shown", *COLOURS, *SHAPES)
+QUESTIONS_FILE = "questions.json"
+VIDEOS_DIR = "videos"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One shape drawn in one frame: its kind, colour name, centre (x, y) and half-size (pixels)."""
+
+    shape: str
+    colour: str
+    x: int
+    y: int
+    radius: int
+
+    def to_json(self) -> dict:
+        return {"shape": self.shape, "colour": self.colour, "x": self.x, "y": self.y, "radius": self.radius}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Shape":
+        return cls(str(data["shape"]), str(data["colour"]), int(data["x"]), int(data["y"]), int(data["radius"]))
+
+
+@dataclass(frozen=True)
+class SyntheticItem:
+    """One generated question with its frames (what :func:`sample_items` yields).
+
+    Attributes:
+        question: the question (``extra`` holds ``evidence_frames`` and the frame contents).
+        frames: uint8 ``[T, H, W, 3]`` RGB frames of its video.
+        evidence_frames: indices of the frames that show the answer.
+    """
+
+    question: Question
+    frames: np.ndarray
+    evidence_frames: tuple[int, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# drawing
+
+
+def draw(shapes: Sequence[Shape | None], size: int = FRAME_SIZE) -> np.ndarray:
+    """Render one frame per entry (``None`` = an empty black frame): uint8 ``[T, size, size, 3]``."""
+    frames = np.zeros((len(shapes), size, size, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    for t, s in enumerate(shapes):
+        if s is None:
+            continue
+        dx, dy, r = xx - s.x, yy - s.y, float(s.radius)
+        if s.shape == "square":
+            inside = (np.abs(dx) <= r) & (np.abs(dy) <= r)
+        elif s.shape == "circle":
+            inside = dx ** 2 + dy ** 2 <= r ** 2
+        elif s.shape == "diamond":
+            inside = np.abs(dx) + np.abs(dy) <= 1.3 * r
+        elif s.shape == "triangle":  # apex up, base at y + r
+            inside = (dy <= r) & (dy >= -r) & (np.abs(dx) <= (dy + r) / 2)
+        else:
+            raise ValueError(f"unknown shape {s.shape!r}; valid: {', '.join(SHAPES)}")
+        frames[t][inside] = COLOURS[s.colour]
+    return frames
+
+
+def _place(rng: np.random.Generator, shape: str, colour: str, size: int) -> Shape:
+    # big shapes (a third to half of the frame): what a frame shows is clear at the model's resolution
+    radius = int(rng.integers(size * 5 // 16, size * 7 // 16 + 1))
+    margin = radius + 1
+    x = int(rng.integers(margin, size - margin + 1))
+    y = int(rng.integers(margin, size - margin + 1))
+    return Shape(shape, colour, x, y, radius)
+
+
+# ---------------------------------------------------------------------------------------------
+# generation
+
+
+def _options(rng: np.random.Generator, answer_word: str, pool: Sequence[str]) -> tuple[list[str], int]:
+    others = [w for w in pool if w != answer_word]
+    chosen = list(rng.choice(others, N_OPTIONS - 1, replace=False))
+    answer = int(rng.integers(N_OPTIONS))
+    chosen.insert(answer, answer_word)
+    return [str(c) for c in chosen], answer
+
+
+def _sample_record(rng: np.random.Generator, qid: str, template: str, n_frames: int,
+                   size: int, distractor_p: float = DISTRACTOR_P,
+                   n_evidence: int | None = None) -> tuple[dict, list[Shape | None]]:
+    colours, shapes = list(COLOURS), list(SHAPES)
+    target_shape = str(rng.choice(shapes))
+    target_colour = str(rng.choice(colours))
+    n_evidence = int(rng.integers(1, 3)) if n_evidence is None else int(n_evidence)
+    evidence = sorted(int(i) for i in rng.choice(n_frames, n_evidence, replace=False))
+    frames: list[Shape | None] = []
+    for t in range(n_frames):
+        if t in evidence:
+            frames.append(_place(rng, target_shape, target_colour, size))
+        elif template != "shape_shown" and rng.random() < distractor_p:
+            other_shape = str(rng.choice([s for s in shapes if s != target_shape]))
+            if template == "colour_of_shape":  # any colour: colour alone must not give the answer
+                colour = str(rng.choice(colours))
+            else:  # the asked colour belongs to the target shape only
+                colour = str(rng.choice([c for c in colours if c != target_colour]))
+            frames.append(_place(rng, other_shape, colour, size))
+        else:
+            frames.append(None)
+    if template == "colour_of_shape":
+        question = f"What colour was the {target_shape}?"
+        options, answer = _options(rng, target_colour, colours)
+    elif template == "shape_of_colour":
+        question = f"Which shape was {target_colour}?"
+        options, answer = _options(rng, target_shape, shapes)
+    else:
+        question = "Which shape was shown?"
+        options, answer = _options(rng, target_shape, shapes)
+    record = {
+        "qid": qid, "task": template, "question": question, "options": options, "answer": answer,
+        "video": f"{VIDEOS_DIR}/{qid}.mp4", "fps": FPS, "evidence_frames": evidence,
+        "frames": [None if s is None else s.to_json() for s in frames],
+    }
+    return record, frames
+
+
+def check_templates(templates: Sequence[str]) -> None:
+    """Raise ``ValueError`` (listing the valid ones) unless ``templates`` is non-empty and all known."""
+    unknown = [t for t in templates if t not in TEMPLATES]
+    if unknown or not templates:
+        problem = f"unknown template(s) {unknown}" if unknown else "no templates given"
+        raise ValueError(f"{problem}; valid: {', '.join(TEMPLATES)}")
+
+
+def _records(n_questions: int, seed: int, n_frames: int, size: int, templates: Sequence[str],
+             distractor_p: float = DISTRACTOR_P,
+             n_evidence: int | None = None) -> Iterator[tuple[dict, list[Shape | None]]]:
+    check_templates(templates)
+    if n_questions < 1 or n_frames < 2 or size < 16 or size % 2:
+        raise ValueError("need n_questions >= 1, n_frames >= 2 and an even frame size >= 16")
+    if n_evidence is not None and not 1 <= n_evidence <= n_frames:
+        raise ValueError(f"n_evidence must be in [1, n_frames={n_frames}], got {n_evidence}")
+    rng = np.random.default_rng(seed)
+    for i in range(n_questions):
+        template = templates[i % len(templates)]
+        yield _sample_record(rng, f"synthetic-{seed}-{i:05d}", template, n_frames, size, distractor_p, n_evidence)
+
+
+def sample_items(n_questions: int, *, seed: int = 0, n_frames: int = N_FRAMES, size: int = FRAME_SIZE,
+                 templates: Sequence[str] = TEMPLATES, distractor_p: float = DISTRACTOR_P,
+                 n_evidence: int | None = None) -> Iterator[SyntheticItem]:
+    """Generate questions with their frames in memory (no files), cycling over ``templates``.
+
+    The questions are exactly those :func:`generate_source` writes for the same arguments.
+    ``distractor_p`` (probability that a non-evidence frame shows a distractor shape) lets training
+    start with easy videos (a curriculum); the benchmark uses :data:`DISTRACTOR_P`. ``n_evidence``
+    fixes the number of evidence frames (default: 1 or 2 at random, as the benchmark).
+    """
+    if not 0.0 <= distractor_p <= 1.0:
+        raise ValueError(f"distractor_p must be in [0, 1], got {distractor_p}")
+    for record, shapes in _records(n_questions, seed, n_frames, size, templates, distractor_p, n_evidence):
+        question = to_question(SourceRecord("<memory>", record["qid"], record, FORMAT))
+        yield SyntheticItem(question, draw(shapes, size), tuple(record["evidence_frames"]))
+
+
+def generate_source(folder: str | os.PathLike, n_questions: int = 60, *, seed: int = 0,
+                    n_frames: int = N_FRAMES, size: int = FRAME_SIZE,
+                    templates: Sequence[str] = TEMPLATES, progress: bool = False) -> Path:
+    """Write a synthetic benchmark source folder: ``questions.json`` and one video per question.
+
+    Args:
+        folder: the folder (created); existing files of the same names are replaced.
+        n_questions: number of questions (templates cycle).
+        seed: everything (shapes, positions, evidence frames, options) follows from it.
+        n_frames: frames per video (at :data:`FPS`).
+        size: frame height and width in pixels (even).
+        templates: which of :data:`TEMPLATES` to use.
+        progress: show a progress bar.
+
+    Returns:
+        The folder, ready for ``get_builder("synthetic").build(folder)``; it is also the video root.
+    """
+    from tqdm.auto import tqdm
+
+    from vqa_shap.synthetic_inputs import write_video
+
+    folder = Path(folder)
+    (folder / VIDEOS_DIR).mkdir(parents=True, exist_ok=True)
+    records = []
+    for record, shapes in tqdm(_records(n_questions, seed, n_frames, size, templates), total=n_questions,
+                               desc="synthetic videos", unit=" videos", disable=not progress):
+        write_video(folder / record["video"], draw(shapes, size), FPS)
+        records.append(record)
+    atomic_write_json(folder / QUESTIONS_FILE, records, indent=1)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# the builder
+
+
+def _require_index_list(raw: dict, field: str) -> list[int]:
+    value = raw.get(field)
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                         for v in value):
+        raise FieldError(field, f"expected a non-empty list of frame indices, got {value!r}")
+    return [int(v) for v in value]
+
+
+def to_question(record: SourceRecord) -> Question:
+    """Parse one synthetic record; the evidence frames and frame contents go to ``extra``."""
+    raw = record.raw
+    options = raw.get("options")
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        raise FieldError("options", f"expected a list of strings, got {options!r}")
+    task = require_str(raw, "task")
+    if task not in TEMPLATES:
+        raise FieldError("task", f"unknown template {task!r}; valid: {', '.join(TEMPLATES)}")
+    fps = raw.get("fps")
+    if not isinstance(fps, (int, float)) or isinstance(fps, bool) or fps <= 0:
+        raise FieldError("fps", f"expected a positive number, got {fps!r}")
+    frames = raw.get("frames")
+    if not isinstance(frames, list):
+        raise FieldError("frames", f"expected a list (one entry per frame), got {type(frames).__name__}")
+    evidence = _require_index_list(raw, "evidence_frames")
+    bad = [i for i in evidence if not 0 <= i < len(frames)]
+    if bad:
+        raise FieldError("evidence_frames", f"frame indices {bad} outside the video's {len(frames)} frames")
+    extra = extra_fields(raw, ["qid", "task", "question", "options", "answer", "video", "fps"])
+    extra["n_frames"] = len(frames)
+    return Question(
+        qid=record.qid, benchmark=BENCHMARK, task=task, question=require_str(raw, "question"),
+        options=tuple(options), answer=raw.get("answer"),
+        inputs=(VisualInput("video", require_path(raw, "video"), fps=float(fps), label="video 1"),),
+        extra=extra,
+    )
+
+
+FORMAT = RecordFormat(BENCHMARK, to_question, option_field="options[{i}]", answer_field="answer")
+
+
+def evidence_frames(question: Question) -> tuple[int, ...]:
+    """The evidence frame indices of a synthetic question (from ``extra``).
+
+    Raises:
+        ValueError: the question has no ``evidence_frames`` in ``extra``.
+    """
+    value = question.extra.get("evidence_frames")
+    if not value:
+        raise ValueError(f"question {question.qid!r} has no evidence_frames in extra (not a synthetic question)")
+    return tuple(int(v) for v in value)
+
+
+class SyntheticBuilder(Builder):
+    """The synthetic coloured-shapes benchmark from a folder written by :func:`generate_source`."""
+
+    name = "synthetic"
+
+    def records(self, source: Path) -> Iterator[SourceRecord | RecordError]:
+        path = source / QUESTIONS_FILE
+        if not path.is_file():
+            raise SourceFileError(f"{path}: file not found (write a synthetic benchmark with "
+                                  f"vqa_shap.builders.shapes.generate_source)")
+        records = read_json(path)
+        if not isinstance(records, list):
+            raise SourceFileError(f"{path}: expected a JSON list of question records")
+        for position, raw in enumerate(records):
+            qid = raw.get("qid") if isinstance(raw, dict) else None
+            if not isinstance(qid, str) or not qid:
+                yield RecordError(str(path), f"#{position}", "qid", f"missing or not a string: {qid!r}")
+                continue
+            yield SourceRecord(str(path), qid, raw, FORMAT)

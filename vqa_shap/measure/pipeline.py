@@ -1,0 +1,438 @@
+"""The paper's pipeline vs vqa-shap's, side by side in one run (used by ``scripts/bench_pipeline.py``).
+
+For the same questions and model, at several budgets and seeds:
+
+* **paper** — :mod:`vqa_shap.measure.paper_pipeline`: shap's PermutationExplainer, batch size 1, the
+  frames masked the paper's way (``preprocess``: pixels preprocessed once and multiplied by the mask, as
+  the paper's LLaVA-Video script; or the processor per mask, as its VideoLLaMA3 script), ``generate``
+  per masked input and the letter scan. Budgets are whole permutations (``2F + 1`` evaluations each).
+  ``paper_mode="full"`` runs that end to end at every budget. ``"sampled"`` (the default, which fits a
+  2-core machine) gets the same values from shap's sampler over vqa-shap's read-out (the public
+  ``permutation`` estimator, equal to shap for the same seed) and the paper's time from its measured
+  seconds per evaluation on ``timing_masks`` of its own coalitions, timed interleaved with vqa-shap.
+* **vqa-shap** — the public API: ``loader.prepare``, a :class:`~vqa_shap.game.Game` over
+  ``loader.score`` and :func:`vqa_shap.estimators.get_estimator` (the package's default estimator).
+
+Runs alternate paper, vqa-shap, paper, vqa-shap per question and seed, so machine load hits both.
+Error = ``‖φ − φ_ref‖_F / ‖φ_ref‖_F`` against a high-budget reference per question, made of two halves
+with independent seeds whose difference gives the reference's own noise. The paper's read-out and
+vqa-shap's are compared on the same coalitions. :mod:`vqa_shap.measure.pipeline_report` turns the
+records into means, CIs and the speed-up at equal error.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["BenchCase", "Run", "PipelineBench", "relative_error", "run_pipeline_bench", "synthetic_cases",
+           "realistic_cases", "realistic_question", "long_video_cases", "merge_benches", "summarise_bench", "PAPER",
+           "OURS", "PAPER_MODES"]
+
+PAPER = "paper"
+OURS = "vqa-shap"
+#: How the paper's arm is run (see the module docstring).
+PAPER_MODES = ("sampled", "full")
+#: Seeds of the reference's two halves (independent of the compared runs' seeds).
+REFERENCE_SEEDS = (20251023, 20251024)
+#: A read-out difference larger than this (in logit) counts as a difference.
+READOUT_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One question with its decoded frames and frame plan."""
+
+    question: object
+    frames: tuple
+    plan: object
+
+
+@dataclass(frozen=True)
+class Run:
+    """One estimate: a pipeline at one budget for one question and seed.
+
+    Attributes:
+        pipeline: :data:`PAPER` or :data:`OURS`.
+        level: budget in permutations (``level × (2F + 1)`` evaluations).
+        question: question index.
+        seed: estimator seed.
+        budget: evaluations allowed.
+        evaluations: model evaluations made.
+        seconds: wall time for the question.
+        error: relative error against the reference.
+    """
+
+    pipeline: str
+    level: float
+    question: int
+    seed: int
+    budget: int
+    evaluations: int
+    seconds: float
+    error: float
+
+
+@dataclass(frozen=True)
+class PipelineBench:
+    """A pipeline benchmark on one model: settings, per-question facts, every run and the summary."""
+
+    model: str
+    n_questions: int
+    settings: dict
+    questions: list[dict]
+    runs: list[Run]
+    load: dict
+    info: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def relative_error(values: np.ndarray, reference: np.ndarray) -> float:
+    """``‖values − reference‖_F / ‖reference‖_F``."""
+    reference = np.asarray(reference, dtype=np.float64)
+    norm = float(np.linalg.norm(reference))
+    return float(np.linalg.norm(np.asarray(values, dtype=np.float64) - reference) / (norm if norm > 0 else 1.0))
+
+
+def _ours(loader, case: BenchCase, protocol, estimator: str, budget: int, seed: int, batch_size: int):
+    """vqa-shap's pipeline through the public API, timed from ``prepare`` on."""
+    from vqa_shap.measure.estimators import estimator_from_spec
+    from vqa_shap.game import Game
+
+    start = time.perf_counter()
+    prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
+    game = Game(lambda c: loader.score(prepared, c), prepared.n_features, batch_size=batch_size,
+                video_features=prepared.n_video)
+    estimate = estimator_from_spec(estimator).estimate(game, budget, seed)
+    return estimate.values, game.evaluations, time.perf_counter() - start
+
+
+class _Recorder:
+    """vqa-shap's read-out, remembering every coalition and score (the paper's coalitions in sampled mode)."""
+
+    def __init__(self, loader, prepared):
+        self.loader, self.prepared, self.rows, self.scores = loader, prepared, [], []
+
+    def __call__(self, coalitions):
+        scores = self.loader.score(self.prepared, coalitions)
+        self.rows.extend(np.asarray(coalitions, dtype=bool))
+        self.scores.extend(scores)
+        return scores
+
+
+def _compare(paper, ours: np.ndarray, tally: dict) -> None:
+    tally["checked"] += 1
+    tally["steps"][paper.step] = tally["steps"].get(paper.step, 0) + 1
+    diff = float(np.abs(paper.logits - ours).max())
+    if paper.step != 0 or diff > READOUT_TOLERANCE:
+        tally["differs"] += 1
+    else:
+        tally["max_diff"] = max(tally["max_diff"], diff)
+
+
+def _reference(loader, case, protocol, name: str, permutations: int, n: int, batch_size: int):
+    halves = [_ours(loader, case, protocol, name, (permutations // 2) * (2 * n + 1), s, batch_size)
+              for s in REFERENCE_SEEDS]
+    reference = (halves[0][0] + halves[1][0]) / 2
+    noise = float(np.linalg.norm(halves[0][0] - halves[1][0]) / 2 / max(np.linalg.norm(reference), 1e-300))
+    return reference, noise, halves[0][2] + halves[1][2]
+
+
+def _seed_runs(loader, case, prepared, build, q: int, seed: int, reference, tally: dict, cfg: dict) -> list[Run]:
+    """Every budget of both pipelines for one question and seed, interleaved paper / vqa-shap."""
+    from vqa_shap.measure.paper_pipeline import paper_score, paper_shapley
+    from vqa_shap.estimators import get_estimator
+    from vqa_shap.game import Game
+
+    n = prepared.n_features
+    perm = 2 * n + 1
+    runs, paper_levels, ours_levels = [], list(cfg["paper_levels"]), list(cfg["ours_levels"])
+    timed = []  # sampled mode: seconds per paper evaluation
+    if cfg["paper_mode"] == "sampled":
+        recorder = _Recorder(loader, prepared)
+        game = Game(recorder, n, batch_size=cfg["batch_size"], video_features=prepared.n_video)
+        for level in paper_levels:  # nested: the Game's cache reuses the first permutations
+            values = get_estimator("permutation").estimate(game, int(level * perm), seed).values
+            runs.append(Run(PAPER, level, q, seed, int(level * perm), int(level * perm), float("nan"),
+                            relative_error(values, reference)))
+        rng = np.random.default_rng([seed, q])
+        pick = rng.choice(len(recorder.rows), size=min(cfg["timing_masks"], len(recorder.rows)), replace=False)
+        chunks = np.array_split(pick, max(len(paper_levels), len(ours_levels)))
+    for i in range(max(len(paper_levels), len(ours_levels))):
+        if cfg["paper_mode"] == "sampled":
+            for j in chunks[i]:
+                start = time.perf_counter()
+                score = paper_score(loader, prepared, recorder.rows[j], max_new_tokens=cfg["max_new_tokens"],
+                                    inputs=build)
+                timed.append(time.perf_counter() - start)
+                _compare(score, recorder.scores[j], tally)
+        elif i < len(paper_levels):
+            paper = paper_shapley(loader, prepared, int(paper_levels[i] * perm), seed=seed,
+                                  max_new_tokens=cfg["max_new_tokens"], preprocess=cfg["preprocess"])
+            runs.append(Run(PAPER, paper_levels[i], q, seed, int(paper_levels[i] * perm), paper.evaluations,
+                            paper.seconds, relative_error(paper.values, reference)))
+        if i < len(ours_levels):
+            budget = int(round(ours_levels[i] * perm))
+            values, evaluations, seconds = _ours(loader, case, prepared.protocol, cfg["estimator"], budget, seed,
+                                                 cfg["batch_size"])
+            runs.append(Run(OURS, ours_levels[i], q, seed, budget, evaluations, seconds,
+                            relative_error(values, reference)))
+    if timed:
+        per_eval = float(np.mean(timed))
+        runs = [Run(**{**asdict(r), "seconds": r.evaluations * per_eval + build.seconds})
+                if r.pipeline == PAPER else r for r in runs]
+    return runs
+
+
+def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds: Sequence[int] = (0, 1, 2, 3, 4),
+                       paper_levels: Sequence[float] = (1, 2), ours_levels: Sequence[float] = (1, 2),
+                       estimator: str | None = None, reference_permutations: int = 16,
+                       reference_estimator: str = "cyclic", paper_mode: str = "sampled", preprocess: str = "once",
+                       timing_masks: int = 8, max_new_tokens: int = 16, batch_size: int = 16,
+                       threads: int | None = None, n_boot: int = 2000, protocol=None,
+                       progress: bool = True, checkpoint=None) -> PipelineBench:
+    """Run the paper's pipeline and vqa-shap's on the same questions and seeds, interleaved.
+
+    Args:
+        loader: a loaded loader (both pipelines use its model and processor).
+        cases: the questions (distinct texts and videos).
+        model: name for the report.
+        seeds: estimator seeds (the paper's shap seed and vqa-shap's, per run).
+        paper_levels: the paper's budgets in permutations (``× (2F+1)`` evaluations), increasing.
+        ours_levels: vqa-shap's budgets in the same unit, increasing.
+        estimator: vqa-shap's estimator (default: the package's default estimator).
+        reference_permutations: the reference's budget in permutations (two halves).
+        reference_estimator: the reference's (unbiased) estimator.
+        paper_mode: one of :data:`PAPER_MODES`.
+        preprocess: the paper's frame masking, ``"once"`` or ``"per_mask"``.
+        timing_masks: coalitions per question and seed scored the paper's way (timing in sampled mode;
+            the read-out comparison in both modes).
+        max_new_tokens: the paper's generation cap (greedy, stops at EOS).
+        batch_size: vqa-shap's coalitions per Game batch.
+        threads: torch threads (recorded; set by the caller).
+        n_boot: bootstrap resamples of the speed-up's CI.
+        protocol: the protocol (default ``pollard2025``).
+        progress: print progress lines.
+        checkpoint: called with the benchmark of the questions done so far after each question (so a
+            long run that is stopped keeps its finished questions).
+    """
+    from vqa_shap.measure.paper_pipeline import PaperInputs
+    from vqa_shap.estimators import DEFAULT_ESTIMATOR
+    from vqa_shap.protocol import get_protocol
+
+    if paper_mode not in PAPER_MODES:
+        raise ValueError(f"unknown paper_mode {paper_mode!r}; valid: {', '.join(PAPER_MODES)}")
+    protocol = protocol or get_protocol("pollard2025")
+    cfg = dict(paper_levels=[float(v) for v in paper_levels], ours_levels=[float(v) for v in ours_levels],
+               estimator=estimator or DEFAULT_ESTIMATOR, reference_permutations=reference_permutations,
+               reference_estimator=reference_estimator, paper_mode=paper_mode, preprocess=preprocess,
+               timing_masks=timing_masks, max_new_tokens=max_new_tokens, batch_size=batch_size,
+               seeds=[int(s) for s in seeds], threads=threads)
+    load = {"start": list(os.getloadavg()), "samples": []}
+    runs, questions = [], []
+    for q, case in enumerate(cases):
+        prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
+        n = prepared.n_features
+        _check_budgets(cfg, n)  # before the (long) reference, not after it
+        ones = np.ones(n, dtype=bool)
+        build = PaperInputs(loader, prepared, preprocess)
+        reference, noise, ref_seconds = _reference(loader, case, protocol, reference_estimator,
+                                                   reference_permutations, n, batch_size)
+        tally = {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
+        if paper_mode == "full":  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
+            _check_readout(loader, prepared, build, q, timing_masks, max_new_tokens, tally)
+        for seed in cfg["seeds"]:
+            runs += _seed_runs(loader, case, prepared, build, q, seed, reference, tally, cfg)
+        load["samples"].append(os.getloadavg()[0])
+        questions.append({
+            "qid": case.question.qid, "question": case.question.question, "n_features": n,
+            "n_video": prepared.n_video, "prompt_tokens": len(loader.token_ids(prepared, ones)),
+            "video_tokens": int(prepared.kept_embeds.shape[0]), "reference_noise": noise,
+            "reference_seconds": ref_seconds, "readout_checked": tally["checked"],
+            "readout_differs": tally["differs"], "readout_max_diff": tally["max_diff"],
+            "paper_steps": {str(k): v for k, v in sorted(tally["steps"].items())}})
+        if progress:
+            _print_progress(runs, q, len(cases), n, noise, load["samples"][-1])
+        if checkpoint is not None and q + 1 < len(cases):
+            checkpoint(_finish(model, cases[:q + 1], cfg, list(questions), list(runs),
+                               {**load, "samples": list(load["samples"]), "end": list(os.getloadavg())}, n_boot))
+    load["end"] = list(os.getloadavg())
+    return _finish(model, cases, cfg, questions, runs, load, n_boot)
+
+
+def _check_budgets(cfg: dict, n: int) -> None:
+    """Every vqa-shap budget must be one its estimator accepts for ``n`` players."""
+    from vqa_shap.measure.estimators import estimator_from_spec
+
+    need = estimator_from_spec(cfg["estimator"]).min_budget(n)
+    small = [level for level in cfg["ours_levels"] if int(round(level * (2 * n + 1))) < need]
+    if small:
+        raise ValueError(f"vqa-shap level(s) {small} are below estimator {cfg['estimator']!r}'s minimum budget "
+                         f"for F = {n} players ({need} evaluations = {need / (2 * n + 1):.2f} permutations)")
+
+
+def _check_readout(loader, prepared, build, q: int, timing_masks: int, max_new_tokens: int, tally: dict) -> None:
+    """Compare the paper's read-out with ours on the full coalition and random ones (seeded by ``q``)."""
+    from vqa_shap.measure.paper_pipeline import paper_score
+
+    n = prepared.n_features
+    rng = np.random.default_rng(q)
+    check = np.concatenate([np.ones(n, dtype=bool)[None], rng.random((max(timing_masks - 1, 0), n)) < 0.5])
+    for mask, ours in zip(check, loader.score(prepared, check)):
+        _compare(paper_score(loader, prepared, mask, max_new_tokens=max_new_tokens, inputs=build), ours, tally)
+
+
+def _print_progress(runs: Sequence[Run], q: int, n_cases: int, n: int, noise: float, load: float) -> None:
+    """One line per question: mean seconds and error per pipeline and budget."""
+    mine: dict[tuple, list[Run]] = {}
+    for r in runs:
+        if r.question == q:
+            mine.setdefault((r.pipeline, r.level), []).append(r)
+    parts = ", ".join(f"{p} x{lv:g} {np.mean([r.seconds for r in rs]):.1f} s "
+                      f"err {np.mean([r.error for r in rs]):.3f}" for (p, lv), rs in mine.items())
+    print(f"  question {q + 1}/{n_cases} (F={n}, reference noise {noise:.4f}, load {load:.1f}): {parts}", flush=True)
+
+
+def _finish(model, cases, cfg, questions, runs, load, n_boot) -> PipelineBench:
+    info, summary = summarise_bench(cfg, questions, [asdict(r) for r in runs], n_boot)
+    return PipelineBench(model=model, n_questions=len(cases), settings=cfg, questions=questions, runs=runs,
+                         load=load, info=info, summary=summary)
+
+
+def summarise_bench(cfg: dict, questions: list[dict], runs: list[dict], n_boot: int) -> tuple[dict, dict]:
+    """The per-model facts (``info``) and the summary of a benchmark's records.
+
+    In full mode the paper's values carry its own read-out, so questions where it differs from
+    vqa-shap's on a checked coalition are left out of the summary (they are counted in ``info``).
+    """
+    from vqa_shap.measure.pipeline_report import summarise
+
+    differ = [i for i, q in enumerate(questions) if q["readout_differs"]]
+    kept = [i for i in range(len(questions)) if cfg["paper_mode"] == "sampled" or i not in differ]
+    info = {key: float(np.mean([q[key] for q in questions]))
+            for key in ("n_features", "n_video", "prompt_tokens", "video_tokens", "reference_seconds")}
+    noises = [q["reference_noise"] for q in questions]
+    info.update(reference_noise_mean=float(np.mean(noises)), reference_noise_max=float(np.max(noises)),
+                readout_checked=sum(q["readout_checked"] for q in questions),
+                readout_differs=sum(q["readout_differs"] for q in questions),
+                readout_max_diff=max(q["readout_max_diff"] for q in questions), questions_differ=len(differ),
+                questions_in_summary=len(kept))
+    return info, summarise(runs, kept or list(range(len(questions))), n_boot=n_boot)
+
+
+def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
+    """One benchmark (as a dict) from runs of the same model and settings on disjoint question sets
+    (e.g. two processes on a 2-core machine); the summary is recomputed over all questions.
+
+    Raises:
+        ValueError: the parts differ in model or settings.
+    """
+    first = parts[0]
+    for part in parts[1:]:
+        if (part["model"], part["settings"]) != (first["model"], first["settings"]):
+            raise ValueError(f"cannot merge benchmarks of different models or settings: {first['model']!r}, "
+                             f"{part['model']!r}")
+    questions, runs, samples = [], [], []
+    for part in parts:
+        runs += [{**r, "question": r["question"] + len(questions)} for r in part["runs"]]
+        questions += part["questions"]
+        samples += part["load"]["samples"]
+    load = {"start": first["load"]["start"], "samples": samples, "end": parts[-1]["load"]["end"],
+            "processes": len(parts)}
+    info, summary = summarise_bench(first["settings"], questions, runs, n_boot)
+    return {**first, "n_questions": len(questions), "questions": questions, "runs": runs, "load": load,
+            "info": info, "summary": summary}
+
+
+# ---------------------------------------------------------------------------------------------
+# question sets
+
+
+def synthetic_cases(n_questions: int, *, seed: int, workdir, n_frames: int | None = None,
+                    loader_family: str = "llava_onevision", protocol=None) -> list[BenchCase]:
+    """Synthetic questions written as videos, built, planned and decoded as ``explain`` does."""
+    from vqa_shap.builders import get_builder
+    from vqa_shap.builders.shapes import N_FRAMES, generate_source
+    from vqa_shap.protocol import get_protocol
+
+    root = generate_source(workdir, n_questions, seed=seed)
+    return _planned_cases(get_builder("synthetic").build(root).configs["synthetic"], root, n_frames or N_FRAMES,
+                          loader_family, protocol or get_protocol("pollard2025"))
+
+
+def _planned_cases(questions, root, n_frames: int, loader_family: str, protocol) -> list[BenchCase]:
+    """Each question's frames planned and decoded from ``root`` as ``explain --frames n_frames`` does."""
+    cases = []
+    for question in questions:
+        plan = protocol.plan_frames(question, Path(root), n_frames, loader_family=loader_family)
+        cases.append(BenchCase(question, tuple(protocol.load_frames(question, Path(root), plan)), plan))
+    return cases
+
+
+def long_video_cases(n_questions: int, *, seed: int, workdir, start: int = 0, loader_family: str = "llava_onevision",
+                     protocol=None) -> list[BenchCase]:
+    """Questions ``start .. start + n_questions - 1`` of the ``short_evidence`` long-video layout
+    (:mod:`vqa_shap.builders.shapes_long_video`: 64 frames, the evidence one short shot) written as
+    videos, all 64 frames planned and decoded as ``explain --frames 64`` does."""
+    from vqa_shap.builders.shapes_long_video import SHORT_TOTAL, short_evidence_items
+    from vqa_shap.protocol import get_protocol
+
+    items = short_evidence_items(start + n_questions, seed, workdir)[start:]
+    return _planned_cases([item.question for item in items], workdir, SHORT_TOTAL, loader_family,
+                          protocol or get_protocol("pollard2025"))
+
+
+_ACTIVITIES = ("cooking a vegetable soup", "repairing a bicycle wheel", "cleaning the kitchen counter",
+               "painting a wooden chair", "planting seeds in the garden", "sorting the laundry",
+               "assembling a bookshelf", "washing the dishes", "packing a suitcase", "baking a loaf of bread",
+               "fixing a leaking tap", "arranging flowers in a vase")
+_TOOLS = ("knife", "wrench", "sponge", "brush", "trowel", "basket", "screwdriver", "towel", "zip bag",
+          "rolling pin", "spanner", "pair of scissors")
+_TEMPLATES = (
+    "What is the overall goal of c in this video, and how does the {tool} help c to reach it?",
+    "Summarise the main steps c takes while {activity}, and explain why c picks up the {tool} near the end.",
+    "Which of the following best describes how the actions of c change over the video, from the first use "
+    "of the {tool} to the last one?",
+    "Taking the whole video into account, why does c keep returning to the {tool} while {activity}?",
+)
+
+
+def realistic_question(index: int):
+    """An EgoSchema-like question of realistic length (~150 text tokens), distinct for every ``index``.
+
+    Returns:
+        ``(question, plan, frames)``: 32 frames of seeded noise (the text differs per index too).
+    """
+    from vqa_shap.measure.loaders import benchmark_question
+    from vqa_shap.schema.records import Question
+
+    base, plan, frames = benchmark_question(realistic=True, seed=index)
+    rng = np.random.default_rng(index)
+    picks = rng.permutation(len(_ACTIVITIES))[:5]
+    activity, tool = _ACTIVITIES[picks[0]], _TOOLS[rng.integers(len(_TOOLS))]
+    text = _TEMPLATES[index % len(_TEMPLATES)].format(activity=activity, tool=tool)
+    options = [f"C is {_ACTIVITIES[p]} and uses the {_TOOLS[(p + k) % len(_TOOLS)]} to finish the task carefully"
+               for k, p in enumerate(picks)]
+    answer = int(rng.integers(5))
+    options[0], options[answer] = options[answer], options[0]
+    question = Question(f"bench-{index}", base.benchmark, base.task, text, tuple(options), answer,
+                        inputs=base.inputs)
+    return question, plan, frames
+
+
+def realistic_cases(n_questions: int, start: int = 0) -> list[BenchCase]:
+    """Questions with realistic proportions (32 frames, ~150 text tokens), distinct texts and videos
+    (indices ``start`` … ``start + n_questions - 1``)."""
+    cases = []
+    for i in range(start, start + n_questions):
+        question, plan, frames = realistic_question(i)
+        cases.append(BenchCase(question, tuple(frames), plan))
+    return cases
