@@ -15,7 +15,8 @@ import pytest
 
 from vqa_shap.measure.paper_pipeline import PaperInputs, letter_step, paper_score, paper_shapley
 from vqa_shap.measure.pipeline import realistic_cases, relative_error, run_pipeline_bench, synthetic_cases
-from vqa_shap.measure.pipeline_report import (END, START, equal_error_speedup, format_table, markers, mean_ci,
+from vqa_shap.measure.stats import mean_ci
+from vqa_shap.measure.pipeline_report import (END, START, equal_error_speedup, format_table, markers,
                                             render_doc, summarise, time_at_error)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,13 +141,13 @@ def test_long_video_cases_slice_the_short_evidence_questions(tmp_path):
 
 
 def test_estimator_specs_carry_options():
-    from vqa_shap.measure.estimators import estimator_from_spec
+    from vqa_shap.estimators import get_estimator
     from vqa_shap.estimators.base import EstimatorError
 
-    assert estimator_from_spec("shared_video:per_video=8").config["per_video"] == 8
-    assert estimator_from_spec("shared_video").config["per_video"] == 4
+    assert get_estimator("shared_video:per_video=8").config["per_video"] == 8
+    assert get_estimator("shared_video").config["per_video"] == 4
     with pytest.raises(EstimatorError):
-        estimator_from_spec("shared_video:per_vid=8")
+        get_estimator("shared_video:per_vid=8")
 
 
 # ------------------------------------------------------------------ statistics on hand-made curves
@@ -155,7 +156,8 @@ def test_estimator_specs_carry_options():
 def test_mean_ci_is_the_student_t_interval():
     mean, half = mean_ci([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
-    assert math.isnan(mean_ci([5.0])[1])
+    assert math.isnan(mean_ci([5.0])[1]) and mean_ci([5.0])[0] == 5.0  # NaN, not 0.0, for one value
+    assert all(math.isnan(v) for v in mean_ci([]))
 
 
 def test_time_at_error_interpolates_log_log():

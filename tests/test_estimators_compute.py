@@ -219,7 +219,8 @@ def test_default_is_the_auto_rule():
 
 @pytest.mark.parametrize("n_players, budget", [(14, 2000), (14, 60), (40, 2000)])
 def test_auto_equals_the_estimator_it_chooses(n_players, budget):
-    from vqa_shap.estimators.auto import choose, member_spec
+    from vqa_shap.estimators.auto import choose
+    from vqa_shap.estimators.spec import format_spec
 
     game = make_game("video_like", n_players, seed=2)
     video = list(game.video_players)
@@ -228,7 +229,7 @@ def test_auto_equals_the_estimator_it_chooses(n_players, budget):
     theirs = get_estimator(name, **options).estimate(Game(game, n_players, video_features=video), budget, seed=3)
     np.testing.assert_array_equal(ours.values, theirs.values)
     np.testing.assert_array_equal(ours.stderr, theirs.stderr)
-    assert ours.estimator == f"auto/{member_spec(name, options)}" and theirs.estimator == name
+    assert ours.estimator == f"auto/{format_spec(name, options)}" and theirs.estimator == name
     assert ours.evaluations == theirs.evaluations
 
 

@@ -119,14 +119,15 @@ def test_tail_must_leave_a_head():
 # ---------------------------------------------------------------- the documented rule
 def test_rule_picks_what_the_docs_say():
     """docs/estimators.md lists examples of the rule as a table; choose() must agree with every row."""
-    from vqa_shap.estimators.auto import choose, member_spec
+    from vqa_shap.estimators.auto import choose
+    from vqa_shap.estimators.spec import format_spec
 
     doc = (ROOT / "docs" / "estimators.md").read_text()
     section = doc.split("<!-- rule-table:start -->", 1)[1].split("<!-- rule-table:end -->", 1)[0]
     rows = re.findall(r"^\| (\d+) \| (\d+) \| (yes|no) \| `([^`]+)` \|", section, flags=re.M)
     assert len(rows) >= 5
     for n, budget, video, spec in rows:
-        assert member_spec(*choose(int(n), int(budget), has_video=video == "yes")) == spec, (n, budget, video)
+        assert format_spec(*choose(int(n), int(budget), has_video=video == "yes")) == spec, (n, budget, video)
 
 
 def test_auto_records_the_member_it_ran():

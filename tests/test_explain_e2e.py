@@ -169,11 +169,12 @@ def test_explain_each_family_end_to_end(family, workspace, tmp_path, request):
         "model": f"tiny-random/{family}", "loader": family, "protocol": "pollard2025",
         "estimator": get_estimator("default").name, "budget": BUDGET, "seed": 0}
     # each explained row names the member the default ran (the settings and error rows name the default)
-    from vqa_shap.estimators.auto import LARGE_CHOICE, SMALL_CHOICE, SMALL_CHOICE_LOW_BUDGET, member_spec
+    from vqa_shap.estimators.auto import LARGE_CHOICE, SMALL_CHOICE, SMALL_CHOICE_LOW_BUDGET
+    from vqa_shap.estimators.spec import format_spec
 
     default = get_estimator("default").name
     ran = {e for e, error in zip(ds["estimator"], ds["error"]) if not error}
-    assert ran and ran <= {f"{default}/{member_spec(*choice)}"
+    assert ran and ran <= {f"{default}/{format_spec(*choice)}"
                            for choice in (SMALL_CHOICE, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE)}
     assert {e for e, error in zip(ds["estimator"], ds["error"]) if error} == {default}
     assert not list(out.glob(f"**/*.tmp-*"))

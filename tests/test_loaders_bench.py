@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vqa_shap.measure import loaders as bench  # noqa: E402
+from vqa_shap.measure.stats import mean_ci  # noqa: E402
 from vqa_shap.loaders import get_loader  # noqa: E402
 from vqa_shap.loaders.testing.tiny import tiny_model_dir  # noqa: E402
 from vqa_shap.protocol import get_protocol  # noqa: E402
@@ -65,9 +66,9 @@ def test_per_evaluation_costs_are_all_measured(small_loader):
 
 
 def test_mean_ci_is_students_t():
-    mean, half = bench.mean_ci([1.0, 2.0, 3.0, 4.0])
+    mean, half = mean_ci([1.0, 2.0, 3.0, 4.0])
     assert mean == 2.5 and half == pytest.approx(3.182446305 * np.std([1, 2, 3, 4], ddof=1) / 2)
-    assert np.isnan(bench.mean_ci([5.0])[1])
+    assert np.isnan(mean_ci([5.0])[1])
 
 
 def test_update_doc_replaces_only_between_markers():

@@ -178,10 +178,18 @@ def shot_detector(text: str) -> str:
 
 
 def estimator(text: str) -> str:
-    """An estimator name (:data:`vqa_shap.estimators.ESTIMATORS`)."""
-    from vqa_shap.estimators import ESTIMATORS
+    """An estimator name (:data:`vqa_shap.estimators.ESTIMATORS`) or spec ``name:key=value,...``
+    (:mod:`vqa_shap.estimators.spec`), its options checked now by building the estimator."""
+    from vqa_shap.estimators import ESTIMATORS, get_estimator
+    from vqa_shap.estimators.base import EstimatorError
+    from vqa_shap.estimators.spec import parse_spec
 
-    return _one_of("estimator", text, ESTIMATORS.names())
+    _one_of("estimator", parse_spec(text)[0], ESTIMATORS.names())
+    try:
+        get_estimator(text)
+    except (EstimatorError, TypeError, ValueError) as exc:
+        _fail(str(exc))
+    return text
 
 
 def interaction_approximator(text: str) -> str:

@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from vqa_shap.estimators.base import Estimate, Estimator
+from vqa_shap.estimators.spec import parse_spec
 from vqa_shap.registry import Registry
 
 __all__ = ["ESTIMATORS", "DEFAULT_ESTIMATOR", "get_estimator", "shapley"]
@@ -62,13 +63,15 @@ ESTIMATORS: Registry = Registry(
 
 
 def get_estimator(name: str, **options) -> Estimator:
-    """Instantiate the estimator registered as ``name`` with its options.
+    """Instantiate the estimator that ``name`` names: a registered name or a spec
+    ``"name:key=value,..."`` (:mod:`vqa_shap.estimators.spec`); keyword options override the spec's.
 
     Raises:
         RegistryError: unknown name (the message lists the valid names).
         EstimatorError: unknown option.
     """
-    return ESTIMATORS.get(name)(**options)
+    name, spec_options = parse_spec(name)
+    return ESTIMATORS.get(name)(**{**spec_options, **options})
 
 
 def shapley(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vqa_shap.estimators.base import Estimator, RawEstimate
+from vqa_shap.estimators.spec import format_spec
 from vqa_shap.game import Game
 
 #: at most this many players, with a budget the regression can use, the default is a regression
@@ -59,11 +60,6 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
     return LARGE_CHOICE
 
 
-def member_spec(name: str, options: dict) -> str:
-    """``"name"`` or ``"name:key=value,..."`` (the spec syntax of ``scripts/bench_estimators.py``)."""
-    return name + (":" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) if options else "")
-
-
 class AutoEstimator(Estimator):
     """The default: :func:`choose` picks the estimator from F and the budget, then runs it (its
     standard errors, efficiency and sampling are the chosen estimator's). The
@@ -83,4 +79,4 @@ class AutoEstimator(Estimator):
 
         name, options = choose(game.n_players, budget, has_video=bool(game.video_player_mask.any()))
         raw = get_estimator(name, **options)._estimate(game, budget, seed, contrasts)
-        return replace(raw, estimator=f"{self.name}/{member_spec(name, options)}")
+        return replace(raw, estimator=f"{self.name}/{format_spec(name, options)}")

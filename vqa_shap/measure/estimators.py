@@ -31,7 +31,7 @@ from vqa_shap.estimators import get_estimator
 from vqa_shap.estimators.base import EstimatorError
 from vqa_shap.game import CostModel, Game
 
-__all__ = ["BenchPoint", "BenchResult", "MEASURED_COST", "parse_spec", "run_benchmark", "budget_to_match",
+__all__ = ["BenchPoint", "BenchResult", "MEASURED_COST", "run_benchmark", "budget_to_match",
            "format_tables", "merge_results", "save_json", "load_json", "DOC_START", "DOC_END", "render_doc", "update_doc"]
 
 #: costs measured on the realistic-proportion LLaVA-OneVision, 1 thread: prefix (system + video)
@@ -39,31 +39,6 @@ __all__ = ["BenchPoint", "BenchResult", "MEASURED_COST", "parse_spec", "run_benc
 MEASURED_COST = CostModel(prefix_cost=55.0, suffix_cost=12.6, full_cost=96.0)
 DOC_START, DOC_END = "<!-- estimators-table:start -->", "<!-- estimators-table:end -->"
 _BOOTSTRAP = 400
-
-
-def parse_spec(spec: str) -> tuple[str, dict]:
-    """``"name"`` or ``"name:key=value,key=value"`` -> ``(name, options)`` (ints/floats/bools parsed)."""
-    name, _, rest = spec.partition(":")
-    options = {}
-    for item in filter(None, rest.split(",")):
-        key, _, raw = item.partition("=")
-        value: object = raw
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                pass
-        if raw in ("True", "False"):
-            value = raw == "True"
-        options[key] = value
-    return name, options
-
-
-def estimator_from_spec(spec: str):
-    """The estimator a spec names: ``"name"`` or ``"name:key=value,..."`` (e.g. ``shared_video:per_video=8``)."""
-    name, options = parse_spec(spec)
-    return get_estimator(name, **options)
 
 
 @dataclass(frozen=True)
@@ -167,7 +142,7 @@ def run_benchmark(
                 truth = test_game.shapley_values[:, test_game.target_output]
                 game = Game(test_game, test_game.n_players, batch_size=batch_size,
                             video_features=list(test_game.video_players), cost_model=cost_model)
-                est = estimator_from_spec(spec).estimate(game, budget, seed)
+                est = get_estimator(spec).estimate(game, budget, seed)
                 phi = est.values[:, test_game.target_output]
                 errors.append(float(np.linalg.norm(phi - truth) / np.linalg.norm(truth)))
                 evals.append(float(est.evaluations))

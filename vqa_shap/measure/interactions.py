@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vqa_shap.measure.pipeline_report import mean_ci
+from vqa_shap.measure.stats import mean_ci
 from vqa_shap.interactions.index import exact_interactions, modality_groups, shapiq_interactions
 
 __all__ = ["QUANTITIES", "key_word", "question_interactions", "run_study", "summarise", "format_table"]

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from vqa_shap.measure.stats import mean_ci
 
 #: EgoSchema-style questions with long options (~150 text tokens, F = 32 frames + ~145 words).
 QUESTIONS = (
@@ -330,17 +331,6 @@ def per_evaluation_costs(loader, prepared, *, repeats: int = 3, seed: int = 0) -
 
 
 # ------------------------------------------------------------------ summary and table
-def mean_ci(values) -> tuple[float, float]:
-    """Mean and the half-width of its 95% confidence interval (Student's t)."""
-    from scipy import stats
-
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return float(values.mean()), float("nan")
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean()), float(half)
-
-
 def summarise(runs: list[QuestionRun]) -> dict[str, list[float]]:
     """``{quantity: [mean, ci95 half-width]}`` over the runs."""
     fields = {"speedup": [r.speedup for r in runs], "paper_s": [r.paper_s for r in runs],

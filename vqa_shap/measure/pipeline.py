@@ -104,14 +104,14 @@ def relative_error(values: np.ndarray, reference: np.ndarray) -> float:
 
 def _ours(loader, case: BenchCase, protocol, estimator: str, budget: int, seed: int, batch_size: int):
     """vqa-shap's pipeline through the public API, timed from ``prepare`` on."""
-    from vqa_shap.measure.estimators import estimator_from_spec
+    from vqa_shap.estimators import get_estimator
     from vqa_shap.game import Game
 
     start = time.perf_counter()
     prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
     game = Game(lambda c: loader.score(prepared, c), prepared.n_features, batch_size=batch_size,
                 video_features=prepared.n_video)
-    estimate = estimator_from_spec(estimator).estimate(game, budget, seed)
+    estimate = get_estimator(estimator).estimate(game, budget, seed)
     return estimate.values, game.evaluations, time.perf_counter() - start
 
 
@@ -270,9 +270,9 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
 
 def _check_budgets(cfg: dict, n: int) -> None:
     """Every vqa-shap budget must be one its estimator accepts for ``n`` players."""
-    from vqa_shap.measure.estimators import estimator_from_spec
+    from vqa_shap.estimators import get_estimator
 
-    need = estimator_from_spec(cfg["estimator"]).min_budget(n)
+    need = get_estimator(cfg["estimator"]).min_budget(n)
     small = [level for level in cfg["ours_levels"] if int(round(level * (2 * n + 1))) < need]
     if small:
         raise ValueError(f"vqa-shap level(s) {small} are below estimator {cfg['estimator']!r}'s minimum budget "

@@ -3,7 +3,7 @@
 Pure functions of the benchmark's records, so the summary and the Markdown tables can be regenerated
 from the committed JSON (``scripts/bench_pipeline.py --from-json``):
 
-* :func:`mean_ci` — mean and 95% confidence half-width over questions (each question's mean over
+* :func:`~vqa_shap.measure.stats.mean_ci` — mean and 95% confidence half-width over questions (each question's mean over
   seeds is one observation: seeds of one question are not independent draws of questions);
 * :func:`time_at_error` — the compute a pipeline needs for a given error, by linear interpolation of
   its error-vs-time curve in log-log coordinates;
@@ -21,8 +21,9 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+from vqa_shap.measure.stats import mean_ci
 
-__all__ = ["START", "END", "markers", "mean_ci", "time_at_error", "equal_error_speedup", "summarise", "format_table",
+__all__ = ["START", "END", "markers", "time_at_error", "equal_error_speedup", "summarise", "format_table",
            "render_doc"]
 
 START = "<!-- pipeline-table:start -->"
@@ -38,16 +39,6 @@ def markers(table: str | None = None) -> tuple[str, str]:
 
 PAPER = "paper"
 OURS = "vqa-shap"
-
-
-def mean_ci(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95% Student-t confidence interval (NaN width for one value)."""
-    from scipy.stats import t
-
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 2:
-        return float(x.mean()), float("nan")
-    return float(x.mean()), float(t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
 
 
 def time_at_error(times: Sequence[float], errors: Sequence[float], target: float) -> tuple[float, bool]:

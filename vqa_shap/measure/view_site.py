@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from vqa_shap.schema.records import Attribution, Feature
+from vqa_shap.measure.stats import mean_ci
 
 _WORDS = ("what", "colour", "was", "the", "shape", "shown", "in", "video", "red", "blue", "circle", "square",
           "green", "yellow", "triangle", "star", "purple", "diamond")
@@ -74,7 +75,7 @@ def bench_view(folder: Path | str, *, n_questions: int = 5000, seeds: tuple[int,
         size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
         runs.append({"seed": seed, "seconds": seconds, "site_bytes": size})
     secs = np.array([r["seconds"] for r in runs])
-    half = _t95(len(secs)) * secs.std(ddof=1) / np.sqrt(len(secs)) if len(secs) > 1 else float("nan")
+    _, half = mean_ci(secs)
     return {"n_questions": n_questions, "bootstrap": bootstrap, "runs": runs, "mean_s": float(secs.mean()),
             "ci95_s": [float(secs.mean() - half), float(secs.mean() + half)], "loadavg_before": load_before,
             "loadavg_after": list(os.getloadavg())}
@@ -100,9 +101,3 @@ def update_doc(text: str, report: dict[str, Any]) -> str:
     from vqa_shap.measure.doc_tables import replace_between
 
     return replace_between(text, DOC_START, DOC_END, render_table(report))
-
-
-def _t95(n: int) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, n - 1))

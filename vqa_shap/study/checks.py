@@ -139,8 +139,9 @@ def _get_builder(name: str):
 
 def _get_estimator(name: str):
     from vqa_shap.estimators import ESTIMATORS
+    from vqa_shap.estimators.spec import parse_spec
 
-    return ESTIMATORS.target(name)
+    return ESTIMATORS.target(parse_spec(name)[0])
 
 
 def _get_protocol(name: str):
