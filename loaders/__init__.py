@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from vqa_shap.errors import VqaShapError
-# the declaration table is read by the core (the protocol asks it too); its names are re-exported here
+# the declaration table is read by the core (the protocol asks it too)
 from vqa_shap.families import families, model_types
 from vqa_shap.registry import Registry
 
@@ -52,8 +52,18 @@ TINY_PREFIX = "tiny-random/"
 
 
 #: family name -> loader class. Every declared family is a member (tested importable).
+def _loader_table() -> dict[str, str]:
+    """family name -> ``module:Class``, each family's per-protocol settings checked by the protocol layer."""
+    from vqa_shap.protocol import check_family_protocols
+
+    table = families()
+    for name, family in table.items():
+        check_family_protocols(name, family.protocols)
+    return {n: f"{f.module}:{f.loader}" for n, f in table.items()}
+
+
 LOADERS: Registry = Registry(
-    "loader", lambda: {n: f"{f.module}:{f.loader}" for n, f in families().items()},
+    "loader", _loader_table,
     base="vqa_shap.loaders.bases.loader:Loader",
 )
 
@@ -73,7 +83,7 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
     """The loader class and checkpoint for a ``--model`` value.
 
     Args:
-        model: ``demo`` / ``demo-long`` (the committed demo models, :func:`vqa_shap.demo.architecture.demo_model_dir`),
+        model: ``demo`` / ``demo-long`` (the committed demo models, :func:`vqa_shap.loaders.demo_models.demo_model_dir`),
             ``tiny-random/<family>`` (built offline once and cached, see
             :func:`vqa_shap.loaders.testing.tiny.tiny_model_dir`), a local ``save_pretrained`` folder, or a Hub id.
         loader: the family; ``None`` = from the checkpoint's ``config.json`` ``model_type``.
@@ -84,7 +94,7 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
     Raises:
         VqaShapError: the family cannot be determined.
     """
-    from vqa_shap.demo.architecture import DEMO_MODELS, demo_model_dir
+    from vqa_shap.loaders.demo_models import DEMO_MODELS, demo_model_dir
 
     if model in DEMO_MODELS:  # the committed demo models (vqa_shap.demo), llava_onevision checkpoints
         if loader is not None and loader != "llava_onevision":

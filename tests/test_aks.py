@@ -92,7 +92,7 @@ def test_explain_sampler_aks_with_the_demo_model(tmp_path):
 
     from vqa_shap.long_video.aks import ModelScorer
     from vqa_shap.cli import main
-    from vqa_shap.demo.architecture import DEMO_MODEL
+    from vqa_shap.loaders.demo_models import DEMO_MODEL
     from vqa_shap.hub.folder import write_questions
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol

@@ -100,7 +100,7 @@ def test_explain_aks_scorer_clip_end_to_end(clip_dir, tmp_path, capsys):
     import torch
 
     from vqa_shap.cli import main
-    from vqa_shap.demo.architecture import DEMO_MODEL
+    from vqa_shap.loaders.demo_models import DEMO_MODEL
     from vqa_shap.hub.folder import write_questions
     from vqa_shap.hub.card import config_vars
     from vqa_shap.protocol import get_protocol

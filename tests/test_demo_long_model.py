@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from vqa_shap.demo.architecture import DEMO_LONG_MODEL, TRAINING_FILE, demo_model_dir
+from vqa_shap.loaders.demo_models import DEMO_LONG_MODEL, demo_model_dir
+from vqa_shap.demo.architecture import TRAINING_FILE
 from vqa_shap.demo.evaluation import evaluate
 
 #: Accuracy the committed model must reach on fresh 64-frame short_evidence questions (every frame

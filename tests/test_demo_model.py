@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.demo.architecture import DEMO_MODEL, TRAINING_FILE, demo_model_dir
+from vqa_shap.loaders.demo_models import DEMO_MODEL, demo_model_dir
+from vqa_shap.demo.architecture import TRAINING_FILE
 from vqa_shap.demo.evaluation import evaluate
 
 #: Held-out accuracy the committed model must have reached on its 300-question evaluation (the issue

@@ -116,3 +116,86 @@ def test_no_python_file_refers_to_notes_outside_the_repository():
     assert REPO_ROOT / "tests" / "test_layout.py" in files
     found = [f"{p.relative_to(REPO_ROOT)}: {m}" for p in files for m in _OUTSIDE.findall(p.read_text(encoding="utf-8"))]
     assert not found, found
+
+
+def _module_files() -> dict[str, Path]:
+    """Every module of the installed package, by dotted name (``builders/`` and ``loaders/`` are
+    ``vqa_shap.builders`` and ``vqa_shap.loaders``)."""
+    roots = {"vqa_shap": PACKAGE, "vqa_shap.builders": REPO_ROOT / "builders", "vqa_shap.loaders": REPO_ROOT / "loaders"}
+    found = {}
+    for package, folder in roots.items():
+        for path in sorted(folder.rglob("*.py")):
+            parts = list(path.relative_to(folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join([package, *parts])] = path
+    return found
+
+
+def _import_graph(files: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the package modules it imports anywhere in its source (function bodies and
+    ``TYPE_CHECKING`` blocks too: a cycle hidden in a function is still a cycle). Importing a
+    submodule counts as importing it and its parent packages, except the importer's own packages."""
+    graph = {}
+    for module, path in files.items():
+        named = {name for _, name in _imported_modules(ast.parse(path.read_text(encoding="utf-8")))}
+        edges = set()
+        for name in named:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                target = ".".join(parts[:i])
+                if target in files and target != module and not module.startswith(target + "."):
+                    edges.add(target)
+        graph[module] = edges
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_check_finds_a_cycle_through_a_function_level_import(tmp_path):
+    sources = {"a": "import vqa_shap.b\n", "b": "def f():\n    from vqa_shap.a import x\n",
+               "c": "from vqa_shap import a\n"}
+    for name, text in sources.items():
+        (tmp_path / f"{name}.py").write_text(text, encoding="utf-8")
+    graph = _import_graph({f"vqa_shap.{name}": tmp_path / f"{name}.py" for name in sources})
+    assert graph == {"vqa_shap.a": {"vqa_shap.b"}, "vqa_shap.b": {"vqa_shap.a"}, "vqa_shap.c": {"vqa_shap.a"}}
+    assert _cycles(graph) == [["vqa_shap.a", "vqa_shap.b"]]
+
+
+def test_the_package_has_no_import_cycle_and_only_commands_import_commands():
+    files = _module_files()
+    assert "vqa_shap.loaders.bases.loader" in files and "vqa_shap.hub.folder" in files and len(files) > 150
+    graph = _import_graph(files)
+    assert not _cycles(graph), "import cycles:\n" + "\n".join(" <-> ".join(c) for c in _cycles(graph))
+    upward = sorted(m for m, edges in graph.items() if not m.startswith(("vqa_shap.commands", "vqa_shap.cli"))
+                    and any(e.startswith("vqa_shap.commands") for e in edges))
+    assert not upward, f"modules outside the commands import vqa_shap.commands: {upward}"

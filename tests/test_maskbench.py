@@ -391,7 +391,7 @@ def test_mask_bench_end_to_end_on_a_tiny_model(explained, capsys):
 
     import datasets
 
-    from vqa_shap.analysis.masking.experiment import load_attributions
+    from vqa_shap.hub.folder import load_attributions
 
     out = explained["root"] / "maskbench"
     assert _mask_bench_cli(explained, out, "--json", str(out / "bench.json")) == 0
@@ -447,7 +447,7 @@ def test_mask_bench_force_last_and_gt_masking(explained):
     for r in last:
         assert r.force_logit == "last" and r.label == questions[r.qid].n_options - 1
     # with every word masked the reordered prompt is the unforced all-masked prompt: same scores
-    from vqa_shap.analysis.masking.experiment import load_attributions
+    from vqa_shap.hub.folder import load_attributions
 
     for attr in load_attributions(explained["attributions"], explained["config"]):
         if attr.error is None:

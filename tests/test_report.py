@@ -101,7 +101,7 @@ def test_report_cli_writes_every_figure_with_decoded_frames(folders, tmp_path, c
 
 def test_question_report_shows_the_frames(folders, tmp_path):
     """The frame tiles of the report are the decoded frames (not placeholders)."""
-    from vqa_shap.analysis.masking.experiment import load_attributions
+    from vqa_shap.hub.folder import load_attributions
     from vqa_shap.analysis.question_report import frame_images, plot_question_report
 
     attr = next(a for a in load_attributions(folders["attributions"], CONFIG) if a.qid == "mv_2")
@@ -132,7 +132,7 @@ def test_report_without_videos_draws_placeholders(folders, tmp_path, capsys):
 
 
 def test_mismatched_frames_fall_back_to_placeholders_with_the_reason(folders):
-    from vqa_shap.analysis.masking.experiment import load_attributions
+    from vqa_shap.hub.folder import load_attributions
     from vqa_shap.analysis.question_report import frame_images
 
     attr = next(a for a in load_attributions(folders["attributions"], CONFIG) if a.qid == "ego_1")
@@ -141,7 +141,7 @@ def test_mismatched_frames_fall_back_to_placeholders_with_the_reason(folders):
 
 
 def test_share_rows_match_the_metrics(folders):
-    from vqa_shap.analysis.masking.experiment import load_attributions
+    from vqa_shap.hub.folder import load_attributions
     from vqa_shap.analysis.metrics import subset_metrics
     from vqa_shap.analysis.plots import share_rows
 

@@ -30,7 +30,7 @@ def explained(tmp_path_factory):
     import torch
 
     from vqa_shap.cli import main
-    from vqa_shap.demo.architecture import DEMO_MODEL
+    from vqa_shap.loaders.demo_models import DEMO_MODEL
     from vqa_shap.hub.folder import write_questions
 
     threads = torch.get_num_threads()
@@ -54,7 +54,7 @@ def explained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_loader():
-    from vqa_shap.demo.architecture import DEMO_MODEL
+    from vqa_shap.loaders.demo_models import DEMO_MODEL
     from vqa_shap.loaders import resolve_model
 
     cls, checkpoint = resolve_model(DEMO_MODEL)
@@ -62,7 +62,7 @@ def demo_loader():
 
 
 def _attributions(ws):
-    from vqa_shap.analysis.masking.experiment import load_attributions
+    from vqa_shap.hub.folder import load_attributions
 
     attrs = {a.qid: a for a in load_attributions(ws["attributions"], CONFIG)}
     assert all(a.error is None for a in attrs.values())
@@ -263,7 +263,8 @@ def test_the_shot_detector_comes_from_the_card_and_falls_back_loudly(caplog):
     from vqa_shap.analysis.masking.masks import MaskBenchError
     from vqa_shap.analysis.masking.players import frame_count, shot_detector_of
     from vqa_shap.schema.records import Attribution, Feature
-    from vqa_shap.long_video.shots import ShotError, default_detector
+    from vqa_shap.long_video.shot_detector import ShotError
+    from vqa_shap.long_video.shots import default_detector
 
     def attribution(*names):
         features = tuple(Feature(n, "video", input=0, time=0.0) for n in names) + (Feature("Which", "question"),)

@@ -71,7 +71,7 @@ def test_explain_players_shots_end_to_end_with_the_demo_model(tmp_path):
     import torch
 
     from vqa_shap.cli import main
-    from vqa_shap.demo.architecture import DEMO_MODEL
+    from vqa_shap.loaders.demo_models import DEMO_MODEL
     from vqa_shap.hub.folder import write_questions
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol

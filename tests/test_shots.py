@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from vqa_shap.long_video.shots import (FrameDiffDetector, ShotError, Shots, get_detector, shot_of, video_shots)
+from vqa_shap.long_video.shots import FrameDiffDetector, Shots, get_detector, shot_of, video_shots
+from vqa_shap.long_video.shot_detector import ShotError
 from vqa_shap.synthetic_inputs import shot_frames, write_frame_folder, write_video
 
 #: Shot lengths with a 1-frame shot and shots of very different lengths.

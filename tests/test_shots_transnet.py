@@ -12,7 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vqa_shap.long_video.shots import ShotError, Shots, get_detector, video_shots  # noqa: E402
+from vqa_shap.long_video.shot_detector import ShotError
+from vqa_shap.long_video.shots import Shots, get_detector, video_shots  # noqa: E402
 from vqa_shap.long_video.transnet import (CONTEXT, STEP, WINDOW, TransNetV2Detector, predict_frames,  # noqa: E402
                                      predictions_to_cuts, window_logits)
 from vqa_shap.long_video.transnet_net import TransNetV2, color_histograms, windowed  # noqa: E402
@@ -360,7 +361,7 @@ def test_explain_with_transnetv2_shot_players_end_to_end(tmp_path, weights):
     import datasets
 
     from vqa_shap.cli import main
-    from vqa_shap.demo.architecture import DEMO_MODEL
+    from vqa_shap.loaders.demo_models import DEMO_MODEL
     from vqa_shap.hub.card import config_vars
 
     torch.set_num_threads(1)

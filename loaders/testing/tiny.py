@@ -215,9 +215,11 @@ def _complete(marker: Path, spec: dict) -> bool:
 def tiny_model_dir(family: str, *, seed: int = 0, realistic: bool = False, cache_dir: str | os.PathLike | None = None) -> Path:
     """The cached folder of a tiny model, built on first use.
 
-    The cache lives in ``cache_dir``, else ``$VQA_SHAP_CACHE/tiny``, else ``<tmp>/vqa-shap-cache/tiny``.
+    The cache lives in ``cache_dir``, else in ``tiny/`` of :func:`vqa_shap.cache_dir.cache_root`.
     """
-    root = Path(cache_dir or os.environ.get("VQA_SHAP_CACHE", "") or Path(tempfile.gettempdir()) / "vqa-shap-cache")
+    from vqa_shap.cache_dir import cache_root
+
+    root = Path(cache_dir or cache_root())
     name = f"{family}-seed{seed}{'-realistic' if realistic else ''}"
     return build_tiny_model(family, root / "tiny" / name, seed=seed, realistic=realistic)
 

@@ -19,7 +19,7 @@ def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat:
     """
     from vqa_shap.hub import folder as hub
     from vqa_shap.analysis.metrics import question_metrics, subset_metrics, subset_rows
-    from vqa_shap.analysis.masking.experiment import load_attributions
+    from vqa_shap.hub.folder import load_attributions
     from vqa_shap.schema.records import Attribution
 
     chosen = hub.select_configs(folder, configs)

@@ -34,11 +34,12 @@ def report_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
     """
     from vqa_shap.hub import folder as hub
     from vqa_shap.analysis.masking import experiment as maskbench
+    from vqa_shap.hub.folder import load_attributions
     from vqa_shap.analysis.report import build_report
     from vqa_shap.errors import VqaShapError
 
     configs = hub.select_configs(attributions, configs)
-    rows = {c: maskbench.load_attributions(attributions, c) for c in configs}
+    rows = {c: load_attributions(attributions, c) for c in configs}
     settings = {c: maskbench.attribution_settings(attributions, c) for c in configs}
     by_config = None
     if questions is not None:

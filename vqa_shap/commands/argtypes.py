@@ -169,7 +169,8 @@ def aks_scorer(text: str) -> str:
 def shot_detector(text: str) -> str:
     """A shot detector: a name (``diff``, ``content``, ``adaptive``) or ``transnetv2:PATH``, a weights
     file loaded and checked now (imports torch only then); returns its spec, the path made absolute."""
-    from vqa_shap.long_video.shots import ShotError, get_detector
+    from vqa_shap.long_video.shot_detector import ShotError
+    from vqa_shap.long_video.shots import get_detector
 
     try:
         return get_detector(text).spec

@@ -114,9 +114,9 @@ def step_load(state: DemoState) -> None:
 def step_explain(state: DemoState) -> None:
     import numpy as np
 
-    from vqa_shap.analysis.masking import experiment as maskbench
+    from vqa_shap.hub.folder import load_attributions
     from vqa_shap.builders.shapes import N_FRAMES, evidence_frames
-    from vqa_shap.demo.architecture import DEMO_MODEL
+    from vqa_shap.loaders.demo_models import DEMO_MODEL
     from vqa_shap.explain.explain_run import ExplainRun, explain_questions
 
     config = state.configs[0]
@@ -127,7 +127,7 @@ def step_explain(state: DemoState) -> None:
         frames=N_FRAMES, budget=state.budget, estimator=DEMO_ESTIMATOR, seed=state.seed, overwrite=True,
         restart=True, progress=False,
     ))
-    attrs = maskbench.load_attributions(state.attributions_dir, result.config)
+    attrs = load_attributions(state.attributions_dir, result.config)
     state.attributions[result.config] = attrs
     questions = {q.qid: q for q in state.questions[config]}
     print(f"  model 'demo' (LLaVA-OneVision, trained on this benchmark), estimator {DEMO_ESTIMATOR!r}, "

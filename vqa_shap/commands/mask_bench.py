@@ -60,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from vqa_shap.hub import folder as hub
     from vqa_shap.analysis.masking import experiment as maskbench
+    from vqa_shap.hub.folder import load_attributions
     from vqa_shap.analysis.masking.players import shot_detector_of
     from vqa_shap.analysis.masking.summary import format_matrix, paper_json, summarize
     from vqa_shap.errors import VqaShapError
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    attrs = maskbench.load_attributions(args.attributions, args.config)
+    attrs = load_attributions(args.attributions, args.config)
     recorded = maskbench.attribution_settings(args.attributions, args.config)
     qconfig = args.questions_config or recorded.get("questions_config")
     if not qconfig:

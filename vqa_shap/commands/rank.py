@@ -77,11 +77,12 @@ def _temporal_unit(attrs, recorded) -> int:
 def run(args: argparse.Namespace) -> int:
     from vqa_shap.hub import folder as hub
     from vqa_shap.analysis.masking import experiment as maskbench
+    from vqa_shap.hub.folder import load_attributions
     from vqa_shap.analysis import ranking
     from vqa_shap.analysis.masking.players import shot_detector_of, temporal_unit_of
     from vqa_shap.errors import VqaShapError
 
-    attrs = maskbench.load_attributions(args.attributions, args.config)
+    attrs = load_attributions(args.attributions, args.config)
     recorded = maskbench.attribution_settings(args.attributions, args.config)
     base = args.json.parent if args.json else Path(".")
     cache = args.cache or base / "ranks" / args.gemini_model / args.config

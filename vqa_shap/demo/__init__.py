@@ -1,6 +1,6 @@
 """The demo model: a small LLaVA-OneVision really trained on the synthetic coloured-shapes benchmark.
 
-``--model demo`` resolves to the committed folder :func:`~vqa_shap.demo.architecture.demo_model_dir` (``loaders/demo_model/``,
+``--model demo`` resolves to the committed folder :func:`~vqa_shap.loaders.demo_models.demo_model_dir` (``loaders/demo_model/``,
 shipped as package data): a ``LlavaOnevisionForConditionalGeneration`` with a small config, saved as
 safetensors with its tokenizer (the WordLevel tokenizer of :mod:`vqa_shap.loaders.testing.tiny` plus the
 synthetic benchmark's words) and its real ``LlavaOnevisionProcessor``. The ``llava_onevision`` loader
@@ -13,7 +13,7 @@ after the letter as a real instruction-tuned model does. Non-evidence frames are
 the masking baseline (zero after normalisation), so masked frames are familiar input. Training is
 deterministic for a seed and a thread count.
 
-The parts: :mod:`~vqa_shap.demo.architecture` (the model and its folder), :mod:`~vqa_shap.demo.batches`
+The parts: :mod:`~vqa_shap.demo.architecture` (the model), :mod:`~vqa_shap.demo.batches`
 (training batches and losses), :mod:`~vqa_shap.demo.training` and :mod:`~vqa_shap.demo.evaluation`. They
 import torch and transformers only inside functions. Nothing in the core imports this package.
 """

@@ -1,4 +1,4 @@
-"""The demo model's architecture and folder: a small LLaVA-OneVision built from real transformers classes.
+"""The demo model's architecture: a small LLaVA-OneVision built from real transformers classes.
 
 Imports torch and transformers only inside functions.
 """
@@ -6,46 +6,13 @@ Imports torch and transformers only inside functions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from vqa_shap.errors import VqaShapError
 
-#: The ``--model`` value that names the demo model.
-DEMO_MODEL = "demo"
-#: The ``--model`` value of the long-video demo model (the demo model fine-tuned on 64-frame videos).
-DEMO_LONG_MODEL = "demo-long"
-#: ``--model`` value -> (folder under ``loaders/``, the training command's extra arguments).
-DEMO_MODELS = {
-    DEMO_MODEL: ("demo_model", ""),
-    DEMO_LONG_MODEL: ("demo_long_model", " --resume loaders/demo_model --layout short_evidence --steps 2500 --lr 1e-3"),
-}
 #: Video layouts the demo models are trained and evaluated on: the benchmark's 8-frame videos, or the
 #: 64-frame ``short_evidence`` long videos of :mod:`vqa_shap.builders.shapes_long_video`.
 TRAIN_LAYOUTS = ("frames", "short_evidence")
 #: File in the model folder recording how it was trained and how well it does.
 TRAINING_FILE = "vqa_shap_training.json"
-
-
-def demo_model_dir(model: str = DEMO_MODEL) -> Path:
-    """A committed demo model's folder (``loaders/demo_model/``, ``loaders/demo_long_model/``).
-
-    Args:
-        model: the ``--model`` value, a key of :data:`DEMO_MODELS`.
-
-    Raises:
-        VqaShapError: an unknown name, or the folder or its weights are missing (train it with
-            scripts/train_demo_model.py).
-    """
-    from vqa_shap import loaders
-
-    if model not in DEMO_MODELS:
-        raise VqaShapError(f"unknown demo model {model!r}; valid: {', '.join(DEMO_MODELS)}")
-    name, recipe = DEMO_MODELS[model]
-    folder = Path(loaders.__file__).resolve().parent / name
-    if not (folder / "model.safetensors").is_file():
-        raise VqaShapError(f"{folder}: the demo model is missing; train it with "
-                           f"python scripts/train_demo_model.py --out {folder}{recipe}")
-    return folder
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vqa_shap.demo.architecture import TRAIN_LAYOUTS, demo_model_dir
+from vqa_shap.demo.architecture import TRAIN_LAYOUTS
+from vqa_shap.loaders.demo_models import demo_model_dir
 
 
 @dataclass(frozen=True)

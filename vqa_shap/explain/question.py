@@ -44,14 +44,13 @@ class QuestionExplainer:
         loader: a loaded :class:`vqa_shap.loaders.bases.loader.Loader`.
         settings: the run's settings.
         video_root: folder the questions' input paths are relative to.
-        batch_size: coalitions per batched forward.
         protocol: the protocol instance (default: ``get_protocol(settings.protocol)``).
         shot_cache: folder caching shot boundaries per video (``settings.players == "shots"``);
             ``None``: detect again for every question.
     """
 
     def __init__(self, loader, settings: ExplainSettings, video_root: str | os.PathLike, *,
-                 batch_size: int = DEFAULT_BATCH_SIZE, protocol=None, estimator: str | None = None,
+                 protocol=None, estimator: str | None = None,
                  shot_cache: str | os.PathLike | None = None):
         from vqa_shap.estimators import get_estimator
         from vqa_shap.protocol import get_protocol
@@ -59,7 +58,6 @@ class QuestionExplainer:
         self.loader = loader
         self.settings = settings
         self.video_root = Path(video_root)
-        self.batch_size = int(batch_size)
         self.protocol = protocol if protocol is not None else get_protocol(settings.protocol)
         self.estimator = get_estimator(estimator or settings.estimator)
         self.shot_cache = shot_cache

@@ -209,6 +209,29 @@ def load_questions(folder: str | os.PathLike, config: str) -> list:
     return [Question.from_row(row) for row in load_questions_dataset(folder, config)]
 
 
+def load_attributions(folder: str | os.PathLike, config: str) -> list:
+    """The typed :class:`~vqa_shap.schema.records.Attribution` rows of one attributions config.
+
+    Raises:
+        VqaShapError: the folder/config does not exist or is not an attributions dataset, or a row
+            is inconsistent (named by its position and qid).
+    """
+    from vqa_shap.schema.records import Attribution
+
+    dataset = load_config(folder, config)
+    missing = [c for c in ("qid", "model", "shapley", "features", "answer") if c not in dataset.column_names]
+    if missing:
+        raise VqaShapError(f"{folder}: config {config!r} is not an attributions dataset (no column(s) {missing})")
+    attributions = []
+    for index, row in enumerate(dataset):
+        try:
+            attributions.append(Attribution.from_row(row))
+        except (ValueError, TypeError, KeyError) as exc:  # a hand-edited or foreign dataset
+            raise VqaShapError(f"{folder}: config {config!r}: row {index} (qid {row.get('qid')!r}): "
+                               f"{str(exc) or type(exc).__name__}") from None
+    return attributions
+
+
 # --------------------------------------------------------------------------------------------------
 # writing
 

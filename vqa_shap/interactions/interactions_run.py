@@ -98,7 +98,7 @@ class InteractionsJob(AttributionsJob):
         return json.dumps(extra, sort_keys=True)
 
     def explainer(self, loader, settings, run: ExplainRun, shot_cache=None) -> "InteractionExplainer":
-        return InteractionExplainer(loader, settings, run.video_root, job=self, batch_size=run.batch_size,
+        return InteractionExplainer(loader, settings, run.video_root, job=self,
                                     phi=self._phi_rows(run), shot_cache=shot_cache)
 
     def _phi_rows(self, run: ExplainRun) -> dict[str, dict[str, Any]] | None:

@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from vqa_shap.atomic_files import file_digest
-from vqa_shap.long_video.shots import ShotDetector, ShotError
+from vqa_shap.long_video.shot_detector import ShotDetector, ShotError
 
 __all__ = ["TransNetV2Detector", "window_logits", "predict_frames", "predictions_to_cuts", "load_network",
            "WINDOW", "STEP", "CONTEXT", "DEFAULT_THRESHOLD"]

@@ -16,16 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vqa_shap.cache_dir import cache_root
 from vqa_shap.measure.games import TableGame
 
-__all__ = ["default_cache_dir", "demo_question_game", "enumerate_table", "demo_table_game"]
-
-
-def default_cache_dir() -> Path:
-    """``$VQA_SHAP_CACHE`` or ``$XDG_CACHE_HOME/vqa-shap`` (``~/.cache/vqa-shap``)."""
-    if os.environ.get("VQA_SHAP_CACHE"):
-        return Path(os.environ["VQA_SHAP_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vqa-shap"
+__all__ = ["demo_question_game", "enumerate_table", "demo_table_game"]
 
 
 def demo_question_game(n_frames: int = 8, question: int = 0, seed: int = 0, workdir: str | os.PathLike | None = None):
@@ -83,7 +77,7 @@ def demo_table_game(n_frames: int = 8, question: int = 0, cache_dir: str | os.Pa
     _, checkpoint = resolve_model("demo")
     weights = sorted(Path(checkpoint).glob("*.safetensors"))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in weights)).hexdigest()[:12]
-    path = Path(cache_dir or default_cache_dir()) / f"demo_table_f{n_frames}_q{question}_{digest}.npz"
+    path = Path(cache_dir or cache_root()) / f"demo_table_f{n_frames}_q{question}_{digest}.npz"
     if path.exists():
         data = np.load(path)
         return TableGame("demo_model", int(data["n_players"]), data["table"], video_players=tuple(range(int(data["n_video"]))),

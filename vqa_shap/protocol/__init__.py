@@ -19,10 +19,12 @@ describes the feature layout and the paper's choices.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from vqa_shap.protocol.base import Protocol
 from vqa_shap.registry import Registry
 
-__all__ = ["PROTOCOLS", "get_protocol"]
+__all__ = ["PROTOCOLS", "get_protocol", "check_family_protocols"]
 
 #: Protocol name -> class.
 PROTOCOLS: Registry = Registry("protocol", {"pollard2025": "vqa_shap.protocol.pollard2025:Pollard2025"},
@@ -36,3 +38,26 @@ def get_protocol(name: str = "pollard2025") -> Protocol:
         vqa_shap.errors.RegistryError: unknown name (the message lists the valid ones).
     """
     return PROTOCOLS.get(name)()
+
+
+def check_family_protocols(family: str, protocols: Mapping[str, Mapping[str, str]]) -> None:
+    """Check what a model family declares per protocol (:func:`vqa_shap.families.declare_family`):
+    known protocols, baselines and samplers.
+
+    Raises:
+        vqa_shap.errors.RegistryError: naming the family, the protocol and the bad value.
+    """
+    from vqa_shap.errors import RegistryError
+    from vqa_shap.protocol.base import BASELINES
+    from vqa_shap.protocol.samplers import SAMPLERS
+
+    for protocol, settings in protocols.items():
+        where = f"family {family!r}: protocols[{protocol!r}]"
+        if protocol not in PROTOCOLS:
+            raise RegistryError(f"{where}: unknown protocol; valid protocols: {', '.join(PROTOCOLS.names())}")
+        if settings.get("baseline", BASELINES[0]) not in BASELINES:
+            raise RegistryError(f"{where}: unknown baseline {settings['baseline']!r}; "
+                                f"valid baselines: {', '.join(BASELINES)}")
+        if settings.get("sampler", "linspace") not in SAMPLERS:
+            raise RegistryError(f"{where}: unknown sampler {settings['sampler']!r}; "
+                                f"valid samplers: {', '.join(SAMPLERS)}")

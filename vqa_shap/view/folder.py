@@ -104,13 +104,13 @@ def _questions_configs(questions, qconfigs: Sequence[str] | None, settings) -> l
 
 def _load(attributions, configs: list[str], *, named: bool):
     """The configs' rows; a config of another schema is skipped (listed) unless the user named it."""
-    from vqa_shap.analysis.masking import experiment as maskbench
     from vqa_shap.errors import VqaShapError
+    from vqa_shap.hub.folder import load_attributions
 
     rows, skipped = {}, []
     for config in configs:
         try:
-            rows[config] = maskbench.load_attributions(attributions, config)
+            rows[config] = load_attributions(attributions, config)
         except (VqaShapError, ValueError, KeyError, TypeError) as exc:  # another schema, or rows that do not fit
             reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             if named:

@@ -166,33 +166,9 @@ def maskbench_features():
 # frames of an attribution
 
 
-def load_attributions(folder: Path | str, config: str) -> list[Attribution]:
-    """The typed rows of one attributions config of a Hub-style folder.
-
-    Raises:
-        VqaShapError: the folder/config does not exist or is not an attributions dataset, or a row
-            is inconsistent (named by its position and qid).
-    """
-    from vqa_shap.hub import folder as hub
-
-    dataset = hub.load_config(folder, config)
-    missing = [c for c in ("qid", "model", "shapley", "features", "answer") if c not in dataset.column_names]
-    if missing:
-        raise VqaShapError(f"{folder}: config {config!r} is not an attributions dataset (no column(s) {missing})")
-    attributions = []
-    for index, row in enumerate(dataset):
-        try:
-            attributions.append(Attribution.from_row(row))
-        except (ValueError, TypeError, KeyError) as exc:  # a hand-edited or foreign dataset
-            raise VqaShapError(f"{folder}: config {config!r}: row {index} (qid {row.get('qid')!r}): "
-                               f"{str(exc) or type(exc).__name__}") from None
-    return attributions
-
-
 def attribution_settings(folder: Path | str, config: str) -> dict[str, Any]:
     """The settings an attributions config's card records (``model``, ``n_frames``, ``sampler``,
     ``questions_config``, …, as written by ``vqa-shap explain``); ``{}`` when the card has none."""
-    from vqa_shap.hub import folder as hub
     from vqa_shap.hub.card import config_vars
 
     return config_vars(folder, config)

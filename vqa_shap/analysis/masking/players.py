@@ -91,7 +91,8 @@ def shot_detector_of(attributions: Sequence[Attribution], recorded: Mapping[str,
         vqa_shap.long_video.shots.ShotError: an unknown detector name (the message lists the valid ones), or a
             recorded detector that needs a weights file this machine does not have at that name.
     """
-    from vqa_shap.long_video.shots import ShotError, default_detector, get_detector
+    from vqa_shap.long_video.shot_detector import ShotError
+    from vqa_shap.long_video.shots import default_detector, get_detector
 
     if not any(has_shot_players(a.features) for a in attributions if a.error is None):
         return None
