@@ -349,7 +349,7 @@ def test_sampler_table_applies_the_formulas_to_one_input():
 def test_protocol_package_holds_the_registry_and_names_only_its_own():
     import vqa_shap.protocol as package
 
-    assert package.__all__ == ["PROTOCOLS", "get_protocol"]
+    assert package.__all__ == ["PROTOCOLS", "get_protocol", "check_family_protocols"]
     assert all(hasattr(package, name) for name in package.__all__)
     assert not hasattr(package, "_letter") and not hasattr(package, "FramePlan")  # one import path per name
 
