@@ -40,12 +40,11 @@ Modules: :mod:`~vqa_shap.explain.workdir` (names, shards, settings, work directo
 """
 
 from vqa_shap.explain.merge import MergeResult, assemble, find_work_dirs, merge_shards
-from vqa_shap.explain.question import (
-    DEFAULT_BATCH_SIZE, MAX_PLAYERS, QUESTION_ERRORS, QuestionExplainer, check_inputs_contained,
-)
-from vqa_shap.explain.run import (
-    DEFAULT_BUDGET, DEFAULT_ESTIMATOR, DEFAULT_FRAMES, DEFAULT_PROTOCOL, ExplainResult, ExplainRun,
-    explain_questions, load_fresh,
+from vqa_shap.estimators import DEFAULT_ESTIMATOR
+from vqa_shap.explain.question import QUESTION_ERRORS, QuestionExplainer, check_inputs_contained
+from vqa_shap.explain.run import ExplainResult, ExplainRun, explain_questions, load_fresh
+from vqa_shap.explain_options import (
+    DEFAULT_BATCH_SIZE, DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL, MAX_PLAYERS,
 )
 from vqa_shap.explain.workdir import (
     RESULT_SUFFIX, SETTINGS_FILE, WORK_DIRNAME, ExplainError, ExplainInputError, ExplainSettings, Shard,
