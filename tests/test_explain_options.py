@@ -171,3 +171,13 @@ def test_the_on_error_policies_are_the_builders_own(tmp_path, capsys):
     path.write_text(text)
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
     assert f"valid on_error values: {', '.join(ON_ERROR)}" in capsys.readouterr().err
+
+
+def test_the_options_table_in_the_docs_is_generated_from_the_declaration():
+    from vqa_shap.explain_options import DOC_END, DOC_START, options_table
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text(encoding="utf-8")
+    committed = text[text.index(DOC_START) + len(DOC_START):text.index(DOC_END)].strip()
+    assert committed == options_table(), "regenerate it: python scripts/docs_options.py"
+    for option in study_options():
+        assert f"| `{option.cli_flag}` | `{option.name}` |" in committed

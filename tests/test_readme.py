@@ -306,3 +306,18 @@ def test_interactions_example_prints_what_its_comments_say(capsys):
     ns = _run(_block("python", INTERACTIONS_API))
     assert capsys.readouterr().out.strip() == "((0, 1), (0, 2), (1, 2)) [ 1. -1.  0.]"
     assert ns["approx"].estimator == "KernelSHAPIQ" and ns["approx"].budget == 6
+
+
+def test_the_readme_python_api_names_real_parameters():
+    """The README's API table calls each function with its own parameter names (it once showed
+    ``n_players``, which raises TypeError)."""
+    import importlib
+    import inspect
+
+    calls = re.findall(r"`(vqa_shap(?:\.\w+)+)\(([\w, ]+)\)`", README.read_text(encoding="utf-8"))
+    assert any(name == "vqa_shap.shapley" for name, _ in calls), calls
+    for dotted, args in calls:
+        module, _, attr = dotted.rpartition(".")
+        params = list(inspect.signature(getattr(importlib.import_module(module), attr)).parameters)
+        named = [a.strip() for a in args.split(",")]
+        assert named == params[:len(named)], (dotted, named, params)

@@ -290,3 +290,22 @@ def result_options() -> tuple[Option, ...]:
 def run_arguments(values: Any) -> dict[str, Any]:
     """The ``ExplainRun`` keyword arguments among ``values``' attributes (an argparse namespace, a study spec)."""
     return {o.name: getattr(values, o.name) for o in EXPLAIN_OPTIONS if o.run_field and hasattr(values, o.name)}
+
+
+#: The markers of the options table in docs/explain.md (written by scripts/docs_options.py).
+DOC_START, DOC_END = "<!-- explain-options:start -->", "<!-- explain-options:end -->"
+
+
+def options_table() -> str:
+    """The markdown table of every option: flag, study key, type, default, bounds or values, help."""
+    lines = ["| option | study key | type | default | valid | what |", "|---|---|---|---|---|---|"]
+    for o in EXPLAIN_OPTIONS:
+        flag = o.name.upper() if o.positional else o.cli_flag
+        valid = (f"{o.low} to {o.high}" if o.high is not None else f">= {o.low}") if o.low is not None else \
+            " / ".join(o.choices) if o.choices else ""
+        default = "required" if o.required or o.positional else "" if o.default in (None, False, True) \
+            else f"`{o.default}`"
+        kind = {Path: "path", bool: "flag"}.get(o.kind, o.kind.__name__)
+        lines.append(f"| `{flag}` | {f'`{o.name}`' if o.study else ''} | {kind} | {default} | {valid} | "
+                     f"{o.help.replace('|', '/').replace('<', '&lt;')} |")
+    return "\n".join(lines)
