@@ -321,3 +321,27 @@ def test_the_readme_python_api_names_real_parameters():
         params = list(inspect.signature(getattr(importlib.import_module(module), attr)).parameters)
         named = [a.strip() for a in args.split(",")]
         assert named == params[:len(named)], (dotted, named, params)
+
+
+def test_the_readme_test_command_requires_the_browser_tests_as_ci_does():
+    """CI runs the README's command; that command asks for the browser tests (VQA_SHAP_BROWSER=1), so a
+    machine that cannot run them fails them instead of skipping 11 tests CI runs."""
+    root = REPO_ROOT
+    readme, ci = README.read_text(encoding="utf-8"), (root / ".ci" / "run").read_text(encoding="utf-8")
+    assert "bash scripts/run_tests.sh    #" in readme
+    assert [line for line in ci.splitlines() if line.startswith("bash ")] == ["bash scripts/run_tests.sh -q --timeout=1800"]
+    script = (root / "scripts" / "run_tests.sh").read_text(encoding="utf-8")
+    assert 'export VQA_SHAP_BROWSER="${VQA_SHAP_BROWSER:-1}"' in script
+    assert script.index("VQA_SHAP_BROWSER=") < script.index("setup_env.sh\"")  # setup sees it: installs chromium
+
+
+@pytest.mark.parametrize("required", ["1", "0"])
+def test_browser_tests_that_cannot_run_fail_under_the_readme_command_and_skip_otherwise(required, tmp_path):
+    env = {**os.environ, "VQA_SHAP_BROWSER": required, "PATH": str(tmp_path)}  # no chromium on this PATH
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests/test_view_browser.py", "-q", "-p", "no:cacheprovider"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if required == "1":
+        assert done.returncode == 1 and "headless Chromium not found" in done.stdout, done.stdout[-2000:]
+        assert "VQA_SHAP_BROWSER=0 bash scripts/run_tests.sh" in done.stdout and " passed" not in done.stdout
+    else:
+        assert done.returncode == 0 and " skipped" in done.stdout and "error" not in done.stdout, done.stdout[-2000:]
