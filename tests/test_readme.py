@@ -345,3 +345,13 @@ def test_browser_tests_that_cannot_run_fail_under_the_readme_command_and_skip_ot
         assert "VQA_SHAP_BROWSER=0 bash scripts/run_tests.sh" in done.stdout and " passed" not in done.stdout
     else:
         assert done.returncode == 0 and " skipped" in done.stdout and "error" not in done.stdout, done.stdout[-2000:]
+
+
+def test_the_contributing_guide_names_files_that_exist():
+    text = (DOCS / "contributing.md").read_text(encoding="utf-8")
+    named = {p for p in re.findall(r"`([\w./-]+\.(?:py|md|json|sh))`", text)}
+    assert {"builders/__init__.py", "vqa_shap/estimators/__init__.py", "vqa_shap/explain_options.py",
+            "tests/test_builders.py"} <= named
+    missing = sorted(p for p in named if not (REPO_ROOT / p).is_file())
+    assert not missing, missing
+    assert "docs/contributing.md" in README.read_text(encoding="utf-8")
