@@ -210,8 +210,8 @@ def test_question_that_cannot_fit_is_an_error_row_not_a_crash(ws, tmp_path):
     errors = result.dataset["error"]
     assert errors[0] is None and errors[2] is None
     assert f"exceed the limit of {MAX_PLAYERS}" in errors[1]
-    # the largest budget the options allow (argtypes.MAX_BUDGET) times 300 players is more than fits
-    from vqa_shap.commands.argtypes import MAX_BUDGET
+    # the largest budget the options allow (MAX_BUDGET) times 300 players is more than fits
+    from vqa_shap.explain_options import MAX_BUDGET
 
     long = " ".join(["word"] * 300) + "?"
     _write(tmp_path / "long", [dataclasses.replace(q[0], question=long), questions[1],

@@ -64,7 +64,8 @@ class Option:
         choices: the valid values of a fixed-choice option.
         validate: checks (and normalises) a string value, raising :class:`OptionError` (names by their
             registries, device and dtype names, detector and scorer specs).
-        cli_type: the :mod:`~vqa_shap.commands.argtypes` converter of a folder or file argument.
+        cli_type: the name of its command-line type in :mod:`~vqa_shap.commands.argtypes` (which, for
+            an integer or a checked string, is built from this option's bounds or ``validate``).
         required, positional: command-line shape.
         study: a study file's ``explain:`` may set it.
         result: it determines the attributions' numbers (recorded; a study step redoes work on a change).

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from vqa_shap import explain_options
-from vqa_shap.explain_options import (  # noqa: F401  (the bounds, here for the other commands' arguments)
-    MAX_BATCH, MAX_BUDGET, MAX_SEED, MAX_THREADS, OPTIONS, OptionError, check_range,
-)
+from vqa_shap.explain_options import OPTIONS, OptionError, check_range
 
 #: Bootstrap resamples (each is a pass over the questions).
 MAX_BOOTSTRAP = 1_000_000
