@@ -1,28 +1,9 @@
 """A synthetic video benchmark with known evidence frames: coloured shapes on a black background.
 
-Each question is about a short video (default 8 frames at 1 fps) in which the answer is visible in
-only one or two *evidence frames*; the other frames show distractor shapes or nothing. The answer
-therefore needs the video (the right frames), the question (which shape or colour is asked about) and
-the options (which letter holds the right word), so Shapley attributions have a ground truth to be
-checked against: the evidence frames, recorded in ``extra["evidence_frames"]``.
-
-Question templates (the ``task`` column):
-
-* ``colour_of_shape`` — "What colour was the square?" (options: colours). Distractor frames show the
-  *other* shapes, in any colour (also the option colours), so colour alone does not answer it.
-* ``shape_of_colour`` — "Which shape was red?" (options: shapes). Distractor frames show other shapes
-  in other colours.
-* ``shape_shown`` — "Which shape was shown?" (options: shapes). The other frames are empty.
-
-Everything is deterministic from a seed. :func:`generate_source` writes the source folder the
-``synthetic`` builder reads (``questions.json`` + ``videos/<qid>.mp4``, near-lossless H.264 written
-by :func:`vqa_shap.synthetic_inputs.write_video`) in seconds; :func:`sample_items` gives the same questions with
-their frames in memory (used to train the demo model without writing files).
-
-Source folder::
-
-    questions.json     [{qid, task, question, options, answer, video, fps, evidence_frames, frames}, …]
-    videos/<qid>.mp4
+The answer is visible in only one or two frames (``extra["evidence_frames"]``), and needs the
+question and the options too, so attributions have a ground truth to be checked against.
+:func:`generate_source` writes the source folder the ``synthetic`` builder reads; :func:`sample_items`
+gives the same questions in memory (the demo model's training). Tasks and layout: docs/demo.md#the-synthetic-benchmark.
 """
 
 from __future__ import annotations

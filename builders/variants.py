@@ -1,45 +1,9 @@
-"""Extra-answer variants of a benchmark: ``easy`` and ``hard_<N>`` (the paper's extra-answer study; docs/builders.md), reproducibly.
+"""Extra-answer variants of a benchmark, ``easy`` and ``hard_<N>`` (the paper's extra-answer study),
+reproducible from a seed.
 
-* ``easy``: the questions are paired with a rejection-sampled derangement of themselves
-  (``numpy.random.default_rng(seed)``, shuffled until no question is its own donor, at least once);
-  each question's distractor slots (ascending, answer excluded) receive its donor's distractors in
-  order. The correct option and its index are unchanged. With ``dedupe=False`` a slot the donor
-  cannot fill keeps its own distractor (the paper's ``zip``); with ``dedupe=True`` (default) a donor
-  distractor equal to a text already placed is skipped and, when the donor runs short, the donors of
-  the following positions serve in turn (then the question's own distractors), so no option is ever
-  repeated.
-* ``hard_<N>``: ``N`` distractors drawn with ``rng.choice(pool, N, replace=False)`` from a pool of other
-  questions' options are appended, then ``(original index, option)`` pairs are shuffled with the same
-  generator and the answer index follows its option. The task pool per benchmark:
-
-  - ``egoschema`` (and any benchmark without a rule): every other question's options;
-  - ``hd-epic``: other questions whose qid contains this question's type, de-duplicated keeping the
-    first occurrence (the paper de-duplicates with ``list(set(...))``, whose order depends on
-    ``PYTHONHASHSEED``; ours is the same set in a fixed order). When that pool is smaller than ``N``:
-    the counting types use the strings ``"0" … str(N + 4)`` minus the question's own options, and
-    ``3d_perception_fixture_location`` drops the correct option and adds ``"<(h % 12) * 30> degrees"``
-    for every remaining ``"h o'clock"``;
-  - ``lvbench``: other questions sharing at least one question type (``extra["question_type"]``);
-  - ``mvbench`` (the paper has no MVBench variants; our choice): other questions of the same task.
-
-  With ``dedupe=True``, a task pool with fewer than ``N`` distinct new texts is *widened*
-  (:class:`~vqa_shap.builders.variant_pools.WiderPools`): all of it is kept and the rest is drawn from the
-  options of tasks with the same answer type (number, yes/no, direction, text), then, for numbers,
-  generated integers, then the whole benchmark; ``extra["distractor_pools"]`` counts what each pool
-  gave. Questions that even the whole benchmark cannot serve are listed, by task, in one error.
-
-  One generator is consumed sequentially: per question one ``choice`` then one ``shuffle``.
-
-``dedupe=True`` (our default) never adds a distractor that duplicates, after normalisation (the paper's
-``lower().strip()`` plus whitespace collapsing), an option already present or already added.
-A source question's own repeated options are never edited. ``dedupe=False`` reproduces the paper,
-duplicates included (and never widens a pool).
-
-Options are copied verbatim (stored text is never normalised); qids are unchanged; ``option_origin``
-records the ``(qid, index)`` every option came from, or ``("", -1)`` (:data:`UNKNOWN_ORIGIN`) for a
-generated string such as ``"3"`` or ``"90 degrees"`` that belongs to no question.
-Pools come from the questions passed in, so variants of a subset draw from that subset only.
-Everything is deterministic given ``seed`` (no set or hash order is involved).
+``dedupe=True`` (default) never repeats an option and widens a task pool that is too small
+(:mod:`~vqa_shap.builders.variant_pools`); ``dedupe=False`` reproduces the paper's sampling. The
+donors, pools per benchmark and ``option_origin``: docs/builders.md#variants-and-their-distractor-pools.
 """
 
 from __future__ import annotations

@@ -1,39 +1,11 @@
-"""Model loaders: one module per model family, a lazy registry built from their declarations.
+"""Model loaders: one module per model family, found through a lazy registry built from their declarations.
 
-**One file per family.** A family module (e.g. ``loaders/llava_onevision.py``) holds the loader class
-and, at its top level, one literal declaration::
-
-    FAMILY = declare_family(
-        "llava_onevision",                       # the family name (--loader, tiny-random/<name>)
-        loader="LlavaOnevisionLoader",           # the Loader subclass in this module
-        model_types=("llava_onevision",),        # config.json model_type values it loads
-        tiny="build_tiny",                       # optional: function(tokenizer, realistic) -> (model, processor)
-        protocols={"pollard2025": {"baseline": "normalized_zero", "sampler": "linspace"}},
-    )
-
-    class LlavaOnevisionLoader(ChatVLMLoader):
-        family = FAMILY.name
-
-Adding a family is adding such a file: nothing else lists it. The registry stays explicit and lazy:
-the package's modules are enumerated with :func:`pkgutil.iter_modules` and the declarations are read
-from their *source* (``ast``, no import) by the core's table :mod:`vqa_shap.families` (which the
-protocol asks too; its names are re-exported here), so
-``import vqa_shap.loaders`` imports neither torch nor transformers, and listing the families imports no
-family module. A module is imported only when its family is asked for (:func:`get_loader`,
-``tiny-random/<family>``). The same ``declare_family`` call runs when the module is imported, so the
-declaration read from source and the one in the module are the same value (a test checks it).
-
-What a declaration feeds:
-
-* :data:`LOADERS` (``get_loader(name)``) and :func:`resolve_model` (``--model``/``--loader``);
-* :data:`MODEL_TYPES` (config ``model_type`` -> family), for checkpoints given without ``--loader``;
-* :func:`vqa_shap.loaders.testing.tiny.build_tiny_model` (``tiny-random/<family>``, offline tests);
-* :func:`protocol_settings`: per protocol, the family's masked-frame ``baseline`` (``"black"`` or
-  ``"normalized_zero"``) and its default frame ``sampler`` where the benchmark does not fix one.
-
-``resolve_model(model)`` turns a ``--model`` value (a Hub id, a local folder, ``demo`` or
-``tiny-random/<family>``) into ``(loader class, checkpoint)``. docs/loaders.md explains how to add a
-family.
+A family module holds its loader class and one top-level literal ``FAMILY = declare_family(...)``,
+read from source without importing it (:mod:`vqa_shap.families`), so ``import vqa_shap.loaders``
+imports neither torch nor transformers and adding a family is adding one file. A declaration feeds
+:data:`LOADERS`, :data:`MODEL_TYPES`, the tiny models and :func:`protocol_settings`;
+:func:`resolve_model` turns ``--model`` into ``(loader class, checkpoint)``. Adding a family:
+docs/contributing.md.
 """
 
 from __future__ import annotations

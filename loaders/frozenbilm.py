@@ -1,28 +1,10 @@
-"""FrozenBiLM (Yang et al., 2022), How2QA checkpoint, rebuilt from transformers parts.
+"""FrozenBiLM (Yang et al., 2022), How2QA checkpoint, rebuilt from transformers parts (DeBERTa-v2 with
+adapters + CLIP ViT-L/14 frame features): one ``... Is it '{option}'? [MASK].`` prompt per option,
+scored by ``P("Yes")``.
 
-Architecture (docs/loaders.md): a frozen DeBERTa-v2 MLM with bottleneck
-adapters, fed ``T`` visual tokens (``linear_video`` of per-frame CLIP ViT-L/14 ``image_embeds``) in
-front of the word embeddings; the answer is read at the ``[MASK]`` token through DeBERTa's Enhanced
-Mask Decoder (EMD) and a 2-way answer head (the word embeddings of "Yes" and "No").
-
-Built from :class:`transformers.DebertaV2Model` and
-:class:`transformers.CLIPVisionModelWithProjection`; the model-specific code is the adapters (forward
-hooks on the two ``dense`` layers of every DeBERTa layer, so the original state-dict names stay), the
-EMD (two passes of the last encoder layer), ``linear_video`` and the answer head.
-
-Scoring (as the paper): one prompt per option, ``Question: {q} Is it '{option}'? [MASK].``, and
-``P("Yes")`` from the softmax over the two answer logits. A masked frame is a zeroed 768-d feature,
-so cached masking is exact: ``prepare`` computes the features once, ``score`` multiplies them by the
-coalition's frame bits. The features round-trip through float16 as the paper's stored ``.npy`` files.
-
-Checkpoints: :func:`load_original` assembles the model from the three original parts (DeBERTa-v2
-base, FrozenBiLM fine-tune, CLIP ViT-L/14) with the key map :func:`map_original_keys`;
-``scripts/convert_frozenbilm.py`` saves the result as a ``save_pretrained`` folder that
-:meth:`FrozenBiLMLoader.load` reads.
-
-The model is :mod:`vqa_shap.loaders.rebuilt.frozenbilm_model`, the checkpoint conversion
-:mod:`vqa_shap.loaders.rebuilt.frozenbilm_convert` (their public names are importable from here). The own-head loader base (:class:`~vqa_shap.loaders.bases.loader.OptionHeadLoader`) is shared with
-:mod:`vqa_shap.loaders.internvideo`; checkpoint reading is :mod:`vqa_shap.loaders.rebuilt.checkpoints`.
+A masked frame is a zeroed feature, so cached masking is exact. The model is
+:mod:`~vqa_shap.loaders.rebuilt.frozenbilm_model`, the checkpoint conversion
+:mod:`~vqa_shap.loaders.rebuilt.frozenbilm_convert`; architecture and checkpoints: docs/loaders.md.
 """
 
 from __future__ import annotations

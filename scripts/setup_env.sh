@@ -24,13 +24,15 @@ else
     echo "[setup] reusing $VENV"
 fi
 # Headless Chromium for the viewer's browser tests (tests/test_view_browser.py), when asked for with
-# VQA_SHAP_BROWSER=1 (.ci/run does): Debian's chromium + chromium-driver; the tests skip without them.
+# VQA_SHAP_BROWSER=1 (scripts/run_tests.sh sets it): Debian's chromium + chromium-driver; with
+# VQA_SHAP_BROWSER=1 the tests fail without them.
 if [ "${VQA_SHAP_BROWSER:-0}" = "1" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
         echo "[setup] installing Debian's chromium and chromium-driver (browser tests)"
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
-            || echo "[setup] could not install chromium: the browser tests will skip"
+            || echo "[setup] could not install chromium: the browser tests will fail (VQA_SHAP_BROWSER=0 skips them)"
     else
-        echo "[setup] chromium/chromedriver missing and not installable here (needs root and apt-get): the browser tests will skip"
+        echo "[setup] chromium/chromedriver missing and not installable here (needs root and apt-get): install" \
+             "Debian's chromium and chromium-driver, or the browser tests will fail (VQA_SHAP_BROWSER=0 skips them)"
     fi
 fi

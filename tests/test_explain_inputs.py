@@ -199,7 +199,7 @@ def test_second_explain_on_a_locked_work_dir_stops_at_once(ws, tmp_path):
 
 
 def test_question_that_cannot_fit_is_an_error_row_not_a_crash(ws, tmp_path):
-    from vqa_shap.explain.question import MAX_PLAYERS
+    from vqa_shap.explain_options import MAX_PLAYERS
 
     q = ws["list"]
     huge = " ".join(["word"] * (MAX_PLAYERS + 10)) + "?"
@@ -210,7 +210,13 @@ def test_question_that_cannot_fit_is_an_error_row_not_a_crash(ws, tmp_path):
     errors = result.dataset["error"]
     assert errors[0] is None and errors[2] is None
     assert f"exceed the limit of {MAX_PLAYERS}" in errors[1]
-    big_budget = _run(ws, tmp_path / "out2", questions=folder, budget=10**9)
+    # the largest budget the options allow (MAX_BUDGET) times 300 players is more than fits
+    from vqa_shap.explain_options import MAX_BUDGET
+
+    long = " ".join(["word"] * 300) + "?"
+    _write(tmp_path / "long", [dataclasses.replace(q[0], question=long), questions[1],
+                               dataclasses.replace(q[2], question=long)])
+    big_budget = _run(ws, tmp_path / "out2", questions=tmp_path / "long", budget=MAX_BUDGET)
     assert all("does not fit in memory" in e for e in big_budget.dataset["error"] if "exceed the limit" not in e)
     assert big_budget.n_errors == 3 and big_budget.evaluations == 0
 
@@ -219,7 +225,7 @@ def test_too_many_frames_is_refused_up_front(ws, tmp_path, capsys):
     from vqa_shap.cli import main
     from vqa_shap.explain.workdir import ExplainInputError
 
-    with pytest.raises(ExplainInputError, match="frames 10000 exceed"):
+    with pytest.raises(ExplainInputError, match="frames: must be between 1 and 4096, got 10000"):
         _run(ws, tmp_path / "out", frames=10000)
     code = main(["explain", str(ws["questions"]), "--config", CONFIG, "--model", MODEL, "--video-root",
                  str(ws["videos"]), "--out", str(tmp_path / "out"), "--frames", "10000"])
@@ -283,9 +289,9 @@ def test_questions_given_as_a_file_is_a_clear_error(ws, tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(frames=0), "frames must be a positive integer"), (dict(budget=1.5), "budget must be a positive integer"),
-    (dict(seed=-1), r"seed must be an integer in \[0, 2\*\*32\)"), (dict(seed=2**32), "seed must be an integer"),
-    (dict(batch_size=0), "batch_size must be"), (dict(sampler="zigzag"), "unknown sampler 'zigzag'; valid samplers"),
+    (dict(frames=0), "frames: must be between 1 and 4096, got 0"), (dict(budget=1.5), "budget: expected an integer"),
+    (dict(seed=-1), "seed: must be between 0 and 4294967295, got -1"), (dict(seed=2**32), "seed: must be between"),
+    (dict(batch_size=0), "batch_size: must be"), (dict(players="shot"), "players: unknown players value 'shot'"), (dict(sampler="zigzag"), "unknown sampler 'zigzag'; valid samplers"),
     (dict(estimator="nope"), "nope"),
 ])
 def test_bad_settings_fail_before_any_work(ws, tmp_path, bad, message):

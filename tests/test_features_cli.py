@@ -97,7 +97,7 @@ def test_features_bad_arguments_are_one_line_errors(folder, tmp_path, capsys):
     assert "argument --video-root: folder" in capsys.readouterr().err
     assert main(["features", str(folder), "--config", "egoschema", "--protocol", "other",
                  "--json", str(tmp_path / "x.json")]) == 2
-    assert "unknown protocol 'other'; valid: pollard2025" in capsys.readouterr().err
+    assert "unknown protocol 'other'; valid protocols: pollard2025" in capsys.readouterr().err
 
 
 def test_features_on_built_hd_epic_questions(pollard_dir, tmp_path):

@@ -420,7 +420,7 @@ def test_oversized_question_is_an_error_row_and_short_video_warns_once_through_t
     import logging
 
     from vqa_shap.hub import folder as hub
-    from vqa_shap.explain.question import MAX_PLAYERS
+    from vqa_shap.explain_options import MAX_PLAYERS
     from vqa_shap.synthetic_inputs import synthesize_inputs
 
     questions = _questions(3)

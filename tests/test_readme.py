@@ -306,3 +306,52 @@ def test_interactions_example_prints_what_its_comments_say(capsys):
     ns = _run(_block("python", INTERACTIONS_API))
     assert capsys.readouterr().out.strip() == "((0, 1), (0, 2), (1, 2)) [ 1. -1.  0.]"
     assert ns["approx"].estimator == "KernelSHAPIQ" and ns["approx"].budget == 6
+
+
+def test_the_readme_python_api_names_real_parameters():
+    """The README's API table calls each function with its own parameter names (it once showed
+    ``n_players``, which raises TypeError)."""
+    import importlib
+    import inspect
+
+    calls = re.findall(r"`(vqa_shap(?:\.\w+)+)\(([\w, ]+)\)`", README.read_text(encoding="utf-8"))
+    assert any(name == "vqa_shap.shapley" for name, _ in calls), calls
+    for dotted, args in calls:
+        module, _, attr = dotted.rpartition(".")
+        params = list(inspect.signature(getattr(importlib.import_module(module), attr)).parameters)
+        named = [a.strip() for a in args.split(",")]
+        assert named == params[:len(named)], (dotted, named, params)
+
+
+def test_the_readme_test_command_requires_the_browser_tests_as_ci_does():
+    """CI runs the README's command; that command asks for the browser tests (VQA_SHAP_BROWSER=1), so a
+    machine that cannot run them fails them instead of skipping 11 tests CI runs."""
+    root = REPO_ROOT
+    readme, ci = README.read_text(encoding="utf-8"), (root / ".ci" / "run").read_text(encoding="utf-8")
+    assert "bash scripts/run_tests.sh    #" in readme
+    assert [line for line in ci.splitlines() if line.startswith("bash ")] == ["bash scripts/run_tests.sh -q --timeout=1800"]
+    script = (root / "scripts" / "run_tests.sh").read_text(encoding="utf-8")
+    assert 'export VQA_SHAP_BROWSER="${VQA_SHAP_BROWSER:-1}"' in script
+    assert script.index("VQA_SHAP_BROWSER=") < script.index("setup_env.sh\"")  # setup sees it: installs chromium
+
+
+@pytest.mark.parametrize("required", ["1", "0"])
+def test_browser_tests_that_cannot_run_fail_under_the_readme_command_and_skip_otherwise(required, tmp_path):
+    env = {**os.environ, "VQA_SHAP_BROWSER": required, "PATH": str(tmp_path)}  # no chromium on this PATH
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests/test_view_browser.py", "-q", "-p", "no:cacheprovider"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if required == "1":
+        assert done.returncode == 1 and "headless Chromium not found" in done.stdout, done.stdout[-2000:]
+        assert "VQA_SHAP_BROWSER=0 bash scripts/run_tests.sh" in done.stdout and " passed" not in done.stdout
+    else:
+        assert done.returncode == 0 and " skipped" in done.stdout and "error" not in done.stdout, done.stdout[-2000:]
+
+
+def test_the_contributing_guide_names_files_that_exist():
+    text = (DOCS / "contributing.md").read_text(encoding="utf-8")
+    named = {p for p in re.findall(r"`([\w./-]+\.(?:py|md|json|sh))`", text)}
+    assert {"builders/__init__.py", "vqa_shap/estimators/__init__.py", "vqa_shap/explain_options.py",
+            "tests/test_builders.py"} <= named
+    missing = sorted(p for p in named if not (REPO_ROOT / p).is_file())
+    assert not missing, missing
+    assert "docs/contributing.md" in README.read_text(encoding="utf-8")

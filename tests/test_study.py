@@ -61,7 +61,7 @@ BAD = {
     "unknown variant": (BASE + "variants: [original, hard5]\n",
                         "key 'variants[1]': unknown variant 'hard5'; valid: original, easy, hard_<N>"),
     "budget not an integer": (BASE + "explain: {budget: true}\n", "key 'explain.budget': expected an integer, got True"),
-    "frames out of range": (BASE + "explain: {frames: 0}\n", "key 'explain.frames': must be between 1 and 1024, got 0"),
+    "frames out of range": (BASE + "explain: {frames: 0}\n", "key 'explain.frames': must be between 1 and 4096, got 0"),
     "unknown explain key": (BASE + "explain: {budgte: 8}\n", "key 'explain.budgte': unknown key; valid keys: frames"),
     "model override": ("models: [{model: demo, explain: {sampler: evry}}]\n" + BASE.split("\n", 1)[1],
                        "key 'models[0].explain.sampler': unknown sampler 'evry'; valid samplers: "),

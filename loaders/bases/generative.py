@@ -1,31 +1,10 @@
-"""Shared machinery of the non-native generative video LLMs (LongVA, VideoLLaMA2), which
-exist only as their authors' code (see docs/ for how they are converted and checked).
+"""Shared machinery of the non-native generative video LLMs (LongVA, VideoLLaMA2), rebuilt from
+transformers parts as one :class:`VideoCausalLM` (CLIP vision tower + connector + ``*ForCausalLM``).
 
-Neither model exists in transformers, so each is rebuilt from transformers parts (``CLIPVisionModel`` +
-a small model-specific connector + a ``*ForCausalLM``) as a standard :class:`~transformers.PreTrainedModel`
-(:class:`VideoCausalLM`), which loads either
-
-* a folder written by ``save_pretrained`` (``scripts/convert_<model>.py`` makes one from the original
-  checkpoint), or
-* the **original** checkpoint folder (its ``config.json``, safetensors shards and tokenizer), with the key
-  map of the family applied in code (:meth:`GenerativeVideoLoader.from_original`), plus the CLIP vision
-  tower folder named by its ``mm_vision_tower`` (for the vision config and the image processor).
-
-The original code splices the visual embeddings into the text embeddings at a negative placeholder id
-(LLaVA's ``IMAGE_TOKEN_INDEX``); so do we: the prompt string is split at the placeholder text, every
-chunk is tokenised on its own without special tokens, and the chunks are joined by ``placeholder_id``
-(expanded to one id per visual token). :meth:`VideoCausalLM.get_input_embeddings` tolerates those ids;
-the loader replaces their rows.
-
-Scoring reuses the chat-VLM machinery of :class:`~vqa_shap.loaders.bases.chat.ChatVLMLoader` (cached video
-embeddings, batching, left padding, prefix-tree sharing). Read-out:
-
-* ``readout="first"`` (default): logits of the option letters at the first generated position;
-* ``readout="generate"``: the paper's way: generate (greedy, or sampled when asked), scan the
-  letters A, B, … in alphabetical order, take the logits at the first position of the first letter found
-  (position 0 if none). Batch 1, slow; for parity runs.
-
-Letter ids are ``tokenizer.convert_tokens_to_ids(letter)`` as the paper (the no-space pieces).
+It loads a ``save_pretrained`` folder or the authors' original checkpoint (key map in code), splices
+the visual embeddings at the placeholder id as the original code does, and scores with the chat-VLM
+machinery (cached frames, batching, prefix sharing). Read-outs (``first``; ``generate``, the paper's)
+and conversion: docs/loaders.md.
 """
 
 from __future__ import annotations

@@ -1,46 +1,9 @@
-"""Modality metrics of Shapley attributions (the paper's, plus confidence intervals and errors).
+"""Modality metrics of Shapley attributions: the paper's MC, PF, ratio, mean, var and dominance per
+question and signal, plus standard errors (delta method) and bootstrap intervals of subset means.
 
-Everything here works on typed :class:`~vqa_shap.schema.records.Attribution` records: the modality of a
-feature comes from its :class:`~vqa_shap.schema.records.Feature`, never from a CSV layout, so the players
-need not be contiguous. Definitions (the paper's; docs/analysis.md), per question:
-
-1. Column normalisation: ψ[i, c] = φ[i, c] / max_j |φ[j, c]|. A column whose max |φ| is 0 (the
-   option's score never changed) stays all zeros.
-2. Three signals s: ``Ground Truth`` s = ψ[:, g]; ``False`` s = mean of ψ[:, c] over c ≠ g;
-   ``All`` s = mean over all c.
-3. Per modality m ∈ (video V, question Q, answer A), with n_m its number of features:
-
-   * Modality Contribution ``mc``: Σ_m |s| / Σ_all |s|.
-   * Per-Feature Contribution ``pf``: mean_m |s| / Σ_m' mean_m' |s| (over non-empty modalities).
-   * ``ratio``: fraction of features of m with s ≥ 0. The paper divides the answer count by F,
-     the number of *all* features; ``paper_compat=True`` reproduces that,
-     the default divides by n_A.
-   * ``mean`` and ``var`` (population variance) of s over m.
-   * Dominance ``md`` / ``pfd``: the modality with the largest ``mc`` / ``pf`` (ties → first).
-
-Every frame is ``video``, whatever visual input it came from (HD-EPIC questions with several
-inputs count all their frames as video, as the paper does).
-
-Edge cases (defined here; the paper's code would produce NaN or crash):
-
-* a modality with zero features has ``mc = 0`` and ``pf = 0`` (it is left out of the PF
-  denominator), and ``ratio``, ``mean``, ``var`` = NaN (nothing to average); it is never dominant
-  unless every modality is 0;
-* a signal that is 0 everywhere (all columns constant) has ``mc`` and ``pf`` = NaN and no
-  dominance (``None``). Subset means ignore NaN (so n can differ per metric), dominance fractions
-  are over the questions whose dominance is defined.
-
-Beyond the paper:
-
-* **Standard errors** (``se``): where the attributions carry per-value standard errors σ[i, c],
-  they are propagated to ``mc``, ``pf``, ``mean`` and ``var`` by the first-order delta method,
-      se(M)² = Σ_{i,c} (∂M/∂φ[i, c])² σ[i, c]²,
-  treating the values as independent, and differentiating through the normalisation (the max
-  entry of each column is held at its argmax; ∂|x|/∂x = 0 at x = 0). ``ratio`` and dominance are
-  step functions and get none. A subset mean's error is sqrt(Σ_q se_q²) / n (independent
-  questions).
-* **Bootstrap confidence intervals** of every subset mean (and of accuracy and the dominance
-  fractions): questions resampled with replacement, percentile interval.
+Works on typed :class:`~vqa_shap.schema.records.Attribution` records (a feature's modality comes from the
+record, never from a CSV layout). Definitions, the edge cases the paper's code leaves as NaN or a
+crash, and the error propagation: docs/analysis.md#metrics.
 """
 
 from __future__ import annotations

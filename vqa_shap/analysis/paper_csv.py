@@ -1,30 +1,9 @@
 """Conversion between attribution rows and the paper's per-question Shapley CSVs (format: docs/schemas.md).
 
-A paper CSV ``<q_uid>_<budget>_<mode>.csv`` has a column ``element`` (feature names: ``frame_<i>``,
-then the question's words, then each option's words) followed by one column per option, named
-``A``, ``B``, … with the correct option suffixed ``": Ground Truth"``; values are raw Shapley values
-of that option's score. :func:`attribution_from_csv` turns one into an
-:class:`~vqa_shap.schema.records.Attribution` (features and modalities rebuilt from the question with a
-protocol, and checked against the CSV), :func:`attribution_to_csv` / :func:`write_csv` go back.
-Values are kept as float64 and written with Python's shortest round-trip repr, so an imported
-CSV exports byte for byte (checked on every published fixture table).
-
-What an import knows and what it does not:
-
-* ``estimator`` "shap-permutation", ``budget`` 5000, ``seed`` 0 (the paper's settings) and
-  ``evaluations`` = P·(2F+1) with P = budget // (2F+1) (shap's PermutationExplainer:
-  P antithetic permutations of 2F+1 masks each).
-* ``value_full`` / ``value_empty`` are ``None``: the CSV holds only φ, and by efficiency only
-  their difference Σ_i φ[i, c] is known, not either score.
-* ``prediction``: for FrozenBiLM and InternVideo the all-masked input scores every option the
-  same (the masked prompts differ only in runs of blanks the tokenisers collapse), so the
-  prediction is argmax_c Σ_i φ[i, c], ties (|Δ| ≤ 1e-9·max(1, |max|)) to the lowest index as
-  torch's argmax does — this reproduces all 460 predictions the paper stored. For the
-  generative VLMs the all-masked prompt still shows the letters (A)…(E), so f_c(∅) differs per
-  option and the CSV cannot give the prediction: it stays ``None``.
-* ``stderr``, ``runtime_s`` are ``None`` (not published).
-* frames: ``input`` is 0 when the question has one visual input, else -1 (the CSV numbers frames
-  globally across inputs and does not say which input each came from); ``time`` is ``None``.
+:func:`attribution_from_csv` rebuilds an :class:`~vqa_shap.schema.records.Attribution` from a CSV and its
+question (features checked against the CSV); :func:`attribution_to_csv` / :func:`write_csv` go back,
+byte for byte (float64, shortest round-trip repr). What an import cannot know (``value_full``,
+``value_empty``, the prediction of a generative model): docs/analysis.md#the-papers-published-tables.
 """
 
 from __future__ import annotations

@@ -13,20 +13,12 @@ import re
 from pathlib import Path
 from typing import Callable
 
-#: Largest seed numpy's generators and torch accept everywhere (seeds are unsigned 32-bit).
-MAX_SEED = 2**32 - 1
-#: Frames per question: a Shapley game with more players than this cannot be estimated usefully.
-MAX_FRAMES = 1024
-#: Model evaluations per question (a million forward passes are already days of compute).
-MAX_BUDGET = 10_000_000
+from vqa_shap import explain_options
+from vqa_shap.explain_options import OPTIONS, OptionError, check_range
+
 #: Bootstrap resamples (each is a pass over the questions).
 MAX_BOOTSTRAP = 1_000_000
-#: Coalitions per forward pass, CPU threads, questions: generous sanity bounds.
-MAX_BATCH = 65_536
-MAX_THREADS = 1024
 
-_DEVICE = re.compile(r"^(?:auto|cpu|mps|cuda(?::\d+)?)$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -45,25 +37,33 @@ def int_range(low: int, high: int | None = None) -> Callable[[str], int]:
     """An integer in ``[low, high]`` (``high=None``: no upper bound)."""
 
     def convert(text: str) -> int:
-        value = _integer(text)
-        if value < low or (high is not None and value > high):
-            bound = f"between {low} and {high}" if high is not None else f">= {low}"
-            _fail(f"must be {bound}, got {value}")
-        return value
+        try:
+            return check_range(_integer(text), low, high)
+        except OptionError as exc:
+            _fail(str(exc))
 
     convert.__name__ = "integer"
+    convert.low, convert.high = low, high  # the bounds, for --help and the study file's checks
+    return convert
+
+
+def _option_range(name: str) -> Callable[[str], int]:
+    """The integer type of the declared explain option ``name`` (its bounds)."""
+    option = OPTIONS[name]
+    convert = int_range(option.low, option.high)
+    convert.__name__ = name
     return convert
 
 
 #: A seed: 0 … 2**32 - 1.
-seed = int_range(0, MAX_SEED)
-seed.__name__ = "seed"
-frames = int_range(1, MAX_FRAMES)
-budget = int_range(1, MAX_BUDGET)
+seed = _option_range("seed")
+frames = _option_range("frames")
+budget = _option_range("budget")
+batch_size = _option_range("batch_size")
+threads = _option_range("threads")
 bootstrap = int_range(0, MAX_BOOTSTRAP)
-batch_size = int_range(1, MAX_BATCH)
-threads = int_range(1, MAX_THREADS)
 positive_int = int_range(1)
+shard_rank = _option_range("rank")
 
 
 def _float(text: str) -> float:
@@ -91,17 +91,12 @@ def confidence(text: str) -> float:
 
 def device(text: str) -> str:
     """A torch device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
-    if not _DEVICE.match(text):
-        _fail(f"unknown device {text!r}; valid: auto, cpu, cuda, cuda:N, mps")
-    return text
+    return _checked(explain_options.check_device, text)
 
 
 def config_name(text: str) -> str:
     """A config name: letters, digits, ``_``, ``-``, ``.``, starting with a letter or digit (no path)."""
-    if not _NAME.match(text) or text == "data":
-        _fail(f"invalid name {text!r}: use letters, digits, '_', '-', '.', starting with a letter or digit "
-              "(not 'data')")
-    return text
+    return _checked(explain_options.valid_config_name, text)
 
 
 def repo_id(text: str) -> str:
@@ -141,56 +136,41 @@ def out_file(text: str) -> Path:
     return path
 
 
+def _checked(check: Callable[[str], str], text: str) -> str:
+    """``check(text)`` (an explain option's check), its :class:`OptionError` as the argument's error."""
+    try:
+        return check(text)
+    except OptionError as exc:
+        _fail(str(exc))
+
+
 def _one_of(kind: str, text: str, valid) -> str:
-    """``text`` if it names one of ``valid``; else the one-line error listing the valid names."""
+    """``text`` if it names one of ``valid``; else the one-line error listing the valid names (worded as
+    the registries word it)."""
     if text not in valid:
-        _fail(f"unknown {kind} {text!r}; valid: {', '.join(valid)}")
+        _fail(f"unknown {kind} {text!r}; valid {kind}s: {', '.join(valid)}")
     return text
 
 
 def sampler(text: str) -> str:
     """A frame sampler name (:data:`vqa_shap.protocol.SAMPLERS`)."""
-    from vqa_shap.protocol.samplers import SAMPLERS
-
-    return _one_of("sampler", text, SAMPLERS)
+    return _checked(explain_options.check_sampler, text)
 
 
 def aks_scorer(text: str) -> str:
     """An AKS relevance scorer: ``model`` or ``clip:PATH`` with PATH a folder (made absolute)."""
-    from vqa_shap.long_video.aks import AksError, parse_scorer
-
-    try:
-        kind, path = parse_scorer(text)
-    except AksError as exc:
-        _fail(str(exc))
-    return kind if path is None else f"{kind}:{Path(path).absolute()}"
+    return _checked(explain_options.check_aks_scorer, text)
 
 
 def shot_detector(text: str) -> str:
     """A shot detector: a name (``diff``, ``content``, ``adaptive``) or ``transnetv2:PATH``, a weights
     file loaded and checked now (imports torch only then); returns its spec, the path made absolute."""
-    from vqa_shap.long_video.shot_detector import ShotError
-    from vqa_shap.long_video.shots import get_detector
-
-    try:
-        return get_detector(text).spec
-    except ShotError as exc:
-        _fail(str(exc))
+    return _checked(explain_options.check_shot_detector, text)
 
 
 def estimator(text: str) -> str:
-    """An estimator name (:data:`vqa_shap.estimators.ESTIMATORS`) or spec ``name:key=value,...``
-    (:mod:`vqa_shap.estimators.spec`), its options checked now by building the estimator."""
-    from vqa_shap.estimators import ESTIMATORS, get_estimator
-    from vqa_shap.estimators.base import EstimatorError
-    from vqa_shap.estimators.spec import parse_spec
-
-    _one_of("estimator", parse_spec(text)[0], ESTIMATORS.names())
-    try:
-        get_estimator(text)
-    except (EstimatorError, TypeError, ValueError) as exc:
-        _fail(str(exc))
-    return text
+    """An estimator name (:data:`vqa_shap.estimators.ESTIMATORS`)."""
+    return _checked(explain_options.check_estimator, text)
 
 
 def interaction_approximator(text: str) -> str:
@@ -211,18 +191,12 @@ def variant(text: str) -> str:
 
 def dtype(text: str) -> str:
     """A torch dtype name or alias (:data:`vqa_shap.device.DTYPES`), or ``auto``."""
-    from vqa_shap.device import _DTYPE_ALIASES, DTYPES
-
-    if text != "auto" and _DTYPE_ALIASES.get(text, text) not in DTYPES:
-        _fail(f"unknown dtype {text!r}; valid: auto, {', '.join(DTYPES)} (or {', '.join(_DTYPE_ALIASES)})")
-    return text
+    return _checked(explain_options.check_dtype, text)
 
 
 def protocol(text: str) -> str:
     """A protocol name (:data:`vqa_shap.protocol.PROTOCOLS`)."""
-    from vqa_shap.protocol import PROTOCOLS
-
-    return _one_of("protocol", text, PROTOCOLS.names())
+    return _checked(explain_options.check_protocol, text)
 
 
 def refuse_foreign_card(folder: Path, overwrite: bool) -> None:

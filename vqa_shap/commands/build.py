@@ -10,6 +10,7 @@ from vqa_shap.commands import argtypes
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vqa_shap.builders import BUILDERS
+    from vqa_shap.builders.base import ON_ERROR
 
     parser.add_argument("bench", metavar="BENCH", choices=BUILDERS.names(),
                         help=f"the benchmark layout: {', '.join(BUILDERS.names())}")
@@ -17,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=argtypes.out_folder, metavar="FOLDER",
                         help="the Hub-style dataset folder to write (created, or extended with new configs)")
     parser.add_argument("--subset", type=Path, metavar="CSV", help="keep only the q_uid ids of this CSV, in its order")
-    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+    parser.add_argument("--on-error", choices=ON_ERROR, default="raise",
                         help="stop at the first bad record (default) or skip bad records and report them")
     parser.add_argument("--skip-report", type=argtypes.out_file, metavar="PATH",
                         help="where to write the skipped records (default: FOLDER/skipped_BENCH.json when any)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from vqa_shap.atomic_files import atomic_write_json
 from vqa_shap.commands import argtypes
+from vqa_shap.explain_options import PLAYERS
 
 #: Per-question notes printed at most (all are in the JSON).
 MAX_NOTES = 20
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="override the protocol's frame sampler")
     parser.add_argument("--temporal-unit", type=argtypes.positive_int, default=1,
                         help="consecutive frames per video player (default 1)")
-    parser.add_argument("--players", default="frames", choices=("frames", "shots"),
+    parser.add_argument("--players", default="frames", choices=PLAYERS,
                         help="video players: one per frame group (default) or one per detected shot (docs/shots.md)")
     parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
                         help="shot detector for --players shots: diff, content, adaptive or transnetv2:PATH (a "

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vqa_shap.commands import argtypes
-from vqa_shap.explain.question import DEFAULT_BATCH_SIZE
-from vqa_shap.explain.explain_run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
+from vqa_shap.explain_options import DEFAULT_BATCH_SIZE, DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

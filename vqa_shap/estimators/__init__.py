@@ -1,32 +1,10 @@
-"""Shapley value estimators and the public entry point :func:`shapley`.
+"""Shapley value estimators (:data:`ESTIMATORS`, one base class whose hot method is ``estimate``) and
+the public entry point :func:`shapley`.
 
 Importing this package is cheap (numpy only); estimator modules, shap and shapiq are imported when a
-member is asked for.
-
-Members of :data:`ESTIMATORS`:
-
-* ``exact`` — all 2^P coalitions (P ≤ 20).
-* ``permutation`` — antithetic permutation sampling, identical to shap's PermutationExplainer for
-  the same seed and budget (the paper's estimator).
-* ``cyclic`` — ``permutation`` with each order also used cyclically shifted by half (position
-  stratification).
-* ``shared_video`` — antithetic permutations in groups sharing one order of the video players
-  (a group's extra paths cost only text suffixes under prefix sharing).
-* ``shap`` — shap's PermutationExplainer itself, through the Game (parity runs).
-* ``kernel`` — paired KernelSHAP (regression, Shapley-kernel size distribution); options ``border``
-  (enumerate the size classes the budget covers) and ``tail`` (score every setting of the last
-  players under each drawn coalition, cheap under prefix sharing).
-* ``leverage`` — Leverage SHAP: paired KernelSHAP with uniform size distribution.
-* ``stratified`` — Leverage SHAP evaluating several text coalitions per sampled video part (cheap
-  under prefix sharing).
-* ``regression_adjusted`` — regression-adjusted Monte Carlo: a linear surrogate fitted on half the
-  paired samples, the residual game's values estimated without bias (MSR) on the other half, cross-fit.
-* ``shapiq`` — a shapiq approximator (option ``approximator``).
-* ``auto`` — a rule on F and the budget (:func:`vqa_shap.estimators.auto.choose`): paired
-  KernelSHAP with ``border`` and ``tail=2`` for F ≤ 24, ``shared_video`` otherwise; its estimates
-  record the member run (``"auto/kernel:border=True,tail=2"``).
-* ``default`` — alias of :data:`DEFAULT_ESTIMATOR` (``auto``), chosen by measured error per unit of
-  compute (``docs/estimators.md``).
+member is asked for. ``default`` is an alias of :data:`DEFAULT_ESTIMATOR` (``auto``: the rule of
+:func:`vqa_shap.estimators.auto.choose`, paired KernelSHAP for small games and ``cyclic`` above).
+The members and how they compare: docs/estimators.md.
 """
 
 from __future__ import annotations

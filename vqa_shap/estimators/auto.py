@@ -28,26 +28,14 @@ LARGE_CHOICE = ("cyclic", {})
 def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, dict]:
     """The estimator the default uses for a game of ``n_players`` players and ``budget`` evaluations.
 
-    * ``n_players ≤ SMALL_GAME`` and ``budget`` at least the regression's minimum (``4F+2``) and
-      at most what its in-memory design allows (any budget for F ≤ 20, where it enumerates):
-      paired KernelSHAP that enumerates the size classes the budget covers (``border``) and, when
-      the game has video players, scores all four settings of the last two players under every
-      drawn coalition (``tail=2``: those coalitions differ only at the end of the prompt, so under
-      longest-common-prefix sharing they cost a few ms each). On the demo model's game (F = 18)
-      this needs the least compute of everything measured. A game without video players has no
-      prefix to share (every coalition costs a full forward), so there the tail would only add
-      correlated rows: ``kernel`` with ``border`` alone. Below ``16 F`` evaluations plain paired
-      KernelSHAP: the tail's four coalitions per draw leave too few draws (on the demo model at
-      F = 17 and ~100 evaluations, ``tail=2`` had error 2.02 in the pipeline benchmark, plain
-      ``kernel`` 0.91, ``cyclic`` 1.36 at 69; see docs/estimators.md);
-    * otherwise ``cyclic`` (cyclic shifts of antithetic orders: every player's position
-      stratified). On the realistic-proportion LLaVA-OneVision (F ≈ 130, video-dominated values)
-      it reached with about 4.5 permutations the error shap's permutations reach at 18 (the paper's
-      5000 evaluations), while ``shared_video`` (8 permutations per shared video order, cheaper per
-      evaluation and better on the synthetic video-like game) had 3-4× ``cyclic``'s error at 2-4×
-      its budget: its video players' values rest on a single video order per group
-      (``benchmarks/pipeline_shared_video_full_groups.log``; cyclic's run at the paper's budget:
-      ``benchmarks/bench_pipeline_paper_budget.json``, docs/performance.md).
+    * ``n_players ≤ SMALL_GAME`` and a budget the regression can use: paired KernelSHAP enumerating
+      the size classes the budget covers (``border``); with video players also every setting of the
+      last two players under each drawn coalition (``tail=2``: cheap under prefix sharing), except
+      below ``TAIL_MIN_PER_PLAYER · F`` evaluations, where the tail leaves too few draws;
+    * otherwise ``cyclic`` (antithetic orders, each also cyclically shifted), which beat
+      ``shared_video`` on the realistic-proportion model whose values the frames dominate.
+
+    The measurements behind the rule: docs/estimators.md (generated from ``benchmarks/``).
     """
     from vqa_shap.estimators import get_estimator
 

@@ -14,26 +14,27 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.estimators import DEFAULT_ESTIMATOR  # one name for the default: the estimators'
 from vqa_shap.explain.job import ATTRIBUTIONS
-from vqa_shap.explain.question import DEFAULT_BATCH_SIZE, MAX_PLAYERS, QuestionExplainer
+from vqa_shap.explain.question import QuestionExplainer
 from vqa_shap.explain.workdir import (
     ExplainError, ExplainInputError, ExplainSettings, Shard, WorkDir,
     check_config_name, question_digest, work_dir_for,
 )
+from vqa_shap.explain_options import EXPLAIN_OPTIONS, OPTIONS, OptionError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FRAMES = 8
-DEFAULT_BUDGET = 256
-DEFAULT_PROTOCOL = "pollard2025"
-#: Video player layouts: one player per sampled frame (the paper's), or per shot.
-PLAYERS = ("frames", "shots")
+
+def _default(name: str):
+    """The declared default of an explain option (:data:`vqa_shap.explain_options.EXPLAIN_OPTIONS`)."""
+    return OPTIONS[name].default
 
 
 @dataclass(frozen=True)
 class ExplainRun:
     """Everything one ``explain`` process is asked to do (the arguments of :func:`explain_questions`).
+
+    Defaults and value checks are the declared options' (:mod:`vqa_shap.explain_options`).
 
     Attributes:
         questions: Hub-style questions folder (see :mod:`vqa_shap.hub.folder`).
@@ -80,18 +81,18 @@ class ExplainRun:
     model: str
     video_root: str | os.PathLike
     out: str | os.PathLike
-    frames: int = DEFAULT_FRAMES
-    budget: int = DEFAULT_BUDGET
-    estimator: str = DEFAULT_ESTIMATOR
-    seed: int = 0
-    batch_size: int = DEFAULT_BATCH_SIZE
+    frames: int = _default("frames")
+    budget: int = _default("budget")
+    estimator: str = _default("estimator")
+    seed: int = _default("seed")
+    batch_size: int = _default("batch_size")
     device: str | None = None
     dtype: str | None = None
     loader: str | None = None
-    protocol: str = DEFAULT_PROTOCOL
+    protocol: str = _default("protocol")
     sampler: str | None = None
     aks_scorer: str | None = None
-    players: str = "frames"
+    players: str = _default("players")
     shot_detector: str | None = None
     name: str | None = None
     work_dir: str | os.PathLike | None = None
@@ -106,18 +107,18 @@ class ExplainRun:
     job: Any = None
 
     def __post_init__(self):
-        for what in ("frames", "budget", "batch_size", "map_batch_size"):
-            value = getattr(self, what)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ExplainInputError(f"{what} must be a positive integer, got {value!r}")
-        if self.frames > MAX_PLAYERS:
-            raise ExplainInputError(f"frames {self.frames} exceed the limit of {MAX_PLAYERS} players per question")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or not 0 <= self.seed < 2**32:
-            raise ExplainInputError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        for option in EXPLAIN_OPTIONS:
+            # names, detectors and scorers are resolved with the model (``_settings``), with their context
+            if option.run_field and option.kind in (int, bool) or option.choices is not None:
+                try:
+                    option.check(getattr(self, option.name))
+                except OptionError as exc:
+                    raise ExplainInputError(f"{option.name}: {exc}") from None
+        if isinstance(self.map_batch_size, bool) or not isinstance(self.map_batch_size, numbers.Integral) \
+                or self.map_batch_size < 1:
+            raise ExplainInputError(f"map_batch_size: expected a positive integer, got {self.map_batch_size!r}")
         if self.name is not None:
             check_config_name(self.name)
-        if self.players not in PLAYERS:
-            raise ExplainInputError(f"unknown players {self.players!r}; valid: {', '.join(PLAYERS)}")
 
     def config_name(self) -> str:
         """The attributions config written: ``name`` or ``<model slug>__<questions config>``."""

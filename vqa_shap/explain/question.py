@@ -9,6 +9,7 @@ from pathlib import Path
 
 from vqa_shap.errors import InternalError, VqaShapError
 from vqa_shap.explain.workdir import ExplainError, ExplainSettings
+from vqa_shap.explain_options import DEFAULT_BATCH_SIZE, MAX_PLAYERS
 
 logger = logging.getLogger(__name__)
 
@@ -17,14 +18,8 @@ logger = logging.getLogger(__name__)
 #: too big for this machine is that question's failure, not the run's.
 QUESTION_ERRORS: tuple[type[BaseException], ...] = (VqaShapError, OSError, ValueError, RuntimeError, MemoryError)
 
-#: Most players (frames + question words + option words) a question may have. Far above any
-#: benchmark question (tens to a few hundred); a game this large cannot be estimated usefully, and
-#: refusing it before reading any frame keeps a pasted 1 MB question from exhausting memory.
-MAX_PLAYERS = 4096
 #: Most coalition-matrix cells (budget x players) one question may need (about 2 GB as booleans).
 MAX_COALITION_CELLS = 2 * 1024**3
-
-DEFAULT_BATCH_SIZE = 16
 
 
 def check_inputs_contained(question, video_root: Path) -> None:

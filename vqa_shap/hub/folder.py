@@ -1,29 +1,10 @@
 """Hub-style dataset folders: write them, load them back, push them to the Hugging Face Hub.
 
-A *Hub-style folder* is laid out exactly as ``Dataset.push_to_hub(repo, config_name=C, split="test")``
-lays out a repository, so ``datasets.load_dataset(folder, name=C, split="test")`` loads it offline
-exactly as ``load_dataset("user/name", name=C, split="test")`` will load it once pushed::
-
-    FOLDER/
-      README.md                               # card: YAML `configs` + `dataset_info` for every config
-      <C>/test-00000-of-0000N.parquet         # `data/` for a config named "default"
-      <C2>/test-00000-of-00001.parquet
-
-The README is rendered from a Jinja template ``cards/<kind>.md.j2`` (``kind="questions"`` for question
-datasets, ``"attributions"`` for attribution tables); its YAML front matter is built with the public
-classes of ``datasets``/``huggingface_hub`` (``DatasetCardData``, ``MetadataConfigs``,
-``DatasetInfosDict``, ``SplitDict``). Per-config template variables (``card_vars``) are kept in the
-YAML under the key ``vqa_shap`` so that adding a config re-renders the card for all of them.
-
-Every config has the single split ``test``. No config is marked ``default``: with several configs,
-``load_dataset(folder)`` without ``name`` raises ``ValueError`` listing them; with one config it loads it.
-
-Writes are atomic: shards are written to a hidden temporary directory inside the folder and renamed
-into place, and the README is replaced with ``os.replace``; a crash never leaves a half-written config.
-Hidden entries (names starting with ``.``) are never listed, loaded or uploaded.
-
-The card (layout, YAML, rendering) is :mod:`vqa_shap.hub.card`; pushing is :mod:`vqa_shap.hub.push`.
-Their public names are importable from here too (``hub.push``, ``hub.render_card``, ``hub.SPLIT``, ...).
+A folder is laid out as ``Dataset.push_to_hub(repo, config_name=C, split="test")`` lays out a
+repository (a card ``README.md`` with YAML ``configs`` + ``<C>/test-*.parquet``), so
+``load_dataset(folder, name=C, split="test")`` loads it offline as it will load from the Hub. Writes
+are atomic; hidden entries are never listed, loaded or uploaded. The card is :mod:`vqa_shap.hub.card`,
+pushing :mod:`vqa_shap.hub.push`; the layout: docs/schemas.md.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from vqa_shap.explain.explain_run import DEFAULT_BUDGET, ExplainRun
+from vqa_shap.explain.explain_run import ExplainRun
+from vqa_shap.explain_options import DEFAULT_BUDGET
 from vqa_shap.explain.workdir import ExplainError, ExplainInputError
 from vqa_shap.explain.question import QuestionExplainer
 from vqa_shap.explain.job import AttributionsJob

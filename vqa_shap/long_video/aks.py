@@ -1,30 +1,11 @@
-"""Adaptive Keyframe Sampling (AKS; Tang et al., "Adaptive Keyframe Sampling for Long Video
-Understanding", CVPR 2025): keep the candidate frames that maximise relevance to the prompt plus
-coverage of the video.
+"""Adaptive Keyframe Sampling (AKS; Tang et al., CVPR 2025) for ``--sampler aks``: keep the candidate
+frames that maximise relevance to the prompt plus coverage of the video.
 
-The paper scores every candidate frame against the prompt (BLIP/CLIP image-text matching) and
-approximates ``argmax_I sum_{t in I} s(Q, F_t) + lambda * coverage(I)`` with an adaptive
-*judge-and-split* recursion over the frame sequence (:func:`aks_select`):
-
-1. scores are min-max normalised to ``[0, 1]`` over all candidates;
-2. a segment that must keep ``m`` frames is *judged*: ``s_top`` = mean of its ``m`` largest scores,
-   ``s_all`` = mean of all its scores. If ``s_top - s_all > threshold`` the relevance is peaked and the
-   segment keeps its top ``m`` frames (the paper's TOP case);
-3. otherwise it is *split* at its middle into two halves that keep ``m/2`` frames each (BIN, for
-   coverage), recursively, down to ``depth`` levels; a segment at the last level keeps its top ``m``.
-
-Parameters as the paper names them: ``M`` (``k``, frames kept), ``s_thr`` (``threshold``, default 0.8
-as the official code) and ``L`` (``depth``, default 5). To keep exactly ``k`` frames for any ``k``,
-a budget ``m`` splits into ``floor(m/2)`` (left half) and ``ceil(m/2)`` (right half, the longer one when
-the lengths differ), and a segment keeping one frame takes its best; for ``k`` a power of two this
-is the paper's ``M / 2^d`` per level. (The official code judges every segment with the top-``M``
-mean of the whole budget and can return more than ``M`` frames at deep levels; docs/shots.md.)
-
-Relevance comes from a :class:`RelevanceScorer` (one hot method, :meth:`RelevanceScorer.score`):
-:class:`ModelScorer` uses the explained model itself, :class:`ClipScorer` an image-text model (CLIP or
-SigLIP through transformers, from a folder the user gives: ``--aks-scorer clip:PATH``;
-:func:`parse_scorer` reads that spec). :func:`plan_aks` turns a protocol's uniform candidates into the
-kept :class:`~vqa_shap.protocol.FramePlan` (``--sampler aks``).
+:func:`aks_select` is the paper's judge-and-split recursion (exactly ``k`` frames for any ``k``);
+relevance comes from a :class:`RelevanceScorer` (one hot method, ``score``): the explained model
+(:class:`ModelScorer`) or a local CLIP/SigLIP folder (:class:`ClipScorer`, ``--aks-scorer clip:PATH``).
+:func:`plan_aks` turns a protocol's candidates into the kept frames. Parameters and how this departs
+from the official code: docs/shots.md.
 """
 
 from __future__ import annotations

@@ -200,6 +200,7 @@ def _must_restart(ctx: BenchContext, step_id: str, settings, qconfig: str, work)
 
 def _explain(ctx: BenchContext, model: ModelSpec, qconfig: str, config: str, restart: bool) -> Outcome:
     from vqa_shap.explain.explain_run import ExplainRun, explain_questions
+    from vqa_shap.explain_options import run_arguments
 
     spec = model.explain
     if spec.threads is not None:
@@ -207,11 +208,8 @@ def _explain(ctx: BenchContext, model: ModelSpec, qconfig: str, config: str, res
 
         torch.set_num_threads(spec.threads)
     result = explain_questions(ExplainRun(
-        ctx.questions, qconfig, model=model.model, video_root=ctx.videos, out=ctx.attributions,
-        frames=spec.frames, budget=spec.budget, strict_budget=spec.strict_budget, estimator=spec.estimator,
-        seed=spec.seed, batch_size=spec.batch_size, device=spec.device, dtype=spec.dtype, loader=model.loader,
-        protocol=spec.protocol, sampler=spec.sampler, players=spec.players, shot_detector=spec.shot_detector,
-        name=config, overwrite=True, restart=restart, progress=ctx.progress,
+        ctx.questions, qconfig, model=model.model, video_root=ctx.videos, out=ctx.attributions, loader=model.loader,
+        name=config, overwrite=True, restart=restart, progress=ctx.progress, **run_arguments(spec),
     ))
     return Outcome(f"{result.n_questions} questions, {result.n_computed} explained now, {result.n_resumed} resumed, "
                    f"{result.n_errors} errors, {result.evaluations} evaluations in {result.seconds:.1f} s"

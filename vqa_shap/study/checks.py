@@ -8,28 +8,20 @@ import numbers
 import re
 from typing import Any, Callable
 
+from vqa_shap.explain_options import MAX_SEED, Option, OptionError, study_options
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_DEVICE = re.compile(r"^(?:auto|cpu|mps|cuda(?::\d+)?)$")
-_MAX_SEED = 2**32 - 1
 
 
 def section_checks(reader) -> dict[str, Any]:
     """Every check, bound to ``reader`` (whose ``fail(key, reason)`` raises); keyed as the file's sections."""
     c = _Checks(reader.fail)
-    seed, count = c.integer(0, _MAX_SEED), c.integer(0, 1_000_000)
+    seed, count = c.integer(0, MAX_SEED), c.integer(0, 1_000_000)
     return {
         "name": c.name, "variants": c.variants, "model": c.text,
-        "on_error": c.one_of("on_error value", ("raise", "skip")),
+        "on_error": c.one_of("on_error value", _on_error),
         "loader": c.registry(_get_loader), "builder": c.registry(_get_builder),
-        "explain": {
-            "frames": c.integer(1, 1024), "budget": c.integer(1, 10_000_000), "estimator": c.registry(_get_estimator),
-            "seed": seed, "batch_size": c.integer(1, 65_536), "protocol": c.registry(_get_protocol),
-            "sampler": c.one_of("sampler", _samplers, optional=True),
-            "players": c.one_of("players value", ("frames", "shots")),
-            "shot_detector": c.registry(_shot_detector, optional=True), "strict_budget": c.flag,
-            "device": c.device, "dtype": c.one_of("dtype", _dtypes, optional=True),
-            "threads": c.integer(1, 1024, optional=True),
-        },
+        "explain": {o.name: c.option(o) for o in study_options()},  # derived from the declared options
         "generate": {"questions": c.integer(1, 10_000), "seed": seed},
         "augment": {"seed": seed, "dedupe": c.flag},
         "metrics": {"bootstrap": count, "confidence": c.confidence, "seed": seed, "paper_compat": c.flag},
@@ -54,6 +46,15 @@ class _Checks:
                 bound = f"between {low} and {high}" if high is not None else f">= {low}"
                 self.fail(key, f"must be {bound}, got {value}")
             return int(value)
+        return check
+
+    def option(self, option: Option) -> Callable:
+        """The check of a declared explain option (its type, bounds, choices and names)."""
+        def check(value, key):
+            try:
+                return option.check(value)
+            except OptionError as exc:
+                self.fail(key, str(exc))
         return check
 
     def flag(self, value, key):
@@ -103,11 +104,6 @@ class _Checks:
             self.fail(key, f"must be a number strictly between 0 and 1 (e.g. 0.95), got {_show(value)}")
         return float(value)
 
-    def device(self, value, key):
-        if value is not None and (not isinstance(value, str) or not _DEVICE.match(value)):
-            self.fail(key, f"unknown device {_show(value)}; valid: auto, cpu, cuda, cuda:N, mps")
-        return value
-
     def variants(self, value, key):
         from vqa_shap.builders.variants import VARIANT_PATTERN
 
@@ -137,33 +133,7 @@ def _get_builder(name: str):
     return BUILDERS.target(name)
 
 
-def _get_estimator(name: str):
-    from vqa_shap.estimators import ESTIMATORS
-    from vqa_shap.estimators.spec import parse_spec
+def _on_error():
+    from vqa_shap.builders.base import ON_ERROR
 
-    return ESTIMATORS.target(parse_spec(name)[0])
-
-
-def _get_protocol(name: str):
-    from vqa_shap.protocol import PROTOCOLS
-
-    return PROTOCOLS.target(name)
-
-
-def _samplers():
-    from vqa_shap.protocol.samplers import SAMPLERS
-
-    return list(SAMPLERS)
-
-
-def _shot_detector(spec: str):
-    """A detector name or ``transnetv2:PATH`` (the weights file checked now)."""
-    from vqa_shap.long_video.shots import get_detector
-
-    return get_detector(spec)
-
-
-def _dtypes():
-    from vqa_shap.device import _DTYPE_ALIASES, DTYPES
-
-    return ["auto", *DTYPES, *_DTYPE_ALIASES]
+    return ON_ERROR

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from vqa_shap.errors import UsageError
-from vqa_shap.explain.question import DEFAULT_BATCH_SIZE
-from vqa_shap.explain.explain_run import DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
-from vqa_shap.estimators import DEFAULT_ESTIMATOR
+from vqa_shap.explain_options import result_options, study_options
 
 #: The study files shipped with vqa-shap (``vqa-shap run demo``): name -> file in this package.
 BUNDLED = {"demo": "demo.yaml"}
@@ -28,30 +26,18 @@ class StudyError(UsageError):
     """A study file that cannot be run (exit status 2); the message names the file and the key."""
 
 
-@dataclass(frozen=True)
-class ExplainSpec:
-    """The explain settings of one model (``explain:``, with the model's own ``explain:`` on top);
-    the fields of :class:`vqa_shap.explain.ExplainRun` of the same names, plus ``threads``."""
+def _numbers(self) -> dict[str, Any]:
+    """The settings that determine the attributions (not batch size, device or threads)."""
+    return {o.name: getattr(self, o.name) for o in result_options()}
 
-    frames: int = DEFAULT_FRAMES
-    budget: int = DEFAULT_BUDGET
-    estimator: str = DEFAULT_ESTIMATOR
-    seed: int = 0
-    batch_size: int = DEFAULT_BATCH_SIZE
-    protocol: str = DEFAULT_PROTOCOL
-    sampler: str | None = None
-    players: str = "frames"
-    shot_detector: str | None = None
-    strict_budget: bool = False
-    device: str | None = None
-    dtype: str | None = None
-    threads: int | None = None
 
-    def numbers(self) -> dict[str, Any]:
-        """The settings that determine the attributions (not batch size, device or threads)."""
-        keep = ("frames", "budget", "estimator", "seed", "protocol", "sampler", "players", "shot_detector",
-                "strict_budget", "dtype")
-        return {k: getattr(self, k) for k in keep}
+#: The explain settings of one model (``explain:``, with the model's own ``explain:`` on top): a frozen
+#: dataclass derived from the declared options a study may set (:func:`vqa_shap.explain_options.study_options`).
+ExplainSpec = dataclasses.make_dataclass(
+    "ExplainSpec", [(o.name, o.kind if o.default is not None else o.kind | None, dataclasses.field(default=o.default))
+                    for o in study_options()],
+    frozen=True, namespace={"numbers": _numbers})
+ExplainSpec.__module__ = __name__
 
 
 @dataclass(frozen=True)

@@ -1,42 +1,12 @@
-"""The paper's masking benchmark (Pollard & Wray 2025, masking features by their Shapley values), run
-through the model loaders.
+"""The paper's masking benchmark: re-answer each explained question with features masked by their
+Shapley values (nothing, everything, positive or negative × signal × mode), all settings of a question
+in one ``loader.score`` batch.
 
-For every explained question the model is evaluated once per *masking setting*:
-
-* ``nothing``: the unmasked input;
-* ``everything`` × mode: every eligible feature of the mode masked;
-* ``positive`` / ``negative`` × signal × mode: Shapley-guided masking. The signal per feature is the
-  normalised Shapley value ψ (each option column divided by its max |φ|, :mod:`vqa_shap.analysis.metrics`) of
-  the ground-truth column (``ground_truth``), the mean over the other columns (``false``) or over all
-  columns (``all``). ``negative`` *keeps* features whose signal is ``> threshold`` — so it masks
-  negative features **and exact zeros**, as the paper does; ``positive`` keeps features whose signal
-  is ``< threshold`` (masks positive features and exact zeros).
-
-Modes say which features are eligible for masking (the rest are always kept):
-``video`` = frames, ``question`` = question words, ``answer`` = the words of every option (or only
-the ground-truth option's words with ``answer_masking="gt"``), and ``joint`` = **all features
-eligible**. ``joint`` is the paper's intent (its benchmark tables print it as "All" and its shipped
-default results imply it) although its released code builds the answer-only mask for ``joint``;
-with ``answer_masking="gt"`` our ``joint`` makes video, question and the ground-truth option's words
-eligible.
-
-All settings of one question are coalitions over the same features, so they are scored in **one**
-``loader.score`` batch. ``force_logit`` (``"first"``/``"last"``) moves the ground-truth option's text
-to the first/last position before the question is prepared (the other options keep their relative
-order, and the label becomes 0 / K−1); masks are computed in the original order and mapped onto the
-reordered features.
-
-The output is tidy: one :class:`MaskBenchRow` per question × setting; :func:`summarize` gives the
-accuracy per setting and its difference to ``nothing``; :func:`paper_json` the paper's benchmark
-JSON layout.
-
-Shot players (``explain --players shots``) work too: the shots are re-detected and a masked shot
-masks all its sampled frames, as explain masked them; every mode is the same over players.
-
-Modules: :mod:`~vqa_shap.analysis.masking.masks` (settings and masks),
-:mod:`~vqa_shap.analysis.masking.players` (re-planning an attribution's frames and players),
-:mod:`~vqa_shap.analysis.masking.summary` (accuracy per setting, tables); their names are
-importable from here.
+One :class:`MaskBenchRow` per question × setting; :func:`summarize` gives accuracy per setting,
+:func:`paper_json` the paper's JSON layout. Settings, modes (``joint`` = all features, the paper's
+intent), ``force_logit`` and shot players: docs/analysis.md#masking-benchmark. Parts:
+:mod:`~vqa_shap.analysis.masking.masks`, :mod:`~vqa_shap.analysis.masking.players`,
+:mod:`~vqa_shap.analysis.masking.summary`.
 """
 
 from __future__ import annotations
