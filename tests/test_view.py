@@ -136,7 +136,7 @@ def test_a_failed_build_leaves_the_old_site(folders, tmp_path, monkeypatch):
     (["--video-root", "{videos}"], "--video-root needs --questions"),
     (["--config", "nope"], "unknown config(s) ['nope']"),
     (["--questions", "{questions}", "--questions-config", "nope"], "no questions config(s) ['nope']"),
-    (["--out", "{foreign}"], "is not empty and is not a vqa-shap view site"),
+    (["--out", "{foreign}"], "is not empty and was not written by vqa-shap view"),
 ])
 def test_bad_input_is_one_line_with_status_2(args, message, folders, tmp_path, capsys):
     from vqa_shap.cli import main

@@ -313,6 +313,8 @@ def explain_questions(run: ExplainRun) -> ExplainResult:
         raise ExplainInputError(str(exc)) from exc
     settings = _settings(run, loader_cls.family, config_out, all_qids)
     work = work_dir_for(out, config_out, run.work_dir)
+    if run.work_dir is not None:
+        work.check_not_foreign()
     if shard.world_size > 1 and run.job is not None:
         raise ExplainInputError(f"{run.the_job().kind} runs in one process (no shards); unset WORLD_SIZE/SLURM_NTASKS")
     if run.restart and shard.world_size > 1:

@@ -57,14 +57,16 @@ def _staging(target: Path) -> Path:
 
 
 def _swap(staging: Path, target: Path, write: Callable[[], T]) -> T:
-    """``write()`` into ``staging``, then put ``staging`` in the place of ``target``; ``staging`` never stays."""
+    """``write()`` into ``staging``, then put ``staging`` in the place of ``target``; ``staging`` never stays.
+    Files the user added to ``target`` are carried over (:func:`vqa_shap.output_folder.replace_folder`);
+    a ``target`` without a manifest was written by an earlier study (it is inside the study's output)."""
     import shutil
 
-    from vqa_shap.io import swap_in_folder
+    from vqa_shap.output_folder import replace_folder
 
     try:
         result = write()
-        swap_in_folder(staging, target)
+        replace_folder(staging, target, "run", legacy_owned=True)
         return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
