@@ -104,7 +104,7 @@ def list_configs(folder: str | os.PathLike) -> list[str]:
 def select_configs(folder: str | os.PathLike, configs: Sequence[str] | None = None, *,
                    error: type[VqaShapError] = VqaShapError) -> list[str]:
     """The configs of a Hub-style attributions folder to read: ``configs``, checked against those the
-    folder has, or all of them (checked before any loading).
+    folder has (each once, in the order given), or all of them (checked before any loading).
 
     Raises:
         error: the folder has no configs, or ``configs`` names one it lacks (listing the available ones).
@@ -115,7 +115,7 @@ def select_configs(folder: str | os.PathLike, configs: Sequence[str] | None = No
     unknown = [c for c in configs or () if c not in available]
     if unknown:
         raise error(f"{folder}: unknown config(s) {unknown}; available: {available}")
-    return list(configs or available)
+    return list(dict.fromkeys(configs or available))  # a config named twice is read once
 
 
 def load_config(folder: str | os.PathLike, config: str):

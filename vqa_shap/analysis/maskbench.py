@@ -175,9 +175,11 @@ def load_attributions(folder: Path | str, config: str) -> list[Attribution]:
 
     Raises:
         VqaShapError: the folder/config does not exist or is not an attributions dataset, or a row
-            is inconsistent (named by its position and qid).
+            is inconsistent (named by its position and qid), holds a NaN or infinite value, or a qid
+            repeats (:mod:`vqa_shap.attribution_checks`).
     """
     from vqa_shap import hub
+    from vqa_shap.attribution_checks import check_attributions
 
     dataset = hub.load_config(folder, config)
     missing = [c for c in ("qid", "model", "shapley", "features", "answer") if c not in dataset.column_names]
@@ -190,6 +192,7 @@ def load_attributions(folder: Path | str, config: str) -> list[Attribution]:
         except (ValueError, TypeError, KeyError) as exc:  # a hand-edited or foreign dataset
             raise VqaShapError(f"{folder}: config {config!r}: row {index} (qid {row.get('qid')!r}): "
                                f"{str(exc) or type(exc).__name__}") from None
+    check_attributions(f"{folder}: config {config!r}", attributions)
     return attributions
 
 

@@ -103,10 +103,13 @@ class InteractionsJob(AttributionsJob):
         """qid -> attributions row of the ranking config (None when φ is computed)."""
         if self.attributions is None:
             return None
+        from vqa_shap.attribution_checks import check_rows
         from vqa_shap.explain import load_fresh
 
         config = self.attributions_config or AttributionsJob().config_name(run)
-        return {row["qid"]: row for row in load_fresh(self.attributions, config)}
+        rows = load_fresh(self.attributions, config).to_list()
+        check_rows(f"{self.attributions}: config {config!r}", rows)  # NaN would rank the top-k players
+        return {row["qid"]: row for row in rows}
 
 
 class InteractionExplainer(QuestionExplainer):
