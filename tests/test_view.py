@@ -106,9 +106,10 @@ def test_site_is_self_contained(site):
 def test_rebuild_replaces_the_site_and_leaves_no_temporary_folder(folders, tmp_path):
     out = tmp_path / "site"
     assert view(folders, out, "--config", CONFIGS[0], "--bootstrap", "0") == 0
-    (out / "stale.txt").write_text("from an earlier build")
+    (out / "notes.txt").write_text("the user's, added after the build")
     assert view(folders, out, "--config", CONFIGS[1], "--bootstrap", "0") == 0
-    assert not (out / "stale.txt").exists()
+    assert (out / "notes.txt").read_text() == "the user's, added after the build"  # only the viewer's files go
+    assert not (out / "data" / CONFIGS[0]).exists()
     assert [c["name"] for c in read_data(out / "data" / "site.js")["configs"]] == [CONFIGS[1]]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
 

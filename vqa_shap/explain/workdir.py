@@ -265,7 +265,7 @@ class WorkDir:
             return ExplainSettings.from_json(json.loads(self.settings_path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ExplainError(f"{self.path}: not an explain work directory (no {SETTINGS_FILE})") from None
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:
             raise ExplainError(f"{self.settings_path}: unreadable settings ({exc})") from None
 
     def claim(self, settings: ExplainSettings) -> None:
@@ -294,12 +294,20 @@ class WorkDir:
         """Refuse a folder given as the work directory that holds files and is not one (no settings).
 
         Raises:
-            ForeignFolderError: the folder has files other than lock files and no ``settings.json``.
+            ForeignFolderError: the folder has files other than lock files and no explain settings.
         """
         from vqa_shap.output_folder import check_output_folder
 
         locks_only = self.path.is_dir() and all(p.name.startswith(".lock-") for p in self.path.iterdir())
-        check_output_folder(self.path, "explain (--work-dir)", legacy_owned=self.exists() or locks_only)
+        check_output_folder(self.path, "explain (--work-dir)", legacy_owned=locks_only or self._has_settings())
+
+    def _has_settings(self) -> bool:
+        """Whether the folder records the settings of an explain run (readable ones, not any settings.json)."""
+        try:
+            self.settings()
+        except ExplainError:
+            return False
+        return True
 
     @contextlib.contextmanager
     def lock(self, shard: Shard) -> Iterator[None]:

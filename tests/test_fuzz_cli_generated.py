@@ -1,0 +1,292 @@
+"""The careless user's second round (issue 24), with generated cases: each class of bad input is drawn
+by ``hypothesis`` strategies (malformed attributions rows, work files, paper CSV cells, user files in
+output folders) and run through the real entry point (``cli.main``) or the one owner of the check.
+
+Every bad input must end in exit status 2 with one line ``vqa-shap CMD: error: ...`` naming the file or
+config, the record (qid) and the field/player; no user file is ever deleted or overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vqa_shap.cli import main
+
+MODEL = "tiny-random/llava_onevision"
+CONFIG = "toy"
+ATTRS = "tiny-random-llava_onevision__toy"
+EXPLAIN = ["--config", CONFIG, "--model", MODEL, "--frames", "2", "--budget", "8", "--threads", "1", "--no-progress"]
+FEW = settings(max_examples=8, deadline=None, derandomize=True,
+               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def _questions(n: int = 4):
+    from vqa_shap.schema import Question, VisualInput
+
+    return [Question(f"q{i}", "egoschema", "summary", f"What does c do {i}?", ("cut", "wash", "read"), i % 3,
+                     inputs=(VisualInput("video", f"v/q{i}.mp4"),)) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """A questions folder, its videos and one explain output (with its work directory), made through the CLI."""
+    import torch
+
+    from vqa_shap.hub import write_questions
+    from vqa_shap.synth import synthesize_inputs
+
+    root = tmp_path_factory.mktemp("fuzz2")
+    write_questions(root / "qs", CONFIG, _questions())
+    synthesize_inputs(_questions(), root / "videos", n_frames=8, size=(32, 32), seed=0)
+    threads = torch.get_num_threads()
+    try:
+        assert main(["explain", str(root / "qs"), "--video-root", str(root / "videos"), "--out", str(root / "attrs"),
+                     *EXPLAIN]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return {"root": root, "Q": root / "qs", "V": root / "videos", "A": root / "attrs"}
+
+
+def _one_line_error(capsys, status: int, command: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    assert status == 2, err
+    lines = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(lines) == 1 and lines[0].startswith(f"vqa-shap {command}: error: "), err
+    return lines[0]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# --------------------------------------------------------------------------------------------
+# class 1: bad values in an attributions dataset are refused at load
+
+
+#: A corruption of one attributions row: (kind, row index, player index, option index, value).
+corruptions = st.tuples(st.sampled_from(["cell", "player", "all", "value_full", "duplicate"]),
+                        st.integers(0, 3), st.integers(0, 50), st.integers(0, 2),
+                        st.sampled_from([math.nan, math.inf, -math.inf]))
+#: The commands that read an attributions dataset (``{BAD}``: the corrupted folder, ``{O}``: a new folder).
+READERS = {
+    "metrics": "metrics {BAD} --bootstrap 0",
+    "view": "view {BAD} --out {O} --bootstrap 0 --no-progress",
+    "report": f"report {{BAD}} --config {ATTRS} --out {{O}} --bootstrap 0 --no-progress",
+    "rank": f"rank {{BAD}} --config {ATTRS} --ranker random",
+    "mask-bench": f"mask-bench {{BAD}} --config {ATTRS} --questions {{Q}} --video-root {{V}} --out {{O}} --no-progress",
+}
+
+
+def _corrupt(rows: list[dict], corruption) -> tuple[str, str | None]:
+    """Apply ``corruption`` to ``rows`` in place; return the qid and player name the error must name."""
+    kind, index, player, option, value = corruption
+    row = rows[index]
+    player %= len(row["shapley"])
+    name = row["features"][player]["name"]
+    if kind == "cell":
+        row["shapley"][player][option] = value
+    elif kind == "player":
+        row["shapley"][player] = [value] * len(row["shapley"][player])
+    elif kind == "all":  # an all-NaN Shapley row: the first player is named
+        row["shapley"] = [[value] * len(r) for r in row["shapley"]]
+        name = row["features"][0]["name"]
+    elif kind == "value_full":
+        row["value_full"][option] = value
+        name = "value_full"
+    else:
+        rows.append(dict(rows[index]))
+        name = None
+    return row["qid"], name
+
+
+def _write_attributions(ws, folder: Path, rows: list[dict]) -> None:
+    from vqa_shap import hub
+    from vqa_shap.schema import attribution_features
+
+    card = hub.folder_meta(ws["A"])["configs"][ATTRS]
+    hub.write_config(folder, ATTRS, rows, features=attribution_features(), kind="attributions", card_vars=card,
+                     overwrite=True)
+
+
+@FEW
+@given(corruption=corruptions, command=st.sampled_from(list(READERS)))
+def test_non_finite_values_and_repeated_qids_are_refused_at_load(ws, tmp_path_factory, capsys, corruption, command):
+    from vqa_shap import hub
+
+    tmp = tmp_path_factory.mktemp("bad")
+    rows = hub.load_config(ws["A"], ATTRS).to_list()
+    qid, name = _corrupt(rows, corruption)
+    _write_attributions(ws, tmp / "bad", rows)
+    argv = READERS[command].format(BAD=tmp / "bad", O=tmp / "out", Q=ws["Q"], V=ws["V"]).split()
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(argv), command)
+    assert f"config {ATTRS!r}" in line and repr(qid) in line, line
+    assert (f"'{name}'" if name else "appear more than once") in line, line
+    assert not (tmp / "out").exists()
+
+
+def test_an_error_row_is_kept_as_it_is(ws, tmp_path, capsys):
+    """A run's own error rows (no values) pass the load checks and are counted as errors."""
+    from vqa_shap import hub
+
+    rows = hub.load_config(ws["A"], ATTRS).to_list()
+    rows[1].update(shapley=[], stderr=None, features=[], value_full=None, value_empty=None, error="video missing")
+    _write_attributions(ws, tmp_path / "a", rows)
+    assert main(["metrics", str(tmp_path / "a"), "--bootstrap", "0", "--json", str(tmp_path / "m.json")]) == 0
+
+
+def test_a_config_named_twice_is_reported_once(ws, tmp_path):
+    out = tmp_path / "m.json"
+    assert main(["metrics", str(ws["A"]), "--config", ATTRS, "--config", ATTRS, "--bootstrap", "0",
+                 "--json", str(out)]) == 0
+    once = tmp_path / "once.json"
+    assert main(["metrics", str(ws["A"]), "--config", ATTRS, "--bootstrap", "0", "--json", str(once)]) == 0
+    assert json.loads(out.read_text()) == json.loads(once.read_text())
+
+
+@FEW
+@given(corruption=corruptions.filter(lambda c: c[0] != "duplicate"))
+def test_merge_refuses_a_work_file_with_non_finite_values(ws, tmp_path_factory, capsys, corruption):
+    tmp = tmp_path_factory.mktemp("merge")
+    out = shutil.copytree(ws["A"], tmp / "a")
+    work = out / ".work" / ATTRS
+    files = sorted(p for p in work.glob("*.json") if p.name != "settings.json")
+    file = files[corruption[1] % len(files)]
+    row = json.loads(file.read_text())
+    qid, name = _corrupt([row], (corruption[0], 0, *corruption[2:]))
+    file.write_text(json.dumps(row))  # json writes NaN / Infinity
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(["merge", str(out), "--overwrite"]), "merge")
+    assert file.name in line and repr(qid) in line and f"'{name}'" in line, line
+
+
+@FEW
+@given(cell=st.sampled_from(["nan", "NaN", "inf", "-inf", "Infinity", "-Infinity", "+INF", " nan "]),
+       row=st.integers(0, 100), column=st.integers(0, 2))
+def test_paper_csv_with_a_non_finite_cell_names_file_row_and_column(ws, tmp_path_factory, cell, row, column):
+    from vqa_shap import hub
+    from vqa_shap.analysis.paper_csv import read_paper_csv, write_csv
+    from vqa_shap.errors import RecordError
+    from vqa_shap.schema import Attribution
+
+    attr = Attribution.from_row(hub.load_config(ws["A"], ATTRS)[0])
+    path = write_csv(attr, tmp_path_factory.mktemp("csv") / "q0.csv")
+    lines = path.read_text().splitlines()
+    row = 1 + row % (len(lines) - 1)
+    cells = lines[row].split(",")
+    cells[1 + column] = cell
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecordError) as info:
+        read_paper_csv(path)
+    assert str(path) in str(info.value) and f"row {row + 1}" in str(info.value) and repr(cell) in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# class 2: a user's files in a folder vqa-shap writes to
+
+
+_names = st.text("abcxyz_-", min_size=1, max_size=6)
+#: Relative paths of the user's files: notes at the top or inside the tool's subfolders.
+user_paths = st.lists(st.tuples(st.sampled_from(["", "data/", "assets/", "report/", "deep/er/"]), _names)
+                      .map(lambda t: f"{t[0]}{t[1]}.note"), min_size=1, max_size=4, unique=True)
+
+
+@FEW
+@given(owned=st.lists(_names, min_size=1, max_size=4, unique=True),
+       fresh=st.lists(_names, min_size=1, max_size=4, unique=True),
+       user=st.lists(_names, min_size=0, max_size=4, unique=True))
+def test_replace_folder_keeps_every_user_file_and_refuses_a_clash(tmp_path_factory, owned, fresh, user):
+    """Property of the one output-folder policy: after a rebuild the folder holds exactly the new
+    build's files plus the user's; a user file in the way of a new file refuses and changes nothing."""
+    from vqa_shap.output_folder import ForeignFolderError, replace_folder
+
+    tmp = tmp_path_factory.mktemp("policy")
+    target, first = tmp / "out", tmp / "first"
+    for name in owned:
+        (first / name).parent.mkdir(parents=True, exist_ok=True)
+        (first / name).write_text(f"old {name}")
+    replace_folder(first, target, "view")
+    user = [u + ".mine" if u in owned else u for u in user]  # the user adds files beside the build's
+    for name in user:
+        (target / name).write_text(f"user {name}")
+    before = _files(target)
+    staging = tmp / "second"
+    staging.mkdir()
+    for name in fresh:
+        (staging / name).write_text(f"new {name}")
+    if set(user) & set(fresh):
+        with pytest.raises(ForeignFolderError, match="was not written by vqa-shap view"):
+            replace_folder(staging, target, "view")
+        assert _files(target) == before
+        return
+    replace_folder(staging, target, "view")
+    after = {k: v for k, v in _files(target).items() if not k.startswith(".vqa-shap")}
+    assert after == {**{n: f"new {n}".encode() for n in fresh}, **{u: f"user {u}".encode() for u in user}}
+    assert sorted(p.name for p in tmp.iterdir()) == ["out"]
+
+
+@FEW
+@given(paths=user_paths)
+def test_view_rebuild_keeps_the_users_files(ws, tmp_path_factory, paths):
+    site = tmp_path_factory.mktemp("site") / "site"
+    assert main(["view", str(ws["A"]), "--out", str(site), "--bootstrap", "0", "--no-progress"]) == 0
+    for rel in paths:
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(rel)
+    assert main(["view", str(ws["A"]), "--out", str(site), "--bootstrap", "0", "--no-progress"]) == 0
+    assert all((site / rel).read_text() == rel for rel in paths)
+
+
+@pytest.mark.parametrize("mine", ["index.md", "words.csv", "notes.txt"])
+def test_report_refuses_a_folder_of_the_users_and_keeps_notes_in_its_own(ws, tmp_path, capsys, mine):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / mine).write_text("mine")
+    argv = ["report", str(ws["A"]), "--config", ATTRS, "--bootstrap", "0", "--max-questions", "1", "--no-progress"]
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(argv + ["--out", str(foreign)]), "report")
+    assert str(foreign) in line and "not written by vqa-shap report" in line
+    assert _files(foreign) == {mine: b"mine"}
+    out = tmp_path / "report"
+    assert main(argv + ["--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")
+    assert main(argv + ["--out", str(out)]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "index.md").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "report"]
+
+
+@FEW
+@given(names=st.lists(st.sampled_from(["notes.json", "settings.json", "a-0123456789.json", "x.txt", "q0.json"]),
+                      min_size=1, max_size=3, unique=True))
+def test_explain_work_dir_of_the_users_is_refused_even_with_restart(ws, tmp_path_factory, capsys, names):
+    tmp = tmp_path_factory.mktemp("wd")
+    mine = tmp / "mine"
+    mine.mkdir()
+    for name in names:
+        (mine / name).write_text("{}")
+    before = _files(mine)
+    argv = ["explain", str(ws["Q"]), "--video-root", str(ws["V"]), "--out", str(tmp / "out"), "--work-dir",
+            str(mine), "--restart", *EXPLAIN]
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(argv), "explain")
+    assert str(mine) in line and "not written by vqa-shap" in line
+    assert _files(mine) == before
+
+
+def test_restart_deletes_only_the_work_files_of_a_real_work_dir(ws, tmp_path):
+    out = shutil.copytree(ws["A"], tmp_path / "a")
+    work = out / ".work" / ATTRS
+    (work / "notes.json").write_text("mine")
+    argv = ["explain", str(ws["Q"]), "--video-root", str(ws["V"]), "--out", str(out), "--overwrite", "--restart",
+            *EXPLAIN]
+    assert main(argv) == 0
+    assert (work / "notes.json").read_text() == "mine"
