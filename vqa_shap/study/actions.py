@@ -193,8 +193,8 @@ def _must_restart(ctx: BenchContext, step_id: str, settings, qconfig: str, work)
 
     if not work.exists():
         return False
-    record = Records(ctx.out).read(step_id)
-    if record is not None and record.get("settings") != canonical(settings):
+    earlier = Records(ctx.out).previous_settings(step_id)  # the record itself already holds the new settings
+    if earlier is not None and earlier != canonical(settings):
         return True
     qids = tuple(hub.load_questions_dataset(ctx.questions, qconfig)["qid"])
     return work.settings().qids != qids
