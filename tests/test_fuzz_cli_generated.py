@@ -290,3 +290,157 @@ def test_restart_deletes_only_the_work_files_of_a_real_work_dir(ws, tmp_path):
             *EXPLAIN]
     assert main(argv) == 0
     assert (work / "notes.json").read_text() == "mine"
+
+
+# --------------------------------------------------------------------------------------------
+# class 5: tracebacks become one-line errors
+
+
+@pytest.mark.parametrize("device", ["mps", "cuda", "cuda:3"])
+def test_a_device_the_machine_lacks_is_one_line(ws, tmp_path, capsys, device):
+    import torch
+
+    if device == "mps" and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    argv = ["explain", str(ws["Q"]), "--video-root", str(ws["V"]), "--out", str(tmp_path / "out"), *EXPLAIN,
+            "--device", device]
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(argv), "explain")
+    assert repr(device) in line and "not available" in line
+    assert not (tmp_path / "out").exists()
+
+
+#: config.json texts that are not a JSON object.
+bad_configs = st.one_of(st.text(max_size=20).filter(lambda t: not _is_json_object(t)),
+                        st.sampled_from(["{", '{"model_type": "llava_onevision",}', "[]", "null", "\xff\xfe"]))
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+@FEW
+@given(text=bad_configs, with_loader=st.booleans())
+def test_a_model_folder_with_an_unreadable_config_is_one_line(ws, tmp_path_factory, capsys, text, with_loader):
+    tmp = tmp_path_factory.mktemp("model")
+    (tmp / "model").mkdir()
+    (tmp / "model" / "config.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    argv = ["explain", str(ws["Q"]), "--video-root", str(ws["V"]), "--out", str(tmp / "out"), *EXPLAIN]
+    argv[argv.index(MODEL)] = str(tmp / "model")
+    if with_loader:
+        argv += ["--loader", "llava_onevision"]
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(argv), "explain")
+    assert str(tmp / "model" / "config.json") in line, line
+    assert not (tmp / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# class 6: study files
+
+STUDY = """\
+name: s
+models:
+  - model: demo
+benchmarks:
+  - builder: synthetic
+    generate: {questions: 2, seed: 1}
+explain: {frames: 2, budget: 8, estimator: permutation, threads: 1}
+metrics: {bootstrap: 0}
+report: false
+"""
+
+#: (path of a mapping in STUDY, a key that mapping has, a value): the key is written a second time there.
+duplicates = st.sampled_from([((), "name", "t"), ((), "report", False), (("explain",), "budget", 16),
+                              (("explain",), "frames", 4), (("metrics",), "bootstrap", 3),
+                              (("benchmarks", 0), "builder", "synthetic"), (("models", 0), "model", "demo"),
+                              (("benchmarks", 0, "generate"), "seed", 2)])
+
+
+def _with_duplicate(value, where: tuple, key: str, again, path: tuple = ()) -> str:
+    """``value`` as YAML (JSON is YAML), with ``key: again`` written a second time in the mapping at ``where``."""
+    if isinstance(value, dict):
+        items = [f"{json.dumps(k)}: {_with_duplicate(v, where, key, again, (*path, k))}" for k, v in value.items()]
+        if path == where:
+            items.append(f"{json.dumps(key)}: {json.dumps(again)}")
+        return "{" + ",\n".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",\n".join(_with_duplicate(v, where, key, again, (*path, i)) for i, v in enumerate(value)) + "]"
+    return json.dumps(value)
+
+
+def _dry_run_error(tmp: Path, text: str, capsys) -> str:
+    path = tmp / "study.yaml"
+    path.write_text(text)
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(["run", str(path), "--out", str(tmp / "out"), "--dry-run"]), "run")
+    assert str(path) in line and not (tmp / "out").exists()
+    return line
+
+
+@FEW
+@given(duplicate=duplicates)
+def test_a_key_written_twice_in_a_study_file_is_refused(tmp_path_factory, capsys, duplicate):
+    import yaml
+
+    where, key, value = duplicate
+    text = _with_duplicate(yaml.safe_load(STUDY), where, key, value)
+    line = _dry_run_error(tmp_path_factory.mktemp("dup"), text, capsys)
+    assert f"key {key!r} appears twice" in line and "line " in line, (text, line)
+
+
+@FEW
+@given(model=st.one_of(st.from_regex(r"tiny-random/[a-z_]{1,10}", fullmatch=True).filter(
+    lambda m: m.split("/")[1] not in ("frozenbilm", "internvideo", "llava_onevision", "longva", "qwen2_5_vl",
+                                       "video_llama2", "video_llama3")),
+    st.from_regex(r"\./[a-z]{1,8}", fullmatch=True), st.from_regex(r"[a-z]{1,5}/[a-z]{1,5}/[a-z]{1,5}", fullmatch=True)))
+def test_an_unknown_model_fails_the_dry_run(tmp_path_factory, capsys, model):
+    tmp = tmp_path_factory.mktemp("model")
+    line = _dry_run_error(tmp, STUDY.replace("model: demo", f"model: {model}"), capsys)
+    assert "key 'models[0].model'" in line and (model.split("/")[-1] in line or model in line), line
+
+
+@FEW
+@given(inner=st.lists(st.sampled_from(["out", "a", "b.c"]), min_size=0, max_size=2), field=st.sampled_from(["source", "videos"]))
+def test_an_output_folder_inside_a_benchmark_folder_is_refused(tmp_path_factory, capsys, inner, field):
+    tmp = tmp_path_factory.mktemp("inside")
+    (tmp / "src").mkdir()
+    (tmp / "src" / "q.json").write_text("{}")
+    text = STUDY.replace("    generate: {questions: 2, seed: 1}\n", f"    source: {tmp / 'src'}\n" + (
+        f"    videos: {tmp / 'src'}\n" if field == "videos" else ""))
+    out = Path(tmp / "src", *inner)
+    path = tmp / "study.yaml"
+    path.write_text(text)
+    before = _files(tmp / "src")
+    capsys.readouterr()
+    for extra in (["--dry-run"], []):
+        line = _one_line_error(capsys, main(["run", str(path), "--out", str(out), *extra]), "run")
+        assert "benchmarks[0]." in line and f"output folder {out} is inside" in line, line
+    assert _files(tmp / "src") == before
+
+
+def test_a_changed_budget_redoes_explain_and_keeps_the_users_notes(tmp_path, capsys):
+    from vqa_shap import hub
+
+    path, out = tmp_path / "study.yaml", tmp_path / "out"
+    path.write_text(STUDY)
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    notes = {out / "notes.md": "mine", out / "benchmarks" / "synthetic" / "source" / "notes.md": "mine too"}
+    for file, text in notes.items():
+        file.write_text(text)
+    budgets = [set(hub.load_config(out / "attributions", "demo__synthetic")["budget"])]
+    for budget, seed in ((40, 1), (60, 2)):  # the budget, then the budget and the generated source, change
+        path.write_text(STUDY.replace("budget: 8", f"budget: {budget}").replace("seed: 1}", f"seed: {seed}}}"))
+        capsys.readouterr()
+        assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+        assert "discarded" in capsys.readouterr().out
+        budgets.append(set(hub.load_config(out / "attributions", "demo__synthetic")["budget"]))
+    assert [len(b) for b in budgets] == [1, 1, 1] and len(set.union(*budgets)) == 3, budgets  # each run's own
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    assert "0 step(s) run" in capsys.readouterr().out
+    assert all(file.read_text() == text for file, text in notes.items())

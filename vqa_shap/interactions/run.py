@@ -25,7 +25,8 @@ import numpy as np
 from vqa_shap.explain import DEFAULT_BUDGET, ExplainError, ExplainInputError, ExplainRun, QuestionExplainer
 from vqa_shap.explain.job import AttributionsJob
 from vqa_shap.interactions.index import (
-    APPROXIMATORS, INDEX, InteractionError, exact_interactions, interactions, modality_groups, top_players,
+    APPROXIMATORS, INDEX, InteractionError, exact_interactions, interaction_budget, interactions, modality_groups,
+    top_players,
 )
 from vqa_shap.interactions.record import InteractionPlayer, InteractionRecord, interaction_features
 
@@ -81,7 +82,7 @@ class InteractionsJob(AttributionsJob):
         return f"{super().config_name(run)}__{self.tag()}"
 
     def estimator_name(self, run: ExplainRun) -> str:
-        exact = self.players == "modality" or 2 ** self.k <= run.budget  # as interactions() decides
+        exact = self.players == "modality" or interaction_budget(self.k, run.budget)[0]  # as interactions() decides
         return "exact" if exact else self.approximator
 
     def settings_extra(self) -> str:
