@@ -85,6 +85,10 @@ class QuestionExplainer:
         self._warned_repeats = False
         self._told_cost = False
         self._aks_scorer = None
+        if settings.sampler == "aks":  # loaded once, now: a scorer that cannot load stops the run, not each question
+            from vqa_shap.aks import make_scorer
+
+            self._aks_scorer = make_scorer(settings.aks_scorer, loader, self.protocol)
         self._game = None  # the question's game while it is explained (its evaluations go into an error row)
 
     def _record(self, question, **fields):

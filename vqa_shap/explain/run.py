@@ -244,6 +244,8 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
             raise ExplainInputError(str(exc)) from exc
         aks_scorer = f"{kind}:{os.path.abspath(path)}"
     shot_detector = None
+    if run.shot_detector is not None and run.players != "shots":  # it would be ignored without a word
+        raise ExplainInputError(f"shot_detector {run.shot_detector!r} needs players 'shots', got {run.players!r}")
     if run.players == "shots":
         from vqa_shap.shots import get_detector
 
