@@ -48,7 +48,7 @@ from vqa_shap.hub_card import check_kind as _check_kind, config_names as _config
 from vqa_shap.hub_card import read_card_data as _read_card_data
 from vqa_shap.hub_card import local_config_dirs as _local_config_dirs
 from vqa_shap.hub_card import parquet_info as _parquet_info, shard_files as _shard_files
-from vqa_shap.io import atomic_write_text, swap_in_folder
+from vqa_shap.io import atomic_write_text, naming_path, swap_in_folder
 
 #: Shards are cut so no shard holds more than this much (uncompressed) data, as push_to_hub does.
 DEFAULT_MAX_SHARD_SIZE = "500MB"
@@ -150,10 +150,32 @@ def load_config(folder: str | os.PathLike, config: str):
     try:
         return datasets.load_dataset(str(folder), name=config, split=SPLIT, download_mode="force_redownload")
     except (datasets.exceptions.DatasetGenerationError, datasets.utils.info_utils.NonMatchingSplitsSizesError,
-            ValueError, OSError) as exc:  # a shard changed behind the card's back
+            ValueError, OSError) as exc:  # a shard changed behind the card's back, or the cache is unwritable
+        _raise_cache_error(exc, folder, config)
         reason = str(exc.__cause__ or exc).splitlines()[0][:300]
         raise VqaShapError(f"{folder}: config {config!r}: its parquet shards cannot be loaded as the card "
                            f"describes them ({type(exc).__name__}: {reason})") from exc
+
+
+def _raise_cache_error(exc: BaseException, folder: Path, config: str) -> None:
+    """Raise a clear error when loading failed because the ``datasets`` cache folder cannot be written
+    (read-only, full, no permission): the user's shards are fine, the cache is not."""
+    import errno
+
+    import datasets
+
+    cache = Path(datasets.config.HF_DATASETS_CACHE)
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM,
+                                                      errno.EDQUOT):
+            where = exc.filename if exc.filename is not None else cache
+            if exc.filename is None or Path(os.path.abspath(exc.filename)).is_relative_to(os.path.abspath(cache)):
+                raise VqaShapError(f"cannot write the datasets cache folder {where} while loading {folder} config "
+                                   f"{config!r}: {exc.strerror or os.strerror(exc.errno)}; free space there or set "
+                                   "HF_DATASETS_CACHE to a writable folder") from None
+        exc = exc.__cause__ or exc.__context__
 
 
 _SHARD_NAME = re.compile(rf"^{SPLIT}-(\d{{5}})-of-(\d{{5}})\.parquet$")
@@ -264,14 +286,22 @@ def write_config(
             f"{folder}: config {config!r} already exists; pass overwrite=True (--overwrite) to replace it")
     dataset = _as_dataset(data, features, config)
 
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{config}-", dir=folder))
     try:
-        num_shards = _write_shards(dataset, staging, max_shard_size, max_rows_per_shard, config)
+        with naming_path(target):  # a full disk while pyarrow writes names the config's folder
+            num_shards = _write_shards(dataset, staging, max_shard_size, max_rows_per_shard, config)
         swap_in_folder(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:  # no empty output folder is left behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _write_card(folder, card_data, kind, {config: card_vars})
+    with naming_path(folder / README):
+        _write_card(folder, card_data, kind, {config: card_vars})
     return ConfigInfo(config, target, len(dataset), num_shards)
 
 

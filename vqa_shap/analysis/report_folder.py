@@ -43,6 +43,7 @@ def report_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
     from vqa_shap.analysis import maskbench
     from vqa_shap.analysis.report import build_report
     from vqa_shap.errors import VqaShapError
+    from vqa_shap.io import naming_path
     from vqa_shap.output_folder import check_output_folder, replace_folder
 
     out = Path(out)
@@ -61,8 +62,9 @@ def report_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        result = build_report(rows, staging, questions_by_config=by_config, video_root=video_root,
-                              frame_settings=settings, **build_kwargs)
+        with naming_path(out):  # a full disk while drawing: name the report folder (left as it was)
+            result = build_report(rows, staging, questions_by_config=by_config, video_root=video_root,
+                                  frame_settings=settings, **build_kwargs)
         replace_folder(staging, out, "report")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

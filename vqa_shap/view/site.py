@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from vqa_shap.io import naming_path
 from vqa_shap.output_folder import replace_folder
 from vqa_shap.schema import Attribution, Question
 from vqa_shap.view import data as D
@@ -179,30 +180,31 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
-    try:
-        _copy_assets(staging)
-        total = sum(len(a) for a in attributions.values())
-        bar = tqdm(total=total, desc="view", unit="q", disable=not progress)
-        summaries, placeholders, n_thumbs = [], {}, 0
-        for name, attrs in attributions.items():
-            summary, n = _write_config(staging, name, list(attrs), questions=(questions or {}).get(name),
-                                       video_root=video_root,
-                                       settings=(settings or {}).get(name) or {}, bootstrap=bootstrap,
-                                       tick=lambda: bar.update(1), placeholders=placeholders,
-                                       interactions=(interactions or {}).get(name))
-            summaries.append(summary)
-            n_thumbs += n
-        bar.close()
-        copied = _copy_reports(staging, reports)
-        tables = _copy_reports(staging, report_tables)
-        site = {"title": title, "configs": summaries, "reports": copied, "report_tables": tables,
-                "list_columns": D.LIST_COLUMNS,
-                "built": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "version": _version()}
-        _script(staging / "data" / "site.js", f"D.site={_json(site)};")
-        replace_folder(staging, out, "view", legacy_owned=(out / MARKER).exists())  # the user's own files are kept
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with naming_path(out):  # a full disk while writing names the site folder (left as it was)
+        try:
+            _copy_assets(staging)
+            total = sum(len(a) for a in attributions.values())
+            bar = tqdm(total=total, desc="view", unit="q", disable=not progress)
+            summaries, placeholders, n_thumbs = [], {}, 0
+            for name, attrs in attributions.items():
+                summary, n = _write_config(staging, name, list(attrs), questions=(questions or {}).get(name),
+                                           video_root=video_root,
+                                           settings=(settings or {}).get(name) or {}, bootstrap=bootstrap,
+                                           tick=lambda: bar.update(1), placeholders=placeholders,
+                                           interactions=(interactions or {}).get(name))
+                summaries.append(summary)
+                n_thumbs += n
+            bar.close()
+            copied = _copy_reports(staging, reports)
+            tables = _copy_reports(staging, report_tables)
+            site = {"title": title, "configs": summaries, "reports": copied, "report_tables": tables,
+                    "list_columns": D.LIST_COLUMNS,
+                    "built": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "version": _version()}
+            _script(staging / "data" / "site.js", f"D.site={_json(site)};")
+            replace_folder(staging, out, "view", legacy_owned=(out / MARKER).exists())  # the user's own files are kept
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return SiteResult(out, tuple(attributions), total, sum(s["n_errors"] for s in summaries), n_thumbs,
                       placeholders, tuple(copied + tables), time.perf_counter() - started)
 
