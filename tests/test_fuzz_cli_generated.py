@@ -517,3 +517,170 @@ def test_repeated_frames_and_a_raised_budget_are_said_up_front(ws, tmp_path_fact
     cost = [m for m in said if "more than --budget 8" in m]
     assert len(cost) == 1 and "--strict-budget" in cost[0]
     assert any("coalitions scored so far" in m for m in said)
+
+
+# --------------------------------------------------------------------------------------------
+# class 7: options accepted and ignored
+
+
+@FEW
+@given(detector=st.sampled_from(["diff", "content", "adaptive"]), command=st.sampled_from(["explain", "features"]))
+def test_a_shot_detector_without_shot_players_is_refused(ws, tmp_path_factory, capsys, detector, command):
+    tmp = tmp_path_factory.mktemp("shots")
+    if command == "explain":
+        argv = ["explain", str(ws["Q"]), "--video-root", str(ws["V"]), "--out", str(tmp / "out"), *EXPLAIN]
+    else:
+        argv = ["features", str(ws["Q"]), "--config", CONFIG, "--video-root", str(ws["V"]), "--json", str(tmp / "out" / "f.json")]
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(argv + ["--shot-detector", detector]), command)
+    assert detector in line and "shots" in line
+    assert not (tmp / "out").exists()
+
+
+@FEW
+@given(name=st.text("abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12).filter(
+    lambda n: n not in ("frozenbilm", "internvideo", "llava_onevision", "longva", "qwen2_5_vl", "video_llama2",
+                        "video_llama3")))
+def test_features_refuses_an_unknown_loader(ws, tmp_path_factory, capsys, name):
+    out = tmp_path_factory.mktemp("loader") / "f.json"
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(["features", str(ws["Q"]), "--config", CONFIG, "--loader", name,
+                                         "--json", str(out)]), "features")
+    assert f"unknown loader {name!r}" in line and not out.exists()
+
+
+@FEW
+@given(config=st.one_of(st.none(), st.just("{oops"), st.just('{"model_type": "clip"}'), st.just("[]")))
+def test_an_aks_scorer_folder_that_is_no_model_stops_the_run_once(ws, tmp_path_factory, capsys, config):
+    tmp = tmp_path_factory.mktemp("aks")
+    (tmp / "clip").mkdir()
+    (tmp / "clip" / "notes.txt").write_text("not a model")
+    if config is not None:
+        (tmp / "clip" / "config.json").write_text(config)
+    argv = ["explain", str(ws["Q"]), "--video-root", str(ws["V"]), "--out", str(tmp / "out"), *EXPLAIN,
+            "--sampler", "aks", "--aks-scorer", f"clip:{tmp / 'clip'}"]
+    capsys.readouterr()
+    line = _one_line_error(capsys, main(argv), "explain")
+    assert str(tmp / "clip") in line
+    assert not (tmp / "out" / "README.md").exists()  # no config with an error row per question
+
+
+# --------------------------------------------------------------------------------------------
+# class 8: inputs that deserve a notice
+
+
+def test_features_says_when_frames_repeat_and_when_qids_repeat(tmp_path, capsys, caplog):
+    import dataclasses
+    import logging
+
+    from vqa_shap.hub import write_questions
+    from vqa_shap.synth import synthesize_inputs
+
+    questions = _questions(3)
+    questions[2] = dataclasses.replace(questions[2], qid="q0")
+    write_questions(tmp_path / "qs", CONFIG, questions)
+    synthesize_inputs(_questions(3), tmp_path / "videos", n_frames=1, size=(32, 32), seed=0)
+    with caplog.at_level(logging.WARNING, logger="vqa_shap"):
+        assert main(["features", str(tmp_path / "qs"), "--config", CONFIG, "--video-root", str(tmp_path / "videos"),
+                     "--frames", "4", "--json", str(tmp_path / "f.json")]) == 0
+    out = capsys.readouterr().out
+    assert "q1: its video has only 1 distinct frame(s) for 4 requested" in out
+    assert any("1 qid(s) appear more than once ('q0')" in r.getMessage() for r in caplog.records)
+    entries = json.loads((tmp_path / "f.json").read_text())["questions"]
+    assert [e["qid"] for e in entries] == ["q0", "q1", "q0"] and all("distinct frame" in e["note"] for e in entries)
+
+
+@FEW
+@given(value=st.sampled_from([0.0, 0.25, -1.5]), row=st.integers(0, 3))
+def test_rank_on_frames_of_equal_value_says_no_information(ws, tmp_path_factory, capsys, value, row):
+    from vqa_shap import hub
+
+    tmp = tmp_path_factory.mktemp("rank")
+    rows = hub.load_config(ws["A"], ATTRS).to_list()
+    for i, feature in enumerate(rows[row]["features"]):
+        if feature["modality"] == "video":
+            rows[row]["shapley"][i] = [value] * len(rows[row]["shapley"][i])
+    _write_attributions(ws, tmp / "a", rows)
+    capsys.readouterr()
+    assert main(["rank", str(tmp / "a"), "--config", ATTRS, "--ranker", "shapley", "--against", "shapley",
+                 "--json", str(tmp / "r.json")]) == 0
+    result = json.loads((tmp / "r.json").read_text())
+    assert result["summary"]["n_errors"] == 1
+    failed = [q for q in result["questions"] if q["error"]]
+    assert [q["qid"] for q in failed] == [f"q{row}"] and "no information" in failed[0]["error"]
+    assert failed[0]["spearman"] is None
+
+
+# --------------------------------------------------------------------------------------------
+# class 9: a full disk or an unwritable cache names the path
+
+
+def _disk_full(errno_code: int):
+    import os
+
+    def full(*args, **kwargs):
+        raise OSError(errno_code, os.strerror(errno_code))  # as a write() on a full disk: no file name
+
+    return full
+
+
+@FEW
+@given(errno_name=st.sampled_from(["ENOSPC", "EDQUOT"]), command=st.sampled_from(["features", "report", "build",
+                                                                                    "view", "metrics"]))
+def test_a_full_disk_names_the_path_and_leaves_no_partial_output(ws, tmp_path_factory, capsys, errno_name, command):
+    import errno
+
+    from vqa_shap import hub, io
+    from vqa_shap.analysis import report
+    from vqa_shap.builders import SAMPLE_DIR
+    from vqa_shap.view import site
+
+    tmp = tmp_path_factory.mktemp("full")
+    full = _disk_full(getattr(errno, errno_name))
+    target, argv = {
+        "features": (tmp / "f.json", ["features", str(ws["Q"]), "--config", CONFIG, "--json", str(tmp / "f.json")]),
+        "metrics": (tmp / "m.json", ["metrics", str(ws["A"]), "--bootstrap", "0", "--json", str(tmp / "m.json")]),
+        "report": (tmp / "rep", ["report", str(ws["A"]), "--out", str(tmp / "rep"), "--bootstrap", "0", "--no-progress"]),
+        "view": (tmp / "site", ["view", str(ws["A"]), "--out", str(tmp / "site"), "--bootstrap", "0", "--no-progress"]),
+        "build": (tmp / "built", ["build", "egoschema", str(SAMPLE_DIR), "--out", str(tmp / "built")]),
+    }[command]
+    patch = {"features": (io.os, "fsync"), "metrics": (io.os, "fsync"), "report": (report, "plot_modality_shares"),
+             "view": (site, "_copy_assets"), "build": (hub, "_write_shards")}[command]
+    mp = pytest.MonkeyPatch()
+    mp.setattr(*patch, full)
+    try:
+        capsys.readouterr()
+        line = _one_line_error(capsys, main(argv), command)
+    finally:
+        mp.undo()
+    assert str(target) in line and ("no space left" in line or "quota" in line), line
+    assert not target.exists()
+    assert sorted(p.name for p in tmp.iterdir()) == []
+
+
+@FEW
+@given(errno_name=st.sampled_from(["EROFS", "EACCES", "ENOSPC"]))
+def test_an_unwritable_datasets_cache_is_named_as_the_cache(ws, capsys, errno_name):
+    import errno
+    import os
+
+    import datasets
+
+    cache = datasets.config.HF_DATASETS_CACHE
+    code = getattr(errno, errno_name)
+
+    def unwritable(*args, **kwargs):
+        try:
+            raise OSError(code, os.strerror(code), os.path.join(str(cache), "parquet", "lock"))
+        except OSError as exc:
+            raise datasets.exceptions.DatasetGenerationError("An error occurred while generating the dataset") from exc
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(datasets, "load_dataset", unwritable)
+    try:
+        capsys.readouterr()
+        line = _one_line_error(capsys, main(["metrics", str(ws["A"]), "--bootstrap", "0"]), "metrics")
+    finally:
+        mp.undo()
+    assert "datasets cache folder" in line and str(cache) in line and "HF_DATASETS_CACHE" in line, line
+    assert "cannot be loaded as the card" not in line
