@@ -40,7 +40,7 @@ def site(folders, tmp_path_factory):
 
 def test_site_has_pages_assets_data_and_thumbnails(site):
     for name in ("index.html", "questions.html", "question.html", "compare.html", "assets/viewer.js",
-                 "assets/viewer.css", "assets/placeholder.svg", "data/site.js", ".vqa-shap-manifest.json"):
+                 "assets/viewer.css", "assets/placeholder.svg", "data/site.js", ".vqa-shap-manifest"):
         assert (site / name).is_file(), name
     info = read_data(site / "data" / "site.js")
     assert [c["name"] for c in info["configs"]] == sorted([*CONFIGS, MANY])

@@ -20,8 +20,10 @@ from pathlib import Path
 from vqa_shap.errors import UsageError
 from vqa_shap.io import atomic_write_json, swap_in_folder
 
-#: The manifest file of a folder vqa-shap builds: ``{"written_by": <command>, "files": [relative paths]}``.
-MANIFEST = ".vqa-shap-manifest.json"
+#: The manifest file of a folder vqa-shap builds: JSON ``{"written_by": <command>, "files": [relative paths]}``.
+#: No ``.json`` suffix: builders read a source folder's ``*.json`` files, and a study's generated source
+#: carries a manifest too.
+MANIFEST = ".vqa-shap-manifest"
 
 
 class ForeignFolderError(UsageError):
