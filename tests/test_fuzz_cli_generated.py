@@ -18,11 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vqa_shap.cli import main
+from vqa_shap.loaders import LOADERS
 
 MODEL = "tiny-random/llava_onevision"
 CONFIG = "toy"
 ATTRS = "tiny-random-llava_onevision__toy"
 EXPLAIN = ["--config", CONFIG, "--model", MODEL, "--frames", "2", "--budget", "8", "--threads", "1", "--no-progress"]
+FAMILIES = LOADERS.names()
 FEW = settings(max_examples=8, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -395,10 +397,10 @@ def test_a_key_written_twice_in_a_study_file_is_refused(tmp_path_factory, capsys
 
 
 @FEW
-@given(model=st.one_of(st.from_regex(r"tiny-random/[a-z_]{1,10}", fullmatch=True).filter(
-    lambda m: m.split("/")[1] not in ("frozenbilm", "internvideo", "llava_onevision", "longva", "qwen2_5_vl",
-                                       "video_llama2", "video_llama3")),
-    st.from_regex(r"\./[a-z]{1,8}", fullmatch=True), st.from_regex(r"[a-z]{1,5}/[a-z]{1,5}/[a-z]{1,5}", fullmatch=True)))
+@given(model=st.one_of(
+    st.from_regex(r"tiny-random/[a-z_]{1,10}", fullmatch=True).filter(lambda m: m.split("/")[1] not in FAMILIES),
+    st.from_regex(r"\./[a-z]{1,8}", fullmatch=True),
+    st.from_regex(r"[a-z]{1,5}/[a-z]{1,5}/[a-z]{1,5}", fullmatch=True)))
 def test_an_unknown_model_fails_the_dry_run(tmp_path_factory, capsys, model):
     tmp = tmp_path_factory.mktemp("model")
     line = _dry_run_error(tmp, STUDY.replace("model: demo", f"model: {model}"), capsys)
@@ -406,7 +408,8 @@ def test_an_unknown_model_fails_the_dry_run(tmp_path_factory, capsys, model):
 
 
 @FEW
-@given(inner=st.lists(st.sampled_from(["out", "a", "b.c"]), min_size=0, max_size=2), field=st.sampled_from(["source", "videos"]))
+@given(inner=st.lists(st.sampled_from(["out", "a", "b.c"]), min_size=0, max_size=2),
+       field=st.sampled_from(["source", "videos"]))
 def test_an_output_folder_inside_a_benchmark_folder_is_refused(tmp_path_factory, capsys, inner, field):
     tmp = tmp_path_factory.mktemp("inside")
     (tmp / "src").mkdir()
@@ -530,7 +533,8 @@ def test_a_shot_detector_without_shot_players_is_refused(ws, tmp_path_factory, c
     if command == "explain":
         argv = ["explain", str(ws["Q"]), "--video-root", str(ws["V"]), "--out", str(tmp / "out"), *EXPLAIN]
     else:
-        argv = ["features", str(ws["Q"]), "--config", CONFIG, "--video-root", str(ws["V"]), "--json", str(tmp / "out" / "f.json")]
+        argv = ["features", str(ws["Q"]), "--config", CONFIG, "--video-root", str(ws["V"]),
+                "--json", str(tmp / "out" / "f.json")]
     capsys.readouterr()
     line = _one_line_error(capsys, main(argv + ["--shot-detector", detector]), command)
     assert detector in line and "shots" in line
@@ -539,8 +543,7 @@ def test_a_shot_detector_without_shot_players_is_refused(ws, tmp_path_factory, c
 
 @FEW
 @given(name=st.text("abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12).filter(
-    lambda n: n not in ("frozenbilm", "internvideo", "llava_onevision", "longva", "qwen2_5_vl", "video_llama2",
-                        "video_llama3")))
+    lambda n: n not in FAMILIES))
 def test_features_refuses_an_unknown_loader(ws, tmp_path_factory, capsys, name):
     out = tmp_path_factory.mktemp("loader") / "f.json"
     capsys.readouterr()
@@ -640,7 +643,8 @@ def test_a_full_disk_names_the_path_and_leaves_no_partial_output(ws, tmp_path_fa
     target, argv = {
         "features": (tmp / "f.json", ["features", str(ws["Q"]), "--config", CONFIG, "--json", str(tmp / "f.json")]),
         "metrics": (tmp / "m.json", ["metrics", str(ws["A"]), "--bootstrap", "0", "--json", str(tmp / "m.json")]),
-        "report": (tmp / "rep", ["report", str(ws["A"]), "--out", str(tmp / "rep"), "--bootstrap", "0", "--no-progress"]),
+        "report": (tmp / "rep", ["report", str(ws["A"]), "--out", str(tmp / "rep"), "--bootstrap", "0",
+                                 "--no-progress"]),
         "view": (tmp / "site", ["view", str(ws["A"]), "--out", str(tmp / "site"), "--bootstrap", "0", "--no-progress"]),
         "build": (tmp / "built", ["build", "egoschema", str(SAMPLE_DIR), "--out", str(tmp / "built")]),
     }[command]

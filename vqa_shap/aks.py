@@ -185,7 +185,8 @@ class ClipScorer(RelevanceScorer):
         try:
             model = AutoModel.from_pretrained(folder).eval()
         except (OSError, ValueError, KeyError) as exc:  # no weights, unknown architecture, ...
-            raise AksError(f"{folder}: cannot load the CLIP scorer: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise AksError(f"{folder}: cannot load the CLIP scorer: {reason}") from None
         if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
             raise AksError(f"{folder}: {type(model).__name__} has no image and text embeddings "
                            "(the CLIP scorer needs a CLIP- or SigLIP-like model)")
