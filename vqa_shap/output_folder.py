@@ -80,6 +80,21 @@ def foreign_files(folder: Path | str, *, legacy_owned: bool = False) -> set[str]
     return _files(folder) - written
 
 
+def staging_for(target: Path | str) -> Path:
+    """A new hidden folder beside ``target`` to write its next content into (same file system, so the
+    swap is a rename); an error creating it names ``target``, the folder the user asked for."""
+    import uuid
+
+    target = Path(target)
+    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror or str(exc), os.fspath(target)) from exc
+    return staging
+
+
 def replace_folder(staging: Path | str, target: Path | str, command: str, *, legacy_owned: bool = False) -> None:
     """Put the freshly written ``staging`` folder in the place of ``target``, keeping the user's files.
 

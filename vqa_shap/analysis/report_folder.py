@@ -37,14 +37,13 @@ def report_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
             folder vqa-shap did not write.
     """
     import shutil
-    import uuid
 
     from vqa_shap import hub
     from vqa_shap.analysis import maskbench
     from vqa_shap.analysis.report import build_report
     from vqa_shap.errors import VqaShapError
     from vqa_shap.io import naming_path
-    from vqa_shap.output_folder import check_output_folder, replace_folder
+    from vqa_shap.output_folder import check_output_folder, replace_folder, staging_for
 
     out = Path(out)
     check_output_folder(out, "report")
@@ -59,8 +58,7 @@ def report_folder(attributions: str | os.PathLike, out: str | os.PathLike, *,
             raise VqaShapError("pass --questions-config (an attributions card records no questions config)")
         loaded = {qc: {q.qid: q for q in hub.load_questions(questions, qc)} for qc in set(qconfig.values())}
         by_config = {c: loaded[qc] for c, qc in qconfig.items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging = staging_for(out)
     try:
         with naming_path(out):  # a full disk while drawing: name the report folder (left as it was)
             result = build_report(rows, staging, questions_by_config=by_config, video_root=video_root,

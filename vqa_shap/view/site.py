@@ -23,14 +23,13 @@ import json
 import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from vqa_shap.io import naming_path
-from vqa_shap.output_folder import replace_folder
+from vqa_shap.output_folder import replace_folder, staging_for
 from vqa_shap.schema import Attribution, Question
 from vqa_shap.view import data as D
 from vqa_shap.view.frames import PLACEHOLDER_SVG, write_thumbnails
@@ -177,9 +176,7 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
     started = time.perf_counter()
     out = Path(out)
     check_site_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    staging = staging_for(out)
     with naming_path(out):  # a full disk while writing names the site folder (left as it was)
         try:
             _copy_assets(staging)
