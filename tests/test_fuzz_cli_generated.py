@@ -542,6 +542,16 @@ def test_a_shot_detector_without_shot_players_is_refused(ws, tmp_path_factory, c
 
 
 @FEW
+@given(detector=st.sampled_from(["diff", "content", "adaptive"]), where=st.sampled_from(["top", "model"]))
+def test_a_study_with_a_shot_detector_without_shot_players_fails_the_dry_run(tmp_path_factory, capsys, detector,
+                                                                              where):
+    text = (STUDY.replace("threads: 1}", f"threads: 1, shot_detector: {detector}}}") if where == "top" else
+            STUDY.replace("  - model: demo\n", f"  - model: demo\n    explain: {{shot_detector: {detector}}}\n"))
+    line = _dry_run_error(tmp_path_factory.mktemp("shots"), text, capsys)
+    assert "key 'models[0].explain.shot_detector'" in line and "needs players: shots" in line, line
+
+
+@FEW
 @given(name=st.text("abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12).filter(
     lambda n: n not in FAMILIES))
 def test_features_refuses_an_unknown_loader(ws, tmp_path_factory, capsys, name):

@@ -285,6 +285,9 @@ class _Reader:
         self.known_model(model, loader, _join(key, "model"))
         own = self.section(ExplainSpec, data.get("explain", True), _join(key, "explain"), checks["explain"],
                            base=explain)
+        if own.shot_detector is not None and own.players != "shots":  # explain would refuse it at the step
+            self.fail(_join(key, "explain.shot_detector"), f"{own.shot_detector!r} needs players: shots "
+                                                           f"(players is {own.players!r})")
         return ModelSpec(name, model, loader, own)
 
     def known_model(self, model: str, loader: str | None, key: str) -> None:
