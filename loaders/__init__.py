@@ -81,6 +81,10 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
         cls = get_loader(family)
         return cls, str(tiny_model_dir(family))
     if loader is not None:
+        if Path(model).is_dir():  # a folder's config must be readable whichever loader reads it
+            from vqa_shap.loaders.checkpoints import read_config
+
+            read_config(model)
         return get_loader(loader), model
     model_type = _model_type(model)
     known = model_types()
@@ -93,10 +97,9 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
 def _model_type(model: str) -> str | None:
     path = Path(model)
     if path.is_dir():
-        config = path / "config.json"
-        if not config.is_file():
-            raise VqaShapError(f"{model}: no config.json in this folder")
-        return json.loads(config.read_text()).get("model_type")
+        from vqa_shap.loaders.checkpoints import read_config
+
+        return read_config(path).get("model_type")
     try:  # a Hub id: config.json from the local cache or the Hub
         from huggingface_hub import hf_hub_download
 

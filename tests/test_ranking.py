@@ -147,13 +147,14 @@ def test_uniform_and_random_rankers():
 def test_rank_questions_shapley_vs_uniform_without_videos():
     attrs = [_attribution("q1"), _attribution("q2", shapley=np.zeros((8, 2)))]
     res = rank_questions(attrs, get_ranker("shapley"), get_ranker("uniform"), progress=False)
-    assert [r.ranking for r in res] == [(1, 3, 0, 2), (0, 1, 2, 3)]
-    assert res[1].spearman == pytest.approx(1.0)
+    assert [r.ranking for r in res] == [(1, 3, 0, 2), None]
+    # q2: all-zero values rank nothing; frame order would pass for a perfect agreement with uniform
+    assert res[1].spearman is None and "no information" in res[1].error
     # q1: ranks [2, 0, 3, 1] vs [0, 1, 2, 3]: Σd² = 4+1+1+4 = 10 -> 0
     assert res[0].spearman == pytest.approx(0.0)
     summary = summarize_agreement(res)
-    assert summary.stats["spearman"]["mean"] == pytest.approx(0.5)
-    assert summary.n_errors == 0
+    assert summary.stats["spearman"]["mean"] == pytest.approx(0.0)
+    assert summary.n_errors == 1
 
 
 # --------------------------------------------------------------------------------------------

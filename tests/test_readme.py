@@ -305,7 +305,7 @@ def test_readme_performance_figures_equal_the_committed_benchmarks():
 def test_interactions_example_prints_what_its_comments_say(capsys):
     ns = _run(_block("python", INTERACTIONS_API))
     assert capsys.readouterr().out.strip() == "((0, 1), (0, 2), (1, 2)) [ 1. -1.  0.]"
-    assert ns["approx"].estimator == "KernelSHAPIQ" and ns["approx"].budget == 6
+    assert ns["approx"].estimator == "exact" and ns["approx"].budget == 8  # 6 < 2 (1 + 3 + 3): raised
 
 
 def test_the_readme_python_api_names_real_parameters():

@@ -268,6 +268,7 @@ def test_a_local_checkpoint_is_relative_to_the_study_file(tmp_path, monkeypatch)
     from vqa_shap.study.spec import load_study
 
     (tmp_path / "ckpts" / "mine").mkdir(parents=True)
+    (tmp_path / "ckpts" / "mine" / "config.json").write_text('{"model_type": "llava_onevision"}')
     path = _write(tmp_path, "models: [{model: ckpts/mine, loader: llava_onevision}, {model: org/hub-id}]\n"
                   + BASE.split("\n", 1)[1])
     monkeypatch.chdir(tmp_path.parent)  # not the study's folder

@@ -40,7 +40,7 @@ def site(folders, tmp_path_factory):
 
 def test_site_has_pages_assets_data_and_thumbnails(site):
     for name in ("index.html", "questions.html", "question.html", "compare.html", "assets/viewer.js",
-                 "assets/viewer.css", "assets/placeholder.svg", "data/site.js", ".vqa-shap-view"):
+                 "assets/viewer.css", "assets/placeholder.svg", "data/site.js", ".vqa-shap-manifest"):
         assert (site / name).is_file(), name
     info = read_data(site / "data" / "site.js")
     assert [c["name"] for c in info["configs"]] == sorted([*CONFIGS, MANY])
@@ -106,9 +106,10 @@ def test_site_is_self_contained(site):
 def test_rebuild_replaces_the_site_and_leaves_no_temporary_folder(folders, tmp_path):
     out = tmp_path / "site"
     assert view(folders, out, "--config", CONFIGS[0], "--bootstrap", "0") == 0
-    (out / "stale.txt").write_text("from an earlier build")
+    (out / "notes.txt").write_text("the user's, added after the build")
     assert view(folders, out, "--config", CONFIGS[1], "--bootstrap", "0") == 0
-    assert not (out / "stale.txt").exists()
+    assert (out / "notes.txt").read_text() == "the user's, added after the build"  # only the viewer's files go
+    assert not (out / "data" / CONFIGS[0]).exists()
     assert [c["name"] for c in read_data(out / "data" / "site.js")["configs"]] == [CONFIGS[1]]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
 
@@ -136,7 +137,7 @@ def test_a_failed_build_leaves_the_old_site(folders, tmp_path, monkeypatch):
     (["--video-root", "{videos}"], "--video-root needs --questions"),
     (["--config", "nope"], "unknown config(s) ['nope']"),
     (["--questions", "{questions}", "--questions-config", "nope"], "no questions config(s) ['nope']"),
-    (["--out", "{foreign}"], "is not empty and is not a vqa-shap view site"),
+    (["--out", "{foreign}"], "is not empty and was not written by vqa-shap view"),
 ])
 def test_bad_input_is_one_line_with_status_2(args, message, folders, tmp_path, capsys):
     from vqa_shap.cli import main

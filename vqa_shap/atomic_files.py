@@ -18,11 +18,23 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "atomic_write_json", "safe_stem", "file_digest"]
+__all__ = ["atomic_write_text", "atomic_write_json", "safe_stem", "file_digest", "naming_path"]
 
 # mkstemp creates files readable by the owner only; give the target the mode open() would give it.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def naming_path(path: str | os.PathLike):
+    """Give an ``OSError`` raised inside the block that names no file (a full disk while writing, a quota)
+    the path being written, so the message can say where (``cannot write PATH: no space left``)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), os.fspath(path)) from exc
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8",
@@ -47,7 +59,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
     try:
         with contextlib.suppress(AttributeError, OSError):  # no fchmod on Windows
             os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "w", encoding=encoding, errors=errors) as handle:
+        with naming_path(path), os.fdopen(fd, "w", encoding=encoding, errors=errors) as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -42,7 +42,8 @@ def resolve_runtime(device: str | None = None, dtype: str | None = None,
             importable and the dtype is 16-bit, else ``sdpa``.
 
     Raises:
-        VqaShapError: an unknown dtype or attention implementation, CUDA asked for but not available,
+        VqaShapError: an unknown dtype or attention implementation, CUDA (or that CUDA device) or MPS
+            asked for but not available,
             or flash attention asked for but not installed.
     """
     import torch
@@ -51,6 +52,11 @@ def resolve_runtime(device: str | None = None, dtype: str | None = None,
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise VqaShapError(f"device {device!r} requested but CUDA is not available")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise VqaShapError(f"device {device!r} requested but there are {torch.cuda.device_count()} CUDA device(s)")
+    mps = getattr(torch.backends, "mps", None)
+    if device == "mps" and not (mps is not None and mps.is_available()):
+        raise VqaShapError(f"device {device!r} requested but MPS (Apple Metal) is not available on this machine")
     on_cuda = device.startswith("cuda")
     if dtype in (None, "auto"):
         dtype = "bfloat16" if on_cuda else "float32"

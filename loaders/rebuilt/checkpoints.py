@@ -45,11 +45,17 @@ def local_folder(checkpoint: str | Path, allow_patterns: Sequence[str] | None = 
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
-    """``config.json`` of a checkpoint folder as a dict (LoaderError when absent)."""
+    """``config.json`` of a checkpoint folder as a dict (LoaderError when absent, not JSON or not an object)."""
     path = Path(folder) / "config.json"
     if not path.is_file():
         raise LoaderError(f"{folder}: no config.json in this folder")
-    return json.loads(path.read_text())
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LoaderError(f"{path}: the model's config is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise LoaderError(f"{path}: the model's config is not a JSON object (got {type(config).__name__})")
+    return config
 
 
 # ------------------------------------------------------------------------------------------ reading

@@ -55,11 +55,19 @@ def parse_frame_ranking(text: str | None, n: int) -> tuple[int, ...] | None:
 
 
 def shapley_frame_ranking(attribution: Attribution) -> tuple[int, ...]:
-    """Video players by |φ| of the ground-truth column, descending; ties in chronological order."""
+    """Video players by |φ| of the ground-truth column, descending; ties in chronological order.
+
+    Raises:
+        RankingError: an error row, or every frame has the same |φ| (e.g. all zero): the values rank no
+            frame above another, and frame order would pass for a ranking (perfect agreement by ties).
+    """
     video = np.flatnonzero(attribution.modality_mask("video"))
     if attribution.error is not None:
         raise RankingError(f"{attribution.qid}: the attribution has an error: {attribution.error}")
     values = np.abs(np.asarray(attribution.shapley, dtype=np.float64)[video, attribution.answer])
+    if len(values) > 1 and np.all(values == values[0]):
+        raise RankingError(f"{attribution.qid}: no information: all {len(values)} frames have |phi| = "
+                           f"{values[0]:g} for the answer, so the Shapley values rank no frame above another")
     return tuple(int(i) for i in np.argsort(-values, kind="stable"))
 
 

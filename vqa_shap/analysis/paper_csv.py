@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,10 @@ def read_paper_csv(path: str | Path, record: str | None = None) -> PaperTable:
             values[i] = [float(v) for v in row[1:]]
         except ValueError as exc:
             raise RecordError(str(path), record, f"row {i + 2} ({row[0]!r})", str(exc)) from None
+        bad = [k for k, v in enumerate(values[i]) if not math.isfinite(v)]
+        if bad:  # float() reads "nan", "inf", "-Infinity": not Shapley values of any model
+            raise RecordError(str(path), record, f"row {i + 2} ({row[0]!r})",
+                              f"column {header[bad[0] + 1]!r} holds {row[bad[0] + 1]!r}, not a finite number")
     values.setflags(write=False)
     return PaperTable(str(path), tuple(r[0] for r in body), values, answers[0])
 

@@ -168,6 +168,13 @@ def shot_detector(text: str) -> str:
     return _checked(explain_options.check_shot_detector, text)
 
 
+def loader_family(text: str) -> str:
+    """A loader family (:data:`vqa_shap.loaders.LOADERS`)."""
+    from vqa_shap.loaders import LOADERS
+
+    return _one_of("loader", text, LOADERS.names())
+
+
 def estimator(text: str) -> str:
     """An estimator name (:data:`vqa_shap.estimators.ESTIMATORS`)."""
     return _checked(explain_options.check_estimator, text)

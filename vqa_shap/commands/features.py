@@ -4,6 +4,8 @@ without running any model."""
 from __future__ import annotations
 
 import argparse
+import logging
+from collections import Counter
 from pathlib import Path
 
 from vqa_shap.atomic_files import atomic_write_json
@@ -22,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "features are listed")
     parser.add_argument("--frames", type=argtypes.frames, default=16, help="frames to sample per question (default 16)")
     parser.add_argument("--protocol", default="pollard2025", type=argtypes.protocol, help="protocol (default pollard2025)")
-    parser.add_argument("--loader", default=None, metavar="FAMILY",
+    parser.add_argument("--loader", default=None, metavar="FAMILY", type=argtypes.loader_family,
                         help="model family; picks the frame sampler where the protocol has one per family")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="override the protocol's frame sampler")
     parser.add_argument("--temporal-unit", type=argtypes.positive_int, default=1,
@@ -63,6 +65,10 @@ def question_entry(protocol, question, video_root: Path | None, n_frames: int, l
     if plan is not None:
         entry["n_frames"] = len(plan.frames)
         entry["stride"] = plan.stride
+        distinct = len({(f.input, f.index) for f in plan.frames})
+        if distinct < len(plan.frames):  # as explain says: the paper repeats frames of a short video
+            entry["note"] = (f"its video has only {distinct} distinct frame(s) for {len(plan.frames)} requested: "
+                             "frames repeat (as in the paper)")
     features = protocol.features(question, plan, temporal_unit=temporal_unit)
     if players == "shots" and plan is not None:
         from vqa_shap.long_video.shots import shot_layout
@@ -97,7 +103,16 @@ def run(args) -> int:
 
             raise UsageError("--sampler aks scores frames with a model: use it with explain "
                                "(features has no model)")
+    if args.shot_detector is not None and args.players != "shots":
+        from vqa_shap.errors import UsageError
+
+        raise UsageError(f"--shot-detector {args.shot_detector} needs --players shots (it would be ignored)")
     questions = load_questions(args.questions, args.config)
+    repeated = [q for q, n in Counter(q.qid for q in questions).items() if n > 1]
+    if repeated:
+        logging.getLogger("vqa_shap").warning(
+            "%s config %r: %d qid(s) appear more than once (%s); each row is listed", args.questions, args.config,
+            len(repeated), ", ".join(map(repr, repeated[:5])))
     entries = [question_entry(protocol, q, args.video_root, args.frames, args.loader, args.sampler,
                               args.temporal_unit, args.players, args.shot_detector)
                for q in tqdm(questions, desc=f"features {args.config}", unit="question")]
@@ -119,7 +134,7 @@ def run(args) -> int:
         for e in noted[:MAX_NOTES]:
             print(f"  {e['qid']}: {e['note']}")
         if len(noted) > MAX_NOTES:
-            print(f"  … {len(noted) - MAX_NOTES} more questions without frames (see the JSON's 'note')")
+            print(f"  … {len(noted) - MAX_NOTES} more questions with a note (see the JSON's 'note')")
     for e in errors:
         print(f"  {e['qid']}: error: {e['error']}")
     return 1 if errors else 0

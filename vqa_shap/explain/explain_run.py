@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.explain.job import ATTRIBUTIONS
+from vqa_shap.explain.job import ATTRIBUTIONS, AttributionsJob
 from vqa_shap.explain.question import QuestionExplainer
 from vqa_shap.explain.workdir import (
     ExplainError, ExplainInputError, ExplainSettings, Shard, WorkDir,
@@ -247,6 +247,8 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
             raise ExplainInputError(str(exc)) from exc
         aks_scorer = f"{kind}:{os.path.abspath(path)}"
     shot_detector = None
+    if run.shot_detector is not None and run.players != "shots":  # it would be ignored without a word
+        raise ExplainInputError(f"shot_detector {run.shot_detector!r} needs players 'shots', got {run.players!r}")
     if run.players == "shots":
         from vqa_shap.long_video.shots import get_detector
 
@@ -316,6 +318,8 @@ def explain_questions(run: ExplainRun) -> ExplainResult:
         raise ExplainInputError(str(exc)) from exc
     settings = _settings(run, loader_cls.family, config_out, all_qids)
     work = work_dir_for(out, config_out, run.work_dir)
+    if run.work_dir is not None:
+        work.check_not_foreign()
     if shard.world_size > 1 and run.job is not None:
         raise ExplainInputError(f"{run.the_job().kind} runs in one process (no shards); unset WORLD_SIZE/SLURM_NTASKS")
     if run.restart and shard.world_size > 1:

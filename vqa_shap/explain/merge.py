@@ -35,6 +35,8 @@ class MergeResult:
 
 def _collect(work_dirs: Sequence[WorkDir]) -> tuple[ExplainSettings, dict[str, dict[str, Any]]]:
     """Settings (must agree) and rows by qid from work directories (a qid twice is an error)."""
+    from vqa_shap.attribution_checks import check_row
+
     settings = work_dirs[0].settings()
     rows: dict[str, dict[str, Any]] = {}
     origin: dict[str, Path] = {}
@@ -46,6 +48,7 @@ def _collect(work_dirs: Sequence[WorkDir]) -> tuple[ExplainSettings, dict[str, d
             raise ExplainError(f"{work.path} and {work_dirs[0].path} were explained with different settings; "
                                "they cannot be merged")
         for qid, row in work.results().items():
+            check_row(str(work.result_path(qid)), row)
             if qid in rows:
                 duplicates.append(f"{qid!r} ({origin[qid]} and {work.path})")
             rows[qid] = row

@@ -32,6 +32,25 @@ def check_inputs_contained(question, video_root: Path) -> None:
             raise ExplainError(f"question {question.qid!r}: input path {path!r} is outside the video root {root}")
 
 
+class Heartbeat:
+    """Logs a line now and then (every :attr:`every` seconds) while a long question is scored, so a run
+    without a progress bar never looks hung; call it with each batch of scores (returned unchanged)."""
+
+    every = 30.0
+
+    def __init__(self, what: str):
+        self.what, self.rows = what, 0
+        self.started = self.last = time.perf_counter()
+
+    def __call__(self, scores):
+        self.rows += len(scores)
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            logger.info("%s: %d coalitions scored so far (%.0f s)", self.what, self.rows, now - self.started)
+        return scores
+
+
 class QuestionExplainer:
     """Explains single questions with one loaded model (loaded once per process).
 
@@ -57,7 +76,12 @@ class QuestionExplainer:
         self.estimator = get_estimator(estimator or settings.estimator)
         self.shot_cache = shot_cache
         self._warned_repeats = False
+        self._told_cost = False
         self._aks_scorer = None
+        if settings.sampler == "aks":  # loaded once, now: a scorer that cannot load stops the run, not each question
+            from vqa_shap.long_video.aks import make_scorer
+
+            self._aks_scorer = make_scorer(settings.aks_scorer, loader, self.protocol)
         self._game = None  # the question's game while it is explained (its evaluations go into an error row)
 
     def _record(self, question, **fields):
@@ -72,14 +96,28 @@ class QuestionExplainer:
             version=__version__, **fields,
         )
 
-    def _warn_repeats(self, question, plan) -> None:
-        """Say once per run that a video is shorter than the frames asked for (the paper repeats frames)."""
+    def _warn_repeats(self, question, plan, n_players: int) -> None:
+        """Say once per run that a video is shorter than the frames asked for (the paper repeats frames),
+        and what the repeats cost: each repeated frame is a player of its own."""
         distinct = len({(f.input, f.index) for f in plan.frames})
         if distinct < len(plan) and not self._warned_repeats:
             self._warned_repeats = True
             logger.warning("question %s: %d frames requested but its video has only %d distinct frame(s); "
-                           "frames are repeated as in the paper (said once per run)",
-                           question.qid, len(plan), distinct)
+                           "frames are repeated as in the paper, so the game has %d players instead of %d "
+                           "(said once per run; ask for fewer --frames to spend less)",
+                           question.qid, len(plan), distinct, n_players, n_players - len(plan) + distinct)
+
+    def _tell_cost(self, question, n_players: int, budget: int) -> None:
+        """Say once per run, before the first model call, what one question costs (and a raised budget)."""
+        if self._told_cost:
+            return
+        self._told_cost = True
+        if budget > self.settings.budget:
+            logger.warning("question %s: %d players need at least %d evaluations with estimator %s, more than "
+                           "--budget %d; each such question uses %d (--strict-budget keeps %d)", question.qid,
+                           n_players, budget, self.estimator.name, self.settings.budget, budget, self.settings.budget)
+        else:
+            logger.info("question %s: %d players, %d evaluations", question.qid, n_players, budget)
 
     def _budget(self, n_players: int) -> int:
         """The budget to spend on a game of ``n_players`` (refusing what cannot fit)."""
@@ -135,14 +173,17 @@ class QuestionExplainer:
         proto, loader = self.protocol, self.loader
         check_inputs_contained(question, self.video_root)
         plan = self._plan(question)
-        self._warn_repeats(question, plan)
         features = proto.features(question, plan, loader.temporal_unit)
         players, groups = self._players(question, plan, features)
+        self._warn_repeats(question, plan, len(players))
         checked = (size_check or self._budget)(len(players))
+        if isinstance(checked, int):
+            self._tell_cost(question, len(players), checked)
         frames = proto.load_frames(question, self.video_root, plan)
         prepared = loader.prepare(question, frames, plan, proto)
         n_video = proto.n_video_players(plan, loader.temporal_unit)
-        self._game = Game(lambda coalitions: loader.score(prepared, coalitions), n_features=len(features),
+        beat = Heartbeat(f"question {question.qid}")
+        self._game = Game(lambda coalitions: beat(loader.score(prepared, coalitions)), n_features=len(features),
                           groups=groups, video_features=n_video)  # one call per request: the loader batches
         return players, self._game, checked
 

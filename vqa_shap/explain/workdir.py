@@ -70,6 +70,10 @@ def _result_filename(qid: str) -> str:
     return safe_stem(qid) + RESULT_SUFFIX
 
 
+#: The names :func:`_result_filename` gives (``safe_stem``: readable part, ``-``, 10 hex digits).
+_RESULT_NAME = re.compile(r"[A-Za-z0-9._-]*-[0-9a-f]{10}" + re.escape(RESULT_SUFFIX))
+
+
 def question_digest(row: Mapping[str, Any]) -> str:
     """Digest of a question's content (every field: text, options, answer, inputs, ...).
 
@@ -261,7 +265,7 @@ class WorkDir:
             return ExplainSettings.from_json(json.loads(self.settings_path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ExplainError(f"{self.path}: not an explain work directory (no {SETTINGS_FILE})") from None
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:
             raise ExplainError(f"{self.settings_path}: unreadable settings ({exc})") from None
 
     def claim(self, settings: ExplainSettings) -> None:
@@ -279,10 +283,31 @@ class WorkDir:
         atomic_write_json(self.settings_path, settings.to_json(), indent=1)
 
     def clear(self) -> None:
-        """Delete every finished result and the recorded settings (lock files stay)."""
+        """Delete every finished result and the recorded settings (lock files stay); files whose names a
+        work directory never uses (e.g. the user's, when ``--work-dir`` is their folder) are left alone."""
         if self.path.is_dir():
             for path in self.path.glob(f"*{RESULT_SUFFIX}"):
-                path.unlink()
+                if path.name == SETTINGS_FILE or _RESULT_NAME.fullmatch(path.name):
+                    path.unlink()
+
+    def check_not_foreign(self) -> None:
+        """Refuse a folder given as the work directory that holds files and is not one (no settings).
+
+        Raises:
+            ForeignFolderError: the folder has files other than lock files and no explain settings.
+        """
+        from vqa_shap.output_folder import check_output_folder
+
+        locks_only = self.path.is_dir() and all(p.name.startswith(".lock-") for p in self.path.iterdir())
+        check_output_folder(self.path, "explain (--work-dir)", legacy_owned=locks_only or self._has_settings())
+
+    def _has_settings(self) -> bool:
+        """Whether the folder records the settings of an explain run (readable ones, not any settings.json)."""
+        try:
+            self.settings()
+        except ExplainError:
+            return False
+        return True
 
     @contextlib.contextmanager
     def lock(self, shard: Shard) -> Iterator[None]:

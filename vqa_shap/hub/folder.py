@@ -26,7 +26,7 @@ from vqa_shap.hub.card import check_kind as _check_kind, config_names as _config
 from vqa_shap.hub.card import read_card_data as _read_card_data
 from vqa_shap.hub.card import local_config_dirs as _local_config_dirs
 from vqa_shap.hub.card import parquet_info as _parquet_info, shard_files as _shard_files
-from vqa_shap.atomic_files import atomic_write_text, swap_in_folder
+from vqa_shap.atomic_files import atomic_write_text, naming_path, swap_in_folder
 
 #: Shards are cut so no shard holds more than this much (uncompressed) data, as push_to_hub does.
 DEFAULT_MAX_SHARD_SIZE = "500MB"
@@ -82,7 +82,7 @@ def list_configs(folder: str | os.PathLike) -> list[str]:
 def select_configs(folder: str | os.PathLike, configs: Sequence[str] | None = None, *,
                    error: type[VqaShapError] = VqaShapError) -> list[str]:
     """The configs of a Hub-style attributions folder to read: ``configs``, checked against those the
-    folder has, or all of them (checked before any loading).
+    folder has (each once, in the order given), or all of them (checked before any loading).
 
     Raises:
         error: the folder has no configs, or ``configs`` names one it lacks (listing the available ones).
@@ -93,7 +93,7 @@ def select_configs(folder: str | os.PathLike, configs: Sequence[str] | None = No
     unknown = [c for c in configs or () if c not in available]
     if unknown:
         raise error(f"{folder}: unknown config(s) {unknown}; available: {available}")
-    return list(configs or available)
+    return list(dict.fromkeys(configs or available))  # a config named twice is read once
 
 
 def load_config(folder: str | os.PathLike, config: str):
@@ -128,10 +128,32 @@ def load_config(folder: str | os.PathLike, config: str):
     try:
         return datasets.load_dataset(str(folder), name=config, split=SPLIT, download_mode="force_redownload")
     except (datasets.exceptions.DatasetGenerationError, datasets.utils.info_utils.NonMatchingSplitsSizesError,
-            ValueError, OSError) as exc:  # a shard changed behind the card's back
+            ValueError, OSError) as exc:  # a shard changed behind the card's back, or the cache is unwritable
+        _raise_cache_error(exc, folder, config)
         reason = str(exc.__cause__ or exc).splitlines()[0][:300]
         raise VqaShapError(f"{folder}: config {config!r}: its parquet shards cannot be loaded as the card "
                            f"describes them ({type(exc).__name__}: {reason})") from exc
+
+
+def _raise_cache_error(exc: BaseException, folder: Path, config: str) -> None:
+    """Raise a clear error when loading failed because the ``datasets`` cache folder cannot be written
+    (read-only, full, no permission): the user's shards are fine, the cache is not."""
+    import errno
+
+    import datasets
+
+    cache = Path(datasets.config.HF_DATASETS_CACHE)
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM,
+                                                      errno.EDQUOT):
+            where = exc.filename if exc.filename is not None else cache
+            if exc.filename is None or Path(os.path.abspath(exc.filename)).is_relative_to(os.path.abspath(cache)):
+                raise VqaShapError(f"cannot write the datasets cache folder {where} while loading {folder} config "
+                                   f"{config!r}: {exc.strerror or os.strerror(exc.errno)}; free space there or set "
+                                   "HF_DATASETS_CACHE to a writable folder") from None
+        exc = exc.__cause__ or exc.__context__
 
 
 _SHARD_NAME = re.compile(rf"^{SPLIT}-(\d{{5}})-of-(\d{{5}})\.parquet$")
@@ -195,8 +217,10 @@ def load_attributions(folder: str | os.PathLike, config: str) -> list:
 
     Raises:
         VqaShapError: the folder/config does not exist or is not an attributions dataset, or a row
-            is inconsistent (named by its position and qid).
+            is inconsistent (named by its position and qid), holds a NaN or infinite value, or a qid
+            repeats (:mod:`vqa_shap.attribution_checks`).
     """
+    from vqa_shap.attribution_checks import check_attributions
     from vqa_shap.schema.records import Attribution
 
     dataset = load_config(folder, config)
@@ -210,6 +234,7 @@ def load_attributions(folder: str | os.PathLike, config: str) -> list:
         except (ValueError, TypeError, KeyError) as exc:  # a hand-edited or foreign dataset
             raise VqaShapError(f"{folder}: config {config!r}: row {index} (qid {row.get('qid')!r}): "
                                f"{str(exc) or type(exc).__name__}") from None
+    check_attributions(f"{folder}: config {config!r}", attributions)
     return attributions
 
 
@@ -265,14 +290,22 @@ def write_config(
             f"{folder}: config {config!r} already exists; pass overwrite=True (--overwrite) to replace it")
     dataset = _as_dataset(data, features, config)
 
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{config}-", dir=folder))
     try:
-        num_shards = _write_shards(dataset, staging, max_shard_size, max_rows_per_shard, config)
+        with naming_path(target):  # a full disk while pyarrow writes names the config's folder
+            num_shards = _write_shards(dataset, staging, max_shard_size, max_rows_per_shard, config)
         swap_in_folder(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:  # no empty output folder is left behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _write_card(folder, card_data, kind, {config: card_vars})
+    with naming_path(folder / README):
+        _write_card(folder, card_data, kind, {config: card_vars})
     return ConfigInfo(config, target, len(dataset), num_shards)
 
 

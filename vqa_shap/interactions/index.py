@@ -22,6 +22,7 @@ once for all K outputs).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Sequence
@@ -31,9 +32,11 @@ import numpy as np
 from vqa_shap.errors import VqaShapError
 from vqa_shap.game import Game
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
-    "APPROXIMATORS", "INDEX", "InteractionError", "Interactions", "exact_interactions", "interactions",
-    "mobius", "pair_list", "shapiq_interactions",
+    "APPROXIMATORS", "INDEX", "InteractionError", "Interactions", "exact_interactions", "interaction_budget",
+    "interactions", "min_approximation_budget", "mobius", "pair_list", "shapiq_interactions",
 ]
 
 #: The index every function here computes.
@@ -203,11 +206,38 @@ def shapiq_interactions(game: Game, budget: int, *, approximator: str = "KernelS
                         game.evaluations - before, seed=int(seed))
 
 
+#: (players, budget, approximator) whose raised budget was already reported.
+_RAISED: set[tuple[int, int, str]] = set()
+
+
+def min_approximation_budget(n_players: int) -> int:
+    """Fewest evaluations an approximator gets: twice the number of values it estimates (the empty
+    value, ``P`` main effects and ``P(P-1)/2`` pairs). Below it the pair values are off by several
+    times their size or all zero (measured against exact values, docs/interactions.md)."""
+    return 2 * (1 + n_players + n_players * (n_players - 1) // 2)
+
+
+def interaction_budget(n_players: int, budget: int) -> tuple[bool, int]:
+    """``(exact, budget)`` a game of ``n_players`` is computed with: exact when all ``2^P`` coalitions fit
+    in ``budget`` or in the approximation minimum, else an approximator with at least that minimum."""
+    need = max(budget, min_approximation_budget(n_players))
+    if n_players <= MAX_EXACT_PLAYERS and 2 ** n_players <= need:
+        return True, 2 ** n_players
+    return False, need
+
+
 def interactions(game: Game, budget: int, *, approximator: str = "KernelSHAPIQ", seed: int = 0) -> Interactions:
-    """Exact k-SII when all ``2^P`` coalitions fit in ``budget``, else ``approximator`` with ``budget``."""
-    if 2 ** game.n_players <= budget and game.n_players <= MAX_EXACT_PLAYERS:
+    """Exact k-SII when all ``2^P`` coalitions fit in ``budget``, else ``approximator`` with ``budget``,
+    raised to :func:`min_approximation_budget` (with a warning) when it is below it."""
+    exact, used = interaction_budget(game.n_players, budget)
+    if used > budget and (game.n_players, budget, approximator) not in _RAISED:  # said once per process
+        _RAISED.add((game.n_players, budget, approximator))
+        logger.warning("%d players: budget %d is too small for pairwise interactions; using %d evaluations%s",
+                       game.n_players, budget, used, " (exact)" if exact else
+                       f" (at least twice the {used // 2} values {approximator} estimates)")
+    if exact:
         return exact_interactions(game)
-    return shapiq_interactions(game, budget, approximator=approximator, seed=seed)
+    return shapiq_interactions(game, used, approximator=approximator, seed=seed)
 
 
 def top_players(values: np.ndarray, column: int, k: int) -> list[int]:

@@ -28,7 +28,8 @@ from vqa_shap.explain.workdir import ExplainError, ExplainInputError
 from vqa_shap.explain.question import QuestionExplainer
 from vqa_shap.explain.job import AttributionsJob
 from vqa_shap.interactions.index import (
-    APPROXIMATORS, INDEX, InteractionError, exact_interactions, interactions, modality_groups, top_players,
+    APPROXIMATORS, INDEX, InteractionError, exact_interactions, interaction_budget, interactions, modality_groups,
+    top_players,
 )
 from vqa_shap.interactions.record import InteractionPlayer, InteractionRecord, interaction_features
 
@@ -84,7 +85,7 @@ class InteractionsJob(AttributionsJob):
         return f"{super().config_name(run)}__{self.tag()}"
 
     def estimator_name(self, run: ExplainRun) -> str:
-        exact = self.players == "modality" or 2 ** self.k <= run.budget  # as interactions() decides
+        exact = self.players == "modality" or interaction_budget(self.k, run.budget)[0]  # as interactions() decides
         return "exact" if exact else self.approximator
 
     def settings_extra(self) -> str:
@@ -107,9 +108,12 @@ class InteractionsJob(AttributionsJob):
         if self.attributions is None:
             return None
         from vqa_shap.explain.explain_run import load_fresh
+        from vqa_shap.attribution_checks import check_rows
 
         config = self.attributions_config or AttributionsJob().config_name(run)
-        return {row["qid"]: row for row in load_fresh(self.attributions, config)}
+        rows = load_fresh(self.attributions, config).to_list()
+        check_rows(f"{self.attributions}: config {config!r}", rows)  # NaN would rank the top-k players
+        return {row["qid"]: row for row in rows}
 
 
 class InteractionExplainer(QuestionExplainer):

@@ -10,6 +10,7 @@ from the official code: docs/shots.md.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -162,7 +163,11 @@ class ClipScorer(RelevanceScorer):
         folder = Path(path)
         if not folder.is_dir():
             raise AksError(f"{folder}: CLIP scorer folder not found (give a save_pretrained folder)")
-        model = AutoModel.from_pretrained(folder).eval()
+        try:
+            model = AutoModel.from_pretrained(folder).eval()
+        except (OSError, ValueError, KeyError) as exc:  # no weights, unknown architecture, ...
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise AksError(f"{folder}: cannot load the CLIP scorer: {reason}") from None
         if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
             raise AksError(f"{folder}: {type(model).__name__} has no image and text embeddings "
                            "(the CLIP scorer needs a CLIP- or SigLIP-like model)")
@@ -212,6 +217,14 @@ def parse_scorer(spec: str | None) -> tuple[str, str | None]:
         raise AksError(f"AKS scorer {spec!r} needs a folder: clip:PATH")
     if not Path(path).is_dir():
         raise AksError(f"AKS scorer {spec!r}: {path} is not a folder (give a save_pretrained CLIP/SigLIP folder)")
+    config = Path(path) / "config.json"
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        model_type = None
+    if not model_type:
+        raise AksError(f"AKS scorer {spec!r}: {config} is missing or not a model config (no 'model_type'); "
+                       "give a save_pretrained CLIP/SigLIP folder")
     return kind, path
 
 

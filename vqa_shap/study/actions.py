@@ -57,14 +57,16 @@ def _staging(target: Path) -> Path:
 
 
 def _swap(staging: Path, target: Path, write: Callable[[], T]) -> T:
-    """``write()`` into ``staging``, then put ``staging`` in the place of ``target``; ``staging`` never stays."""
+    """``write()`` into ``staging``, then put ``staging`` in the place of ``target``; ``staging`` never stays.
+    Files the user added to ``target`` are carried over (:func:`vqa_shap.output_folder.replace_folder`);
+    a ``target`` without a manifest was written by an earlier study (it is inside the study's output)."""
     import shutil
 
-    from vqa_shap.atomic_files import swap_in_folder
+    from vqa_shap.output_folder import replace_folder
 
     try:
         result = write()
-        swap_in_folder(staging, target)
+        replace_folder(staging, target, "run", legacy_owned=True)
         return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -191,8 +193,8 @@ def _must_restart(ctx: BenchContext, step_id: str, settings, qconfig: str, work)
 
     if not work.exists():
         return False
-    record = Records(ctx.out).read(step_id)
-    if record is not None and record.get("settings") != canonical(settings):
+    earlier = Records(ctx.out).previous_settings(step_id)  # the record itself already holds the new settings
+    if earlier is not None and earlier != canonical(settings):
         return True
     qids = tuple(hub.load_questions_dataset(ctx.questions, qconfig)["qid"])
     return work.settings().qids != qids

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 from vqa_shap.errors import UsageError
 from vqa_shap.explain_options import result_options, study_options
@@ -161,7 +162,7 @@ def load_study(name_or_path: str | os.PathLike) -> Study:
 
     path = find_study(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_keys_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -169,6 +170,30 @@ def load_study(name_or_path: str | os.PathLike) -> Study:
     except (OSError, UnicodeDecodeError) as exc:
         raise StudyError(f"{path}: cannot read the study file: {exc}") from None
     return _Reader(path).study(data)
+
+
+#: A Hub model id as the Hub spells it: ``name`` or ``owner/name``.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
+
+
+def _unique_keys_loader():
+    """A YAML safe loader that refuses a key given twice in one mapping (YAML says keys are unique;
+    PyYAML would let the later value win without a word)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, Hashable) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} appears twice in one mapping (the later value would win)",
+                        key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 class _Reader:
@@ -243,9 +268,38 @@ class _Reader:
         local = local if local.is_absolute() else self.base / local
         if local.is_dir():  # a checkpoint folder, relative to the study file like every path; else a Hub id
             model = str(local)
+        self.known_model(model, loader, _join(key, "model"))
         own = self.section(ExplainSpec, data.get("explain", True), _join(key, "explain"), checks["explain"],
                            base=explain)
+        if own.shot_detector is not None and own.players != "shots":  # explain would refuse it at the step
+            self.fail(_join(key, "explain.shot_detector"), f"{own.shot_detector!r} needs players: shots "
+                                                           f"(players is {own.players!r})")
         return ModelSpec(name, model, loader, own)
+
+    def known_model(self, model: str, loader: str | None, key: str) -> None:
+        """Refuse a model no explain could load: an unknown tiny-random family, a folder that is not a
+        checkpoint (no or unreadable config.json, unknown model_type), a missing path. A Hub id is
+        accepted as written (checking it needs the network)."""
+        from vqa_shap.demo.architecture import DEMO_MODELS
+        from vqa_shap.errors import VqaShapError
+        from vqa_shap.loaders import LOADERS, TINY_PREFIX, resolve_model
+
+        if model.startswith(TINY_PREFIX):
+            family = model[len(TINY_PREFIX):]
+            if family not in LOADERS.names():
+                self.fail(key, f"unknown tiny-random family {family!r}; valid: {', '.join(LOADERS.names())}")
+            return
+        if model in DEMO_MODELS:
+            return
+        if Path(model).is_dir():
+            try:
+                resolve_model(model, loader)
+            except VqaShapError as exc:
+                self.fail(key, str(exc))
+            return
+        if not _HUB_ID.fullmatch(model):
+            self.fail(key, f"{model!r} is neither a checkpoint folder (relative to {self.base}) nor a Hub id "
+                           "(owner/name), nor demo or tiny-random/<family>")
 
     def benchmark(self, value: Any, key: str, checks) -> BenchmarkSpec:
         data = self.mapping(value, key, ("name", "builder", "source", "generate", "videos", "subset", "on_error"),

@@ -84,8 +84,18 @@ class Records:
     def write(self, step_id: str, settings: Mapping[str, Any], inputs: Any, *, finished: bool) -> None:
         from vqa_shap.atomic_files import atomic_write_json
 
-        atomic_write_json(self.path(step_id), {"settings": canonical(settings), "inputs": canonical(inputs),
-                                               "finished": finished}, mkdir=True, indent=1, sort_keys=True)
+        record = {"settings": canonical(settings), "inputs": canonical(inputs), "finished": finished}
+        if not finished:  # a step about to run may need the settings its earlier outputs were made with
+            earlier = self.read(step_id)
+            record["previous_settings"] = None if earlier is None else earlier.get("settings")
+        atomic_write_json(self.path(step_id), record, mkdir=True, indent=1, sort_keys=True)
+
+    def previous_settings(self, step_id: str) -> Any:
+        """The settings the step ran with before the run under way (``None``: it never ran before)."""
+        record = self.read(step_id)
+        if record is None:
+            return None
+        return record.get("previous_settings", record.get("settings"))
 
 
 def canonical(value: Any) -> Any:

@@ -47,6 +47,23 @@ def output_folder(study: Study, out: str | os.PathLike | None) -> Path:
     return study.out if study.out is not None else Path(f"{study.name}_study")
 
 
+def check_output_outside_inputs(study: Study, out: Path) -> None:
+    """Refuse an output folder inside (or equal to) a benchmark's source or videos folder: every file the
+    study writes would change that input's fingerprint, so its build would never be done.
+
+    Raises:
+        StudyError: naming the benchmark key and both folders.
+    """
+    where = Path(os.path.abspath(out))
+    for i, bench in enumerate(study.benchmarks):
+        for field in ("source", "videos"):
+            folder = getattr(bench, field)
+            if folder is not None and where.is_relative_to(os.path.abspath(folder)):
+                raise StudyError(f"{study.path}: key 'benchmarks[{i}].{field}': the output folder {out} is inside "
+                                 f"{folder}; what the study writes would change its own input; choose an "
+                                 "output folder outside the benchmark's folders")
+
+
 def claim_output_folder(out: Path) -> None:
     """Refuse a non-empty folder no study wrote; mark it as a study's."""
     if out.exists() and not out.is_dir():
@@ -72,6 +89,7 @@ def statuses(plan: Plan, records: Records) -> list[tuple[Step, Status]]:
 
 def describe(study: Study, out: Path, *, echo: Callable[[str], None] = print) -> list[tuple[Step, Status]]:
     """Print the plan (``--dry-run``): every step, done or to do and why; nothing is written."""
+    check_output_outside_inputs(study, out)
     plan = make_plan(study, Layout(out), Fingerprints(), progress=False)
     found = statuses(plan, Records(out))
     echo(f"study {study.name!r} ({study.path}) -> {out}: {len(found)} steps, "
@@ -101,6 +119,7 @@ def run_study(study: Study, out: str | os.PathLike | None = None, *, progress: b
     """
     started = time.perf_counter()
     out = output_folder(study, out)
+    check_output_outside_inputs(study, out)
     claim_output_folder(out)
     _check_models(study)
     layout, prints, records = Layout(out), Fingerprints(), Records(out)

@@ -23,21 +23,21 @@ import json
 import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from vqa_shap.atomic_files import swap_in_folder
+from vqa_shap.atomic_files import naming_path, swap_in_folder
 from vqa_shap.errors import VqaShapError
 from vqa_shap.schema.records import Attribution, Question
+from vqa_shap.output_folder import replace_folder, staging_for
 from vqa_shap.view import data as D
 from vqa_shap.view.frames import PLACEHOLDER_SVG, write_thumbnails
 
 #: Questions per detail data file (a question page loads one file).
 CHUNK = 100
-#: The file marking a folder as a viewer site.
+#: The file that marked a folder as a viewer site before manifests (:mod:`vqa_shap.output_folder`).
 MARKER = ".vqa-shap-view"
 #: Static files copied from the package (``vqa_shap/view/assets``): name in the package -> path in the site.
 ASSETS = {"viewer.js": "assets/viewer.js", "viewer.css": "assets/viewer.css"}
@@ -76,13 +76,11 @@ def check_site_folder(out: Path | str) -> None:
     """Refuse an output folder that exists, is not empty and was not written by the viewer.
 
     Raises:
-        VqaShapError: ``out`` is a file, or a non-empty folder without the viewer's marker.
+        VqaShapError: ``out`` is a file, or a non-empty folder without a manifest or the viewer's marker.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise VqaShapError(f"{out} is a file; give a folder for the site")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise VqaShapError(f"{out} is not empty and is not a vqa-shap view site; choose another --out folder")
+    from vqa_shap.output_folder import check_output_folder
+
+    check_output_folder(out, "view", legacy_owned=(Path(out) / MARKER).exists())
 
 
 def _script(path: Path, statement: str) -> None:
@@ -179,34 +177,32 @@ def build_site(attributions: Mapping[str, Sequence[Attribution]], out: Path | st
     started = time.perf_counter()
     out = Path(out)
     check_site_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        _copy_assets(staging)
-        total = sum(len(a) for a in attributions.values())
-        bar = tqdm(total=total, desc="view", unit="q", disable=not progress)
-        summaries, placeholders, n_thumbs = [], {}, 0
-        for name, attrs in attributions.items():
-            summary, n = _write_config(staging, name, list(attrs), questions=(questions or {}).get(name),
-                                       video_root=video_root,
-                                       settings=(settings or {}).get(name) or {}, bootstrap=bootstrap,
-                                       tick=lambda: bar.update(1), placeholders=placeholders,
-                                       interactions=(interactions or {}).get(name))
-            summaries.append(summary)
-            n_thumbs += n
-        bar.close()
-        copied = _copy_reports(staging, reports)
-        tables = _copy_reports(staging, report_tables)
-        site = {"title": title, "configs": summaries, "reports": copied, "report_tables": tables,
-                "list_columns": D.LIST_COLUMNS,
-                "built": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "version": _version()}
-        _script(staging / "data" / "site.js", f"D.site={_json(site)};")
-        (staging / MARKER).write_text("written by vqa-shap view; a rebuild replaces this folder\n")
-        swap_in_folder(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    staging = staging_for(out)
+    with naming_path(out):  # a full disk while writing names the site folder (left as it was)
+        try:
+            _copy_assets(staging)
+            total = sum(len(a) for a in attributions.values())
+            bar = tqdm(total=total, desc="view", unit="q", disable=not progress)
+            summaries, placeholders, n_thumbs = [], {}, 0
+            for name, attrs in attributions.items():
+                summary, n = _write_config(staging, name, list(attrs), questions=(questions or {}).get(name),
+                                           video_root=video_root,
+                                           settings=(settings or {}).get(name) or {}, bootstrap=bootstrap,
+                                           tick=lambda: bar.update(1), placeholders=placeholders,
+                                           interactions=(interactions or {}).get(name))
+                summaries.append(summary)
+                n_thumbs += n
+            bar.close()
+            copied = _copy_reports(staging, reports)
+            tables = _copy_reports(staging, report_tables)
+            site = {"title": title, "configs": summaries, "reports": copied, "report_tables": tables,
+                    "list_columns": D.LIST_COLUMNS,
+                    "built": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "version": _version()}
+            _script(staging / "data" / "site.js", f"D.site={_json(site)};")
+            replace_folder(staging, out, "view", legacy_owned=(out / MARKER).exists())  # the user's own files are kept
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return SiteResult(out, tuple(attributions), total, sum(s["n_errors"] for s in summaries), n_thumbs,
                       placeholders, tuple(copied + tables), time.perf_counter() - started)
 
