@@ -29,5 +29,5 @@ def test_the_cli_estimator_argument_takes_a_spec_and_names_a_bad_option():
     assert argtypes.estimator("shared_video:per_video=8") == "shared_video:per_video=8"
     with pytest.raises(argparse.ArgumentTypeError, match=r"unknown option\(s\) \['per_vid'\]"):
         argtypes.estimator("shared_video:per_vid=8")
-    with pytest.raises(argparse.ArgumentTypeError, match="unknown estimator 'nope'; valid: auto"):
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown estimator 'nope'; valid estimators: auto"):
         argtypes.estimator("nope:x=1")
