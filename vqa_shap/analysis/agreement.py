@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema import Attribution
+from vqa_shap.schema import Attribution, require_answer
 
 
 class RankingError(VqaShapError):
@@ -59,7 +59,7 @@ def shapley_frame_ranking(attribution: Attribution) -> tuple[int, ...]:
     video = np.flatnonzero(attribution.modality_mask("video"))
     if attribution.error is not None:
         raise RankingError(f"{attribution.qid}: the attribution has an error: {attribution.error}")
-    values = np.abs(np.asarray(attribution.shapley, dtype=np.float64)[video, attribution.answer])
+    values = np.abs(np.asarray(attribution.shapley, dtype=np.float64)[video, require_answer(attribution, "the Shapley frame ranking")])
     return tuple(int(i) for i in np.argsort(-values, kind="stable"))
 
 

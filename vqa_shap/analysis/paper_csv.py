@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vqa_shap.errors import RecordError, VqaShapError
-from vqa_shap.schema import Attribution, Feature, Question
+from vqa_shap.schema import Attribution, Feature, Question, require_answer
 
 ELEMENT_COLUMN = "element"
 GROUND_TRUTH_SUFFIX = ": Ground Truth"
@@ -373,7 +373,7 @@ def attribution_to_csv(attr: Attribution):
     if attr.error is not None:
         raise VqaShapError(f"attribution {attr.qid!r} has an error ({attr.error}); nothing to export")
     columns = option_letters(attr.n_options)
-    columns[attr.answer] += GROUND_TRUTH_SUFFIX
+    columns[require_answer(attr, "the paper's CSV (its ': Ground Truth' column)")] += GROUND_TRUTH_SUFFIX
     frame = pd.DataFrame(np.asarray(attr.shapley, dtype=np.float64), columns=columns)
     frame.insert(0, ELEMENT_COLUMN, [f.name for f in attr.features])
     return frame

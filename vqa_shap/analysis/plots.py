@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from vqa_shap.schema import MODALITIES, Attribution
+from vqa_shap.schema import MODALITIES, Attribution, require_answer
 
 #: Colour of each modality (bars, violins, legends).
 MODALITY_COLORS = {"video": "#4C72B0", "question": "#DD8452", "answer": "#55A868"}
@@ -60,11 +60,13 @@ def gt_values(attr: Attribution) -> np.ndarray:
     """Normalised ground-truth values ψ[:, answer] (the paper's plotted signal)."""
     from vqa_shap.analysis.metrics import normalise_columns
 
-    return normalise_columns(attr.shapley)[:, attr.answer]
+    return normalise_columns(attr.shapley)[:, require_answer(attr, "the ground-truth plot")]
 
 
-def option_letter(k: int) -> str:
-    """The letter of option ``k`` as the protocol writes it (A, B, …)."""
+def option_letter(k: int | None) -> str:
+    """The letter of option ``k`` as the protocol writes it (A, B, …); ``?`` for an unknown one."""
+    if k is None:
+        return "?"
     from vqa_shap.protocol import _letter as protocol_letter
 
     return protocol_letter(k)
