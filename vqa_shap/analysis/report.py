@@ -21,6 +21,8 @@ matplotlib is imported lazily, and only through its object-oriented API with the
 
 from __future__ import annotations
 
+import logging
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,14 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # every figure is drawn from the ground-truth signal: rows without a known answer are listed, not drawn
+    unanswered = [f"{c}/{a.qid}: no known answer (the figures need the ground truth)"
+                  for c, attrs in attributions.items() for a in attrs if a.error is None and a.answer is None]
+    if unanswered:
+        logging.getLogger(__name__).warning("%d question(s) without a known answer skipped: the report's "
+                                            "figures need the ground truth", len(unanswered))
+        attributions = {c: [a for a in attrs if a.error is not None or a.answer is not None]
+                        for c, attrs in attributions.items()}
     groups = {}
     for config, attrs in attributions.items():
         label = config
@@ -108,7 +118,7 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
     violins = plot_modality_violins(groups, out / "modality_violins.png")
     paper = (draw_paper_figures(attributions, out, settings=frame_settings, bootstrap=bootstrap)
              if paper_figures else None)
-    bars, reports, skipped, notes = [], [], [], {}
+    bars, reports, skipped, notes = [], [], list(unanswered), {}
     todo = [(c, a) for c, attrs in attributions.items()
             for a in (list(attrs) if max_questions is None else list(attrs)[:max_questions])]
     for config, attr in tqdm(todo, desc="report", unit="q", disable=not progress):
@@ -136,7 +146,7 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
         rel = p.relative_to(out)
         lines += [f"## {rel.parent.parent.name} / {p.stem}", "", f"![{p.stem}]({rel.as_posix()})", ""]
     if skipped:
-        lines += ["## Skipped (error rows)", ""] + [f"- {s}" for s in skipped]
+        lines += ["## Skipped (error rows, rows without a known answer)", ""] + [f"- {s}" for s in skipped]
     index.write_text("\n".join(lines) + "\n")
     return ReportResult(out, shares, violins, tuple(bars), tuple(reports), tuple(skipped), index, notes, paper)
 
