@@ -211,8 +211,8 @@ class TransNetV2Detector(ShotDetector):
         path: the weights file (absolute).
         digest: its sha256.
         threshold: single-frame probability above which a frame is a transition.
-        batch_size: windows of 100 frames per network call (1: the fastest on a CPU, as measured
-            in docs/shots.md; the predictions do not depend on it).
+        batch_size: windows of 100 frames per network call (1 ran faster than 4 on a CPU; the
+            predictions do not depend on it).
         device: torch device of the network (``None``: CUDA when available, else CPU); not part of
             the cache key.
         is_published: the published weights (:meth:`published`); the spec is then ``transnetv2``.
