@@ -206,3 +206,37 @@ def test_lvbench_repeated_options_are_flagged_and_kept(lvbench_lines, tmp_path, 
     assert easy.options[1] == correct and easy.options.count(correct) == 1
     hard = {q.qid: q for q in make_variant(list(built.values()), "hard_2")}[question.qid]
     assert hard.options.count(correct) == 2 and hard.n_options == 6 and hard.options[hard.answer] == correct
+
+
+@pytest.mark.slow
+def test_explain_metrics_and_view_with_an_unknown_answer(tmp_path, capsys, caplog):
+    """A question without a known answer is explained (φ over every option), counted out of the
+    metrics with a message, and listed by the viewer with status ``unknown``."""
+    import torch
+
+    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.schema import VisualInput
+    from vqa_shap.synth import shot_frames, write_video
+
+    torch.set_num_threads(1)
+    frames, _ = shot_frames([4, 4], size=(64, 64), seed=3)
+    write_video(tmp_path / "videos" / "v.mp4", frames, 2.0)
+    questions = [Question(qid, "egoschema", "egoschema", "What does c do?", ("c cooks", "c reads", "c sleeps"),
+                          answer, inputs=(VisualInput("video", "v.mp4"),)) for qid, answer in (("known", 1), ("unknown", None))]
+    hub.write_questions(tmp_path / "questions", "egoschema", questions)
+    out = tmp_path / "out"
+    assert main(["explain", str(tmp_path / "questions"), "--config", "egoschema", "--model", DEMO_MODEL,
+                 "--video-root", str(tmp_path / "videos"), "--out", str(out), "--frames", "8", "--budget", "64",
+                 "--no-progress", "--device", "cpu", "--dtype", "float32"]) == 0
+    rows = {a.qid: a for a in (Attribution.from_row(r) for r in hub.load_config(out, "demo__egoschema"))}
+    assert rows["unknown"].error is None and rows["unknown"].answer is None and rows["unknown"].shapley.shape[1] == 3
+    assert rows["known"].answer == 1
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING):
+        assert main(["metrics", str(out), "--bootstrap", "10", "--json", str(tmp_path / "m.json")]) == 0
+    assert "1 question(s) without a known answer skipped: metrics need the ground truth" in caplog.text
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert {m["n_questions"] for m in metrics} == {1} and {m["n_unknown_answer"] for m in metrics} == {1}
+    assert main(["view", str(out), "--out", str(tmp_path / "site"), "--bootstrap", "10", "--no-progress"]) == 0
+    data = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "site").rglob("*.js") if "assets" not in p.parts)
+    assert "unknown" in data

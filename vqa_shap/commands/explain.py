@@ -41,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="video players: one per sampled frame (default, the paper's) or one per shot "
                              "(the frames of a shot masked together; docs/shots.md)")
     parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
-                        help="shot detector for --players shots: diff, content, adaptive or transnetv2:PATH (a "
-                             "TransNet V2 weights .pth; default: content with the 'shots' extra, else diff)")
+                        help="shot detector for --players shots: diff, content, adaptive, transnetv2 (the "
+                             "published weights of the 'shots' extra) or transnetv2:PATH (a TransNet V2 weights .pth; "
+                             "default: transnetv2 with the 'shots' extra, else diff)")
     parser.add_argument("--name", default=None, type=argtypes.config_name, help="output config name (default: <model-slug>__<config>)")
     parser.add_argument("--work-dir", default=None, type=argtypes.out_folder, help="per-question work files (default: OUT/.work/<name>)")
     parser.add_argument("--rank", type=argtypes.int_range(0), default=None, help="shard index (default: $RANK or $SLURM_PROCID, else 0)")

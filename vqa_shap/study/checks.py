@@ -156,7 +156,7 @@ def _samplers():
 
 
 def _shot_detector(spec: str):
-    """A detector name or ``transnetv2:PATH`` (the weights file checked now)."""
+    """A detector name (``transnetv2``: the published weights) or ``transnetv2:PATH`` (the weights checked now)."""
     from vqa_shap.shots import get_detector
 
     return get_detector(spec)
