@@ -260,8 +260,9 @@ def _checked_text_features(path: Path, table, question: Question, protocol: Any)
         raise RecordError(str(path), question.qid, "header",
                           f"{table.shapley.shape[1]} option columns but the question has {question.n_options} options")
     if table.answer != question.answer:
+        known = "has no known answer" if question.answer is None else f"'s answer is {question.answer}"
         raise RecordError(str(path), question.qid, "header",
-                          f"ground-truth column is option {table.answer} but the question's answer is {question.answer}")
+                          f"ground-truth column is option {table.answer} but the question{known}")
     text = tuple(protocol.text_features(question))
     found = table.elements[n_frames:]
     if tuple(f.name for f in text) != found:

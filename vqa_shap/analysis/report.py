@@ -61,6 +61,19 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
+def _without_unknown_answers(attributions: Mapping[str, Sequence[Attribution]]):
+    """``(attributions without the rows whose question has no known answer, one line per such row)``:
+    every figure is drawn from the ground-truth signal, so those rows are listed, not drawn."""
+    unanswered = [f"{c}/{a.qid}: no known answer (the figures need the ground truth)"
+                  for c, attrs in attributions.items() for a in attrs if a.error is None and a.answer is None]
+    if not unanswered:
+        return attributions, []
+    logging.getLogger(__name__).warning("%d question(s) without a known answer skipped: the report's figures "
+                                        "need the ground truth", len(unanswered))
+    return {c: [a for a in attrs if a.error is not None or a.answer is not None]
+            for c, attrs in attributions.items()}, unanswered
+
+
 def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | str, *,
                  questions: Mapping[str, Question] | None = None,
                  questions_by_config: Mapping[str, Mapping[str, Question]] | None = None,
@@ -95,14 +108,7 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    # every figure is drawn from the ground-truth signal: rows without a known answer are listed, not drawn
-    unanswered = [f"{c}/{a.qid}: no known answer (the figures need the ground truth)"
-                  for c, attrs in attributions.items() for a in attrs if a.error is None and a.answer is None]
-    if unanswered:
-        logging.getLogger(__name__).warning("%d question(s) without a known answer skipped: the report's "
-                                            "figures need the ground truth", len(unanswered))
-        attributions = {c: [a for a in attrs if a.error is not None or a.answer is not None]
-                        for c, attrs in attributions.items()}
+    attributions, skipped = _without_unknown_answers(attributions)
     groups = {}
     for config, attrs in attributions.items():
         label = config
@@ -118,7 +124,7 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
     violins = plot_modality_violins(groups, out / "modality_violins.png")
     paper = (draw_paper_figures(attributions, out, settings=frame_settings, bootstrap=bootstrap)
              if paper_figures else None)
-    bars, reports, skipped, notes = [], [], list(unanswered), {}
+    bars, reports, notes = [], [], {}
     todo = [(c, a) for c, attrs in attributions.items()
             for a in (list(attrs) if max_questions is None else list(attrs)[:max_questions])]
     for config, attr in tqdm(todo, desc="report", unit="q", disable=not progress):
