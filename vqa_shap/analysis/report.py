@@ -100,12 +100,11 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
         bootstrap: resamples of the shares' intervals.
         frame_settings: config -> ``{"n_frames": …, "sampler": …, "shot_detector": …}`` the explain
             run used (default: the attribution's frame count and the protocol's sampler).
-        progress: show a progress bar.
+        progress: show a progress bar. Rows without a known answer are listed, not drawn.
         paper_figures: also draw the paper's answer-replacement, words, heat-map and convergence
             figures (where the configs allow; ``frame_settings`` gives their budgets).
     """
     from tqdm.auto import tqdm
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     attributions, skipped = _without_unknown_answers(attributions)
@@ -124,7 +123,7 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
     violins = plot_modality_violins(groups, out / "modality_violins.png")
     paper = (draw_paper_figures(attributions, out, settings=frame_settings, bootstrap=bootstrap)
              if paper_figures else None)
-    bars, reports, notes = [], [], {}
+    bars, reports, notes = [], [], {}  # skipped: rows without a known answer, then error rows
     todo = [(c, a) for c, attrs in attributions.items()
             for a in (list(attrs) if max_questions is None else list(attrs)[:max_questions])]
     for config, attr in tqdm(todo, desc="report", unit="q", disable=not progress):
