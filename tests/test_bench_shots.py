@@ -18,8 +18,8 @@ DOC = ROOT / "docs" / "shots.md"
 
 @pytest.mark.parametrize("found, reference, matched", [
     ([10, 50], [10, 50], 2),
-    ([8, 53], [10, 50], 2),           # within 2 frames either way
-    ([7, 53], [10, 50], 1),           # 3 frames off: no match
+    ([8, 52], [10, 50], 2),           # within 2 frames either way
+    ([7, 52], [10, 50], 1),           # 3 frames off: no match
     ([10, 11], [10], 1),              # one to one: a reference cut matches once
     ([11, 12], [10, 13], 2),          # the nearest free reference cut is taken
     ([], [10], 0), ([10], [], 0),
