@@ -94,6 +94,35 @@ class BuildResult:
         """Questions over all configs."""
         return sum(len(qs) for qs in self.configs.values())
 
+    @property
+    def n_unknown_answer(self) -> int:
+        """Questions built without a known answer (the source publishes none)."""
+        return sum(q.answer is None for qs in self.configs.values() for q in qs)
+
+    def repeated_options(self) -> list[Question]:
+        """The questions that repeat an option (``extra["repeated_options"]``), in build order."""
+        return [q for qs in self.configs.values() for q in qs if REPEATED_OPTIONS in q.extra]
+
+    def repeat_summary(self) -> list[str]:
+        """One line per question repeating an option (``qid: options 1 = 3 (the correct one)``), after a
+        count line; ``[]`` when none does."""
+        flagged = self.repeated_options()
+        if not flagged:
+            return []
+        correct = [q for q in flagged if any(q.answer in g for g in q.extra[REPEATED_OPTIONS])]
+        lines = [f"{len(flagged)} questions repeat an option ({len(correct)} of them the correct one); "
+                 "kept as the source has them, flagged in extra['repeated_options']:"]
+        for q in flagged:
+            groups = "; ".join(" = ".join(str(i) for i in g) + (" (the correct one)" if q.answer in g else "")
+                               for g in q.extra[REPEATED_OPTIONS])
+            lines.append(f"  {config_name(q.benchmark, q.variant)}: {q.qid}: options {groups}")
+        return lines
+
+    def answer_summary(self) -> str:
+        """``"N with answers, M without"``, or ``""`` when every question has its answer."""
+        unknown = self.n_unknown_answer
+        return f"{self.n_questions - unknown} with answers, {unknown} without" if unknown else ""
+
     def skip_summary(self) -> str:
         """One line: how many records were skipped, those with a single option counted apart."""
         excluded = sum(s.kind == "excluded" for s in self.skipped)
@@ -123,6 +152,8 @@ class SourceRecord:
         variant: ``"original"``, ``"easy"``, ``"hard_5"``, …
         answer: an answer index given outside the record (EgoSchema's ``subset_answers.json``), else None.
         answer_file: where :attr:`answer` came from (for error messages).
+        video: the video's path relative to the video root when the source layout names it apart
+            from the record (LVBench's video2dataset downloads), else ``""``.
     """
 
     file: str
@@ -132,6 +163,7 @@ class SourceRecord:
     variant: str = "original"
     answer: Any = None
     answer_file: str = ""
+    video: str = ""
 
     @property
     def config(self) -> str:
@@ -287,7 +319,10 @@ class Builder:
         for i, option in enumerate(question.options):
             if not isinstance(option, str) or not option.strip():
                 raise error(fmt.option_field.format(i=i), f"empty option {option!r}")
+        question = flag_repeated_options(question)
         answer = question.answer
+        if answer is None:  # unknown (the format decided it may be)
+            return question
         if isinstance(answer, bool) or not isinstance(answer, int):
             raise error(fmt.answer_field, f"expected an integer answer index, got {answer!r}")
         if not 0 <= answer < len(question.options):
@@ -295,6 +330,31 @@ class Builder:
             raise error(fmt.answer_field,
                         f"answer index {answer}{where} is out of range for {len(question.options)} options")
         return question
+
+
+#: The ``extra`` key listing a question's repeated options (added by the builder, not from the source).
+REPEATED_OPTIONS = "repeated_options"
+
+
+def repeated_option_groups(options) -> list[list[int]]:
+    """Index groups of options with the same text (compared as the variants compare them:
+    :func:`~vqa_shap.builders.variant_pools.normalise`), in order; ``[]`` when all differ."""
+    from vqa_shap.builders.variant_pools import normalise
+
+    groups: dict[str, list[int]] = {}
+    for i, option in enumerate(options):
+        groups.setdefault(normalise(option), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def flag_repeated_options(question: Question) -> Question:
+    """``question`` with ``extra["repeated_options"]`` set to its groups of repeated options when it has
+    any. The options stay as the source has them: a repeat of the correct option is scored wrong when
+    a model picks the copy, and the flag lets an analysis find or leave out those questions."""
+    groups = repeated_option_groups(question.options)
+    if not groups:
+        return question
+    return dataclasses.replace(question, extra={**question.extra, REPEATED_OPTIONS: groups})
 
 
 def extra_fields(raw: Mapping[str, Any], used: Iterable[str]) -> dict[str, Any]:

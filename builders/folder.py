@@ -89,6 +89,9 @@ def augment_folder(folder: str | os.PathLike, config: str, variant: str, *, seed
         new = make_variant(questions, variant, seed=seed, dedupe=dedupe)
     except VqaShapError as error:
         raise VqaShapError(f"{folder}: config {config!r}: {error}") from error
+    if not new:
+        raise VqaShapError(f"{folder}: config {config!r} has no question with a known answer "
+                           "(a variant keeps the correct option, so it needs the answers)")
     card_vars = {"source_config": config, "seed": seed, "dedupe": dedupe}
     return hub.write_questions(folder, config_name(new[0].benchmark, variant), new, card_vars=card_vars,
                                overwrite=overwrite)

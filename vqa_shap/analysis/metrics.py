@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from vqa_shap.analysis.metric_math import bootstrap_ci, nanmean, propagate_errors, signal_metrics
-from vqa_shap.schema.records import MODALITIES, Attribution
+from vqa_shap.schema.records import MODALITIES, Attribution, known_answers, require_answer
 
 #: The error propagation's earlier private name, kept importable.
 _propagate = propagate_errors
@@ -108,6 +108,8 @@ class SubsetMetrics:
         se: ``{key: standard error}`` of the ``mc``/``pf``/``mean``/``var`` means propagated
             from the attributions' stderr; ``None`` unless every question carries stderr.
         confidence: level of the intervals; ``n_bootstrap``: resamples drawn.
+        n_unknown_answer: rows excluded because their question has no known answer (the signals
+            are defined by the ground truth).
     """
 
     signal: str
@@ -119,6 +121,7 @@ class SubsetMetrics:
     se: Mapping[str, float] | None = None
     confidence: float = 0.95
     n_bootstrap: int = 0
+    n_unknown_answer: int = 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -150,7 +153,7 @@ def signal_weights(n_options: int, answer: int) -> np.ndarray:
 
 def signals(attr: Attribution) -> np.ndarray:
     """The F×3 signal matrix (Ground Truth, False, All) of one attribution."""
-    return normalise_columns(attr.shapley) @ signal_weights(attr.n_options, attr.answer)
+    return normalise_columns(attr.shapley) @ signal_weights(attr.n_options, require_answer(attr, "the signals"))
 
 
 def _modality_masks(attr: Attribution) -> np.ndarray:
@@ -173,7 +176,7 @@ def question_metrics(attr: Attribution, *, paper_compat: bool = False) -> Questi
         raise ValueError(f"attribution {attr.qid!r} has an error ({attr.error}); it has no metrics")
     if attr.n_options == 0:
         raise ValueError(f"attribution {attr.qid!r} has no option columns")
-    weights = signal_weights(attr.n_options, attr.answer)
+    weights = signal_weights(attr.n_options, require_answer(attr, "the metrics' signals"))
     sig = normalise_columns(attr.shapley) @ weights
     masks = _modality_masks(attr)
     out = []
@@ -254,7 +257,8 @@ def subset_metrics(
 ) -> list[SubsetMetrics]:
     """Subset means of every metric, per signal, with bootstrap intervals and propagated errors.
 
-    Rows with ``error`` set are excluded and counted in ``n_errors``.
+    Rows with ``error`` set are excluded and counted in ``n_errors``; rows whose question has no
+    known answer are excluded and counted in ``n_unknown_answer`` (and logged).
 
     Args:
         attributions: the rows of one model × benchmark × variant.
@@ -268,6 +272,7 @@ def subset_metrics(
     """
     ok = [a for a in attributions if a.error is None]
     n_errors = len(attributions) - len(ok)
+    ok, n_unknown = known_answers(ok, "metrics need the ground truth")
     per_q = [question_metrics(a, paper_compat=paper_compat) for a in ok]
     correct = [qm.correct for qm in per_q]
     accuracy = (float(np.mean(correct)) if correct and all(c is not None for c in correct)
@@ -298,7 +303,7 @@ def subset_metrics(
                     se[f"{g}_{mk}"] = (float(math.sqrt(np.sum(errs[live, i] ** 2)) / n)
                                        if n else float("nan"))
         out.append(SubsetMetrics(name, len(per_q), n_errors, accuracy, values, ci, se,
-                                 confidence, bootstrap if per_q else 0))
+                                 confidence, bootstrap if per_q else 0, n_unknown))
     return out
 
 
@@ -317,6 +322,8 @@ def subset_rows(subsets: Sequence[SubsetMetrics], **context: Any) -> list[dict[s
         row["confidence"] = sub.confidence
         row["n_bootstrap"] = sub.n_bootstrap
         row["se"] = None if sub.se is None else {k: _json_float(v) for k, v in sub.se.items()}
+        if sub.n_unknown_answer:
+            row["n_unknown_answer"] = sub.n_unknown_answer
         rows.append(row)
     return rows
 

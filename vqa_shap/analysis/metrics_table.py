@@ -30,7 +30,8 @@ def compute(folder: Path, configs: Sequence[str] | None = None, *, paper_compat:
         groups: dict[tuple[str, str, str], list[Attribution]] = {}
         for a in attrs:
             groups.setdefault((a.model, a.benchmark, a.variant), []).append(a)
-        per_question[config] = [question_metrics(a, paper_compat=paper_compat) for a in attrs if a.error is None]
+        per_question[config] = [question_metrics(a, paper_compat=paper_compat) for a in attrs
+                                if a.error is None and a.answer is not None]  # counted by subset_metrics
         for (model, benchmark, variant), group in groups.items():
             subsets = subset_metrics(group, paper_compat=paper_compat, bootstrap=bootstrap,
                                      confidence=confidence, seed=seed)

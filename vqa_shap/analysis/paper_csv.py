@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vqa_shap.errors import RecordError, VqaShapError
-from vqa_shap.schema.records import Attribution, Feature, Question
+from vqa_shap.schema.records import Attribution, Feature, Question, require_answer
 
 ELEMENT_COLUMN = "element"
 GROUND_TRUTH_SUFFIX = ": Ground Truth"
@@ -244,8 +244,9 @@ def _checked_text_features(path: Path, table, question: Question, protocol: Any)
         raise RecordError(str(path), question.qid, "header",
                           f"{table.shapley.shape[1]} option columns but the question has {question.n_options} options")
     if table.answer != question.answer:
+        known = "has no known answer" if question.answer is None else f"'s answer is {question.answer}"
         raise RecordError(str(path), question.qid, "header",
-                          f"ground-truth column is option {table.answer} but the question's answer is {question.answer}")
+                          f"ground-truth column is option {table.answer} but the question{known}")
     text = tuple(protocol.text_features(question))
     found = table.elements[n_frames:]
     if tuple(f.name for f in text) != found:
@@ -357,7 +358,7 @@ def attribution_to_csv(attr: Attribution):
     if attr.error is not None:
         raise VqaShapError(f"attribution {attr.qid!r} has an error ({attr.error}); nothing to export")
     columns = option_letters(attr.n_options)
-    columns[attr.answer] += GROUND_TRUTH_SUFFIX
+    columns[require_answer(attr, "the paper's CSV (its ': Ground Truth' column)")] += GROUND_TRUTH_SUFFIX
     frame = pd.DataFrame(np.asarray(attr.shapley, dtype=np.float64), columns=columns)
     frame.insert(0, ELEMENT_COLUMN, [f.name for f in attr.features])
     return frame

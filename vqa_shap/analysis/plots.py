@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from vqa_shap.protocol.words import option_letter
-from vqa_shap.schema.records import MODALITIES, Attribution
+from vqa_shap.schema.records import MODALITIES, Attribution, require_answer
 
 #: Colour of each modality (bars, violins, legends).
 MODALITY_COLORS = {"video": "#4C72B0", "question": "#DD8452", "answer": "#55A868"}
@@ -61,7 +61,7 @@ def gt_values(attr: Attribution) -> np.ndarray:
     """Normalised ground-truth values ψ[:, answer] (the paper's plotted signal)."""
     from vqa_shap.analysis.metrics import normalise_columns
 
-    return normalise_columns(attr.shapley)[:, attr.answer]
+    return normalise_columns(attr.shapley)[:, require_answer(attr, "the ground-truth plot")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,7 +88,8 @@ def plot_attribution_bars(attr: Attribution, path: Path | str) -> Path:
     ax.set_xticklabels([f.name for f in attr.features], rotation=90, fontsize=7)
     ax.set_ylabel("ψ (ground truth)")
     pred = "?" if attr.prediction is None else option_letter(attr.prediction)
-    ax.set_title(f"{attr.qid} — {attr.model} — answer {option_letter(attr.answer)}, predicted {pred}", fontsize=9)
+    answer = "?" if attr.answer is None else option_letter(attr.answer)
+    ax.set_title(f"{attr.qid} — {attr.model} — answer {answer}, predicted {pred}", fontsize=9)
     from matplotlib.patches import Patch
 
     ax.legend(handles=[Patch(color=MODALITY_COLORS[m], label=m) for m in MODALITIES], fontsize=8,

@@ -21,6 +21,8 @@ matplotlib is imported lazily, and only through its object-oriented API with the
 
 from __future__ import annotations
 
+import logging
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,19 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
+def _without_unknown_answers(attributions: Mapping[str, Sequence[Attribution]]):
+    """``(attributions without the rows whose question has no known answer, one line per such row)``:
+    every figure is drawn from the ground-truth signal, so those rows are listed, not drawn."""
+    unanswered = [f"{c}/{a.qid}: no known answer (the figures need the ground truth)"
+                  for c, attrs in attributions.items() for a in attrs if a.error is None and a.answer is None]
+    if not unanswered:
+        return attributions, []
+    logging.getLogger(__name__).warning("%d question(s) without a known answer skipped: the report's figures "
+                                        "need the ground truth", len(unanswered))
+    return {c: [a for a in attrs if a.error is not None or a.answer is not None]
+            for c, attrs in attributions.items()}, unanswered
+
+
 def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | str, *,
                  questions: Mapping[str, Question] | None = None,
                  questions_by_config: Mapping[str, Mapping[str, Question]] | None = None,
@@ -83,14 +98,14 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
         bootstrap: resamples of the shares' intervals.
         frame_settings: config -> ``{"n_frames": …, "sampler": …, "shot_detector": …}`` the explain
             run used (default: the attribution's frame count and the protocol's sampler).
-        progress: show a progress bar.
+        progress: show a progress bar. Rows without a known answer are listed, not drawn.
         paper_figures: also draw the paper's answer-replacement, words, heat-map and convergence
             figures (where the configs allow; ``frame_settings`` gives their budgets).
     """
     from tqdm.auto import tqdm
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    attributions, skipped = _without_unknown_answers(attributions)
     groups = {}
     for config, attrs in attributions.items():
         label = config
@@ -106,7 +121,7 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
     violins = plot_modality_violins(groups, out / "modality_violins.png")
     paper = (draw_paper_figures(attributions, out, settings=frame_settings, bootstrap=bootstrap)
              if paper_figures else None)
-    bars, reports, skipped, notes = [], [], [], {}
+    bars, reports, notes = [], [], {}  # skipped: rows without a known answer, then error rows
     todo = [(c, a) for c, attrs in attributions.items()
             for a in (list(attrs) if max_questions is None else list(attrs)[:max_questions])]
     for config, attr in tqdm(todo, desc="report", unit="q", disable=not progress):
@@ -134,7 +149,7 @@ def build_report(attributions: Mapping[str, Sequence[Attribution]], out: Path | 
         rel = p.relative_to(out)
         lines += [f"## {rel.parent.parent.name} / {p.stem}", "", f"![{p.stem}]({rel.as_posix()})", ""]
     if skipped:
-        lines += ["## Skipped (error rows)", ""] + [f"- {s}" for s in skipped]
+        lines += ["## Skipped (error rows, rows without a known answer)", ""] + [f"- {s}" for s in skipped]
     index.write_text("\n".join(lines) + "\n")
     return ReportResult(out, shares, violins, tuple(bars), tuple(reports), tuple(skipped), index, notes, paper)
 

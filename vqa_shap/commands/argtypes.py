@@ -163,8 +163,8 @@ def aks_scorer(text: str) -> str:
 
 
 def shot_detector(text: str) -> str:
-    """A shot detector: a name (``diff``, ``content``, ``adaptive``) or ``transnetv2:PATH``, a weights
-    file loaded and checked now (imports torch only then); returns its spec, the path made absolute."""
+    """A shot detector: a name (``diff``, ``content``, ``adaptive``, ``transnetv2``) or ``transnetv2:PATH``,
+    the weights loaded and checked now (imports torch only then); returns its spec, a path made absolute."""
     return _checked(explain_options.check_shot_detector, text)
 
 

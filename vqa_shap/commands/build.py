@@ -33,10 +33,14 @@ def run(args: argparse.Namespace) -> int:
     built = build_folder(args.bench, args.source, args.out, subset=args.subset, on_error=args.on_error,
                          skip_report=report, overwrite=args.overwrite)
     result = built.result
-    print(f"built {result.n_questions} questions from {args.source} ({args.bench} layout)")
+    answers = result.answer_summary()
+    print(f"built {result.n_questions} questions from {args.source} ({args.bench} layout)"
+          + (f": {answers}" if answers else ""))
     for info in built.configs:
         print(f"  {info.name}: {info.num_rows} questions -> {info.path}")
     print(result.skip_summary() + (f"; report: {report}" if result.skipped else ""))
+    for line in result.repeat_summary():
+        print(line)
     return 0
 
 

@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--players", default="frames", choices=PLAYERS,
                         help="video players: one per frame group (default) or one per detected shot (docs/shots.md)")
     parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
-                        help="shot detector for --players shots: diff, content, adaptive or transnetv2:PATH (a "
-                             "TransNet V2 weights .pth; default: content with the 'shots' extra, else diff)")
+                        help="shot detector for --players shots: diff, content, adaptive, transnetv2 (the "
+                             "published weights of the 'shots' extra) or transnetv2:PATH (a TransNet V2 weights .pth; "
+                             "default: transnetv2 with the 'shots' extra, else diff)")
     parser.add_argument("--json", required=True, type=argtypes.out_file, dest="json_out", metavar="OUT",
                         help="output JSON file")
 

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames per question (default: as recorded in the attributions card)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the attributions card)")
     parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
-                        help="shot detector of shot-player attributions: diff, content, adaptive or transnetv2:PATH "
+                        help="shot detector of shot-player attributions: diff, content, adaptive, transnetv2 or transnetv2:PATH "
                              "(default: as recorded in the attributions card)")
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
     parser.add_argument("--protocol", default=None, type=argtypes.protocol, help="protocol (default: the attributions' protocol)")

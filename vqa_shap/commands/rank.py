@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames per question (default: as recorded in the attributions card)")
     parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the card)")
     parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
-                        help="shot detector of shot-player attributions: diff, content, adaptive or transnetv2:PATH "
+                        help="shot detector of shot-player attributions: diff, content, adaptive, transnetv2 or transnetv2:PATH "
                              "(default: as recorded in the card)")
     parser.add_argument("--gemini-model", default=DEFAULT_GEMINI_MODEL, help="Gemini model (default: %(default)s)")
     parser.add_argument("--thinking-budget", type=argtypes.int_range(0), default=None,

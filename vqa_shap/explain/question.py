@@ -91,7 +91,7 @@ class QuestionExplainer:
         s = self.settings
         return Attribution(
             qid=question.qid, benchmark=question.benchmark, task=question.task, variant=question.variant,
-            model=s.model, loader=s.loader, protocol=s.protocol, answer=int(question.answer),
+            model=s.model, loader=s.loader, protocol=s.protocol, answer=question.answer,
             estimator=fields.pop("estimator", s.estimator), budget=int(fields.pop("budget", s.budget)), seed=int(s.seed),
             version=__version__, **fields,
         )

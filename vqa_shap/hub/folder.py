@@ -126,7 +126,8 @@ def load_config(folder: str | os.PathLike, config: str):
     import datasets
 
     try:
-        return datasets.load_dataset(str(folder), name=config, split=SPLIT, download_mode="force_redownload")
+        with _datasets_bars_off():  # a command's output is its own: no "Generating test split" bars
+            return datasets.load_dataset(str(folder), name=config, split=SPLIT, download_mode="force_redownload")
     except (datasets.exceptions.DatasetGenerationError, datasets.utils.info_utils.NonMatchingSplitsSizesError,
             ValueError, OSError) as exc:  # a shard changed behind the card's back, or the cache is unwritable
         _raise_cache_error(exc, folder, config)
@@ -374,7 +375,8 @@ def _as_dataset(data, features, config: str):
 
 @contextlib.contextmanager
 def _datasets_bars_off():
-    # datasets draws one bar per shard file; we draw one bar over the shards instead
+    # datasets draws bars of its own (one per shard file written, "Generating test split" when
+    # loading); our commands draw their own bars or none
     import datasets
 
     was_enabled = datasets.is_progress_bar_enabled()

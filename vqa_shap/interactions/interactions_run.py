@@ -27,6 +27,7 @@ from vqa_shap.explain_options import DEFAULT_BUDGET
 from vqa_shap.explain.workdir import ExplainError, ExplainInputError
 from vqa_shap.explain.question import QuestionExplainer
 from vqa_shap.explain.job import AttributionsJob
+from vqa_shap.schema.records import require_answer
 from vqa_shap.interactions.index import (
     APPROXIMATORS, INDEX, InteractionError, exact_interactions, interaction_budget, interactions, modality_groups,
     top_players,
@@ -130,7 +131,7 @@ class InteractionExplainer(QuestionExplainer):
         s = self.settings
         return InteractionRecord(
             qid=question.qid, benchmark=question.benchmark, task=question.task, variant=question.variant,
-            model=s.model, loader=s.loader, protocol=s.protocol, answer=int(question.answer), index=INDEX,
+            model=s.model, loader=s.loader, protocol=s.protocol, answer=question.answer, index=INDEX,
             players_kind=self.job.players, seed=int(s.seed), version=__version__,
             **{"estimator": s.estimator, "budget": int(s.budget), **fields})
 
@@ -148,7 +149,7 @@ class InteractionExplainer(QuestionExplainer):
             names = ["video", "question", "answer"]
         else:
             phi, phi_source = self._phi(question, features, game)
-            groups = [[i] for i in top_players(phi, int(question.answer), min(self.job.k, len(features)))]
+            groups = [[i] for i in top_players(phi, require_answer(question, 'ranking players by the answer'), min(self.job.k, len(features)))]
             names = [features[g[0]].name for g in groups]
         restricted = Game(game.value_fn, game.n_features, groups=groups,
                           video_features=np.flatnonzero(game.video_feature_mask))

@@ -90,7 +90,7 @@ class InteractionRecord:
     main: Any = ()
     value_full: tuple[float, ...] | None = None
     value_empty: tuple[float, ...] | None = None
-    answer: int = -1
+    answer: int | None = None
     prediction: int | None = None
     index: str = ""
     players_kind: str = ""
@@ -120,7 +120,7 @@ class InteractionRecord:
             "main": np.asarray(self.main, dtype=np.float64).tolist(),
             "value_full": None if self.value_full is None else [float(v) for v in self.value_full],
             "value_empty": None if self.value_empty is None else [float(v) for v in self.value_empty],
-            "answer": int(self.answer), "prediction": self.prediction, "index": self.index,
+            "answer": None if self.answer is None else int(self.answer), "prediction": self.prediction, "index": self.index,
             "players_kind": self.players_kind, "phi_source": self.phi_source, "estimator": self.estimator,
             "budget": int(self.budget), "evaluations": int(self.evaluations), "seed": self.seed,
             "runtime_s": self.runtime_s, "version": self.version, "error": self.error,

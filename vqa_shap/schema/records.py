@@ -91,6 +91,9 @@ class Question:
 
     Text is verbatim from the source; normalisation belongs to the protocol.
     ``extra`` holds benchmark-specific fields losslessly (stored as a JSON string).
+    ``answer`` is ``None`` when the source publishes no answer (EgoSchema's questions outside its
+    500-question answered subset): such a question can be explained (φ covers every option), and
+    whatever needs the ground truth skips it and says how many it skipped (:func:`known_answers`).
     """
 
     qid: str
@@ -98,7 +101,7 @@ class Question:
     task: str
     question: str
     options: tuple[str, ...]
-    answer: int
+    answer: int | None
     inputs: tuple[VisualInput, ...] = ()
     variant: str = "original"
     option_origin: tuple[OptionOrigin, ...] = ()
@@ -120,8 +123,9 @@ class Question:
     def problem(self) -> tuple[str, str] | None:
         """Why this question cannot be explained, as ``(field, reason)``, or ``None`` when it can.
 
-        A question needs text, at least 2 non-empty options and an answer index among them (checked
-        when a questions config is loaded, so a hand-made dataset fails with the row named).
+        A question needs text, at least 2 non-empty options and an answer index among them, or an
+        unknown (``None``) answer (checked when a questions config is loaded, so a hand-made dataset
+        fails with the row named).
         """
         if not isinstance(self.question, str) or not self.question.strip():
             return "question", "empty question text"
@@ -130,7 +134,7 @@ class Question:
         empty = next((i for i, o in enumerate(self.options) if not isinstance(o, str) or not o.strip()), None)
         if empty is not None:
             return "options", f"option {empty} is empty"
-        if not 0 <= self.answer < len(self.options):
+        if self.answer is not None and not 0 <= self.answer < len(self.options):
             return "answer", f"answer index {self.answer} is out of range for {len(self.options)} options"
         return None
 
@@ -142,7 +146,7 @@ class Question:
             "task": self.task,
             "question": self.question,
             "options": list(self.options),
-            "answer": int(self.answer),
+            "answer": _opt_int(self.answer),
             "inputs": [i.to_row() for i in self.inputs],
             "variant": self.variant,
             "option_origin": [{"qid": o.qid, "index": int(o.index)} for o in self.option_origin],
@@ -159,7 +163,7 @@ class Question:
             task=row["task"],
             question=row["question"],
             options=tuple(row["options"]),
-            answer=int(row["answer"]),
+            answer=_opt_int(row["answer"]),
             inputs=tuple(VisualInput.from_row(i) for i in row.get("inputs") or ()),
             variant=row.get("variant") or "original",
             option_origin=tuple(OptionOrigin(o["qid"], int(o["index"]))
@@ -209,6 +213,31 @@ def questions_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[Question]:
     return [Question.from_row(r) for r in rows]
 
 
+def known_answers(records: Sequence[Any], what: str = "") -> tuple[list[Any], int]:
+    """``(records with a known answer, how many have none)`` for a consumer that needs the ground
+    truth (metrics, variants, the paper's CSV, …); with ``what`` it logs one line saying how many
+    it skipped (``"<n> question(s) without a known answer skipped: <what>"``)."""
+    known = [r for r in records if r.answer is not None]
+    unknown = len(records) - len(known)
+    if unknown and what:
+        import logging
+
+        logging.getLogger("vqa_shap").warning("%d question(s) without a known answer skipped: %s", unknown, what)
+    return known, unknown
+
+
+class UnknownAnswerError(ValueError):
+    """A step that needs the ground truth met a question whose answer the source does not publish."""
+
+
+def require_answer(record: Any, purpose: str) -> int:
+    """``record.answer`` (a :class:`Question` or :class:`Attribution`), or :class:`UnknownAnswerError`
+    naming the question and what needed the answer (a per-question error, never a silent skip)."""
+    if record.answer is None:
+        raise UnknownAnswerError(f"question {record.qid!r} has no known answer: {purpose} needs the ground truth")
+    return int(record.answer)
+
+
 def _matrix(value: Any, name: str) -> "Any":
     """A read-only float64 F×K array from nested sequences (or ``None``)."""
     import numpy as np
@@ -251,7 +280,8 @@ class Attribution:
         stderr: estimator standard error per value, or ``None`` when the estimator has none.
         value_full, value_empty: the K scores with every feature kept / masked, or ``None``
             when unknown (e.g. imported tables).
-        answer: index of the correct option.
+        answer: index of the correct option, or ``None`` when the source publishes none (see
+            :class:`Question`; :func:`known_answers`).
         prediction: the model's choice on the unmasked input, or ``None`` when unknown.
         estimator, budget, evaluations, seed: how φ was estimated (``estimator``: the member run, e.g.
             ``"auto/kernel"`` for the default).
@@ -272,7 +302,7 @@ class Attribution:
     stderr: Any = None
     value_full: tuple[float, ...] | None = None
     value_empty: tuple[float, ...] | None = None
-    answer: int = -1
+    answer: int | None = None
     prediction: int | None = None
     estimator: str = ""
     budget: int = 0
@@ -301,7 +331,7 @@ class Attribution:
             if stderr is not None and stderr.shape != shapley.shape:
                 raise ValueError(f"Attribution {self.qid!r}: stderr shape {stderr.shape} != "
                                  f"shapley shape {shapley.shape}")
-            if shapley.size and not 0 <= self.answer < shapley.shape[1]:
+            if shapley.size and self.answer is not None and not 0 <= self.answer < shapley.shape[1]:
                 raise ValueError(f"Attribution {self.qid!r}: answer {self.answer} is not one of the "
                                  f"{shapley.shape[1]} options")
 
@@ -338,7 +368,7 @@ class Attribution:
             "stderr": None if self.stderr is None else self.stderr.tolist(),
             "value_full": None if self.value_full is None else list(self.value_full),
             "value_empty": None if self.value_empty is None else list(self.value_empty),
-            "answer": int(self.answer),
+            "answer": _opt_int(self.answer),
             "prediction": _opt_int(self.prediction),
             "estimator": self.estimator,
             "budget": int(self.budget),
@@ -365,7 +395,7 @@ class Attribution:
             stderr=row.get("stderr"),
             value_full=row.get("value_full"),
             value_empty=row.get("value_empty"),
-            answer=int(row["answer"]),
+            answer=_opt_int(row["answer"]),
             prediction=_opt_int(row.get("prediction")),
             estimator=row.get("estimator") or "",
             budget=int(row.get("budget") or 0),

@@ -55,10 +55,10 @@ def matrix(values: np.ndarray | None) -> list[list[Any]] | None:
 
 
 def status(attr: Attribution) -> str:
-    """``error``, ``correct``, ``incorrect`` or ``unknown`` (no prediction recorded)."""
+    """``error``, ``correct``, ``incorrect`` or ``unknown`` (no prediction recorded, or no known answer)."""
     if attr.error is not None:
         return "error"
-    if attr.prediction is None:
+    if attr.prediction is None or attr.answer is None:
         return "unknown"
     return "correct" if attr.prediction == attr.answer else "incorrect"
 
@@ -67,9 +67,11 @@ def question_metrics(attrs: Sequence[Attribution]) -> list[M.QuestionMetrics | N
     """Per row, its :func:`vqa_shap.analysis.metrics.question_metrics` (``None`` for error rows).
 
     The list shows the values only, so the rows' stderr is left out: propagating it is most of the
-    cost, and the config's errors come from :func:`config_summary`.
+    cost, and the config's errors come from :func:`config_summary`. A row without a known answer has
+    no metrics either (its signals need the ground truth).
     """
-    return [None if a.error is not None else M.question_metrics(replace(a, stderr=None)) for a in attrs]
+    return [None if a.error is not None or a.answer is None else M.question_metrics(replace(a, stderr=None))
+            for a in attrs]
 
 
 def list_rows(attrs: Sequence[Attribution], per_q: Sequence[M.QuestionMetrics | None]) -> list[list[Any]]:
@@ -77,7 +79,7 @@ def list_rows(attrs: Sequence[Attribution], per_q: Sequence[M.QuestionMetrics | 
     rows = []
     for attr, qm in zip(attrs, per_q):
         mc = qm.signal("Ground Truth").mc if qm is not None else (None, None, None)
-        rows.append([attr.qid, attr.benchmark, attr.task, attr.variant, int(attr.answer),
+        rows.append([attr.qid, attr.benchmark, attr.task, attr.variant, attr.answer,
                      attr.prediction, status(attr), attr.n_features, *(number(v) for v in mc)])
     return rows
 
@@ -132,7 +134,7 @@ def question_detail(attr: Attribution, question: Question | None, frames: Sequen
     """
     detail: dict[str, Any] = {
         "qid": attr.qid, "benchmark": attr.benchmark, "task": attr.task, "variant": attr.variant,
-        "model": attr.model, "answer": int(attr.answer), "prediction": attr.prediction,
+        "model": attr.model, "answer": attr.answer, "prediction": attr.prediction,
         "status": status(attr), "error": attr.error,
         "features": [[f.name, f.modality[0], f.option, f.input, number(f.time)] for f in attr.features],
         "phi": matrix(attr.shapley) if attr.error is None else [],

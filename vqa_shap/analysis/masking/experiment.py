@@ -169,6 +169,8 @@ def evaluate_question(attribution: Attribution, question: Question, loader: Any,
 
     if attribution.error is not None:
         raise MaskBenchError(f"the attribution has an error: {attribution.error}")
+    if question.answer is None:
+        raise MaskBenchError("the question has no known answer: the masking benchmark needs the ground truth")
     if question.answer != attribution.answer:
         raise MaskBenchError(f"answer differs: question {question.answer} vs attribution {attribution.answer}")
     layout = plan_for_attribution(protocol, question, attribution, video_root, n_frames,
