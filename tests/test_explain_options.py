@@ -84,7 +84,7 @@ BASE = "models: [{model: demo}]\nbenchmarks: [{builder: synthetic, generate: {qu
 
 
 def _study(tmp_path: Path, text: str):
-    from vqa_shap.study import load_study
+    from vqa_shap.study.spec import load_study
 
     path = tmp_path / "study.yaml"
     path.write_text(textwrap.dedent(BASE + text))

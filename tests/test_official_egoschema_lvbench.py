@@ -214,7 +214,7 @@ def test_explain_metrics_and_view_with_an_unknown_answer(tmp_path, capsys, caplo
     metrics with a message, and listed by the viewer with status ``unknown``."""
     import torch
 
-    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.loaders.demo_models import DEMO_MODEL
     from vqa_shap.schema.records import VisualInput
     from vqa_shap.synthetic_inputs import shot_frames, write_video
 

@@ -88,7 +88,7 @@ def test_explain_shots_on_the_real_video_and_its_viewer_page(real_slice, tmp_pat
     import datasets
 
     from vqa_shap.cli import main
-    from vqa_shap.demo.model import DEMO_MODEL
+    from vqa_shap.loaders.demo_models import DEMO_MODEL
     from vqa_shap.hub.folder import write_questions
     from vqa_shap.protocol import get_protocol
     from vqa_shap.schema.records import Question, VisualInput

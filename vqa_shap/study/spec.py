@@ -280,7 +280,7 @@ class _Reader:
         """Refuse a model no explain could load: an unknown tiny-random family, a folder that is not a
         checkpoint (no or unreadable config.json, unknown model_type), a missing path. A Hub id is
         accepted as written (checking it needs the network)."""
-        from vqa_shap.demo.architecture import DEMO_MODELS
+        from vqa_shap.loaders.demo_models import DEMO_MODELS
         from vqa_shap.errors import VqaShapError
         from vqa_shap.loaders import LOADERS, TINY_PREFIX, resolve_model
 
