@@ -22,6 +22,11 @@ Members of :data:`ESTIMATORS`:
 * ``regression_adjusted`` — regression-adjusted Monte Carlo: a linear surrogate fitted on half the
   paired samples, the residual game's values estimated without bias (MSR) on the other half, cross-fit.
 * ``shapiq`` — a shapiq approximator (option ``approximator``).
+* ``control_variate`` — ``permutation``'s paths with a learned surrogate (fitted on the other folds'
+  coalitions, cross-fit) as control variate: unbiased, exactly efficient.
+* ``text_flips`` — ``permutation``'s paths plus cheap one-word flips (Owen's multilinear form; option
+  ``text_draws`` per path): the text players, where a trained game's variance sits, get more samples
+  for a few text suffixes each. Unbiased.
 * ``auto`` — a rule on F and the budget (:func:`vqa_shap.estimators.auto.choose`): paired
   KernelSHAP with ``border`` and ``tail=2`` for F ≤ 24, ``shared_video`` otherwise; its estimates
   record the member run (``"auto/kernel:border=True,tail=2"``).
@@ -52,6 +57,8 @@ _MEMBERS = {
     "stratified": "vqa_shap.estimators.kernel:StratifiedLeverageEstimator",
     "regression_adjusted": "vqa_shap.estimators.kernel:RegressionAdjustedEstimator",
     "shapiq": "vqa_shap.estimators.shapiq_wrapper:ShapiqEstimator",
+    "control_variate": "vqa_shap.estimators.control_variate:ControlVariateEstimator",
+    "text_flips": "vqa_shap.estimators.text_flips:TextFlipsEstimator",
     "auto": "vqa_shap.estimators.auto:AutoEstimator",
 }
 
