@@ -2,7 +2,7 @@
 
 The paths are exactly those of ``permutation`` (shap's antithetic paths, same seed, same
 coalitions). A cheap surrogate ``g`` (a one-hidden-layer network on the coalition bits) is fitted
-to the scored coalitions; since ``g`` costs nothing to evaluate, its Shapley values are estimated
+to the marginal contributions along the scored paths; since ``g`` costs nothing to evaluate, its Shapley values are estimated
 by Monte Carlo on thousands of its own paths. Each path then only has to estimate the Shapley
 values of the residual game ``v − g``, whose marginal contributions vary far less when ``g``
 follows ``v`` (ControlSHAP, Goldwasser & Hooker 2024, with a learned surrogate instead of a Taylor
@@ -64,19 +64,22 @@ class Surrogate:
         return mean, np.sqrt(var)
 
 
-def fit_surrogate(z: np.ndarray, y: np.ndarray, hidden: int, seed: int, steps: int = 300,
+def fit_surrogate(paths: np.ndarray, values: np.ndarray, hidden: int, seed: int, steps: int = 300,
                   weight_decay: float = 1e-4) -> Surrogate:
-    """Least-squares fit of a :class:`Surrogate` to values ``y`` ``[B, K]`` of coalitions ``z`` ``[B, F]``
-    (Adam, full batch, targets standardised per output)."""
+    """Fit a :class:`Surrogate` to the steps of scored paths: coalitions ``paths`` ``bool[P, L, F]``
+    with values ``[P, L, K]``; the loss is the squared error of the differences between neighbours
+    on a path (the marginal contributions the control variate must follow, not the values; Adam,
+    full batch, differences standardised per output)."""
     import torch
 
     gen = torch.Generator().manual_seed(int(seed))
-    x = torch.as_tensor(np.asarray(z, dtype=np.float32))
-    mu, sd = y.mean(axis=0), y.std(axis=0) + 1e-8
-    t = torch.as_tensor(((y - mu) / sd).astype(np.float32))
-    n, k = x.shape[1], t.shape[1]
+    n, k = paths.shape[2], values.shape[2]
+    x = torch.as_tensor(paths.astype(np.float32))
+    diffs = np.diff(values, axis=1)
+    sd = diffs.reshape(-1, k).std(axis=0) + 1e-8
+    t = torch.as_tensor((diffs / sd).astype(np.float32))
     params = {
-        "c": torch.zeros(k), "linear": torch.zeros(n, k),
+        "linear": torch.zeros(n, k),
         "w": torch.randn(n, hidden, generator=gen) * (1.0 / np.sqrt(max(n, 1))),
         "b": torch.zeros(hidden), "a": torch.randn(hidden, k, generator=gen) * 0.1,
     }
@@ -85,19 +88,21 @@ def fit_surrogate(z: np.ndarray, y: np.ndarray, hidden: int, seed: int, steps: i
     opt = torch.optim.Adam(params.values(), lr=0.03)
     for _ in range(steps):
         opt.zero_grad()
-        pred = params["c"] + x @ params["linear"] + torch.tanh(x @ params["w"] + params["b"]) @ params["a"]
-        loss = ((pred - t) ** 2).mean() + weight_decay * (params["w"].pow(2).sum() + params["a"].pow(2).sum())
+        g = x @ params["linear"] + torch.tanh(x @ params["w"] + params["b"]) @ params["a"]
+        loss = ((g[:, 1:] - g[:, :-1] - t) ** 2).mean() + weight_decay * (params["w"].pow(2).sum() + params["a"].pow(2).sum())
         loss.backward()
         opt.step()
     p = {name: v.detach().double().numpy() for name, v in params.items()}
-    return Surrogate(p["c"] * sd + mu, p["linear"] * sd, p["w"], p["b"], p["a"] * sd)
+    surrogate = Surrogate(np.zeros(k), p["linear"] * sd, p["w"], p["b"], p["a"] * sd)
+    surrogate.c = (values.reshape(-1, k) - surrogate(paths.reshape(-1, n))).mean(axis=0)
+    return surrogate
 
 
 class ControlVariateEstimator(Estimator):
     """``permutation``'s paths with a cross-fit learned surrogate as control variate.
 
     The ``P = budget // (2F+1)`` paths (identical to ``permutation``'s for the same seed) are split
-    into ``folds`` folds. For fold f a :class:`Surrogate` ``g_f`` is fitted on the coalitions of the
+    into ``folds`` folds. For fold f a :class:`Surrogate` ``g_f`` is fitted on the paths of the
     other folds; then ``φ = Σ_f (P_f / P) · (φ̂(g_f) + mean_{p∈f} Δ_p(v − g_f))`` where ``φ̂(g_f)``
     is the Monte Carlo value of ``g_f`` on ``surrogate_paths`` of its own paths (independent of the
     model's paths). Each term is unbiased whatever ``g_f`` (it is independent of fold f's paths),
@@ -135,10 +140,8 @@ class ControlVariateEstimator(Estimator):
         contrast_var = None if contrasts is None else np.zeros((len(contrasts), out.shape[2]))
         for f in range(folds):
             held, train = fold_of == f, fold_of != f
-            z_train, rows = np.unique(masks[train].reshape(-1, n), axis=0, return_index=True)
-            y_train = out[train].reshape(-1, out.shape[2])[rows]
-            hidden = int(self.config["hidden"]) or int(np.clip(len(z_train) // (4 * n), 2, 32))
-            g = fit_surrogate(z_train, y_train, hidden, seed=int(rng.integers(2**31)), steps=int(self.config["steps"]))
+            hidden = int(self.config["hidden"]) or int(np.clip(train.sum() * (2 * n + 1) // (4 * n), 2, 32))
+            g = fit_surrogate(masks[train], out[train], hidden, seed=int(rng.integers(2**31)), steps=int(self.config["steps"]))
             phi_g, se_g = g.shapley(int(self.config["surrogate_paths"]), rng)
             resid = marg_v[held] - path_marginals(perms[held], g.path_values(perms[held]))  # [P_f, n, K]
             share = held.sum() / n_perm

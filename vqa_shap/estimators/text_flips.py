@@ -55,15 +55,18 @@ class TextFlipsEstimator(Estimator):
     unbiased and the allocation is fixed in advance, so φ is unbiased. The text players' extra
     samples break exact efficiency only by a gap of mean zero, which each unit spreads evenly over
     all players: φ stays unbiased and is exactly efficient. A unit counts ``2F+1 + 2(T+1)·text_draws`` evaluations against the
-    budget (T text players). Standard errors over units. Without video or without text players it
-    is ``permutation``.
+    budget (T text players); a budget too small for two units uses fewer flip sets per path. Standard
+    errors over units. Without video or without text players (or without room for one flip set) it
+    is ``permutation`` (``cyclic`` with ``shifts=2``).
 
     Options:
         text_draws: text-flip sets per path.
+        shifts: each shuffled order used this many times cyclically shifted, as ``cyclic`` (a unit
+            is then ``shifts`` paths and ``shifts · text_draws`` flip sets).
     """
 
     name = "text_flips"
-    options = {"text_draws": 4}
+    options = {"text_draws": 4, "shifts": 1}
 
     def min_budget(self, n_players: int) -> int:
         return 2 * n_players + 1
@@ -74,20 +77,28 @@ class TextFlipsEstimator(Estimator):
         draws = int(self.config["text_draws"])
         if draws < 0:
             raise EstimatorError(f"{self.name}: text_draws must be >= 0, got {draws}")
-        n_units = budget // (2 * n + 1 + 2 * (len(text) + 1) * draws)
+        paths_sampler = PermutationEstimator(shifts=int(self.config["shifts"]))
+        shifts = paths_sampler.unit_length(game)
+        # a small budget keeps at least two units (for standard errors) with fewer flip sets per path
+        while draws > 0 and budget // (shifts * (2 * n + 1 + 2 * (len(text) + 1) * draws)) < 2:
+            draws -= 1
+        n_units = budget // (shifts * (2 * n + 1 + 2 * (len(text) + 1) * draws))
         if draws == 0 or len(text) in (0, n) or n_units < 2:
-            return PermutationEstimator()._estimate(game, budget, seed, contrasts)
-        perms = np.concatenate(list(PermutationEstimator()._orders(game, n_units, seed, n_units)))
+            return paths_sampler._estimate(game, budget, seed, contrasts)
+        perms = np.concatenate(list(paths_sampler._orders(game, n_units * shifts, seed, n_units * shifts)))
         rng = np.random.default_rng([seed, 0x7E47])
-        q = (np.arange(draws)[None, :] + rng.random((n_units, draws))) / draws   # stratified in each unit
-        base = rng.random((n_units * draws, n)) < q.reshape(-1, 1)
+        m = shifts * draws                                                 # flip sets per unit
+        q = (np.arange(m)[None, :] + rng.random((n_units, m))) / m         # q stratified in each unit
+        base = rng.random((n_units * m, n)) < q.reshape(-1, 1)
         paths = path_masks(perms).reshape(-1, n)
         out = game(np.concatenate([paths, flip_masks(base, text).reshape(-1, n)]))
         k = out.shape[1]
-        units = path_marginals(perms, out[: len(paths)].reshape(n_units, 2 * n + 1, k))       # [U, n, K]
+        marg = path_marginals(perms, out[: len(paths)].reshape(len(perms), 2 * n + 1, k))
+        units = marg.reshape(n_units, shifts, n, k).sum(axis=1)           # [U, n, K] sums over the unit's paths
         flips = flip_marginals(base, text, out[len(paths):].reshape(len(base), 2, len(text) + 1, k))
-        flips = flips.reshape(n_units, draws, len(text), k).sum(axis=1)
-        units[:, text] = (units[:, text] + flips) / (1 + draws)
+        units[:, text] += flips.reshape(n_units, m, len(text), k).sum(axis=1)
+        units[:, text] /= shifts * (1 + draws)
+        units[:, game.video_player_mask] /= shifts
         # each unit's efficiency gap has mean zero (every sample is unbiased): spreading it evenly
         # over the players keeps φ unbiased and makes it exactly efficient
         gap = units.sum(axis=1) - (game.value_full() - game.value_empty())[None, :]
