@@ -20,8 +20,9 @@ SMALL_CHOICE_NO_VIDEO = ("kernel", {"border": True})
 #: below this many evaluations per player the tail leaves too few drawn coalitions: plain paired KernelSHAP
 TAIL_MIN_PER_PLAYER = 16
 SMALL_CHOICE_LOW_BUDGET = ("kernel", {})
-#: every larger game, at every budget
-LARGE_CHOICE = ("cyclic", {})
+#: every larger game with video players, at every budget; without video players
+LARGE_CHOICE = ("text_flips", {"shifts": 2})
+LARGE_CHOICE_NO_VIDEO = ("cyclic", {})
 
 
 def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, dict]:
@@ -39,14 +40,12 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
       KernelSHAP: the tail's four coalitions per draw leave too few draws (on the demo model at
       F = 17 and ~100 evaluations, ``tail=2`` had error 2.02 in the pipeline benchmark, plain
       ``kernel`` 0.91, ``cyclic`` 1.36 at 69; see docs/estimators.md);
-    * otherwise ``cyclic`` (cyclic shifts of antithetic orders: every player's position
-      stratified). On the realistic-proportion LLaVA-OneVision (F ≈ 130, video-dominated values)
-      it reached with about 4.5 permutations the error shap's permutations reach at 18 (the paper's
-      5000 evaluations), while ``shared_video`` (8 permutations per shared video order, cheaper per
-      evaluation and better on the synthetic video-like game) had 3-4× ``cyclic``'s error at 2-4×
-      its budget: its video players' values rest on a single video order per group
-      (``benchmarks/pipeline_shared_video_full_groups.log``; cyclic's run at the paper's budget:
-      ``benchmarks/bench_pipeline_paper_budget.json``, docs/performance.md).
+    * otherwise, with video players, ``text_flips:shifts=2``: ``cyclic``'s paths (cyclic shifts of
+      antithetic orders: every player's position stratified, which pays on nearly additive games
+      such as random-weight models) plus four one-word flip sets per path for the text players,
+      which on trained games carry most of the variance and cost only text suffixes; without video
+      players (nothing cheaper to flip) ``cyclic``, which is what ``text_flips`` would run. The
+      measurements behind the choice are in docs/estimators.md.
     """
     from vqa_shap.estimators import get_estimator
 
@@ -56,7 +55,7 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
     fits = n_players <= 20 or budget <= 2 + 2 * MAX_PAIRS   # a regression design is held in memory
     if n_players <= SMALL_GAME and fits and budget >= get_estimator(name, **options).min_budget(n_players):
         return (name, options) if budget >= TAIL_MIN_PER_PLAYER * n_players else SMALL_CHOICE_LOW_BUDGET
-    return LARGE_CHOICE
+    return LARGE_CHOICE if has_video else LARGE_CHOICE_NO_VIDEO
 
 
 def member_spec(name: str, options: dict) -> str:
@@ -76,7 +75,8 @@ class AutoEstimator(Estimator):
         from vqa_shap.estimators import get_estimator
 
         return min(get_estimator(name, **options).min_budget(n_players)
-                   for name, options in (SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE))
+                   for name, options in (SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE,
+                                         LARGE_CHOICE_NO_VIDEO))
 
     def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
         from vqa_shap.estimators import get_estimator
