@@ -269,7 +269,7 @@ def test_public_shapley_entry_point():
     est = vqa_shap.shapley(game, 30, budget=4000, seed=1, batch_size=32, video_features=24)
     assert isinstance(est, vqa_shap.Estimate) and est is not None
     assert est.values.shape == (30, 5) and est.stderr.shape == (30, 5)
-    assert est.estimator == f"{DEFAULT_ESTIMATOR}/text_flips:shifts=2" and est.evaluations <= 4000 and est.cost > 0
+    assert est.estimator == f"{DEFAULT_ESTIMATOR}/text_flips:shifts=2,text_draws=8" and est.evaluations <= 4000 and est.cost > 0
     assert rel_error(est.values, game.shapley_values) < 0.1
     # groups: one row per group, exact on 3 modality players
     groups = [list(range(24)), list(range(24, 27)), list(range(27, 30))]

@@ -209,7 +209,7 @@ def test_default_is_the_auto_rule():
     assert choose(18, 5000) == SMALL_CHOICE and choose(18, 5000, has_video=False) == SMALL_CHOICE_NO_VIDEO
     assert choose(SMALL_GAME, 16 * SMALL_GAME) == SMALL_CHOICE
     assert choose(SMALL_GAME, 4 * SMALL_GAME + 2) == SMALL_CHOICE_LOW_BUDGET  # too few draws for the tail
-    assert choose(18, 40) == LARGE_CHOICE == ("text_flips", {"shifts": 2})  # below the regression's minimum (4F+2)
+    assert choose(18, 40) == LARGE_CHOICE == ("text_flips", {"shifts": 2, "text_draws": 8})  # below the regression's minimum (4F+2)
     assert choose(SMALL_GAME + 1, 100_000) == LARGE_CHOICE
     assert choose(SMALL_GAME + 1, 100_000, has_video=False) == LARGE_CHOICE_NO_VIDEO == ("cyclic", {})
     for budget in (501, 8 * 501, 18 * 501):  # at every budget (text_flips keeps two units with fewer flip sets)
@@ -246,7 +246,7 @@ def test_default_rule_is_what_the_committed_benchmark_measured():
     for game, n in games:
         assert ratio[(game, n, "auto")] >= ratio[(game, n, "cyclic")], (game, n)
         if n > 24:
-            assert ratio[(game, n, "auto")] == ratio[(game, n, "text_flips:shifts=2")], (game, n)
+            assert ratio[(game, n, "auto")] == ratio[(game, n, "text_flips:shifts=2,text_draws=8")], (game, n)
         if n > 24 and game == "higher_order":   # no video players
             assert ratio[(game, n, "auto")] == ratio[(game, n, "cyclic")], (game, n)
 

@@ -96,3 +96,24 @@ def test_trained_game_table_is_generated_from_the_committed_json():
         # the default's flips pay on the trained game: more than 1.5x less compute, CI above 1
         four = next(r for r in again["ratios"] if r["draws"] == 4)
         assert four["ratio"] > 1.5 and four["ci"][0] > 1.0
+
+
+def test_relative_error_estimates_the_actual_error_and_target_error_stops_below_it():
+    game = make_game("video_like", 40, seed=3)
+    truth = game.shapley_values
+    ratios = []
+    for seed in range(20):
+        est = get_estimator("text_flips").estimate(Game(game, 40, video_features=list(game.video_players)), 4000, seed)
+        c = int(np.argmax(est.value_full))
+        actual = np.linalg.norm(est.values[:, c] - truth[:, c]) / np.linalg.norm(truth[:, c])
+        ratios.append(est.relative_error / actual)
+    # the estimate tracks the actual error: right on average (root mean square), within 2x for most
+    assert 0.7 < np.sqrt(np.mean(np.square(ratios))) < 1.5, ratios
+    assert np.mean((np.array(ratios) > 0.5) & (np.array(ratios) < 2.0)) >= 0.7, ratios
+    exact = get_estimator("exact").estimate(Game(make_game("additive", 6), 6), 64)
+    assert exact.relative_error == 0.0
+    g = Game(game, 40, video_features=list(game.video_players))
+    est = get_estimator("permutation").estimate(g, 40_000, 0, target_error=0.05)
+    assert est.converged and est.relative_error < 0.05 and est.evaluations < 40_000
+    capped = get_estimator("permutation").estimate(Game(game, 40, video_features=30), 400, 0, target_error=1e-6)
+    assert capped.converged is False and capped.relative_error > 1e-6

@@ -28,7 +28,7 @@ Members of :data:`ESTIMATORS`:
   ``text_draws`` per path): the text players, where a trained game's variance sits, get more samples
   for a few text suffixes each. Unbiased.
 * ``auto`` — a rule on F and the budget (:func:`vqa_shap.estimators.auto.choose`): paired
-  KernelSHAP with ``border`` and ``tail=2`` for F ≤ 24, ``text_flips:shifts=2`` above (``cyclic``
+  KernelSHAP with ``border`` and ``tail=2`` for F ≤ 24, ``text_flips:shifts=2,text_draws=8`` above (``cyclic``
   without video players); its estimates record the member run (``"auto/kernel:border=True,tail=2"``).
 * ``default`` — alias of :data:`DEFAULT_ESTIMATOR` (``auto``), chosen by measured error per unit of
   compute (``docs/estimators.md``).

@@ -21,7 +21,7 @@ SMALL_CHOICE_NO_VIDEO = ("kernel", {"border": True})
 TAIL_MIN_PER_PLAYER = 16
 SMALL_CHOICE_LOW_BUDGET = ("kernel", {})
 #: every larger game with video players, at every budget; without video players
-LARGE_CHOICE = ("text_flips", {"shifts": 2})
+LARGE_CHOICE = ("text_flips", {"shifts": 2, "text_draws": 8})
 LARGE_CHOICE_NO_VIDEO = ("cyclic", {})
 
 
@@ -42,7 +42,7 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
       ``kernel`` 0.91, ``cyclic`` 1.36 at 69; see docs/estimators.md);
     * otherwise, with video players, ``text_flips:shifts=2``: ``cyclic``'s paths (cyclic shifts of
       antithetic orders: every player's position stratified, which pays on nearly additive games
-      such as random-weight models) plus four one-word flip sets per path for the text players,
+      such as random-weight models) plus eight one-word flip sets per path for the text players,
       which on trained games carry most of the variance and cost only text suffixes; without video
       players (nothing cheaper to flip) ``cyclic``, which is what ``text_flips`` would run. The
       measurements behind the choice are in docs/estimators.md.

@@ -185,6 +185,7 @@ class QuestionExplainer:
                                f"({len(features)}, {value_full.shape[0]})")
         return self._record(
             question, features=features, shapley=values, stderr=estimate.stderr,
+            relative_error=estimate.relative_error,
             value_full=value_full.astype(np.float32).tolist(),
             value_empty=value_empty.astype(np.float32).tolist(),
             prediction=int(np.argmax(value_full)), evaluations=int(game.evaluations), budget=budget,
