@@ -2,8 +2,8 @@
 
 The paths are exactly those of ``permutation`` (shap's antithetic paths, same seed, same
 coalitions). A cheap surrogate ``g`` (a one-hidden-layer network on the coalition bits) is fitted
-to the marginal contributions along the scored paths; since ``g`` costs nothing to evaluate, its Shapley values are estimated
-by Monte Carlo on thousands of its own paths. Each path then only has to estimate the Shapley
+to the marginal contributions along the scored paths; since ``g`` costs nothing to evaluate, its
+Shapley values are estimated by Monte Carlo on thousands of its own paths. Each path then only has to estimate the Shapley
 values of the residual game ``v − g``, whose marginal contributions vary far less when ``g``
 follows ``v`` (ControlSHAP, Goldwasser & Hooker 2024, with a learned surrogate instead of a Taylor
 expansion). Cross-fitting keeps it unbiased: the paths are split into folds, and each fold's

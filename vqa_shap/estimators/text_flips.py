@@ -54,9 +54,9 @@ class TextFlipsEstimator(Estimator):
     its path marginal and its flip samples in each unit, averaged over units. Every sample is
     unbiased and the allocation is fixed in advance, so φ is unbiased. The text players' extra
     samples break exact efficiency only by a gap of mean zero, which each unit spreads evenly over
-    all players: φ stays unbiased and is exactly efficient. A unit counts ``2F+1 + 2(T+1)·text_draws`` evaluations against the
-    budget (T text players); a budget too small for two units uses fewer flip sets per path. Standard
-    errors over units. Without video or without text players (or without room for one flip set) it
+    all players: φ stays unbiased and is exactly efficient. A unit counts
+    ``shifts · (2F+1 + 2(T+1)·text_draws)`` evaluations against the budget (T text players); a budget
+    too small for two units uses fewer flip sets per path. Standard errors over units. Without video or without text players (or without room for one flip set) it
     is ``permutation`` (``cyclic`` with ``shifts=2``).
 
     Options:
