@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=argtypes.frames, default=DEFAULT_FRAMES, help=f"frames per question (default {DEFAULT_FRAMES})")
     parser.add_argument("--budget", type=argtypes.budget, default=DEFAULT_BUDGET,
                         help=f"model evaluations per question (default {DEFAULT_BUDGET})")
+    parser.add_argument("--target-error", type=argtypes.target_error, default=None,
+                        help="keep evaluating (doubling from budget/16) until the estimated relative error of "
+                             "the chosen option's values is below this, or --budget is spent; each row's "
+                             "relative_error says which (default: spend --budget)")
     parser.add_argument("--strict-budget", action="store_true",
                         help="record an error for a question whose players need more evaluations than "
                              "--budget (default: explain it at the estimator's minimum, e.g. 2F+1)")
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     result = explain_questions(ExplainRun(
         args.questions, args.config, model=args.model, video_root=args.video_root, out=args.out,
-        frames=args.frames, budget=args.budget, strict_budget=args.strict_budget, estimator=args.estimator, seed=args.seed,
+        frames=args.frames, budget=args.budget, target_error=args.target_error, strict_budget=args.strict_budget, estimator=args.estimator, seed=args.seed,
         batch_size=args.batch_size, device=args.device, dtype=args.dtype, loader=args.loader,
         protocol=args.protocol, sampler=args.sampler, aks_scorer=args.aks_scorer, players=args.players,
         shot_detector=args.shot_detector, name=args.name, work_dir=args.work_dir,

@@ -176,7 +176,7 @@ class QuestionExplainer:
         import numpy as np
 
         features, game, budget = self.question_game(question)
-        estimate = self.estimator.estimate(game, budget, self.settings.seed)
+        estimate = self.estimator.estimate(game, budget, self.settings.seed, target_error=self.settings.target_error)
         value_full = np.asarray(game.value_full(), dtype=np.float64)
         value_empty = np.asarray(game.value_empty(), dtype=np.float64)
         values = np.asarray(estimate.values, dtype=np.float64)

@@ -45,6 +45,9 @@ class ExplainRun:
         budget: model evaluations per question for the estimator. A question whose players need
             more for a single estimate (e.g. ``2F+1`` for one permutation) gets that minimum,
             recorded in its row, unless ``strict_budget``.
+        target_error: adaptive budget: evaluate until the estimated relative error of the chosen
+            option's values (the row's ``relative_error``) is below it, or ``budget`` is spent;
+            ``None``: spend ``budget``.
         estimator: estimator name (``vqa_shap.estimators.ESTIMATORS``).
         seed: estimator seed (the same for every question).
         batch_size: coalitions per batched forward.
@@ -82,6 +85,7 @@ class ExplainRun:
     out: str | os.PathLike
     frames: int = DEFAULT_FRAMES
     budget: int = DEFAULT_BUDGET
+    target_error: float | None = None
     estimator: str = DEFAULT_ESTIMATOR
     seed: int = 0
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -114,6 +118,9 @@ class ExplainRun:
             raise ExplainInputError(f"frames {self.frames} exceed the limit of {MAX_PLAYERS} players per question")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or not 0 <= self.seed < 2**32:
             raise ExplainInputError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        if self.target_error is not None and (isinstance(self.target_error, bool) or not isinstance(
+                self.target_error, numbers.Real) or not 0 < self.target_error < float("inf")):
+            raise ExplainInputError(f"target_error must be a positive number, got {self.target_error!r}")
         if self.name is not None:
             check_config_name(self.name)
         if self.players not in PLAYERS:
@@ -258,7 +265,8 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
         raise ExplainInputError(str(exc)) from exc
     return ExplainSettings(
         model=run.model, loader=loader_family, protocol=protocol, estimator=estimator,
-        budget=int(run.budget), seed=int(run.seed), n_frames=int(run.frames), sampler=run.sampler,
+        budget=int(run.budget), target_error=None if run.target_error is None else float(run.target_error),
+        seed=int(run.seed), n_frames=int(run.frames), sampler=run.sampler,
         strict_budget=bool(run.strict_budget), questions_config=run.config, config=config_out, qids=qids,
         video_root=os.path.abspath(run.video_root), dtype=run.dtype, players=run.players,
         shot_detector=shot_detector, aks_scorer=aks_scorer, extra=run.the_job().settings_extra(),
