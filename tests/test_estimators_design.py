@@ -138,7 +138,9 @@ def test_auto_records_the_member_it_ran():
     no_video = get_estimator("auto").estimate(Game(game, 18), 2000, 0)
     assert no_video.estimator == "auto/kernel:border=True"
     large = get_estimator("auto").estimate(Game(make_game("video_like", 40, seed=0), 40, video_features=30), 2000, 0)
-    assert large.estimator == "auto/cyclic"
+    assert large.estimator == "auto/text_flips:shifts=2,text_draws=8"
+    large_no_video = get_estimator("auto").estimate(Game(make_game("video_like", 40, seed=0), 40), 2000, 0)
+    assert large_no_video.estimator == "auto/cyclic"
 
 
 # ---------------------------------------------------------------- re-measuring part of the benchmark

@@ -325,3 +325,23 @@ def test_too_small_budget_is_raised_to_the_estimator_minimum_unless_strict(works
     strict = _load(tmp_path / "strict", _explain(workspace, tmp_path / "strict", "llava_onevision",
                                                 config=SMALL, budget=8, strict_budget=True).config)
     assert {r["qid"] for r in strict if r["error"] and "budget=8 is too small" in r["error"]} == {r["qid"] for r in ok}
+
+
+def test_target_error_stops_below_it_or_at_the_budget_and_rows_record_the_error(workspace, tmp_path):
+    """With ``target_error`` a question stops once its recorded relative error is below the target
+    (spending less than the budget) or spends the whole budget; every row records relative_error."""
+    plain = _load(tmp_path / "plain", _explain(workspace, tmp_path / "plain", "llava_onevision", config=SMALL,
+                                               budget=4000, estimator="permutation").config)
+    loose = max(r["relative_error"] for r in plain if r["error"] is None) * 4
+    adaptive = _load(tmp_path / "adaptive", _explain(workspace, tmp_path / "adaptive", "llava_onevision", config=SMALL,
+                                                     budget=4000, estimator="permutation", target_error=loose).config)
+    ok = [r for r in adaptive if r["error"] is None]
+    assert ok
+    for row, base in zip(ok, [r for r in plain if r["error"] is None]):
+        assert row["relative_error"] < loose and row["evaluations"] < base["evaluations"]
+        assert base["relative_error"] > 0
+    tight = _load(tmp_path / "tight", _explain(workspace, tmp_path / "tight", "llava_onevision", config=SMALL,
+                                               budget=400, estimator="permutation", target_error=1e-9).config)
+    for row in (r for r in tight if r["error"] is None):
+        # not reached: the whole cap was spent (at least the estimator's minimum, 2F+1)
+        assert row["relative_error"] >= 1e-9 and row["budget"] >= 400 and row["evaluations"] > row["budget"] / 2

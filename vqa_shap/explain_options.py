@@ -57,7 +57,7 @@ class Option:
 
     Attributes:
         name: the ``ExplainRun`` field and study key; the flag is ``--name-with-dashes``.
-        kind: ``int``, ``str``, ``bool`` or ``Path``.
+        kind: ``int``, ``float`` (a positive number), ``str``, ``bool`` or ``Path``.
         default: the default (``None``: automatic, said in ``help``).
         help: one line for ``--help``; the bounds and the default are appended.
         low, high: bounds of an integer (``high=None``: unbounded).
@@ -118,6 +118,10 @@ class Option:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise OptionError(f"expected an integer, got {_show(value)}")
             return check_range(int(value), self.low, self.high) if self.low is not None else int(value)
+        if self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
+                raise OptionError(f"expected a positive number, got {_show(value)}")
+            return float(value)
         if self.kind is Path:
             if not isinstance(value, (str, os.PathLike)) or not str(value):
                 raise OptionError(f"expected a path, got {_show(value)}")
@@ -242,6 +246,9 @@ EXPLAIN_OPTIONS: tuple[Option, ...] = (
            study=True, result=True),
     Option("budget", int, DEFAULT_BUDGET, "model evaluations per question", 1, MAX_BUDGET, cli_type="budget",
            study=True, result=True),
+    Option("target_error", float, None, "keep evaluating (doubling from budget/16) until the estimated relative "
+           "error of the chosen option's values is below this, or --budget is spent; each row's relative_error "
+           "says which (default: spend --budget)", cli_type="target_error", study=True, result=True),
     Option("strict_budget", bool, False, "record an error for a question whose players need more evaluations than "
            "--budget (default: explain it at the estimator's minimum, e.g. 2F+1)", study=True, result=True),
     Option("estimator", str, "default", "Shapley estimator ('default': the member chosen by measured error per "

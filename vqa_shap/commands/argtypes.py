@@ -89,6 +89,14 @@ def confidence(text: str) -> float:
     return value
 
 
+def target_error(text: str) -> float:
+    """A relative error strictly above 0 (e.g. 0.2)."""
+    value = _float(text)
+    if value <= 0:
+        _fail(f"must be a positive relative error (e.g. 0.2), got {text}")
+    return value
+
+
 def device(text: str) -> str:
     """A torch device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
     return _checked(explain_options.check_device, text)

@@ -3,7 +3,8 @@ the public entry point :func:`shapley`.
 
 Importing this package is cheap (numpy only); estimator modules, shap and shapiq are imported when a
 member is asked for. ``default`` is an alias of :data:`DEFAULT_ESTIMATOR` (``auto``: the rule of
-:func:`vqa_shap.estimators.auto.choose`, paired KernelSHAP for small games and ``cyclic`` above).
+:func:`vqa_shap.estimators.auto.choose`: paired KernelSHAP for small games; above, ``text_flips`` with
+video players, ``cyclic`` without).
 The members and how they compare: docs/estimators.md.
 """
 
@@ -30,6 +31,8 @@ _MEMBERS = {
     "stratified": "vqa_shap.estimators.kernel:StratifiedLeverageEstimator",
     "regression_adjusted": "vqa_shap.estimators.kernel:RegressionAdjustedEstimator",
     "shapiq": "vqa_shap.estimators.shapiq_wrapper:ShapiqEstimator",
+    "control_variate": "vqa_shap.estimators.control_variate:ControlVariateEstimator",
+    "text_flips": "vqa_shap.estimators.text_flips:TextFlipsEstimator",
     "auto": "vqa_shap.estimators.auto:AutoEstimator",
 }
 

@@ -21,8 +21,9 @@ SMALL_CHOICE_NO_VIDEO = ("kernel", {"border": True})
 #: below this many evaluations per player the tail leaves too few drawn coalitions: plain paired KernelSHAP
 TAIL_MIN_PER_PLAYER = 16
 SMALL_CHOICE_LOW_BUDGET = ("kernel", {})
-#: every larger game, at every budget
-LARGE_CHOICE = ("cyclic", {})
+#: every larger game with video players, at every budget; without video players
+LARGE_CHOICE = ("text_flips", {"shifts": 2, "text_draws": 8})
+LARGE_CHOICE_NO_VIDEO = ("cyclic", {})
 
 
 def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, dict]:
@@ -32,8 +33,10 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
       the size classes the budget covers (``border``); with video players also every setting of the
       last two players under each drawn coalition (``tail=2``: cheap under prefix sharing), except
       below ``TAIL_MIN_PER_PLAYER · F`` evaluations, where the tail leaves too few draws;
-    * otherwise ``cyclic`` (antithetic orders, each also cyclically shifted), which beat
-      ``shared_video`` on the realistic-proportion model whose values the frames dominate.
+    * otherwise, with video players, ``text_flips:shifts=2,text_draws=8``: ``cyclic``'s paths plus
+      one-word flip sets for the text players, which carry most of a trained game's variance and cost
+      only text suffixes; without video players ``cyclic`` (antithetic orders, each also cyclically
+      shifted).
 
     The measurements behind the rule: docs/estimators.md (generated from ``benchmarks/``).
     """
@@ -45,7 +48,7 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
     fits = n_players <= 20 or budget <= 2 + 2 * MAX_PAIRS   # a regression design is held in memory
     if n_players <= SMALL_GAME and fits and budget >= get_estimator(name, **options).min_budget(n_players):
         return (name, options) if budget >= TAIL_MIN_PER_PLAYER * n_players else SMALL_CHOICE_LOW_BUDGET
-    return LARGE_CHOICE
+    return LARGE_CHOICE if has_video else LARGE_CHOICE_NO_VIDEO
 
 
 class AutoEstimator(Estimator):
@@ -60,7 +63,8 @@ class AutoEstimator(Estimator):
         from vqa_shap.estimators import get_estimator
 
         return min(get_estimator(name, **options).min_budget(n_players)
-                   for name, options in (SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE))
+                   for name, options in (SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE,
+                                         LARGE_CHOICE_NO_VIDEO))
 
     def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
         from vqa_shap.estimators import get_estimator

@@ -17,7 +17,24 @@ import numpy as np
 from vqa_shap.errors import VqaShapError
 from vqa_shap.game import Game
 
-__all__ = ["Estimate", "Estimator", "EstimatorError", "RawEstimate"]
+__all__ = ["Estimate", "Estimator", "EstimatorError", "RawEstimate", "relative_error"]
+
+
+def relative_error(values: np.ndarray, stderr: np.ndarray | None, column: int) -> float | None:
+    """Estimated relative L2 error of one output's Shapley values, ``sqrt(Σ_i stderr_i²) / ‖φ‖`` over
+    the players, for output ``column`` (the model's choice). For an unbiased estimator ``Σ_i
+    stderr_i²`` estimates ``E‖φ̂ − φ‖²`` and ``‖φ̂‖² − Σ_i stderr_i²`` estimates ``‖φ‖²`` (the noise
+    inflates ‖φ̂‖; the correction is capped at a quarter of ‖φ̂‖²), so this estimates the relative error
+    the benchmarks measure against exact values. None without standard errors; ``inf`` when they
+    are infinite (fewer than two independent samples) or φ is zero."""
+    if stderr is None:
+        return None
+    norm2 = float(np.sum(np.square(values[:, column])))
+    spread2 = float(np.sum(np.square(stderr[:, column])))
+    if not np.isfinite(spread2):
+        return float("inf")
+    norm2 = max(norm2 - spread2, norm2 / 4)
+    return float(np.sqrt(spread2 / norm2)) if norm2 > 0 else (0.0 if spread2 == 0 else float("inf"))
 
 
 class EstimatorError(VqaShapError, ValueError):
@@ -64,6 +81,9 @@ class Estimate:
         value_full: the K scores with all players present.
         value_empty: the K scores with all players absent.
         converged: with a tolerance: whether every watched standard error fell below it; else None.
+        relative_error: estimated relative error of the chosen option's values
+            (:func:`relative_error`, column ``argmax(value_full)``); 0 for exact estimators, None for
+            estimators without standard errors.
     """
 
     values: np.ndarray
@@ -78,6 +98,7 @@ class Estimate:
     value_full: np.ndarray | None = None
     value_empty: np.ndarray | None = None
     converged: bool | None = None
+    relative_error: float | None = None
 
 
 class Estimator:
@@ -120,6 +141,7 @@ class Estimator:
         tol: float | None = None,
         tol_groups: Sequence[Sequence[int]] | None = None,
         initial_budget: int | None = None,
+        target_error: float | None = None,
     ) -> Estimate:
         """Estimate the Shapley values of ``game``.
 
@@ -134,6 +156,9 @@ class Estimator:
             tol_groups: lists of player indices whose summed Shapley values the tolerance watches.
             initial_budget: first budget of the adaptive loop (default: budget/16, at least the
                 estimator's minimum).
+            target_error: adaptive budget on the estimated relative error (:func:`relative_error`
+                of the chosen option): double the budget until it is below ``target_error`` or
+                ``budget`` is spent (``Estimate.converged`` says which). Not with ``tol``.
 
         Returns:
             An :class:`Estimate`.
@@ -144,7 +169,13 @@ class Estimator:
         budget, seed = self._validate(game, budget, seed)
         contrasts = self._contrasts(tol_groups, game.n_players)
         before = game.counters()
-        if tol is None:
+        if tol is not None and target_error is not None:
+            raise EstimatorError("give tol or target_error, not both")
+        if target_error is not None:
+            column = int(np.argmax(game.value_full()))
+            raw, converged = self._adaptive(game, budget, seed, contrasts, target_error, initial_budget,
+                                            lambda r: relative_error(np.asarray(r.values), r.stderr, column))
+        elif tol is None:
             raw, converged = self._estimate(game, budget, seed, contrasts), None
         else:
             raw, converged = self._adaptive(game, budget, seed, contrasts, tol, initial_budget)
@@ -167,15 +198,24 @@ class Estimator:
         return budget, int(seed)
 
     def _adaptive(self, game: Game, budget: int, seed: int, contrasts, tol: float,
-                  initial_budget: int | None) -> tuple[RawEstimate, bool]:
-        """Double the budget from ``initial_budget`` until the watched standard errors fall below
-        ``tol`` or ``budget`` is spent; ``(last estimate, converged)``."""
+                  initial_budget: int | None, measure=None) -> tuple[RawEstimate, bool]:
+        """Double the budget from ``initial_budget`` until the watched standard errors (or
+        ``measure(raw)``, e.g. the relative error) fall below ``tol`` or ``budget`` is spent;
+        ``(last estimate, converged)``."""
         if tol <= 0:
             raise EstimatorError(f"tol must be positive, got {tol!r}")
         current = max(self.min_budget(game.n_players), initial_budget or budget // 16)
         while True:
             current = min(current, budget)
             raw = self._estimate(game, current, seed, contrasts)
+            if measure is not None:
+                value = measure(raw) if raw.stderr is not None or self.stochastic else 0.0
+                if value is None:
+                    raise EstimatorError(f"estimator {self.name!r} gives no standard errors; it cannot stop adaptively")
+                if value < tol or current >= budget:
+                    return raw, bool(value < tol)
+                current *= 2
+                continue
             watched = raw.contrast_stderr if contrasts is not None else raw.stderr
             if watched is None:
                 if self.stochastic:
@@ -193,9 +233,11 @@ class Estimator:
         v_full, v_empty = game.value_full(), game.value_empty()
         values = np.asarray(raw.values, dtype=np.float64)
         residual = float(np.max(np.abs(values.sum(axis=0) - (v_full - v_empty))))
+        stderr = None if raw.stderr is None else np.asarray(raw.stderr, dtype=np.float64)
+        rel = relative_error(values, stderr, int(np.argmax(v_full)))
         return Estimate(
             values=values,
-            stderr=None if raw.stderr is None else np.asarray(raw.stderr, dtype=np.float64),
+            stderr=stderr,
             evaluations=after[0] - before[0],
             budget=budget,
             estimator=raw.estimator or self.name,
@@ -206,6 +248,7 @@ class Estimator:
             value_full=v_full,
             value_empty=v_empty,
             converged=converged,
+            relative_error=0.0 if rel is None and not self.stochastic else rel,
         )
 
     @staticmethod

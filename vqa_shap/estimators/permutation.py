@@ -69,17 +69,10 @@ class PermutationEstimator(Estimator):
         n_perm = budget // (2 * n + 1)
         unit = self.unit_length(game)
         chunk = max(1, MAX_CHUNK_CELLS // ((2 * n + 1) * n)) // unit * unit or unit
-        steps = np.arange(n + 1)
         acc = _UnitAccumulator(n_perm, unit, contrasts)
         total = None
         for perms in self._orders(game, n_perm, seed, chunk):
-            rank = np.empty_like(perms)
-            np.put_along_axis(rank, perms, np.broadcast_to(np.arange(n), perms.shape), axis=1)
-            forward = rank[:, None, :] < steps[None, :, None]              # [c, n+1, n]: first j players on
-            backward = rank[:, None, :] >= steps[None, 1:, None]           # [c, n, n]: first j players off again
-            masks = np.concatenate([forward, backward], axis=1).reshape(-1, n)
-            del forward, backward, rank
-            out = game(masks).reshape(len(perms), 2 * n + 1, -1)
+            out = game(path_masks(perms).reshape(-1, n)).reshape(len(perms), 2 * n + 1, -1)
             if total is None:
                 total = np.zeros((n, out.shape[2]))
             per_perm = np.empty((len(perms), n, out.shape[2]))
@@ -97,6 +90,29 @@ class PermutationEstimator(Estimator):
         values = total / (2 * max(n_perm, 1))
         stderr, contrast_stderr = acc.stderr(values)
         return RawEstimate(values=values, stderr=stderr, contrast_stderr=contrast_stderr)
+
+
+def path_masks(perms: np.ndarray) -> np.ndarray:
+    """``bool[c, 2F+1, F]``: the coalitions of the antithetic paths of permutations ``int[c, F]``: ∅,
+    then the players added one by one in order (forward), then removed in the same order (backward)."""
+    n = perms.shape[1]
+    steps = np.arange(n + 1)
+    rank = np.empty_like(perms)
+    np.put_along_axis(rank, perms, np.broadcast_to(np.arange(n), perms.shape), axis=1)
+    forward = rank[:, None, :] < steps[None, :, None]              # [c, n+1, n]: first j players on
+    backward = rank[:, None, :] >= steps[None, 1:, None]           # [c, n, n]: first j players off again
+    return np.concatenate([forward, backward], axis=1)
+
+
+def path_marginals(perms: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``float[c, F, K]``: each path's marginal contribution of every player, forward and backward
+    averaged (``out``: the values ``[c, 2F+1, K]`` of :func:`path_masks`' coalitions)."""
+    n = perms.shape[1]
+    fwd = out[:, 1 : n + 1] - out[:, :n]
+    bwd = out[:, n : 2 * n] - out[:, n + 1 :]
+    per_perm = np.empty_like(fwd)
+    np.put_along_axis(per_perm, perms[:, :, None], (fwd + bwd) / 2.0, axis=1)
+    return per_perm
 
 
 class _UnitAccumulator:

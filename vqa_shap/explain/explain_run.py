@@ -46,6 +46,9 @@ class ExplainRun:
         budget: model evaluations per question for the estimator. A question whose players need
             more for a single estimate (e.g. ``2F+1`` for one permutation) gets that minimum,
             recorded in its row, unless ``strict_budget``.
+        target_error: adaptive budget: evaluate until the estimated relative error of the chosen
+            option's values (the row's ``relative_error``) is below it, or ``budget`` is spent;
+            ``None``: spend ``budget``.
         estimator: estimator name (``vqa_shap.estimators.ESTIMATORS``).
         seed: estimator seed (the same for every question).
         batch_size: coalitions per batched forward.
@@ -83,6 +86,7 @@ class ExplainRun:
     out: str | os.PathLike
     frames: int = _default("frames")
     budget: int = _default("budget")
+    target_error: float | None = _default("target_error")
     estimator: str = _default("estimator")
     seed: int = _default("seed")
     batch_size: int = _default("batch_size")
@@ -109,7 +113,7 @@ class ExplainRun:
     def __post_init__(self):
         for option in EXPLAIN_OPTIONS:
             # names, detectors and scorers are resolved with the model (``_settings``), with their context
-            if option.run_field and option.kind in (int, bool) or option.choices is not None:
+            if option.run_field and option.kind in (int, float, bool) or option.choices is not None:
                 try:
                     option.check(getattr(self, option.name))
                 except OptionError as exc:
@@ -263,7 +267,8 @@ def _settings(run: ExplainRun, loader_family: str, config_out: str, qids: tuple[
         raise ExplainInputError(str(exc)) from exc
     return ExplainSettings(
         model=run.model, loader=loader_family, protocol=protocol, estimator=estimator,
-        budget=int(run.budget), seed=int(run.seed), n_frames=int(run.frames), sampler=run.sampler,
+        budget=int(run.budget), target_error=None if run.target_error is None else float(run.target_error),
+        seed=int(run.seed), n_frames=int(run.frames), sampler=run.sampler,
         strict_budget=bool(run.strict_budget), questions_config=run.config, config=config_out, qids=qids,
         video_root=os.path.abspath(run.video_root), dtype=run.dtype, players=run.players,
         shot_detector=shot_detector, aks_scorer=aks_scorer, extra=run.the_job().settings_extra(),

@@ -210,7 +210,7 @@ class QuestionExplainer:
         import numpy as np
 
         features, game, budget = self.question_game(question)
-        estimate = self.estimator.estimate(game, budget, self.settings.seed)
+        estimate = self.estimator.estimate(game, budget, self.settings.seed, target_error=self.settings.target_error)
         value_full = np.asarray(game.value_full(), dtype=np.float64)
         value_empty = np.asarray(game.value_empty(), dtype=np.float64)
         values = np.asarray(estimate.values, dtype=np.float64)
@@ -219,6 +219,7 @@ class QuestionExplainer:
                                f"({len(features)}, {value_full.shape[0]})")
         return self._record(
             question, features=features, shapley=values, stderr=estimate.stderr,
+            relative_error=estimate.relative_error,
             value_full=value_full.astype(np.float32).tolist(),
             value_empty=value_empty.astype(np.float32).tolist(),
             prediction=int(np.argmax(value_full)), evaluations=int(game.evaluations), budget=budget,

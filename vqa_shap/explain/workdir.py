@@ -153,7 +153,8 @@ class ExplainSettings:
         loader: loader family name.
         protocol: protocol name.
         estimator: the estimator's registered name (``"default"`` resolved to the member it stands for).
-        budget: evaluation budget per question.
+        budget: evaluation budget per question (the cap, with ``target_error``).
+        target_error: adaptive budget's target relative error, or ``None``.
         seed: estimator seed (the same for every question, so shards and resumes agree).
         n_frames: frames sampled per question.
         sampler: frame sampler name, or ``None`` for the protocol's default for the loader family.
@@ -194,6 +195,7 @@ class ExplainSettings:
     shot_detector: str | None = None
     aks_scorer: str | None = None
     extra: str | None = None
+    target_error: float | None = None
 
     def card_vars(self) -> dict[str, Any]:
         """Template variables for ``cards/attributions.md.j2``."""

@@ -19,7 +19,8 @@ import numpy as np
 from vqa_shap.cache_dir import cache_root
 from vqa_shap.measure.games import TableGame
 
-__all__ = ["demo_question_game", "enumerate_table", "demo_table_game"]
+__all__ = ["demo_question_game", "enumerate_table", "demo_table_game", "model_digest",
+           "EvaluationMemo", "long_question_game"]
 
 
 def demo_question_game(n_frames: int = 8, question: int = 0, seed: int = 0, workdir: str | os.PathLike | None = None):
@@ -75,8 +76,7 @@ def demo_table_game(n_frames: int = 8, question: int = 0, cache_dir: str | os.Pa
     from vqa_shap.loaders import resolve_model
 
     _, checkpoint = resolve_model("demo")
-    weights = sorted(Path(checkpoint).glob("*.safetensors"))
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in weights)).hexdigest()[:12]
+    digest = model_digest(checkpoint)
     path = Path(cache_dir or cache_root()) / f"demo_table_f{n_frames}_q{question}_{digest}.npz"
     if path.exists():
         data = np.load(path)
@@ -93,3 +93,94 @@ def demo_table_game(n_frames: int = 8, question: int = 0, cache_dir: str | os.Pa
              meta=json.dumps({"description": description}))
     tmp.replace(path)
     return TableGame("demo_model", n_features, table, video_players=tuple(range(n_video)), target_output=target)
+
+
+def model_digest(checkpoint: str | os.PathLike) -> str:
+    """12 hex digits of the SHA-256 of a checkpoint folder's ``*.safetensors`` files (a retrained
+    model gets a new digest, so every cache keyed by it is rebuilt)."""
+    weights = sorted(Path(checkpoint).glob("*.safetensors"))
+    return hashlib.sha256(b"".join(p.read_bytes() for p in weights)).hexdigest()[:12]
+
+
+class EvaluationMemo:
+    """A deterministic value function memoised on disk: coalition -> scores.
+
+    A model's game is deterministic, so every coalition scored once (by any estimator, seed or
+    reference run) is kept in ``path`` (``.npz``: packed coalition bits and the ``float64[K]``
+    scores) and never scored again; estimator experiments then cost only the coalitions no earlier
+    run drew. The :class:`~vqa_shap.game.Game` around it still charges what a real run would pay.
+    ``path`` should name the model's digest and the question (see :func:`long_question_game`).
+    """
+
+    def __init__(self, value_fn, n_players: int, path: str | os.PathLike):
+        self.value_fn, self.n_players, self.path = value_fn, int(n_players), Path(path)
+        self._index: dict[bytes, int] = {}
+        self._values: list[np.ndarray] = []
+        self._saved = 0
+        self.scored = 0   # coalitions this process had to score (memo misses)
+        if self.path.exists():
+            data = np.load(self.path)
+            for key, value in zip(data["keys"], data["values"]):
+                self._index[key.tobytes()] = len(self._values)
+                self._values.append(value)
+            self._saved = len(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        masks = np.asarray(masks, dtype=bool)
+        keys = [row.tobytes() for row in np.packbits(masks, axis=1)]
+        missing = [r for r, key in enumerate(keys) if key not in self._index]
+        missing = list({keys[r]: r for r in missing}.values())
+        if missing:
+            out = np.asarray(self.value_fn(masks[missing]), dtype=np.float64)
+            for r, value in zip(missing, out.reshape(len(missing), -1)):
+                self._index[keys[r]] = len(self._values)
+                self._values.append(value)
+            self.scored += len(missing)
+        return np.stack([self._values[self._index[key]] for key in keys])
+
+    def save(self) -> None:
+        """Write the memo atomically (only when it grew)."""
+        if len(self._values) == self._saved:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = np.stack([np.frombuffer(k, dtype=np.uint8) for k in self._index])
+        order = np.fromiter(self._index.values(), dtype=np.int64)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=keys, values=np.stack(self._values)[order])
+        tmp.replace(self.path)
+        self._saved = len(self._values)
+
+
+def long_question_game(question: int = 0, seed: int = 60_000_000, cache_dir: str | os.PathLike | None = None,
+                       workdir: str | os.PathLike | None = None):
+    """The long-video demo model (``demo-long``) on ``short_evidence`` question ``question`` (64 frames,
+    the pipeline benchmark's questions), as a memoised value function.
+
+    Returns:
+        ``(memo, n_video, key, description)``: ``memo`` is an :class:`EvaluationMemo` (call it with
+        ``bool[B, F]``; ``memo.n_players`` is F), ``key`` names the game (model digest + question
+        digest) for stored references.
+    """
+    import tempfile
+
+    from vqa_shap.measure.pipeline import long_video_cases
+    from vqa_shap.loaders import resolve_model
+    from vqa_shap.protocol import get_protocol
+
+    protocol = get_protocol("pollard2025")
+    workdir = workdir or tempfile.mkdtemp(prefix="vqa_shap_long_game_")
+    case = long_video_cases(1, seed=seed, workdir=workdir, start=question)[0]
+    loader_cls, checkpoint = resolve_model("demo-long")
+    loader = loader_cls.load(checkpoint, device="cpu", dtype="float32")
+    prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
+    q = case.question
+    what = json.dumps({"question": q.question, "options": list(q.options), "frames": len(case.frames),
+                       "protocol": protocol.name, "seed": seed, "index": question}, sort_keys=True)
+    key = f"demo-long_{model_digest(checkpoint)}_{hashlib.sha256(what.encode()).hexdigest()[:12]}"
+    path = Path(cache_dir or cache_root()) / f"memo_{key}.npz"
+    memo = EvaluationMemo(lambda masks: loader.score(prepared, masks), int(prepared.n_features), path)
+    description = f"demo-long model, 64 frames, {q.question!r} (short_evidence question {question})"
+    return memo, int(prepared.n_video), key, description

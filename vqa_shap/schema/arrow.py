@@ -63,6 +63,7 @@ def attribution_features():
             # float64: imported published tables (and estimator output) round-trip exactly.
             "shapley": List(List(Value("float64"))),
             "stderr": List(List(Value("float64"))),
+            "relative_error": Value("float64"),
             "value_full": List(Value("float32")),
             "value_empty": List(Value("float32")),
             "answer": Value("int32"),

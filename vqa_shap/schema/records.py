@@ -32,7 +32,7 @@ MODALITIES = ("video", "question", "answer")
 #: Column order of the attributions dataset.
 ATTRIBUTION_COLUMNS = (
     "qid", "benchmark", "task", "variant", "model", "loader", "protocol", "features", "shapley",
-    "stderr", "value_full", "value_empty", "answer", "prediction", "estimator", "budget",
+    "stderr", "relative_error", "value_full", "value_empty", "answer", "prediction", "estimator", "budget",
     "evaluations", "seed", "runtime_s", "version", "error",
 )
 
@@ -288,6 +288,9 @@ class Attribution:
         runtime_s: wall time of the question, or ``None``.
         version: vqa-shap version that wrote the row.
         error: ``None``, or why the question could not be explained.
+        relative_error: the estimator's estimated relative L2 error of the chosen option's values
+            (:func:`vqa_shap.estimators.base.relative_error`; 0 for exact values), or ``None`` when
+            it has no standard errors (or the row predates the column).
     """
 
     qid: str
@@ -311,6 +314,7 @@ class Attribution:
     runtime_s: float | None = None
     version: str = ""
     error: str | None = None
+    relative_error: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "features", tuple(self.features))
@@ -366,6 +370,7 @@ class Attribution:
             "features": [f.to_row() for f in self.features],
             "shapley": self.shapley.tolist() if self.shapley.size else [],
             "stderr": None if self.stderr is None else self.stderr.tolist(),
+            "relative_error": None if self.relative_error is None else float(self.relative_error),
             "value_full": None if self.value_full is None else list(self.value_full),
             "value_empty": None if self.value_empty is None else list(self.value_empty),
             "answer": _opt_int(self.answer),
@@ -393,6 +398,7 @@ class Attribution:
             features=tuple(Feature.from_row(f) for f in row.get("features") or ()),
             shapley=[] if row.get("shapley") is None else row["shapley"],
             stderr=row.get("stderr"),
+            relative_error=row.get("relative_error"),
             value_full=row.get("value_full"),
             value_empty=row.get("value_empty"),
             answer=_opt_int(row["answer"]),

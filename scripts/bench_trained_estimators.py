@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Estimator efficiency on the long-video demo model (trained, F = 74): per-sample variance x compute.
+
+For each short_evidence question: permutation paths (= shap's samples) and text-flip sets scored once
+(memoised in $VQA_SHAP_CACHE), then the compute ``permutation`` needs over the compute ``text_flips``
+needs for the same expected error, with a bootstrap CI (``vqa_shap.measure.sample_efficiency``).
+
+    python scripts/bench_trained_estimators.py --questions 0 --paths 50 --flip-sets 60 --json a.json
+    python scripts/bench_trained_estimators.py --from-json a.json b.json --json benchmarks/estimators_trained.json \\
+        --doc docs/estimators.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", nargs="+", type=int, default=[0], help="short_evidence question indices")
+    parser.add_argument("--paths", type=int, default=16, help="permutation paths per question (even)")
+    parser.add_argument("--flip-sets", type=int, default=40, help="text-flip sets per question")
+    parser.add_argument("--cache", default=None, help="memo folder (default $VQA_SHAP_CACHE or ~/.cache/vqa-shap)")
+    parser.add_argument("--from-json", nargs="+", default=None, help="no runs: merge these JSONs")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--doc", default=None, help="rewrite the trained-table of this markdown file")
+    args = parser.parse_args(argv)
+
+    from vqa_shap.measure.doc_tables import replace_between
+    from vqa_shap.measure.sample_efficiency import (CALIBRATION_END, CALIBRATION_START, DOC_END, DOC_START,
+                                                  format_calibration, format_table, load_samples, measure_question,
+                                                  save_json, summary)
+
+    command = "scripts/bench_trained_estimators.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.from_json:
+        samples, commands, metas = [], [], []
+        for path in args.from_json:
+            s, data = load_samples(path)
+            samples += s
+            commands.append(data["command"])
+            metas.append(data["meta"])
+        command, meta = commands, {"runs": metas}
+    else:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+
+        from vqa_shap.measure.model_games import long_question_game
+
+        torch.set_num_threads(1)
+        meta = {"loadavg_start": list(os.getloadavg()), "threads": 1}
+        samples = []
+        for q in args.questions:
+            memo, n_video, key, description = long_question_game(q, cache_dir=args.cache)
+            samples.append(measure_question(memo, n_video, key, description, args.paths, args.flip_sets))
+            print(f"question {q}: {memo.scored} coalitions scored, {len(memo)} in the memo", flush=True)
+        meta["loadavg_end"] = list(os.getloadavg())
+    print(format_table([summary(s) for s in samples]))
+    if args.json:
+        save_json(samples, args.json, command, meta)
+        if args.doc:
+            with open(args.doc) as fh:
+                doc = fh.read()
+            rows = json.load(open(args.json))["summary"]
+            doc = replace_between(doc, DOC_START, DOC_END, format_table(rows))
+            with open(args.doc, "w") as fh:
+                fh.write(replace_between(doc, CALIBRATION_START, CALIBRATION_END, format_calibration(rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

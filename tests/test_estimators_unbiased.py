@@ -1,0 +1,122 @@
+"""The variance-reduced estimators (text flips, learned control variate) are unbiased: the mean of
+many independent estimates converges to the analytic Shapley values of games with known values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vqa_shap.measure.games import make_game
+from vqa_shap.estimators import get_estimator
+from vqa_shap.estimators.text_flips import flip_marginals, flip_masks
+from vqa_shap.game import Game
+
+
+def _mean_and_stderr(name, game, n_video, budget, seeds, **options):
+    runs = np.array([get_estimator(name, **options).estimate(Game(game, game.n_players, video_features=n_video),
+                                                            budget, seed).values for seed in range(seeds)])
+    return runs.mean(axis=0), runs.std(axis=0, ddof=1) / np.sqrt(seeds), runs
+
+
+@pytest.mark.parametrize("name, options, seeds", [
+    ("text_flips", {"text_draws": 3}, 300),
+    ("control_variate", {"steps": 60, "surrogate_paths": 400, "hidden": 4}, 60),
+])
+def test_mean_of_estimates_is_the_shapley_value(name, options, seeds):
+    # higher-order interactions between frames and words: no estimator here is exact on it
+    game = make_game("higher_order", 10, n_outputs=2, seed=4)
+    truth = game.shapley_values
+    budget = 4 * (2 * 10 + 1) + (3 * 2 * 5 * 4 if name == "text_flips" else 0)
+    mean, se, runs = _mean_and_stderr(name, game, 5, budget, seeds, **options)
+    single_error = np.sqrt(np.mean((runs - truth) ** 2))
+    assert single_error > 0.05                                  # one estimate is visibly noisy...
+    z = np.abs(mean - truth) / se
+    assert z.max() < 4.5, (z.max(), np.abs(mean - truth).max())  # ...their mean has no bias
+    assert np.sqrt(np.mean((mean - truth) ** 2)) < single_error / 4
+
+
+def test_text_flips_with_no_draws_is_permutation_and_its_paths_are_permutations():
+    game = make_game("video_like", 20, seed=1)
+    a = get_estimator("text_flips", text_draws=0).estimate(Game(game, 20, video_features=16), 400, 3)
+    b = get_estimator("permutation").estimate(Game(game, 20, video_features=16), 400, 3)
+    np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_text_flips_spends_less_compute_than_permutation_for_the_same_error_on_a_video_like_game():
+    errors, costs = {}, {}
+    for name in ("permutation", "text_flips"):
+        e, c = [], []
+        for seed in range(6):
+            game = make_game("video_like", 60, seed=seed)
+            g = Game(game, 60, video_features=list(game.video_players))
+            est = get_estimator(name).estimate(g, 3000, seed)
+            e.append(np.linalg.norm(est.values[:, 0] - game.shapley_values[:, 0]) / np.linalg.norm(game.shapley_values[:, 0]))
+            c.append(est.cost)
+        errors[name], costs[name] = np.mean(e), np.mean(c)
+        assert est.efficiency_residual < 1e-9
+    # error^2 x compute: the inverse efficiency of an unbiased estimator
+    assert errors["text_flips"] ** 2 * costs["text_flips"] < 0.8 * errors["permutation"] ** 2 * costs["permutation"]
+
+
+def test_flip_marginals_are_the_marginal_contributions_at_the_set_and_its_complement():
+    game = make_game("higher_order", 7, n_outputs=1, seed=0)
+    rng = np.random.default_rng(0)
+    base = rng.random((5, 7)) < 0.5
+    text = np.array([4, 5, 6])
+    out = game(flip_masks(base, text).reshape(-1, 7)).reshape(5, 2, 4, 1)
+    got = flip_marginals(base, text, out)
+    for c in range(5):
+        for t, i in enumerate(text):
+            with_i, without = base[c].copy(), base[c].copy()
+            with_i[i], without[i] = True, False
+            here = game(with_i[None])[0] - game(without[None])[0]
+            comp = ~base[c]
+            with_c, without_c = comp.copy(), comp.copy()
+            with_c[i], without_c[i] = True, False
+            there = game(with_c[None])[0] - game(without_c[None])[0]
+            np.testing.assert_allclose(got[c, t], (here + there) / 2)
+
+
+def test_trained_game_table_is_generated_from_the_committed_json():
+    import json
+    from pathlib import Path
+
+    from vqa_shap.measure.sample_efficiency import (CALIBRATION_END, CALIBRATION_START, DOC_END, DOC_START,
+                                                  QuestionSamples, format_calibration, format_table, summary)
+
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "benchmarks" / "estimators_trained.json").read_text())
+    doc = (root / "docs" / "estimators.md").read_text()
+    assert format_table(data["summary"]) == doc.split(DOC_START + "\n", 1)[1].split(DOC_END, 1)[0]
+    assert format_calibration(data["summary"]) == doc.split(CALIBRATION_START + "\n", 1)[1].split(CALIBRATION_END, 1)[0]
+    # the summaries are what the stored samples give (nothing typed by hand)
+    for stored, question in zip(data["summary"], data["questions"]):
+        samples = QuestionSamples(**{k: tuple(map(tuple, v)) if k in ("paths", "flips") else v
+                                     for k, v in question.items()})
+        again = summary(samples)
+        assert again["ratios"] == stored["ratios"] and again["text_variance_share"] == stored["text_variance_share"]
+        assert again["calibration"] == stored["calibration"]
+        # the default's flips pay on the trained game: more than 1.5x less compute, CI above 1
+        four = next(r for r in again["ratios"] if r["draws"] == 4)
+        assert four["ratio"] > 1.5 and four["ci"][0] > 1.0
+
+
+def test_relative_error_estimates_the_actual_error_and_target_error_stops_below_it():
+    game = make_game("video_like", 40, seed=3)
+    truth = game.shapley_values
+    ratios = []
+    for seed in range(20):
+        est = get_estimator("text_flips").estimate(Game(game, 40, video_features=list(game.video_players)), 4000, seed)
+        c = int(np.argmax(est.value_full))
+        actual = np.linalg.norm(est.values[:, c] - truth[:, c]) / np.linalg.norm(truth[:, c])
+        ratios.append(est.relative_error / actual)
+    # the estimate tracks the actual error: right on average (root mean square), within 2x for most
+    assert 0.7 < np.sqrt(np.mean(np.square(ratios))) < 1.5, ratios
+    assert np.mean((np.array(ratios) > 0.5) & (np.array(ratios) < 2.0)) >= 0.7, ratios
+    exact = get_estimator("exact").estimate(Game(make_game("additive", 6), 6), 64)
+    assert exact.relative_error == 0.0
+    g = Game(game, 40, video_features=list(game.video_players))
+    est = get_estimator("permutation").estimate(g, 40_000, 0, target_error=0.05)
+    assert est.converged and est.relative_error < 0.05 and est.evaluations < 40_000
+    capped = get_estimator("permutation").estimate(Game(game, 40, video_features=30), 400, 0, target_error=1e-6)
+    assert capped.converged is False and capped.relative_error > 1e-6
