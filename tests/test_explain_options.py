@@ -139,6 +139,7 @@ def test_a_study_file_sets_the_aks_scorer_and_the_run_receives_it(tmp_path):
 
     clip = tmp_path / "clip"
     clip.mkdir()
+    (clip / "config.json").write_text('{"model_type": "clip"}')  # the scorer's folder is checked at parse
     study = _study(tmp_path, f"explain: {{sampler: aks, aks_scorer: 'clip:{clip}'}}\n")
     spec = study.models[0].explain
     assert spec.sampler == "aks" and spec.aks_scorer == f"clip:{clip}"

@@ -111,9 +111,10 @@ def _corrupt(rows: list[dict], corruption) -> tuple[str, str | None]:
 
 def _write_attributions(ws, folder: Path, rows: list[dict]) -> None:
     from vqa_shap.hub import folder as hub
+    from vqa_shap.hub.card import folder_meta
     from vqa_shap.schema.arrow import attribution_features
 
-    card = hub.folder_meta(ws["A"])["configs"][ATTRS]
+    card = folder_meta(ws["A"])["configs"][ATTRS]
     hub.write_config(folder, ATTRS, rows, features=attribution_features(), kind="attributions", card_vars=card,
                      overwrite=True)
 

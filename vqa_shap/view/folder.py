@@ -104,6 +104,7 @@ def _questions_configs(questions, qconfigs: Sequence[str] | None, settings) -> l
 
 def _load(attributions, configs: list[str], *, named: bool):
     """The configs' rows; a config of another schema is skipped (listed) unless the user named it."""
+    from vqa_shap.attribution_checks import AttributionValueError
     from vqa_shap.errors import VqaShapError
     from vqa_shap.hub.folder import load_attributions
 
@@ -111,6 +112,8 @@ def _load(attributions, configs: list[str], *, named: bool):
     for config in configs:
         try:
             rows[config] = load_attributions(attributions, config)
+        except AttributionValueError:  # bad values in an attributions config: refused, never skipped
+            raise
         except (VqaShapError, ValueError, KeyError, TypeError) as exc:  # another schema, or rows that do not fit
             reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             if named:
