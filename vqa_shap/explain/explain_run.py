@@ -212,7 +212,6 @@ def config_exists(folder: Path, config: str) -> bool:
 
 def _check_folders(run: ExplainRun, config_out: str, shard: Shard) -> Path:
     """Fail before any work: missing video root, an output folder of another kind, an existing config."""
-    from vqa_shap.hub import folder as hub
     from vqa_shap.hub.card import folder_meta
 
     video_root = Path(run.video_root)
