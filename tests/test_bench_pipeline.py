@@ -296,7 +296,7 @@ def test_script_regenerates_the_doc_from_json(tmp_path):
 def test_pipeline_bench_runs_side_by_side(demo):
     loader, cases = demo
     saved = []
-    bench = run_pipeline_bench(loader, cases, model="demo", seeds=(0, 1), paper_levels=(1, 2), ours_levels=(1,),
+    bench = run_pipeline_bench(loader, cases, model="demo", trained=True, seeds=(0, 1), paper_levels=(1, 2), ours_levels=(1,),
                                reference_permutations=4, timing_masks=3, n_boot=50, progress=False,
                                checkpoint=saved.append)
     # a checkpoint after every question but the last: the first question's runs, summarised on their own
@@ -328,9 +328,9 @@ def test_pipeline_bench_runs_side_by_side(demo):
 @pytest.mark.slow
 def test_pipeline_bench_full_mode_runs_the_paper_end_to_end(demo):
     loader, cases = demo
-    sampled = run_pipeline_bench(loader, cases[:1], model="demo", seeds=(0,), paper_levels=(1,), ours_levels=(1,),
+    sampled = run_pipeline_bench(loader, cases[:1], model="demo", trained=True, seeds=(0,), paper_levels=(1,), ours_levels=(1,),
                                  reference_permutations=2, timing_masks=2, n_boot=10, progress=False)
-    full = run_pipeline_bench(loader, cases[:1], model="demo", seeds=(0,), paper_levels=(1,), ours_levels=(1,),
+    full = run_pipeline_bench(loader, cases[:1], model="demo", trained=True, seeds=(0,), paper_levels=(1,), ours_levels=(1,),
                               reference_permutations=2, timing_masks=2, n_boot=10, progress=False,
                               paper_mode="full", preprocess="per_mask")
     assert full.settings["paper_mode"] == "full" and full.questions[0]["readout_checked"] == 2

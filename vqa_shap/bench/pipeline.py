@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["BenchCase", "Run", "PipelineBench", "relative_error", "run_pipeline_bench", "synthetic_cases",
+           "realistic_synthetic_cases",
            "realistic_cases", "realistic_question", "long_video_cases", "merge_benches", "summarise_bench", "PAPER",
            "OURS", "PAPER_MODES"]
 
@@ -80,9 +81,14 @@ class Run:
 
 @dataclass(frozen=True)
 class PipelineBench:
-    """A pipeline benchmark on one model: settings, per-question facts, every run and the summary."""
+    """A pipeline benchmark on one model: settings, per-question facts, every run and the summary.
+
+    ``trained``: whether the model's weights are trained (a random-weight model's game is close to
+    additive, which flatters permutation-type estimators).
+    """
 
     model: str
+    trained: bool
     n_questions: int
     settings: dict
     questions: list[dict]
@@ -192,7 +198,7 @@ def _seed_runs(loader, case, prepared, build, q: int, seed: int, reference, tall
     return runs
 
 
-def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds: Sequence[int] = (0, 1, 2, 3, 4),
+def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, trained: bool, seeds: Sequence[int] = (0, 1, 2, 3, 4),
                        paper_levels: Sequence[float] = (1, 2), ours_levels: Sequence[float] = (1, 2),
                        estimator: str | None = None, reference_permutations: int = 16,
                        reference_estimator: str = "cyclic", paper_mode: str = "sampled", preprocess: str = "once",
@@ -205,6 +211,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
         loader: a loaded loader (both pipelines use its model and processor).
         cases: the questions (distinct texts and videos).
         model: name for the report.
+        trained: whether the model's weights are trained (recorded).
         seeds: estimator seeds (the paper's shap seed and vqa-shap's, per run).
         paper_levels: the paper's budgets in permutations (``× (2F+1)`` evaluations), increasing.
         ours_levels: vqa-shap's budgets in the same unit, increasing.
@@ -262,10 +269,10 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
         if progress:
             _print_progress(runs, q, len(cases), n, noise, load["samples"][-1])
         if checkpoint is not None and q + 1 < len(cases):
-            checkpoint(_finish(model, cases[:q + 1], cfg, list(questions), list(runs),
+            checkpoint(_finish(model, trained, cases[:q + 1], cfg, list(questions), list(runs),
                                {**load, "samples": list(load["samples"]), "end": list(os.getloadavg())}, n_boot))
     load["end"] = list(os.getloadavg())
-    return _finish(model, cases, cfg, questions, runs, load, n_boot)
+    return _finish(model, trained, cases, cfg, questions, runs, load, n_boot)
 
 
 def _check_budgets(cfg: dict, n: int) -> None:
@@ -301,9 +308,9 @@ def _print_progress(runs: Sequence[Run], q: int, n_cases: int, n: int, noise: fl
     print(f"  question {q + 1}/{n_cases} (F={n}, reference noise {noise:.4f}, load {load:.1f}): {parts}", flush=True)
 
 
-def _finish(model, cases, cfg, questions, runs, load, n_boot) -> PipelineBench:
+def _finish(model, trained, cases, cfg, questions, runs, load, n_boot) -> PipelineBench:
     info, summary = summarise_bench(cfg, questions, [asdict(r) for r in runs], n_boot)
-    return PipelineBench(model=model, n_questions=len(cases), settings=cfg, questions=questions, runs=runs,
+    return PipelineBench(model=model, trained=trained, n_questions=len(cases), settings=cfg, questions=questions, runs=runs,
                          load=load, info=info, summary=summary)
 
 
@@ -337,7 +344,8 @@ def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
     """
     first = parts[0]
     for part in parts[1:]:
-        if (part["model"], part["settings"]) != (first["model"], first["settings"]):
+        if (part["model"], part.get("trained"), part["settings"]) != (first["model"], first.get("trained"),
+                                                                        first["settings"]):
             raise ValueError(f"cannot merge benchmarks of different models or settings: {first['model']!r}, "
                              f"{part['model']!r}")
     questions, runs, samples = [], [], []
@@ -366,6 +374,22 @@ def synthetic_cases(n_questions: int, *, seed: int, workdir, n_frames: int | Non
     root = generate_source(workdir, n_questions, seed=seed)
     return _planned_cases(get_builder("synthetic").build(root).configs["synthetic"], root, n_frames or N_FRAMES,
                           loader_family, protocol or get_protocol("pollard2025"))
+
+
+def realistic_synthetic_cases(n_questions: int, *, seed: int, workdir, start: int = 0,
+                              loader_family: str = "llava_onevision", protocol=None) -> list[BenchCase]:
+    """Questions ``start .. start + n_questions - 1`` of the realistic layout (synthetic questions in the
+    long wording, 32 frames of 96 px: what ``demo-realistic`` is trained on) written as videos, built,
+    planned and decoded as ``explain --frames 32`` does."""
+    from vqa_shap.builders import get_builder
+    from vqa_shap.builders.synthetic import generate_source
+    from vqa_shap.demo.architecture import REALISTIC_FRAME_SIZE, REALISTIC_FRAMES
+    from vqa_shap.protocol import get_protocol
+
+    root = generate_source(workdir, start + n_questions, seed=seed, n_frames=REALISTIC_FRAMES,
+                           size=REALISTIC_FRAME_SIZE, wording="long")
+    questions = list(get_builder("synthetic").build(root).configs["synthetic"])[start:]
+    return _planned_cases(questions, root, REALISTIC_FRAMES, loader_family, protocol or get_protocol("pollard2025"))
 
 
 def _planned_cases(questions, root, n_frames: int, loader_family: str, protocol) -> list[BenchCase]:

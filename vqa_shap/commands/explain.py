@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("questions", metavar="QUESTIONS", type=argtypes.folder, help="Hub-style questions folder")
     parser.add_argument("--config", required=True, type=argtypes.config_name, help="questions config to explain, e.g. hd-epic")
     parser.add_argument("--model", required=True,
-                        help="checkpoint id, local save_pretrained folder, demo, demo-long or tiny-random/<family>")
+                        help="checkpoint id, local save_pretrained folder, demo, demo-long, demo-realistic or "
+                             "tiny-random/<family>")
     parser.add_argument("--video-root", required=True, type=argtypes.folder, help="folder the questions' video paths are relative to")
     parser.add_argument("--out", required=True, type=argtypes.out_folder, help="Hub-style output folder (other configs in it are kept)")
     parser.add_argument("--frames", type=argtypes.frames, default=DEFAULT_FRAMES, help=f"frames per question (default {DEFAULT_FRAMES})")

