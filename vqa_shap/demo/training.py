@@ -319,3 +319,25 @@ def record_evaluation(folder: str | os.PathLike, evaluation: "Evaluation") -> No
     info = json.loads(path.read_text()) if path.is_file() else {}
     info["evaluation"] = asdict(evaluation)
     path.write_text(json.dumps(info, indent=1))
+
+
+def record_table(info: dict[str, Any]) -> str:
+    """The Markdown table of a model folder's training record (its last run and its evaluation), as
+    docs/demo.md shows it for the realistic-proportion model."""
+    run, evaluation = info["runs"][-1], info["evaluation"]
+    config = run["train_config"]
+    frames = "/".join(str(n) for n in config.get("frame_counts") or [config["n_frames"]])
+    start = f"from `loaders/{info['init_from']}/`; " if "init_from" in info else ""
+    per_task = ", ".join(f"{task} {acc:.2f}" for task, acc in sorted(evaluation["per_task"].items()))
+    lines = ["| | |", "|---|---|",
+             f"| training | {run['steps']} steps of {config['batch_size']} questions ({frames}-frame videos), "
+             f"**{run['train_seconds'] / 60:.1f} min wall time on {config['threads']} thread** ({start}stopped: "
+             f"{run['stopped']}) |",
+             f"| held-out accuracy ({evaluation['n_questions']} fresh {config['n_frames']}-frame questions through "
+             f"videos → builder → loader) | **{evaluation['accuracy']:.2f}** ({per_task}) |"]
+    changes = evaluation.get("masked_changes")
+    if changes:
+        lines.append(f"| answers changed by masking (of those answered right) | the evidence frames "
+                     f"**{changes['evidence_frames']:.2f}**, as many other frames {changes['other_frames']:.2f}, "
+                     f"every question word **{changes['question_words']:.2f}** |")
+    return "\n".join(lines) + "\n"
