@@ -232,6 +232,11 @@ def check_templates(templates: Sequence[str]) -> None:
         raise ValueError(f"{problem}; valid: {', '.join(TEMPLATES)}")
 
 
+def tile(frames: np.ndarray, tiles: int) -> np.ndarray:
+    """Every frame repeated ``tiles`` x ``tiles`` times (a wallpaper of the drawn frame)."""
+    return np.tile(frames, (1, tiles, tiles, 1)) if tiles > 1 else frames
+
+
 def _records(n_questions: int, seed: int, n_frames: int, size: int, templates: Sequence[str],
              distractor_p: float = DISTRACTOR_P, n_evidence: int | None = None,
              wording: str = "short") -> Iterator[tuple[dict, list[Shape | None]]]:
@@ -251,25 +256,27 @@ def _records(n_questions: int, seed: int, n_frames: int, size: int, templates: S
 
 def sample_items(n_questions: int, *, seed: int = 0, n_frames: int = N_FRAMES, size: int = FRAME_SIZE,
                  templates: Sequence[str] = TEMPLATES, distractor_p: float = DISTRACTOR_P,
-                 n_evidence: int | None = None, wording: str = "short") -> Iterator[SyntheticItem]:
+                 n_evidence: int | None = None, wording: str = "short", tiles: int = 1) -> Iterator[SyntheticItem]:
     """Generate questions with their frames in memory (no files), cycling over ``templates``.
 
     The questions are exactly those :func:`generate_source` writes for the same arguments.
     ``distractor_p`` (probability that a non-evidence frame shows a distractor shape) lets training
     start with easy videos (a curriculum); the benchmark uses :data:`DISTRACTOR_P`. ``n_evidence``
     fixes the number of evidence frames (default: 1 or 2 at random, as the benchmark). ``wording`` is
-    one of :data:`WORDINGS`.
+    one of :data:`WORDINGS`; ``tiles`` > 1 shows each drawn frame ``tiles`` x ``tiles`` times
+    (:func:`tile`; frames of ``tiles * size`` pixels).
     """
     if not 0.0 <= distractor_p <= 1.0:
         raise ValueError(f"distractor_p must be in [0, 1], got {distractor_p}")
     for record, shapes in _records(n_questions, seed, n_frames, size, templates, distractor_p, n_evidence, wording):
         question = to_question(SourceRecord("<memory>", record["qid"], record, FORMAT))
-        yield SyntheticItem(question, draw(shapes, size), tuple(record["evidence_frames"]))
+        yield SyntheticItem(question, tile(draw(shapes, size), tiles), tuple(record["evidence_frames"]))
 
 
 def generate_source(folder: str | os.PathLike, n_questions: int = 60, *, seed: int = 0,
                     n_frames: int = N_FRAMES, size: int = FRAME_SIZE,
-                    templates: Sequence[str] = TEMPLATES, wording: str = "short", progress: bool = False) -> Path:
+                    templates: Sequence[str] = TEMPLATES, wording: str = "short", tiles: int = 1,
+                    progress: bool = False) -> Path:
     """Write a synthetic benchmark source folder: ``questions.json`` and one video per question.
 
     Args:
@@ -280,6 +287,7 @@ def generate_source(folder: str | os.PathLike, n_questions: int = 60, *, seed: i
         size: frame height and width in pixels (even).
         templates: which of :data:`TEMPLATES` to use.
         wording: one of :data:`WORDINGS`.
+        tiles: show each drawn frame ``tiles`` x ``tiles`` times (:func:`tile`).
         progress: show a progress bar.
 
     Returns:
@@ -295,7 +303,7 @@ def generate_source(folder: str | os.PathLike, n_questions: int = 60, *, seed: i
     for record, shapes in tqdm(_records(n_questions, seed, n_frames, size, templates, wording=wording),
                                total=n_questions,
                                desc="synthetic videos", unit=" videos", disable=not progress):
-        write_video(folder / record["video"], draw(shapes, size), FPS)
+        write_video(folder / record["video"], tile(draw(shapes, size), tiles), FPS)
         records.append(record)
     atomic_write_json(folder / QUESTIONS_FILE, records, indent=1)
     return folder

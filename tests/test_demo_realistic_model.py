@@ -24,10 +24,11 @@ def test_long_wording_questions(tmp_path):
     from vqa_shap.builders import get_builder
     from vqa_shap.builders.synthetic import LONG_VOCABULARY, WORDING_SHAPES, generate_source, sample_items
 
-    items = list(sample_items(6, seed=5, n_frames=32, size=96, wording="long"))
+    items = list(sample_items(6, seed=5, n_frames=32, wording="long", tiles=3))
     for item in items:
         q = item.question
-        assert item.frames.shape == (32, 96, 96, 3) and len(q.options) == 5
+        assert item.frames.shape == (32, 192, 192, 3) and len(q.options) == 5
+        assert np.array_equal(item.frames[:, :64, :64], item.frames[:, 128:, 64:128])  # tiled 3 x 3
         assert 25 <= len(q.question.split()) <= 40 and all(12 <= len(o.split()) <= 20 for o in q.options)
         first = [o.split()[0] for o in q.options]
         content = q.extra["frames"][item.evidence_frames[0]]
@@ -40,7 +41,7 @@ def test_long_wording_questions(tmp_path):
         assert words - {"colour", "shape", "was", "what", "which", "shown", "red", "green", "blue", "yellow",
                         "white", "purple", *WORDING_SHAPES["long"]} <= set(LONG_VOCABULARY)
     # the written benchmark is the same questions, and the builder reads them
-    root = generate_source(tmp_path, 6, seed=5, n_frames=32, size=96, wording="long")
+    root = generate_source(tmp_path, 6, seed=5, n_frames=32, wording="long", tiles=3)
     built = list(get_builder("synthetic").build(root).configs["synthetic"])
     assert [(b.question, b.options, b.answer) for b in built] == [
         (i.question.question, i.question.options, i.question.answer) for i in items]
@@ -58,24 +59,27 @@ def test_the_short_wording_is_unchanged():
 
 
 def test_transfer_weights_keeps_what_the_demo_model_computes():
-    """The resampled patch embedding on a half-size frame equals the demo model's on the full-size frame
-    (for frames constant on 2x2 blocks), the vocabulary only grows, and every other tensor is copied."""
+    """A frame tiled 3 x 3 gives the realistic model's vision tower and projector exactly the demo model's
+    video tokens, 9 times (tiled position embeddings; attention over identical copies averages as over
+    one); the vocabulary only grows; every other tensor is copied."""
     import torch
 
+    from vqa_shap.builders.synthetic import sample_items
     from vqa_shap.demo.architecture import REALISTIC_ARCHITECTURE, build_demo_model, transfer_weights
 
     model, processor = build_demo_model(REALISTIC_ARCHITECTURE)
     how = transfer_weights(model, demo_model_dir())
-    assert how["model.vision_tower.embeddings.patch_embedding.weight"] == "resampled"
-    assert how["model.vision_tower.embeddings.position_embedding.weight"] == "interpolated"
+    assert how["model.vision_tower.embeddings.position_embedding.weight"] == "tiled"
     assert how["model.language_model.embed_tokens.weight"] == how["lm_head.weight"] == "rows"
-    assert {v for k, v in how.items() if "layers" in k} == {"copied"}
+    assert set(how.values()) == {"copied", "tiled", "rows"}
     demo = type(model).from_pretrained(str(demo_model_dir()), dtype=torch.float32)
-    small = torch.rand(1, 3, 32, 32)
-    big = small.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
-    new_conv = model.model.vision_tower.embeddings.patch_embedding
-    old_conv = demo.model.vision_tower.embeddings.patch_embedding
-    assert torch.allclose(new_conv(small), old_conv(big), atol=1e-5)
+    frames = next(iter(sample_items(1, seed=3))).frames  # 8 frames of 64 px
+    pixels = torch.from_numpy(((frames.transpose(0, 3, 1, 2) / 255.0 - 0.5) / 0.5).astype(np.float32))[None]
+    with torch.no_grad():
+        old = demo.model.get_video_features(pixels).pooler_output[0, :-1].reshape(8, 2, 2, -1)
+        new = model.model.get_video_features(pixels.repeat(1, 1, 1, 3, 3)).pooler_output[0, :-1]
+    assert new.shape == (8 * 36, old.shape[-1])
+    assert torch.allclose(new.reshape(8, 6, 6, -1), old.repeat(1, 3, 3, 1), atol=1e-3 * float(old.abs().max()))
     old_vocab = demo.get_input_embeddings().weight.shape[0]
     assert torch.equal(model.get_input_embeddings().weight[:old_vocab], demo.get_input_embeddings().weight)
     # the long wording's tokenizer keeps the demo model's ids

@@ -45,10 +45,10 @@ def _ground_truth(metrics_json: Path) -> list[dict[str, Any]]:
 def measure_model(model: str, workdir: Path, *, n_questions: int, budget: int, threads: int = 1) -> dict[str, Any]:
     """Explain ``n_questions`` realistic-layout synthetic questions with ``model``; its ground-truth row."""
     from vqa_shap.builders.synthetic import generate_source
-    from vqa_shap.demo.architecture import REALISTIC_FRAME_SIZE, REALISTIC_FRAMES
+    from vqa_shap.demo.architecture import REALISTIC_FRAME_SIZE, REALISTIC_FRAMES, REALISTIC_TILES
 
     source = generate_source(workdir / "source", n_questions, seed=QUESTION_SEED, n_frames=REALISTIC_FRAMES,
-                             size=REALISTIC_FRAME_SIZE, wording="long")
+                             size=REALISTIC_FRAME_SIZE, wording="long", tiles=REALISTIC_TILES)
     _cli("build", "synthetic", source, "--out", workdir / "questions")
     load = [os.getloadavg()[0]]
     started = time.perf_counter()

@@ -383,11 +383,11 @@ def realistic_synthetic_cases(n_questions: int, *, seed: int, workdir, start: in
     planned and decoded as ``explain --frames 32`` does."""
     from vqa_shap.builders import get_builder
     from vqa_shap.builders.synthetic import generate_source
-    from vqa_shap.demo.architecture import REALISTIC_FRAME_SIZE, REALISTIC_FRAMES
+    from vqa_shap.demo.architecture import REALISTIC_FRAME_SIZE, REALISTIC_FRAMES, REALISTIC_TILES
     from vqa_shap.protocol import get_protocol
 
     root = generate_source(workdir, start + n_questions, seed=seed, n_frames=REALISTIC_FRAMES,
-                           size=REALISTIC_FRAME_SIZE, wording="long")
+                           size=REALISTIC_FRAME_SIZE, wording="long", tiles=REALISTIC_TILES)
     questions = list(get_builder("synthetic").build(root).configs["synthetic"])[start:]
     return _planned_cases(questions, root, REALISTIC_FRAMES, loader_family, protocol or get_protocol("pollard2025"))
 

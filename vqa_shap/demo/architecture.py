@@ -26,11 +26,12 @@ DEMO_MODELS = {
 #: Video layouts the demo models are trained and evaluated on: the benchmark's 8-frame videos, the
 #: 64-frame ``short_evidence`` long videos of :mod:`vqa_shap.builders.synthetic_long`, or ``realistic``:
 #: the benchmark's questions in the long wording (:data:`vqa_shap.builders.synthetic.WORDINGS`) on
-#: 32-frame videos of 96-pixel frames.
+#: 32-frame videos whose frames show the benchmark's 64-pixel drawing tiled 3 x 3 (192 pixels).
 TRAIN_LAYOUTS = ("frames", "short_evidence", "realistic")
-#: Frames per video and frame size (pixels) of the ``realistic`` layout.
+#: Frames per video, drawn frame size (pixels) and tiles per side of the ``realistic`` layout.
 REALISTIC_FRAMES = 32
-REALISTIC_FRAME_SIZE = 96
+REALISTIC_FRAME_SIZE = 64
+REALISTIC_TILES = 3
 #: File in the model folder recording how it was trained and how well it does.
 TRAINING_FILE = "vqa_shap_training.json"
 
@@ -78,11 +79,11 @@ class DemoArchitecture:
     max_positions: int = 1024
 
 
-#: The realistic-proportion demo model: 96-pixel frames in 8-pixel patches (12x12, pooled to 6x6 = 36
+#: The realistic-proportion demo model: 192-pixel frames in 16-pixel patches (12x12, pooled to 6x6 = 36
 #: video tokens per frame, as the realistic random-weight LLaVA-OneVision), the long wording's words,
 #: a context for 32 frames and an EgoSchema-length prompt.
-REALISTIC_ARCHITECTURE = DemoArchitecture(image_size=REALISTIC_FRAME_SIZE, patch_size=8, long_words=True,
-                                          max_positions=2048)
+REALISTIC_ARCHITECTURE = DemoArchitecture(image_size=REALISTIC_FRAME_SIZE * REALISTIC_TILES, patch_size=16,
+                                          long_words=True, max_positions=2048)
 
 
 def layout_architecture(layout: str) -> DemoArchitecture:
@@ -137,11 +138,13 @@ def transfer_weights(model, source: str | Path) -> dict[str, str]:
     Tensors of equal shape are copied; the token embeddings and unembedding keep their rows (a larger
     vocabulary only appends words) and new rows start at the mean of the trained ones; the patch
     embedding is resampled to a smaller patch (sums of pixel blocks: a patch of half the size on a
-    frame of half the size sees the same) and the position embeddings are interpolated to the new
-    patch grid. Used to start the realistic-proportion model from the demo model.
+    frame of half the size sees the same); the position embeddings are tiled when the new patch grid
+    is a multiple of the old one (a frame tiled the same way then gives every tile the old model's
+    features: attention over identical copies averages as over one), else interpolated. Used to start
+    the realistic-proportion model from the demo model.
 
     Returns:
-        How each tensor was set (``copied``, ``rows``, ``resampled``, ``interpolated``, or ``new``).
+        How each tensor was set (``copied``, ``rows``, ``resampled``, ``tiled``, ``interpolated``, or ``new``).
     """
     import torch
 
@@ -167,10 +170,14 @@ def transfer_weights(model, source: str | Path) -> dict[str, str]:
             elif "position_embedding.weight" in name and old.shape[1] == param.shape[1]:
                 side, new_side = round(old.shape[0] ** 0.5), round(param.shape[0] ** 0.5)
                 grid = old.T.reshape(1, -1, side, side)
-                grid = torch.nn.functional.interpolate(grid, size=(new_side, new_side), mode="bilinear",
-                                                       align_corners=False)
+                if new_side % side == 0:
+                    grid = grid.repeat(1, 1, new_side // side, new_side // side)
+                    how[name] = "tiled"
+                else:
+                    grid = torch.nn.functional.interpolate(grid, size=(new_side, new_side), mode="bilinear",
+                                                           align_corners=False)
+                    how[name] = "interpolated"
                 param.copy_(grid.reshape(old.shape[1], -1).T)
-                how[name] = "interpolated"
             else:
                 raise VqaShapError(f"{source}: cannot transfer {name} of shape {tuple(old.shape)} "
                                    f"to {tuple(param.shape)}")

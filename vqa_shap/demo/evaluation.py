@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vqa_shap.demo.architecture import REALISTIC_FRAME_SIZE, REALISTIC_FRAMES, TRAIN_LAYOUTS, demo_model_dir
+from vqa_shap.demo.architecture import (REALISTIC_FRAME_SIZE, REALISTIC_FRAMES, REALISTIC_TILES, TRAIN_LAYOUTS,
+                                        demo_model_dir)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def _write_questions(root: Path, n_questions: int, seed: int, layout: str, n_fra
         raise ValueError(f"unknown layout {layout!r}; valid: {', '.join(TRAIN_LAYOUTS)}")
     if layout == "realistic":
         n_frames = n_frames or REALISTIC_FRAMES
-        generate_source(root, n_questions, seed=seed, n_frames=n_frames, size=REALISTIC_FRAME_SIZE, wording="long")
+        generate_source(root, n_questions, seed=seed, n_frames=n_frames, size=REALISTIC_FRAME_SIZE, wording="long",
+                        tiles=REALISTIC_TILES)
         return get_builder("synthetic").build(root).configs["synthetic"], n_frames
     generate_source(root, n_questions, seed=seed)
     return get_builder("synthetic").build(root).configs["synthetic"], n_frames or N_FRAMES

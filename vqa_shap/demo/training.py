@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from vqa_shap.demo.architecture import (HELD_OUT_SEED, REALISTIC_FRAME_SIZE, TRAIN_LAYOUTS, TRAINING_FILE,
+from vqa_shap.demo.architecture import (HELD_OUT_SEED, REALISTIC_FRAME_SIZE, REALISTIC_TILES, TRAIN_LAYOUTS, TRAINING_FILE,
                                         DemoArchitecture, build_demo_model, transfer_weights)
 from vqa_shap.demo.batches import BatchEncoder, forward, option_hits
 
@@ -266,7 +266,7 @@ def layout_items(config: TrainConfig, n_questions: int, seed: int, distractor_p:
                                templates=templates))
     if config.layout == "realistic":
         return list(sample_items(n_questions, seed=seed, n_frames=n_frames, size=REALISTIC_FRAME_SIZE,
-                                 distractor_p=p, templates=templates, wording="long"))
+                                 distractor_p=p, templates=templates, wording="long", tiles=REALISTIC_TILES))
     return list(sample_items(n_questions, seed=seed, n_frames=n_frames, distractor_p=p, templates=templates))
 
 
