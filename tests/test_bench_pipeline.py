@@ -351,3 +351,16 @@ def test_demo_long_prose_states_the_committed_figures():
     table = format_table(shared["models"]["demo-long"])
     assert "shared_video:per_video=8" in table and "0.80×" in table and "extrapolated" in table
     assert "(0.80×, extrapolated)" in text
+
+
+def test_load_check_of_the_paper_budget_run_is_in_the_doc():
+    """The per-question cost ratio beside the load, written under the paper-budget table, is the committed
+    JSON's, and load does not inflate it (no question at load >= 4 beats every question below 4)."""
+    from vqa_shap.bench.pipeline_report import cost_ratio_by_load, format_load_check
+
+    bench = json.loads(PAPER_BUDGET_JSON.read_text())["models"]["realistic"]
+    assert format_load_check(bench) in DOC.read_text()
+    pairs = cost_ratio_by_load(bench)
+    assert len(pairs) == bench["n_questions"] and [p[0] for p in pairs] == sorted(p[0] for p in pairs)
+    quiet, busy = [r for load, r in pairs if load < 4], [r for load, r in pairs if load >= 4]
+    assert quiet and busy and max(busy) <= max(quiet)
