@@ -306,3 +306,19 @@ def test_interactions_example_prints_what_its_comments_say(capsys):
     ns = _run(_block("python", INTERACTIONS_API))
     assert capsys.readouterr().out.strip() == "((0, 1), (0, 2), (1, 2)) [ 1. -1.  0.]"
     assert ns["approx"].estimator == "KernelSHAPIQ" and ns["approx"].budget == 6
+
+
+def test_readme_labels_the_random_weight_headline_and_its_load_range():
+    """The random-weight figure says so, and its load range and per-evaluation ratios are the committed run's."""
+    import json
+
+    from vqa_shap.bench.pipeline_report import cost_ratio_by_load
+
+    perf = README.read_text().split("## Performance", 1)[1].split("\n## ", 1)[0]
+    bench = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_paper_budget.json").read_text())["models"]["realistic"]
+    assert bench["trained"] is False and "with **random weights**" in perf
+    pairs = cost_ratio_by_load(bench)
+    ratios, loads = [r for _, r in pairs], [load for load, _ in pairs]
+    assert f"{min(ratios):.1f}–{max(ratios):.1f}×" in perf and f"{min(loads):.1f}–{max(loads):.1f}" in perf
+    demo_long = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_demo_long.json").read_text())["models"]
+    assert demo_long["demo-long"]["trained"] is True and "1.09× fewer evaluations" in perf
