@@ -11,13 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqa_shap.demo.model import DEMO_REALISTIC_MODEL, TRAINING_FILE, demo_model_dir, evaluate
+from vqa_shap.demo.model import demo_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT.parent / "shared" / "fixtures" / "pollard2025"
-MODALITIES_JSON = ROOT / "benchmarks" / "modalities_demo_realistic.json"
-#: Accuracy the committed model must reach on fresh questions (five options: chance is 1/5).
-MIN_ACCURACY = 0.9
 
 
 def test_long_wording_questions(tmp_path):
@@ -139,66 +136,28 @@ def test_pipeline_benchmarks_say_whether_each_model_is_trained():
                 assert bench["trained"] is (name != "realistic"), (path, name)
 
 
-def test_committed_model_has_realistic_proportions_and_its_record(tmp_path):
-    """The committed model: a few MB, trained on the realistic layout, its recorded held-out accuracy and
-    masking checks; then fresh questions through the real inference path (videos -> builder -> loader)."""
-    import torch
-
-    from vqa_shap.loaders import resolve_model
-    from vqa_shap.protocol import get_protocol
-
-    folder = demo_model_dir(DEMO_REALISTIC_MODEL)
-    assert sum(p.stat().st_size for p in folder.iterdir()) <= 5_000_000
-    info = json.loads((folder / TRAINING_FILE).read_text())
-    assert info["init_from"] == "demo_model" and info["runs"][-1]["train_config"]["layout"] == "realistic"
-    evaluation = info["evaluation"]
-    assert evaluation["n_questions"] >= 100 and evaluation["accuracy"] >= MIN_ACCURACY
-    changes = evaluation["masked_changes"]
-    assert changes["evidence_frames"] >= 0.8 and changes["question_words"] >= 0.5
-    assert changes["other_frames"] <= 0.2  # masking as many other frames rarely matters
-    torch.set_num_threads(1)
-    cls, checkpoint = resolve_model(DEMO_REALISTIC_MODEL)
-    loader = cls.load(checkpoint, device="cpu", dtype="float32")
-    fresh = evaluate(n_questions=15, seed=50_000_021, workdir=tmp_path / "fresh", loader=loader, layout="realistic")
-    assert fresh.n_questions == 15 and fresh.accuracy >= 0.8, fresh
-    # realistic proportions: 32 frames x 36 video tokens, a prompt of > 1200 tokens, F >= 120 players
-    from vqa_shap.bench.pipeline import realistic_synthetic_cases
-
-    case = realistic_synthetic_cases(1, seed=50_000_023, workdir=tmp_path / "bench")[0]
-    prepared = loader.prepare(case.question, case.frames, case.plan, get_protocol("pollard2025"))
-    ones = np.ones(prepared.n_features, dtype=bool)
-    assert prepared.n_video == 32 and prepared.kept_embeds.shape[0] == 32 * 36 + 1
-    assert len(loader.token_ids(prepared, ones)) >= 1200 and prepared.n_features >= 120
-    assert len(case.question.options) == 5
-
-
-def test_doc_figures_match_the_training_record():
-    info = json.loads((demo_model_dir(DEMO_REALISTIC_MODEL) / TRAINING_FILE).read_text())
-    text = (ROOT / "docs" / "demo.md").read_text()
-    from vqa_shap.demo.training import record_table
-
-    assert record_table(info) in text
-
-
-def test_modalities_table_is_the_committed_json():
-    from vqa_shap.bench.modalities import TABLE_END, TABLE_START, modalities_table
-
-    record = json.loads(MODALITIES_JSON.read_text())
-    text = (ROOT / "docs" / "demo.md").read_text()
-    assert text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0] == "\n" + modalities_table(record)
-    assert record["model"]["model"] == DEMO_REALISTIC_MODEL and record["model"]["rows"][0]["n_errors"] == 0
-
-
 @pytest.mark.skipif(not PAPER.is_dir(), reason=f"the paper's fixtures are not at {PAPER}")
-def test_paper_rows_are_the_papers_published_per_question_means():
-    """The paper rows (imported tables through vqa-shap metrics) equal the mean of the paper's own
+def test_modalities_bench_measures_a_model_and_the_papers_rows(tmp_path):
+    """scripts/bench_modalities.py's two halves: a model explained on realistic-layout questions through
+    the public commands, and the paper's tables imported, whose rows equal the mean of the paper's own
     published per-question metrics."""
-    record = json.loads(MODALITIES_JSON.read_text())
-    assert {(r["model"], r["benchmark"]) for r in record["paper_rows"]} == {
-        (m, b) for m in ("frozenbilm", "internvideo") for b in ("egoschema", "hd-epic", "mvbench", "lvbench")}
-    for row in record["paper_rows"]:
-        with open(PAPER / "shapley" / row["model"] / f"{row['benchmark']}_question_metrics.csv") as f:
-            truth = [r for r in csv.reader(f) if len(r) > 1 and r[1] == "Ground Truth"]
-        assert len(truth) == row["n_questions"] == 12
+    from vqa_shap.bench.modalities import TABLE_END, TABLE_START, measure_model, measure_paper, update_doc
+
+    model = measure_model("tiny-random/llava_onevision", tmp_path / "model", n_questions=1, budget=300)
+    (row,) = model["rows"]
+    assert row["n_questions"] == 1 and row["n_errors"] == 0
+    assert row["mc_v"] + row["mc_q"] + row["mc_a"] == pytest.approx(1.0, abs=1e-6)
+    paper_rows = measure_paper(PAPER, tmp_path / "paper", benchmarks=("egoschema", "mvbench"))
+    assert {(r["model"], r["benchmark"]) for r in paper_rows} == {
+        (m, b) for m in ("frozenbilm", "internvideo") for b in ("egoschema", "mvbench")}
+    for r in paper_rows:
+        with open(PAPER / "shapley" / r["model"] / f"{r['benchmark']}_question_metrics.csv") as f:
+            truth = [line for line in csv.reader(f) if len(line) > 1 and line[1] == "Ground Truth"]
+        assert len(truth) == r["n_questions"] == 12
         for k, column in (("mc_v", 2), ("mc_q", 3), ("mc_a", 4), ("pf_v", 5), ("pf_q", 6), ("pf_a", 7)):
-            assert row[k] == pytest.approx(np.mean([float(r[column]) for r in truth]), abs=1e-6), (row["config"], k)
+            assert r[k] == pytest.approx(np.mean([float(line[column]) for line in truth]), abs=1e-6), (r["config"], k)
+    page = tmp_path / "page.md"
+    page.write_text(f"before\n{TABLE_START}\nold\n{TABLE_END}\nafter\n")
+    update_doc({"model": model, "paper_rows": paper_rows}, page)
+    text = page.read_text()
+    assert "old" not in text and text.count("(paper) |") == 4 and "| **tiny-random/llava_onevision** |" in text

@@ -82,7 +82,7 @@ def modalities_table(record: dict[str, Any]) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in record["model"]["rows"]:
         cells = [f"{r[k]:.2f} ({r['ci'][k][0]:.2f}–{r['ci'][k][1]:.2f})" for k in COLUMNS]
-        lines.append(f"| **{record['model']['model']}** (trained proxy) | synthetic, EgoSchema length | "
+        lines.append(f"| **{record['model']['model']}** | synthetic, EgoSchema length | "
                      f"{r['n_questions']} | " + " | ".join(cells) + " |")
     for r in record["paper_rows"]:
         lines.append(f"| {r['model']} (paper) | {r['benchmark']} | {r['n_questions']} | "
