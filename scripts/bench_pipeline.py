@@ -67,8 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_model(name: str, args, tmp: str, save=None) -> dict:
-    from vqa_shap.bench.pipeline import (long_video_cases, realistic_cases, realistic_synthetic_cases, run_pipeline_bench,
-                                         synthetic_cases)
+    from vqa_shap.bench.pipeline import long_video_cases, realistic_cases, run_pipeline_bench, synthetic_cases
     from vqa_shap.loaders import get_loader, resolve_model
     from vqa_shap.loaders.tiny import tiny_model_dir
 
@@ -82,7 +81,7 @@ def _run_model(name: str, args, tmp: str, save=None) -> dict:
         label, tokens, ref = "Long-video demo model (short_evidence questions, 64 frames)", args.max_new_tokens or 16, 64
     elif name == "demo-realistic":
         loader_cls, checkpoint = resolve_model("demo-realistic")
-        cases = realistic_synthetic_cases(args.questions, seed=60_000_000, workdir=tmp, start=args.first_question)
+        cases = synthetic_cases(args.questions, seed=60_000_000, workdir=tmp, start=args.first_question, realistic=True)
         label = "Realistic-proportion demo model (trained; synthetic questions in EgoSchema length, 32 frames)"
         tokens, ref = args.max_new_tokens or 16, 16
     else:

@@ -31,7 +31,6 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["BenchCase", "Run", "PipelineBench", "relative_error", "run_pipeline_bench", "synthetic_cases",
-           "realistic_synthetic_cases",
            "realistic_cases", "realistic_question", "long_video_cases", "merge_benches", "summarise_bench", "PAPER",
            "OURS", "PAPER_MODES"]
 
@@ -81,11 +80,8 @@ class Run:
 
 @dataclass(frozen=True)
 class PipelineBench:
-    """A pipeline benchmark on one model: settings, per-question facts, every run and the summary.
-
-    ``trained``: whether the model's weights are trained (a random-weight model's game is close to
-    additive, which flatters permutation-type estimators).
-    """
+    """A pipeline benchmark on one model: settings, per-question facts, every run and the summary;
+    ``trained``: whether its weights are (a random-weight model's game is close to additive)."""
 
     model: str
     trained: bool
@@ -364,32 +360,22 @@ def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
 # question sets
 
 
-def synthetic_cases(n_questions: int, *, seed: int, workdir, n_frames: int | None = None,
-                    loader_family: str = "llava_onevision", protocol=None) -> list[BenchCase]:
-    """Synthetic questions written as videos, built, planned and decoded as ``explain`` does."""
+def synthetic_cases(n_questions: int, *, seed: int, workdir, n_frames: int | None = None, start: int = 0,
+                    realistic: bool = False, loader_family: str = "llava_onevision", protocol=None) -> list[BenchCase]:
+    """Synthetic questions ``start .. start + n_questions - 1`` written as videos, built, planned and
+    decoded as ``explain`` does; ``realistic``: the realistic layout ``demo-realistic`` is trained on
+    (long wording, 32 tiled frames, :mod:`vqa_shap.demo.architecture`)."""
     from vqa_shap.builders import get_builder
-    from vqa_shap.builders.synthetic import N_FRAMES, generate_source
-    from vqa_shap.protocol import get_protocol
-
-    root = generate_source(workdir, n_questions, seed=seed)
-    return _planned_cases(get_builder("synthetic").build(root).configs["synthetic"], root, n_frames or N_FRAMES,
-                          loader_family, protocol or get_protocol("pollard2025"))
-
-
-def realistic_synthetic_cases(n_questions: int, *, seed: int, workdir, start: int = 0,
-                              loader_family: str = "llava_onevision", protocol=None) -> list[BenchCase]:
-    """Questions ``start .. start + n_questions - 1`` of the realistic layout (synthetic questions in the
-    long wording, 32 frames of 96 px: what ``demo-realistic`` is trained on) written as videos, built,
-    planned and decoded as ``explain --frames 32`` does."""
-    from vqa_shap.builders import get_builder
-    from vqa_shap.builders.synthetic import generate_source
+    from vqa_shap.builders.synthetic import FRAME_SIZE, N_FRAMES, generate_source
     from vqa_shap.demo.architecture import REALISTIC_FRAME_SIZE, REALISTIC_FRAMES, REALISTIC_TILES
     from vqa_shap.protocol import get_protocol
 
-    root = generate_source(workdir, start + n_questions, seed=seed, n_frames=REALISTIC_FRAMES,
-                           size=REALISTIC_FRAME_SIZE, wording="long", tiles=REALISTIC_TILES)
+    layout = (dict(n_frames=REALISTIC_FRAMES, size=REALISTIC_FRAME_SIZE, wording="long", tiles=REALISTIC_TILES)
+              if realistic else dict(n_frames=N_FRAMES, size=FRAME_SIZE))
+    root = generate_source(workdir, start + n_questions, seed=seed, **layout)
     questions = list(get_builder("synthetic").build(root).configs["synthetic"])[start:]
-    return _planned_cases(questions, root, REALISTIC_FRAMES, loader_family, protocol or get_protocol("pollard2025"))
+    return _planned_cases(questions, root, n_frames or layout["n_frames"], loader_family,
+                          protocol or get_protocol("pollard2025"))
 
 
 def _planned_cases(questions, root, n_frames: int, loader_family: str, protocol) -> list[BenchCase]:
