@@ -341,3 +341,17 @@ def record_table(info: dict[str, Any]) -> str:
                      f"**{changes['evidence_frames']:.2f}**, as many other frames {changes['other_frames']:.2f}, "
                      f"every question word **{changes['question_words']:.2f}** |")
     return "\n".join(lines) + "\n"
+
+
+def history_table(runs: list[dict[str, Any]]) -> str:
+    """Markdown: per training run, its held-out checks (step: accuracy) and where it ended; ``runs`` as
+    in a training record or ``benchmarks/demo_realistic_training.json`` (``name``, ``history``)."""
+    lines = ["| run | held-out accuracy at step (48 questions, 32 frames) | last check |", "|---|---|---|"]
+    for run in runs:
+        history = run["history"]
+        checks = ", ".join(f"{h['step']}: {h['held_out_accuracy']:.2f}" for h in history)
+        last = history[-1]
+        tasks = ", ".join(f"{t} {a:.2f}" for t, a in sorted(last["per_task"].items()))
+        lines.append(f"| {run['name']} | {checks} | **{last['held_out_accuracy']:.2f}** after {last['seconds'] / 60:.0f} "
+                     f"min ({tasks}) |")
+    return "\n".join(lines) + "\n"
