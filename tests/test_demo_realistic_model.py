@@ -175,3 +175,14 @@ def test_training_attempts_in_the_doc_are_the_committed_record():
     assert replace_between(text, start, end, history_table(record["runs"])) == text
     best = max(h["held_out_accuracy"] for run in record["runs"] for h in run["history"])
     assert best < 0.9 and "(`--model demo-realistic`): not trained to its target yet" in text
+
+
+def test_evaluation_records_what_masking_changes(tmp_path):
+    """On the demo model: masking the evidence frames or the question words changes most correct answers,
+    masking as many other frames hardly any (the checks the realistic model's record will carry)."""
+    from vqa_shap.demo.evaluation import evaluate
+
+    evaluation = evaluate(None, 9, workdir=tmp_path, threads=1)
+    changes = evaluation.masked_changes
+    assert evaluation.accuracy >= 0.8 and set(changes) == {"evidence_frames", "other_frames", "question_words"}
+    assert changes["evidence_frames"] >= 0.6 and changes["question_words"] >= 0.8 and changes["other_frames"] <= 0.2

@@ -56,7 +56,7 @@ class TrainConfig:
         layout: ``"frames"`` (one frame per content, the benchmark's videos), ``"short_evidence"``
             (long videos of :mod:`vqa_shap.builders.synthetic_long`: 12 shots in ``n_frames`` frames, the
             evidence one shot of 1-2 frames; training and held-out questions alike) or ``"realistic"``
-            (the benchmark's videos in 96-pixel frames, the questions in the long wording).
+            (32-frame videos of the benchmark's drawing tiled 3 x 3, the questions in the long wording).
         eval_batch: held-out questions per forward pass (bounds memory on long prompts).
         templates: question templates of the training questions, cycled (repeat a template to draw
             it more often).
@@ -319,28 +319,6 @@ def record_evaluation(folder: str | os.PathLike, evaluation: "Evaluation") -> No
     info = json.loads(path.read_text()) if path.is_file() else {}
     info["evaluation"] = asdict(evaluation)
     path.write_text(json.dumps(info, indent=1))
-
-
-def record_table(info: dict[str, Any]) -> str:
-    """The Markdown table of a model folder's training record (its last run and its evaluation), as
-    docs/demo.md shows it for the realistic-proportion model."""
-    run, evaluation = info["runs"][-1], info["evaluation"]
-    config = run["train_config"]
-    frames = "/".join(str(n) for n in config.get("frame_counts") or [config["n_frames"]])
-    start = f"from `loaders/{info['init_from']}/`; " if "init_from" in info else ""
-    per_task = ", ".join(f"{task} {acc:.2f}" for task, acc in sorted(evaluation["per_task"].items()))
-    lines = ["| | |", "|---|---|",
-             f"| training | {run['steps']} steps of {config['batch_size']} questions ({frames}-frame videos), "
-             f"**{run['train_seconds'] / 60:.1f} min wall time on {config['threads']} thread** ({start}stopped: "
-             f"{run['stopped']}) |",
-             f"| held-out accuracy ({evaluation['n_questions']} fresh {config['n_frames']}-frame questions through "
-             f"videos → builder → loader) | **{evaluation['accuracy']:.2f}** ({per_task}) |"]
-    changes = evaluation.get("masked_changes")
-    if changes:
-        lines.append(f"| answers changed by masking (of those answered right) | the evidence frames "
-                     f"**{changes['evidence_frames']:.2f}**, as many other frames {changes['other_frames']:.2f}, "
-                     f"every question word **{changes['question_words']:.2f}** |")
-    return "\n".join(lines) + "\n"
 
 
 def history_table(runs: list[dict[str, Any]]) -> str:
