@@ -9,6 +9,7 @@ gives the same questions in memory (the demo model's training). Tasks and layout
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -36,6 +37,13 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 SHAPES = ("square", "circle", "triangle", "diamond")
 #: Options per question.
 N_OPTIONS = 4
+#: Question wordings: ``short`` (the benchmark's: "What colour was the square?", 4 one-word options) or
+#: ``long`` (EgoSchema length: the same question inside a ~35-word question, five ~20-word options
+#: whose first word is the answer word; a fifth shape, ``cross``, so shape questions have five options).
+WORDINGS = ("short", "long")
+#: Options per question and shapes drawn, per wording.
+WORDING_OPTIONS = {"short": N_OPTIONS, "long": 5}
+WORDING_SHAPES = {"short": SHAPES, "long": (*SHAPES, "cross")}
 #: Frames per video, frame size (height = width, pixels) and frame rate of the default benchmark.
 N_FRAMES = 8
 FRAME_SIZE = 64
@@ -44,6 +52,21 @@ FPS = 1.0
 DISTRACTOR_P = 0.7
 #: Every word the questions and options use (the demo model's tokenizer must know them).
 VOCABULARY = ("what", "colour", "was", "the", "which", "shape", "shown", *COLOURS, *SHAPES)
+#: What c is doing in a long-wording question and its options (words that do not decide the answer).
+LONG_ACTIVITIES = ("cooking a vegetable soup", "repairing a bicycle wheel", "cleaning the kitchen counter",
+                   "painting a wooden chair", "planting seeds in the garden", "sorting the laundry",
+                   "assembling a bookshelf", "washing the dishes", "packing a suitcase", "baking a loaf of bread",
+                   "fixing a leaking tap", "arranging flowers in a vase")
+LONG_TOOLS = ("knife", "wrench", "sponge", "brush", "trowel", "basket", "screwdriver", "towel", "bag",
+              "rolling pin", "spanner", "pair of scissors")
+#: The long wording's question: the short question ({ask}) inside EgoSchema-length text.
+LONG_QUESTION = ("While c is {activity} in this video, several objects appear one after another. Taking the "
+                 "whole video into account, {ask} and which option describes it best?")
+#: A long option: the answer word first, then words that differ between options but decide nothing.
+LONG_OPTION = "{word} is the answer, since c was {activity} and then put the {tool} back"
+#: The words the long wording adds (its model's tokenizer knows them as well as :data:`VOCABULARY`).
+LONG_VOCABULARY = tuple(dict.fromkeys(re.findall(r"[a-z]+", re.sub(r"\{\w+\}", " ", " ".join(
+    (LONG_QUESTION, LONG_OPTION, *LONG_ACTIVITIES, *LONG_TOOLS, "cross"))).lower())))
 QUESTIONS_FILE = "questions.json"
 VIDEOS_DIR = "videos"
 
@@ -101,8 +124,10 @@ def draw(shapes: Sequence[Shape | None], size: int = FRAME_SIZE) -> np.ndarray:
             inside = np.abs(dx) + np.abs(dy) <= 1.3 * r
         elif s.shape == "triangle":  # apex up, base at y + r
             inside = (dy <= r) & (dy >= -r) & (np.abs(dx) <= (dy + r) / 2)
+        elif s.shape == "cross":  # a plus sign, arms a third of the size wide
+            inside = (np.abs(dx) <= r) & (np.abs(dy) <= r) & ((np.abs(dx) <= r / 3) | (np.abs(dy) <= r / 3))
         else:
-            raise ValueError(f"unknown shape {s.shape!r}; valid: {', '.join(SHAPES)}")
+            raise ValueError(f"unknown shape {s.shape!r}; valid: {', '.join(WORDING_SHAPES['long'])}")
         frames[t][inside] = COLOURS[s.colour]
     return frames
 
@@ -120,18 +145,19 @@ def _place(rng: np.random.Generator, shape: str, colour: str, size: int) -> Shap
 # generation
 
 
-def _options(rng: np.random.Generator, answer_word: str, pool: Sequence[str]) -> tuple[list[str], int]:
+def _options(rng: np.random.Generator, answer_word: str, pool: Sequence[str],
+             n_options: int = N_OPTIONS) -> tuple[list[str], int]:
     others = [w for w in pool if w != answer_word]
-    chosen = list(rng.choice(others, N_OPTIONS - 1, replace=False))
-    answer = int(rng.integers(N_OPTIONS))
+    chosen = list(rng.choice(others, n_options - 1, replace=False))
+    answer = int(rng.integers(n_options))
     chosen.insert(answer, answer_word)
     return [str(c) for c in chosen], answer
 
 
 def _sample_record(rng: np.random.Generator, qid: str, template: str, n_frames: int,
                    size: int, distractor_p: float = DISTRACTOR_P,
-                   n_evidence: int | None = None) -> tuple[dict, list[Shape | None]]:
-    colours, shapes = list(COLOURS), list(SHAPES)
+                   n_evidence: int | None = None, wording: str = "short") -> tuple[dict, list[Shape | None]]:
+    colours, shapes, n_options = list(COLOURS), list(WORDING_SHAPES[wording]), WORDING_OPTIONS[wording]
     target_shape = str(rng.choice(shapes))
     target_colour = str(rng.choice(colours))
     n_evidence = int(rng.integers(1, 3)) if n_evidence is None else int(n_evidence)
@@ -151,19 +177,32 @@ def _sample_record(rng: np.random.Generator, qid: str, template: str, n_frames: 
             frames.append(None)
     if template == "colour_of_shape":
         question = f"What colour was the {target_shape}?"
-        options, answer = _options(rng, target_colour, colours)
+        options, answer = _options(rng, target_colour, colours, n_options)
     elif template == "shape_of_colour":
         question = f"Which shape was {target_colour}?"
-        options, answer = _options(rng, target_shape, shapes)
+        options, answer = _options(rng, target_shape, shapes, n_options)
     else:
         question = "Which shape was shown?"
-        options, answer = _options(rng, target_shape, shapes)
+        options, answer = _options(rng, target_shape, shapes, n_options)
+    if wording == "long":
+        question, options = _long_wording(rng, question, options)
     record = {
         "qid": qid, "task": template, "question": question, "options": options, "answer": answer,
         "video": f"{VIDEOS_DIR}/{qid}.mp4", "fps": FPS, "evidence_frames": evidence,
         "frames": [None if s is None else s.to_json() for s in frames],
     }
     return record, frames
+
+
+def _long_wording(rng: np.random.Generator, question: str, options: list[str]) -> tuple[str, list[str]]:
+    """The short question and one-word options in EgoSchema-length text (:data:`LONG_QUESTION`,
+    :data:`LONG_OPTION`); the activity and tools are drawn at random and decide nothing."""
+    activities = rng.permutation(len(LONG_ACTIVITIES))[:len(options) + 1]
+    tools = rng.permutation(len(LONG_TOOLS))[:len(options)]
+    ask = question[0].lower() + question[1:-1]
+    text = LONG_QUESTION.format(activity=LONG_ACTIVITIES[activities[0]], ask=ask)
+    return text, [LONG_OPTION.format(word=word, activity=LONG_ACTIVITIES[a], tool=LONG_TOOLS[t])
+                  for word, a, t in zip(options, activities[1:], tools)]
 
 
 def check_templates(templates: Sequence[str]) -> None:
@@ -174,10 +213,17 @@ def check_templates(templates: Sequence[str]) -> None:
         raise ValueError(f"{problem}; valid: {', '.join(TEMPLATES)}")
 
 
+def tile(frames: np.ndarray, tiles: int) -> np.ndarray:
+    """Every frame repeated ``tiles`` x ``tiles`` times (a wallpaper of the drawn frame)."""
+    return np.tile(frames, (1, tiles, tiles, 1)) if tiles > 1 else frames
+
+
 def _records(n_questions: int, seed: int, n_frames: int, size: int, templates: Sequence[str],
-             distractor_p: float = DISTRACTOR_P,
-             n_evidence: int | None = None) -> Iterator[tuple[dict, list[Shape | None]]]:
+             distractor_p: float = DISTRACTOR_P, n_evidence: int | None = None,
+             wording: str = "short") -> Iterator[tuple[dict, list[Shape | None]]]:
     check_templates(templates)
+    if wording not in WORDINGS:
+        raise ValueError(f"unknown wording {wording!r}; valid: {', '.join(WORDINGS)}")
     if n_questions < 1 or n_frames < 2 or size < 16 or size % 2:
         raise ValueError("need n_questions >= 1, n_frames >= 2 and an even frame size >= 16")
     if n_evidence is not None and not 1 <= n_evidence <= n_frames:
@@ -185,29 +231,33 @@ def _records(n_questions: int, seed: int, n_frames: int, size: int, templates: S
     rng = np.random.default_rng(seed)
     for i in range(n_questions):
         template = templates[i % len(templates)]
-        yield _sample_record(rng, f"synthetic-{seed}-{i:05d}", template, n_frames, size, distractor_p, n_evidence)
+        yield _sample_record(rng, f"synthetic-{seed}-{i:05d}", template, n_frames, size, distractor_p, n_evidence,
+                             wording)
 
 
 def sample_items(n_questions: int, *, seed: int = 0, n_frames: int = N_FRAMES, size: int = FRAME_SIZE,
                  templates: Sequence[str] = TEMPLATES, distractor_p: float = DISTRACTOR_P,
-                 n_evidence: int | None = None) -> Iterator[SyntheticItem]:
+                 n_evidence: int | None = None, wording: str = "short", tiles: int = 1) -> Iterator[SyntheticItem]:
     """Generate questions with their frames in memory (no files), cycling over ``templates``.
 
     The questions are exactly those :func:`generate_source` writes for the same arguments.
     ``distractor_p`` (probability that a non-evidence frame shows a distractor shape) lets training
     start with easy videos (a curriculum); the benchmark uses :data:`DISTRACTOR_P`. ``n_evidence``
-    fixes the number of evidence frames (default: 1 or 2 at random, as the benchmark).
+    fixes the number of evidence frames (default: 1 or 2 at random, as the benchmark). ``wording`` is
+    one of :data:`WORDINGS`; ``tiles`` > 1 shows each drawn frame ``tiles`` x ``tiles`` times
+    (:func:`tile`; frames of ``tiles * size`` pixels).
     """
     if not 0.0 <= distractor_p <= 1.0:
         raise ValueError(f"distractor_p must be in [0, 1], got {distractor_p}")
-    for record, shapes in _records(n_questions, seed, n_frames, size, templates, distractor_p, n_evidence):
+    for record, shapes in _records(n_questions, seed, n_frames, size, templates, distractor_p, n_evidence, wording):
         question = to_question(SourceRecord("<memory>", record["qid"], record, FORMAT))
-        yield SyntheticItem(question, draw(shapes, size), tuple(record["evidence_frames"]))
+        yield SyntheticItem(question, tile(draw(shapes, size), tiles), tuple(record["evidence_frames"]))
 
 
 def generate_source(folder: str | os.PathLike, n_questions: int = 60, *, seed: int = 0,
                     n_frames: int = N_FRAMES, size: int = FRAME_SIZE,
-                    templates: Sequence[str] = TEMPLATES, progress: bool = False) -> Path:
+                    templates: Sequence[str] = TEMPLATES, wording: str = "short", tiles: int = 1,
+                    progress: bool = False) -> Path:
     """Write a synthetic benchmark source folder: ``questions.json`` and one video per question.
 
     Args:
@@ -217,6 +267,8 @@ def generate_source(folder: str | os.PathLike, n_questions: int = 60, *, seed: i
         n_frames: frames per video (at :data:`FPS`).
         size: frame height and width in pixels (even).
         templates: which of :data:`TEMPLATES` to use.
+        wording: one of :data:`WORDINGS`.
+        tiles: show each drawn frame ``tiles`` x ``tiles`` times (:func:`tile`).
         progress: show a progress bar.
 
     Returns:
@@ -229,9 +281,10 @@ def generate_source(folder: str | os.PathLike, n_questions: int = 60, *, seed: i
     folder = Path(folder)
     (folder / VIDEOS_DIR).mkdir(parents=True, exist_ok=True)
     records = []
-    for record, shapes in tqdm(_records(n_questions, seed, n_frames, size, templates), total=n_questions,
+    for record, shapes in tqdm(_records(n_questions, seed, n_frames, size, templates, wording=wording),
+                               total=n_questions,
                                desc="synthetic videos", unit=" videos", disable=not progress):
-        write_video(folder / record["video"], draw(shapes, size), FPS)
+        write_video(folder / record["video"], tile(draw(shapes, size), tiles), FPS)
         records.append(record)
     atomic_write_json(folder / QUESTIONS_FILE, records, indent=1)
     return folder

@@ -21,15 +21,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-MODELS = ("demo", "demo-long", "realistic")
+MODELS = ("demo", "demo-long", "demo-realistic", "realistic")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["demo"], choices=MODELS,
                         help="demo: the demo model on synthetic questions; demo-long: the long-video demo model on "
-                             "64-frame short_evidence questions; realistic: a realistic-proportion "
-                             "LLaVA-OneVision with random weights (32 frames x 36 tokens) on 32-frame questions")
+                             "64-frame short_evidence questions; demo-realistic: the trained realistic-proportion "
+                             "demo model (32 frames x 36 tokens, EgoSchema-length prompt) on its synthetic "
+                             "questions; realistic: a realistic-proportion LLaVA-OneVision with random weights "
+                             "(32 frames x 36 tokens) on 32-frame questions")
     parser.add_argument("--questions", type=int, default=8, help="questions per model (distinct texts and videos)")
     parser.add_argument("--seeds", type=int, default=5, help="estimator seeds 0..N-1")
     parser.add_argument("--paper-levels", nargs="+", type=float, default=[1, 2],
@@ -38,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="vqa-shap's budgets in the same unit")
     parser.add_argument("--estimator", default=None, help="vqa-shap's estimator (default: the package default)")
     parser.add_argument("--reference-permutations", type=int, default=None,
-                        help="the reference's budget in permutations (default: 16 realistic, 64 demo)")
+                        help="the reference's budget in permutations (default: 16 realistic and demo-realistic, "
+                             "64 demo)")
     parser.add_argument("--reference-estimator", default="cyclic")
     parser.add_argument("--paper-mode", choices=("sampled", "full"), default="sampled",
                         help="sampled: the paper's time from timed samples of its coalitions; full: end to end")
@@ -56,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --doc: rewrite the table between the pipeline-table:NAME markers instead "
                              "(a second benchmark in the same page, e.g. paper-budget)")
     parser.add_argument("--first-question", type=int, default=0,
-                        help="realistic model: index of the first question (split a run over processes)")
+                        help="demo-long, demo-realistic and realistic: index of the first question (split a run "
+                             "over processes)")
     parser.add_argument("--from-json", metavar="IN", nargs="+",
                         help="no runs: read these JSONs (several: runs of disjoint questions, merged per model)")
     return parser
@@ -75,6 +79,11 @@ def _run_model(name: str, args, tmp: str, save=None) -> dict:
         loader_cls, checkpoint = resolve_model("demo-long")
         cases = long_video_cases(args.questions, seed=60_000_000, workdir=tmp, start=args.first_question)
         label, tokens, ref = "Long-video demo model (short_evidence questions, 64 frames)", args.max_new_tokens or 16, 64
+    elif name == "demo-realistic":
+        loader_cls, checkpoint = resolve_model("demo-realistic")
+        cases = synthetic_cases(args.questions, seed=60_000_000, workdir=tmp, start=args.first_question, realistic=True)
+        label = "Realistic-proportion demo model (trained; synthetic questions in EgoSchema length, 32 frames)"
+        tokens, ref = args.max_new_tokens or 16, 16
     else:
         loader_cls = get_loader("llava_onevision")
         checkpoint = str(tiny_model_dir("llava_onevision", realistic=True))
@@ -83,7 +92,7 @@ def _run_model(name: str, args, tmp: str, save=None) -> dict:
     loader = loader_cls.load(checkpoint, device="cpu", dtype="float32")
     print(f"\n== {label}", flush=True)
     bench = run_pipeline_bench(
-        loader, cases, model=label, seeds=range(args.seeds), paper_levels=args.paper_levels,
+        loader, cases, model=label, trained=name != "realistic", seeds=range(args.seeds), paper_levels=args.paper_levels,
         ours_levels=args.ours_levels, estimator=args.estimator,
         reference_permutations=args.reference_permutations or ref, reference_estimator=args.reference_estimator,
         paper_mode=args.paper_mode, preprocess=args.preprocess, timing_masks=args.timing_masks,

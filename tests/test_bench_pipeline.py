@@ -298,7 +298,7 @@ def test_script_regenerates_the_doc_from_json(tmp_path):
 def test_pipeline_bench_runs_side_by_side(demo):
     loader, cases = demo
     saved = []
-    bench = run_pipeline_bench(loader, cases, model="demo", seeds=(0, 1), paper_levels=(1, 2), ours_levels=(1,),
+    bench = run_pipeline_bench(loader, cases, model="demo", trained=True, seeds=(0, 1), paper_levels=(1, 2), ours_levels=(1,),
                                reference_permutations=4, timing_masks=3, n_boot=50, progress=False,
                                checkpoint=saved.append)
     # a checkpoint after every question but the last: the first question's runs, summarised on their own
@@ -330,9 +330,9 @@ def test_pipeline_bench_runs_side_by_side(demo):
 @pytest.mark.slow
 def test_pipeline_bench_full_mode_runs_the_paper_end_to_end(demo):
     loader, cases = demo
-    sampled = run_pipeline_bench(loader, cases[:1], model="demo", seeds=(0,), paper_levels=(1,), ours_levels=(1,),
+    sampled = run_pipeline_bench(loader, cases[:1], model="demo", trained=True, seeds=(0,), paper_levels=(1,), ours_levels=(1,),
                                  reference_permutations=2, timing_masks=2, n_boot=10, progress=False)
-    full = run_pipeline_bench(loader, cases[:1], model="demo", seeds=(0,), paper_levels=(1,), ours_levels=(1,),
+    full = run_pipeline_bench(loader, cases[:1], model="demo", trained=True, seeds=(0,), paper_levels=(1,), ours_levels=(1,),
                               reference_permutations=2, timing_masks=2, n_boot=10, progress=False,
                               paper_mode="full", preprocess="per_mask")
     assert full.settings["paper_mode"] == "full" and full.questions[0]["readout_checked"] == 2
@@ -353,3 +353,16 @@ def test_demo_long_prose_states_the_committed_figures():
     table = format_table(shared["models"]["demo-long"])
     assert "shared_video:per_video=8" in table and "0.80×" in table and "extrapolated" in table
     assert "(0.80×, extrapolated)" in text
+
+
+def test_load_check_of_the_paper_budget_run_is_in_the_doc():
+    """The per-question cost ratio beside the load, written under the paper-budget table, is the committed
+    JSON's, and load does not inflate it (no question at load >= 4 beats every question below 4)."""
+    from vqa_shap.measure.pipeline_report import cost_ratio_by_load, format_load_check
+
+    bench = json.loads(PAPER_BUDGET_JSON.read_text())["models"]["realistic"]
+    assert format_load_check(bench) in DOC.read_text()
+    pairs = cost_ratio_by_load(bench)
+    assert len(pairs) == bench["n_questions"] and [p[0] for p in pairs] == sorted(p[0] for p in pairs)
+    quiet, busy = [r for load, r in pairs if load < 4], [r for load, r in pairs if load >= 4]
+    assert quiet and busy and max(busy) <= max(quiet)

@@ -75,7 +75,7 @@ def test_demo_model_names():
     from vqa_shap.errors import VqaShapError
     from vqa_shap.loaders import resolve_model
 
-    with pytest.raises(VqaShapError, match="unknown demo model 'demo-short'; valid: demo, demo-long"):
+    with pytest.raises(VqaShapError, match="unknown demo model 'demo-short'; valid: demo, demo-long, demo-realistic"):
         demo_model_dir("demo-short")
     cls, checkpoint = resolve_model(DEMO_LONG_MODEL)
     assert cls.__name__ == "LlavaOnevisionLoader" and checkpoint == str(demo_model_dir(DEMO_LONG_MODEL))

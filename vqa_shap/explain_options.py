@@ -236,8 +236,8 @@ EXPLAIN_OPTIONS: tuple[Option, ...] = (
     Option("questions", Path, None, "Hub-style questions folder", cli_type="folder", positional=True),
     Option("config", str, None, "questions config to explain, e.g. hd-epic", validate=valid_config_name,
            cli_type="config_name", required=True),
-    Option("model", str, None, "checkpoint id, local save_pretrained folder, demo, demo-long or tiny-random/<family>",
-           required=True),
+    Option("model", str, None, "checkpoint id, local save_pretrained folder, demo, demo-long, demo-realistic or "
+                               "tiny-random/<family>", required=True),
     Option("video_root", Path, None, "folder the questions' video paths are relative to", cli_type="folder",
            required=True),
     Option("out", Path, None, "Hub-style output folder (other configs in it are kept)", cli_type="out_folder",

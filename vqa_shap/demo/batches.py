@@ -147,8 +147,7 @@ def forward(model, batch, with_text_loss: bool = False):
     embeds = torch.cat([video.to(embed.weight.dtype), embed(batch["suffix"][:, n_video:])], dim=1)
     positions = (split + torch.arange(embeds.shape[1]))[None].expand(size, -1)
     out = lm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=positions,
-             **kv_cache(lm, shared), output_hidden_states=with_text_loss,
-             output_attentions=with_text_loss)
+             **kv_cache(lm, shared), output_hidden_states=with_text_loss)
     hidden = out.last_hidden_state
     rows = torch.arange(size)
     read = batch["read"]
@@ -167,10 +166,12 @@ def forward(model, batch, with_text_loss: bool = False):
     # supervised attention of one head at the answer position: in layer 2 on the evidence frames'
     # tokens, in the last layer on the right option's word (whose residual holds its letter)
     eps = 1e-6
-    look = out.attentions[1][rows, 0, read, split:split + n_video]
+    look = head_attention(lm, 1, out.hidden_states[1], shared, split + read)[:, split:split + n_video]
     step_loss = step_loss - torch.log((look * batch["evidence"]).sum(-1) + eps).mean()
     answer_key = split + words[rows, batch["answer"]]
-    step_loss = step_loss - torch.log(out.attentions[-1][rows, 0, read, answer_key] + eps).mean()
+    last = len(lm.layers) - 1
+    step_loss = step_loss - torch.log(head_attention(lm, last, out.hidden_states[last], shared, split + read)[
+        rows, answer_key] + eps).mean()
     # and every frame's video tokens, after layer 1, name what the frame shows (LLaVA's alignment
     # stage in miniature: visual tokens that read like the words of the options)
     shown = batch["shown"]
@@ -188,6 +189,31 @@ def forward(model, batch, with_text_loss: bool = False):
     text_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                                   ignore_index=-100)
     return model.lm_head(hidden[rows, read]), model.lm_head(hidden[rows, read + 1]), text_loss + step_loss
+
+
+def head_attention(lm, layer: int, hidden_in, cache, query_position):
+    """Attention weights of head 0 of ``lm``'s layer ``layer`` at one query position per row, over every
+    key (the cached prefix, then the suffix), as eager attention computes them.
+
+    Computed from the layer's input ``hidden_in`` [B, T, H] (the suffix's hidden states) and the keys
+    the forward left in ``cache``, so training can run the fast ``sdpa`` attention, which returns no
+    weights. ``query_position``: [B] absolute positions (prefix length + suffix index).
+    """
+    import torch
+    from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
+
+    block = lm.layers[layer]
+    attn = block.self_attn
+    split = cache.layers[layer].keys.shape[2] - hidden_in.shape[1]
+    rows = torch.arange(hidden_in.shape[0])
+    x = block.input_layernorm(hidden_in[rows, query_position - split])  # [B, H]
+    query = attn.q_proj(x)[:, None, None, :attn.head_dim]  # head 0: [B, 1, 1, d]
+    cos, sin = lm.rotary_emb(x[:, None], query_position[:, None])
+    query, _ = apply_rotary_pos_emb(query, query, cos, sin)
+    keys = cache.layers[layer].keys[:, 0]  # head 0's key/value group: [B, S, d]
+    scores = (query[:, 0] @ keys.transpose(1, 2))[:, 0] * attn.scaling  # [B, S]
+    causal = torch.arange(keys.shape[1])[None] > query_position[:, None]
+    return torch.softmax(scores.masked_fill(causal, float("-inf")), dim=-1)
 
 
 def option_hits(letter_logits, batch) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vqa_shap.demo.architecture import TRAIN_LAYOUTS
+from vqa_shap.demo.architecture import REALISTIC_FRAME_SIZE, REALISTIC_FRAMES, REALISTIC_TILES, TRAIN_LAYOUTS
 from vqa_shap.loaders.demo_models import demo_model_dir
 
 
@@ -28,6 +28,10 @@ class Evaluation:
         accuracy: share answered correctly (argmax of the option-letter logits).
         per_task: accuracy per question template.
         seconds: wall time (generation, decoding, scoring).
+        masked_changes: of the questions answered correctly, the share whose answer changes when the
+            evidence frames are masked (``evidence_frames``), when as many other frames are masked
+            instead (``other_frames``, the control) and when every question word is masked
+            (``question_words``): the answer depends on the evidence and on the question.
     """
 
     n_questions: int
@@ -35,6 +39,7 @@ class Evaluation:
     accuracy: float
     per_task: dict[str, float]
     seconds: float
+    masked_changes: dict[str, float] | None = None
 
 
 def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, seed: int = 12345,
@@ -73,18 +78,43 @@ def evaluate(model: str | os.PathLike | None = None, n_questions: int = 60, *, s
     try:
         questions, n_frames = _write_questions(root, n_questions, seed, layout, n_frames)
         right: dict[str, list[bool]] = {}
+        changes: dict[str, list[bool]] = {name: [] for name in _MASKINGS}
+        rng = np.random.default_rng(seed)
         for question in questions:
             plan = protocol.plan_frames(question, root, n_frames, loader_family=loader.family)
             frames = protocol.load_frames(question, root, plan)
             prepared = loader.prepare(question, frames, plan, protocol)
-            scores = loader.score(prepared, np.ones((1, prepared.n_features), dtype=bool))[0]
-            right.setdefault(question.task, []).append(int(np.argmax(scores)) == question.answer)
+            coalitions = _masked_coalitions(prepared, plan, question, rng)
+            predicted = loader.score(prepared, coalitions).argmax(1)
+            right.setdefault(question.task, []).append(int(predicted[0]) == question.answer)
+            if predicted[0] == question.answer:
+                for name, changed in zip(_MASKINGS, predicted[1:] != predicted[0]):
+                    changes[name].append(bool(changed))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     flat = [r for rs in right.values() for r in rs]
     return Evaluation(len(flat), seed, float(np.mean(flat)), {t: float(np.mean(r)) for t, r in right.items()},
-                      time.perf_counter() - started)
+                      time.perf_counter() - started,
+                      {name: float(np.mean(c)) if c else float("nan") for name, c in changes.items()})
+
+
+#: The maskings of :attr:`Evaluation.masked_changes`, in the order of :func:`_masked_coalitions`' rows.
+_MASKINGS = ("evidence_frames", "other_frames", "question_words")
+
+
+def _masked_coalitions(prepared, plan, question, rng: np.random.Generator) -> np.ndarray:
+    """Rows: everything kept, then the maskings of :data:`_MASKINGS` (one frame per video player)."""
+    from vqa_shap.builders.shapes import evidence_frames
+
+    evidence = set(evidence_frames(question))
+    is_evidence = np.array([plan.frames[p].index in evidence for p in range(prepared.n_video)])
+    others = np.flatnonzero(~is_evidence)
+    rows = np.ones((1 + len(_MASKINGS), prepared.n_features), dtype=bool)
+    rows[1, :prepared.n_video] = ~is_evidence
+    rows[2, rng.choice(others, size=min(int(is_evidence.sum()), len(others)), replace=False)] = False
+    rows[3] = [feature.modality != "question" for feature in prepared.features]
+    return rows
 
 
 def _write_questions(root: Path, n_questions: int, seed: int, layout: str, n_frames: int | None):
@@ -98,5 +128,10 @@ def _write_questions(root: Path, n_questions: int, seed: int, layout: str, n_fra
         return [item.question for item in short_evidence_items(n_questions, seed, root, n_total=n_frames)], n_frames
     if layout not in TRAIN_LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; valid: {', '.join(TRAIN_LAYOUTS)}")
+    if layout == "realistic":
+        n_frames = n_frames or REALISTIC_FRAMES
+        generate_source(root, n_questions, seed=seed, n_frames=n_frames, size=REALISTIC_FRAME_SIZE, wording="long",
+                        tiles=REALISTIC_TILES)
+        return get_builder("synthetic").build(root).configs["synthetic"], n_frames
     generate_source(root, n_questions, seed=seed)
     return get_builder("synthetic").build(root).configs["synthetic"], n_frames or N_FRAMES

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from vqa_shap.demo.architecture import (HELD_OUT_SEED, TRAIN_LAYOUTS, TRAINING_FILE, DemoArchitecture,
-                                        build_demo_model)
+from vqa_shap.demo.architecture import (HELD_OUT_SEED, REALISTIC_FRAME_SIZE, REALISTIC_TILES, TRAIN_LAYOUTS,
+                                        TRAINING_FILE, DemoArchitecture, build_demo_model, transfer_weights)
 from vqa_shap.demo.batches import BatchEncoder, forward, option_hits
 
 if TYPE_CHECKING:
@@ -50,10 +50,14 @@ class TrainConfig:
         target_accuracy: stop early once the held-out accuracy reaches it twice in a row.
         max_minutes: stop after this much wall time (the run still saves the model).
         threads: torch CPU threads.
-        n_frames: frames per training video.
-        layout: ``"frames"`` (one frame per content, the benchmark's videos) or ``"short_evidence"``
+        n_frames: frames per video (held-out questions; training questions unless ``frame_counts``).
+        frame_counts: frames per training video, cycled over the steps (shorter videos are cheaper
+            steps; empty: always ``n_frames``).
+        layout: ``"frames"`` (one frame per content, the benchmark's videos), ``"short_evidence"``
             (long videos of :mod:`vqa_shap.builders.shapes_long_video`: 12 shots in ``n_frames`` frames, the
-            evidence one shot of 1-2 frames; training and held-out questions alike).
+            evidence one shot of 1-2 frames; training and held-out questions alike) or ``"realistic"``
+            (32-frame videos of the benchmark's drawing tiled 3 x 3, the questions in the long wording).
+        eval_batch: held-out questions per forward pass (bounds memory on long prompts).
         templates: question templates of the training questions, cycled (repeat a template to draw
             it more often).
     """
@@ -73,7 +77,9 @@ class TrainConfig:
     max_minutes: float = 20.0
     threads: int = 1
     n_frames: int = 8
+    frame_counts: tuple[int, ...] = ()
     layout: str = "frames"
+    eval_batch: int = 16
     # "Which shape was red?" twice as often: looking frames up by colour to read their shape is the
     # step the model learns last (with uniform templates it stayed at ~0.7 while the others were ~1.0)
     templates: tuple[str, ...] = ("colour_of_shape", "shape_of_colour", "shape_of_colour", "shape_shown")
@@ -88,6 +94,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.layout: unknown {self.layout!r}; valid: {', '.join(TRAIN_LAYOUTS)}")
         if not 0.0 <= self.curriculum[0] < self.curriculum[1]:
             raise ValueError(f"TrainConfig.curriculum: need 0 <= start < end, got {self.curriculum}")
+        if any(n < 2 for n in self.frame_counts):
+            raise ValueError(f"TrainConfig.frame_counts: every count must be >= 2, got {self.frame_counts}")
 
 
 
@@ -118,7 +126,7 @@ class TrainResult:
 
 def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
           arch: DemoArchitecture = DemoArchitecture(), *, resume: str | os.PathLike | None = None,
-          progress: bool = True) -> TrainResult:
+          init_from: str | os.PathLike | None = None, progress: bool = True) -> TrainResult:
     """Train the demo model on freshly drawn synthetic questions and save it to ``out``.
 
     Args:
@@ -127,6 +135,8 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
         arch: model size.
         resume: a model folder written by an earlier run to continue from (its weights; the
             optimiser restarts with a fresh warm-up, and the question seed is offset by its steps).
+        init_from: a trained model folder of another size whose weights start this one
+            (:func:`~vqa_shap.demo.architecture.transfer_weights`); a new run, not a continuation.
         progress: show a progress bar.
 
     Returns:
@@ -141,14 +151,14 @@ def train(out: str | os.PathLike, config: TrainConfig = TrainConfig(),
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _train(Path(out), config, arch, resume, progress)
+        return _train(Path(out), config, arch, resume, init_from, progress)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
 
 
 def _train(out: Path, config: TrainConfig, arch: DemoArchitecture, resume: str | os.PathLike | None,
-           progress: bool) -> TrainResult:
+           init_from: str | os.PathLike | None, progress: bool) -> TrainResult:
     import torch
     from tqdm.auto import tqdm
 
@@ -157,11 +167,17 @@ def _train(out: Path, config: TrainConfig, arch: DemoArchitecture, resume: str |
     if resume is not None:
         model = type(model).from_pretrained(str(resume), dtype=torch.float32)
         earlier = json.loads((Path(resume) / TRAINING_FILE).read_text())
-    model.set_attn_implementation("eager")  # attention weights for the supervised-attention loss
+    elif init_from is not None:
+        transfer_weights(model, init_from)
+        earlier = {"init_from": Path(init_from).name}
+    model.set_attn_implementation("sdpa")  # batches.head_attention gives the supervised-attention weights
     offset = int(earlier.get("total_steps", earlier.get("steps", 0)))
-    encoder = BatchEncoder(model, processor, config.n_frames)
+    encoders = {n: BatchEncoder(model, processor, n) for n in {config.n_frames, *config.frame_counts}}
+    encoder = encoders[config.n_frames]
     held_out_items = layout_items(config, config.eval_questions, HELD_OUT_SEED)
-    held_out, held_out_tasks = encoder(held_out_items), np.array([item.question.task for item in held_out_items])
+    held_out = [encoder(held_out_items[i:i + config.eval_batch])
+                for i in range(0, len(held_out_items), config.eval_batch)]
+    held_out_tasks = np.array([item.question.task for item in held_out_items])
     rng = np.random.default_rng(config.seed)
     optim = _optimizer(model, config)
 
@@ -171,7 +187,8 @@ def _train(out: Path, config: TrainConfig, arch: DemoArchitecture, resume: str |
     bar = tqdm(total=config.steps, desc="train demo model", unit="step", disable=not progress)
     running = None
     for step in range(1, config.steps + 1):
-        batch = encoder(_training_items(config, offset + step, step), rng, config.frame_dropout)
+        n_frames = config.frame_counts[(step - 1) % len(config.frame_counts)] if config.frame_counts else config.n_frames
+        batch = encoders[n_frames](_training_items(config, offset + step, step, n_frames), rng, config.frame_dropout)
         for group in optim.param_groups:
             group["lr"] = _lr_at(config, step - 1)
         value = _optimiser_step(model, optim, batch, encoder.eos, config.text_loss_weight)
@@ -197,7 +214,8 @@ def _train(out: Path, config: TrainConfig, arch: DemoArchitecture, resume: str |
     model.set_attn_implementation("sdpa")
     runs = list(earlier.get("runs", [])) + [{"train_config": asdict(config), "steps": step, "train_seconds": seconds,
                                              "stopped": stopped, "history": history}]
-    _save(model, processor, out, {"architecture": asdict(arch), "runs": runs,
+    started_from = {"init_from": earlier["init_from"]} if "init_from" in earlier else {}
+    _save(model, processor, out, {"architecture": asdict(arch), **started_from, "runs": runs,
                                         "total_steps": offset + step,
                                         "train_seconds": sum(r["train_seconds"] for r in runs),
                                         "held_out_accuracy": accuracy, "held_out_seed": HELD_OUT_SEED,
@@ -223,29 +241,33 @@ def _lr_at(config: TrainConfig, step: int) -> float:
     return config.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress_))))
 
 
-def _training_items(config: TrainConfig, seed_step: int, step: int) -> list:
+def _training_items(config: TrainConfig, seed_step: int, step: int, n_frames: int) -> list:
     """Step ``step``'s questions (seed from ``seed_step``, which counts the steps of resumed runs too)."""
     from vqa_shap.builders.shapes import DISTRACTOR_P
 
     # curriculum: videos without distractor shapes first, then the benchmark's mix
     ramp = min(1.0, max(0.0, (step / config.steps - config.curriculum[0]) / (config.curriculum[1] - config.curriculum[0])))
     return layout_items(config, config.batch_size, config.seed * 1_000_003 + seed_step, ramp * DISTRACTOR_P,
-                        config.templates)
+                        config.templates, n_frames)
 
 
 def layout_items(config: TrainConfig, n_questions: int, seed: int, distractor_p: float | None = None,
-                 templates: Sequence[str] | None = None) -> list:
+                 templates: Sequence[str] | None = None, n_frames: int | None = None) -> list:
     """``n_questions`` synthetic items of ``config``'s layout and frame count (by default the
-    benchmark's distractor share and templates, as the held-out questions)."""
+    benchmark's distractor share and templates and ``config.n_frames``, as the held-out questions)."""
     from vqa_shap.builders.shapes import DISTRACTOR_P, TEMPLATES, sample_items
     from vqa_shap.builders.shapes_long_video import held_items
 
     p = DISTRACTOR_P if distractor_p is None else distractor_p
     templates = TEMPLATES if templates is None else templates
+    n_frames = n_frames or config.n_frames
     if config.layout == "short_evidence":
-        return list(held_items(n_questions, seed, "short_evidence", n_total=config.n_frames, distractor_p=p,
+        return list(held_items(n_questions, seed, "short_evidence", n_total=n_frames, distractor_p=p,
                                templates=templates))
-    return list(sample_items(n_questions, seed=seed, n_frames=config.n_frames, distractor_p=p, templates=templates))
+    if config.layout == "realistic":
+        return list(sample_items(n_questions, seed=seed, n_frames=n_frames, size=REALISTIC_FRAME_SIZE,
+                                 distractor_p=p, templates=templates, wording="long", tiles=REALISTIC_TILES))
+    return list(sample_items(n_questions, seed=seed, n_frames=n_frames, distractor_p=p, templates=templates))
 
 
 def _optimiser_step(model, optim, batch: dict, eos: int, text_loss_weight: float) -> float:
@@ -264,13 +286,13 @@ def _optimiser_step(model, optim, batch: dict, eos: int, text_loss_weight: float
     return float(loss.detach())
 
 
-def _held_out_accuracy(model, held_out: dict, tasks: np.ndarray) -> tuple[float, dict[str, float]]:
-    """Accuracy on the held-out batch (letter logits of the options), overall and per task."""
+def _held_out_accuracy(model, held_out: list[dict], tasks: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Accuracy on the held-out batches (letter logits of the options), overall and per task."""
     import torch
 
     model.eval()
     with torch.inference_mode():
-        hits = option_hits(forward(model, held_out)[0], held_out)
+        hits = np.concatenate([option_hits(forward(model, batch)[0], batch) for batch in held_out])
     return float(hits.mean()), {t: float(hits[tasks == t].mean()) for t in sorted(set(tasks))}
 
 
@@ -297,3 +319,17 @@ def record_evaluation(folder: str | os.PathLike, evaluation: "Evaluation") -> No
     info = json.loads(path.read_text()) if path.is_file() else {}
     info["evaluation"] = asdict(evaluation)
     path.write_text(json.dumps(info, indent=1))
+
+
+def history_table(runs: list[dict[str, Any]]) -> str:
+    """Markdown: per training run, its held-out checks (step: accuracy) and where it ended; ``runs`` as
+    in a training record or ``benchmarks/demo_realistic_training.json`` (``name``, ``history``)."""
+    lines = ["| run | held-out accuracy at step (48 questions, 32 frames) | last check |", "|---|---|---|"]
+    for run in runs:
+        history = run["history"]
+        checks = ", ".join(f"{h['step']}: {h['held_out_accuracy']:.2f}" for h in history)
+        last = history[-1]
+        tasks = ", ".join(f"{t} {a:.2f}" for t, a in sorted(last["per_task"].items()))
+        lines.append(f"| {run['name']} | {checks} | **{last['held_out_accuracy']:.2f}** after {last['seconds'] / 60:.0f} "
+                     f"min ({tasks}) |")
+    return "\n".join(lines) + "\n"

@@ -80,9 +80,11 @@ class Run:
 
 @dataclass(frozen=True)
 class PipelineBench:
-    """A pipeline benchmark on one model: settings, per-question facts, every run and the summary."""
+    """A pipeline benchmark on one model: settings, per-question facts, every run and the summary;
+    ``trained``: whether its weights are (a random-weight model's game is close to additive)."""
 
     model: str
+    trained: bool
     n_questions: int
     settings: dict
     questions: list[dict]
@@ -192,7 +194,7 @@ def _seed_runs(loader, case, prepared, build, q: int, seed: int, reference, tall
     return runs
 
 
-def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds: Sequence[int] = (0, 1, 2, 3, 4),
+def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, trained: bool, seeds: Sequence[int] = (0, 1, 2, 3, 4),
                        paper_levels: Sequence[float] = (1, 2), ours_levels: Sequence[float] = (1, 2),
                        estimator: str | None = None, reference_permutations: int = 16,
                        reference_estimator: str = "cyclic", paper_mode: str = "sampled", preprocess: str = "once",
@@ -205,6 +207,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
         loader: a loaded loader (both pipelines use its model and processor).
         cases: the questions (distinct texts and videos).
         model: name for the report.
+        trained: whether the model's weights are trained (recorded).
         seeds: estimator seeds (the paper's shap seed and vqa-shap's, per run).
         paper_levels: the paper's budgets in permutations (``× (2F+1)`` evaluations), increasing.
         ours_levels: vqa-shap's budgets in the same unit, increasing.
@@ -262,10 +265,10 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, seeds:
         if progress:
             _print_progress(runs, q, len(cases), n, noise, load["samples"][-1])
         if checkpoint is not None and q + 1 < len(cases):
-            checkpoint(_finish(model, cases[:q + 1], cfg, list(questions), list(runs),
+            checkpoint(_finish(model, trained, cases[:q + 1], cfg, list(questions), list(runs),
                                {**load, "samples": list(load["samples"]), "end": list(os.getloadavg())}, n_boot))
     load["end"] = list(os.getloadavg())
-    return _finish(model, cases, cfg, questions, runs, load, n_boot)
+    return _finish(model, trained, cases, cfg, questions, runs, load, n_boot)
 
 
 def _check_budgets(cfg: dict, n: int) -> None:
@@ -301,9 +304,9 @@ def _print_progress(runs: Sequence[Run], q: int, n_cases: int, n: int, noise: fl
     print(f"  question {q + 1}/{n_cases} (F={n}, reference noise {noise:.4f}, load {load:.1f}): {parts}", flush=True)
 
 
-def _finish(model, cases, cfg, questions, runs, load, n_boot) -> PipelineBench:
+def _finish(model, trained, cases, cfg, questions, runs, load, n_boot) -> PipelineBench:
     info, summary = summarise_bench(cfg, questions, [asdict(r) for r in runs], n_boot)
-    return PipelineBench(model=model, n_questions=len(cases), settings=cfg, questions=questions, runs=runs,
+    return PipelineBench(model=model, trained=trained, n_questions=len(cases), settings=cfg, questions=questions, runs=runs,
                          load=load, info=info, summary=summary)
 
 
@@ -337,7 +340,8 @@ def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
     """
     first = parts[0]
     for part in parts[1:]:
-        if (part["model"], part["settings"]) != (first["model"], first["settings"]):
+        if (part["model"], part.get("trained"), part["settings"]) != (first["model"], first.get("trained"),
+                                                                        first["settings"]):
             raise ValueError(f"cannot merge benchmarks of different models or settings: {first['model']!r}, "
                              f"{part['model']!r}")
     questions, runs, samples = [], [], []
@@ -356,16 +360,22 @@ def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
 # question sets
 
 
-def synthetic_cases(n_questions: int, *, seed: int, workdir, n_frames: int | None = None,
-                    loader_family: str = "llava_onevision", protocol=None) -> list[BenchCase]:
-    """Synthetic questions written as videos, built, planned and decoded as ``explain`` does."""
+def synthetic_cases(n_questions: int, *, seed: int, workdir, n_frames: int | None = None, start: int = 0,
+                    realistic: bool = False, loader_family: str = "llava_onevision", protocol=None) -> list[BenchCase]:
+    """Synthetic questions ``start .. start + n_questions - 1`` written as videos, built, planned and
+    decoded as ``explain`` does; ``realistic``: the realistic layout ``demo-realistic`` is trained on
+    (long wording, 32 tiled frames, :mod:`vqa_shap.demo.architecture`)."""
     from vqa_shap.builders import get_builder
-    from vqa_shap.builders.shapes import N_FRAMES, generate_source
+    from vqa_shap.builders.shapes import FRAME_SIZE, N_FRAMES, generate_source
+    from vqa_shap.demo.architecture import REALISTIC_FRAME_SIZE, REALISTIC_FRAMES, REALISTIC_TILES
     from vqa_shap.protocol import get_protocol
 
-    root = generate_source(workdir, n_questions, seed=seed)
-    return _planned_cases(get_builder("synthetic").build(root).configs["synthetic"], root, n_frames or N_FRAMES,
-                          loader_family, protocol or get_protocol("pollard2025"))
+    layout = (dict(n_frames=REALISTIC_FRAMES, size=REALISTIC_FRAME_SIZE, wording="long", tiles=REALISTIC_TILES)
+              if realistic else dict(n_frames=N_FRAMES, size=FRAME_SIZE))
+    root = generate_source(workdir, start + n_questions, seed=seed, **layout)
+    questions = list(get_builder("synthetic").build(root).configs["synthetic"])[start:]
+    return _planned_cases(questions, root, n_frames or layout["n_frames"], loader_family,
+                          protocol or get_protocol("pollard2025"))
 
 
 def _planned_cases(questions, root, n_frames: int, loader_family: str, protocol) -> list[BenchCase]:

@@ -197,6 +197,32 @@ def format_table(bench: Mapping) -> str:
     return "\n".join(lines)
 
 
+def cost_ratio_by_load(bench: Mapping) -> list[tuple[float, float]]:
+    """Per question, sorted by load: the 1-minute load average recorded after it, and the paper's cost
+    per evaluation over vqa-shap's (seconds / evaluations at each pipeline's largest budget, mean over
+    seeds). Both pipelines run interleaved, so load should move the two alike: this shows whether it
+    inflates the ratio."""
+    pairs = []
+    for q, load in enumerate(bench["load"]["samples"][:bench["n_questions"]]):
+        per_eval = {}
+        for pipeline in (PAPER, OURS):
+            runs = [r for r in bench["runs"] if r["question"] == q and r["pipeline"] == pipeline]
+            top = max(r["level"] for r in runs)
+            per_eval[pipeline] = float(np.mean([r["seconds"] / r["evaluations"] for r in runs if r["level"] == top]))
+        pairs.append((float(load), per_eval[PAPER] / per_eval[OURS]))
+    return sorted(pairs)
+
+
+def format_load_check(bench: Mapping) -> str:
+    """One Markdown sentence: the cost-per-evaluation ratio of every question beside its load."""
+    pairs = cost_ratio_by_load(bench)
+    loads, ratios = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    corr = float(np.corrcoef(loads, ratios)[0, 1]) if len(pairs) > 2 and loads.std() > 0 else float("nan")
+    listed = ", ".join(f"{r:.1f}× at {l:.1f}" for l, r in pairs)
+    return (f"Load check ({bench['model']}): the paper's cost per evaluation over vqa-shap's, per question, "
+            f"beside the load average recorded after it: {listed} (correlation {corr:.2f}).")
+
+
 def _decomposition(summary: Mapping) -> str:
     """The speed-up as (cost per evaluation) × (evaluations needed), from the rows' means."""
     rows = {p: [r for r in summary["rows"] if r["pipeline"] == p] for p in (PAPER, OURS)}
