@@ -120,7 +120,7 @@ class Option:
             return check_range(int(value), self.low, self.high) if self.low is not None else int(value)
         if self.kind is float:
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
-                raise OptionError(f"expected a positive number, got {_show(value)}")
+                raise OptionError(f"expected a positive number (e.g. 0.2), got {_show(value)}")
             return float(value)
         if self.kind is Path:
             if not isinstance(value, (str, os.PathLike)) or not str(value):

@@ -90,11 +90,11 @@ def confidence(text: str) -> float:
 
 
 def target_error(text: str) -> float:
-    """A relative error strictly above 0 (e.g. 0.2)."""
-    value = _float(text)
-    if value <= 0:
-        _fail(f"must be a positive relative error (e.g. 0.2), got {text}")
-    return value
+    """A relative error strictly above 0 (e.g. 0.2), checked by the declared option."""
+    try:
+        return OPTIONS["target_error"].check(_float(text))
+    except OptionError as exc:
+        _fail(str(exc))
 
 
 def device(text: str) -> str:
