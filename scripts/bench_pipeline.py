@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="the reference's budget in permutations (default: 16 realistic and demo-realistic, "
                              "64 demo)")
     parser.add_argument("--reference-estimator", default="cyclic")
+    parser.add_argument("--reference-trust", type=float, default=3.0,
+                        help="grow the reference until its own error is below the smallest error it measures / this")
+    parser.add_argument("--reference-max-permutations", type=int, default=None,
+                        help="the reference's cap when it grows (default: --reference-permutations, no growth)")
+    parser.add_argument("--references", type=Path, default=None, metavar="DIR",
+                        help="store references here, keyed by model and question digests, and reuse them "
+                             "(e.g. benchmarks/references)")
     parser.add_argument("--paper-mode", choices=("sampled", "full"), default="sampled",
                         help="sampled: the paper's time from timed samples of its coalitions; full: end to end")
     parser.add_argument("--preprocess", choices=("once", "per_mask"), default="once",
@@ -70,6 +77,7 @@ def _run_model(name: str, args, tmp: str, save=None) -> dict:
     from vqa_shap.measure.pipeline import long_video_cases, realistic_cases, run_pipeline_bench, synthetic_cases
     from vqa_shap.loaders import get_loader, resolve_model
     from vqa_shap.loaders.testing.tiny import tiny_model_dir
+    from vqa_shap.measure.model_games import model_digest
 
     if name == "demo":
         loader_cls, checkpoint = resolve_model("demo")
@@ -96,14 +104,16 @@ def _run_model(name: str, args, tmp: str, save=None) -> dict:
         ours_levels=args.ours_levels, estimator=args.estimator,
         reference_permutations=args.reference_permutations or ref, reference_estimator=args.reference_estimator,
         paper_mode=args.paper_mode, preprocess=args.preprocess, timing_masks=args.timing_masks,
-        max_new_tokens=tokens, threads=args.threads,
+        max_new_tokens=tokens, threads=args.threads, reference_trust=args.reference_trust,
+        reference_max_permutations=args.reference_max_permutations, references=args.references,
+        model_key=f"{name}_{model_digest(checkpoint)}",
         checkpoint=None if save is None else (lambda bench: save(name, bench.to_dict())))
     return bench.to_dict()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from vqa_shap.measure.pipeline import merge_benches
+    from vqa_shap.measure.pipeline_report import merge_benches
     from vqa_shap.measure.pipeline_report import format_table, render_doc
 
     if args.from_json:

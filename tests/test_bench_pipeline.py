@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from vqa_shap.measure.paper_pipeline import PaperInputs, letter_step, paper_score, paper_shapley
-from vqa_shap.measure.pipeline import realistic_cases, relative_error, run_pipeline_bench, synthetic_cases
+from vqa_shap.measure.pipeline import realistic_cases, run_pipeline_bench, synthetic_cases
+from vqa_shap.measure.references import relative_l2
 from vqa_shap.measure.stats import mean_ci
 from vqa_shap.measure.pipeline_report import (END, START, equal_error_speedup, format_table, markers,
                                             render_doc, summarise, time_at_error)
@@ -59,11 +60,11 @@ def test_letter_step_scans_letters_alphabetically():
     assert letter_step([], [a]) == 0
 
 
-def test_relative_error():
+def test_relative_l2():
     ref = np.array([[3.0, 0.0], [0.0, 4.0]])
-    assert relative_error(ref, ref) == 0.0
-    assert relative_error(ref * 1.1, ref) == pytest.approx(0.1)
-    assert relative_error(np.ones((2, 2)), np.zeros((2, 2))) == pytest.approx(2.0)
+    assert relative_l2(ref, ref) == 0.0
+    assert relative_l2(ref * 1.1, ref) == pytest.approx(0.1)
+    assert relative_l2(np.ones((2, 2)), np.zeros((2, 2))) == pytest.approx(2.0)
 
 
 def test_paper_score_equals_the_cached_score_on_the_demo_model(demo):
@@ -261,7 +262,7 @@ def test_performance_doc_equals_the_committed_json(json_path, table):
 
 def test_merge_benches_recombines_a_split_run():
     """A run split over processes (disjoint questions) merges into the run over all of them."""
-    from vqa_shap.measure.pipeline import merge_benches
+    from vqa_shap.measure.pipeline_report import merge_benches
 
     bench = json.loads(JSON.read_text())["models"]["realistic"]
     half = bench["n_questions"] // 2
@@ -366,3 +367,36 @@ def test_load_check_of_the_paper_budget_run_is_in_the_doc():
     assert len(pairs) == bench["n_questions"] and [p[0] for p in pairs] == sorted(p[0] for p in pairs)
     quiet, busy = [r for load, r in pairs if load < 4], [r for load, r in pairs if load >= 4]
     assert quiet and busy and max(busy) <= max(quiet)
+
+
+@pytest.mark.slow
+def test_reference_grows_until_trusted_and_is_stored_once(demo, tmp_path):
+    """The reference doubles its chunks until its own error is below a third of the smallest error it
+    measures (or the cap); it is stored under the model's and question's digests and reused as is."""
+    from vqa_shap.measure.pipeline import case_digest
+    from vqa_shap.measure.references import load_reference
+
+    loader, cases = demo
+    settings = dict(model="demo", trained=True, seeds=(0,), paper_levels=(1,), ours_levels=(1,),
+                    reference_permutations=2, timing_masks=2, n_boot=10, progress=False)
+    fixed = run_pipeline_bench(loader, cases[:1], **settings)
+    grown = run_pipeline_bench(loader, cases[:1], **settings, reference_max_permutations=32,
+                               references=tmp_path, model_key="demo-test")
+    (q_fixed,), (q_grown,) = fixed.questions, grown.questions
+    assert q_fixed["reference_permutations"] == 2 and not q_grown["reference_stored"]
+    smallest = min(r.error for r in grown.runs)
+    assert q_grown["reference_permutations"] > 2
+    assert q_grown["reference_noise"] < smallest / 3 or q_grown["reference_permutations"] == 32
+    assert q_grown["reference_noise"] < q_fixed["reference_noise"]
+    # the runs are the same estimates; only the reference they are measured against improved
+    assert [(r.pipeline, r.evaluations) for r in fixed.runs] == [(r.pipeline, r.evaluations) for r in grown.runs]
+    (stored_file,) = tmp_path.glob("*.json")
+    chunk = 2 * q_grown["n_features"] + 1
+    key = f"demo-test_{case_digest(cases[0])}_cyclic_{chunk}"
+    stored = load_reference(key, tmp_path)
+    assert stored_file.stem == key and stored.budget == q_grown["reference_permutations"] // 2 * chunk
+    assert stored.own_error_all == pytest.approx(q_grown["reference_noise"], rel=1e-5)
+    again = run_pipeline_bench(loader, cases[:1], **settings, reference_max_permutations=32,
+                               references=tmp_path, model_key="demo-test")
+    assert again.questions[0]["reference_stored"] and again.questions[0]["reference_seconds"] < q_grown["reference_seconds"]
+    assert [r.error for r in again.runs] == pytest.approx([r.error for r in grown.runs], rel=1e-5)

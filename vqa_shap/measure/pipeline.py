@@ -22,16 +22,20 @@ records into means, CIs and the speed-up at equal error.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["BenchCase", "Run", "PipelineBench", "relative_error", "run_pipeline_bench", "synthetic_cases",
-           "realistic_cases", "realistic_question", "long_video_cases", "merge_benches", "summarise_bench", "PAPER",
+from vqa_shap.measure.references import relative_l2
+
+__all__ = ["BenchCase", "Run", "PipelineBench", "run_pipeline_bench", "synthetic_cases",
+           "realistic_cases", "realistic_question", "long_video_cases", "PAPER",
            "OURS", "PAPER_MODES"]
 
 PAPER = "paper"
@@ -97,13 +101,6 @@ class PipelineBench:
         return asdict(self)
 
 
-def relative_error(values: np.ndarray, reference: np.ndarray) -> float:
-    """``‖values − reference‖_F / ‖reference‖_F``."""
-    reference = np.asarray(reference, dtype=np.float64)
-    norm = float(np.linalg.norm(reference))
-    return float(np.linalg.norm(np.asarray(values, dtype=np.float64) - reference) / (norm if norm > 0 else 1.0))
-
-
 def _ours(loader, case: BenchCase, protocol, estimator: str, budget: int, seed: int, batch_size: int):
     """vqa-shap's pipeline through the public API, timed from ``prepare`` on."""
     from vqa_shap.estimators import get_estimator
@@ -140,16 +137,18 @@ def _compare(paper, ours: np.ndarray, tally: dict) -> None:
         tally["max_diff"] = max(tally["max_diff"], diff)
 
 
-def _reference(loader, case, protocol, name: str, permutations: int, n: int, batch_size: int):
-    halves = [_ours(loader, case, protocol, name, (permutations // 2) * (2 * n + 1), s, batch_size)
-              for s in REFERENCE_SEEDS]
-    reference = (halves[0][0] + halves[1][0]) / 2
-    noise = float(np.linalg.norm(halves[0][0] - halves[1][0]) / 2 / max(np.linalg.norm(reference), 1e-300))
-    return reference, noise, halves[0][2] + halves[1][2]
+def _reference_estimate(loader, case, protocol, name: str, batch_size: int, spent: list):
+    """``estimate(seed, budget)`` of the reference's estimator through vqa-shap's pipeline (seconds in ``spent``)."""
+    def estimate(seed: int, budget: int) -> np.ndarray:
+        values, _, seconds = _ours(loader, case, protocol, name, budget, seed, batch_size)
+        spent.append(seconds)
+        return values
+    return estimate
 
 
-def _seed_runs(loader, case, prepared, build, q: int, seed: int, reference, tally: dict, cfg: dict) -> list[Run]:
-    """Every budget of both pipelines for one question and seed, interleaved paper / vqa-shap."""
+def _seed_runs(loader, case, prepared, build, q: int, seed: int, values: list, tally: dict, cfg: dict) -> list[Run]:
+    """Every budget of both pipelines for one question and seed, interleaved paper / vqa-shap; each run's
+    values go to ``values`` (its error is measured once the reference is trusted)."""
     from vqa_shap.measure.paper_pipeline import paper_score, paper_shapley
     from vqa_shap.estimators import get_estimator
     from vqa_shap.game import Game
@@ -162,9 +161,8 @@ def _seed_runs(loader, case, prepared, build, q: int, seed: int, reference, tall
         recorder = _Recorder(loader, prepared)
         game = Game(recorder, n, batch_size=cfg["batch_size"], video_features=prepared.n_video)
         for level in paper_levels:  # nested: the Game's cache reuses the first permutations
-            values = get_estimator("permutation").estimate(game, int(level * perm), seed).values
-            runs.append(Run(PAPER, level, q, seed, int(level * perm), int(level * perm), float("nan"),
-                            relative_error(values, reference)))
+            values.append(get_estimator("permutation").estimate(game, int(level * perm), seed).values)
+            runs.append(Run(PAPER, level, q, seed, int(level * perm), int(level * perm), float("nan"), float("nan")))
         rng = np.random.default_rng([seed, q])
         pick = rng.choice(len(recorder.rows), size=min(cfg["timing_masks"], len(recorder.rows)), replace=False)
         chunks = np.array_split(pick, max(len(paper_levels), len(ours_levels)))
@@ -179,14 +177,15 @@ def _seed_runs(loader, case, prepared, build, q: int, seed: int, reference, tall
         elif i < len(paper_levels):
             paper = paper_shapley(loader, prepared, int(paper_levels[i] * perm), seed=seed,
                                   max_new_tokens=cfg["max_new_tokens"], preprocess=cfg["preprocess"])
+            values.append(paper.values)
             runs.append(Run(PAPER, paper_levels[i], q, seed, int(paper_levels[i] * perm), paper.evaluations,
-                            paper.seconds, relative_error(paper.values, reference)))
+                            paper.seconds, float("nan")))
         if i < len(ours_levels):
             budget = int(round(ours_levels[i] * perm))
-            values, evaluations, seconds = _ours(loader, case, prepared.protocol, cfg["estimator"], budget, seed,
-                                                 cfg["batch_size"])
-            runs.append(Run(OURS, ours_levels[i], q, seed, budget, evaluations, seconds,
-                            relative_error(values, reference)))
+            estimate, evaluations, seconds = _ours(loader, case, prepared.protocol, cfg["estimator"], budget, seed,
+                                                   cfg["batch_size"])
+            values.append(estimate)
+            runs.append(Run(OURS, ours_levels[i], q, seed, budget, evaluations, seconds, float("nan")))
     if timed:
         per_eval = float(np.mean(timed))
         runs = [Run(**{**asdict(r), "seconds": r.evaluations * per_eval + build.seconds})
@@ -200,7 +199,9 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
                        reference_estimator: str = "cyclic", paper_mode: str = "sampled", preprocess: str = "once",
                        timing_masks: int = 8, max_new_tokens: int = 16, batch_size: int = 16,
                        threads: int | None = None, n_boot: int = 2000, protocol=None,
-                       progress: bool = True, checkpoint=None) -> PipelineBench:
+                       progress: bool = True, checkpoint=None, reference_trust: float = 3.0,
+                       reference_max_permutations: int | None = None, references: str | os.PathLike | None = None,
+                       model_key: str | None = None) -> PipelineBench:
     """Run the paper's pipeline and vqa-shap's on the same questions and seeds, interleaved.
 
     Args:
@@ -226,8 +227,12 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
         progress: print progress lines.
         checkpoint: called with the benchmark of the questions done so far after each question (so a
             long run that is stopped keeps its finished questions).
+        reference_trust: the reference grows (chunks of ``reference_permutations`` each) until its own
+            error is below the smallest error it measures divided by this, or it reaches
+            ``reference_max_permutations`` (default ``reference_permutations``: no growth).
+        references: a folder where references are stored and reused (:mod:`vqa_shap.measure.references`),
+            keyed by ``model_key`` (the model's digest) and the question's digest; None: not stored.
     """
-    from vqa_shap.measure.paper_pipeline import PaperInputs
     from vqa_shap.estimators import DEFAULT_ESTIMATOR
     from vqa_shap.protocol import get_protocol
 
@@ -239,36 +244,73 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
                reference_estimator=reference_estimator, paper_mode=paper_mode, preprocess=preprocess,
                timing_masks=timing_masks, max_new_tokens=max_new_tokens, batch_size=batch_size,
                seeds=[int(s) for s in seeds], threads=threads)
+    cfg.update(reference_trust=float(reference_trust),
+               reference_max_permutations=int(reference_max_permutations or reference_permutations))
+    store = None if references is None or model_key is None else (Path(references), model_key)
     load = {"start": list(os.getloadavg()), "samples": []}
     runs, questions = [], []
     for q, case in enumerate(cases):
-        prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
-        n = prepared.n_features
-        _check_budgets(cfg, n)  # before the (long) reference, not after it
-        ones = np.ones(n, dtype=bool)
-        build = PaperInputs(loader, prepared, preprocess)
-        reference, noise, ref_seconds = _reference(loader, case, protocol, reference_estimator,
-                                                   reference_permutations, n, batch_size)
-        tally = {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
-        if paper_mode == "full":  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
-            _check_readout(loader, prepared, build, q, timing_masks, max_new_tokens, tally)
-        for seed in cfg["seeds"]:
-            runs += _seed_runs(loader, case, prepared, build, q, seed, reference, tally, cfg)
+        mine, facts = _bench_question(loader, case, q, protocol, cfg, store, progress)
+        runs += mine
         load["samples"].append(os.getloadavg()[0])
-        questions.append({
-            "qid": case.question.qid, "question": case.question.question, "n_features": n,
-            "n_video": prepared.n_video, "prompt_tokens": len(loader.token_ids(prepared, ones)),
-            "video_tokens": int(prepared.kept_embeds.shape[0]), "reference_noise": noise,
-            "reference_seconds": ref_seconds, "readout_checked": tally["checked"],
-            "readout_differs": tally["differs"], "readout_max_diff": tally["max_diff"],
-            "paper_steps": {str(k): v for k, v in sorted(tally["steps"].items())}})
+        questions.append(facts)
         if progress:
-            _print_progress(runs, q, len(cases), n, noise, load["samples"][-1])
+            _print_progress(runs, q, len(cases), facts["n_features"], facts["reference_noise"], load["samples"][-1])
         if checkpoint is not None and q + 1 < len(cases):
             checkpoint(_finish(model, trained, cases[:q + 1], cfg, list(questions), list(runs),
                                {**load, "samples": list(load["samples"]), "end": list(os.getloadavg())}, n_boot))
     load["end"] = list(os.getloadavg())
     return _finish(model, trained, cases, cfg, questions, runs, load, n_boot)
+
+
+def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: bool) -> tuple[list[Run], dict]:
+    """Every seed's runs of one question, their errors against a reference grown until it is trusted."""
+    from vqa_shap.measure.paper_pipeline import PaperInputs
+    from vqa_shap.measure.references import load_reference, save_reference, start_reference, trust_reference
+
+    prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
+    n = prepared.n_features
+    _check_budgets(cfg, n)  # before the (long) reference, not after it
+    ones = np.ones(n, dtype=bool)
+    build = PaperInputs(loader, prepared, cfg["preprocess"])
+    spent: list[float] = []
+    estimate = _reference_estimate(loader, case, protocol, cfg["reference_estimator"], cfg["batch_size"], spent)
+    chunk = (cfg["reference_permutations"] // 2) * (2 * n + 1)
+    key = None if store is None else f"{store[1]}_{case_digest(case)}_{cfg['reference_estimator']}_{chunk}"
+    stored = None if key is None else load_reference(key, store[0])
+    ref = stored if stored is not None and stored.seeds == REFERENCE_SEEDS else start_reference(
+        estimate, key or case.question.qid, case.question.question, cfg["reference_estimator"], chunk,
+        int(np.argmax(loader.score(prepared, ones[None])[0])), prepared.n_video, REFERENCE_SEEDS)
+    save = None if key is None else (lambda r: save_reference(r, store[0]))
+    if save is not None:
+        save(ref)
+    tally = {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
+    if cfg["paper_mode"] == "full":  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
+        _check_readout(loader, prepared, build, q, cfg["timing_masks"], cfg["max_new_tokens"], tally)
+    runs, values = [], []
+    for seed in cfg["seeds"]:
+        runs += _seed_runs(loader, case, prepared, build, q, seed, values, tally, cfg)
+    ref = trust_reference(ref, estimate, lambda r: min(relative_l2(v, r.values) for v in values),
+                          trust=cfg["reference_trust"], own_error=lambda r: r.own_error_all, save=save,
+                          max_chunks=max(1, cfg["reference_max_permutations"] // cfg["reference_permutations"]),
+                          log=print if progress else (lambda message: None))
+    runs = [replace(r, error=relative_l2(v, ref.values)) for r, v in zip(runs, values)]
+    return runs, {
+        "qid": case.question.qid, "question": case.question.question, "n_features": n,
+        "n_video": prepared.n_video, "prompt_tokens": len(loader.token_ids(prepared, ones)),
+        "video_tokens": int(prepared.kept_embeds.shape[0]), "reference_noise": ref.own_error_all,
+        "reference_seconds": float(sum(spent)), "reference_permutations": 2 * ref.budget // (2 * n + 1),
+        "reference_stored": stored is not None, "readout_checked": tally["checked"],
+        "readout_differs": tally["differs"], "readout_max_diff": tally["max_diff"],
+        "paper_steps": {str(k): v for k, v in sorted(tally["steps"].items())}}
+
+
+def case_digest(case: BenchCase) -> str:
+    """12 hex digits naming a question and its decoded frames (a stored reference's game, with the model's)."""
+    h = hashlib.sha256(json.dumps([case.question.qid, case.question.question, list(case.question.options)]).encode())
+    for frame in case.frames:
+        h.update(np.ascontiguousarray(frame).tobytes())
+    return h.hexdigest()[:12]
 
 
 def _check_budgets(cfg: dict, n: int) -> None:
@@ -305,55 +347,11 @@ def _print_progress(runs: Sequence[Run], q: int, n_cases: int, n: int, noise: fl
 
 
 def _finish(model, trained, cases, cfg, questions, runs, load, n_boot) -> PipelineBench:
+    from vqa_shap.measure.pipeline_report import summarise_bench
+
     info, summary = summarise_bench(cfg, questions, [asdict(r) for r in runs], n_boot)
     return PipelineBench(model=model, trained=trained, n_questions=len(cases), settings=cfg, questions=questions, runs=runs,
                          load=load, info=info, summary=summary)
-
-
-def summarise_bench(cfg: dict, questions: list[dict], runs: list[dict], n_boot: int) -> tuple[dict, dict]:
-    """The per-model facts (``info``) and the summary of a benchmark's records.
-
-    In full mode the paper's values carry its own read-out, so questions where it differs from
-    vqa-shap's on a checked coalition are left out of the summary (they are counted in ``info``).
-    """
-    from vqa_shap.measure.pipeline_report import summarise
-
-    differ = [i for i, q in enumerate(questions) if q["readout_differs"]]
-    kept = [i for i in range(len(questions)) if cfg["paper_mode"] == "sampled" or i not in differ]
-    info = {key: float(np.mean([q[key] for q in questions]))
-            for key in ("n_features", "n_video", "prompt_tokens", "video_tokens", "reference_seconds")}
-    noises = [q["reference_noise"] for q in questions]
-    info.update(reference_noise_mean=float(np.mean(noises)), reference_noise_max=float(np.max(noises)),
-                readout_checked=sum(q["readout_checked"] for q in questions),
-                readout_differs=sum(q["readout_differs"] for q in questions),
-                readout_max_diff=max(q["readout_max_diff"] for q in questions), questions_differ=len(differ),
-                questions_in_summary=len(kept))
-    return info, summarise(runs, kept or list(range(len(questions))), n_boot=n_boot)
-
-
-def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
-    """One benchmark (as a dict) from runs of the same model and settings on disjoint question sets
-    (e.g. two processes on a 2-core machine); the summary is recomputed over all questions.
-
-    Raises:
-        ValueError: the parts differ in model or settings.
-    """
-    first = parts[0]
-    for part in parts[1:]:
-        if (part["model"], part.get("trained"), part["settings"]) != (first["model"], first.get("trained"),
-                                                                        first["settings"]):
-            raise ValueError(f"cannot merge benchmarks of different models or settings: {first['model']!r}, "
-                             f"{part['model']!r}")
-    questions, runs, samples = [], [], []
-    for part in parts:
-        runs += [{**r, "question": r["question"] + len(questions)} for r in part["runs"]]
-        questions += part["questions"]
-        samples += part["load"]["samples"]
-    load = {"start": first["load"]["start"], "samples": samples, "end": parts[-1]["load"]["end"],
-            "processes": len(parts)}
-    info, summary = summarise_bench(first["settings"], questions, runs, n_boot)
-    return {**first, "n_questions": len(questions), "questions": questions, "runs": runs, "load": load,
-            "info": info, "summary": summary}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -153,6 +153,13 @@ def summarise(runs: Sequence[Mapping], questions: Sequence[int], *, n_boot: int 
             "questions": len(questions), "seeds": n_s}
 
 
+def _reference_permutations(bench: Mapping) -> str:
+    """The reference's permutations: the setting, or the range per question when references grew."""
+    grown = [q["reference_permutations"] for q in bench["questions"] if "reference_permutations" in q]
+    low, high = (min(grown), max(grown)) if grown else (bench["settings"]["reference_permutations"],) * 2
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
 def _ci(mean: float, half: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {half:.{digits}f}" if math.isfinite(half) else f"{mean:.{digits}f}"
 
@@ -184,7 +191,7 @@ def format_table(bench: Mapping) -> str:
         f"{'; vqa-shap extrapolated beyond its measured errors' if summary['extrapolated'] else ''}).",
         _decomposition(summary),
         f"Paper's time: {_paper_time(s)}. ± is the 95% CI over questions (each question's mean over seeds).",
-        f"Reference: `{s['reference_estimator']}` at {s['reference_permutations']} permutations "
+        f"Reference: `{s['reference_estimator']}` at {_reference_permutations(bench)} permutations "
         f"(two halves with independent seeds); its own relative error, mean {info['reference_noise_mean']:.4f}, "
         f"max {info['reference_noise_max']:.4f}, is "
         f"{'below' if info['reference_noise_max'] < min(r['error'] for r in summary['rows']) / 3 else 'NOT below'} "
@@ -269,3 +276,47 @@ def render_doc(text: str, report: Mapping, table: str | None = None) -> str:
 
     body = "\n\n".join(format_table(bench) for bench in report["models"].values())
     return replace_between(text, *markers(table), body + "\n")
+
+
+def summarise_bench(cfg: dict, questions: list[dict], runs: list[dict], n_boot: int) -> tuple[dict, dict]:
+    """The per-model facts (``info``) and the summary of a benchmark's records.
+
+    In full mode the paper's values carry its own read-out, so questions where it differs from
+    vqa-shap's on a checked coalition are left out of the summary (they are counted in ``info``).
+    """
+    differ = [i for i, q in enumerate(questions) if q["readout_differs"]]
+    kept = [i for i in range(len(questions)) if cfg["paper_mode"] == "sampled" or i not in differ]
+    info = {key: float(np.mean([q[key] for q in questions]))
+            for key in ("n_features", "n_video", "prompt_tokens", "video_tokens", "reference_seconds")}
+    noises = [q["reference_noise"] for q in questions]
+    info.update(reference_noise_mean=float(np.mean(noises)), reference_noise_max=float(np.max(noises)),
+                readout_checked=sum(q["readout_checked"] for q in questions),
+                readout_differs=sum(q["readout_differs"] for q in questions),
+                readout_max_diff=max(q["readout_max_diff"] for q in questions), questions_differ=len(differ),
+                questions_in_summary=len(kept))
+    return info, summarise(runs, kept or list(range(len(questions))), n_boot=n_boot)
+
+
+def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
+    """One benchmark (as a dict) from runs of the same model and settings on disjoint question sets
+    (e.g. two processes on a 2-core machine); the summary is recomputed over all questions.
+
+    Raises:
+        ValueError: the parts differ in model or settings.
+    """
+    first = parts[0]
+    for part in parts[1:]:
+        if (part["model"], part.get("trained"), part["settings"]) != (first["model"], first.get("trained"),
+                                                                        first["settings"]):
+            raise ValueError(f"cannot merge benchmarks of different models or settings: {first['model']!r}, "
+                             f"{part['model']!r}")
+    questions, runs, samples = [], [], []
+    for part in parts:
+        runs += [{**r, "question": r["question"] + len(questions)} for r in part["runs"]]
+        questions += part["questions"]
+        samples += part["load"]["samples"]
+    load = {"start": first["load"]["start"], "samples": samples, "end": parts[-1]["load"]["end"],
+            "processes": len(parts)}
+    info, summary = summarise_bench(first["settings"], questions, runs, n_boot)
+    return {**first, "n_questions": len(questions), "questions": questions, "runs": runs, "load": load,
+            "info": info, "summary": summary}
