@@ -52,3 +52,18 @@ def test_calibration_table_is_generated_from_the_committed_json():
     first = json.loads((ROOT / data["samples"]).read_text())["questions"][:1]
     again = calibration_rows(first, data["reps"], data["seed"])
     assert again["rows"] == data["rows"][:len(PATHS)] and again["budgets"] == data["budgets"][:1]
+
+
+def test_the_default_budget_and_its_help_are_the_tables():
+    """--budget's help quotes the committed table's expected errors at the default and at 256, and the
+    default reaches an expected error below 0.5 on every trained question."""
+    from vqa_shap.explain_options import DEFAULT_BUDGET, OPTIONS
+
+    data = json.loads((ROOT / "benchmarks" / "error_calibration.json").read_text())
+    at = {b: [next(a["error"] for a in q["at_budgets"] if a["budget"] == b) for q in data["budgets"]]
+          for b in (DEFAULT_BUDGET, 256)}
+    assert max(at[DEFAULT_BUDGET]) < 0.5 and min(at[256]) > 1.0
+    help_text = OPTIONS["budget"].help
+    for b in (DEFAULT_BUDGET, 256):
+        assert f"{min(at[b]):.2f}-{max(at[b]):.2f}" in help_text
+    assert all(q["default_budget"] == DEFAULT_BUDGET for q in data["budgets"])

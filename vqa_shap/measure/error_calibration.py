@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CalibrationRow", "calibrate", "calibration_rows", "paths_for_error", "format_table",
+__all__ = ["CalibrationRow", "calibrate", "calibration_rows", "expected_error", "paths_for_error", "format_table",
            "CALIBRATION_START", "CALIBRATION_END", "PATHS", "ERROR_LEVELS"]
 
 CALIBRATION_START, CALIBRATION_END = "<!-- calibration-table:start -->", "<!-- calibration-table:end -->"
@@ -31,6 +31,8 @@ CALIBRATION_START, CALIBRATION_END = "<!-- calibration-table:start -->", "<!-- c
 PATHS = (2, 4, 8, 16, 32)
 #: Expected relative errors whose budgets the table gives (what a default budget buys).
 ERROR_LEVELS = (1.0, 0.5, 0.3)
+#: Budgets (evaluations) whose expected error the table gives, besides explain's default (256: the old default).
+BUDGETS = (256, 1024)
 #: Resampled estimates per (question, paths).
 REPS = 2000
 #: The factor the issue asks the estimate to be within.
@@ -88,7 +90,7 @@ def calibrate(key: str, description: str, paths: np.ndarray, k: int, reps: int =
     n, players = paths.shape
     phi = paths.mean(axis=0)
     norm = float(np.linalg.norm(phi))
-    expected = math.sqrt(float(paths.var(axis=0).sum()) / k) / norm
+    expected = expected_error(paths, k)
     rng = np.random.default_rng(seed)
     recorded, realised = np.empty(reps), np.empty(reps)
     for r in range(reps):
@@ -113,6 +115,12 @@ def calibrate(key: str, description: str, paths: np.ndarray, k: int, reps: int =
                           float(np.mean(recorded < realised)))
 
 
+def expected_error(paths: np.ndarray, k: int) -> float:
+    """Root-mean-square relative error of an estimate of ``k`` of ``paths`` (the population's exact value)."""
+    paths = np.asarray(paths, dtype=np.float64)
+    return math.sqrt(float(paths.var(axis=0).sum()) / k) / float(np.linalg.norm(paths.mean(axis=0)))
+
+
 def paths_for_error(paths: np.ndarray, error: float) -> int:
     """Fewest paths whose expected relative error (in the population of ``paths``) is at most ``error``."""
     paths = np.asarray(paths, dtype=np.float64)
@@ -121,7 +129,10 @@ def paths_for_error(paths: np.ndarray, error: float) -> int:
 
 def calibration_rows(questions: list[dict], reps: int = REPS, seed: int = 0) -> dict:
     """The table's data for stored questions (``estimators_trained.json``'s ``questions``): rows for
-    every :data:`PATHS`, and per question the paths and evaluations for each of :data:`ERROR_LEVELS`."""
+    every :data:`PATHS`, and per question the paths and evaluations for each of :data:`ERROR_LEVELS` and
+    the expected error at explain's default budget."""
+    from vqa_shap.explain_options import DEFAULT_BUDGET
+
     rows, budgets = [], []
     for q in questions:
         paths = np.asarray(q["paths"], dtype=np.float64)
@@ -131,7 +142,10 @@ def calibration_rows(questions: list[dict], reps: int = REPS, seed: int = 0) -> 
         budgets.append({"key": q["key"], "description": q["description"], "n_players": paths.shape[1],
                         "stored_paths": len(paths),
                         "levels": [{"error": e, "paths": paths_for_error(paths, e),
-                                    "evaluations": paths_for_error(paths, e) * per_path} for e in ERROR_LEVELS]})
+                                    "evaluations": paths_for_error(paths, e) * per_path} for e in ERROR_LEVELS],
+                        "default_budget": DEFAULT_BUDGET,
+                        "at_budgets": [{"budget": b, "error": expected_error(paths, max(1, b // per_path))}
+                                       for b in sorted({*BUDGETS, DEFAULT_BUDGET})]})
     return {"reps": reps, "seed": seed, "factor": FACTOR, "rows": rows, "budgets": budgets}
 
 
@@ -147,11 +161,15 @@ def format_table(data: dict) -> str:
                    f"{pct(r['underestimates'])} | {r['expected_median']:.2f} | {pct(r['expected_within'])} | "
                    f"{pct(r['complement_within'])} |")
     levels = [e["error"] for e in data["budgets"][0]["levels"]] if data["budgets"] else []
-    out += ["", "| question | F | " + " | ".join(f"expected error {e:g}: paths (evaluations)" for e in levels) + " |",
-            "|---" * (2 + len(levels)) + "|"]
+    first = data["budgets"][0] if data["budgets"] else {"at_budgets": [], "default_budget": 0}
+    heads = [f"error at {a['budget']}" + (" (default)" if a["budget"] == first["default_budget"] else "")
+             for a in first["at_budgets"]]
+    out += ["", "| question | F | " + " | ".join(f"evaluations for error {e:g}" for e in levels) + " | " +
+            " | ".join(heads) + " |", "|---" * (2 + len(levels) + len(heads)) + "|"]
     for b in data["budgets"]:
         out.append(f"| {b['description']} | {b['n_players']} | " +
-                   " | ".join(f"{e['paths']} ({e['evaluations']})" for e in b["levels"]) + " |")
+                   " | ".join(f"{e['evaluations']} ({e['paths']} paths)" for e in b["levels"]) + " | " +
+                   " | ".join(f"{a['error']:.2f}" for a in b["at_budgets"]) + " |")
     return "\n".join(out) + "\n"
 
 
