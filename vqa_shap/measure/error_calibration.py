@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -123,8 +123,7 @@ def expected_error(paths: np.ndarray, k: int) -> float:
 
 def paths_for_error(paths: np.ndarray, error: float) -> int:
     """Fewest paths whose expected relative error (in the population of ``paths``) is at most ``error``."""
-    paths = np.asarray(paths, dtype=np.float64)
-    return math.ceil(float(paths.var(axis=0).sum()) / (error ** 2 * float(np.sum(paths.mean(axis=0) ** 2))))
+    return math.ceil((expected_error(paths, 1) / error) ** 2 - 1e-9)
 
 
 def calibration_rows(questions: list[dict], reps: int = REPS, seed: int = 0) -> dict:
@@ -137,7 +136,7 @@ def calibration_rows(questions: list[dict], reps: int = REPS, seed: int = 0) -> 
     for q in questions:
         paths = np.asarray(q["paths"], dtype=np.float64)
         for k in PATHS:
-            rows.append(calibrate(q["key"], q["description"], paths, k, reps, seed).__dict__)
+            rows.append(asdict(calibrate(q["key"], q["description"], paths, k, reps, seed)))
         per_path = 2 * paths.shape[1] + 1
         budgets.append({"key": q["key"], "description": q["description"], "n_players": paths.shape[1],
                         "stored_paths": len(paths),
