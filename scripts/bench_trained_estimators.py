@@ -33,9 +33,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from vqa_shap.measure.doc_tables import replace_between
-    from vqa_shap.measure.sample_efficiency import (CALIBRATION_END, CALIBRATION_START, DOC_END, DOC_START,
-                                                  format_calibration, format_table, load_samples, measure_question,
-                                                  save_json, summary)
+    from vqa_shap.measure.sample_efficiency import (DOC_END, DOC_START, format_table, load_samples,
+                                                  measure_question, save_json, summary)
 
     command = "scripts/bench_trained_estimators.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.from_json:
@@ -67,9 +66,8 @@ def main(argv=None) -> int:
             with open(args.doc) as fh:
                 doc = fh.read()
             rows = json.load(open(args.json))["summary"]
-            doc = replace_between(doc, DOC_START, DOC_END, format_table(rows))
             with open(args.doc, "w") as fh:
-                fh.write(replace_between(doc, CALIBRATION_START, CALIBRATION_END, format_calibration(rows)))
+                fh.write(replace_between(doc, DOC_START, DOC_END, format_table(rows)))
     return 0
 
 

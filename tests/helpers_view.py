@@ -34,6 +34,7 @@ def questions() -> list[Question]:
 
 
 def _rows(qs, videos: Path, model: str, seed: int) -> list[dict]:
+    from vqa_shap.estimators.base import relative_error
     from vqa_shap.protocol import get_protocol
 
     proto = get_protocol("pollard2025")
@@ -54,7 +55,8 @@ def _rows(qs, videos: Path, model: str, seed: int) -> list[dict]:
         if seed == 1:
             stderr[0, 0] = np.inf  # fewer than two samples: shown as ∞
         rows.append(Attribution(features=feats, shapley=phi, stderr=stderr, value_full=full,
-                                value_empty=full - phi.sum(0), prediction=int(np.argmax(full)), **common).to_row())
+                                value_empty=full - phi.sum(0), prediction=int(np.argmax(full)),
+                                relative_error=relative_error(phi, stderr, int(np.argmax(full))), **common).to_row())
     return rows
 
 

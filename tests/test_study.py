@@ -256,7 +256,8 @@ def test_the_study_file_of_the_docs_parses_as_it_says(tmp_path):
     study = load_study(_write(tmp_path, blocks[0], "paper.yaml"))
     assert study.name == "paper" and study.out == tmp_path / "results" / "paper"
     big, = study.models
-    assert (big.name, big.loader, big.explain.frames, big.explain.budget) == ("llava-ov-7b", "llava_onevision", 32, 256)
+    assert (big.name, big.loader, big.explain.frames, big.explain.budget, big.explain.target_error) == (
+        "llava-ov-7b", "llava_onevision", 32, 8192, 0.3)
     ego, shapes = study.benchmarks
     assert ego.videos == tmp_path / "data" / "egoschema" / "videos" and ego.subset == tmp_path / "data" / "subset.csv"
     assert (shapes.name, shapes.generate.questions, shapes.source) == ("shapes", 60, None)
@@ -320,3 +321,42 @@ def test_a_video_rewritten_under_its_name_redoes_the_explain_steps(tiny_run):
     assert sum("3 explained now, 0 resumed" in line for line in lines) == 2, lines
     again = run_study(study, out, progress=False, echo=lambda line: None)
     assert again.ran == () and again.evaluations == 0
+
+
+def test_a_study_with_target_error_records_it_and_stops_each_question_below_it(tmp_path):
+    """``explain: {target_error: E}``: every question stops once its estimated relative error is below E
+    (spending well under the budget), the step record, the work settings and the card record E, and a
+    changed E redoes the explain step."""
+    import dataclasses
+
+    import datasets
+
+    from vqa_shap.explain.workdir import work_dir_for
+    from vqa_shap.study.spec import load_study
+    from vqa_shap.study.steps import Records
+    from vqa_shap.study.study_run import describe, run_study
+
+    budget, target = 4000, 0.6
+    text = TINY.replace("variants: [original, hard_1]", "variants: [original]").replace(
+        "explain: {frames: 4, budget: 8, estimator: permutation, threads: 1}",
+        f"explain: {{frames: 4, budget: {budget}, target_error: {target}, estimator: permutation, threads: 1}}")
+    text = text.replace("report: {max_questions: 1, bootstrap: 10}", "report: false").replace(
+        "view: {bootstrap: 10}\n", "").replace("metrics: {bootstrap: 10}", "metrics: false")
+    study = load_study(_write(tmp_path, text))
+    assert study.models[0].explain.target_error == target
+    out = tmp_path / "out"
+    result = run_study(study, out, progress=False, echo=lambda line: None)
+    assert result.ran == ("generate-synthetic", "build-synthetic", "explain-demo__synthetic")
+    rows = datasets.load_dataset(str(out / "attributions"), name="demo__synthetic", split="test")
+    assert len(rows) == 3
+    for row in rows:
+        assert row["error"] is None and row["budget"] == budget
+        assert 0 < row["relative_error"] < target and row["evaluations"] < budget / 2
+    assert Records(out).read("explain-demo__synthetic")["settings"]["target_error"] == target
+    assert work_dir_for(out / "attributions", "demo__synthetic").settings().target_error == target
+    assert f"target error {target}" in (out / "attributions" / "README.md").read_text()
+    model = study.models[0]
+    tighter = dataclasses.replace(study, models=(dataclasses.replace(
+        model, explain=dataclasses.replace(model.explain, target_error=target / 2)),))
+    state = {step.id: s for step, s in describe(tighter, out, echo=lambda line: None)}
+    assert state["explain-demo__synthetic"].reason == "its settings changed"

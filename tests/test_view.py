@@ -92,6 +92,47 @@ def test_values_in_the_site_are_the_rows_and_the_metrics_module(site, folders):
         assert info[config]["n_errors"] == 1 and info[config]["n_rows"] == 4
 
 
+def test_question_pages_carry_the_estimated_error_and_the_players_within_two_stderr_of_zero(site, folders):
+    """Each question's relative_error (list column and detail, with its label) and, per player and option,
+    whether |φ| <= 2 stderr: what the page marks."""
+    from vqa_shap.schema.records import Attribution
+    from vqa_shap.view.data import LIST_COLUMNS, error_label
+
+    marked = unmarked = 0
+    labels = set()
+    for config in CONFIGS:
+        attrs = [Attribution.from_row(r) for r in folders["rows"][config]]
+        details = read_data(site / "data" / config / "chunk-0.js")
+        listed = read_data(site / "data" / config / "list.js")
+        assert listed["columns"][-1] == LIST_COLUMNS[-1] == "relative_error"
+        for attr, detail, row in zip(attrs, details, listed["rows"]):
+            if attr.error:
+                assert detail["near_zero"] is None and detail["error_label"] == "n/a" and row[-1] is None
+                continue
+            rel = attr.relative_error
+            assert rel is not None and rel > 0
+            expected = "inf" if np.isinf(rel) else pytest.approx(rel, rel=1e-4)
+            assert detail["relative_error"] == expected and row[-1] == expected
+            assert detail["error_label"] == error_label(rel) and detail["error_label"] != "n/a"
+            near = np.array(detail["near_zero"])
+            np.testing.assert_array_equal(near, (np.abs(attr.shapley) <= 2 * attr.stderr).astype(int))
+            if np.isinf(attr.stderr[0, 0]):
+                assert near[0, 0] == 1  # an infinite stderr cannot tell a value from zero
+            marked, unmarked = marked + int(near.sum()), unmarked + int((near == 0).sum())
+            labels.add(detail["error_label"])
+    assert marked > 0 and unmarked > 0 and len(labels) > 1
+    js = (site / "assets" / "viewer.js").read_text()
+    assert "near-zero" in js and "error_label" in js and "near-zero" in (site / "assets" / "viewer.css").read_text()
+
+
+def test_error_labels_and_near_zero_marks():
+    from vqa_shap.view.data import error_label, near_zero
+
+    assert [error_label(v) for v in (0.0, None, float("inf"), 0.4712, 1.26)] == ["exact", "n/a", "∞", "0.47", "1.3"]
+    assert near_zero(np.array([[0.1, -1.0], [0.0, 0.3]]), None) is None  # exact values: nothing to mark
+    assert near_zero(np.array([[0.1, -1.0], [0.0, 0.3]]), np.array([[0.05, 0.4], [0.0, np.inf]])) == [[1, 0], [1, 1]]
+
+
 def test_site_is_self_contained(site):
     """No page, script or style refers to anything outside the folder (no CDN, no network)."""
     remote = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:)?//|url\(\s*["']?(https?:)?//|@import|fetch\(|XMLHttpRequest""")

@@ -156,6 +156,11 @@ def test_question_page_lists_every_player_with_colours(browser, site, shots):
     assert all(".jpg" in f.find_element(By.TAG_NAME, "img").get_attribute("src") for f in frames)
     assert "ground truth" in browser.find_element(By.CSS_SELECTOR, ".toggle button.on").text
     assert browser.find_element(By.CSS_SELECTOR, ".legend").is_displayed()
+    # the estimated error, and the players within two standard errors of zero (of the ground truth) dashed
+    assert browser.find_element(By.CSS_SELECTOR, ".panel .est-error").text == q["error_label"]
+    dashed = {int(e.get_attribute("data-idx")) for e in browser.find_elements(By.CSS_SELECTOR, ".panel .near-zero:not(tr)")}
+    assert dashed == {i for i, row in enumerate(q["near_zero"]) if row[q["answer"]]} and dashed
+    assert "within two standard errors of zero" in browser.find_element(By.CSS_SELECTOR, ".legend").text
     screenshot(browser, shots, "question")
     # the player with the largest |phi| of the ground truth is drawn at full colour (psi = ±1)
     col = [row[q["answer"]] for row in q["phi"]]

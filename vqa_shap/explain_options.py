@@ -29,7 +29,9 @@ MAX_BUDGET = 10_000_000
 MAX_BATCH = 65_536
 MAX_THREADS = 1024
 DEFAULT_FRAMES = 8
-DEFAULT_BUDGET = 256
+#: Model evaluations per question, chosen from the calibration table of docs/estimators.md: enough for an
+#: expected relative error below 0.5 on the trained long-video games (what ``budget``'s help quotes).
+DEFAULT_BUDGET = 4096
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_PROTOCOL = "pollard2025"
 #: Video player layouts: one player per sampled frame (the paper's), or per shot.
@@ -244,11 +246,13 @@ EXPLAIN_OPTIONS: tuple[Option, ...] = (
            required=True),
     Option("frames", int, DEFAULT_FRAMES, "frames per question", 1, MAX_PLAYERS, cli_type="frames",
            study=True, result=True),
-    Option("budget", int, DEFAULT_BUDGET, "model evaluations per question", 1, MAX_BUDGET, cli_type="budget",
-           study=True, result=True),
+    Option("budget", int, DEFAULT_BUDGET, "model evaluations per question (the cap with --target-error); the "
+           "default gives an expected relative error of 0.32-0.47 with permutations (the paper's estimator) on trained "
+           "73-74-player games, where 256 gives 1.65-2.42, i.e. noise (calibration table, docs/estimators.md)", 1, MAX_BUDGET,
+           cli_type="budget", study=True, result=True),
     Option("target_error", float, None, "keep evaluating (doubling from budget/16) until the estimated relative "
-           "error of the chosen option's values is below this, or --budget is spent; each row's relative_error "
-           "says which (default: spend --budget)", cli_type="target_error", study=True, result=True),
+           "error of the chosen option's values is below this (e.g. 0.5), or --budget is spent; each row's "
+           "relative_error says which (default: spend --budget)", cli_type="target_error", study=True, result=True),
     Option("strict_budget", bool, False, "record an error for a question whose players need more evaluations than "
            "--budget (default: explain it at the estimator's minimum, e.g. 2F+1)", study=True, result=True),
     Option("estimator", str, "default", "Shapley estimator ('default': the member chosen by measured error per "

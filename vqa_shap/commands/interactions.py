@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from vqa_shap.commands import argtypes
-from vqa_shap.explain_options import DEFAULT_BATCH_SIZE, DEFAULT_BUDGET, DEFAULT_FRAMES, DEFAULT_PROTOCOL
+from vqa_shap.explain_options import DEFAULT_BATCH_SIZE, DEFAULT_FRAMES, DEFAULT_PROTOCOL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vqa_shap.interactions.interactions_run import DEFAULT_K, MAX_K, PLAYER_KINDS
+    from vqa_shap.interactions.interactions_run import DEFAULT_BUDGET, DEFAULT_K, MAX_K, PLAYER_KINDS
 
     parser.add_argument("questions", metavar="QUESTIONS", type=argtypes.folder, help="Hub-style questions folder")
     parser.add_argument("--config", required=True, type=argtypes.config_name, help="questions config, e.g. synthetic")

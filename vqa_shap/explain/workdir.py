@@ -213,6 +213,8 @@ class ExplainSettings:
             card.update(players=self.players, shot_detector=_public_spec(self.shot_detector))
         if self.aks_scorer is not None:  # the model's own scorer is the default and stays unrecorded
             card.update(aks_scorer=_public_spec(self.aks_scorer))
+        if self.target_error is not None:  # the budget is then a cap
+            card.update(target_error=self.target_error)
         return card
 
     def to_json(self) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from vqa_shap.explain.explain_run import ExplainRun
-from vqa_shap.explain_options import DEFAULT_BUDGET
 from vqa_shap.explain.workdir import ExplainError, ExplainInputError
 from vqa_shap.explain.question import QuestionExplainer
 from vqa_shap.explain.job import AttributionsJob
@@ -34,10 +33,13 @@ from vqa_shap.interactions.index import (
 )
 from vqa_shap.interactions.record import InteractionPlayer, InteractionRecord, interaction_features
 
-__all__ = ["DEFAULT_K", "PLAYER_KINDS", "InteractionsJob", "InteractionExplainer", "interactions_questions"]
+__all__ = ["DEFAULT_BUDGET", "DEFAULT_K", "PLAYER_KINDS", "InteractionsJob", "InteractionExplainer", "interactions_questions"]
 
 PLAYER_KINDS = ("modality", "top-k")
 DEFAULT_K = 8
+#: Coalitions per question of an interactions game (exact up to k = 8), and of the φ that ranks the top-k
+#: players when no attributions are given (a ranking, not explain's default budget).
+DEFAULT_BUDGET = 256
 #: Largest k (pairs grow as k^2; the game as 2^k when exact).
 MAX_K = 64
 

@@ -19,11 +19,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["QuestionSamples", "measure_question", "compute_ratio", "calibration", "format_table",
-           "format_calibration", "DOC_START", "DOC_END", "CALIBRATION_START", "CALIBRATION_END"]
+__all__ = ["QuestionSamples", "measure_question", "compute_ratio", "format_table", "DOC_START", "DOC_END"]
 
 DOC_START, DOC_END = "<!-- trained-table:start -->", "<!-- trained-table:end -->"
-CALIBRATION_START, CALIBRATION_END = "<!-- calibration-table:start -->", "<!-- calibration-table:end -->"
 #: seeds of the measured paths (``permutation``'s own orders) and of the flip sets
 PATH_SEEDS = (1_000_001, 1_000_002)
 FLIP_SEED = 5
@@ -98,31 +96,6 @@ def compute_ratio(samples: QuestionSamples, draws: int, seed: int = 0) -> dict:
             "ci": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]}
 
 
-def calibration(samples: QuestionSamples, paths: int, reps: int = 300, seed: int = 0) -> dict:
-    """How well a permutation estimate's recorded ``relative_error`` (from its own standard errors,
-    :func:`vqa_shap.estimators.base.relative_error`) predicts its actual error: ``reps`` estimates of
-    ``paths`` paths each, drawn from the stored paths; the actual error against the mean of the
-    *other* paths, with that reference's own expected error taken off. Returns the median ratio
-    estimated / actual and the shares within a factor 1.5 and 2."""
-    from vqa_shap.estimators.base import relative_error
-
-    all_paths = np.asarray(samples.paths)
-    rng = np.random.default_rng(seed)
-    ratios = []
-    for _ in range(reps):
-        order = rng.permutation(len(all_paths))
-        own, rest = all_paths[order[:paths]], all_paths[order[paths:]]
-        est, ref = own.mean(axis=0), rest.mean(axis=0)
-        estimated = relative_error(est[:, None], (own.std(axis=0, ddof=1) / np.sqrt(paths))[:, None], 0)
-        ref_noise = float((rest.var(axis=0, ddof=1) / len(rest)).sum())
-        actual = np.sqrt(max(float(np.sum((est - ref) ** 2)) - ref_noise, 1e-12) /
-                         max(float(np.sum(ref ** 2)) - ref_noise, 1e-12))
-        ratios.append(estimated / actual)
-    r = np.asarray(ratios)
-    return {"paths": paths, "evaluations": paths * (2 * samples.n_players + 1), "median_ratio": float(np.median(r)),
-            "within_1_5": float(np.mean((r > 1 / 1.5) & (r < 1.5))), "within_2": float(np.mean((r > 0.5) & (r < 2)))}
-
-
 def summary(samples: QuestionSamples, draws_list=(1, 2, 4, 8)) -> dict:
     """Variance shares, costs and the ratios of one question (what the docs table shows)."""
     paths, flips = np.asarray(samples.paths), np.asarray(samples.flips)
@@ -136,8 +109,7 @@ def summary(samples: QuestionSamples, draws_list=(1, 2, 4, 8)) -> dict:
             "text_variance_share": float(var_path[~video].sum() / var_path.sum()),
             "cost_path_ms": samples.cost_path, "cost_flip_set_ms": samples.cost_flip_set,
             "permutation_error_at_5000": float(np.sqrt(var_path.sum() / n_perm) / np.linalg.norm(phi)),
-            "ratios": [compute_ratio(samples, d) for d in draws_list],
-            "calibration": [calibration(samples, p) for p in (4, 8) if p <= len(paths) // 2]}
+            "ratios": [compute_ratio(samples, d) for d in draws_list]}
 
 
 def format_table(rows: list[dict]) -> str:
@@ -151,17 +123,6 @@ def format_table(rows: list[dict]) -> str:
         out.append(f"| {r['description']} | {r['n_players']} ({r['n_video']}) | {r['paths']} / {r['flip_sets']} | "
                    f"{r['text_variance_share']:.0%} | {r['cost_path_ms'] / 1000:.2f} s / {r['cost_flip_set_ms'] / 1000:.2f} s | "
                    f"{r['permutation_error_at_5000']:.2f} | " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
-
-
-def format_calibration(rows: list[dict]) -> str:
-    """Markdown table of the :func:`calibration` entries of :func:`summary` rows."""
-    out = ["| question | paths per estimate (evaluations) | median estimated / actual | within 1.5× | within 2× |",
-           "|---|---|---|---|---|"]
-    for r in rows:
-        for c in r["calibration"]:
-            out.append(f"| {r['description']} | {c['paths']} ({c['evaluations']}) | {c['median_ratio']:.2f} | "
-                       f"{c['within_1_5']:.0%} | {c['within_2']:.0%} |")
     return "\n".join(out) + "\n"
 
 

@@ -23,7 +23,7 @@ from vqa_shap.schema.records import Attribution, Question
 DIGITS = 5
 #: Columns of a question-list row (the list pages hold rows as arrays, in this order).
 LIST_COLUMNS = ("qid", "benchmark", "task", "variant", "answer", "prediction", "status", "n_features",
-                "mc_v", "mc_q", "mc_a")
+                "mc_v", "mc_q", "mc_a", "relative_error")
 #: Metric keys shown in the index table, with their intervals.
 TABLE_KEYS = ("mc_v", "mc_q", "mc_a", "pf_v", "pf_q", "pf_a")
 
@@ -80,8 +80,29 @@ def list_rows(attrs: Sequence[Attribution], per_q: Sequence[M.QuestionMetrics | 
     for attr, qm in zip(attrs, per_q):
         mc = qm.signal("Ground Truth").mc if qm is not None else (None, None, None)
         rows.append([attr.qid, attr.benchmark, attr.task, attr.variant, attr.answer,
-                     attr.prediction, status(attr), attr.n_features, *(number(v) for v in mc)])
+                     attr.prediction, status(attr), attr.n_features, *(number(v) for v in mc),
+                     number(attr.relative_error)])
     return rows
+
+
+def error_label(relative_error: float | None) -> str:
+    """How a question's estimated relative error (the row's ``relative_error``) reads: ``exact`` (0),
+    ``n/a`` (None: the estimator has no standard errors), ``∞`` (fewer than two samples), else the
+    value to two significant digits."""
+    if relative_error is None or math.isnan(relative_error):
+        return "n/a"
+    if relative_error == 0:
+        return "exact"
+    return "∞" if math.isinf(relative_error) else f"{relative_error:.2g}"
+
+
+def near_zero(values: np.ndarray, stderr: np.ndarray | None) -> list[list[int]] | None:
+    """Per player and option, 1 where the value is within two standard errors of zero
+    (``|φ| <= 2 stderr``: indistinguishable from no effect at this budget), else 0; None without stderr."""
+    if stderr is None:
+        return None
+    values, stderr = np.asarray(values, dtype=np.float64), np.asarray(stderr, dtype=np.float64)
+    return (np.abs(values) <= 2 * stderr).astype(int).tolist()
 
 
 def config_summary(name: str, attrs: Sequence[Attribution], settings: Mapping[str, Any], *,
@@ -141,6 +162,8 @@ def question_detail(attr: Attribution, question: Question | None, frames: Sequen
         "stderr": matrix(attr.stderr),
         "value_full": None if attr.value_full is None else [number(v) for v in attr.value_full],
         "value_empty": None if attr.value_empty is None else [number(v) for v in attr.value_empty],
+        "relative_error": number(attr.relative_error), "error_label": error_label(attr.relative_error),
+        "near_zero": near_zero(attr.shapley, attr.stderr) if attr.error is None else None,
         "estimator": attr.estimator, "budget": attr.budget, "evaluations": attr.evaluations,
         "seed": attr.seed, "runtime_s": number(attr.runtime_s),
         "frames": list(frames) if frames is not None else None, "frame_note": note,

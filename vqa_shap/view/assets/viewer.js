@@ -49,6 +49,13 @@
     if (typeof x !== "number") return String(x);
     return x.toFixed(d === undefined ? 3 : d);
   }
+  // A row's relative_error as the question page words it (data.error_label): exact, n/a, ∞ or 2 digits.
+  function errorText(v) {
+    if (v === null || v === undefined) return "n/a";
+    if (v === 0) return "exact";
+    if (v === "inf") return "∞";
+    return typeof v === "number" ? String(Number(v.toPrecision(2))) : String(v);
+  }
   function letter(k) { return k < 26 ? String.fromCharCode(65 + k) : "O" + (k + 1); }
   function fail(err) { document.getElementById("app").appendChild(h("p", {"class": "fail", text: String(err)})); }
 
@@ -153,8 +160,8 @@
   }
   function questionTable(app, all, what) {
     var state = {sort: "", dir: 1, page: 0};
-    var cols = ["config", "qid", "benchmark", "task", "variant", "answer", "prediction", "status", "n_features", "mc_v", "mc_q", "mc_a"];
-    var labels = {n_features: "F", mc_v: "MC V", mc_q: "MC Q", mc_a: "MC A"};
+    var cols = ["config", "qid", "benchmark", "task", "variant", "answer", "prediction", "status", "n_features", "mc_v", "mc_q", "mc_a", "relative_error"];
+    var labels = {n_features: "F", mc_v: "MC V", mc_q: "MC Q", mc_a: "MC A", relative_error: "est. error"};
     var controls = h("div", {"class": "filters"}, [filterSelect("f-config", "Config", distinct(all, "config")),
       filterSelect("f-benchmark", "Benchmark", distinct(all, "benchmark")),
       filterSelect("f-task", "Task", distinct(all, "task")), filterSelect("f-status", "Status", ["correct", "incorrect", "error", "unknown"]),
@@ -193,6 +200,7 @@
           if (c === "qid") return h("td", {}, [h("a", {href: url("question.html", {c: r.config, i: r.i}), text: r.qid})]);
           var v = r[c];
           if (c === "answer" || c === "prediction") v = v === null ? "–" : letter(v);
+          if (c === "relative_error") return h("td", {text: errorText(v)});
           return h("td", {text: typeof v === "number" && c.slice(0, 3) === "mc_" ? fmt(v) : (v === null ? "–" : String(v))});
         }));
       }));
@@ -227,9 +235,9 @@
       if (sel === "false" || sel === "all") {
         var cs = []; for (var c = 0; c < K; c++) if (sel === "all" || c !== q.answer) cs.push(c);
         var s = 0; cs.forEach(function (c) { s += psi(i, c); });
-        return {psi: cs.length ? s / cs.length : null, phi: null, se: null};
+        return {psi: cs.length ? s / cs.length : null, phi: null, se: null, near: false};
       }
-      return {psi: psi(i, sel), phi: row[sel], se: q.stderr ? q.stderr[i][sel] : null};
+      return {psi: psi(i, sel), phi: row[sel], se: q.stderr ? q.stderr[i][sel] : null, near: !!(q.near_zero && q.near_zero[i][sel])};
     });
   }
   function paint(panel, q, sel) {
@@ -237,8 +245,9 @@
     panel.querySelectorAll("[data-idx]").forEach(function (el) {
       var v = vals[+el.getAttribute("data-idx")], bg = colour(v.psi);
       var tip = el.getAttribute("data-name") + ": ψ = " + fmt(v.psi) + (v.phi !== null ? ", φ = " + fmt(v.phi, 5) : "") +
-        (v.se !== null ? ", stderr = " + fmt(v.se, 5) : "");
+        (v.se !== null ? ", stderr = " + fmt(v.se, 5) : "") + (v.near ? " (within two standard errors of zero)" : "");
       el.title = tip;
+      el.classList.toggle("near-zero", v.near);
       if (el.classList.contains("frame")) { el.style.borderColor = bg; el.querySelector(".val").textContent = fmt(v.psi, 2); }
       else if (el.tagName === "TR") { el.cells[2].textContent = fmt(v.phi, 5); el.cells[3].textContent = fmt(v.psi); el.cells[4].textContent = fmt(v.se, 5); el.cells[3].style.background = bg; }
       else { el.style.background = bg; el.style.color = ink(v.psi); }
@@ -246,7 +255,8 @@
     panel.querySelectorAll(".toggle button").forEach(function (b) { b.classList.toggle("on", b.getAttribute("data-sel") === String(sel)); });
     var what = sel === "false" ? "the mean over the false options" : sel === "all" ? "the mean over all options" : "option " + letter(sel);
     paintInteractions(panel, q, sel);
-    panel.querySelector(".legend-label").textContent = "ψ = φ / max|φ| of " + what + (q.stderr ? " (hover: φ and stderr)" : " (hover: φ)");
+    panel.querySelector(".legend-label").textContent = "ψ = φ / max|φ| of " + what + (q.stderr ? " (hover: φ and stderr)" : " (hover: φ)") +
+      (q.near_zero && typeof sel === "number" ? "; dashed: within two standard errors of zero" : "");
   }
   // Pairwise interactions (an interactions config of the same model, benchmark and variant): a frame × word
   // heat map when the players include frames and other players, else player × player. Colour: the
@@ -311,7 +321,10 @@
       if (s !== null && s !== undefined) { sel = isNaN(+s) ? s : +s; paint(el, q, sel); }
     });
     el.append(h("p", {}, ["Answer: ", h("b", {text: letter(q.answer)}), " · prediction: ",
-      h("b", {text: q.prediction === null ? "unknown" : letter(q.prediction)})]), toggle, legend(""));
+      h("b", {text: q.prediction === null ? "unknown" : letter(q.prediction)}), " · estimated error: ",
+      h("b", {"class": "est-error", title: "estimated relative L2 error of the chosen option's values (relative_error): " +
+        "exact = computed exactly; n/a = the estimator gives no standard errors; ∞ = fewer than two samples", text: q.error_label})]),
+      toggle, legend(""));
     var strip = h("div", {"class": "strip"});
     q.features.forEach(function (f, i) {
       if (f[1] !== "v") return;
