@@ -30,6 +30,7 @@ import numpy as np
 from vqa_shap.estimators import get_estimator
 from vqa_shap.estimators.base import EstimatorError
 from vqa_shap.game import CostModel, Game
+from vqa_shap.measure.stats import relative_l2_error
 
 __all__ = ["BenchPoint", "BenchResult", "MEASURED_COST", "run_benchmark", "budget_to_match",
            "format_tables", "merge_results", "save_json", "load_json", "DOC_START", "DOC_END", "render_doc", "update_doc"]
@@ -144,7 +145,7 @@ def run_benchmark(
                             video_features=list(test_game.video_players), cost_model=cost_model)
                 est = get_estimator(spec).estimate(game, budget, seed)
                 phi = est.values[:, test_game.target_output]
-                errors.append(float(np.linalg.norm(phi - truth) / np.linalg.norm(truth)))
+                errors.append(relative_l2_error(phi, truth))
                 evals.append(float(est.evaluations))
                 costs.append(float(est.cost))
                 prefixes.append(est.distinct_prefixes)

@@ -30,7 +30,10 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["BenchCase", "Run", "PipelineBench", "relative_error", "run_pipeline_bench", "synthetic_cases",
+from vqa_shap.builders.shapes import LONG_ACTIVITIES, LONG_TOOLS
+from vqa_shap.measure.stats import relative_l2_error
+
+__all__ = ["BenchCase", "Run", "PipelineBench", "run_pipeline_bench", "synthetic_cases",
            "realistic_cases", "realistic_question", "long_video_cases", "merge_benches", "summarise_bench", "PAPER",
            "OURS", "PAPER_MODES"]
 
@@ -97,13 +100,6 @@ class PipelineBench:
         return asdict(self)
 
 
-def relative_error(values: np.ndarray, reference: np.ndarray) -> float:
-    """``‖values − reference‖_F / ‖reference‖_F``."""
-    reference = np.asarray(reference, dtype=np.float64)
-    norm = float(np.linalg.norm(reference))
-    return float(np.linalg.norm(np.asarray(values, dtype=np.float64) - reference) / (norm if norm > 0 else 1.0))
-
-
 def _ours(loader, case: BenchCase, protocol, estimator: str, budget: int, seed: int, batch_size: int):
     """vqa-shap's pipeline through the public API, timed from ``prepare`` on."""
     from vqa_shap.estimators import get_estimator
@@ -164,7 +160,7 @@ def _seed_runs(loader, case, prepared, build, q: int, seed: int, reference, tall
         for level in paper_levels:  # nested: the Game's cache reuses the first permutations
             values = get_estimator("permutation").estimate(game, int(level * perm), seed).values
             runs.append(Run(PAPER, level, q, seed, int(level * perm), int(level * perm), float("nan"),
-                            relative_error(values, reference)))
+                            relative_l2_error(values, reference)))
         rng = np.random.default_rng([seed, q])
         pick = rng.choice(len(recorder.rows), size=min(cfg["timing_masks"], len(recorder.rows)), replace=False)
         chunks = np.array_split(pick, max(len(paper_levels), len(ours_levels)))
@@ -180,13 +176,13 @@ def _seed_runs(loader, case, prepared, build, q: int, seed: int, reference, tall
             paper = paper_shapley(loader, prepared, int(paper_levels[i] * perm), seed=seed,
                                   max_new_tokens=cfg["max_new_tokens"], preprocess=cfg["preprocess"])
             runs.append(Run(PAPER, paper_levels[i], q, seed, int(paper_levels[i] * perm), paper.evaluations,
-                            paper.seconds, relative_error(paper.values, reference)))
+                            paper.seconds, relative_l2_error(paper.values, reference)))
         if i < len(ours_levels):
             budget = int(round(ours_levels[i] * perm))
             values, evaluations, seconds = _ours(loader, case, prepared.protocol, cfg["estimator"], budget, seed,
                                                  cfg["batch_size"])
             runs.append(Run(OURS, ours_levels[i], q, seed, budget, evaluations, seconds,
-                            relative_error(values, reference)))
+                            relative_l2_error(values, reference)))
     if timed:
         per_eval = float(np.mean(timed))
         runs = [Run(**{**asdict(r), "seconds": r.evaluations * per_eval + build.seconds})
@@ -400,12 +396,11 @@ def long_video_cases(n_questions: int, *, seed: int, workdir, start: int = 0, lo
                           protocol or get_protocol("pollard2025"))
 
 
-_ACTIVITIES = ("cooking a vegetable soup", "repairing a bicycle wheel", "cleaning the kitchen counter",
-               "painting a wooden chair", "planting seeds in the garden", "sorting the laundry",
-               "assembling a bookshelf", "washing the dishes", "packing a suitcase", "baking a loaf of bread",
-               "fixing a leaking tap", "arranging flowers in a vase")
-_TOOLS = ("knife", "wrench", "sponge", "brush", "trowel", "basket", "screwdriver", "towel", "zip bag",
-          "rolling pin", "spanner", "pair of scissors")
+#: The realistic questions' activities and tools are the long wording's (builders/shapes.py owns them), with
+#: one word kept as the committed benchmark questions (benchmarks/bench_pipeline*.json) have it: "zip bag"
+#: where the builder says "bag" (its tokenizer vocabulary is derived from the list), so a rerun asks them again.
+_ACTIVITIES = LONG_ACTIVITIES
+_TOOLS = tuple("zip bag" if tool == "bag" else tool for tool in LONG_TOOLS)
 _TEMPLATES = (
     "What is the overall goal of c in this video, and how does the {tool} help c to reach it?",
     "Summarise the main steps c takes while {activity}, and explain why c picks up the {tool} near the end.",
