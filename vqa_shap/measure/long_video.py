@@ -284,11 +284,6 @@ def combine_parts(parts: Sequence[dict]) -> dict:
 
 def update_doc(doc_path: str | os.PathLike, result: dict) -> bool:
     """Replace the tables between :data:`DOC_START` and :data:`DOC_END`; ``True`` if the page changed."""
-    from vqa_shap.measure.doc_tables import replace_between
+    from vqa_shap.measure.doc_tables import update_file
 
-    path = Path(doc_path)
-    text = path.read_text(encoding="utf-8")
-    new = replace_between(text, DOC_START, DOC_END, format_tables(result))
-    if new != text:
-        path.write_text(new, encoding="utf-8")
-    return new != text
+    return update_file(doc_path, DOC_START, DOC_END, format_tables(result))

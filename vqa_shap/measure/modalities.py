@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from vqa_shap.measure.doc_tables import markers, update_file
+
 #: The markers around the generated table in docs/demo.md.
-TABLE_START, TABLE_END = "<!-- modalities-table:start -->", "<!-- modalities-table:end -->"
+TABLE_START, TABLE_END = markers("modalities-table")
 #: The metric columns of the table (ground-truth signal).
 COLUMNS = ("mc_v", "mc_q", "mc_a", "pf_v", "pf_q", "pf_a", "accuracy")
 #: The paper's models and benchmarks whose published tables are imported.
@@ -92,6 +94,4 @@ def modalities_table(record: dict[str, Any]) -> str:
 
 def update_doc(record: dict[str, Any], page: Path) -> None:
     """Replace the table between the markers of ``page`` by :func:`modalities_table`."""
-    from vqa_shap.measure.doc_tables import replace_between
-
-    page.write_text(replace_between(page.read_text(), TABLE_START, TABLE_END, modalities_table(record)))
+    update_file(page, TABLE_START, TABLE_END, modalities_table(record))

@@ -19,11 +19,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vqa_shap.measure.doc_tables import markers
+
 __all__ = ["QuestionSamples", "measure_question", "compute_ratio", "calibration", "format_table",
            "format_calibration", "DOC_START", "DOC_END", "CALIBRATION_START", "CALIBRATION_END"]
 
-DOC_START, DOC_END = "<!-- trained-table:start -->", "<!-- trained-table:end -->"
-CALIBRATION_START, CALIBRATION_END = "<!-- calibration-table:start -->", "<!-- calibration-table:end -->"
+DOC_START, DOC_END = markers("trained-table")
+CALIBRATION_START, CALIBRATION_END = markers("calibration-table")
 #: seeds of the measured paths (``permutation``'s own orders) and of the flip sets
 PATH_SEEDS = (1_000_001, 1_000_002)
 FLIP_SEED = 5

@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vqa_shap.measure.doc_tables import markers, update_file
+
 #: The markers around the generated table in docs/study.md.
-TABLE_START, TABLE_END = "<!-- study-demo-table:start -->", "<!-- study-demo-table:end -->"
+TABLE_START, TABLE_END = markers("study-demo-table")
 _COLUMNS = ("mc_v", "mc_q", "mc_a", "pf_v", "pf_q", "pf_a", "accuracy")
 
 
@@ -54,6 +56,4 @@ def metrics_table(record: dict[str, Any]) -> str:
 
 def update_docs(record: dict[str, Any], page: Path) -> None:
     """Replace the table between the markers of ``page`` by :func:`metrics_table`."""
-    from vqa_shap.measure.doc_tables import replace_between
-
-    page.write_text(replace_between(page.read_text(), TABLE_START, TABLE_END, metrics_table(record)))
+    update_file(page, TABLE_START, TABLE_END, metrics_table(record))
