@@ -69,6 +69,22 @@ def test_interactions_takes_the_shared_options_as_declared(capsys):
     assert f"evaluations per question; exact when 2^k <= budget (1 to {OPTIONS['budget'].high}; default: 256)" in text
 
 
+@pytest.mark.parametrize("command", ["rank", "mask-bench"])
+def test_commands_that_replan_frames_take_the_declared_frame_options(command):
+    """rank and mask-bench re-plan an attributions config's frames: explain's --frames, --sampler and
+    --shot-detector with their declared checks and bounds, by default the card's value (None)."""
+    from vqa_shap.cli import build_parser
+    from vqa_shap.commands import argtypes
+
+    parser = build_parser(command)._subparsers._group_actions[0].choices[command]
+    actions = {a.dest: a for a in parser._actions}
+    for name in ("frames", "sampler", "shot_detector"):
+        action = actions[name]
+        assert action.option_strings == [OPTIONS[name].cli_flag] and action.default is None, name
+        assert action.type is getattr(argtypes, OPTIONS[name].cli_type), name
+        assert "as recorded in the attributions card" in action.help, name
+
+
 def test_explain_help_lists_every_flag(capsys):
     from vqa_shap.cli import main
 
