@@ -97,7 +97,7 @@ def regenerate(report: dict | str, doc: str | None) -> int:
     try:
         if isinstance(report, str):
             report = json.loads(Path(report).read_text())
-        Path(doc).write_text(update_doc(Path(doc).read_text(), report))
+        update_doc(doc, report)
     except (OSError, ValueError, KeyError) as exc:
         print(f"bench_loader: cannot regenerate {doc}: {exc}", file=sys.stderr)
         return 2

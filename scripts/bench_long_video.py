@@ -6,6 +6,7 @@
         --compare samplers --questions 24 --k 8 --candidates 64 --budget 512
     python scripts/bench_long_video.py --name short_evidence_budgets --layout short_evidence \\
         --compare players --questions 20 --seeds 0 1 2 --frames 64 --budgets 64 320
+    python scripts/bench_long_video.py --from-json     # summaries and docs/shots.md from the stored rows
 
 Each run is one *part* of benchmarks/long_video.json (added or replaced by its ``--name``; the other
 parts are kept), and the tables of docs/shots.md are regenerated from the whole file. The logic
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="instead of running: join the part --name of these JSON files (runs over disjoint "
                              "--first-question slices) into --json and regenerate --doc")
+    parser.add_argument("--from-json", action="store_true",
+                        help="instead of running: recompute every part's summary of --json from its stored rows "
+                             "and regenerate --doc (no model is run)")
     parser.add_argument("--question-seed", type=int, default=515151, help="seed of the questions and shot lengths")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="estimator seeds")
     parser.add_argument("--frames", type=int, default=32, help="sampled frames for the players comparison")
@@ -52,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.from_json:
+        from vqa_shap.measure import long_video as lv
+
+        with open(args.json) as fh:
+            return _write_result(args, lv.resummarise(json.load(fh)))
     if args.combine:
         from vqa_shap.measure import long_video as lv
 
@@ -110,9 +119,17 @@ def _write(args, part: dict) -> int:
     if os.path.exists(args.json):
         with open(args.json) as fh:
             previous = json.load(fh)
-    result = lv.merge_part(previous, args.name or args.layout, part)
+    return _write_result(args, lv.merge_part(previous, args.name or args.layout, part))
+
+
+def _write_result(args, result: dict) -> int:
+    """Write the benchmark JSON (strict: an undefined number, e.g. a constant relevance's Spearman, is
+    ``null``), print the tables, regenerate the doc."""
+    from vqa_shap.analysis.metrics_table import json_ready
+    from vqa_shap.measure import long_video as lv
+
     with open(args.json, "w") as fh:
-        json.dump(result, fh, indent=1)
+        json.dump(json_ready(result), fh, indent=1, allow_nan=False)
     print(lv.format_tables(result))
     print(f"wrote {args.json}")
     if args.doc:

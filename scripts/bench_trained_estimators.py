@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     parser.add_argument("--doc", default=None, help="rewrite the trained-table of this markdown file")
     args = parser.parse_args(argv)
 
-    from vqa_shap.measure.doc_tables import replace_between
+    from vqa_shap.measure.doc_tables import update_file
     from vqa_shap.measure.sample_efficiency import (DOC_END, DOC_START, format_table, load_samples,
                                                   measure_question, save_json, summary)
 
@@ -63,11 +63,9 @@ def main(argv=None) -> int:
     if args.json:
         save_json(samples, args.json, command, meta)
         if args.doc:
-            with open(args.doc) as fh:
-                doc = fh.read()
-            rows = json.load(open(args.json))["summary"]
-            with open(args.doc, "w") as fh:
-                fh.write(replace_between(doc, DOC_START, DOC_END, format_table(rows)))
+            with open(args.json) as fh:
+                rows = json.load(fh)["summary"]
+            update_file(args.doc, DOC_START, DOC_END, format_table(rows))
     return 0
 
 

@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json and not args.from_json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     if args.doc:
-        doc = Path(args.doc)
-        doc.write_text(update_doc(doc.read_text(), report))
+        update_doc(args.doc, report)
     return 0
 
 

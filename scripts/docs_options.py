@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from vqa_shap.explain_options import DOC_END, DOC_START, options_table
+from vqa_shap.measure.doc_tables import update_file
 
 
 def main(path: str = "docs/explain.md") -> int:
-    doc = Path(path)
-    text = doc.read_text(encoding="utf-8")
-    start, end = text.index(DOC_START) + len(DOC_START), text.index(DOC_END)
-    doc.write_text(text[:start] + "\n" + options_table() + "\n" + text[end:], encoding="utf-8")
-    print(f"wrote the options table to {doc}")
+    changed = update_file(path, DOC_START, DOC_END, options_table() + "\n")
+    print(f"{'wrote' if changed else 'unchanged:'} the options table in {path}")
     return 0
 
 

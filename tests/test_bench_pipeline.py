@@ -15,8 +15,7 @@ import pytest
 
 from vqa_shap.measure.paper_pipeline import PaperInputs, letter_step, paper_score, paper_shapley
 from vqa_shap.measure.pipeline import realistic_cases, run_pipeline_bench, synthetic_cases
-from vqa_shap.measure.references import relative_l2
-from vqa_shap.measure.stats import mean_ci
+from vqa_shap.measure.stats import mean_ci, relative_l2_error
 from vqa_shap.measure.pipeline_report import (END, START, equal_error_speedup, format_table, markers,
                                             render_doc, summarise, time_at_error)
 
@@ -60,11 +59,11 @@ def test_letter_step_scans_letters_alphabetically():
     assert letter_step([], [a]) == 0
 
 
-def test_relative_l2():
+def test_relative_l2_error_is_the_actual_error_against_the_reference():
     ref = np.array([[3.0, 0.0], [0.0, 4.0]])
-    assert relative_l2(ref, ref) == 0.0
-    assert relative_l2(ref * 1.1, ref) == pytest.approx(0.1)
-    assert relative_l2(np.ones((2, 2)), np.zeros((2, 2))) == pytest.approx(2.0)
+    assert relative_l2_error(ref, ref) == 0.0
+    assert relative_l2_error(ref * 1.1, ref) == pytest.approx(0.1)
+    assert relative_l2_error(np.ones((2, 2)), np.zeros((2, 2))) == pytest.approx(2.0)
 
 
 def test_paper_score_equals_the_cached_score_on_the_demo_model(demo):
@@ -128,6 +127,22 @@ def test_realistic_questions_are_distinct():
     assert len({c.question.options for c in cases}) == 8
     assert len({c.frames[0].tobytes() for c in cases}) == 8
     assert all(c.frames[0].shape[0] == 32 for c in cases)
+
+
+def test_the_committed_realistic_questions_are_asked_again():
+    """A rerun of the benchmark asks the committed questions: the same texts and player counts (options
+    with "zip bag", e.g. bench-1, count one word more than the builder's "bag" would)."""
+    from vqa_shap.measure.pipeline import realistic_question
+    from vqa_shap.protocol import get_protocol
+
+    protocol, checked = get_protocol("pollard2025"), 0
+    for path in (JSON, PAPER_BUDGET_JSON):
+        for recorded in json.loads(path.read_text())["models"]["realistic"]["questions"]:
+            question, plan, _ = realistic_question(int(recorded["qid"].removeprefix("bench-")))
+            assert question.question == recorded["question"], recorded["qid"]
+            assert len(protocol.features(question, plan, 1)) == recorded["n_features"], recorded["qid"]
+            checked += any("zip bag" in option for option in question.options)
+    assert checked >= 2
 
 
 def test_long_video_cases_slice_the_short_evidence_questions(tmp_path):

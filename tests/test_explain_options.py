@@ -38,6 +38,53 @@ def test_every_option_is_an_explain_argument_with_its_default_bounds_and_help():
         assert tuple(action.choices or ()) == tuple(option.choices or ()), option.name
 
 
+def test_interactions_takes_the_shared_options_as_declared(capsys):
+    """``vqa-shap interactions`` derives the options it shares with explain from the declaration: the same
+    flag, default, bounds, check and help (budget and name: another help, the rest as declared)."""
+    from vqa_shap.cli import build_parser, main
+    from vqa_shap.commands.interactions import SHARED
+
+    parser = build_parser("interactions")._subparsers._group_actions[0].choices["interactions"]
+    actions = {a.dest: a for a in parser._actions}
+    for name in (*SHARED, "budget", "name"):
+        option, action = OPTIONS[name], actions[name]
+        if not option.positional:
+            assert action.option_strings == [option.cli_flag] and action.default == option.default, name
+        if name not in ("budget", "name"):
+            assert action.help.replace("%%", "%") == option.help_text(), name
+        if option.low is not None:
+            assert (action.type.low, action.type.high) == (option.low, option.high), name
+    from vqa_shap.commands import argtypes
+
+    # the Shapley values of a top-k game: explain's budget and estimator under another flag
+    assert actions["phi_budget"].default == OPTIONS["budget"].default
+    assert (actions["phi_budget"].type.low, actions["phi_budget"].type.high) == (1, OPTIONS["budget"].high)
+    assert actions["phi_estimator"].default == OPTIONS["estimator"].default
+    assert actions["phi_estimator"].type is argtypes.estimator
+    assert main(["interactions", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name in ("frames", "seed", "batch_size", "dtype", "protocol"):
+        assert " ".join(OPTIONS[name].help_text().split()) in text, name
+    assert f"frames per question (1 to {MAX_PLAYERS}; default: 8)" in text
+    assert f"evaluations per question; exact when 2^k <= budget (1 to {OPTIONS['budget'].high}; default: 256)" in text
+
+
+@pytest.mark.parametrize("command", ["rank", "mask-bench"])
+def test_commands_that_replan_frames_take_the_declared_frame_options(command):
+    """rank and mask-bench re-plan an attributions config's frames: explain's --frames, --sampler and
+    --shot-detector with their declared checks and bounds, by default the card's value (None)."""
+    from vqa_shap.cli import build_parser
+    from vqa_shap.commands import argtypes
+
+    parser = build_parser(command)._subparsers._group_actions[0].choices[command]
+    actions = {a.dest: a for a in parser._actions}
+    for name in ("frames", "sampler", "shot_detector"):
+        action = actions[name]
+        assert action.option_strings == [OPTIONS[name].cli_flag] and action.default is None, name
+        assert action.type is getattr(argtypes, OPTIONS[name].cli_type), name
+        assert "as recorded in the attributions card" in action.help, name
+
+
 def test_explain_help_lists_every_flag(capsys):
     from vqa_shap.cli import main
 

@@ -71,20 +71,20 @@ def test_mean_ci_is_students_t():
     assert np.isnan(mean_ci([5.0])[1])
 
 
-def test_update_doc_replaces_only_between_markers():
+def test_render_doc_replaces_only_between_markers():
     report = json.loads(BENCH_JSON.read_text())
     text = f"intro\n{bench.TABLE_START}\nold\n{bench.TABLE_END}\noutro\n"
-    out = bench.update_doc(text, report)
+    out = bench.render_doc(text, report)
     assert out.startswith("intro\n") and out.endswith("\noutro\n") and "old" not in out
     assert bench.render_table(report) in out
     with pytest.raises(ValueError, match="markers"):
-        bench.update_doc("no markers", report)
+        bench.render_doc("no markers", report)
 
 
 def test_docs_table_agrees_with_the_committed_benchmark():
     report = json.loads(BENCH_JSON.read_text())
     doc = DOC.read_text()
-    assert bench.update_doc(doc, report) == doc, "regenerate: python scripts/bench_loader.py --from-json " \
+    assert bench.render_doc(doc, report) == doc, "regenerate: python scripts/bench_loader.py --from-json " \
         "benchmarks/bench_loader.json --doc docs/performance-loader.md"
     s = report["summary"]
     assert f"**{s['speedup'][0]:.2f}x ± {s['speedup'][1]:.2f}x**" in doc

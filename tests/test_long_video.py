@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vqa_shap.measure import long_video as lv
+from vqa_shap.measure.stats import mean_ci
 from vqa_shap.builders.shapes_long_video import HOLD, SHORT_SHOTS, SHORT_TOTAL, long_video_items, short_evidence_items
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -83,9 +84,11 @@ def test_summary_means_and_intervals():
                  "oracle_correct": 0.0, "oracle_recall": 1.0, "spearman": 0.5, "kendall": float("nan")}] * 2
     s = lv.summarise(rows, samplers)
     assert list(s["players"]) == ["frames@64", "shots@64", "shots@128"]
-    assert s["players"]["frames@64"]["top1"] == pytest.approx([0.5, 1.96 * np.std([1, 0], ddof=1) / np.sqrt(2)])
+    # the one mean-CI (vqa_shap.measure.stats): Student t with n - 1 = 1 degree of freedom, t = 12.706
+    assert s["players"]["frames@64"]["top1"] == pytest.approx([0.5, 12.7062 * np.std([1, 0], ddof=1) / np.sqrt(2)])
     assert s["players"]["shots@64"]["players"][0] == 7.0 and s["samplers"]["aks"]["recall"] == [1.0, 0.0]
-    assert "correct" not in s["players"]["shots@64"] and s["players"]["shots@128"]["correct"] == [1.0, 0.0]
+    # one row: its half-width is undefined, stored as None (JSON null), not as a certain 0.0
+    assert "correct" not in s["players"]["shots@64"] and s["players"]["shots@128"]["correct"] == [1.0, None]
     assert s["agreement"]["spearman"] == [0.5, 0.0]
     assert lv.summarise(rows, [])["samplers"] == {}
 
@@ -99,11 +102,15 @@ def test_parts_merge_and_render():
     result = lv.merge_part(lv.merge_part(None, "a", part), "b", part)
     assert list(result["parts"]) == ["a", "b"] and lv.merge_part(result, "a", part) == result
     text = lv.format_tables(result)
-    assert text.count("| frames | 8 | 8.0 ± 0.0 | 1.00 ± 0.00 | 9 ± 0 |") == 2 and "**b**" in text
+    assert text.count("| frames | 8 | 8.0 ± – | 1.00 ± – | 9 ± – |") == 2 and "**b**" in text  # one row: no CI
+
+
+def _no_nan(constant):
+    raise AssertionError(f"benchmarks/long_video.json has a bare {constant}: strict JSON parsers reject it")
 
 
 def test_doc_tables_are_generated_from_the_committed_json():
-    result = json.loads(JSON.read_text())
+    result = json.loads(JSON.read_text(), parse_constant=_no_nan)
     text = DOC.read_text()
     start, end = text.index(lv.DOC_START), text.index(lv.DOC_END)
     assert text[start + len(lv.DOC_START) + 1:end] == lv.format_tables(result)
@@ -114,6 +121,23 @@ def test_doc_tables_are_generated_from_the_committed_json():
         assert len(part["sampler_rows"]) in (0, n)
         assert len(part["player_rows"]) in (0, 2 * n * len(settings["seeds"]) * len(settings["budgets"]))
         assert part["summary"] == lv.summarise(part["player_rows"], part["sampler_rows"])
+
+
+def test_script_from_json_recomputes_summaries_and_doc_from_the_stored_rows(tmp_path):
+    from helpers import script_main
+
+    committed = json.loads(JSON.read_text())
+    stale = lv.merge_part(committed, "one_row", {**committed["parts"]["held"], "summary": {},
+                                                 "player_rows": committed["parts"]["held"]["player_rows"][:1],
+                                                 "sampler_rows": []})
+    json_path, doc = tmp_path / "lv.json", tmp_path / "page.md"
+    json_path.write_text(json.dumps(stale))
+    doc.write_text(f"{lv.DOC_START}\nold\n{lv.DOC_END}\n")
+    assert script_main("bench_long_video.py")(["--from-json", "--json", str(json_path), "--doc", str(doc)]) == 0
+    result = json.loads(json_path.read_text(), parse_constant=_no_nan)  # one row's undefined CI is null
+    assert result["parts"]["one_row"]["summary"]["players"]["frames@384"]["top1"][1] is None
+    assert {k: v for k, v in result["parts"].items() if k != "one_row"} == committed["parts"]
+    assert lv.format_tables(result) in doc.read_text() and "| frames | 384 | 32.0 ± – |" in doc.read_text()
 
 
 @pytest.mark.slow
@@ -148,7 +172,7 @@ def test_players_table_pairs_shots_with_frames_per_question_and_seed():
             for layout, top1 in (("frames", 1.0), ("shots", 0.0 if q == "a" else 1.0))]
     rows.append({"qid": "c", "seed": 0, "budget": 64, "layout": "shots", "top1": 1.0})  # no frames twin: left out
     (line,) = [line for line in _paired_players(rows) if line]
-    assert "-0.50 ± 0.57 at budget 64" in line  # diffs -1, -1, 0, 0: mean -0.5, 1.96 * 0.577 / 2
+    assert "-0.50 ± 0.92 at budget 64" in line  # diffs -1, -1, 0, 0: mean -0.5, t(3) 3.182 * 0.577 / 2
     assert _paired_players([r for r in rows if r["layout"] == "shots"]) == []
 
 
@@ -206,7 +230,7 @@ def test_demo_long_prose_states_the_committed_figures():
     assert (f"keep the 1–2-frame evidence shot for {s['uniform']['recall'][0]:.2f} of the questions and the model "
             f"answers {s['uniform']['correct'][0]:.2f}") in prose
     assert f"keeps it for {s['aks']['recall'][0]:.2f} and answers {s['aks']['correct'][0]:.2f}" in prose
-    paired = {k: lv._mean_ci([r[f"aks_{k}"] - r[f"uniform_{k}"] for r in samplers["sampler_rows"]])
+    paired = {k: mean_ci([r[f"aks_{k}"] - r[f"uniform_{k}"] for r in samplers["sampler_rows"]])
               for k in ("recall", "correct")}
     assert f"+{lv._fmt(paired['recall'])} evidence kept and +{lv._fmt(paired['correct'])} correct" in prose
 
@@ -217,7 +241,7 @@ def test_demo_long_prose_states_the_committed_figures():
         for r in rows:
             if r["layout"] == "shots":
                 out.setdefault(r["budget"], []).append(r[key] - frames[(r["qid"], r["seed"], r["budget"])])
-        return {b: lv._fmt(lv._mean_ci(d)).replace("-", "−") for b, d in out.items()}
+        return {b: lv._fmt(mean_ci(d)).replace("-", "−") for b, d in out.items()}
 
     held = parts["held_demo_long"]
     m = held["summary"]["players"]

@@ -278,12 +278,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_viewer_doc_table_equals_the_committed_benchmark():
-    from vqa_shap.measure.view_site import update_doc
+    from vqa_shap.measure.view_site import render_doc
 
     report = json.loads((ROOT / "benchmarks" / "bench_view.json").read_text())
     assert report["n_questions"] == 5000 and len(report["runs"]) >= 2
     doc = (ROOT / "docs" / "viewer.md").read_text()
-    assert update_doc(doc, report) == doc, ("regenerate: python scripts/bench_view.py --from-json "
+    assert render_doc(doc, report) == doc, ("regenerate: python scripts/bench_view.py --from-json "
                                             "benchmarks/bench_view.json --doc docs/viewer.md")
 
 

@@ -61,14 +61,21 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 PAPER_COLUMNS = ("mc_v", "mc_q", "mc_a", "pf_v", "pf_q", "pf_a")
+#: The paper table's metric columns (Ground Truth signal) with accuracy, and their headers.
+METRIC_COLUMNS = (*PAPER_COLUMNS, "accuracy")
+METRIC_HEADERS = ("MC V", "MC Q", "MC A", "PF V", "PF Q", "PF A", "Acc")
+
+
+def metric_cells(row: dict[str, Any]) -> str:
+    """``row``'s :data:`METRIC_COLUMNS` as Markdown cells, ``"0.12 | … | 0.75"`` (two decimals, – when unknown)."""
+    return " | ".join(_fmt(row[k]) for k in METRIC_COLUMNS)
 
 
 def paper_table(rows: Sequence[dict[str, Any]]) -> str:
     """The paper's table (Ground Truth rows) as aligned text."""
-    header = ["config", "model", "benchmark", "variant", "n", "err",
-              "MC V", "MC Q", "MC A", "PF V", "PF Q", "PF A", "Acc"]
+    header = ["config", "model", "benchmark", "variant", "n", "err", *METRIC_HEADERS]
     body = [[r["config"], r["model"], r["benchmark"], r["variant"], str(r["n_questions"]), str(r["n_errors"]),
-             *(_fmt(r[k]) for k in PAPER_COLUMNS), _fmt(r["accuracy"])]
+             *(_fmt(r[k]) for k in METRIC_COLUMNS)]
             for r in rows if r["signal"] == "Ground Truth"]
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     lines = ["  ".join(x.ljust(w) if i < 4 else x.rjust(w) for i, (x, w) in enumerate(zip(line, widths)))
@@ -83,12 +90,12 @@ def markdown_report(rows: Sequence[dict[str, Any]]) -> str:
     out = ["# Modality metrics", "",
            "Ground-truth signal, means over questions (the paper's table). Acc: accuracy of the "
            "stored predictions (– when unknown).", "",
-           "| config | model | benchmark | variant | n | MC V | MC Q | MC A | PF V | PF Q | PF A | Acc |",
-           "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           f"| config | model | benchmark | variant | n | {' | '.join(METRIC_HEADERS)} |",
+           "|---|---|---|---|---:|" + "---:|" * len(METRIC_HEADERS)]
     for r in rows:
         if r["signal"] == "Ground Truth":
             out.append(f"| {r['config']} | {r['model']} | {r['benchmark']} | {r['variant']} | {r['n_questions']} | "
-                       + " | ".join(_fmt(r[k]) for k in PAPER_COLUMNS) + f" | {_fmt(r['accuracy'])} |")
+                       f"{metric_cells(r)} |")
     level = rows[0].get("confidence", 0.95) if rows else 0.95
     out += ["", f"## All signals ({level:.0%} bootstrap intervals over questions)", ""]
     for r in rows:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from vqa_shap.commands import argtypes
-from vqa_shap.explain_options import EXPLAIN_OPTIONS, Option, run_arguments
+from vqa_shap.explain_options import EXPLAIN_OPTIONS, OPTIONS, Option, run_arguments
+
+#: The frame options a command re-plans an attributions config's frames with, and what it calls them.
+_RECORDED = {"frames": "frames per question", "sampler": "frame sampler",
+             "shot_detector": "shot detector of shot-player attributions: diff, content, adaptive, transnetv2 or "
+                              "transnetv2:PATH"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +34,15 @@ def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
     else:
         parser.add_argument(option.cli_flag, dest=option.name, default=option.default, required=option.required,
                             **kwargs)
+
+
+def add_recorded_options(parser: argparse.ArgumentParser) -> None:
+    """``--frames``, ``--sampler`` and ``--shot-detector`` of a command that re-plans the frames of an
+    attributions config (rank, mask-bench): explain's declared types and bounds, by default the value
+    the attributions card records (``None``)."""
+    for name, what in _RECORDED.items():
+        add_option(parser, replace(OPTIONS[name], default=None,
+                                   help=f"{what} (default: as recorded in the attributions card)"))
 
 
 def run(args: argparse.Namespace) -> int:

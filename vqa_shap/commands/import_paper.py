@@ -9,7 +9,6 @@ what an import knows (prediction for FrozenBiLM/InternVideo, no value_full/value
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from vqa_shap.commands import argtypes
 

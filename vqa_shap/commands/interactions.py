@@ -3,20 +3,44 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from vqa_shap.commands import argtypes
-from vqa_shap.explain_options import DEFAULT_BATCH_SIZE, DEFAULT_FRAMES, DEFAULT_PROTOCOL
+from vqa_shap.commands.explain import add_option
+from vqa_shap.explain_options import OPTIONS, Option
+
+#: The explain options interactions takes as they are declared (help, default, bounds, check):
+#: vqa_shap.explain_options owns them; only the interactions-only ones below are written here.
+SHARED = ("questions", "config", "model", "video_root", "out", "frames", "seed", "batch_size", "device", "dtype",
+          "threads", "loader", "protocol", "sampler", "retry_errors", "overwrite", "restart", "progress")
+
+
+def shared_options() -> tuple[Option, ...]:
+    """Every explain option interactions takes, in ``--help`` order: :data:`SHARED` as declared, and
+    ``budget``/``name`` with their meaning here (same type, default and bounds)."""
+    from vqa_shap.interactions.interactions_run import DEFAULT_BUDGET
+
+    budget = replace(OPTIONS["budget"], default=DEFAULT_BUDGET,
+                     help="top-k: evaluations per question; exact when 2^k <= budget")
+    name = replace(OPTIONS["name"], help="output config name (default: <model-slug>__<config>__modality or __top<k>)")
+    return (*(OPTIONS[n] for n in SHARED[:5]), budget, *(OPTIONS[n] for n in SHARED[5:]), name)
+
+
+def _interactions_options() -> tuple[Option, ...]:
+    """Interactions-only settings derived from an explain option: its type, default and bounds, another help."""
+    from vqa_shap.interactions.interactions_run import DEFAULT_BUDGET
+
+    return (replace(OPTIONS["budget"], name="phi_budget", default=DEFAULT_BUDGET,
+                    help="top-k without --attributions: budget of the Shapley values"),
+            replace(OPTIONS["estimator"], name="phi_estimator",
+                    help="top-k without --attributions: Shapley estimator"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vqa_shap.interactions.interactions_run import DEFAULT_BUDGET, DEFAULT_K, MAX_K, PLAYER_KINDS
+    from vqa_shap.interactions.interactions_run import DEFAULT_K, MAX_K, PLAYER_KINDS
 
-    parser.add_argument("questions", metavar="QUESTIONS", type=argtypes.folder, help="Hub-style questions folder")
-    parser.add_argument("--config", required=True, type=argtypes.config_name, help="questions config, e.g. synthetic")
-    parser.add_argument("--model", required=True, help="checkpoint id, local folder, demo, or tiny-random/<family>")
-    parser.add_argument("--video-root", required=True, type=argtypes.folder, help="folder the video paths are relative to")
-    parser.add_argument("--out", required=True, type=argtypes.out_folder,
-                        help="Hub-style interactions folder (other configs in it are kept)")
+    for option in shared_options():  # declared once, in vqa_shap.explain_options
+        add_option(parser, option)
     parser.add_argument("--players", choices=PLAYER_KINDS, default="modality",
                         help="modality: video x question x answer, exact with 8 evaluations; top-k: the k "
                              "features with the largest |phi| of the ground-truth option (default: %(default)s)")
@@ -26,29 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="top-k: Hub-style attributions folder whose phi ranks the features (default: compute phi)")
     parser.add_argument("--attributions-config", type=argtypes.config_name, default=None,
                         help="its config (default: <model-slug>__<config>)")
-    parser.add_argument("--budget", type=argtypes.budget, default=DEFAULT_BUDGET,
-                        help=f"top-k: evaluations per question; exact when 2^k <= budget (default {DEFAULT_BUDGET})")
     parser.add_argument("--approximator", type=argtypes.interaction_approximator, default="KernelSHAPIQ",
                         help="shapiq approximator when 2^k > budget (default: %(default)s)")
-    parser.add_argument("--phi-budget", type=argtypes.budget, default=DEFAULT_BUDGET,
-                        help=f"top-k without --attributions: budget of the Shapley values (default {DEFAULT_BUDGET})")
-    parser.add_argument("--phi-estimator", default="default", type=argtypes.estimator,
-                        help="top-k without --attributions: Shapley estimator (default: %(default)s)")
-    parser.add_argument("--frames", type=argtypes.frames, default=DEFAULT_FRAMES, help=f"frames per question (default {DEFAULT_FRAMES})")
-    parser.add_argument("--seed", type=argtypes.seed, default=0, help="approximator/estimator seed")
-    parser.add_argument("--batch-size", type=argtypes.batch_size, default=DEFAULT_BATCH_SIZE, help="coalitions per forward")
-    parser.add_argument("--device", default=None, type=argtypes.device, help="torch device (default: automatic)")
-    parser.add_argument("--dtype", default=None, type=argtypes.dtype, help="torch dtype (default: automatic)")
-    parser.add_argument("--threads", type=argtypes.threads, default=None, help="CPU threads for torch")
-    parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
-    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, type=argtypes.protocol, help="protocol (default: %(default)s)")
-    parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler")
-    parser.add_argument("--name", default=None, type=argtypes.config_name,
-                        help="output config name (default: <model-slug>__<config>__modality or __top<k>)")
-    parser.add_argument("--retry-errors", action="store_true", help="recompute questions recorded as errors")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing config of the same name")
-    parser.add_argument("--restart", action="store_true", help="discard earlier work files of this config")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for option in _interactions_options():
+        add_option(parser, option)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,12 +72,8 @@ def run(args: argparse.Namespace) -> int:
                           attributions=None if args.attributions is None else str(args.attributions),
                           attributions_config=args.attributions_config, phi_estimator=args.phi_estimator,
                           phi_budget=args.phi_budget)
-    result = interactions_questions(ExplainRun(
-        args.questions, args.config, model=args.model, video_root=args.video_root, out=args.out,
-        frames=args.frames, budget=args.budget, seed=args.seed, batch_size=args.batch_size, device=args.device,
-        dtype=args.dtype, loader=args.loader, protocol=args.protocol, sampler=args.sampler, name=args.name,
-        retry_errors=args.retry_errors, overwrite=args.overwrite, restart=args.restart,
-        progress=not args.no_progress), job)
+    run_fields = {o.name: getattr(args, o.name) for o in shared_options() if o.run_field}
+    result = interactions_questions(ExplainRun(**run_fields), job)
     print(f"{result.config}: {result.n_questions} questions, {result.n_computed} computed now, "
           f"{result.n_resumed} resumed, {result.n_errors} errors ({result.evaluations} evaluations in "
           f"{result.seconds:.1f} s)")

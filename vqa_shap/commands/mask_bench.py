@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vqa_shap.analysis.masking.masks import ANSWER_MASKINGS, FORCE_LOGITS
 from vqa_shap.commands import argtypes
+from vqa_shap.commands.explain import add_recorded_options
 from vqa_shap.atomic_files import atomic_write_text
 
 
@@ -34,12 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force-logit", choices=FORCE_LOGITS, default=None,
                         help="show the ground-truth option first/last (masks computed in the original order)")
     parser.add_argument("--threshold", type=argtypes.finite_float, default=0.0, help="signal threshold (default 0, as the paper)")
-    parser.add_argument("--frames", type=argtypes.frames, default=None,
-                        help="frames per question (default: as recorded in the attributions card)")
-    parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the attributions card)")
-    parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
-                        help="shot detector of shot-player attributions: diff, content, adaptive, transnetv2 or transnetv2:PATH "
-                             "(default: as recorded in the attributions card)")
+    add_recorded_options(parser)
     parser.add_argument("--loader", default=None, help="loader family (default: from the checkpoint)")
     parser.add_argument("--protocol", default=None, type=argtypes.protocol, help="protocol (default: the attributions' protocol)")
     parser.add_argument("--device", default=None, type=argtypes.device, help="torch device (default: automatic)")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vqa_shap.analysis.rankers import DEFAULT_GEMINI_MODEL, RANKERS
 from vqa_shap.commands import argtypes
+from vqa_shap.commands.explain import add_recorded_options
 from vqa_shap.atomic_files import atomic_write_text
 
 
@@ -32,12 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--questions-config", metavar="QC", type=argtypes.config_name,
                         help="questions config (default: the one the attributions card records)")
     parser.add_argument("--video-root", type=argtypes.folder, help="folder of the videos (needed by gemini)")
-    parser.add_argument("--frames", type=argtypes.frames, default=None,
-                        help="frames per question (default: as recorded in the attributions card)")
-    parser.add_argument("--sampler", default=None, type=argtypes.sampler, help="frame sampler (default: as recorded in the card)")
-    parser.add_argument("--shot-detector", default=None, type=argtypes.shot_detector,
-                        help="shot detector of shot-player attributions: diff, content, adaptive, transnetv2 or transnetv2:PATH "
-                             "(default: as recorded in the card)")
+    add_recorded_options(parser)
     parser.add_argument("--gemini-model", default=DEFAULT_GEMINI_MODEL, help="Gemini model (default: %(default)s)")
     parser.add_argument("--thinking-budget", type=argtypes.int_range(0), default=None,
                         help="Gemini thinking budget (the paper's flash variant used 0; default: the model's)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vqa_shap.errors import InternalError, VqaShapError
 from vqa_shap.explain.workdir import ExplainError, ExplainSettings
-from vqa_shap.explain_options import DEFAULT_BATCH_SIZE, MAX_PLAYERS
+from vqa_shap.explain_options import MAX_PLAYERS
 
 logger = logging.getLogger(__name__)
 

@@ -30,6 +30,8 @@ import numpy as np
 from vqa_shap.estimators import get_estimator
 from vqa_shap.estimators.base import EstimatorError
 from vqa_shap.game import CostModel, Game
+from vqa_shap.measure.doc_tables import markers
+from vqa_shap.measure.stats import relative_l2_error
 
 __all__ = ["BenchPoint", "BenchResult", "MEASURED_COST", "run_benchmark", "budget_to_match",
            "format_tables", "merge_results", "save_json", "load_json", "DOC_START", "DOC_END", "render_doc", "update_doc"]
@@ -37,7 +39,7 @@ __all__ = ["BenchPoint", "BenchResult", "MEASURED_COST", "run_benchmark", "budge
 #: costs measured on the realistic-proportion LLaVA-OneVision, 1 thread: prefix (system + video)
 #: 55 ms, text suffix on a cached prefix 12.6 ms per coalition, full forward 96 ms
 MEASURED_COST = CostModel(prefix_cost=55.0, suffix_cost=12.6, full_cost=96.0)
-DOC_START, DOC_END = "<!-- estimators-table:start -->", "<!-- estimators-table:end -->"
+DOC_START, DOC_END = markers("estimators-table")
 _BOOTSTRAP = 400
 
 
@@ -144,7 +146,7 @@ def run_benchmark(
                             video_features=list(test_game.video_players), cost_model=cost_model)
                 est = get_estimator(spec).estimate(game, budget, seed)
                 phi = est.values[:, test_game.target_output]
-                errors.append(float(np.linalg.norm(phi - truth) / np.linalg.norm(truth)))
+                errors.append(relative_l2_error(phi, truth))
                 evals.append(float(est.evaluations))
                 costs.append(float(est.cost))
                 prefixes.append(est.distinct_prefixes)
@@ -290,10 +292,6 @@ def render_doc(doc: str, result: BenchResult) -> str:
 
 def update_doc(doc_path: str, json_path: str) -> bool:
     """Regenerate the table in ``doc_path`` from ``json_path``; True if the file changed."""
-    with open(doc_path) as fh:
-        doc = fh.read()
-    new = render_doc(doc, load_json(json_path))
-    if new != doc:
-        with open(doc_path, "w") as fh:
-            fh.write(new)
-    return new != doc
+    from vqa_shap.measure.doc_tables import update_file
+
+    return update_file(doc_path, DOC_START, DOC_END, format_tables(load_json(json_path)))

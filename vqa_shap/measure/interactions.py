@@ -25,6 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
+from vqa_shap.measure.doc_tables import markers, replace_between, update_file
 from vqa_shap.measure.stats import mean_ci
 from vqa_shap.interactions.index import exact_interactions, modality_groups, shapiq_interactions
 
@@ -182,15 +183,17 @@ def format_table(summary: dict) -> str:
 
 
 # ------------------------------------------------------------------ JSON and generated tables
-DOC_START = "<!-- interactions-table:start -->"
-DOC_END = "<!-- interactions-table:end -->"
+DOC_START, DOC_END = markers("interactions-table")
 COMMAND = "python scripts/bench_interactions.py --json benchmarks/interactions.json --doc README.md docs/interactions.md"
 
 
 def render_doc(text: str, data: dict) -> str:
     """``text`` with its interactions table (between :data:`DOC_START`/:data:`DOC_END`) regenerated from ``data``."""
-    from vqa_shap.measure.doc_tables import replace_between
+    return replace_between(text, DOC_START, DOC_END, _doc_block(data))
 
+
+def _doc_block(data: dict) -> str:
+    """The generated block: the table and a paragraph on the settings, the scale and the approximator."""
     s = data["settings"]
     body = (f"{format_table(data['summary'])}\n\n"
             f"Demo model, {s['n_questions']} synthetic questions per question seed {s['seeds']} "
@@ -204,19 +207,10 @@ def render_doc(text: str, data: dict) -> str:
         errors = ", ".join(f"{v['mean']:.2f} ± {v['ci95']:.2f} at {b}" for b, v in approx.items())
         body += (f" shapiq's {s['approximator']} on the same games, against the exact values (mean |error| of the "
                  f"pair values / mean |exact pair value|, seeds {s['approximator_seeds']}): {errors} coalitions.")
-    body += "\n"
-    return replace_between(text, DOC_START, DOC_END, body)
+    return body + "\n"
 
 
 def update_docs(paths: Sequence[str | os.PathLike], data: dict) -> list[str]:
     """Regenerate the table in every file of ``paths``; returns the files that changed."""
-    from pathlib import Path
-
-    changed = []
-    for path in paths:
-        text = Path(path).read_text(encoding="utf-8")
-        new = render_doc(text, data)
-        if new != text:
-            Path(path).write_text(new, encoding="utf-8")
-            changed.append(str(path))
-    return changed
+    block = _doc_block(data)
+    return [str(path) for path in paths if update_file(path, DOC_START, DOC_END, block)]

@@ -18,11 +18,13 @@ sharing = one by one), so only time is compared here.
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
 from dataclasses import dataclass
 
 import numpy as np
+from vqa_shap.measure.doc_tables import markers, replace_between, update_file
 from vqa_shap.measure.stats import mean_ci
 
 #: EgoSchema-style questions with long options (~150 text tokens, F = 32 frames + ~145 words).
@@ -186,8 +188,6 @@ def time_question(loader, question_index: int, seed: int, *, permutations: int =
     """
     if paper_processor not in ("once", "per_mask"):
         raise ValueError(f"paper_processor must be 'once' or 'per_mask', got {paper_processor!r}")
-    import os
-
     from vqa_shap.measure.paper_pipeline import paper_shapley
     from vqa_shap.estimators import get_estimator
     from vqa_shap.game import Game
@@ -341,7 +341,7 @@ def summarise(runs: list[QuestionRun]) -> dict[str, list[float]]:
     return {name: list(mean_ci(values)) for name, values in fields.items()}
 
 
-TABLE_START, TABLE_END = "<!-- loader-table:start -->", "<!-- loader-table:end -->"
+TABLE_START, TABLE_END = markers("loader-table")
 
 
 def render_table(report: dict) -> str:
@@ -371,8 +371,11 @@ def render_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def update_doc(text: str, report: dict) -> str:
+def render_doc(text: str, report: dict) -> str:
     """``text`` with the part between :data:`TABLE_START` and :data:`TABLE_END` replaced by the tables."""
-    from vqa_shap.measure.doc_tables import replace_between
-
     return replace_between(text, TABLE_START, TABLE_END, render_table(report) + "\n")
+
+
+def update_doc(doc_path: str | os.PathLike, report: dict) -> bool:
+    """:func:`render_doc` on the file ``doc_path``; ``True`` if it changed."""
+    return update_file(doc_path, TABLE_START, TABLE_END, render_table(report) + "\n")

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from vqa_shap.analysis.metrics_table import METRIC_COLUMNS, METRIC_HEADERS, metric_cells
+from vqa_shap.measure.doc_tables import markers, update_file
+
 #: The markers around the generated table in docs/demo.md.
-TABLE_START, TABLE_END = "<!-- modalities-table:start -->", "<!-- modalities-table:end -->"
-#: The metric columns of the table (ground-truth signal).
-COLUMNS = ("mc_v", "mc_q", "mc_a", "pf_v", "pf_q", "pf_a", "accuracy")
+TABLE_START, TABLE_END = markers("modalities-table")
 #: The paper's models and benchmarks whose published tables are imported.
 PAPER_MODELS = ("frozenbilm", "internvideo")
 PAPER_BENCHMARKS = ("egoschema", "hd-epic", "mvbench", "lvbench")
@@ -37,8 +38,8 @@ def _cli(*argv: str) -> None:
 
 def _ground_truth(metrics_json: Path) -> list[dict[str, Any]]:
     rows = json.loads(metrics_json.read_text())
-    keep = ("config", "model", "benchmark", "variant", "n_questions", "n_errors", *COLUMNS)
-    return [{**{k: r[k] for k in keep}, "ci": {k: r["ci"][k] for k in COLUMNS}}
+    keep = ("config", "model", "benchmark", "variant", "n_questions", "n_errors", *METRIC_COLUMNS)
+    return [{**{k: r[k] for k in keep}, "ci": {k: r["ci"][k] for k in METRIC_COLUMNS}}
             for r in rows if r["signal"] == "Ground Truth"]
 
 
@@ -78,20 +79,17 @@ def measure_paper(paper: Path, workdir: Path, models: Sequence[str] = PAPER_MODE
 def modalities_table(record: dict[str, Any]) -> str:
     """The Markdown table: the demo model's ground-truth row, then the paper's rows (two decimals,
     95% bootstrap intervals over questions in brackets for the demo model)."""
-    lines = ["| model | questions | n | MC V | MC Q | MC A | PF V | PF Q | PF A | Acc |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"| model | questions | n | {' | '.join(METRIC_HEADERS)} |",
+             "|---|---|---:|" + "---:|" * len(METRIC_HEADERS)]
     for r in record["model"]["rows"]:
-        cells = [f"{r[k]:.2f} ({r['ci'][k][0]:.2f}–{r['ci'][k][1]:.2f})" for k in COLUMNS]
+        cells = [f"{r[k]:.2f} ({r['ci'][k][0]:.2f}–{r['ci'][k][1]:.2f})" for k in METRIC_COLUMNS]
         lines.append(f"| **{record['model']['model']}** | synthetic, EgoSchema length | "
                      f"{r['n_questions']} | " + " | ".join(cells) + " |")
     for r in record["paper_rows"]:
-        lines.append(f"| {r['model']} (paper) | {r['benchmark']} | {r['n_questions']} | "
-                     + " | ".join(f"{r[k]:.2f}" for k in COLUMNS) + " |")
+        lines.append(f"| {r['model']} (paper) | {r['benchmark']} | {r['n_questions']} | {metric_cells(r)} |")
     return "\n".join(lines) + "\n"
 
 
 def update_doc(record: dict[str, Any], page: Path) -> None:
     """Replace the table between the markers of ``page`` by :func:`modalities_table`."""
-    from vqa_shap.measure.doc_tables import replace_between
-
-    page.write_text(replace_between(page.read_text(), TABLE_START, TABLE_END, modalities_table(record)))
+    update_file(page, TABLE_START, TABLE_END, modalities_table(record))

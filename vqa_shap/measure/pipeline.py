@@ -32,7 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
-from vqa_shap.measure.references import relative_l2
+from vqa_shap.builders.shapes import LONG_ACTIVITIES, LONG_TOOLS
+from vqa_shap.measure.stats import relative_l2_error
 
 __all__ = ["BenchCase", "Run", "PipelineBench", "run_pipeline_bench", "synthetic_cases",
            "realistic_cases", "realistic_question", "long_video_cases", "PAPER",
@@ -290,11 +291,11 @@ def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: 
     runs, values = [], []
     for seed in cfg["seeds"]:
         runs += _seed_runs(loader, case, prepared, build, q, seed, values, tally, cfg)
-    ref = trust_reference(ref, estimate, lambda r: min(relative_l2(v, r.values) for v in values),
+    ref = trust_reference(ref, estimate, lambda r: min(relative_l2_error(v, r.values) for v in values),
                           trust=cfg["reference_trust"], own_error=lambda r: r.own_error_all, save=save,
                           max_chunks=max(1, cfg["reference_max_permutations"] // cfg["reference_permutations"]),
                           log=print if progress else (lambda message: None))
-    runs = [replace(r, error=relative_l2(v, ref.values)) for r, v in zip(runs, values)]
+    runs = [replace(r, error=relative_l2_error(v, ref.values)) for r, v in zip(runs, values)]
     return runs, {
         "qid": case.question.qid, "question": case.question.question, "n_features": n,
         "n_video": prepared.n_video, "prompt_tokens": len(loader.token_ids(prepared, ones)),
@@ -398,12 +399,11 @@ def long_video_cases(n_questions: int, *, seed: int, workdir, start: int = 0, lo
                           protocol or get_protocol("pollard2025"))
 
 
-_ACTIVITIES = ("cooking a vegetable soup", "repairing a bicycle wheel", "cleaning the kitchen counter",
-               "painting a wooden chair", "planting seeds in the garden", "sorting the laundry",
-               "assembling a bookshelf", "washing the dishes", "packing a suitcase", "baking a loaf of bread",
-               "fixing a leaking tap", "arranging flowers in a vase")
-_TOOLS = ("knife", "wrench", "sponge", "brush", "trowel", "basket", "screwdriver", "towel", "zip bag",
-          "rolling pin", "spanner", "pair of scissors")
+#: The realistic questions' activities and tools are the long wording's (builders/shapes.py owns them), with
+#: one word kept as the committed benchmark questions (benchmarks/bench_pipeline*.json) have it: "zip bag"
+#: where the builder says "bag" (its tokenizer vocabulary is derived from the list), so a rerun asks them again.
+_ACTIVITIES = LONG_ACTIVITIES
+_TOOLS = tuple("zip bag" if tool == "bag" else tool for tool in LONG_TOOLS)
 _TEMPLATES = (
     "What is the overall goal of c in this video, and how does the {tool} help c to reach it?",
     "Summarise the main steps c takes while {activity}, and explain why c picks up the {tool} near the end.",

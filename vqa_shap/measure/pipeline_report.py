@@ -21,21 +21,21 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from vqa_shap.measure.doc_tables import markers as doc_markers, replace_between
 from vqa_shap.measure.stats import mean_ci
 
 __all__ = ["START", "END", "markers", "time_at_error", "equal_error_speedup", "summarise", "format_table",
            "render_doc"]
 
-START = "<!-- pipeline-table:start -->"
-END = "<!-- pipeline-table:end -->"
+START, END = doc_markers("pipeline-table")
 
 
 def markers(table: str | None = None) -> tuple[str, str]:
     """The start and end markers of a doc's pipeline table: :data:`START`/:data:`END`, or for a named
     table (e.g. ``"paper-budget"``) ``<!-- pipeline-table:NAME:start -->`` and its end."""
-    if not table:
-        return START, END
-    return f"<!-- pipeline-table:{table}:start -->", f"<!-- pipeline-table:{table}:end -->"
+    return doc_markers(f"pipeline-table:{table}" if table else "pipeline-table")
+
 
 PAPER = "paper"
 OURS = "vqa-shap"
@@ -272,8 +272,6 @@ def render_doc(text: str, report: Mapping, table: str | None = None) -> str:
     Raises:
         ValueError: the markers are missing or out of order.
     """
-    from vqa_shap.measure.doc_tables import replace_between
-
     body = "\n\n".join(format_table(bench) for bench in report["models"].values())
     return replace_between(text, *markers(table), body + "\n")
 

@@ -19,19 +19,12 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Reference", "reference_path", "load_reference", "save_reference", "start_reference", "extend_reference",
-           "trust_reference", "grow_reference", "relative_l2", "HALF_SEEDS"]
+           "trust_reference", "grow_reference", "HALF_SEEDS"]
 
 #: seeds of the two halves (far from the seeds 0..N-1 the benchmarks measure)
 HALF_SEEDS = (1_000_001, 1_000_002)
 #: seed step between a half's chunks (chunk 0 has the half's own seed)
 CHUNK_SEED_STEP = 7919
-
-
-def relative_l2(values, reference) -> float:
-    """``‖values − reference‖ / ‖reference‖`` (Frobenius; 1 as the norm of an all-zero reference)."""
-    reference = np.asarray(reference, dtype=np.float64)
-    norm = float(np.linalg.norm(reference))
-    return float(np.linalg.norm(np.asarray(values, dtype=np.float64) - reference) / (norm if norm > 0 else 1.0))
 
 
 @dataclass(frozen=True)

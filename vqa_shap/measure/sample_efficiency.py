@@ -19,9 +19,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vqa_shap.measure.doc_tables import markers
+
 __all__ = ["QuestionSamples", "measure_question", "compute_ratio", "format_table", "DOC_START", "DOC_END"]
 
-DOC_START, DOC_END = "<!-- trained-table:start -->", "<!-- trained-table:end -->"
+DOC_START, DOC_END = markers("trained-table")
 #: seeds of the measured paths (``permutation``'s own orders) and of the flip sets
 PATH_SEEDS = (1_000_001, 1_000_002)
 FLIP_SEED = 5

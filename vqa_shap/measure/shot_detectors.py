@@ -176,11 +176,6 @@ def format_table(result: dict) -> str:
 
 def update_doc(doc_path: str | os.PathLike, results: Sequence[dict]) -> bool:
     """Regenerate the table(s) between :data:`DOC_START` and :data:`DOC_END`; ``True`` if changed."""
-    from vqa_shap.measure.doc_tables import replace_between
+    from vqa_shap.measure.doc_tables import update_file
 
-    path = Path(doc_path)
-    text = path.read_text(encoding="utf-8")
-    new = replace_between(text, DOC_START, DOC_END, "\n".join(format_table(r) for r in results))
-    if new != text:
-        path.write_text(new, encoding="utf-8")
-    return new != text
+    return update_file(doc_path, DOC_START, DOC_END, "\n".join(format_table(r) for r in results))

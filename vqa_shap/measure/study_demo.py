@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vqa_shap.analysis.metrics_table import METRIC_COLUMNS, METRIC_HEADERS, metric_cells
+from vqa_shap.measure.doc_tables import markers, update_file
+
 #: The markers around the generated table in docs/study.md.
-TABLE_START, TABLE_END = "<!-- study-demo-table:start -->", "<!-- study-demo-table:end -->"
-_COLUMNS = ("mc_v", "mc_q", "mc_a", "pf_v", "pf_q", "pf_a", "accuracy")
+TABLE_START, TABLE_END = markers("study-demo-table")
 
 
 def measure(out: Path) -> dict[str, Any]:
@@ -37,23 +39,20 @@ def measure(out: Path) -> dict[str, Any]:
                       "evaluations": first.evaluations, "loadavg_start": load_start, "loadavg_end": load_end},
         "second_run": {"wall_s": round(time.perf_counter() - started, 1), "steps": len(second.ran),
                        "evaluations": second.evaluations},
-        "ground_truth_rows": [{k: r[k] for k in ("config", "variant", "n_questions", *_COLUMNS)}
+        "ground_truth_rows": [{k: r[k] for k in ("config", "variant", "n_questions", *METRIC_COLUMNS)}
                               for r in rows if r["signal"] == "Ground Truth"],
     }
 
 
 def metrics_table(record: dict[str, Any]) -> str:
     """The Markdown table of the record's ground-truth rows (two decimals)."""
-    lines = ["| config | variant | n | MC V | MC Q | MC A | PF V | PF Q | PF A | Acc |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"| config | variant | n | {' | '.join(METRIC_HEADERS)} |",
+             "|---|---|---:|" + "---:|" * len(METRIC_HEADERS)]
     for r in record["ground_truth_rows"]:
-        lines.append(f"| {r['config']} | {r['variant']} | {r['n_questions']} | "
-                     + " | ".join(f"{r[k]:.2f}" for k in _COLUMNS) + " |")
+        lines.append(f"| {r['config']} | {r['variant']} | {r['n_questions']} | {metric_cells(r)} |")
     return "\n".join(lines) + "\n"
 
 
 def update_docs(record: dict[str, Any], page: Path) -> None:
     """Replace the table between the markers of ``page`` by :func:`metrics_table`."""
-    from vqa_shap.measure.doc_tables import replace_between
-
-    page.write_text(replace_between(page.read_text(), TABLE_START, TABLE_END, metrics_table(record)))
+    update_file(page, TABLE_START, TABLE_END, metrics_table(record))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from vqa_shap.schema.records import Attribution, Feature
+from vqa_shap.measure.doc_tables import markers, replace_between, update_file
 from vqa_shap.measure.stats import mean_ci
 
 _WORDS = ("what", "colour", "was", "the", "shape", "shown", "in", "video", "red", "blue", "circle", "square",
@@ -82,7 +83,7 @@ def bench_view(folder: Path | str, *, n_questions: int = 5000, seeds: tuple[int,
 
 
 #: Markers of the generated table in docs/viewer.md.
-DOC_START, DOC_END = "<!-- view-bench:start -->", "<!-- view-bench:end -->"
+DOC_START, DOC_END = markers("view-bench")
 
 
 def render_table(report: dict[str, Any]) -> str:
@@ -96,8 +97,11 @@ def render_table(report: dict[str, Any]) -> str:
             f"| {report['mean_s']:.1f} s [{lo:.1f}, {hi:.1f}] | {mib:.0f} MiB | {load} |\n")
 
 
-def update_doc(text: str, report: dict[str, Any]) -> str:
+def render_doc(text: str, report: dict[str, Any]) -> str:
     """``text`` with the generated table replaced by :func:`render_table` of ``report``."""
-    from vqa_shap.measure.doc_tables import replace_between
-
     return replace_between(text, DOC_START, DOC_END, render_table(report))
+
+
+def update_doc(doc_path: str | os.PathLike, report: dict[str, Any]) -> bool:
+    """:func:`render_doc` on the file ``doc_path``; ``True`` if it changed."""
+    return update_file(doc_path, DOC_START, DOC_END, render_table(report))

@@ -20,7 +20,6 @@ leaves a half-written site, and a rebuild replaces the old one only when the new
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -28,8 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from vqa_shap.atomic_files import naming_path, swap_in_folder
-from vqa_shap.errors import VqaShapError
+from vqa_shap.atomic_files import naming_path
 from vqa_shap.schema.records import Attribution, Question
 from vqa_shap.output_folder import replace_folder, staging_for
 from vqa_shap.view import data as D
