@@ -7,7 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from huggingface_hub import DatasetCard
 
 from test_hub import SECRET, FakeHfApi  # the fake Hub of the hub tests (network boundary only)

@@ -177,7 +177,7 @@ def test_explain_each_family_end_to_end(family, workspace, tmp_path, request):
     assert ran and ran <= {f"{default}/{format_spec(*choice)}"
                            for choice in (SMALL_CHOICE, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE)}
     assert {e for e, error in zip(ds["estimator"], ds["error"]) if error} == {default}
-    assert not list(out.glob(f"**/*.tmp-*"))
+    assert not list(out.glob("**/*.tmp-*"))
 
 
 def test_finished_run_resumes_without_loading_the_model(workspace, llava_run, monkeypatch):

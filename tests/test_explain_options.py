@@ -40,7 +40,9 @@ def test_every_option_is_an_explain_argument_with_its_default_bounds_and_help():
 
 def test_interactions_takes_the_shared_options_as_declared(capsys):
     """``vqa-shap interactions`` derives the options it shares with explain from the declaration: the same
-    flag, default, bounds, check and help (budget and name: another help, the rest as declared)."""
+    flag, default, bounds, check and help (budget and name: another help, the rest as declared; budget:
+    interactions' own default, a game of k players, not explain's)."""
+    from vqa_shap.interactions.interactions_run import DEFAULT_BUDGET
     from vqa_shap.cli import build_parser, main
     from vqa_shap.commands.interactions import SHARED
 
@@ -49,7 +51,8 @@ def test_interactions_takes_the_shared_options_as_declared(capsys):
     for name in (*SHARED, "budget", "name"):
         option, action = OPTIONS[name], actions[name]
         if not option.positional:
-            assert action.option_strings == [option.cli_flag] and action.default == option.default, name
+            default = DEFAULT_BUDGET if name == "budget" else option.default
+            assert action.option_strings == [option.cli_flag] and action.default == default, name
         if name not in ("budget", "name"):
             assert action.help.replace("%%", "%") == option.help_text(), name
         if option.low is not None:
@@ -57,7 +60,7 @@ def test_interactions_takes_the_shared_options_as_declared(capsys):
     from vqa_shap.commands import argtypes
 
     # the Shapley values of a top-k game: explain's budget and estimator under another flag
-    assert actions["phi_budget"].default == OPTIONS["budget"].default
+    assert actions["phi_budget"].default == DEFAULT_BUDGET != OPTIONS["budget"].default
     assert (actions["phi_budget"].type.low, actions["phi_budget"].type.high) == (1, OPTIONS["budget"].high)
     assert actions["phi_estimator"].default == OPTIONS["estimator"].default
     assert actions["phi_estimator"].type is argtypes.estimator

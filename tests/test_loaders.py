@@ -19,7 +19,6 @@ torch = pytest.importorskip("torch")
 import helpers  # noqa: E402
 from vqa_shap.errors import RegistryError, VqaShapError  # noqa: E402
 from vqa_shap.loaders import LOADERS, MODEL_TYPES, get_loader, resolve_model  # noqa: E402
-from vqa_shap.loaders.bases.chat import ChatVLMLoader
 from vqa_shap.loaders.bases.loader import Loader, LoaderError, UnsupportedQuestionError  # noqa: E402
 from vqa_shap.loaders.testing.tiny import TINY_FAMILIES, TINY_LETTERS, build_tiny_model, tiny_model_dir  # noqa: E402
 from vqa_shap.protocol.base import FramePlan
