@@ -139,7 +139,8 @@ class TextFlipsEstimator(Estimator):
         pilot = _units(marg, flips, game, text, shifts, PILOT_DRAWS)
         main_seed = int(np.random.SeedSequence([seed, 0x4E59]).generate_state(1)[0])   # independent of the pilot
         n_main = rest // _unit_evaluations(n, t, shifts, draws)
-        rest_units = _units(*self._draw(game, paths_sampler, text, n_main, draws, main_seed)[:2], game, text, shifts, draws)
+        marg, flips, _, _ = self._draw(game, paths_sampler, text, n_main, draws, main_seed)
+        rest_units = _units(marg, flips, game, text, shifts, draws)
         share = n_pilot * pilot_unit / budget                              # fixed before any sample
         return _mean_of_units([(pilot, share), (rest_units, 1.0 - share)], contrasts)
 
