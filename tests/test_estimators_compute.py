@@ -289,3 +289,38 @@ def test_readme_summary_quotes_the_committed_benchmark():
         assert f"{by_key[(game, n, 'cyclic')]['compute_ratio']:.3g}×" in section, (game, n)
     best = by_key[("demo_model", 18, "shapiq")]
     assert f"{best['compute_ratio']:.3g}× ({best['compute_ratio_ci'][0]:.2g}–{best['compute_ratio_ci'][1]:.2g})" in section
+
+
+def test_the_demo_game_diagnosis_in_the_docs_is_the_committed_json():
+    import json
+
+    data = json.loads((ROOT / "benchmarks" / "demo_game_variance.json").read_text())
+    doc = " ".join((ROOT / "docs" / "estimators.md").read_text().split())
+    s, v, fit = data["sampling"], data["per_marginal_sample_variance"], data["surrogates"]
+    share = s["video_share_of_path_variance"]
+    for figure in (f"the words carry {1 - share:.0%} of the path variance (the frames {share:.0%})",
+                   f"({s['text_flip_variance_mean']:.2f} vs {s['text_path_variance_mean']:.2f} per sample",
+                   f"simple random sampling leaves {v['simple']:.0f}, stratifying by coalition size "
+                   f"{v['proportional']:.1f}, Neyman allocation over sizes {v['neyman']:.1f} "
+                   f"({v['simple'] / v['neyman']:.2f}× less)",
+                   f"antithetic pairs leave {v['antithetic_pair']:.1f} per pair",
+                   f"the best additive fit explains {fit['order_1_explained_variance']:.0%}",
+                   f"the best pairwise one {fit['order_2_explained_variance']:.0%}"):
+        assert figure in doc, figure
+
+
+def test_the_demo_game_prose_quotes_the_committed_estimator_table():
+    import json
+
+    rows = json.loads((ROOT / "benchmarks" / "estimators.json").read_text())["match"]
+    match = {(r["game"], r["n_players"], r["estimator"]): r for r in rows}
+    doc = " ".join((ROOT / "docs" / "estimators.md").read_text().split())
+    section = doc.split("### The demo game (F = 18)", 1)[1].split("### Estimated errors", 1)[0]
+    demo = ("demo_model", 18)
+    for game, spec in [(demo, "text_flips"), (demo, "text_flips:shifts=2"), (demo, "text_flips:shifts=2,text_draws=8"),
+                       (demo, "text_flips:text_draws=2"), (demo, "kernel:border=True,tail=3"),
+                       (demo, "text_flips:text_draws=neyman"), (demo, "text_flips:shifts=2,text_draws=neyman"),
+                       (("video_like", 60), "text_flips:text_draws=neyman"),
+                       (("video_like", 60), "text_flips:shifts=2,text_draws=neyman")]:
+        ratio = match[(*game, spec)]["compute_ratio"]
+        assert f"{ratio:.3g}×" in section, (game, spec)

@@ -8,6 +8,7 @@ import pytest
 
 from vqa_shap.measure.games import make_game
 from vqa_shap.estimators import get_estimator
+from vqa_shap.estimators.base import EstimatorError
 from vqa_shap.estimators.text_flips import flip_marginals, flip_masks
 from vqa_shap.game import Game
 
@@ -18,18 +19,25 @@ def _mean_and_stderr(name, game, n_video, budget, seeds, **options):
     return runs.mean(axis=0), runs.std(axis=0, ddof=1) / np.sqrt(seeds), runs
 
 
-@pytest.mark.parametrize("name, options, seeds", [
-    ("text_flips", {"text_draws": 3}, 300),
-    ("control_variate", {"steps": 60, "surrogate_paths": 400, "hidden": 4}, 60),
+# higher-order interactions between frames and words: no estimator here is exact on them
+HIGHER_ORDER = ("higher_order", 10, 5, 0.05)       # (family, F, video players, noise of one estimate)
+# frames gated by words: there the pilot of text_draws="neyman" picks 0 to 3 flip sets per path
+# (depending on the seed), so the test covers a data-dependent allocation
+VIDEO_LIKE = ("video_like", 12, 10, 0.003)
+
+
+@pytest.mark.parametrize("name, options, seeds, budget, family", [
+    ("text_flips", {"text_draws": 3}, 300, 4 * (2 * 10 + 1) + 3 * 2 * 5 * 4, HIGHER_ORDER),
+    ("text_flips", {"text_draws": "neyman"}, 300, 800, VIDEO_LIKE),
+    ("control_variate", {"steps": 60, "surrogate_paths": 400, "hidden": 4}, 60, 4 * (2 * 10 + 1), HIGHER_ORDER),
 ])
-def test_mean_of_estimates_is_the_shapley_value(name, options, seeds):
-    # higher-order interactions between frames and words: no estimator here is exact on it
-    game = make_game("higher_order", 10, n_outputs=2, seed=4)
+def test_mean_of_estimates_is_the_shapley_value(name, options, seeds, budget, family):
+    kind, n, n_video, noise = family
+    game = make_game(kind, n, n_outputs=2, seed=4) if kind == "higher_order" else make_game(kind, n, seed=1)
     truth = game.shapley_values
-    budget = 4 * (2 * 10 + 1) + (3 * 2 * 5 * 4 if name == "text_flips" else 0)
-    mean, se, runs = _mean_and_stderr(name, game, 5, budget, seeds, **options)
+    mean, se, runs = _mean_and_stderr(name, game, n_video, budget, seeds, **options)
     single_error = np.sqrt(np.mean((runs - truth) ** 2))
-    assert single_error > 0.05                                  # one estimate is visibly noisy...
+    assert single_error > noise                                 # one estimate is visibly noisy...
     z = np.abs(mean - truth) / se
     assert z.max() < 4.5, (z.max(), np.abs(mean - truth).max())  # ...their mean has no bias
     assert np.sqrt(np.mean((mean - truth) ** 2)) < single_error / 4
@@ -56,6 +64,32 @@ def test_text_flips_spends_less_compute_than_permutation_for_the_same_error_on_a
         assert est.efficiency_residual < 1e-9
     # error^2 x compute: the inverse efficiency of an unbiased estimator
     assert errors["text_flips"] ** 2 * costs["text_flips"] < 0.8 * errors["permutation"] ** 2 * costs["permutation"]
+
+
+def test_neyman_draws_follow_the_variance_and_cost_of_the_two_strata():
+    from vqa_shap.estimators.text_flips import neyman_draws
+
+    kw = dict(video_var=0.0, text_path_var=1.0, text_flip_var=1.0, candidates=range(9))
+    # text carries all the variance: flip sets cheaper than a path pay at any number, dearer never
+    assert neyman_draws(path_cost=10.0, flip_cost=4.0, **kw) == 8
+    assert neyman_draws(path_cost=10.0, flip_cost=12.0, **kw) == 0
+    # text without variance: nothing to buy
+    assert neyman_draws(video_var=1.0, text_path_var=0.0, text_flip_var=0.0, path_cost=1.0, flip_cost=0.1,
+                        candidates=range(9)) == 0
+    # video variance makes every unit pay for a path: an interior optimum, by hand
+    # (1 + 1/(1+d)) (10 + d) = 20, 16.5, 16.0, 16.25, 16.8 for d = 0..4
+    assert neyman_draws(video_var=1.0, text_path_var=1.0, text_flip_var=1.0, path_cost=10.0, flip_cost=1.0,
+                        candidates=range(9)) == 2
+    assert neyman_draws(video_var=1.0, text_path_var=1.0, text_flip_var=1.0, path_cost=10.0, flip_cost=1.0,
+                        candidates=[0, 1]) == 1
+
+
+def test_text_flips_neyman_is_efficient_and_refuses_bad_draws():
+    game = make_game("video_like", 30, seed=2)
+    est = get_estimator("text_flips:text_draws=neyman").estimate(Game(game, 30, video_features=24), 3000, 1)
+    assert est.efficiency_residual < 1e-9 and np.all(np.isfinite(est.stderr)) and est.evaluations <= 3000
+    with pytest.raises(EstimatorError, match="text_draws"):
+        get_estimator("text_flips", text_draws="many").estimate(Game(game, 30, video_features=24), 3000, 1)
 
 
 def test_flip_marginals_are_the_marginal_contributions_at_the_set_and_its_complement():
