@@ -218,6 +218,34 @@ def test_adaptive_budget_on_modality_sums(name):
     assert rel_error(est.values, game.shapley_values) < 0.5
 
 
+@pytest.mark.parametrize("name", ["permutation", "cyclic", "kernel", "kernel:border=True,tail=2", "text_flips",
+                                  "auto", "stratified", "leverage"])
+def test_an_adaptive_run_never_scores_more_than_its_budget(name):
+    """--target-error's cap holds for the whole loop, also for estimators whose stages do not reuse the
+    coalitions of the stage before (text_flips, kernel with a tail: the loop used to reach 1.3-1.5x)."""
+    game = make_game("video_like", 30, seed=1)
+    for budget in (1500, 6000):
+        est = get_estimator(name).estimate(Game(game, 30, video_features=24), budget, seed=0, target_error=1e-9)
+        assert est.converged is False and est.evaluations <= budget, (name, budget, est.evaluations)
+        # the cap is used: at least a quarter of it (stages double), whatever the estimator
+        assert est.evaluations >= budget / 4, (name, budget, est.evaluations)
+
+
+def test_a_game_refuses_a_call_past_its_evaluation_limit_before_scoring():
+    from vqa_shap.game import EvaluationLimitReached
+
+    game = Game(make_game("additive", 6), 6)
+    game(np.eye(6, dtype=bool))
+    game.evaluation_limit = 8
+    with pytest.raises(EvaluationLimitReached, match="limit of 8 evaluations"):
+        game(~np.eye(6, dtype=bool))
+    assert game.evaluations == 6
+    game(np.eye(6, dtype=bool))  # cached coalitions are not evaluations
+    game.evaluation_limit = None
+    game(~np.eye(6, dtype=bool))
+    assert game.evaluations == 12
+
+
 def test_adaptive_needs_standard_errors():
     with pytest.raises(EstimatorError, match="standard errors"):
         get_estimator("shap").estimate(Game(make_game("additive", 4), 4), 100, tol=0.1)

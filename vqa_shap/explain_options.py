@@ -251,8 +251,9 @@ EXPLAIN_OPTIONS: tuple[Option, ...] = (
            "73-74-player games, where 256 gives 1.65-2.42, i.e. noise (calibration table, docs/estimators.md)", 1, MAX_BUDGET,
            cli_type="budget", study=True, result=True),
     Option("target_error", float, None, "keep evaluating (doubling from budget/16) until the estimated relative "
-           "error of the chosen option's values is below this (e.g. 0.5), or --budget is spent; each row's "
-           "relative_error says which (default: spend --budget)", cli_type="target_error", study=True, result=True),
+           "error of the chosen option's values is below this (e.g. 0.5), or the next stage would go over --budget, "
+           "a hard cap (an estimator whose stages do not reuse earlier coalitions, e.g. text_flips, then ends "
+           "below it); each row's relative_error says which (default: spend --budget)", cli_type="target_error", study=True, result=True),
     Option("strict_budget", bool, False, "record an error for a question whose players need more evaluations than "
            "--budget (default: explain it at the estimator's minimum, e.g. 2F+1)", study=True, result=True),
     Option("estimator", str, "default", "Shapley estimator ('default': the member chosen by measured error per "

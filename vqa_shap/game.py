@@ -22,6 +22,10 @@ from vqa_shap.errors import VqaShapError
 __all__ = ["CostModel", "Game", "GameError", "prefix_tree_order"]
 
 
+class EvaluationLimitReached(VqaShapError):
+    """A call would score more coalitions than :attr:`Game.evaluation_limit` allows (nothing was scored)."""
+
+
 class GameError(VqaShapError, ValueError):
     """The value function or a coalition matrix is not what the Game expects."""
 
@@ -143,6 +147,8 @@ class Game:
         calls: number of ``value_fn`` calls.
         distinct_prefixes: distinct video parts summed over calls.
         n_outputs: K, known after the first evaluation.
+        evaluation_limit: when set, a call that would take :attr:`evaluations` above it raises
+            :class:`EvaluationLimitReached` before scoring (an adaptive estimate's hard budget cap).
     """
 
     def __init__(
@@ -181,6 +187,7 @@ class Game:
         self._values: list[np.ndarray] = []
         self.n_outputs: int | None = None
         self.evaluations = 0
+        self.evaluation_limit: int | None = None
         self.calls = 0
         self.distinct_prefixes = 0
         self._cost = 0.0
@@ -244,6 +251,9 @@ class Game:
             if key not in self._index and key not in new_rows:
                 new_rows[key] = r
         if new_rows:
+            if self.evaluation_limit is not None and self.evaluations + len(new_rows) > self.evaluation_limit:
+                raise EvaluationLimitReached(f"{len(new_rows)} new coalitions would exceed the limit of "
+                                             f"{self.evaluation_limit} evaluations ({self.evaluations} made)")
             self._evaluate(coalitions[list(new_rows.values())], list(new_rows))
         if not keys:
             return np.zeros((0, self.n_outputs or 0))

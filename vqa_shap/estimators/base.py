@@ -15,7 +15,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 
 from vqa_shap.errors import VqaShapError
-from vqa_shap.game import Game
+from vqa_shap.game import EvaluationLimitReached, Game
 
 __all__ = ["Estimate", "Estimator", "EstimatorError", "RawEstimate", "relative_error"]
 
@@ -201,30 +201,62 @@ class Estimator:
                   initial_budget: int | None, measure=None) -> tuple[RawEstimate, bool]:
         """Double the budget from ``initial_budget`` until the watched standard errors (or
         ``measure(raw)``, e.g. the relative error) fall below ``tol`` or ``budget`` is spent;
-        ``(last estimate, converged)``."""
+        ``(last estimate, converged)``.
+
+        ``budget`` caps the evaluations of the whole loop: a stage whose samples are not those of the
+        stage before (e.g. ``text_flips``) scores new coalitions, so the next stage is sized by the new
+        evaluations it is predicted to make (from the share of the last stage's coalitions the stage
+        before had already scored), the loop ends when no larger stage fits, and a stage that would
+        still go over the cap is abandoned (the Game's evaluation limit refuses it before scoring) for
+        one of what is left, else for the last finished one.
+        """
         if tol <= 0:
             raise EstimatorError(f"tol must be positive, got {tol!r}")
-        current = max(self.min_budget(game.n_players), initial_budget or budget // 16)
+        start = game.counters()[0]
+        current = min(budget, max(self.min_budget(game.n_players), initial_budget or budget // 16))
+        previous, reused = 0, 1.0  # budget of the stage before; share of it the last stage reused
+        raw = self._estimate(game, current, seed, contrasts)
+        made = game.counters()[0] - start
         while True:
-            current = min(current, budget)
-            raw = self._estimate(game, current, seed, contrasts)
-            if measure is not None:
-                value = measure(raw) if raw.stderr is not None or self.stochastic else 0.0
-                if value is None:
-                    raise EstimatorError(f"estimator {self.name!r} gives no standard errors; it cannot stop adaptively")
-                if value < tol or current >= budget:
-                    return raw, bool(value < tol)
-                current *= 2
-                continue
-            watched = raw.contrast_stderr if contrasts is not None else raw.stderr
-            if watched is None:
-                if self.stochastic:
-                    raise EstimatorError(f"estimator {self.name!r} gives no standard errors; it cannot stop adaptively")
-                return raw, True
-            converged = bool(np.all(watched < tol))
-            if converged or current >= budget:
+            if previous:
+                reused = min(1.0, max(0.0, (current - made) / previous))
+            converged = self._converged(raw, contrasts, tol, measure)
+            # the largest next stage (at most double) whose predicted new evaluations fit what is left
+            left = budget - (game.counters()[0] - start)
+            following = min(2 * current, int(left + reused * current))
+            if converged or current >= budget or following <= current:
                 return raw, converged
-            current *= 2
+            # if the prediction was wrong, a stage of what is left (new coalitions only) still fits
+            staged = None
+            for size in dict.fromkeys((following, left)):
+                if size <= current:
+                    continue
+                before = game.counters()[0]
+                game.evaluation_limit = start + budget
+                try:
+                    staged = self._estimate(game, size, seed, contrasts)
+                    break
+                except EvaluationLimitReached:
+                    staged = None
+                finally:
+                    game.evaluation_limit = None
+            if staged is None:
+                return raw, converged
+            previous, current, raw, made = current, size, staged, game.counters()[0] - before
+
+    def _converged(self, raw: RawEstimate, contrasts, tol: float, measure) -> bool:
+        """Whether ``raw``'s watched standard errors (or ``measure(raw)``) are below ``tol``."""
+        if measure is not None:
+            value = measure(raw) if raw.stderr is not None or self.stochastic else 0.0
+            if value is None:
+                raise EstimatorError(f"estimator {self.name!r} gives no standard errors; it cannot stop adaptively")
+            return bool(value < tol)
+        watched = raw.contrast_stderr if contrasts is not None else raw.stderr
+        if watched is None:
+            if self.stochastic:
+                raise EstimatorError(f"estimator {self.name!r} gives no standard errors; it cannot stop adaptively")
+            return True
+        return bool(np.all(watched < tol))
 
     def _finish(self, game: Game, raw: RawEstimate, before, budget: int, seed: int,
                 converged: bool | None) -> Estimate:
