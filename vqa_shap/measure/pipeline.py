@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -277,7 +278,8 @@ def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: 
     spent: list[float] = []
     estimate = _reference_estimate(loader, case, protocol, cfg["reference_estimator"], cfg["batch_size"], spent)
     chunk = (cfg["reference_permutations"] // 2) * (2 * n + 1)
-    key = None if store is None else f"{store[1]}_{case_digest(case)}_{cfg['reference_estimator']}_{chunk}"
+    spec = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg["reference_estimator"])  # a file name
+    key = None if store is None else f"{store[1]}_{case_digest(case)}_{spec}_{chunk}"
     stored = None if key is None else load_reference(key, store[0])
     ref = stored if stored is not None and stored.seeds == REFERENCE_SEEDS else start_reference(
         estimate, key or case.question.qid, case.question.question, cfg["reference_estimator"], chunk,
