@@ -186,3 +186,25 @@ def test_evaluation_records_what_masking_changes(tmp_path):
     changes = evaluation.masked_changes
     assert evaluation.accuracy >= 0.8 and set(changes) == {"evidence_frames", "other_frames", "question_words"}
     assert changes["evidence_frames"] >= 0.6 and changes["question_words"] >= 0.8 and changes["other_frames"] <= 0.2
+
+
+def test_training_batches_point_at_the_look_up_word():
+    """The first-layer supervised attention reads the question's look-up word: the shape of "what colour
+    was the diamond", the colour of "which shape was yellow"; none for "which shape was shown"."""
+    from vqa_shap.demo.architecture import REALISTIC_ARCHITECTURE, build_demo_model
+    from vqa_shap.demo.batches import BatchEncoder
+    from vqa_shap.demo.training import TrainConfig, layout_items
+
+    model, processor = build_demo_model(REALISTIC_ARCHITECTURE)
+    items = layout_items(TrainConfig(layout="realistic", n_frames=2), 9, 11)
+    batch = BatchEncoder(model, processor, 2)(items)
+    for item, at, suffix, options_at in zip(items, batch["asked"].tolist(), batch["suffix"], batch["word_pos"]):
+        q = item.question
+        if q.task == "shape_shown":
+            assert at == -1
+            continue
+        content = q.extra["frames"][item.evidence_frames[0]]
+        word = content["shape"] if q.task == "colour_of_shape" else content["colour"]
+        assert processor.tokenizer.convert_ids_to_tokens(int(suffix[at])) == word
+        assert f" {word} " in q.question + " " and at < int(options_at.min())  # in the question, before the options
+    assert {i.question.task for i in items} == {"colour_of_shape", "shape_of_colour", "shape_shown"}

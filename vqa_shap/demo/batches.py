@@ -102,7 +102,17 @@ class BatchEncoder:
                 if content is not None:
                     shown[b, t, 0] = self.tokenizer.convert_tokens_to_ids(content["colour"].capitalize())
                     shown[b, t, 1] = self.tokenizer.convert_tokens_to_ids(content["shape"].capitalize())
-        return {"prefix": torch.tensor([rows[0][:split]]), "suffix": suffix, "attention_mask": attention,
+        # the question's word that names what to look the frames up by ("diamond" in "what colour was the
+        # diamond"): a look-up question's answer position should read it first (-1: no look-up)
+        asked = torch.full((len(items),), -1, dtype=torch.long)
+        for b, item in enumerate(items):
+            q = item.question
+            if q.task in ("colour_of_shape", "shape_of_colour"):
+                content = q.extra["frames"][item.evidence_frames[0]]
+                word = self.tokenizer.convert_tokens_to_ids(content["shape" if q.task == "colour_of_shape" else "colour"])
+                at = [i for i, t in enumerate(rows[b][split:]) if t == word]
+                asked[b] = at[0] if at else -1
+        return {"prefix": torch.tensor([rows[0][:split]]), "suffix": suffix, "attention_mask": attention, "asked": asked,
                 "word_pos": word_pos, "shown": shown, "evidence": evidence,
                 "answer_word": suffix[torch.arange(len(rows)), word_pos[torch.arange(len(rows)), answers]],
                 "read": torch.tensor([len(r) - split - 2 for r in rows]),  # suffix position of the last prompt token
@@ -168,6 +178,12 @@ def forward(model, batch, with_text_loss: bool = False):
     eps = 1e-6
     look = head_attention(lm, 1, out.hidden_states[1], shared, split + read)[:, split:split + n_video]
     step_loss = step_loss - torch.log((look * batch["evidence"]).sum(-1) + eps).mean()
+    # supervised attention of one head in the first layer from the answer position to the look-up word
+    # (the step the realistic model's look-ups by colour did not learn from the answer alone)
+    asking = batch["asked"] >= 0
+    if bool(asking.any()):
+        copy = head_attention(lm, 0, out.hidden_states[0], shared, split + read)
+        step_loss = step_loss - torch.log(copy[rows[asking], split + batch["asked"][asking]] + eps).mean()
     answer_key = split + words[rows, batch["answer"]]
     last = len(lm.layers) - 1
     step_loss = step_loss - torch.log(head_attention(lm, last, out.hidden_states[last], shared, split + read)[

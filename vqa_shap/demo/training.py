@@ -322,14 +322,15 @@ def record_evaluation(folder: str | os.PathLike, evaluation: "Evaluation") -> No
 
 
 def history_table(runs: list[dict[str, Any]]) -> str:
-    """Markdown: per training run, its held-out checks (step: accuracy) and where it ended; ``runs`` as
-    in a training record or ``benchmarks/demo_realistic_training.json`` (``name``, ``history``)."""
-    lines = ["| run | held-out accuracy at step (48 questions, 32 frames) | last check |", "|---|---|---|"]
+    """Markdown: per training run, its held-out checks (step: accuracy, 48 questions of
+    ``held_out_frames`` frames, 32 unless recorded) and where it ended; ``runs`` as in a training record
+    or ``benchmarks/demo_realistic_training.json`` (``name``, ``history``)."""
+    lines = ["| run | held-out frames | held-out accuracy at step (48 questions) | last check |", "|---|---|---|---|"]
     for run in runs:
         history = run["history"]
         checks = ", ".join(f"{h['step']}: {h['held_out_accuracy']:.2f}" for h in history)
         last = history[-1]
         tasks = ", ".join(f"{t} {a:.2f}" for t, a in sorted(last["per_task"].items()))
-        lines.append(f"| {run['name']} | {checks} | **{last['held_out_accuracy']:.2f}** after {last['seconds'] / 60:.0f} "
-                     f"min ({tasks}) |")
+        lines.append(f"| {run['name']} | {run.get('held_out_frames', 32)} | {checks} | **{last['held_out_accuracy']:.2f}** "
+                     f"after {last['seconds'] / 60:.0f} min ({tasks}) |")
     return "\n".join(lines) + "\n"
