@@ -1,4 +1,4 @@
-"""The demo models: the ``--model`` values ``demo``, ``demo-long`` and ``demo-realistic`` (not committed yet)
+"""The demo models: the ``--model`` values ``demo``, ``demo-long`` and ``demo-realistic``
 and their folders here in ``loaders/`` (package data), trained by ``scripts/train_demo_model.py`` (:mod:`vqa_shap.demo`)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ DEMO_REALISTIC_MODEL = "demo-realistic"
 DEMO_MODELS = {
     DEMO_MODEL: ("demo_model", ""),
     DEMO_LONG_MODEL: ("demo_long_model", " --resume loaders/demo_model --layout short_evidence --steps 2500 --lr 1e-3"),
-    # not committed yet: the first run of docs/demo.md, then --resume until the held-out accuracy is >= 0.9
+    # the first run of docs/demo.md's recipe; the committed model continued from it with --resume
     DEMO_REALISTIC_MODEL: ("demo_realistic_model", " --init-from loaders/demo_model --layout realistic --steps 280"
                                                    " --batch-size 8 --lr 1e-3 --warmup 20 --max-minutes 35"),
 }
