@@ -272,3 +272,17 @@ def test_committed_realistic_model_answers_fresh_32_frame_questions(tmp_path):
     # fresh questions: a seed used neither in training nor for the recorded evaluation
     evaluation = evaluate(n_questions=12, seed=50_000_019, workdir=tmp_path, loader=loader, layout="realistic")
     assert evaluation.n_questions == 12 and evaluation.accuracy >= MIN_REALISTIC_ACCURACY, evaluation
+
+
+def test_modalities_table_in_the_doc_is_the_committed_json():
+    """docs/demo.md's MC/PF table of the committed model next to the paper's rows is rendered from
+    benchmarks/modalities_demo_realistic.json (scripts/bench_modalities.py --from-json regenerates it)."""
+    from vqa_shap.measure.doc_tables import replace_between
+    from vqa_shap.measure.modalities import TABLE_END, TABLE_START, modalities_table
+
+    record = json.loads((ROOT / "benchmarks" / "modalities_demo_realistic.json").read_text())
+    text = (ROOT / "docs" / "demo.md").read_text()
+    assert replace_between(text, TABLE_START, TABLE_END, modalities_table(record)) == text
+    (row,) = record["model"]["rows"]
+    assert record["model"]["model"] == "demo-realistic" and row["n_questions"] == 12 and row["n_errors"] == 0
+    assert row["mc_v"] + row["mc_q"] + row["mc_a"] == pytest.approx(1.0, abs=1e-6)
