@@ -414,3 +414,19 @@ def test_reference_grows_until_trusted_and_is_stored_once(demo, tmp_path):
                                references=tmp_path, model_key="demo-test")
     assert again.questions[0]["reference_stored"] and again.questions[0]["reference_seconds"] < q_grown["reference_seconds"]
     assert [r.error for r in again.runs] == pytest.approx([r.error for r in grown.runs], rel=1e-5)
+
+
+def test_the_first_look_on_the_trained_realistic_model_is_in_the_doc():
+    """The small-budget run on the trained realistic-proportion model: its table in docs/performance.md is
+    what its committed JSON regenerates, its summary what its runs give, and it says it is trained."""
+    path = ROOT / "benchmarks" / "bench_pipeline_demo_realistic_first_look.json"
+    report = json.loads(path.read_text())
+    text = DOC.read_text()
+    assert render_doc(text, report, "demo-realistic-first-look") == text
+    bench = report["models"]["demo-realistic"]
+    assert bench["trained"] is True and bench["info"]["n_features"] >= 120
+    assert summarise(bench["runs"], list(range(bench["n_questions"])), n_boot=bench["summary"]["bootstrap"]) == \
+        bench["summary"]
+    assert all(q["reference_noise"] < min(r["error"] for r in bench["runs"] if r["question"] == i) / 3
+               or q["reference_permutations"] == bench["settings"]["reference_max_permutations"]
+               for i, q in enumerate(bench["questions"]))
