@@ -366,6 +366,6 @@ def test_readme_labels_the_random_weight_headline_and_links_the_realistic_model(
     bench = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_paper_budget.json").read_text())["models"]["realistic"]
     assert bench["trained"] is False and "with **random weights**" in perf
     assert "the trained model of these proportions ([demo-realistic](docs/demo.md#the-realistic-proportion-demo-" \
-           "model---model-demo-realistic)) is not measured yet" in perf
+           "model---model-demo-realistic)) has a first look only" in perf
     assert "## The realistic-proportion demo model (`--model demo-realistic`)\n" in \
         (DOCS / "demo.md").read_text(encoding="utf-8")
