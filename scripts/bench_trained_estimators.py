@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Estimator efficiency on the long-video demo model (trained, F = 74): per-sample variance x compute.
+"""Estimator efficiency on a trained demo model's games: per-sample variance x compute.
 
-For each short_evidence question: permutation paths (= shap's samples) and text-flip sets scored once
+``--model demo-long`` (64 frames, F = 74, the default) or ``demo-realistic`` (32 frames, EgoSchema-length
+prompt, F ~ 160), on the pipeline benchmark's questions. For each question: permutation paths (= shap's samples) and text-flip sets scored once
 (memoised in $VQA_SHAP_CACHE), then the compute ``permutation`` needs over the compute ``text_flips``
 needs for the same expected error, with a bootstrap CI (``vqa_shap.measure.sample_efficiency``).
 
@@ -23,7 +24,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--questions", nargs="+", type=int, default=[0], help="short_evidence question indices")
+    from vqa_shap.measure.model_games import QUESTION_GAMES
+
+    parser.add_argument("--model", choices=sorted(QUESTION_GAMES), default="demo-long",
+                        help="demo-long: 64-frame short_evidence questions; demo-realistic: 32-frame realistic-layout ones")
+    parser.add_argument("--questions", nargs="+", type=int, default=[0], help="question indices (of the pipeline "
+                        "benchmark's questions for that model)")
     parser.add_argument("--paths", type=int, default=16, help="permutation paths per question (even)")
     parser.add_argument("--flip-sets", type=int, default=40, help="text-flip sets per question")
     parser.add_argument("--cache", default=None, help="memo folder (default $VQA_SHAP_CACHE or ~/.cache/vqa-shap)")
@@ -49,13 +55,13 @@ def main(argv=None) -> int:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
 
-        from vqa_shap.measure.model_games import long_question_game
+        from vqa_shap.measure.model_games import question_game
 
         torch.set_num_threads(1)
         meta = {"loadavg_start": list(os.getloadavg()), "threads": 1}
         samples = []
         for q in args.questions:
-            memo, n_video, key, description = long_question_game(q, cache_dir=args.cache)
+            memo, n_video, key, description = question_game(args.model, q, cache_dir=args.cache)
             samples.append(measure_question(memo, n_video, key, description, args.paths, args.flip_sets))
             print(f"question {q}: {memo.scored} coalitions scored, {len(memo)} in the memo", flush=True)
         meta["loadavg_end"] = list(os.getloadavg())

@@ -286,3 +286,29 @@ def test_modalities_table_in_the_doc_is_the_committed_json():
     (row,) = record["model"]["rows"]
     assert record["model"]["model"] == "demo-realistic" and row["n_questions"] == 12 and row["n_errors"] == 0
     assert row["mc_v"] + row["mc_q"] + row["mc_a"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_question_game_memoises_the_realistic_models_game(tmp_path):
+    """The estimator measurements' game (``bench_trained_estimators.py --model demo-realistic``): the
+    pipeline benchmark's question, every coalition scored once and kept on disk under the weights' digest."""
+    from vqa_shap.loaders import resolve_model
+    from vqa_shap.measure.model_games import EvaluationMemo, model_digest, question_game
+
+    memo, n_video, key, description = question_game("demo-realistic", 1, cache_dir=tmp_path, workdir=tmp_path / "v")
+    n = memo.n_players
+    assert n_video == 32 and n >= 120 and "question 1" in description
+    assert key.startswith(f"demo-realistic_{model_digest(resolve_model('demo-realistic')[1])}_")
+    masks = np.ones((3, n), dtype=bool)
+    masks[1, :n_video] = False               # no frames
+    masks[2, n_video:] = False               # no words
+    first = memo(masks)
+    assert memo.scored == 3 and first.shape == (3, 5) and not np.allclose(first[0], first[1])
+    memo.save()
+
+    def no_model(rows):
+        raise AssertionError("a memoised coalition was scored again")
+
+    again = EvaluationMemo(no_model, n, memo.path)
+    np.testing.assert_array_equal(again(masks[::-1]), first[::-1])
+    with pytest.raises(ValueError, match="valid: demo-long, demo-realistic"):
+        question_game("demo", 0)

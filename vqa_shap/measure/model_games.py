@@ -20,7 +20,7 @@ from vqa_shap.cache_dir import cache_root
 from vqa_shap.measure.games import TableGame
 
 __all__ = ["demo_question_game", "enumerate_table", "demo_table_game", "model_digest",
-           "EvaluationMemo", "long_question_game"]
+           "EvaluationMemo", "QUESTION_GAMES", "question_game"]
 
 
 def demo_question_game(n_frames: int = 8, question: int = 0, seed: int = 0, workdir: str | os.PathLike | None = None):
@@ -109,7 +109,7 @@ class EvaluationMemo:
     reference run) is kept in ``path`` (``.npz``: packed coalition bits and the ``float64[K]``
     scores) and never scored again; estimator experiments then cost only the coalitions no earlier
     run drew. The :class:`~vqa_shap.game.Game` around it still charges what a real run would pay.
-    ``path`` should name the model's digest and the question (see :func:`long_question_game`).
+    ``path`` should name the model's digest and the question (see :func:`question_game`).
     """
 
     def __init__(self, value_fn, n_players: int, path: str | os.PathLike):
@@ -154,10 +154,19 @@ class EvaluationMemo:
         self._saved = len(self._values)
 
 
-def long_question_game(question: int = 0, seed: int = 60_000_000, cache_dir: str | os.PathLike | None = None,
-                       workdir: str | os.PathLike | None = None):
-    """The long-video demo model (``demo-long``) on ``short_evidence`` question ``question`` (64 frames,
-    the pipeline benchmark's questions), as a memoised value function.
+#: the trained models whose games :func:`question_game` builds: the question set each is measured on
+#: (the pipeline benchmark's, same seed) and how the table names it
+QUESTION_GAMES = {
+    "demo-long": ("64 frames", "short_evidence"),
+    "demo-realistic": ("32 frames", "realistic-layout synthetic"),
+}
+
+
+def question_game(model: str, question: int = 0, seed: int = 60_000_000, cache_dir: str | os.PathLike | None = None,
+                  workdir: str | os.PathLike | None = None):
+    """A trained demo model's game on one question of the pipeline benchmark, as a memoised value function:
+    ``demo-long`` on ``short_evidence`` question ``question`` (64 frames), ``demo-realistic`` on its
+    realistic-layout synthetic question ``question`` (32 frames, EgoSchema-length prompt).
 
     Returns:
         ``(memo, n_video, key, description)``: ``memo`` is an :class:`EvaluationMemo` (call it with
@@ -166,21 +175,27 @@ def long_question_game(question: int = 0, seed: int = 60_000_000, cache_dir: str
     """
     import tempfile
 
-    from vqa_shap.measure.pipeline import long_video_cases
+    from vqa_shap.measure.pipeline import long_video_cases, synthetic_cases
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 
+    if model not in QUESTION_GAMES:
+        raise ValueError(f"no question game for model {model!r}; valid: {', '.join(QUESTION_GAMES)}")
     protocol = get_protocol("pollard2025")
-    workdir = workdir or tempfile.mkdtemp(prefix="vqa_shap_long_game_")
-    case = long_video_cases(1, seed=seed, workdir=workdir, start=question)[0]
-    loader_cls, checkpoint = resolve_model("demo-long")
+    workdir = workdir or tempfile.mkdtemp(prefix="vqa_shap_question_game_")
+    if model == "demo-long":
+        case = long_video_cases(1, seed=seed, workdir=workdir, start=question)[0]
+    else:
+        case = synthetic_cases(1, seed=seed, workdir=workdir, start=question, realistic=True)[0]
+    loader_cls, checkpoint = resolve_model(model)
     loader = loader_cls.load(checkpoint, device="cpu", dtype="float32")
     prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
     q = case.question
     what = json.dumps({"question": q.question, "options": list(q.options), "frames": len(case.frames),
                        "protocol": protocol.name, "seed": seed, "index": question}, sort_keys=True)
-    key = f"demo-long_{model_digest(checkpoint)}_{hashlib.sha256(what.encode()).hexdigest()[:12]}"
+    key = f"{model}_{model_digest(checkpoint)}_{hashlib.sha256(what.encode()).hexdigest()[:12]}"
     path = Path(cache_dir or cache_root()) / f"memo_{key}.npz"
     memo = EvaluationMemo(lambda masks: loader.score(prepared, masks), int(prepared.n_features), path)
-    description = f"demo-long model, 64 frames, {q.question!r} (short_evidence question {question})"
+    frames, question_set = QUESTION_GAMES[model]
+    description = f"{model} model, {frames}, {q.question!r} ({question_set} question {question})"
     return memo, int(prepared.n_video), key, description

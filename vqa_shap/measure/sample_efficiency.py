@@ -21,7 +21,7 @@ import numpy as np
 
 from vqa_shap.measure.doc_tables import markers
 
-__all__ = ["QuestionSamples", "measure_question", "compute_ratio", "format_table", "DOC_START", "DOC_END"]
+__all__ = ["QuestionSamples", "measure_question", "compute_ratio", "allocation_gain", "format_table", "DOC_START", "DOC_END"]
 
 DOC_START, DOC_END = markers("trained-table")
 #: seeds of the measured paths (``permutation``'s own orders) and of the flip sets
@@ -98,6 +98,14 @@ def compute_ratio(samples: QuestionSamples, draws: int, seed: int = 0) -> dict:
             "ci": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]}
 
 
+def allocation_gain(variances: np.ndarray) -> float:
+    """How much less variance per sample Neyman allocation over these players would leave than equal
+    samples per player, at equal cost per sample: ``n Σσ² / (Σσ)²`` (1 when all vary alike; large when a
+    few players carry the variance). An upper bound for any per-player allocation (the pilot is free here)."""
+    sd = np.sqrt(np.asarray(variances, dtype=np.float64))
+    return float(len(sd) * (sd ** 2).sum() / sd.sum() ** 2) if sd.sum() > 0 else 1.0
+
+
 def summary(samples: QuestionSamples, draws_list=(1, 2, 4, 8)) -> dict:
     """Variance shares, costs and the ratios of one question (what the docs table shows)."""
     paths, flips = np.asarray(samples.paths), np.asarray(samples.flips)
@@ -111,6 +119,8 @@ def summary(samples: QuestionSamples, draws_list=(1, 2, 4, 8)) -> dict:
             "text_variance_share": float(var_path[~video].sum() / var_path.sum()),
             "cost_path_ms": samples.cost_path, "cost_flip_set_ms": samples.cost_flip_set,
             "permutation_error_at_5000": float(np.sqrt(var_path.sum() / n_perm) / np.linalg.norm(phi)),
+            "allocation_gain_video": allocation_gain(var_path[video]),
+            "allocation_gain_text": allocation_gain(var_path[~video]),
             "ratios": [compute_ratio(samples, d) for d in draws_list]}
 
 
@@ -118,13 +128,15 @@ def format_table(rows: list[dict]) -> str:
     """Markdown table of :func:`summary` rows."""
     draws = [r["draws"] for r in rows[0]["ratios"]] if rows else []
     out = ["| question | F (video) | paths / flip sets | text share of the variance | ms per path / flip set | "
-           "shap@5000 error (predicted) | " + " | ".join(f"`text_flips:text_draws={d}`" for d in draws) + " |",
-           "|---" * (6 + len(draws)) + "|"]
+           "shap@5000 error (predicted) | per-player allocation, at most (video / text) | "
+           + " | ".join(f"`text_flips:text_draws={d}`" for d in draws) + " |",
+           "|---" * (7 + len(draws)) + "|"]
     for r in rows:
         cells = [f"{x['ratio']:.2f}× ({x['ci'][0]:.2f}–{x['ci'][1]:.2f})" for x in r["ratios"]]
         out.append(f"| {r['description']} | {r['n_players']} ({r['n_video']}) | {r['paths']} / {r['flip_sets']} | "
                    f"{r['text_variance_share']:.0%} | {r['cost_path_ms'] / 1000:.2f} s / {r['cost_flip_set_ms'] / 1000:.2f} s | "
-                   f"{r['permutation_error_at_5000']:.2f} | " + " | ".join(cells) + " |")
+                   f"{r['permutation_error_at_5000']:.2f} | "
+                   f"{r['allocation_gain_video']:.1f}× / {r['allocation_gain_text']:.1f}× | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
 
