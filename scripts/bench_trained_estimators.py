@@ -48,8 +48,9 @@ def main(argv=None) -> int:
         for path in args.from_json:
             s, data = load_samples(path)
             samples += s
-            commands.append(data["command"])
-            metas.append(data["meta"])
+            # a merged JSON keeps its runs' commands and metas: merging it again flattens them
+            commands += data["command"] if isinstance(data["command"], list) else [data["command"]]
+            metas += data["meta"].get("runs", [data["meta"]])
         command, meta = commands, {"runs": metas}
     else:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
