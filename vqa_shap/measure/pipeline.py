@@ -268,6 +268,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
 def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: bool) -> tuple[list[Run], dict]:
     """Every seed's runs of one question, their errors against a reference grown until it is trusted."""
     from vqa_shap.measure.paper_pipeline import PaperInputs
+    from vqa_shap.measure.pipeline_report import smallest_mean_error
     from vqa_shap.measure.references import load_reference, save_reference, start_reference, trust_reference
 
     prepared = loader.prepare(case.question, case.frames, case.plan, protocol)
@@ -293,7 +294,8 @@ def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: 
     runs, values = [], []
     for seed in cfg["seeds"]:
         runs += _seed_runs(loader, case, prepared, build, q, seed, values, tally, cfg)
-    ref = trust_reference(ref, estimate, lambda r: min(relative_l2_error(v, r.values) for v in values),
+    keys = [(r.pipeline, r.level) for r in runs]
+    ref = trust_reference(ref, estimate, lambda r: smallest_mean_error(keys, [relative_l2_error(v, r.values) for v in values]),
                           trust=cfg["reference_trust"], own_error=lambda r: r.own_error_all, save=save,
                           max_chunks=max(1, cfg["reference_max_permutations"] // cfg["reference_permutations"]),
                           log=print if progress else (lambda message: None))
