@@ -127,11 +127,12 @@ def test_allocate_flips_follows_each_players_variance_and_cost():
 
 def _one_frame_game(n=30, n_video=24, frame=5, seed=0):
     """Weak additive players, and one frame whose value swings with how many of the other frames are
-    present (a cosine of their share): nearly all the path variance is that frame's (another frame's
-    marginal is a small step of the cosine; the words' are constant)."""
+    present (a cosine of their share, two periods: neither antithetic nor half-shifted orders cancel
+    it): nearly all the path variance is that frame's (another frame's marginal is a small step of the
+    cosine; the words' are constant)."""
     rng = np.random.default_rng(seed)
     others = tuple(i for i in range(n_video) if i != frame)
-    swing = 2.0 * np.cos(2 * np.pi * np.arange(len(others) + 1) / len(others))
+    swing = 2.0 * np.cos(4 * np.pi * np.arange(len(others) + 1) / len(others))
     table = np.stack([np.zeros_like(swing), swing])[:, :, None] * np.array([1.0, -0.5])[None, None, :]
     return TestGame("one_frame", n, 2, [Additive(0.1 * rng.normal(size=(n, 2))), TwoBlock((frame,), others, table)],
                     video_players=tuple(range(n_video)))
@@ -140,7 +141,9 @@ def _one_frame_game(n=30, n_video=24, frame=5, seed=0):
 def test_neyman_flips_puts_the_most_flips_on_the_high_variance_frame():
     game = _one_frame_game()
     for seed in range(5):
-        allocation = get_estimator("neyman_flips").allocation(Game(game, 30, video_features=24), 6000, seed)
+        # the pilot's own per-player variances (no shrinking towards the frames' mean)
+        allocation = get_estimator("neyman_flips", prior_samples=0).allocation(Game(game, 30, video_features=24), 6000,
+                                                                              seed)
         assert allocation.path_variance.argmax() == 5
         others = np.delete(allocation.flips, 5)
         assert allocation.flips[5] > 0 and allocation.flips[5] > others.max(), allocation.flips
@@ -169,6 +172,8 @@ def test_neyman_flips_is_efficient_and_never_exceeds_its_budget():
             est = get_estimator(spec).estimate(counted, budget, budget)
             assert est.evaluations == counted.evaluations <= budget, (spec, budget, est.evaluations)
             assert est.efficiency_residual < 1e-9
+    with pytest.raises(EstimatorError, match="pilot_share"):
+        get_estimator("neyman_flips", pilot_share=1.0).estimate(Game(game, 30, video_features=24), 3000, 1)
     # without video players every flip costs a full forward, and the allocation still runs
     plain = make_game("higher_order", 10, seed=1)
     allocation = get_estimator("neyman_flips").allocation(Game(plain, 10), 2000, 0)

@@ -51,6 +51,14 @@ def flip_marginals(base: np.ndarray, text: np.ndarray, out: np.ndarray) -> np.nd
     return (here + there) / 2.0
 
 
+#: ``text_draws="neyman"`` and ``neyman_flips``: the pilot's share of the budget (fixed in advance, so
+#: it is also the pilot's weight in φ), its flip sets per path, and the most flip sets per path the
+#: rest may use
+PILOT_SHARE = 0.25
+PILOT_DRAWS = 2
+MAX_NEYMAN_DRAWS = 32
+
+
 class TextFlipsEstimator(Estimator):
     """Units of one antithetic permutation path (``permutation``'s, same seed) and ``text_draws``
     antithetic text-flip sets (Owen's multilinear form: q stratified over the unit's draws, every
@@ -176,7 +184,7 @@ class NeymanFlipsEstimator(Estimator):
     """
 
     name = "neyman_flips"
-    options = {"shifts": 1}
+    options = {"shifts": 1, "prior_samples": 8.0, "pilot_share": PILOT_SHARE}
 
     def min_budget(self, n_players: int) -> int:
         return 2 * n_players + 1
@@ -208,15 +216,19 @@ class NeymanFlipsEstimator(Estimator):
         paths_sampler = PermutationEstimator(shifts=int(self.config["shifts"]))
         shifts = paths_sampler.unit_length(game)
         pilot_unit = _unit_evaluations(n, [n] * PILOT_DRAWS, shifts)
-        n_pilot = int(PILOT_SHARE * budget) // pilot_unit
+        share = float(self.config["pilot_share"])
+        if not 0.0 < share < 1.0:
+            raise EstimatorError(f"{self.name}: pilot_share must be between 0 and 1, got {share!r}")
+        n_pilot = int(share * budget) // pilot_unit
         # flip coalitions a path of the rest may add and still leave two units
         room = (budget - n_pilot * pilot_unit) // (2 * shifts) - (2 * n + 1)
         if n_pilot < 2 or room < 0:
             return None
         pilot = _draw(game, paths_sampler, np.ones((PILOT_DRAWS, n), dtype=bool), n_pilot, seed)
         column = int(np.argmax(game.value_full()))
-        path_var = pilot.path_marginals[:, :, column].var(axis=0, ddof=1)
-        flip_var = np.concatenate(pilot.flip_marginals)[:, :, column].var(axis=0, ddof=1)
+        path_var = _shrunk_variance(pilot.path_marginals[:, :, column], game.video_player_mask, self.config["prior_samples"])
+        flip_var = _shrunk_variance(np.concatenate(pilot.flip_marginals)[:, :, column], game.video_player_mask,
+                                    self.config["prior_samples"])
         video, cost = game.video_feature_mask, game.cost_model
         path_cost = cost.call_cost(np.unique(game.features_of(pilot.paths), axis=0), video) / len(pilot.path_marginals)
         sides = np.concatenate([pilot.bases, ~pilot.bases])
@@ -228,14 +240,6 @@ class NeymanFlipsEstimator(Estimator):
         flips = allocate_flips(path_var, flip_var, flip_cost, path_cost, base_cost, room)
         allocation = FlipAllocation(flips, path_var, flip_var, flip_cost, float(path_cost), float(base_cost), column)
         return _units(pilot, game), allocation, n_pilot * pilot_unit
-
-
-#: ``text_draws="neyman"`` and ``neyman_flips``: the pilot's share of the budget (fixed in advance, so
-#: it is also the pilot's weight in φ), its flip sets per path, and the most flip sets per path the
-#: rest may use
-PILOT_SHARE = 0.25
-PILOT_DRAWS = 2
-MAX_NEYMAN_DRAWS = 32
 
 
 def neyman_draws(video_var: float, text_path_var: float, text_flip_var: float, path_cost: float,
@@ -335,6 +339,16 @@ def _draw(game: Game, paths_sampler: PermutationEstimator, sets: np.ndarray, n_u
         start += len(f)
     return _Draw(marg, flips, sums, np.asarray(sets, dtype=bool).reshape(len(sets), n), shifts, paths, base,
                  np.concatenate(flipped) if flipped else np.zeros((0, n), dtype=bool))
+
+
+def _shrunk_variance(samples: np.ndarray, video: np.ndarray, prior: float) -> np.ndarray:
+    """``[F]``: each player's sample variance over ``samples`` ``[S, F]``, shrunk towards the mean
+    variance of its modality (video or text players) as if that mean were ``prior`` more samples: a
+    pilot of a few paths measures each player's variance with a few degrees of freedom only."""
+    var = samples.var(axis=0, ddof=1)
+    dof = len(samples) - 1
+    mean = np.where(video, var[video].mean() if video.any() else 0.0, var[~video].mean() if (~video).any() else 0.0)
+    return (dof * var + prior * mean) / (dof + prior)
 
 
 def _text_sets(game: Game, draws: int) -> np.ndarray:
