@@ -106,23 +106,24 @@ def test_neyman_flips_allocation_depends_on_the_pilot():
 
 
 def test_allocate_flips_follows_each_players_variance_and_cost():
-    # one player with variance and cheap flips: it gets flips, the others (no variance) none
-    flips = allocate_flips(np.array([4.0, 0, 0]), np.array([1.0, 0, 0]), np.ones(3), path_cost=10.0, base_cost=0.0,
-                           max_flip_coalitions=1000)
-    assert flips[0] > 0 and flips[1] == flips[2] == 0
-    # by hand: V(n) = (4 + n)/(1 + n)^2, cost 10 + n: n = 0..3 -> 40, 27.5, 24.0, 22.75; n = 4: 22.4, n = 5: 22.5
-    assert flips[0] == 4
+    # player 0 has variance and cheap flips, player 1 variance and dear flips, player 2 no variance
+    path_var, flip_var, flip_cost = np.array([4.0, 1.0, 0.0]), np.array([1.0, 1.0, 0.0]), np.array([1.0, 100.0, 1.0])
+    flips = allocate_flips(path_var, flip_var, flip_cost, path_cost=10.0, base_cost=0.0, max_flip_coalitions=1000)
+    # by hand: (1 + (4 + n)/(1 + n)^2)(10 + n) = 50, 24.75, 20, 18.69, 18.48, 18.75 for n = 0..5
+    assert flips.tolist() == [4, 0, 0]
     # the cap on the flip sets' coalitions (2m + 2 Σ n_i) binds
-    assert allocate_flips(np.array([4.0, 0, 0]), np.array([1.0, 0, 0]), np.ones(3), 10.0, 0.0, 6).tolist() == [1, 0, 0]
+    assert allocate_flips(path_var, flip_var, flip_cost, 10.0, 0.0, max_flip_coalitions=6).tolist() == [1, 0, 0]
+    # the base pair of each flip set is paid once per set: dear enough, it buys fewer
+    assert allocate_flips(path_var, flip_var, flip_cost, 10.0, 5.0, max_flip_coalitions=1000)[0] < 4
     # flips dearer than a path buy nothing; no variance buys nothing
     assert not allocate_flips(np.array([4.0, 1.0]), np.array([4.0, 1.0]), np.full(2, 50.0), 10.0, 0.0, 1000).any()
     assert not allocate_flips(np.zeros(3), np.zeros(3), np.full(3, 0.1), 10.0, 1.0, 1000).any()
-    # a base pair that no single flip repays is still bought when many flips share it
-    many = allocate_flips(np.ones(20), np.ones(20), np.full(20, 0.01), path_cost=1.0, base_cost=1.0, max_flip_coalitions=1000)
-    single = np.ones(20) * 0.0
-    single[0] = 1.0
+    # a base pair that no single flip repays is still bought when many flips share it: 20 players of
+    # path variance 1 and flip variance 1/4; one flip alone: (19 + 5/16)(1 + 1 + 0.01) = 38.8 > 20 · 1,
+    # one flip each: 20 · 5/16 · (1 + 1 + 0.2) = 13.75 < 20
+    many = allocate_flips(np.ones(20), np.full(20, 0.25), np.full(20, 0.01), path_cost=1.0, base_cost=1.0,
+                          max_flip_coalitions=1000)
     assert many.min() > 0
-    assert not allocate_flips(single, single, np.full(20, 0.01), path_cost=1.0, base_cost=1.0, max_flip_coalitions=1000).any()
 
 
 def _one_frame_game(n=30, n_video=24, frame=5, seed=0):
@@ -172,8 +173,9 @@ def test_neyman_flips_is_efficient_and_never_exceeds_its_budget():
             est = get_estimator(spec).estimate(counted, budget, budget)
             assert est.evaluations == counted.evaluations <= budget, (spec, budget, est.evaluations)
             assert est.efficiency_residual < 1e-9
-    with pytest.raises(EstimatorError, match="pilot_share"):
-        get_estimator("neyman_flips", pilot_share=1.0).estimate(Game(game, 30, video_features=24), 3000, 1)
+    for bad in ({"pilot_share": 1.0}, {"prior_samples": -1}):
+        with pytest.raises(EstimatorError, match="pilot_share must be between 0 and 1 and prior_samples >= 0"):
+            get_estimator("neyman_flips", **bad).estimate(Game(game, 30, video_features=24), 3000, 1)
     # without video players every flip costs a full forward, and the allocation still runs
     plain = make_game("higher_order", 10, seed=1)
     allocation = get_estimator("neyman_flips").allocation(Game(plain, 10), 2000, 0)

@@ -165,7 +165,7 @@ class FlipAllocation:
 class NeymanFlipsEstimator(Estimator):
     """``text_flips`` with flip samples allocated per player, frames included, by Neyman's rule.
 
-    A pilot (:data:`PILOT_SHARE` of the budget) runs units of paths and :data:`PILOT_DRAWS` flip
+    A pilot (``pilot_share`` of the budget) runs units of paths and :data:`PILOT_DRAWS` flip
     sets that flip every player, measuring each player's per-sample variance of path marginals and
     of flip samples (the chosen option's) and the modelled cost of a path, of a flip set's two base
     coalitions and of each player's flip (:func:`allocate_flips` then picks the flips per path n_i).
@@ -181,6 +181,9 @@ class NeymanFlipsEstimator(Estimator):
     Options:
         shifts: each shuffled order used this many times cyclically shifted, as ``cyclic`` (a unit
             is then ``shifts`` paths, each with its flip sets).
+        prior_samples: each player's pilot variances are shrunk towards its modality's mean variance
+            as if that mean were this many more samples (0: the pilot's own variances).
+        pilot_share: the pilot's share of the budget, also its weight in φ (fixed in advance).
     """
 
     name = "neyman_flips"
@@ -217,8 +220,10 @@ class NeymanFlipsEstimator(Estimator):
         shifts = paths_sampler.unit_length(game)
         pilot_unit = _unit_evaluations(n, [n] * PILOT_DRAWS, shifts)
         share = float(self.config["pilot_share"])
-        if not 0.0 < share < 1.0:
-            raise EstimatorError(f"{self.name}: pilot_share must be between 0 and 1, got {share!r}")
+        prior = float(self.config["prior_samples"])
+        if not 0.0 < share < 1.0 or prior < 0:
+            raise EstimatorError(f"{self.name}: pilot_share must be between 0 and 1 and prior_samples >= 0, "
+                                 f"got {share!r} and {prior!r}")
         n_pilot = int(share * budget) // pilot_unit
         # flip coalitions a path of the rest may add and still leave two units
         room = (budget - n_pilot * pilot_unit) // (2 * shifts) - (2 * n + 1)
@@ -226,9 +231,8 @@ class NeymanFlipsEstimator(Estimator):
             return None
         pilot = _draw(game, paths_sampler, np.ones((PILOT_DRAWS, n), dtype=bool), n_pilot, seed)
         column = int(np.argmax(game.value_full()))
-        path_var = _shrunk_variance(pilot.path_marginals[:, :, column], game.video_player_mask, self.config["prior_samples"])
-        flip_var = _shrunk_variance(np.concatenate(pilot.flip_marginals)[:, :, column], game.video_player_mask,
-                                    self.config["prior_samples"])
+        path_var = _shrunk_variance(pilot.path_marginals[:, :, column], game.video_player_mask, prior)
+        flip_var = _shrunk_variance(np.concatenate(pilot.flip_marginals)[:, :, column], game.video_player_mask, prior)
         video, cost = game.video_feature_mask, game.cost_model
         path_cost = cost.call_cost(np.unique(game.features_of(pilot.paths), axis=0), video) / len(pilot.path_marginals)
         sides = np.concatenate([pilot.bases, ~pilot.bases])
