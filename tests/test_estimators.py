@@ -17,7 +17,7 @@ from vqa_shap.game import Game
 from vqa_shap.measure.games import GAMES, brute_force_shapley, make_game
 
 STOCHASTIC = ["permutation", "cyclic", "shared_video", "regression_adjusted", "kernel", "leverage", "stratified", "shapiq",
-              "text_flips"]
+              "text_flips", "neyman_flips"]
 
 
 def rel_error(values, truth):
@@ -94,7 +94,8 @@ def test_stochastic_estimators_converge_to_analytic_values(name):
     assert np.mean(large) < np.mean(small) / 3, (small, large)
 
 
-@pytest.mark.parametrize("name", ["permutation", "cyclic", "shared_video", "kernel", "leverage", "stratified", "text_flips"])
+@pytest.mark.parametrize("name", ["permutation", "cyclic", "shared_video", "kernel", "leverage", "stratified", "text_flips",
+                                  "neyman_flips"])
 def test_pairwise_games_are_exact_for_antithetic_and_paired_estimators(name):
     # antithetic permutations and paired regression have no error on games of order <= 2
     game = make_game("pairwise", 30, seed=3)
@@ -132,13 +133,14 @@ def test_each_coalition_is_scored_once_for_all_outputs(name):
 
 
 @pytest.mark.parametrize("name", ["permutation", "cyclic", "shared_video", "kernel", "leverage", "regression_adjusted",
-                                  "text_flips"])
+                                  "text_flips", "neyman_flips"])
 def test_standard_errors_are_calibrated(name):
     game = make_game("higher_order", 12, seed=0)
     truth = game.shapley_values
     errors, stderrs = [], []
+    budget = 1500 if name == "neyman_flips" else 500  # room for its pilot (at 500 it runs text_flips)
     for seed in range(24):
-        est = get_estimator(name).estimate(Game(game, 12), 500, seed)
+        est = get_estimator(name).estimate(Game(game, 12), budget, seed)
         errors.append(est.values - truth)
         stderrs.append(est.stderr)
     rmse = np.sqrt(np.mean(np.square(errors)))
@@ -219,7 +221,7 @@ def test_adaptive_budget_on_modality_sums(name):
 
 
 @pytest.mark.parametrize("name", ["permutation", "cyclic", "kernel", "kernel:border=True,tail=2", "text_flips",
-                                  "auto", "stratified", "leverage"])
+                                  "neyman_flips", "auto", "stratified", "leverage"])
 def test_an_adaptive_run_never_scores_more_than_its_budget(name):
     """--target-error's cap holds for the whole loop, also for estimators whose stages do not reuse the
     coalitions of the stage before (text_flips, kernel with a tail: the loop used to reach 1.3-1.5x)."""

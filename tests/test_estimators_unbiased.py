@@ -9,8 +9,9 @@ import pytest
 from vqa_shap.measure.games import make_game
 from vqa_shap.estimators import get_estimator
 from vqa_shap.estimators.base import EstimatorError
-from vqa_shap.estimators.text_flips import flip_marginals, flip_masks
+from vqa_shap.estimators.text_flips import allocate_flips, flip_marginals, flip_masks
 from vqa_shap.game import Game
+from vqa_shap.measure.games import Additive, TestGame, TwoBlock
 
 
 def _mean_and_stderr(name, game, n_video, budget, seeds, **options):
@@ -29,6 +30,9 @@ VIDEO_LIKE = ("video_like", 12, 10, 0.003)
 @pytest.mark.parametrize("name, options, seeds, budget, family", [
     ("text_flips", {"text_draws": 3}, 300, 4 * (2 * 10 + 1) + 3 * 2 * 5 * 4, HIGHER_ORDER),
     ("text_flips", {"text_draws": "neyman"}, 300, 800, VIDEO_LIKE),
+    # the per-player allocation varies by seed here (test_neyman_flips_allocation_depends_on_the_pilot)
+    ("neyman_flips", {}, 300, 1000, VIDEO_LIKE),
+    ("neyman_flips", {"shifts": 2}, 300, 1500, HIGHER_ORDER),
     ("control_variate", {"steps": 60, "surrogate_paths": 400, "hidden": 4}, 60, 4 * (2 * 10 + 1), HIGHER_ORDER),
 ])
 def test_mean_of_estimates_is_the_shapley_value(name, options, seeds, budget, family):
@@ -90,6 +94,92 @@ def test_text_flips_neyman_is_efficient_and_refuses_bad_draws():
     assert est.efficiency_residual < 1e-9 and np.all(np.isfinite(est.stderr)) and est.evaluations <= 3000
     with pytest.raises(EstimatorError, match="text_draws"):
         get_estimator("text_flips", text_draws="many").estimate(Game(game, 30, video_features=24), 3000, 1)
+
+
+def test_neyman_flips_allocation_depends_on_the_pilot():
+    kind, n, n_video, _ = VIDEO_LIKE
+    game = make_game(kind, n, seed=1)
+    allocations = {tuple(get_estimator("neyman_flips").allocation(Game(game, n, video_features=n_video), 1000, seed).flips)
+                   for seed in range(20)}
+    assert len(allocations) > 3, allocations       # the unbiasedness test above covers many allocations
+    assert any(max(a) > 1 for a in allocations)    # and nested flip sets (players in only some of them)
+
+
+def test_allocate_flips_follows_each_players_variance_and_cost():
+    # player 0 has variance and cheap flips, player 1 variance and dear flips, player 2 no variance
+    path_var, flip_var, flip_cost = np.array([4.0, 1.0, 0.0]), np.array([1.0, 1.0, 0.0]), np.array([1.0, 100.0, 1.0])
+    flips = allocate_flips(path_var, flip_var, flip_cost, path_cost=10.0, base_cost=0.0, max_flip_coalitions=1000)
+    # by hand: (1 + (4 + n)/(1 + n)^2)(10 + n) = 50, 24.75, 20, 18.69, 18.48, 18.75 for n = 0..5
+    assert flips.tolist() == [4, 0, 0]
+    # the cap on the flip sets' coalitions (2m + 2 Σ n_i) binds
+    assert allocate_flips(path_var, flip_var, flip_cost, 10.0, 0.0, max_flip_coalitions=6).tolist() == [1, 0, 0]
+    # the base pair of each flip set is paid once per set: dear enough, it buys fewer
+    assert allocate_flips(path_var, flip_var, flip_cost, 10.0, 5.0, max_flip_coalitions=1000)[0] < 4
+    # flips dearer than a path buy nothing; no variance buys nothing
+    assert not allocate_flips(np.array([4.0, 1.0]), np.array([4.0, 1.0]), np.full(2, 50.0), 10.0, 0.0, 1000).any()
+    assert not allocate_flips(np.zeros(3), np.zeros(3), np.full(3, 0.1), 10.0, 1.0, 1000).any()
+    # a base pair that no single flip repays is still bought when many flips share it: 20 players of
+    # path variance 1 and flip variance 1/4; one flip alone: (19 + 5/16)(1 + 1 + 0.01) = 38.8 > 20 · 1,
+    # one flip each: 20 · 5/16 · (1 + 1 + 0.2) = 13.75 < 20
+    many = allocate_flips(np.ones(20), np.full(20, 0.25), np.full(20, 0.01), path_cost=1.0, base_cost=1.0,
+                          max_flip_coalitions=1000)
+    assert many.min() > 0
+
+
+def _one_frame_game(n=30, n_video=24, frame=5, seed=0):
+    """Weak additive players, and one frame whose value swings with how many of the other frames are
+    present (a cosine of their share, two periods: neither antithetic nor half-shifted orders cancel
+    it): nearly all the path variance is that frame's (another frame's marginal is a small step of the
+    cosine; the words' are constant)."""
+    rng = np.random.default_rng(seed)
+    others = tuple(i for i in range(n_video) if i != frame)
+    swing = 2.0 * np.cos(4 * np.pi * np.arange(len(others) + 1) / len(others))
+    table = np.stack([np.zeros_like(swing), swing])[:, :, None] * np.array([1.0, -0.5])[None, None, :]
+    return TestGame("one_frame", n, 2, [Additive(0.1 * rng.normal(size=(n, 2))), TwoBlock((frame,), others, table)],
+                    video_players=tuple(range(n_video)))
+
+
+def test_neyman_flips_puts_the_most_flips_on_the_high_variance_frame():
+    game = _one_frame_game()
+    for seed in range(5):
+        # the pilot's own per-player variances (no shrinking towards the frames' mean)
+        allocation = get_estimator("neyman_flips", prior_samples=0).allocation(Game(game, 30, video_features=24), 6000,
+                                                                              seed)
+        assert allocation.path_variance.argmax() == 5
+        others = np.delete(allocation.flips, 5)
+        assert allocation.flips[5] > 0 and allocation.flips[5] > others.max(), allocation.flips
+        assert not allocation.flips[24:].any()      # the words' samples do not vary: nothing to buy
+        # a flip of that frame re-runs the video prefix from it on: dearer than later frames' and words'
+        assert allocation.flip_cost[5] > allocation.flip_cost[6:].max()
+    # and it pays: at the same budget, less error than text_flips, whose flips never touch that frame
+    truth = game.shapley_values[:, 0]
+    errors = {name: np.mean([np.sum((get_estimator(name).estimate(Game(game, 30, video_features=24), 6000, seed)
+                                     .values[:, 0] - truth) ** 2) for seed in range(20)])
+              for name in ("neyman_flips", "text_flips")}
+    assert errors["neyman_flips"] < errors["text_flips"] / 2, errors
+
+
+def test_neyman_flips_is_efficient_and_never_exceeds_its_budget():
+    game = make_game("video_like", 30, seed=2)
+    est = get_estimator("neyman_flips").estimate(Game(game, 30, video_features=24), 3000, 1)
+    assert est.efficiency_residual < 1e-9 and np.all(np.isfinite(est.stderr)) and est.evaluations <= 3000
+    # every budget, from the smallest (text_flips' fallback, then permutation's) up; also with shifts
+    for shifts in (1, 2):
+        for budget in (61, 62, 200, 400, 523, 524, 900, 1234, 2000, 2999, 5001):
+            if budget < 61 * shifts:
+                continue
+            spec = f"neyman_flips:shifts={shifts}"
+            counted = Game(game, 30, video_features=24)
+            est = get_estimator(spec).estimate(counted, budget, budget)
+            assert est.evaluations == counted.evaluations <= budget, (spec, budget, est.evaluations)
+            assert est.efficiency_residual < 1e-9
+    for bad in ({"pilot_share": 1.0}, {"prior_samples": -1}):
+        with pytest.raises(EstimatorError, match="pilot_share must be between 0 and 1 and prior_samples >= 0"):
+            get_estimator("neyman_flips", **bad).estimate(Game(game, 30, video_features=24), 3000, 1)
+    # without video players every flip costs a full forward, and the allocation still runs
+    plain = make_game("higher_order", 10, seed=1)
+    allocation = get_estimator("neyman_flips").allocation(Game(plain, 10), 2000, 0)
+    assert allocation is not None and np.all(allocation.flip_cost == 2 * Game(plain, 10).cost_model.full_cost)
 
 
 def test_flip_marginals_are_the_marginal_contributions_at_the_set_and_its_complement():

@@ -99,6 +99,15 @@ class CostModel:
         tail[~video] = self.suffix_cost * (n_text - np.arange(n_text)) / max(n_text, 1)
         return tail
 
+    def step_costs(self, video: np.ndarray) -> np.ndarray:
+        """``[F]``: the cost of a coalition (not a call's first) whose first difference from the previous
+        coalition of the walk is at each feature: ``step_cost`` plus its tail with video features,
+        ``full_cost`` without (nothing is shared)."""
+        video = np.asarray(video, dtype=bool)
+        if not video.any():
+            return np.full(len(video), self.full_cost)
+        return self.step_cost + self.tail_costs(video)
+
     def call_cost(self, masks: np.ndarray, video: np.ndarray) -> float:
         """Cost of one call on ``bool[B, F]`` distinct feature masks (any order)."""
         if len(masks) == 0:
@@ -108,7 +117,7 @@ class CostModel:
         order, _ = prefix_tree_order(list(masks))
         walk = masks[order]
         first = np.argmax(walk[1:] != walk[:-1], axis=1)  # first differing feature of each step
-        return self.full_cost + float((self.step_cost + self.tail_costs(video)[first]).sum())
+        return self.full_cost + float(self.step_costs(video)[first].sum())
 
 
 def expand_coalitions(coalitions: np.ndarray, groups: Sequence[Sequence[int]] | None, n_features: int) -> np.ndarray:

@@ -33,6 +33,7 @@ _MEMBERS = {
     "shapiq": "vqa_shap.estimators.shapiq_wrapper:ShapiqEstimator",
     "control_variate": "vqa_shap.estimators.control_variate:ControlVariateEstimator",
     "text_flips": "vqa_shap.estimators.text_flips:TextFlipsEstimator",
+    "neyman_flips": "vqa_shap.estimators.text_flips:NeymanFlipsEstimator",
     "auto": "vqa_shap.estimators.auto:AutoEstimator",
 }
 

@@ -10,10 +10,15 @@ unbiased sample of every text player's value, all sharing the video part A, so t
 and T + 1 short text suffixes instead of a path. The budget goes to units of one antithetic path
 (all players) and ``text_draws`` such antithetic flip sets: a fixed, data-free allocation of samples
 over the two strata of players (Neyman allocation in spirit, Castro et al. 2017), so φ stays unbiased
-(and exactly efficient).
+(and exactly efficient). ``neyman_flips`` allocates flip samples per player instead, frames included
+(the frames' variance, unevenly spread over a few evidence frames, is what bounds ``text_flips``):
+a pilot measures each player's variances and each flip's modelled cost, and Neyman's rule picks how
+many flips each player gets.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,13 +26,14 @@ from vqa_shap.estimators.base import Estimator, EstimatorError, RawEstimate
 from vqa_shap.estimators.permutation import PermutationEstimator, path_marginals, path_masks
 from vqa_shap.game import Game
 
-__all__ = ["TextFlipsEstimator", "flip_masks", "flip_marginals", "neyman_draws"]
+__all__ = ["FlipAllocation", "NeymanFlipsEstimator", "TextFlipsEstimator", "allocate_flips", "flip_masks",
+           "flip_marginals", "neyman_draws"]
 
 
 def flip_masks(base: np.ndarray, text: np.ndarray) -> np.ndarray:
     """``bool[c, 2, T+1, F]``: for each base coalition S (``bool[c, F]``) and its complement, the
-    coalition itself then one coalition per text player (of ``text``, indices) with that player
-    flipped."""
+    coalition itself then one coalition per flipped player (of ``text``, indices: the text players
+    for ``text_flips``, any players for ``neyman_flips``) with that player flipped."""
     c, n = base.shape
     sides = np.stack([base, ~base], axis=1)                                # [c, 2, F]
     out = np.repeat(sides[:, :, None, :], len(text) + 1, axis=2)           # [c, 2, T+1, F]
@@ -37,12 +43,20 @@ def flip_masks(base: np.ndarray, text: np.ndarray) -> np.ndarray:
 
 
 def flip_marginals(base: np.ndarray, text: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``[c, T, K]``: each text player's marginal contribution at S and at its complement, averaged
+    """``[c, T, K]``: each flipped player's marginal contribution at S and at its complement, averaged
     (``out``: the values ``[c, 2, T+1, K]`` of :func:`flip_masks`' coalitions)."""
     sign = np.where(base[:, text], 1.0, -1.0)[:, :, None]                  # +: i in S, flip removes it
     here = sign * (out[:, 0, :1] - out[:, 0, 1:])                          # v(S ∪ i) − v(S ∖ i)
     there = -sign * (out[:, 1, :1] - out[:, 1, 1:])                        # i is in the complement iff not in S
     return (here + there) / 2.0
+
+
+#: ``text_draws="neyman"`` and ``neyman_flips``: the pilot's share of the budget (fixed in advance, so
+#: it is also the pilot's weight in φ), its flip sets per path, and the most flip sets per path the
+#: rest may use
+PILOT_SHARE = 0.25
+PILOT_DRAWS = 2
+MAX_NEYMAN_DRAWS = 32
 
 
 class TextFlipsEstimator(Estimator):
@@ -83,32 +97,13 @@ class TextFlipsEstimator(Estimator):
         if isinstance(draws, bool) or not isinstance(draws, int) or draws < 0:
             raise EstimatorError(f"{self.name}: text_draws must be an integer >= 0 or 'neyman', got {draws!r}")
         # a small budget keeps at least two units (for standard errors) with fewer flip sets per path
-        while draws > 0 and budget // _unit_evaluations(n, len(text), shifts, draws) < 2:
+        while draws > 0 and budget // _unit_evaluations(n, [len(text)] * draws, shifts) < 2:
             draws -= 1
-        n_units = budget // _unit_evaluations(n, len(text), shifts, draws)
+        n_units = budget // _unit_evaluations(n, [len(text)] * draws, shifts)
         if draws == 0 or len(text) in (0, n) or n_units < 2:
             return paths_sampler._estimate(game, budget, seed, contrasts)
-        units = _units(*self._draw(game, paths_sampler, text, n_units, draws, seed)[:2], game, text, shifts, draws)
+        units = _units(_draw(game, paths_sampler, _text_sets(game, draws), n_units, seed), game)
         return _mean_of_units([(units, 1.0)], contrasts)
-
-    def _draw(self, game: Game, paths_sampler: PermutationEstimator, text: np.ndarray, n_units: int, draws: int,
-              seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Score ``n_units`` units: ``(path marginals [U·shifts, F, K], flip marginals [U·shifts·draws,
-        T, K], path coalitions, flip coalitions)``."""
-        n = game.n_players
-        shifts = paths_sampler.unit_length(game)
-        perms = np.concatenate(list(paths_sampler._orders(game, n_units * shifts, seed, n_units * shifts)))
-        rng = np.random.default_rng([seed, 0x7E47])
-        m = shifts * draws                                                 # flip sets per unit
-        q = (np.arange(m)[None, :] + rng.random((n_units, m))) / m         # q stratified in each unit
-        base = rng.random((n_units * m, n)) < q.reshape(-1, 1)
-        paths = path_masks(perms).reshape(-1, n)
-        flipped = flip_masks(base, text).reshape(-1, n)
-        out = game(np.concatenate([paths, flipped]))
-        k = out.shape[1]
-        marg = path_marginals(perms, out[: len(paths)].reshape(len(perms), 2 * n + 1, k))
-        flips = flip_marginals(base, text, out[len(paths):].reshape(len(base), 2, len(text) + 1, k))
-        return marg, flips, paths, flipped
 
     def _neyman(self, game: Game, budget: int, seed: int, contrasts, text: np.ndarray,
                 paths_sampler: PermutationEstimator) -> RawEstimate:
@@ -119,13 +114,14 @@ class TextFlipsEstimator(Estimator):
         their fixed shares of the budget: the rest is unbiased whatever the pilot chose, so φ is."""
         n, t = game.n_players, len(text)
         shifts = paths_sampler.unit_length(game)
-        pilot_unit = _unit_evaluations(n, t, shifts, PILOT_DRAWS)
+        pilot_unit = _unit_evaluations(n, [t] * PILOT_DRAWS, shifts)
         n_pilot = int(PILOT_SHARE * budget) // pilot_unit
         rest = budget - n_pilot * pilot_unit
-        candidates = [d for d in range(MAX_NEYMAN_DRAWS + 1) if rest // _unit_evaluations(n, t, shifts, d) >= 2]
+        candidates = [d for d in range(MAX_NEYMAN_DRAWS + 1) if rest // _unit_evaluations(n, [t] * d, shifts) >= 2]
         if t in (0, n) or n_pilot < 2 or not candidates:
             return type(self)(text_draws=PILOT_DRAWS, shifts=shifts)._estimate(game, budget, seed, contrasts)
-        marg, flips, paths, flipped = self._draw(game, paths_sampler, text, n_pilot, PILOT_DRAWS, seed)
+        pilot = _draw(game, paths_sampler, _text_sets(game, PILOT_DRAWS), n_pilot, seed)
+        marg, flips = pilot.path_marginals, np.concatenate(pilot.flip_marginals)
         column = int(np.argmax(game.value_full()))
         video = game.video_player_mask
         cost = game.cost_model.call_cost
@@ -133,23 +129,121 @@ class TextFlipsEstimator(Estimator):
             video_var=float(marg[:, video, column].var(axis=0, ddof=1).sum()),
             text_path_var=float(marg[:, text, column].var(axis=0, ddof=1).sum()),
             text_flip_var=float(flips[:, :, column].var(axis=0, ddof=1).sum()),
-            path_cost=cost(game.features_of(paths), game.video_feature_mask) / len(marg),
-            flip_cost=cost(game.features_of(flipped), game.video_feature_mask) / len(flips),
+            path_cost=cost(game.features_of(pilot.paths), game.video_feature_mask) / len(marg),
+            flip_cost=cost(game.features_of(pilot.flipped), game.video_feature_mask) / len(flips),
             candidates=candidates)
-        pilot = _units(marg, flips, game, text, shifts, PILOT_DRAWS)
-        main_seed = int(np.random.SeedSequence([seed, 0x4E59]).generate_state(1)[0])   # independent of the pilot
-        n_main = rest // _unit_evaluations(n, t, shifts, draws)
-        marg, flips, _, _ = self._draw(game, paths_sampler, text, n_main, draws, main_seed)
-        rest_units = _units(marg, flips, game, text, shifts, draws)
+        n_main = rest // _unit_evaluations(n, [t] * draws, shifts)
+        main = _draw(game, paths_sampler, _text_sets(game, draws), n_main, _main_seed(seed))
         share = n_pilot * pilot_unit / budget                              # fixed before any sample
-        return _mean_of_units([(pilot, share), (rest_units, 1.0 - share)], contrasts)
+        return _mean_of_units([(_units(pilot, game), share), (_units(main, game), 1.0 - share)], contrasts)
 
 
-#: ``text_draws="neyman"``: the pilot's share of the budget (fixed in advance, so it is also the
-#: pilot's weight in φ), its flip sets per path, and the most flip sets per path the rest may use
-PILOT_SHARE = 0.25
-PILOT_DRAWS = 2
-MAX_NEYMAN_DRAWS = 32
+@dataclass(frozen=True)
+class FlipAllocation:
+    """What the pilot of ``neyman_flips`` measured and the flips per path it chose, per player.
+
+    Attributes:
+        flips: ``int[F]`` flip samples of each player per path (its n_i); flip set k of a path flips
+            the players with n_i > k.
+        path_variance: ``[F]`` per-path variance of each player's path marginal (output ``column``).
+        flip_variance: ``[F]`` variance of one flip sample of each player.
+        flip_cost: ``[F]`` modelled cost (ms) of one flip sample (its two flipped coalitions).
+        path_cost: modelled cost (ms) of one antithetic path.
+        base_cost: modelled cost (ms) of one flip set's base coalition and its complement.
+        column: the output the variances are of (the option ``value_full`` ranks first).
+    """
+
+    flips: np.ndarray
+    path_variance: np.ndarray
+    flip_variance: np.ndarray
+    flip_cost: np.ndarray
+    path_cost: float
+    base_cost: float
+    column: int
+
+
+class NeymanFlipsEstimator(Estimator):
+    """``text_flips`` with flip samples allocated per player, frames included, by Neyman's rule.
+
+    A pilot (``pilot_share`` of the budget) runs units of paths and :data:`PILOT_DRAWS` flip
+    sets that flip every player, measuring each player's per-sample variance of path marginals and
+    of flip samples (the chosen option's) and the modelled cost of a path, of a flip set's two base
+    coalitions and of each player's flip (:func:`allocate_flips` then picks the flips per path n_i).
+    The rest of the budget runs units (a seed independent of the pilot's) of one path and max n_i
+    nested flip sets, set k flipping the players with n_i > k (q stratified over the unit's sets in
+    a random order, so every set's q is uniform). A player's unit estimate is the mean of its path
+    marginal and its n_i flip samples; each unit's efficiency gap is spread evenly over the players.
+    φ weights the pilot's and the rest's means by their budget shares, fixed before sampling, so φ
+    is unbiased whatever the pilot picks, and exactly efficient. Standard errors over each phase's
+    units. A budget too small for a pilot of two units and two plain paths after it runs
+    ``text_flips`` with :data:`PILOT_DRAWS` flip sets. The allocation: :meth:`allocation`.
+
+    Options:
+        shifts: each shuffled order used this many times cyclically shifted, as ``cyclic`` (a unit
+            is then ``shifts`` paths, each with its flip sets).
+        prior_samples: each player's pilot variances are shrunk towards its modality's mean variance
+            as if that mean were this many more samples (0: the pilot's own variances).
+        pilot_share: the pilot's share of the budget, also its weight in φ (fixed in advance).
+    """
+
+    name = "neyman_flips"
+    options = {"shifts": 1, "prior_samples": 8.0, "pilot_share": PILOT_SHARE}
+
+    def min_budget(self, n_players: int) -> int:
+        return 2 * n_players + 1
+
+    def allocation(self, game: Game, budget: int, seed: int = 0) -> FlipAllocation | None:
+        """The allocation :meth:`estimate` would use on ``game`` at ``budget`` and ``seed`` (it runs
+        the pilot; the Game's cache then serves it to the estimate), or None when the budget is too
+        small for a pilot."""
+        budget, seed = self._validate(game, budget, seed)
+        plan = self._pilot(game, budget, seed)
+        return None if plan is None else plan[1]
+
+    def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
+        plan = self._pilot(game, budget, seed)
+        shifts = int(self.config["shifts"])
+        if plan is None:
+            return TextFlipsEstimator(text_draws=PILOT_DRAWS, shifts=shifts)._estimate(game, budget, seed, contrasts)
+        pilot_units, allocation, spent = plan
+        sets = np.arange(allocation.flips.max())[:, None] < allocation.flips[None, :]   # [m, F] nested
+        n_main = (budget - spent) // _unit_evaluations(game.n_players, sets.sum(axis=1), shifts)
+        main = _draw(game, PermutationEstimator(shifts=shifts), sets, n_main, _main_seed(seed), shuffle_strata=True)
+        share = spent / budget                                             # fixed before any sample
+        return _mean_of_units([(pilot_units, share), (_units(main, game), 1.0 - share)], contrasts)
+
+    def _pilot(self, game: Game, budget: int, seed: int) -> tuple[np.ndarray, FlipAllocation, int] | None:
+        """``(the pilot's units, the allocation, the pilot's evaluations)``, or None when the budget
+        has no room for two pilot units and two plain paths after them."""
+        n = game.n_players
+        paths_sampler = PermutationEstimator(shifts=int(self.config["shifts"]))
+        shifts = paths_sampler.unit_length(game)
+        pilot_unit = _unit_evaluations(n, [n] * PILOT_DRAWS, shifts)
+        share = float(self.config["pilot_share"])
+        prior = float(self.config["prior_samples"])
+        if not 0.0 < share < 1.0 or prior < 0:
+            raise EstimatorError(f"{self.name}: pilot_share must be between 0 and 1 and prior_samples >= 0, "
+                                 f"got {share!r} and {prior!r}")
+        n_pilot = int(share * budget) // pilot_unit
+        # flip coalitions a path of the rest may add and still leave two units
+        room = (budget - n_pilot * pilot_unit) // (2 * shifts) - (2 * n + 1)
+        if n_pilot < 2 or room < 0:
+            return None
+        pilot = _draw(game, paths_sampler, np.ones((PILOT_DRAWS, n), dtype=bool), n_pilot, seed)
+        column = int(np.argmax(game.value_full()))
+        path_var = _shrunk_variance(pilot.path_marginals[:, :, column], game.video_player_mask, prior)
+        flip_var = _shrunk_variance(np.concatenate(pilot.flip_marginals)[:, :, column], game.video_player_mask, prior)
+        video, cost = game.video_feature_mask, game.cost_model
+        path_cost = cost.call_cost(np.unique(game.features_of(pilot.paths), axis=0), video) / len(pilot.path_marginals)
+        sides = np.concatenate([pilot.bases, ~pilot.bases])
+        base_cost = cost.call_cost(np.unique(game.features_of(sides), axis=0), video) / len(pilot.bases)
+        # each player's flip re-runs the prompt from its first feature on, at S and at the complement
+        first = np.argmax(game.features_of(np.eye(n, dtype=bool)) != game.features_of(np.zeros((1, n), dtype=bool)),
+                          axis=1)
+        flip_cost = 2.0 * cost.step_costs(video)[first]
+        flips = allocate_flips(path_var, flip_var, flip_cost, path_cost, base_cost, room)
+        allocation = FlipAllocation(flips, path_var, flip_var, flip_cost, float(path_cost), float(base_cost), column)
+        return _units(pilot, game), allocation, n_pilot * pilot_unit
 
 
 def neyman_draws(video_var: float, text_path_var: float, text_flip_var: float, path_cost: float,
@@ -165,20 +259,124 @@ def neyman_draws(video_var: float, text_path_var: float, text_flip_var: float, p
     return int(d[np.argmin(variance * (path_cost + d * flip_cost))])
 
 
-def _unit_evaluations(n: int, t: int, shifts: int, draws: int) -> int:
-    """Evaluations of one unit: ``shifts`` antithetic paths and ``shifts·draws`` flip sets."""
-    return shifts * (2 * n + 1 + 2 * (t + 1) * draws)
+def allocate_flips(path_var: np.ndarray, flip_var: np.ndarray, flip_cost: np.ndarray, path_cost: float,
+                   base_cost: float, max_flip_coalitions: int, max_flips: int = MAX_NEYMAN_DRAWS) -> np.ndarray:
+    """``int[F]``: flip samples per path n_i (at most ``max_flips``) that minimise variance × cost of a
+    unit, ``Σ_i V_i(n_i) × (path_cost + m·base_cost + Σ_i n_i·flip_cost_i)`` with ``V_i(n) = (path_var_i
+    + n·flip_var_i) / (1+n)²`` and m = max n_i flip sets, whose ``2m + 2Σ n_i`` coalitions stay within
+    ``max_flip_coalitions`` (Neyman's allocation over players, Castro et al. 2017).
+
+    Greedy: for each m in turn (its sets' base cost then paid), add one flip to the player whose
+    flip lowers the product most, while it falls; the best allocation over all m wins (a first flip
+    that alone does not repay a base pair is not ruled out when many together would)."""
+    path_var, flip_var = np.asarray(path_var, dtype=np.float64), np.asarray(flip_var, dtype=np.float64)
+    flip_cost = np.asarray(flip_cost, dtype=np.float64)
+    flips = np.zeros(len(path_var), dtype=np.int64)
+
+    def variance(n: np.ndarray) -> np.ndarray:
+        return (path_var + n * flip_var) / (1.0 + n) ** 2
+
+    var, spent = variance(flips), 0.0
+    best, best_product = flips.copy(), var.sum() * path_cost
+    for level in range(1, max_flips + 1):
+        while True:
+            unit_cost = path_cost + level * base_cost + spent
+            more = variance(flips + 1)
+            fits = 2 * np.maximum(flips.max(), flips + 1) + 2 * (flips.sum() + 1) <= max_flip_coalitions
+            products = np.where((flips < level) & fits, (var.sum() - var + more) * (unit_cost + flip_cost), np.inf)
+            i = int(np.argmin(products))
+            if not products[i] < var.sum() * unit_cost:
+                break
+            flips[i] += 1
+            var[i], spent = more[i], spent + flip_cost[i]
+        product = var.sum() * (path_cost + flips.max() * base_cost + spent)
+        if product < best_product:
+            best, best_product = flips.copy(), product
+    return best
 
 
-def _units(marg: np.ndarray, flips: np.ndarray, game: Game, text: np.ndarray, shifts: int, draws: int) -> np.ndarray:
-    """``[U, F, K]``: each unit's estimate (the mean of its samples per player), exactly efficient."""
+@dataclass(frozen=True)
+class _Draw:
+    """Scored units: path marginals ``[U·shifts, F, K]``, the flip marginals of each set index k
+    (``[U·shifts, |sets[k]|, K]``), their sums per unit and player ``[U, F, K]``, the flip sets
+    ``bool[m, F]`` (set k of a path flips ``sets[k]``), and the coalitions (paths, bases S, flips)."""
+
+    path_marginals: np.ndarray
+    flip_marginals: list
+    flip_sums: np.ndarray
+    sets: np.ndarray
+    shifts: int
+    paths: np.ndarray
+    bases: np.ndarray
+    flipped: np.ndarray
+
+
+def _draw(game: Game, paths_sampler: PermutationEstimator, sets: np.ndarray, n_units: int, seed: int,
+          shuffle_strata: bool = False) -> _Draw:
+    """Score ``n_units`` units of ``shifts`` paths (``paths_sampler``'s orders) each followed by
+    ``len(sets)`` antithetic flip sets, set k flipping the players of ``sets[k]`` (``bool[m, F]``). q is
+    stratified over a unit's sets; with nested sets (players in only some of them) the strata are
+    dealt to the sets in a random order (``shuffle_strata``), so every set's q is uniform."""
     n = game.n_players
-    n_units = len(marg) // shifts
-    k = marg.shape[2]
-    units = marg.reshape(n_units, shifts, n, k).sum(axis=1)               # [U, n, K] sums over the unit's paths
-    units[:, text] += flips.reshape(n_units, shifts * draws, len(text), k).sum(axis=1)
-    units[:, text] /= shifts * (1 + draws)
-    units[:, game.video_player_mask] /= shifts
+    shifts = paths_sampler.unit_length(game)
+    perms = np.concatenate(list(paths_sampler._orders(game, n_units * shifts, seed, n_units * shifts)))
+    rng = np.random.default_rng([seed, 0x7E47])
+    m = shifts * len(sets)                                                 # flip sets per unit
+    offset = rng.random((n_units, m))
+    strata = np.tile(np.arange(m), (n_units, 1))
+    if shuffle_strata:
+        strata = rng.permuted(strata, axis=1)
+    base = rng.random((n_units * m, n)) < ((strata + offset) / m).reshape(-1, 1)
+    kind = np.tile(np.arange(len(sets)), n_units * shifts)                 # the set index of each base row
+    rows = [np.flatnonzero(kind == k) for k in range(len(sets))]
+    players = [np.flatnonzero(s) for s in sets]
+    paths = path_masks(perms).reshape(-1, n)
+    flipped = [flip_masks(base[r], p).reshape(-1, n) for r, p in zip(rows, players)]
+    out = game(np.concatenate([paths, *flipped]))
+    k = out.shape[1]
+    marg = path_marginals(perms, out[: len(paths)].reshape(len(perms), 2 * n + 1, k))
+    flips, sums, start = [], np.zeros((n_units, n, k)), len(paths)
+    for r, p, f in zip(rows, players, flipped):
+        samples = flip_marginals(base[r], p, out[start : start + len(f)].reshape(len(r), 2, len(p) + 1, k))
+        sums[:, p] += samples.reshape(n_units, shifts, len(p), k).sum(axis=1)
+        flips.append(samples)
+        start += len(f)
+    return _Draw(marg, flips, sums, np.asarray(sets, dtype=bool).reshape(len(sets), n), shifts, paths, base,
+                 np.concatenate(flipped) if flipped else np.zeros((0, n), dtype=bool))
+
+
+def _shrunk_variance(samples: np.ndarray, video: np.ndarray, prior: float) -> np.ndarray:
+    """``[F]``: each player's sample variance over ``samples`` ``[S, F]``, shrunk towards the mean
+    variance of its modality (video or text players) as if that mean were ``prior`` more samples: a
+    pilot of a few paths measures each player's variance with a few degrees of freedom only."""
+    var = samples.var(axis=0, ddof=1)
+    dof = len(samples) - 1
+    mean = np.where(video, var[video].mean() if video.any() else 0.0, var[~video].mean() if (~video).any() else 0.0)
+    return (dof * var + prior * mean) / (dof + prior)
+
+
+def _text_sets(game: Game, draws: int) -> np.ndarray:
+    """``text_flips``' flip sets: ``draws`` sets per path, each flipping every text player."""
+    return np.tile(~game.video_player_mask, (draws, 1))
+
+
+def _main_seed(seed: int) -> int:
+    """The seed of a pilot's main phase: independent of the pilot's."""
+    return int(np.random.SeedSequence([seed, 0x4E59]).generate_state(1)[0])
+
+
+def _unit_evaluations(n: int, set_sizes, shifts: int) -> int:
+    """Evaluations of one unit: ``shifts`` antithetic paths, each with flip sets of ``set_sizes``
+    players (2(size+1) coalitions each)."""
+    return shifts * (2 * n + 1 + sum(2 * (int(s) + 1) for s in set_sizes))
+
+
+def _units(draw: _Draw, game: Game) -> np.ndarray:
+    """``[U, F, K]``: each unit's estimate (the mean of its samples per player), exactly efficient."""
+    marg, shifts = draw.path_marginals, draw.shifts
+    n_units, n, k = len(marg) // shifts, game.n_players, marg.shape[2]
+    units = marg.reshape(n_units, shifts, n, k).sum(axis=1) + draw.flip_sums   # sums over the unit's samples
+    units /= (shifts * (1 + draw.sets.sum(axis=0)))[None, :, None]
     # each unit's efficiency gap has mean zero (every sample is unbiased): spreading it evenly
     # over the players keeps φ unbiased and makes it exactly efficient
     gap = units.sum(axis=1) - (game.value_full() - game.value_empty())[None, :]
