@@ -443,3 +443,26 @@ def test_a_reference_is_judged_by_the_mean_errors_of_its_own_question():
     assert trusted_questions(bench) == [True, False]
     bench["questions"][1]["reference_noise"] = 0.29
     assert trusted_questions(bench) == [True, True]
+
+
+def test_the_paper_budget_run_on_the_trained_realistic_model_is_in_the_doc():
+    """The trained realistic-proportion model at the paper's budget (5000 // (2F+1) permutations): its table
+    and load check in docs/performance.md are what its committed JSON regenerates, and the quiet and loaded
+    runs beside it show what load does to the cost per evaluation."""
+    from vqa_shap.measure.pipeline_report import format_load_check
+
+    text = DOC.read_text()
+    report = json.loads((ROOT / "benchmarks" / "bench_pipeline_demo_realistic.json").read_text())
+    assert render_doc(text, report, "demo-realistic-paper-budget") == text
+    bench = report["models"]["demo-realistic"]
+    assert bench["trained"] is True and bench["info"]["n_features"] >= 120
+    assert bench["settings"]["paper_levels"][-1] == 5000 // (2 * round(bench["info"]["n_features"]) + 1)
+    assert summarise(bench["runs"], list(range(bench["n_questions"])), n_boot=bench["summary"]["bootstrap"]) == \
+        bench["summary"]
+    assert format_load_check(bench) in text
+    for name in ("quiet", "loaded"):
+        side = json.loads((ROOT / "benchmarks" / f"bench_pipeline_demo_realistic_{name}.json").read_text())
+        assert render_doc(text, side, f"demo-realistic-{name}") == text
+    quiet = json.loads((ROOT / "benchmarks" / "bench_pipeline_demo_realistic_quiet.json").read_text())
+    loads = quiet["models"]["demo-realistic"]["load"]
+    assert max(loads["samples"] + [loads["start"][0]]) < 1.5    # measured on a quiet machine

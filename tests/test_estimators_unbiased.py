@@ -217,9 +217,11 @@ def test_trained_game_table_is_generated_from_the_committed_json():
                                      for k, v in question.items()})
         again = summary(samples)
         assert again["ratios"] == stored["ratios"] and again["text_variance_share"] == stored["text_variance_share"]
-        # the default's flips pay on the trained game: more than 1.5x less compute, CI above 1
-        four = next(r for r in again["ratios"] if r["draws"] == 4)
-        assert four["ratio"] > 1.5 and four["ci"][0] > 1.0
+        assert again["allocation_gain_video"] == stored["allocation_gain_video"] >= 1.0
+        if stored["key"].startswith("demo-long_"):
+            # the default's flips pay on the long-video game: more than 1.5x less compute, CI above 1
+            four = next(r for r in again["ratios"] if r["draws"] == 4)
+            assert four["ratio"] > 1.5 and four["ci"][0] > 1.0
 
 
 def test_relative_error_estimates_the_actual_error_and_target_error_stops_below_it():
