@@ -294,8 +294,10 @@ def test_readme_performance_figures_equal_the_committed_benchmarks():
     perf = README.read_text().split("## Performance", 1)[1].split("\n## ", 1)[0]
     pipeline = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline.json").read_text())["models"]
     paper_budget = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_paper_budget.json").read_text())["models"]
+    trained = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_demo_realistic.json").read_text())["models"]
     for key, s in (("realistic", pipeline["realistic"]["summary"]), ("demo", pipeline["demo"]["summary"]),
-                   ("realistic at the paper's budget", paper_budget["realistic"]["summary"])):
+                   ("realistic at the paper's budget", paper_budget["realistic"]["summary"]),
+                   ("trained realistic-proportion model at the paper's budget", trained["demo-realistic"]["summary"])):
         low, high = s["speedup_ci"]
         assert f"{s['speedup']:.1f}×" in perf and f"{low:.1f}–{high:.1f}" in perf, key
     speedup, ci = json.loads((REPO_ROOT / "benchmarks" / "bench_loader.json").read_text())["summary"]["speedup"]
@@ -358,14 +360,17 @@ def test_the_contributing_guide_names_files_that_exist():
 
 
 def test_readme_labels_the_random_weight_headline_and_links_the_realistic_model():
-    """The random-weight figure says so (the committed run's model is untrained), and the trained model
-    of these proportions, not run through the pipeline benchmark yet, links to its section in the demo docs."""
+    """The README leads with the trained model's figure; the random-weight one says so (the committed run's
+    model is untrained), and the trained model links to its section in the demo docs."""
     import json
 
     perf = README.read_text(encoding="utf-8").split("## Performance", 1)[1].split("\n## ", 1)[0]
     bench = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_paper_budget.json").read_text())["models"]["realistic"]
     assert bench["trained"] is False and "with **random weights**" in perf
-    assert "the trained model of these proportions ([demo-realistic](docs/demo.md#the-realistic-proportion-demo-" \
-           "model---model-demo-realistic)) has a first look only" in perf
+    trained = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_demo_realistic.json").read_text())["models"]
+    assert trained["demo-realistic"]["trained"] is True
+    assert perf.index("on a **trained** model") < perf.index(f"{trained['demo-realistic']['summary']['speedup']:.1f}×") \
+        < perf.index("with **random weights**")
+    assert "([demo-realistic](docs/demo.md#the-realistic-proportion-demo-model---model-demo-realistic)" in perf
     assert "## The realistic-proportion demo model (`--model demo-realistic`)\n" in \
         (DOCS / "demo.md").read_text(encoding="utf-8")
