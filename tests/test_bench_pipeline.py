@@ -460,6 +460,14 @@ def test_the_paper_budget_run_on_the_trained_realistic_model_is_in_the_doc():
     assert summarise(bench["runs"], list(range(bench["n_questions"])), n_boot=bench["summary"]["bootstrap"]) == \
         bench["summary"]
     assert format_load_check(bench) in text
+    # its references are committed (grown from there by a later run with --references benchmarks/references)
+    from vqa_shap.measure.references import load_reference
+
+    stored = [load_reference(path.stem, path.parent)
+              for path in sorted((ROOT / "benchmarks" / "references").glob("demo-realistic_*.json"))]
+    for q in bench["questions"]:
+        match = [r for r in stored if r.own_error_all == pytest.approx(q["reference_noise"], rel=1e-5)]
+        assert len(match) == 1 and 2 * match[0].budget // (2 * q["n_features"] + 1) == q["reference_permutations"]
     for name in ("quiet", "loaded"):
         side = json.loads((ROOT / "benchmarks" / f"bench_pipeline_demo_realistic_{name}.json").read_text())
         assert render_doc(text, side, f"demo-realistic-{name}") == text
