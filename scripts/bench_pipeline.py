@@ -48,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference-max-permutations", type=int, default=None,
                         help="the reference's cap when it grows (default: --reference-permutations, no growth)")
     parser.add_argument("--references", type=Path, default=None, metavar="DIR",
-                        help="store references here, keyed by model and question digests, and reuse them "
-                             "(e.g. benchmarks/references)")
+                        help="store references here, keyed by model and question digests, with each question's "
+                             "finished runs, and reuse them: a rerun with the same settings only grows the "
+                             "references (e.g. benchmarks/references)")
     parser.add_argument("--paper-mode", choices=("sampled", "full"), default="sampled",
                         help="sampled: the paper's time from timed samples of its coalitions; full: end to end")
     parser.add_argument("--preprocess", choices=("once", "per_mask"), default="once",

@@ -415,6 +415,19 @@ def test_reference_grows_until_trusted_and_is_stored_once(demo, tmp_path):
                                references=tmp_path, model_key="demo-test")
     assert again.questions[0]["reference_stored"] and again.questions[0]["reference_seconds"] < q_grown["reference_seconds"]
     assert [r.error for r in again.runs] == pytest.approx([r.error for r in grown.runs], rel=1e-5)
+    # the question's finished runs were stored with the reference and reused as they were (not run again)
+    (runs_file,) = tmp_path.glob("*_runs_*.npz")
+    assert runs_file.name.startswith(f"demo-test_{case_digest(cases[0])}_runs_")
+    assert [r.seconds for r in again.runs] == [r.seconds for r in grown.runs]
+    assert again.questions[0]["readout_checked"] == q_grown["readout_checked"]
+    # a larger cap grows only the reference; other settings are other runs
+    wider = run_pipeline_bench(loader, cases[:1], **settings, reference_max_permutations=64, reference_trust=1e3,
+                               references=tmp_path, model_key="demo-test")
+    assert [r.seconds for r in wider.runs] == [r.seconds for r in grown.runs]
+    assert wider.questions[0]["reference_permutations"] == 64 > q_grown["reference_permutations"]
+    other = run_pipeline_bench(loader, cases[:1], **{**settings, "seeds": (1,)}, reference_max_permutations=32,
+                               references=tmp_path, model_key="demo-test")
+    assert len(list(tmp_path.glob("*_runs_*.npz"))) == 2 and other.runs[0].seed == 1
 
 
 def test_the_first_look_on_the_trained_realistic_model_is_in_the_doc():

@@ -233,7 +233,10 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
             error is below the smallest error it measures divided by this, or it reaches
             ``reference_max_permutations`` (default ``reference_permutations``: no growth).
         references: a folder where references are stored and reused (:mod:`vqa_shap.measure.references`),
-            keyed by ``model_key`` (the model's digest) and the question's digest; None: not stored.
+            keyed by ``model_key`` (the model's digest) and the question's digest, and with them each
+            question's finished runs and their values (``.npz``): a later run with the same settings
+            reuses those and only grows the reference (e.g. with a larger ``reference_max_permutations``);
+            None: nothing stored.
     """
     from vqa_shap.estimators import DEFAULT_ESTIMATOR
     from vqa_shap.protocol import get_protocol
@@ -288,12 +291,19 @@ def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: 
     save = None if key is None else (lambda r: save_reference(r, store[0]))
     if save is not None:
         save(ref)
-    tally = {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
-    if cfg["paper_mode"] == "full":  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
-        _check_readout(loader, prepared, build, q, cfg["timing_masks"], cfg["max_new_tokens"], tally)
-    runs, values = [], []
-    for seed in cfg["seeds"]:
-        runs += _seed_runs(loader, case, prepared, build, q, seed, values, tally, cfg)
+    runs_path = None if store is None else store[0] / f"{store[1]}_{case_digest(case)}_runs_{_runs_digest(cfg)}.npz"
+    finished = None if runs_path is None else _load_runs(runs_path, q)
+    if finished is not None:  # this question's runs are done: only the reference may still grow
+        runs, values, tally = finished
+    else:
+        tally = {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
+        if cfg["paper_mode"] == "full":  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
+            _check_readout(loader, prepared, build, q, cfg["timing_masks"], cfg["max_new_tokens"], tally)
+        runs, values = [], []
+        for seed in cfg["seeds"]:
+            runs += _seed_runs(loader, case, prepared, build, q, seed, values, tally, cfg)
+        if runs_path is not None:
+            _save_runs(runs_path, runs, values, tally)
     keys = [(r.pipeline, r.level) for r in runs]
     ref = trust_reference(ref, estimate, lambda r: smallest_mean_error(keys, [relative_l2_error(v, r.values) for v in values]),
                           trust=cfg["reference_trust"], own_error=lambda r: r.own_error_all, save=save,
@@ -308,6 +318,33 @@ def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: 
         "reference_stored": stored is not None, "readout_checked": tally["checked"],
         "readout_differs": tally["differs"], "readout_max_diff": tally["max_diff"],
         "paper_steps": {str(k): v for k, v in sorted(tally["steps"].items())}}
+
+
+#: the settings a question's stored runs depend on (another value of any of them: other runs)
+_RUN_SETTINGS = ("paper_levels", "ours_levels", "estimator", "paper_mode", "preprocess", "timing_masks",
+                 "max_new_tokens", "batch_size", "seeds", "threads")
+
+
+def _runs_digest(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps({k: cfg[k] for k in _RUN_SETTINGS}, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _save_runs(path: Path, runs: list[Run], values: list, tally: dict) -> None:
+    """A question's finished runs, their values and read-out tally, written atomically beside the
+    stored references: a later run with the same settings reuses them and only grows the reference."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, values=np.stack([np.asarray(v, dtype=np.float64) for v in values]),
+             runs=json.dumps([asdict(r) for r in runs]), tally=json.dumps(tally))
+    tmp.replace(path)
+
+
+def _load_runs(path: Path, q: int) -> tuple[list[Run], list, dict] | None:
+    if not path.exists():
+        return None
+    data = np.load(path)
+    runs = [Run(**{**r, "question": q}) for r in json.loads(str(data["runs"]))]
+    return runs, list(data["values"]), json.loads(str(data["tally"]))
 
 
 def case_digest(case: BenchCase) -> str:
