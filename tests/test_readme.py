@@ -366,11 +366,11 @@ def test_readme_labels_the_random_weight_headline_and_links_the_realistic_model(
 
     perf = README.read_text(encoding="utf-8").split("## Performance", 1)[1].split("\n## ", 1)[0]
     bench = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_paper_budget.json").read_text())["models"]["realistic"]
-    assert bench["trained"] is False and "with **random weights**" in perf
+    assert bench["trained"] is False and "**random weights**" in perf
     trained = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_demo_realistic.json").read_text())["models"]
     assert trained["demo-realistic"]["trained"] is True
     assert perf.index("on a **trained** model") < perf.index(f"{trained['demo-realistic']['summary']['speedup']:.1f}×") \
-        < perf.index("with **random weights**")
+        < perf.index("**random weights**")
     assert "([demo-realistic](docs/demo.md#the-realistic-proportion-demo-model---model-demo-realistic)" in perf
     assert "## The realistic-proportion demo model (`--model demo-realistic`)\n" in \
         (DOCS / "demo.md").read_text(encoding="utf-8")
