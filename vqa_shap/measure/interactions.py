@@ -124,7 +124,7 @@ def run_study(*, n_questions: int, seeds: Sequence[int], workdir: str | os.PathL
     """Every question of ``n_questions`` synthetic questions per question seed, with the demo model."""
     from tqdm.auto import tqdm
 
-    from vqa_shap.measure.pipeline import synthetic_cases
+    from vqa_shap.measure.bench_cases import synthetic_cases
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 

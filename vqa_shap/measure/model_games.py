@@ -32,7 +32,7 @@ def demo_question_game(n_frames: int = 8, question: int = 0, seed: int = 0, work
     """
     import tempfile
 
-    from vqa_shap.measure.pipeline import synthetic_cases
+    from vqa_shap.measure.bench_cases import synthetic_cases
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 
@@ -175,7 +175,7 @@ def question_game(model: str, question: int = 0, seed: int = 60_000_000, cache_d
     """
     import tempfile
 
-    from vqa_shap.measure.pipeline import long_video_cases, synthetic_cases
+    from vqa_shap.measure.bench_cases import long_video_cases, synthetic_cases
     from vqa_shap.loaders import resolve_model
     from vqa_shap.protocol import get_protocol
 
