@@ -274,3 +274,16 @@ def explain_end_to_end(family: str, tmp_path: Path) -> None:
         full, empty = np.asarray(row["value_full"]), np.asarray(row["value_empty"])
         np.testing.assert_allclose(phi.sum(0), full - empty, atol=1e-4 * max(1.0, np.abs(full - empty).max()))
         assert np.abs(phi[[f["modality"] == "video" for f in row["features"]]]).max() > 0
+
+
+def evaluate_committed_model(name: str, *, n_questions: int, seed: int, workdir: Path, layout: str):
+    """A committed demo model (``name``, as ``--model`` names it) answering ``n_questions`` fresh
+    questions of ``layout`` through the full pipeline on one torch thread (pick a ``seed`` used neither
+    in its training nor for its recorded evaluation)."""
+    from vqa_shap.demo.evaluation import evaluate
+    from vqa_shap.loaders import resolve_model
+
+    torch.set_num_threads(1)
+    cls, checkpoint = resolve_model(name)
+    loader = cls.load(checkpoint, device="cpu", dtype="float32")
+    return evaluate(n_questions=n_questions, seed=seed, workdir=workdir, loader=loader, layout=layout)

@@ -11,7 +11,6 @@ import pytest
 
 from vqa_shap.loaders.demo_models import DEMO_LONG_MODEL, demo_model_dir
 from vqa_shap.demo.architecture import TRAINING_FILE
-from vqa_shap.demo.evaluation import evaluate
 
 #: Accuracy the committed model must reach on fresh 64-frame short_evidence questions (every frame
 #: shown); chance is about 1/4.
@@ -83,20 +82,16 @@ def test_demo_model_names():
 
 
 def test_committed_long_model_answers_fresh_64_frame_questions(tmp_path):
-    import torch
-
-    from vqa_shap.loaders import resolve_model
+    from helpers import evaluate_committed_model
 
     folder = demo_model_dir(DEMO_LONG_MODEL)
     assert sum(p.stat().st_size for p in folder.iterdir()) <= 20_000_000
     info = json.loads((folder / TRAINING_FILE).read_text())
     assert info["runs"][-1]["train_config"]["layout"] == "short_evidence"
     assert info["evaluation"]["accuracy"] >= MIN_LONG_ACCURACY
-    torch.set_num_threads(1)
-    cls, checkpoint = resolve_model(DEMO_LONG_MODEL)
-    loader = cls.load(checkpoint, device="cpu", dtype="float32")
     # fresh questions (a seed used neither in training nor for the recorded evaluation), all 64 frames shown
-    evaluation = evaluate(n_questions=24, seed=50_000_011, workdir=tmp_path, loader=loader, layout="short_evidence")
+    evaluation = evaluate_committed_model(DEMO_LONG_MODEL, n_questions=24, seed=50_000_011, workdir=tmp_path,
+                                          layout="short_evidence")
     assert evaluation.n_questions == 24 and evaluation.accuracy >= MIN_LONG_ACCURACY, evaluation
 
 

@@ -260,17 +260,12 @@ def _protocol():
 
 
 def test_committed_realistic_model_answers_fresh_32_frame_questions(tmp_path):
-    import torch
-
-    from vqa_shap.demo.evaluation import evaluate
-    from vqa_shap.loaders import resolve_model
+    from helpers import evaluate_committed_model
     from vqa_shap.loaders.demo_models import DEMO_REALISTIC_MODEL
 
-    torch.set_num_threads(1)
-    cls, checkpoint = resolve_model(DEMO_REALISTIC_MODEL)
-    loader = cls.load(checkpoint, device="cpu", dtype="float32")
     # fresh questions: a seed used neither in training nor for the recorded evaluation
-    evaluation = evaluate(n_questions=12, seed=50_000_019, workdir=tmp_path, loader=loader, layout="realistic")
+    evaluation = evaluate_committed_model(DEMO_REALISTIC_MODEL, n_questions=12, seed=50_000_019, workdir=tmp_path,
+                                          layout="realistic")
     assert evaluation.n_questions == 12 and evaluation.accuracy >= MIN_REALISTIC_ACCURACY, evaluation
 
 
