@@ -270,24 +270,25 @@ def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: 
     n = prepared.n_features
     _check_budgets(cfg, n)  # before the (long) reference, not after it
     ones = np.ones(n, dtype=bool)
-    build = PaperInputs(loader, prepared, cfg["preprocess"])
     spent: list[float] = []
     estimate = _reference_estimate(loader, case, protocol, cfg["reference_estimator"], cfg["batch_size"], spent)
     chunk = (cfg["reference_permutations"] // 2) * (2 * n + 1)
     spec = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg["reference_estimator"])  # a file name
-    key = None if store is None else f"{store[1]}_{case_digest(case)}_{spec}_{chunk}"
+    prefix = None if store is None else f"{store[1]}_{case_digest(case)}"   # the model's and the question's digests
+    key = None if store is None else f"{prefix}_{spec}_{chunk}"
     stored = None if key is None else load_reference(key, store[0])
     ref = stored if stored is not None and stored.seeds == REFERENCE_SEEDS else start_reference(
         estimate, key or case.question.qid, case.question.question, cfg["reference_estimator"], chunk,
         int(np.argmax(loader.score(prepared, ones[None])[0])), prepared.n_video, REFERENCE_SEEDS)
     save = None if key is None else (lambda r: save_reference(r, store[0]))
-    if save is not None:
+    if save is not None and ref is not stored:
         save(ref)
-    runs_path = None if store is None else store[0] / f"{store[1]}_{case_digest(case)}_runs_{_runs_digest(cfg)}.npz"
+    runs_path = None if store is None else store[0] / f"{prefix}_runs_{_runs_digest(cfg)}.npz"
     finished = None if runs_path is None else _load_runs(runs_path, q)
     if finished is not None:  # this question's runs are done: only the reference may still grow
         runs, values, tally = finished
     else:
+        build = PaperInputs(loader, prepared, cfg["preprocess"])
         tally = {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
         if cfg["paper_mode"] == "full":  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
             _check_readout(loader, prepared, build, q, cfg["timing_masks"], cfg["max_new_tokens"], tally)
