@@ -25,8 +25,8 @@ import numpy as np
 from vqa_shap.measure.doc_tables import markers as doc_markers, replace_between
 from vqa_shap.measure.stats import mean_ci
 
-__all__ = ["START", "END", "markers", "time_at_error", "equal_error_speedup", "summarise", "format_table", "trusted_questions", "smallest_mean_error",
-           "render_doc"]
+__all__ = ["START", "END", "markers", "time_at_error", "equal_error_speedup", "summarise", "format_table",
+           "trusted_questions", "smallest_mean_error", "render_doc"]
 
 START, END = doc_markers("pipeline-table")
 
