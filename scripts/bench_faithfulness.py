@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from vqa_shap.measure.pipeline import synthetic_cases
+    from vqa_shap.measure.bench_cases import synthetic_cases
     from vqa_shap.analysis.faithfulness import as_dicts, format_table, run_faithfulness
     from vqa_shap.loaders import resolve_model
 

@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_model(name: str, args, tmp: str, save=None) -> dict:
-    from vqa_shap.measure.pipeline import long_video_cases, realistic_cases, run_pipeline_bench, synthetic_cases
+    from vqa_shap.measure.bench_cases import long_video_cases, realistic_cases, synthetic_cases
+    from vqa_shap.measure.pipeline import run_pipeline_bench
     from vqa_shap.loaders import get_loader, resolve_model
     from vqa_shap.loaders.testing.tiny import tiny_model_dir
     from vqa_shap.measure.model_games import model_digest

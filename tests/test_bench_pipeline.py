@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from vqa_shap.measure.paper_pipeline import PaperInputs, letter_step, paper_score, paper_shapley
-from vqa_shap.measure.pipeline import realistic_cases, run_pipeline_bench, synthetic_cases
+from vqa_shap.measure.bench_cases import realistic_cases, synthetic_cases
+from vqa_shap.measure.pipeline import run_pipeline_bench
 from vqa_shap.measure.stats import mean_ci, relative_l2_error
 from vqa_shap.measure.pipeline_report import (END, START, equal_error_speedup, format_table, markers,
                                             render_doc, smallest_mean_error, summarise, time_at_error,
@@ -132,7 +133,7 @@ def test_realistic_questions_are_distinct():
 def test_the_committed_realistic_questions_are_asked_again():
     """A rerun of the benchmark asks the committed questions: the same texts and player counts (options
     with "zip bag", e.g. bench-1, count one word more than the builder's "bag" would)."""
-    from vqa_shap.measure.pipeline import realistic_question
+    from vqa_shap.measure.bench_cases import realistic_question
     from vqa_shap.protocol import get_protocol
 
     protocol, checked = get_protocol("pollard2025"), 0
@@ -146,7 +147,7 @@ def test_the_committed_realistic_questions_are_asked_again():
 
 
 def test_long_video_cases_slice_the_short_evidence_questions(tmp_path):
-    from vqa_shap.measure.pipeline import long_video_cases
+    from vqa_shap.measure.bench_cases import long_video_cases
     from vqa_shap.builders.shapes_long_video import SHORT_TOTAL
 
     cases = long_video_cases(3, seed=7, workdir=tmp_path / "a")
@@ -388,7 +389,7 @@ def test_load_check_of_the_paper_budget_run_is_in_the_doc():
 def test_reference_grows_until_trusted_and_is_stored_once(demo, tmp_path):
     """The reference doubles its chunks until its own error is below a third of the smallest error it
     measures (or the cap); it is stored under the model's and question's digests and reused as is."""
-    from vqa_shap.measure.pipeline import case_digest
+    from vqa_shap.measure.bench_cases import case_digest
     from vqa_shap.measure.references import load_reference
 
     loader, cases = demo

@@ -69,7 +69,7 @@ def test_held_out_accuracy(loader, tmp_path):
 
 
 def test_cached_masking_is_exact_on_the_demo_model(loader, tmp_path):
-    from vqa_shap.measure.pipeline import synthetic_cases
+    from vqa_shap.measure.bench_cases import synthetic_cases
     from vqa_shap.protocol import get_protocol
 
     case = synthetic_cases(1, seed=50_000_002, workdir=tmp_path)[0]
@@ -81,7 +81,7 @@ def test_cached_masking_is_exact_on_the_demo_model(loader, tmp_path):
 def test_masking_the_evidence_frames_hurts_the_answer(loader, tmp_path):
     """The model uses the video: hiding the evidence frames lowers the right answer's margin more than
     hiding the same number of other frames."""
-    from vqa_shap.measure.pipeline import synthetic_cases
+    from vqa_shap.measure.bench_cases import synthetic_cases
     from vqa_shap.builders.shapes import evidence_frames
     from vqa_shap.protocol import get_protocol
 
@@ -108,7 +108,7 @@ def test_masking_the_evidence_frames_hurts_the_answer(loader, tmp_path):
 
 
 def test_faithfulness_top_frame_is_evidence(loader, tmp_path):
-    from vqa_shap.measure.pipeline import synthetic_cases
+    from vqa_shap.measure.bench_cases import synthetic_cases
     from vqa_shap.analysis.faithfulness import evidence_scores, format_table, frame_ranking, run_faithfulness
 
     assert frame_ranking(np.array([[0.1, 0.0], [-0.5, 0.2], [0.3, 0.9]]), 0, [4, 5, 6]) == [5, 6, 4]

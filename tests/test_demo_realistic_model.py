@@ -229,7 +229,7 @@ def test_committed_realistic_model_has_the_proportions_and_its_record():
     from vqa_shap.demo.architecture import TRAINING_FILE
     from vqa_shap.loaders import resolve_model
     from vqa_shap.loaders.demo_models import DEMO_REALISTIC_MODEL
-    from vqa_shap.measure.pipeline import synthetic_cases
+    from vqa_shap.measure.bench_cases import synthetic_cases
 
     folder = demo_model_dir(DEMO_REALISTIC_MODEL)
     assert sum(p.stat().st_size for p in folder.iterdir()) <= 10_000_000

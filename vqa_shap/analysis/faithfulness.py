@@ -76,7 +76,7 @@ def run_faithfulness(loader, cases, *, estimators: Sequence[str], budgets: Seque
 
     Args:
         loader: a loaded loader (the demo model).
-        cases: :class:`vqa_shap.measure.pipeline.BenchCase` s of synthetic questions.
+        cases: :class:`vqa_shap.measure.bench_cases.BenchCase` s of synthetic questions.
         estimators: estimator names.
         budgets: evaluation budgets per question (a budget below an estimator's minimum is skipped).
         seed: estimator seed.

@@ -1,8 +1,7 @@
 """Long-video comparisons on the synthetic benchmark: shot players vs frame players, and uniform vs
 AKS vs oracle-by-Shapley frame selection (``scripts/bench_long_video.py``; docs/shots.md).
 
-The layouts (``held``, ``short_evidence``) are built by :mod:`vqa_shap.builders.shapes_long_video`
-(re-exported here).
+The layouts (``held``, ``short_evidence``) are built by :mod:`vqa_shap.builders.shapes_long_video`.
 """
 
 from __future__ import annotations

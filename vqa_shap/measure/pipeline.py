@@ -33,13 +33,10 @@ from typing import Sequence
 
 import numpy as np
 
-from vqa_shap.measure.bench_cases import (BenchCase, case_digest, long_video_cases, realistic_cases,
-                                          realistic_question, synthetic_cases)
+from vqa_shap.measure.bench_cases import BenchCase, case_digest
 from vqa_shap.measure.stats import relative_l2_error
 
-__all__ = ["BenchCase", "Run", "PipelineBench", "run_pipeline_bench", "synthetic_cases",
-           "realistic_cases", "realistic_question", "long_video_cases", "case_digest", "PAPER",
-           "OURS", "PAPER_MODES"]
+__all__ = ["Run", "PipelineBench", "run_pipeline_bench", "PAPER", "OURS", "PAPER_MODES"]
 
 PAPER = "paper"
 OURS = "vqa-shap"
