@@ -267,6 +267,33 @@ def test_regression_adjusted_is_unbiased_and_efficient(options):
     assert errors[30_000] < errors[300] / 5, errors
 
 
+@pytest.mark.parametrize("options", [{"order": 0, "size_effects": True}, {"size_effects": True}])
+def test_size_effects_keep_regression_adjustment_unbiased(options):
+    # the size means are fitted on the other fold, so every player's mean over many seeds is the truth
+    game = make_game("higher_order", 16, seed=3)
+    truth = game.shapley_values[:, 0]
+    runs = np.array([get_estimator("regression_adjusted", **options).estimate(Game(game, 16), 400, seed).values[:, 0]
+                     for seed in range(200)])
+    z = (runs.mean(axis=0) - truth) / (runs.std(axis=0, ddof=1) / np.sqrt(len(runs)))
+    assert np.abs(z).max() < 4.5, z
+
+
+def test_size_effects_remove_what_coalition_size_does_to_every_value():
+    # a game whose values swing with |S| (as a trained model's scores swing with how much of the prompt is
+    # masked) plus small player effects: the size part's Shapley values are (g(n) - g(0))/n for everyone
+    n = 60
+    rng = np.random.default_rng(0)
+    effects = rng.normal(0, 0.1, n)
+    swing = 5.0 * np.sin(np.arange(n + 1) / 4.0)
+    game = Game(lambda masks: (masks @ effects + swing[masks.sum(axis=1)])[:, None], n)
+    truth = effects + (swing[n] - swing[0]) / n
+    error = {}
+    for options in ({"order": 0}, {"order": 0, "size_effects": True}):
+        runs = [get_estimator("regression_adjusted", **options).estimate(game, 2000, seed).values[:, 0] for seed in range(3)]
+        error[bool(options.get("size_effects"))] = np.mean([np.linalg.norm(r - truth) / np.linalg.norm(truth) for r in runs])
+    assert error[True] < error[False] / 3, error
+
+
 def test_pairwise_surrogate_makes_order_two_games_exact():
     # the residual of a game of order <= 2 after a (well-determined) pairwise fit is 0: exact values
     game = make_game("pairwise", 12, seed=1)

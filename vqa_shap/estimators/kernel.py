@@ -300,6 +300,27 @@ def _with_tails(rows: np.ndarray, tail: np.ndarray) -> np.ndarray:
     return out
 
 
+def _size_means(sizes: np.ndarray, residual: np.ndarray, n: int, per_bin: int = 16) -> np.ndarray:
+    """``[n+1, K]``: the mean residual of each coalition size 1..n−1, pooled over bins of adjacent sizes
+    holding about ``per_bin`` rows each (a size's own few rows would make the means noise); 0 at ∅ and N."""
+    inner = (sizes > 0) & (sizes < n)
+    out = np.zeros((n + 1, residual.shape[1]))
+    if not inner.any():
+        return out
+    order = np.argsort(sizes[inner], kind="stable")
+    bins = max(1, int(inner.sum()) // per_bin)
+    # bin edges at size quantiles, so sparse sizes share a bin with their neighbours
+    edges = np.unique(np.quantile(sizes[inner][order], np.linspace(0, 1, bins + 1)[1:-1]).round().astype(int))
+    bin_of_size = np.searchsorted(edges, np.arange(n + 1), side="right")
+    which = bin_of_size[sizes[inner]]
+    sums = np.zeros((len(edges) + 1, residual.shape[1]))
+    np.add.at(sums, which, residual[inner])
+    counts = np.bincount(which, minlength=len(edges) + 1)[:, None]
+    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    out[1:n] = means[bin_of_size[1:n]]
+    return out
+
+
 def _size_classes(n: int, classes: list[int]) -> np.ndarray:
     """``bool[R, n]``: one member of every complementary pair in the size classes ``k`` ({k, n−k})."""
     from itertools import combinations
@@ -349,17 +370,32 @@ class RegressionAdjustedEstimator(KernelEstimator):
     """
 
     name = "regression_adjusted"
-    options = {"sizes": "uniform", "text_per_video": 1, "order": 1, "ridge": 1e-3, "residual": "msr"}
+    options = {"sizes": "uniform", "text_per_video": 1, "order": 1, "ridge": 1e-3, "residual": "msr",
+               "size_effects": False}
 
     def _surrogate(self, z, values, weights, v_empty, v_full):
-        """Fit on one fold: ``(Shapley values of the surrogate [n, K], predict(coalitions) -> [B, K])``."""
+        """Fit on one fold: ``(Shapley values of the surrogate [n, K], predict(coalitions) -> [B, K])``;
+        with ``size_effects`` the fit's residual mean per coalition size is added (zero at ∅ and N)."""
+        phi, predict = self._player_surrogate(z, values, weights, v_empty, v_full)
+        if not self.config["size_effects"]:
+            return phi, predict
+        # A function of |S| alone treats every player alike, so its Shapley values are all
+        # (h(n) − h(0))/n = 0: the surrogate's values do not change, while the MSR residual loses
+        # the mean of each size, which a rough game's values swing by far more than any player moves them.
+        n = z.shape[1]
+        size_mean = _size_means(z.sum(axis=1).round().astype(int), values - predict(z), n)
+        return phi, lambda at: predict(at) + size_mean[np.asarray(at).sum(axis=1).round().astype(int)]
+
+    def _player_surrogate(self, z, values, weights, v_empty, v_full):
         n = z.shape[1]
         order = int(self.config["order"])
+        if order == 0:
+            return np.zeros((n, len(v_empty))), lambda at: np.broadcast_to(v_empty, (len(at), len(v_empty)))
         if order == 1:
             beta = solve_shapley_regression(z > 0.5, values, weights, v_empty, v_full).values
             return beta, lambda at: v_empty[None, :] + at @ beta
         if order != 2:
-            raise EstimatorError(f"{self.name}: order must be 1 or 2, got {self.config['order']!r}")
+            raise EstimatorError(f"{self.name}: order must be 0, 1 or 2, got {self.config['order']!r}")
         if n > MAX_PAIRWISE_PLAYERS:
             raise EstimatorError(f"{self.name}: order=2 fits n(n-1)/2 pair terms; at most {MAX_PAIRWISE_PLAYERS} "
                                  f"players, got {n}")
