@@ -30,6 +30,7 @@ _MEMBERS = {
     "leverage": "vqa_shap.estimators.kernel:LeverageEstimator",
     "stratified": "vqa_shap.estimators.kernel:StratifiedLeverageEstimator",
     "regression_adjusted": "vqa_shap.estimators.kernel:RegressionAdjustedEstimator",
+    "centred_msr": "vqa_shap.estimators.kernel:CentredMSREstimator",
     "shapiq": "vqa_shap.estimators.shapiq_wrapper:ShapiqEstimator",
     "control_variate": "vqa_shap.estimators.control_variate:ControlVariateEstimator",
     "text_flips": "vqa_shap.estimators.text_flips:TextFlipsEstimator",
