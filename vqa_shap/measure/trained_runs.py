@@ -124,10 +124,15 @@ def summarise(runs: list[SpecRuns]) -> list[dict]:
                 err = np.array([np.sqrt(variances[(spec, r.budget)][players].sum()) for r in own])
                 return (np.mean(b.cost_ms) / _needed(cost, err, target), np.mean(b.evaluations) / _needed(evals, err, target))
 
+            if spec == BASELINE:
+                rows[-1].update(compute_ratio=1.0, evaluation_ratio=1.0, compute_ratio_ci=[1.0, 1.0])
+                continue
             compute, evaluations = ratios(np.arange(len(mean)))
-            boot = np.array([ratios(p)[0] for p in picks])
-            rows[-1].update(compute_ratio=float(compute), evaluation_ratio=float(evaluations),
-                            compute_ratio_ci=[float(x) for x in np.nanpercentile(np.nan_to_num(boot, nan=0.0), [2.5, 97.5])])
+            # a resample (or the estimate) that never reaches the target counts as 0: "not reached"
+            boot = np.nan_to_num(np.array([ratios(p)[0] for p in picks]), nan=0.0)
+            rows[-1].update(compute_ratio=None if np.isnan(compute) else float(compute),
+                            evaluation_ratio=None if np.isnan(evaluations) else float(evaluations),
+                            compute_ratio_ci=[float(x) for x in np.percentile(boot, [2.5, 97.5])])
     return rows
 
 
@@ -141,7 +146,7 @@ def format_table(rows: list[dict]) -> str:
                   "| estimator | budget | evaluations | compute (s) | error | to reach `permutation`'s error at its largest budget: less compute (95% CI over players); fewer evaluations |",
                   "|---|---|---|---|---|---|"]
         for r in sorted(mine, key=lambda r: (r["spec"] != BASELINE, r["spec"], r["budget"])):
-            ratio = "" if "compute_ratio" not in r else (
+            ratio = "" if "compute_ratio" not in r else "not reached" if r["compute_ratio"] is None else (
                 f"{r['compute_ratio']:.2f}× ({r['compute_ratio_ci'][0]:.2f}–{r['compute_ratio_ci'][1]:.2f}); "
                 f"{r['evaluation_ratio']:.2f}×")
             lines.append(f"| `{r['spec']}` | {r['budget']} | {r['evaluations']:.0f} | {r['cost_ms'] / 1000:.1f} | "
