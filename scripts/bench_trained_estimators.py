@@ -39,33 +39,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from vqa_shap.measure.doc_tables import update_file
+    from vqa_shap.measure.model_games import measure_questions, merge_json
     from vqa_shap.measure.sample_efficiency import (DOC_END, DOC_START, format_table, load_samples,
                                                   measure_question, save_json, summary)
 
     command = "scripts/bench_trained_estimators.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.from_json:
-        samples, commands, metas = [], [], []
-        for path in args.from_json:
-            s, data = load_samples(path)
-            samples += s
-            # a merged JSON keeps its runs' commands and metas: merging it again flattens them
-            commands += data["command"] if isinstance(data["command"], list) else [data["command"]]
-            metas += data["meta"].get("runs", [data["meta"]])
-        command, meta = commands, {"runs": metas}
+        samples, command, meta = merge_json(args.from_json, load_samples)
     else:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import torch
-
-        from vqa_shap.measure.model_games import question_game
-
-        torch.set_num_threads(1)
-        meta = {"loadavg_start": list(os.getloadavg()), "threads": 1}
-        samples = []
-        for q in args.questions:
-            memo, n_video, key, description = question_game(args.model, q, cache_dir=args.cache)
-            samples.append(measure_question(memo, n_video, key, description, args.paths, args.flip_sets))
-            print(f"question {q}: {memo.scored} coalitions scored, {len(memo)} in the memo", flush=True)
-        meta["loadavg_end"] = list(os.getloadavg())
+        samples, meta = measure_questions(args.model, args.questions, lambda *game: [measure_question(
+            *game, args.paths, args.flip_sets)], cache_dir=args.cache)
     print(format_table([summary(s) for s in samples]))
     if args.json:
         save_json(samples, args.json, command, meta)

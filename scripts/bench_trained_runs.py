@@ -41,30 +41,15 @@ def main(argv=None) -> int:
         parser.error("--seeds must be at least 2: the error is measured from the spread between seeds")
 
     from vqa_shap.measure.doc_tables import update_file
+    from vqa_shap.measure.model_games import measure_questions, merge_json
     from vqa_shap.measure.trained_runs import DOC_END, DOC_START, format_table, load_runs, run_specs, save_json, summarise
 
     command = "scripts/bench_trained_runs.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.from_json:
-        runs, commands, metas = [], [], []
-        for path in args.from_json:
-            r, data = load_runs(path)
-            runs += r
-            commands += data["command"] if isinstance(data["command"], list) else [data["command"]]
-            metas += data["meta"].get("runs", [data["meta"]])
-        command, meta = commands, {"runs": metas}
+        runs, command, meta = merge_json(args.from_json, load_runs)
     else:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import torch
-
-        from vqa_shap.measure.model_games import question_game
-
-        torch.set_num_threads(1)
-        meta = {"loadavg_start": list(os.getloadavg()), "threads": 1}
-        runs = []
-        for q in args.questions:
-            memo, n_video, key, description = question_game(args.model, q, cache_dir=args.cache)
-            runs += run_specs(memo, n_video, key, description, args.specs, args.budgets, range(args.seeds))
-        meta["loadavg_end"] = list(os.getloadavg())
+        runs, meta = measure_questions(args.model, args.questions, lambda *game: run_specs(
+            *game, args.specs, args.budgets, range(args.seeds)), cache_dir=args.cache)
     table = format_table(summarise(runs))
     print(table)
     if args.json:

@@ -20,7 +20,7 @@ from vqa_shap.cache_dir import cache_root
 from vqa_shap.measure.games import TableGame
 
 __all__ = ["demo_question_game", "enumerate_table", "demo_table_game", "model_digest",
-           "EvaluationMemo", "QUESTION_GAMES", "question_game"]
+           "EvaluationMemo", "QUESTION_GAMES", "question_game", "measure_questions", "merge_json"]
 
 
 def demo_question_game(n_frames: int = 8, question: int = 0, seed: int = 0, workdir: str | os.PathLike | None = None):
@@ -199,3 +199,34 @@ def question_game(model: str, question: int = 0, seed: int = 60_000_000, cache_d
     frames, question_set = QUESTION_GAMES[model]
     description = f"{model} model, {frames}, {q.question!r} ({question_set} question {question})"
     return memo, int(prepared.n_video), key, description
+
+
+def measure_questions(model: str, questions, measure, cache_dir=None) -> tuple[list, dict]:
+    """``measure(memo, n_video, key, description)`` (a list of results) on each question's memoised game,
+    on one torch thread; returns every result and the machine's load before and after."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    meta = {"loadavg_start": list(os.getloadavg()), "threads": 1}
+    results = []
+    for q in questions:
+        memo, n_video, key, description = question_game(model, q, cache_dir=cache_dir)
+        results += measure(memo, n_video, key, description)
+        print(f"question {q}: {memo.scored} coalitions scored, {len(memo)} in the memo", flush=True)
+    meta["loadavg_end"] = list(os.getloadavg())
+    return results, meta
+
+
+def merge_json(paths, load) -> tuple[list, list, dict]:
+    """Several benchmark JSONs of disjoint questions merged: ``(items, commands, meta)``, ``load(path)``
+    giving ``(items, document)``. A merged JSON keeps its runs' commands and metas, so merging it again
+    flattens them."""
+    items, commands, metas = [], [], []
+    for path in paths:
+        found, data = load(path)
+        items += found
+        commands += data["command"] if isinstance(data["command"], list) else [data["command"]]
+        metas += data["meta"].get("runs", [data["meta"]])
+    return items, commands, {"runs": metas}
+
