@@ -67,3 +67,24 @@ def test_the_budget_to_reach_an_error_is_interpolated_log_log():
     assert np.isclose(_needed(budgets, errors, 0.5 ** 0.5), 200.0)     # error ∝ budget^-1/2 between them
     assert _needed(budgets, errors, 2.0) == 100.0                     # reached already: the smallest budget
     assert np.isnan(_needed(budgets, errors, 0.1))                     # never reached
+
+
+def test_the_committed_trained_runs_table_is_its_json():
+    from pathlib import Path
+
+    from vqa_shap.measure.trained_runs import DOC_END, DOC_START
+
+    root = Path(__file__).resolve().parents[1]
+    runs, data = load_runs(str(root / "benchmarks" / "estimators_trained_runs.json"))
+    rows = summarise(runs)
+    assert json.dumps(rows) == json.dumps(data["summary"])
+    doc = (root / "docs" / "estimators.md").read_text(encoding="utf-8")
+    assert doc.split(DOC_START, 1)[1].split(DOC_END, 1)[0].strip() == format_table(rows).strip()
+    # every trained game of the table: shap's sampler is the baseline, and centred_msr is measured beside it
+    for key in {r["key"] for r in rows}:
+        specs = {r["spec"] for r in rows if r["key"] == key}
+        assert {"permutation", "centred_msr"} <= specs, key
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    realistic = [r for r in rows if r["spec"] == "centred_msr" and r.get("compute_ratio") and r["key"].startswith("demo-realistic")]
+    for r in realistic:
+        assert f"{r['compute_ratio']:.1f}×" in readme and f"{r['evaluation_ratio']:.1f}×" in readme, r["key"]
