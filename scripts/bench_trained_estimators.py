@@ -24,18 +24,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from vqa_shap.measure.model_games import QUESTION_GAMES
+    from vqa_shap.measure.model_games import add_game_arguments
 
-    parser.add_argument("--model", choices=sorted(QUESTION_GAMES), default="demo-long",
-                        help="demo-long: 64-frame short_evidence questions; demo-realistic: 32-frame realistic-layout ones")
-    parser.add_argument("--questions", nargs="+", type=int, default=[0], help="question indices (of the pipeline "
-                        "benchmark's questions for that model)")
+    add_game_arguments(parser, "demo-long", "trained-table")
     parser.add_argument("--paths", type=int, default=16, help="permutation paths per question (even)")
     parser.add_argument("--flip-sets", type=int, default=40, help="text-flip sets per question")
-    parser.add_argument("--cache", default=None, help="memo folder (default $VQA_SHAP_CACHE or ~/.cache/vqa-shap)")
-    parser.add_argument("--from-json", nargs="+", default=None, help="no runs: merge these JSONs")
-    parser.add_argument("--json", default=None)
-    parser.add_argument("--doc", default=None, help="rewrite the trained-table of this markdown file")
     args = parser.parse_args(argv)
 
     from vqa_shap.measure.doc_tables import update_file

@@ -23,19 +23,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from vqa_shap.measure.model_games import QUESTION_GAMES
+    from vqa_shap.measure.model_games import add_game_arguments
 
-    parser.add_argument("--model", choices=sorted(QUESTION_GAMES), default="demo-realistic")
-    parser.add_argument("--questions", nargs="+", type=int, default=[0], help="question indices (of the pipeline "
-                        "benchmark's questions for that model)")
+    add_game_arguments(parser, "demo-realistic", "trained-runs table")
     parser.add_argument("--specs", nargs="+", default=["permutation", "centred_msr"],
                         help="estimator specs; permutation (shap's sampler) is the baseline of the ratios")
-    parser.add_argument("--budgets", nargs="+", type=int, default=[1280, 4800])
+    parser.add_argument("--budgets", nargs="+", type=int, default=[1280, 2400, 4800])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per spec and budget (at least 2: the error is their spread)")
-    parser.add_argument("--cache", default=None, help="memo folder (default $VQA_SHAP_CACHE or ~/.cache/vqa-shap)")
-    parser.add_argument("--from-json", nargs="+", default=None, help="no runs: merge these JSONs")
-    parser.add_argument("--json", default=None)
-    parser.add_argument("--doc", default=None, help="rewrite the trained-runs table of this markdown file")
     args = parser.parse_args(argv)
     if args.seeds < 2:
         parser.error("--seeds must be at least 2: the error is measured from the spread between seeds")

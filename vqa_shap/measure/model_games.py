@@ -20,7 +20,7 @@ from vqa_shap.cache_dir import cache_root
 from vqa_shap.measure.games import TableGame
 
 __all__ = ["demo_question_game", "enumerate_table", "demo_table_game", "model_digest",
-           "EvaluationMemo", "QUESTION_GAMES", "question_game", "measure_questions", "merge_json"]
+           "EvaluationMemo", "QUESTION_GAMES", "question_game", "measure_questions", "merge_json", "add_game_arguments"]
 
 
 def demo_question_game(n_frames: int = 8, question: int = 0, seed: int = 0, workdir: str | os.PathLike | None = None):
@@ -229,4 +229,17 @@ def merge_json(paths, load) -> tuple[list, list, dict]:
         commands += data["command"] if isinstance(data["command"], list) else [data["command"]]
         metas += data["meta"].get("runs", [data["meta"]])
     return items, commands, {"runs": metas}
+
+
+def add_game_arguments(parser, default_model: str, table: str) -> None:
+    """The arguments every trained-game benchmark takes: ``--model``, ``--questions``, ``--cache``,
+    ``--from-json``, ``--json`` and ``--doc`` (which rewrites ``table`` in a Markdown file)."""
+    parser.add_argument("--model", choices=sorted(QUESTION_GAMES), default=default_model,
+                        help="demo-long: 64-frame short_evidence questions; demo-realistic: 32-frame realistic-layout ones")
+    parser.add_argument("--questions", nargs="+", type=int, default=[0], help="question indices (of the pipeline "
+                        "benchmark's questions for that model)")
+    parser.add_argument("--cache", default=None, help="memo folder (default $VQA_SHAP_CACHE or ~/.cache/vqa-shap)")
+    parser.add_argument("--from-json", nargs="+", default=None, help="no runs: merge these JSONs")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--doc", default=None, help=f"rewrite the {table} of this markdown file")
 
