@@ -40,6 +40,7 @@ def test_update_file_names_the_page_without_markers(tmp_path):
     ("vqa_shap.measure.estimators", ("DOC_START", "DOC_END")),
     ("vqa_shap.measure.interactions", ("DOC_START", "DOC_END")),
     ("vqa_shap.measure.sample_efficiency", ("DOC_START", "DOC_END")),
+    ("vqa_shap.measure.trained_runs", ("DOC_START", "DOC_END")),
     ("vqa_shap.measure.pipeline_report", ("START", "END")),
 ])
 def test_the_name_start_end_blocks_are_built_by_markers(module, names):
