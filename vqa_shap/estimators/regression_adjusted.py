@@ -27,6 +27,13 @@ class RegressionAdjustedEstimator(KernelEstimator):
     − [i∉S]/(n−s))``; option ``residual="kernel"``: by the KernelSHAP regression on the residual
     game instead, consistent rather than unbiased). The two cross-fits are averaged: unbiased whatever the surrogate, exactly
     efficient. Standard errors from the per-unit MSR contributions.
+
+    Options (besides :class:`KernelEstimator`'s ``sizes`` and ``text_per_video``):
+        order: 0 (no player terms), 1 (main effects) or 2 (main effects and pairs, ridge ``ridge``).
+        fit: for ``order=1``, ``"kernel"`` (the constrained KernelSHAP regression) or ``"ridge"``
+            (the penalty chosen by leave-one-out on the fold, :data:`RIDGE_GRID`).
+        size_effects: add the fold's mean residual per coalition size to the surrogate.
+        residual: ``"msr"`` (unbiased) or ``"kernel"``.
     """
 
     name = "regression_adjusted"
@@ -91,7 +98,8 @@ class RegressionAdjustedEstimator(KernelEstimator):
         n = z.shape[1]
         y = values - v_empty[None, :]
         if self.config["size_effects"]:
-            y = y - _size_means(z.sum(axis=1).round().astype(int), y, n)[z.sum(axis=1).round().astype(int)]
+            size = z.sum(axis=1).round().astype(int)
+            y = y - _size_means(size, y, n)[size]
         x_mean, y_mean = z.mean(axis=0), y.mean(axis=0)
         u, sv, vt = np.linalg.svd(z - x_mean, full_matrices=False)
         uty = u.T @ (y - y_mean)
