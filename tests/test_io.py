@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from vqa_shap.atomic_files import atomic_write_json, atomic_write_text
+from vqa_shap.atomic_files import atomic_write_json, atomic_write_npz, atomic_write_text
 
 
 def test_writes_and_replaces(tmp_path):
@@ -47,3 +47,19 @@ def test_mkdir_and_mode_follow_umask(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_npz_is_written_the_same_way(tmp_path, monkeypatch):
+    # caches and stored runs (the memo, a question's runs) are numpy archives another process may read
+    import numpy as np
+
+    target = tmp_path / "deep" / "memo.npz"
+    atomic_write_npz(target, mkdir=True, keys=np.arange(3), note="x")
+    data = np.load(target)
+    assert data["keys"].tolist() == [0, 1, 2] and str(data["note"]) == "x"
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_npz(target, keys=np.arange(5))
+    assert np.load(target)["keys"].tolist() == [0, 1, 2]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["memo.npz"]
+

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "atomic_write_json", "safe_stem", "file_digest", "naming_path"]
+__all__ = ["atomic_write_text", "atomic_write_npz", "atomic_write_json", "safe_stem", "file_digest", "naming_path"]
 
 # mkstemp creates files readable by the owner only; give the target the mode open() would give it.
 _UMASK = os.umask(0)
@@ -51,16 +51,32 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
+    return _atomic_write(path, lambda fd: os.fdopen(fd, "w", encoding=encoding, errors=errors),
+                         lambda handle: handle.write(text), mkdir)
+
+
+def atomic_write_npz(path: str | os.PathLike, *, mkdir: bool = False, **arrays: Any) -> Path:
+    """``numpy.savez(path, **arrays)`` atomically, as :func:`atomic_write_text` writes text (caches and
+    stored runs that a later run, or another process, reads back)."""
+    import numpy as np
+
+    return _atomic_write(path, lambda fd: os.fdopen(fd, "wb"), lambda handle: np.savez(handle, **arrays), mkdir)
+
+
+def _atomic_write(path: str | os.PathLike, open_fd, write, mkdir: bool) -> Path:
+    """Open a temporary file beside ``path`` with ``open_fd(fd)``, ``write(handle)`` into it, fsync it
+    and move it over ``path``; on any failure the temporary file is removed and ``path`` untouched."""
     path = Path(path)
     if mkdir:
         path.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden name: readers that list a folder (e.g. work files) never see a temporary file as data.
+    # A hidden name: readers that list a folder (e.g. work files) never see a temporary file as data;
+    # a unique one: two processes writing the same target never share it.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with contextlib.suppress(AttributeError, OSError):  # no fchmod on Windows
             os.fchmod(fd, 0o666 & ~_UMASK)
-        with naming_path(path), os.fdopen(fd, "w", encoding=encoding, errors=errors) as handle:
-            handle.write(text)
+        with naming_path(path), open_fd(fd) as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vqa_shap.atomic_files import atomic_write_npz
 from vqa_shap.cache_dir import cache_root
 from vqa_shap.measure.games import TableGame
 
@@ -87,11 +88,8 @@ def demo_table_game(n_frames: int = 8, question: int = 0, cache_dir: str | os.Pa
         print(f"enumerating 2^{n_features} coalitions of the {description} into {path}", flush=True)
     table = enumerate_table(value_fn, n_features, n_video)
     target = int(np.argmax(table[-1]))     # the option the model picks on the full input
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, table=table, n_players=n_features, n_video=n_video, target=target,
-             meta=json.dumps({"description": description}))
-    tmp.replace(path)
+    atomic_write_npz(path, mkdir=True, table=table, n_players=n_features, n_video=n_video, target=target,
+                     meta=json.dumps({"description": description}))
     return TableGame("demo_model", n_features, table, video_players=tuple(range(n_video)), target_output=target)
 
 
@@ -145,12 +143,9 @@ class EvaluationMemo:
         """Write the memo atomically (only when it grew)."""
         if len(self._values) == self._saved:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         keys = np.stack([np.frombuffer(k, dtype=np.uint8) for k in self._index])
         order = np.fromiter(self._index.values(), dtype=np.int64)
-        tmp = self.path.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=keys, values=np.stack(self._values)[order])
-        tmp.replace(self.path)
+        atomic_write_npz(self.path, mkdir=True, keys=keys, values=np.stack(self._values)[order])
         self._saved = len(self._values)
 
 

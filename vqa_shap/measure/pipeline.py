@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
+from vqa_shap.atomic_files import atomic_write_npz
 from vqa_shap.measure.bench_cases import BenchCase, case_digest
 from vqa_shap.measure.stats import relative_l2_error
 
@@ -322,11 +323,8 @@ def _runs_digest(cfg: dict) -> str:
 def _save_runs(path: Path, runs: list[Run], values: list, tally: dict) -> None:
     """A question's finished runs, their values and read-out tally, written atomically beside the
     stored references: a later run with the same settings reuses them and only grows the reference."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, values=np.stack([np.asarray(v, dtype=np.float64) for v in values]),
-             runs=json.dumps([asdict(r) for r in runs]), tally=json.dumps(tally))
-    tmp.replace(path)
+    atomic_write_npz(path, mkdir=True, values=np.stack([np.asarray(v, dtype=np.float64) for v in values]),
+                     runs=json.dumps([asdict(r) for r in runs]), tally=json.dumps(tally))
 
 
 def _load_runs(path: Path, q: int) -> tuple[list[Run], list, dict] | None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vqa_shap.atomic_files import atomic_write_text
+
 __all__ = ["Reference", "reference_path", "load_reference", "save_reference", "start_reference", "extend_reference",
            "trust_reference", "grow_reference", "HALF_SEEDS"]
 
@@ -90,14 +92,10 @@ def load_reference(key: str, folder: str | os.PathLike = "benchmarks/references"
 
 
 def save_reference(ref: Reference, folder: str | os.PathLike = "benchmarks/references") -> Path:
-    path = reference_path(ref.key, folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = asdict(ref)
     data["halves"] = np.round(np.asarray(ref.halves, dtype=np.float64), 7).tolist()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**data, "own_error": round(ref.own_error, 6)}, indent=None) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(reference_path(ref.key, folder),
+                             json.dumps({**data, "own_error": round(ref.own_error, 6)}, indent=None) + "\n", mkdir=True)
 
 
 def _chunk_seed(base: int, chunk: int) -> int:
