@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="the paper's generation cap (default 16 for the demo model, which stops at EOS; "
                              "2 for the random realistic model: the letter and EOS of a trained model)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--max-load", type=float, default=None, metavar="L",
+                        help="before each seed's runs, wait until the 1-minute load average is at most L (a quiet "
+                             "machine: e.g. 1.5 on 2 cores); the load is recorded per question either way")
     parser.add_argument("--json", metavar="OUT", help="write the figures as JSON")
     parser.add_argument("--doc", metavar="MD", help="rewrite the pipeline table in this Markdown file")
     parser.add_argument("--doc-table", metavar="NAME", default=None,
@@ -108,7 +111,7 @@ def _run_model(name: str, args, tmp: str, save=None) -> dict:
         paper_mode=args.paper_mode, preprocess=args.preprocess, timing_masks=args.timing_masks,
         max_new_tokens=tokens, threads=args.threads, reference_trust=args.reference_trust,
         reference_max_permutations=args.reference_max_permutations, references=args.references,
-        model_key=f"{name}_{model_digest(checkpoint)}",
+        model_key=f"{name}_{model_digest(checkpoint)}", max_load=args.max_load,
         checkpoint=None if save is None else (lambda bench: save(name, bench.to_dict())))
     return bench.to_dict()
 

@@ -416,19 +416,46 @@ def test_reference_grows_until_trusted_and_is_stored_once(demo, tmp_path):
                                references=tmp_path, model_key="demo-test")
     assert again.questions[0]["reference_stored"] and again.questions[0]["reference_seconds"] < q_grown["reference_seconds"]
     assert [r.error for r in again.runs] == pytest.approx([r.error for r in grown.runs], rel=1e-5)
-    # the question's finished runs were stored with the reference and reused as they were (not run again)
+    # the question's finished runs were stored per seed with the reference and reused as they were
     (runs_file,) = tmp_path.glob("*_runs_*.npz")
-    assert runs_file.name.startswith(f"demo-test_{case_digest(cases[0])}_runs_")
+    assert runs_file.name.startswith(f"demo-test_{case_digest(cases[0])}_runs_") and runs_file.name.endswith("_seed0.npz")
     assert [r.seconds for r in again.runs] == [r.seconds for r in grown.runs]
     assert again.questions[0]["readout_checked"] == q_grown["readout_checked"]
-    # a larger cap grows only the reference; other settings are other runs
+    # a larger cap grows only the reference
     wider = run_pipeline_bench(loader, cases[:1], **settings, reference_max_permutations=64, reference_trust=1e3,
                                references=tmp_path, model_key="demo-test")
     assert [r.seconds for r in wider.runs] == [r.seconds for r in grown.runs]
     assert wider.questions[0]["reference_permutations"] == 64 > q_grown["reference_permutations"]
-    other = run_pipeline_bench(loader, cases[:1], **{**settings, "seeds": (1,)}, reference_max_permutations=32,
-                               references=tmp_path, model_key="demo-test")
-    assert len(list(tmp_path.glob("*_runs_*.npz"))) == 2 and other.runs[0].seed == 1
+    # more seeds run only the new seed; each seed's runs record the machine's load
+    more = run_pipeline_bench(loader, cases[:1], **{**settings, "seeds": (0, 1)}, reference_max_permutations=32,
+                              references=tmp_path, model_key="demo-test")
+    assert sorted(path.name[-9:] for path in tmp_path.glob("*_runs_*.npz")) == ["seed0.npz", "seed1.npz"]
+    assert [r.seconds for r in more.runs if r.seed == 0] == [r.seconds for r in grown.runs]
+    assert {r.seed for r in more.runs} == {0, 1} and all(np.isfinite(r.load) for r in more.runs)
+    assert more.questions[0]["readout_checked"] == 2 * q_grown["readout_checked"]
+
+
+def test_stored_runs_depend_on_every_run_setting_but_the_seeds():
+    from vqa_shap.measure.pipeline import _runs_digest
+
+    cfg = dict(paper_levels=[1.0], ours_levels=[1.0], estimator="auto", paper_mode="sampled", preprocess="once",
+               timing_masks=8, max_new_tokens=16, batch_size=16, threads=1, seeds=[0], max_load=None)
+    assert _runs_digest({**cfg, "seeds": [0, 1, 2], "max_load": 1.5}) == _runs_digest(cfg)
+    for key, value in [("estimator", "centred_msr"), ("ours_levels", [2.0]), ("threads", 2), ("paper_mode", "full")]:
+        assert _runs_digest({**cfg, key: value}) != _runs_digest(cfg)
+
+
+def test_a_seed_waits_for_a_quiet_machine(monkeypatch):
+    """Before a seed's runs the bench sleeps while the 1-minute load is above the cap, and says so once."""
+    from vqa_shap.measure import pipeline
+
+    loads = iter([3.0, 3.0, 2.0, 1.2])
+    monkeypatch.setattr(pipeline.os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
+    monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)
+    said = []
+    assert pipeline.wait_for_quiet(1.5, said.append, poll_seconds=20.0) == 40.0
+    assert len(said) == 1 and "waiting" in said[0]
+    assert pipeline.wait_for_quiet(None, said.append) == 0.0
 
 
 def test_the_first_look_on_the_trained_realistic_model_is_in_the_doc():

@@ -62,6 +62,8 @@ class Run:
         evaluations: model evaluations made.
         seconds: wall time for the question.
         error: relative error against the reference.
+        load: the 1-minute load average while its seed ran (mean of the seed's start and end; NaN: not
+            recorded).
     """
 
     pipeline: str
@@ -72,6 +74,7 @@ class Run:
     evaluations: int
     seconds: float
     error: float
+    load: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ class _Recorder:
 
 def _compare(paper, ours: np.ndarray, tally: dict) -> None:
     tally["checked"] += 1
-    tally["steps"][paper.step] = tally["steps"].get(paper.step, 0) + 1
+    tally["steps"][str(paper.step)] = tally["steps"].get(str(paper.step), 0) + 1
     diff = float(np.abs(paper.logits - ours).max())
     if paper.step != 0 or diff > READOUT_TOLERANCE:
         tally["differs"] += 1
@@ -193,7 +196,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
                        threads: int | None = None, n_boot: int = 2000, protocol=None,
                        progress: bool = True, checkpoint=None, reference_trust: float = 3.0,
                        reference_max_permutations: int | None = None, references: str | os.PathLike | None = None,
-                       model_key: str | None = None) -> PipelineBench:
+                       model_key: str | None = None, max_load: float | None = None) -> PipelineBench:
     """Run the paper's pipeline and vqa-shap's on the same questions and seeds, interleaved.
 
     Args:
@@ -227,6 +230,8 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
             question's finished runs and their values (``.npz``): a later run with the same settings
             reuses those and only grows the reference (e.g. with a larger ``reference_max_permutations``);
             None: nothing stored.
+        max_load: before each seed's runs, wait until the 1-minute load average is at most this (None:
+            never wait); the load is recorded per question either way.
     """
     from vqa_shap.estimators import DEFAULT_ESTIMATOR
     from vqa_shap.protocol import get_protocol
@@ -238,7 +243,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
                estimator=estimator or DEFAULT_ESTIMATOR, reference_permutations=reference_permutations,
                reference_estimator=reference_estimator, paper_mode=paper_mode, preprocess=preprocess,
                timing_masks=timing_masks, max_new_tokens=max_new_tokens, batch_size=batch_size,
-               seeds=[int(s) for s in seeds], threads=threads)
+               seeds=[int(s) for s in seeds], threads=threads, max_load=max_load)
     cfg.update(reference_trust=float(reference_trust),
                reference_max_permutations=int(reference_max_permutations or reference_permutations))
     store = None if references is None or model_key is None else (Path(references), model_key)
@@ -260,7 +265,6 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
 
 def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: bool) -> tuple[list[Run], dict]:
     """Every seed's runs of one question, their errors against a reference grown until it is trusted."""
-    from vqa_shap.measure.paper_pipeline import PaperInputs
     from vqa_shap.measure.pipeline_report import smallest_mean_error
     from vqa_shap.measure.references import load_reference, save_reference, start_reference, trust_reference
 
@@ -281,20 +285,9 @@ def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: 
     save = None if key is None else (lambda r: save_reference(r, store[0]))
     if save is not None and ref is not stored:
         save(ref)
-    runs_path = None if store is None else store[0] / f"{prefix}_runs_{_runs_digest(cfg)}.npz"
-    finished = None if runs_path is None else _load_runs(runs_path, q)
-    if finished is not None:  # this question's runs are done: only the reference may still grow
-        runs, values, tally = finished
-    else:
-        build = PaperInputs(loader, prepared, cfg["preprocess"])
-        tally = {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
-        if cfg["paper_mode"] == "full":  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
-            _check_readout(loader, prepared, build, q, cfg["timing_masks"], cfg["max_new_tokens"], tally)
-        runs, values = [], []
-        for seed in cfg["seeds"]:
-            runs += _seed_runs(loader, case, prepared, build, q, seed, values, tally, cfg)
-        if runs_path is not None:
-            _save_runs(runs_path, runs, values, tally)
+    runs, values, tally = _question_runs(loader, case, prepared, q, cfg,
+                                         None if store is None else store[0] / f"{prefix}_runs_{_runs_digest(cfg)}",
+                                         print if progress else (lambda message: None))
     keys = [(r.pipeline, r.level) for r in runs]
     ref = trust_reference(ref, estimate, lambda r: smallest_mean_error(keys, [relative_l2_error(v, r.values) for v in values]),
                           trust=cfg["reference_trust"], own_error=lambda r: r.own_error_all, save=save,
@@ -311,9 +304,65 @@ def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: 
         "paper_steps": {str(k): v for k, v in sorted(tally["steps"].items())}}
 
 
-#: the settings a question's stored runs depend on (another value of any of them: other runs)
+def _question_runs(loader, case, prepared, q: int, cfg: dict, stem: Path | None, log) -> tuple[list[Run], list, dict]:
+    """Every seed's runs of one question. Each seed's runs (and, in full mode, the read-out check) are
+    stored apart under ``stem`` and reused, so a later run with more seeds only runs the new ones."""
+    from vqa_shap.measure.paper_pipeline import PaperInputs
+
+    build = None
+    runs, values, tally = [], [], _new_tally()
+    parts = ([("readout", None)] if cfg["paper_mode"] == "full" else []) + [(f"seed{s}", s) for s in cfg["seeds"]]
+    for part, seed in parts:
+        path = None if stem is None else stem.with_name(f"{stem.name}_{part}.npz")
+        finished = None if path is None else _load_runs(path, q)
+        if finished is None:
+            if build is None:
+                build = PaperInputs(loader, prepared, cfg["preprocess"])
+            wait_for_quiet(cfg["max_load"], log)
+            finished = [], [], _new_tally()
+            if seed is None:  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
+                _check_readout(loader, prepared, build, q, cfg["timing_masks"], cfg["max_new_tokens"], finished[2])
+            else:
+                start = os.getloadavg()[0]
+                seed_runs = _seed_runs(loader, case, prepared, build, q, seed, finished[1], finished[2], cfg)
+                load = (start + os.getloadavg()[0]) / 2
+                finished[0].extend(replace(r, load=load) for r in seed_runs)
+            if path is not None:
+                _save_runs(path, *finished)
+        runs += finished[0]
+        values += finished[1]
+        tally = _merge_tallies(tally, finished[2])
+    return runs, values, tally
+
+
+def wait_for_quiet(max_load: float | None, log, poll_seconds: float = 20.0) -> float:
+    """Sleep while the 1-minute load average is above ``max_load`` (None: never); the seconds waited.
+
+    Called before each seed's runs, so a ratio is not measured while other work shares the machine."""
+    waited = 0.0
+    while max_load is not None and os.getloadavg()[0] > max_load:
+        if waited == 0.0:
+            log(f"  load {os.getloadavg()[0]:.2f} > {max_load:g}: waiting for a quiet machine")
+        time.sleep(poll_seconds)
+        waited += poll_seconds
+    return waited
+
+
+def _new_tally() -> dict:
+    return {"checked": 0, "differs": 0, "max_diff": 0.0, "steps": {}}
+
+
+def _merge_tallies(a: dict, b: dict) -> dict:
+    steps = dict(a["steps"])
+    for step, count in b["steps"].items():
+        steps[str(step)] = steps.get(str(step), 0) + count
+    return {"checked": a["checked"] + b["checked"], "differs": a["differs"] + b["differs"],
+            "max_diff": max(a["max_diff"], b["max_diff"]), "steps": steps}
+
+
+#: the settings a question's stored runs depend on besides the seed (another value of any of them: other runs)
 _RUN_SETTINGS = ("paper_levels", "ours_levels", "estimator", "paper_mode", "preprocess", "timing_masks",
-                 "max_new_tokens", "batch_size", "seeds", "threads")
+                 "max_new_tokens", "batch_size", "threads")
 
 
 def _runs_digest(cfg: dict) -> str:
@@ -321,9 +370,9 @@ def _runs_digest(cfg: dict) -> str:
 
 
 def _save_runs(path: Path, runs: list[Run], values: list, tally: dict) -> None:
-    """A question's finished runs, their values and read-out tally, written atomically beside the
-    stored references: a later run with the same settings reuses them and only grows the reference."""
-    atomic_write_npz(path, mkdir=True, values=np.stack([np.asarray(v, dtype=np.float64) for v in values]),
+    """One seed's finished runs (or the read-out check), their values and read-out tally, written
+    atomically beside the stored references."""
+    atomic_write_npz(path, mkdir=True, values=np.stack([np.asarray(v, dtype=np.float64) for v in values]) if values else np.zeros(0),
                      runs=json.dumps([asdict(r) for r in runs]), tally=json.dumps(tally))
 
 
