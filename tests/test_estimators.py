@@ -16,7 +16,7 @@ from vqa_shap.estimators.base import Estimate, Estimator, EstimatorError
 from vqa_shap.game import Game
 from vqa_shap.measure.games import GAMES, brute_force_shapley, make_game
 
-STOCHASTIC = ["permutation", "cyclic", "shared_video", "regression_adjusted", "centred_msr", "kernel", "leverage", "stratified", "shapiq",
+STOCHASTIC = ["permutation", "cyclic", "shared_video", "regression_adjusted", "centred_msr", "forest_msr", "kernel", "leverage", "stratified", "shapiq",
               "text_flips", "neyman_flips"]
 
 
@@ -132,7 +132,7 @@ def test_each_coalition_is_scored_once_for_all_outputs(name):
     assert est.values.shape == (9, 4)
 
 
-@pytest.mark.parametrize("name", ["permutation", "cyclic", "shared_video", "kernel", "leverage", "regression_adjusted", "centred_msr",
+@pytest.mark.parametrize("name", ["permutation", "cyclic", "shared_video", "kernel", "leverage", "regression_adjusted", "centred_msr", "forest_msr",
                                   "text_flips", "neyman_flips"])
 def test_standard_errors_are_calibrated(name):
     game = make_game("higher_order", 12, seed=0)

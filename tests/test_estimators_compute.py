@@ -267,9 +267,14 @@ def test_regression_adjusted_is_unbiased_and_efficient(options):
     assert errors[30_000] < errors[300] / 5, errors
 
 
-@pytest.mark.parametrize("options", [{"order": 0, "size_effects": True}, {"size_effects": True}, {"fit": "ridge", "size_effects": True}])
-def test_size_effects_keep_regression_adjustment_unbiased(options):
-    # the size means are fitted on the other fold, so every player's mean over many seeds is the truth
+@pytest.mark.parametrize("options", [{"order": 0, "size_effects": True}, {"size_effects": True},
+                                     {"fit": "ridge", "size_effects": True}, {"fit": "forest", "size_effects": True}])
+def test_size_effects_keep_regression_adjustment_unbiased(options, monkeypatch):
+    # the surrogate and size means are fitted on the other fold, so every player's mean over many seeds is
+    # the truth (a forest of 10 trees: unbiasedness does not depend on how good the surrogate is)
+    from vqa_shap.estimators import forest_surrogate
+
+    monkeypatch.setitem(forest_surrogate.FOREST_SETTINGS, "n_estimators", 10)
     game = make_game("higher_order", 16, seed=3)
     truth = game.shapley_values[:, 0]
     runs = np.array([get_estimator("regression_adjusted", **options).estimate(Game(game, 16), 400, seed).values[:, 0]
@@ -302,6 +307,37 @@ def test_the_ridge_surrogate_keeps_an_additive_games_main_effects():
     error = {spec: rel_error_of(get_estimator(spec).estimate(Game(game, 40), 2000, seed=0).values[:, 0], truth)
              for spec in ("centred_msr", "regression_adjusted:order=0,size_effects=True,text_per_video=8")}
     assert error["centred_msr"] < 0.05 < error["regression_adjusted:order=0,size_effects=True,text_per_video=8"], error
+
+
+def test_a_trees_shapley_values_are_exact():
+    # the closed form per leaf against the Shapley values of the fitted forest's own game, enumerated
+    from vqa_shap.estimators.forest_surrogate import forest_surrogate
+
+    n, rng = 7, np.random.default_rng(0)
+    z = rng.random((300, n)) < 0.5
+    values = np.c_[3.0 * z[:, 0] * z[:, 1] - z[:, 2] + rng.normal(0, 0.1, 300), z.sum(axis=1) ** 2 / 10]
+    phi, predict = forest_surrogate(z.astype(float), values, seed=0)
+    np.testing.assert_allclose(phi, get_estimator("exact").estimate(Game(predict, n), 2 ** n, 0).values, atol=1e-10)
+
+
+def test_a_forest_surrogate_follows_what_players_do_together():
+    # a trained model's answer jumps when evidence word and frame are present together: trees learn the
+    # jump from the fold's coalitions, a linear surrogate cannot, so the forest leaves MSR far less residual
+    n = 40
+    effects = np.random.default_rng(1).normal(0, 0.05, n)
+    game = Game(lambda masks: (masks @ effects + 4.0 * masks[:, 3] * masks[:, 17] * (1 - masks[:, 25]))[:, None], n)
+    truth = exact_interaction_truth(effects, n)
+    error = {fit: np.mean([rel_error_of(get_estimator("centred_msr", fit=fit).estimate(game, 1500, seed).values[:, 0], truth)
+                           for seed in range(3)]) for fit in ("ridge", "forest")}
+    assert error["forest"] < error["ridge"] / 2, error
+
+
+def exact_interaction_truth(effects, n):
+    # Shapley values of masks @ effects + 4 [3 ∈ S, 17 ∈ S, 25 ∉ S]: a = 2 present, b = 1 absent
+    truth = effects.copy()
+    truth[[3, 17]] += 4.0 * 1 / 6      # (a-1)! b! / (a+b)! = 1/6
+    truth[25] -= 4.0 * 2 / 6           # a! (b-1)! / (a+b)! = 2/6
+    return truth
 
 
 def rel_error_of(values, truth):

@@ -31,6 +31,7 @@ _MEMBERS = {
     "stratified": "vqa_shap.estimators.kernel:StratifiedLeverageEstimator",
     "regression_adjusted": "vqa_shap.estimators.regression_adjusted:RegressionAdjustedEstimator",
     "centred_msr": "vqa_shap.estimators.regression_adjusted:CentredMSREstimator",
+    "forest_msr": "vqa_shap.estimators.regression_adjusted:ForestMSREstimator",
     "shapiq": "vqa_shap.estimators.shapiq_wrapper:ShapiqEstimator",
     "control_variate": "vqa_shap.estimators.control_variate:ControlVariateEstimator",
     "text_flips": "vqa_shap.estimators.text_flips:TextFlipsEstimator",

@@ -1,5 +1,6 @@
 """Regression-adjusted Monte Carlo (Witter, Liu & Musco 2025) on the paired KernelSHAP design, and
-``centred_msr``, its variant for rough games (a ridge surrogate and per-size means)."""
+its variants for rough games: ``centred_msr`` (a ridge surrogate and per-size means) and
+``forest_msr`` (a forest surrogate and per-size means)."""
 
 from __future__ import annotations
 
@@ -18,32 +19,36 @@ RIDGE_GRID = np.array([1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0])
 class RegressionAdjustedEstimator(KernelEstimator):
     """Regression-adjusted Monte Carlo (Witter, Liu & Musco 2025), cross-fit.
 
-    The paired design of :class:`KernelEstimator` is split into two folds by sampling unit. On each
-    fold a surrogate with exact Shapley values is fitted (``order=1``: the efficiency-constrained
-    linear regression, i.e. KernelSHAP; ``order=2``: ridge least squares on main effects and all
-    pairwise products, a pair term's value split half-half); the other fold estimates the Shapley
-    values of the residual game ``r = v − f`` without bias by maximum-sample-reuse Monte Carlo (a
-    row of size s drawn with probability q(s): ``φ_i(r) ≈ (r(N) − r(∅))/n + mean r(S)/q(s)·([i∈S]/s
-    − [i∉S]/(n−s))``; option ``residual="kernel"``: by the KernelSHAP regression on the residual
-    game instead, consistent rather than unbiased). The two cross-fits are averaged: unbiased whatever the surrogate, exactly
-    efficient. Standard errors from the per-unit MSR contributions.
+    The paired design of :class:`KernelEstimator` is split into folds (two by default) by sampling
+    unit. On the rows outside a fold a surrogate with exact Shapley values is fitted (``order=1``: the
+    efficiency-constrained linear regression, i.e. KernelSHAP; ``order=2``: ridge least squares on main
+    effects and all pairwise products, a pair term's value split half-half); the fold estimates the
+    Shapley values of the residual game ``r = v − f`` without bias by maximum-sample-reuse Monte Carlo
+    (a row of size s drawn with probability q(s): ``φ_i(r) ≈ (r(N) − r(∅))/n + mean r(S)/q(s)·([i∈S]/s
+    − [i∉S]/(n−s))``; option ``residual="kernel"``: by the KernelSHAP regression on the residual game
+    instead, consistent rather than unbiased). The folds' cross-fits are averaged: unbiased whatever
+    the surrogate, exactly efficient. Standard errors from the per-unit MSR contributions.
 
     Options (besides :class:`KernelEstimator`'s ``sizes`` and ``text_per_video``):
         order: 0 (no player terms), 1 (main effects) or 2 (main effects and pairs, ridge ``ridge``).
-        fit: for ``order=1``, ``"kernel"`` (the constrained KernelSHAP regression) or ``"ridge"``
-            (the penalty chosen by leave-one-out on the fold, :data:`RIDGE_GRID`).
+        fit: for ``order=1``, ``"kernel"`` (the constrained KernelSHAP regression), ``"ridge"``
+            (the penalty chosen by leave-one-out on the fold, :data:`RIDGE_GRID`) or ``"forest"``
+            (extremely randomised trees, whose Shapley values are exact:
+            :mod:`vqa_shap.estimators.forest_surrogate`).
         size_effects: add the fold's mean residual per coalition size to the surrogate.
         residual: ``"msr"`` (unbiased) or ``"kernel"``.
+        folds: cross-fitting folds (by sampling unit): each fold's residual is estimated with the
+            surrogate fitted on all the others, so more folds fit it on more rows.
     """
 
     name = "regression_adjusted"
     options = {"sizes": "uniform", "text_per_video": 1, "order": 1, "ridge": 1e-3, "residual": "msr",
-               "size_effects": False, "fit": "kernel"}
+               "size_effects": False, "fit": "kernel", "folds": 2}
 
-    def _surrogate(self, z, values, weights, v_empty, v_full):
+    def _surrogate(self, z, values, weights, v_empty, v_full, seed: int):
         """Fit on one fold: ``(Shapley values of the surrogate [n, K], predict(coalitions) -> [B, K])``;
         with ``size_effects`` the fit's residual mean per coalition size is added (zero at ∅ and N)."""
-        phi, predict = self._player_surrogate(z, values, weights, v_empty, v_full)
+        phi, predict = self._player_surrogate(z, values, weights, v_empty, v_full, seed)
         if not self.config["size_effects"]:
             return phi, predict
         # A function of |S| alone treats every player alike, so its Shapley values are all
@@ -53,13 +58,17 @@ class RegressionAdjustedEstimator(KernelEstimator):
         size_mean = _size_means(z.sum(axis=1).round().astype(int), values - predict(z), n)
         return phi, lambda at: predict(at) + size_mean[np.asarray(at).sum(axis=1).round().astype(int)]
 
-    def _player_surrogate(self, z, values, weights, v_empty, v_full):
+    def _player_surrogate(self, z, values, weights, v_empty, v_full, seed: int):
         n = z.shape[1]
         order = int(self.config["order"])
         if order == 0:
             return np.zeros((n, len(v_empty))), lambda at: np.broadcast_to(v_empty, (len(at), len(v_empty)))
-        if self.config["fit"] not in ("kernel", "ridge"):
-            raise EstimatorError(f"{self.name}: fit must be 'kernel' or 'ridge', got {self.config['fit']!r}")
+        if self.config["fit"] not in ("kernel", "ridge", "forest"):
+            raise EstimatorError(f"{self.name}: fit must be 'kernel', 'ridge' or 'forest', got {self.config['fit']!r}")
+        if self.config["fit"] == "forest":
+            from vqa_shap.estimators.forest_surrogate import forest_surrogate
+
+            return forest_surrogate(z, values, seed)
         if order == 1 and self.config["fit"] == "ridge":
             return self._ridge_surrogate(z, values, v_empty)
         if order == 1:
@@ -127,17 +136,20 @@ class RegressionAdjustedEstimator(KernelEstimator):
         z = coalitions.astype(np.float64)
         # MSR coefficient of every row and player: ([i∈S]/s − [i∉S]/(n−s)) / q(s)
         msr = (z / s_all[:, None] - (1.0 - z) / (n - s_all)[:, None]) / q[s_all - 1][:, None]
-        fold = units % 2
+        folds = int(self.config["folds"])
+        if folds < 2:
+            raise EstimatorError(f"{self.name}: folds must be at least 2 (cross-fitting), got {folds}")
+        fold = units % folds
         ends = np.array([np.zeros(n), np.ones(n)])
         total = np.zeros((n, values.shape[1]))
         per_unit = []
         if self.config["residual"] not in ("msr", "kernel"):
             raise EstimatorError(f"{self.name}: residual must be 'msr' or 'kernel', got {self.config['residual']!r}")
         if self.config["residual"] == "kernel":
-            return self._kernel_residual(coalitions, z, values, weights, units, fold, v_empty, v_full, contrasts)
-        for held in (0, 1):
+            return self._kernel_residual(coalitions, z, values, weights, units, fold, v_empty, v_full, contrasts, seed)
+        for held in range(folds):
             fit, test = fold != held, fold == held
-            phi_f, predict = self._surrogate(z[fit], values[fit], weights[fit], v_empty, v_full)
+            phi_f, predict = self._surrogate(z[fit], values[fit], weights[fit], v_empty, v_full, seed + held)
             resid = values[test] - predict(z[test])                       # [R_test, K]
             f_empty, f_full = predict(ends)
             rows = msr[test][:, :, None] * resid[:, None, :]              # [R_test, n, K]
@@ -146,8 +158,8 @@ class RegressionAdjustedEstimator(KernelEstimator):
             np.add.at(sums, inverse, rows)
             n_test = int(test.sum())
             exact_part = phi_f + (((v_full - f_full) - (v_empty - f_empty)) / n)[None, :]
-            total += 0.5 * (exact_part + sums.sum(axis=0) / n_test)
-            per_unit.append(0.5 * sums * (sums.shape[0] / n_test))       # unit's share, scaled to a mean
+            total += (exact_part + sums.sum(axis=0) / n_test) / folds
+            per_unit.append(sums * (sums.shape[0] / n_test) / folds)     # unit's share, scaled to a mean
         stderr = contrast_stderr = None
         if min(len(c) for c in per_unit) > 1:
             # each fold's MSR mean has variance var(unit)/U_fold; the folds are independent
@@ -157,21 +169,22 @@ class RegressionAdjustedEstimator(KernelEstimator):
                                               for c in per_unit))
         return RawEstimate(values=total, stderr=stderr, contrast_stderr=contrast_stderr)
 
-    def _kernel_residual(self, coalitions, z, values, weights, units, fold, v_empty, v_full, contrasts):
+    def _kernel_residual(self, coalitions, z, values, weights, units, fold, v_empty, v_full, contrasts, seed: int):
         """Cross-fit: the surrogate's exact values plus KernelSHAP on the other fold's residual game."""
         n = z.shape[1]
         ends = np.array([np.zeros(n), np.ones(n)])
         total, var, cvar = 0.0, 0.0, 0.0
-        for held in (0, 1):
+        folds = int(fold.max()) + 1
+        for held in range(folds):
             fit, test = fold != held, fold == held
-            phi_f, predict = self._surrogate(z[fit], values[fit], weights[fit], v_empty, v_full)
+            phi_f, predict = self._surrogate(z[fit], values[fit], weights[fit], v_empty, v_full, seed + held)
             f_empty, f_full = predict(ends)
             ks = solve_shapley_regression(coalitions[test], values[test] - predict(z[test]), weights[test],
                                           v_empty - f_empty, v_full - f_full, units=units[test], contrasts=contrasts)
-            total = total + 0.5 * (phi_f + ks.values)
-            var = var + 0.25 * ks.stderr ** 2
+            total = total + (phi_f + ks.values) / folds
+            var = var + ks.stderr ** 2 / folds ** 2
             if contrasts is not None:
-                cvar = cvar + 0.25 * ks.contrast_stderr ** 2
+                cvar = cvar + ks.contrast_stderr ** 2 / folds ** 2
         return RawEstimate(values=total, stderr=np.sqrt(var), contrast_stderr=None if contrasts is None else np.sqrt(cvar))
 
 
@@ -189,6 +202,18 @@ class CentredMSREstimator(RegressionAdjustedEstimator):
 
     name = "centred_msr"
     options = {**RegressionAdjustedEstimator.options, "fit": "ridge", "size_effects": True, "text_per_video": 8}
+
+
+class ForestMSREstimator(CentredMSREstimator):
+    """``centred_msr`` with a forest surrogate: extremely randomised trees on the other fold's coalitions,
+    whose Shapley values are exact (:mod:`vqa_shap.estimators.forest_surrogate`).
+
+    A trained model's answer jumps when an evidence word and its frames are present together; trees
+    learn such jumps and a linear surrogate cannot, so MSR is left a much smaller residual. Unbiased
+    whatever the forest learns (cross-fit, as every ``regression_adjusted`` surrogate)."""
+
+    name = "forest_msr"
+    options = {**CentredMSREstimator.options, "fit": "forest"}
 
 
 def _size_means(sizes: np.ndarray, residual: np.ndarray, n: int, per_bin: int = 16) -> np.ndarray:
