@@ -28,7 +28,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 ESTIMATORS = ["auto", "cyclic", "text_flips", "text_flips:shifts=2", "text_flips:shifts=2,text_draws=8", "neyman_flips", "shared_video", "shared_video:per_video=2", "shared_video:per_video=8", "kernel",
               "kernel:border=True", "kernel:border=True,tail=1", "kernel:border=True,tail=2", "leverage", "stratified", "kernel:text_per_video=4", "regression_adjusted",
               "regression_adjusted:order=2,sizes=kernel", "regression_adjusted:size_effects=True",
-              "regression_adjusted:order=0,size_effects=True", "centred_msr", "shapiq", "shapiq:approximator=SVARM"]
+              "regression_adjusted:order=0,size_effects=True", "centred_msr", "forest_msr", "forest_msr:folds=4", "shapiq", "shapiq:approximator=SVARM"]
 
 
 def main(argv=None) -> int:

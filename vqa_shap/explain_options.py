@@ -257,8 +257,8 @@ EXPLAIN_OPTIONS: tuple[Option, ...] = (
     Option("strict_budget", bool, False, "record an error for a question whose players need more evaluations than "
            "--budget (default: explain it at the estimator's minimum, e.g. 2F+1)", study=True, result=True),
     Option("estimator", str, "default", "Shapley estimator ('default': the member chosen by measured error per "
-           "unit of compute on the benchmark games; 'centred_msr' needed 2-3x fewer evaluations than shap on a trained "
-           "model with an EgoSchema-length prompt, docs/estimators.md)", validate=check_estimator, cli_type="estimator",
+           "unit of compute on the benchmark games; on trained models 'forest_msr' reached shap's error with 3-4x fewer "
+           "evaluations, docs/estimators.md)", validate=check_estimator, cli_type="estimator",
            study=True, result=True),
     Option("seed", int, 0, "estimator seed, the same for every question", 0, MAX_SEED, cli_type="seed",
            study=True, result=True),

@@ -12,6 +12,8 @@ from vqa_shap.game import Game
 
 #: most players for the pairwise surrogate of ``regression_adjusted`` (n(n−1)/2 columns)
 MAX_PAIRWISE_PLAYERS = 32
+#: the surrogates ``regression_adjusted:fit=...`` fits for ``order=1``
+FITS = ("kernel", "ridge", "forest", "stack")
 #: penalties ``regression_adjusted:fit=ridge`` chooses from (× the design's mean squared singular value)
 RIDGE_GRID = np.array([1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0])
 
@@ -34,7 +36,7 @@ class RegressionAdjustedEstimator(KernelEstimator):
         fit: for ``order=1``, ``"kernel"`` (the constrained KernelSHAP regression), ``"ridge"``
             (the penalty chosen by leave-one-out on the fold, :data:`RIDGE_GRID`) or ``"forest"``
             (extremely randomised trees, whose Shapley values are exact:
-            :mod:`vqa_shap.estimators.forest_surrogate`).
+            :mod:`vqa_shap.estimators.forest_surrogate`) or ``"stack"`` (ridge and forest blended).
         size_effects: add the fold's mean residual per coalition size to the surrogate.
         residual: ``"msr"`` (unbiased) or ``"kernel"``.
         folds: cross-fitting folds (by sampling unit): each fold's residual is estimated with the
@@ -45,10 +47,10 @@ class RegressionAdjustedEstimator(KernelEstimator):
     options = {"sizes": "uniform", "text_per_video": 1, "order": 1, "ridge": 1e-3, "residual": "msr",
                "size_effects": False, "fit": "kernel", "folds": 2}
 
-    def _surrogate(self, z, values, weights, v_empty, v_full, seed: int):
+    def _surrogate(self, z, values, weights, v_empty, v_full, seed: int, fit: str | None = None):
         """Fit on one fold: ``(Shapley values of the surrogate [n, K], predict(coalitions) -> [B, K])``;
         with ``size_effects`` the fit's residual mean per coalition size is added (zero at ∅ and N)."""
-        phi, predict = self._player_surrogate(z, values, weights, v_empty, v_full, seed)
+        phi, predict = self._player_surrogate(z, values, weights, v_empty, v_full, seed, fit or self.config["fit"])
         if not self.config["size_effects"]:
             return phi, predict
         # A function of |S| alone treats every player alike, so its Shapley values are all
@@ -58,18 +60,20 @@ class RegressionAdjustedEstimator(KernelEstimator):
         size_mean = _size_means(z.sum(axis=1).round().astype(int), values - predict(z), n)
         return phi, lambda at: predict(at) + size_mean[np.asarray(at).sum(axis=1).round().astype(int)]
 
-    def _player_surrogate(self, z, values, weights, v_empty, v_full, seed: int):
+    def _player_surrogate(self, z, values, weights, v_empty, v_full, seed: int, fit: str):
         n = z.shape[1]
         order = int(self.config["order"])
         if order == 0:
             return np.zeros((n, len(v_empty))), lambda at: np.broadcast_to(v_empty, (len(at), len(v_empty)))
-        if self.config["fit"] not in ("kernel", "ridge", "forest"):
-            raise EstimatorError(f"{self.name}: fit must be 'kernel', 'ridge' or 'forest', got {self.config['fit']!r}")
-        if self.config["fit"] == "forest":
+        if fit not in FITS:
+            raise EstimatorError(f"{self.name}: fit must be one of {', '.join(FITS)}, got {fit!r}")
+        if fit == "forest":
             from vqa_shap.estimators.forest_surrogate import forest_surrogate
 
             return forest_surrogate(z, values, seed)
-        if order == 1 and self.config["fit"] == "ridge":
+        if fit == "stack":
+            return self._stacked_surrogate(z, values, weights, v_empty, v_full, seed)
+        if order == 1 and fit == "ridge":
             return self._ridge_surrogate(z, values, v_empty)
         if order == 1:
             beta = solve_shapley_regression(z > 0.5, values, weights, v_empty, v_full).values
@@ -95,6 +99,23 @@ class RegressionAdjustedEstimator(KernelEstimator):
         np.add.at(phi, iu, theta[n + 1 :] / 2)
         np.add.at(phi, ju, theta[n + 1 :] / 2)
         return phi, lambda at: features(at) @ theta
+
+    def _stacked_surrogate(self, z, values, weights, v_empty, v_full, seed: int):
+        """``w · ridge + (1 − w) · forest``, ``w`` chosen by two-fold cross-validation inside the fold:
+        a smooth game keeps its main effects, a rough one its trees (Shapley values are linear, so the
+        blend's are the blend of theirs)."""
+        half = np.random.default_rng([seed, 7]).random(len(z)) < 0.5
+        held_out = {}
+        for fit in ("ridge", "forest"):
+            held_out[fit] = np.empty_like(values)
+            for train, test in ((half, ~half), (~half, half)):
+                _, predict = self._surrogate(z[train], values[train], weights[train], v_empty, v_full, seed, fit)
+                held_out[fit][test] = predict(z[test])
+        gap = held_out["ridge"] - held_out["forest"]
+        w = float(np.clip(((values - held_out["forest"]) * gap).sum() / max((gap * gap).sum(), 1e-300), 0.0, 1.0))
+        phi_r, ridge = self._player_surrogate(z, values, weights, v_empty, v_full, seed, "ridge")
+        phi_f, forest = self._player_surrogate(z, values, weights, v_empty, v_full, seed, "forest")
+        return w * phi_r + (1 - w) * phi_f, lambda at: w * ridge(at) + (1 - w) * forest(at)
 
     def _ridge_surrogate(self, z, values, v_empty):
         """Main effects by ridge least squares, the penalty chosen by leave-one-out on the fold.
