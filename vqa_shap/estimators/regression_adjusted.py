@@ -34,7 +34,7 @@ class RegressionAdjustedEstimator(KernelEstimator):
     Options (besides :class:`KernelEstimator`'s ``sizes`` and ``text_per_video``):
         order: 0 (no player terms), 1 (main effects) or 2 (main effects and pairs, ridge ``ridge``).
         fit: for ``order=1``, ``"kernel"`` (the constrained KernelSHAP regression), ``"ridge"``
-            (the penalty chosen by leave-one-out on the fold, :data:`RIDGE_GRID`) or ``"forest"``
+            (the penalty chosen by leave-one-out on the fold, :data:`RIDGE_GRID`), ``"forest"``
             (extremely randomised trees, whose Shapley values are exact:
             :mod:`vqa_shap.estimators.forest_surrogate`) or ``"stack"`` (ridge and forest blended).
         size_effects: add the fold's mean residual per coalition size to the surrogate.
@@ -160,6 +160,9 @@ class RegressionAdjustedEstimator(KernelEstimator):
         folds = int(self.config["folds"])
         if folds < 2:
             raise EstimatorError(f"{self.name}: folds must be at least 2 (cross-fitting), got {folds}")
+        if len(np.unique(units)) < folds:
+            raise EstimatorError(f"{self.name}: {len(np.unique(units))} sampling units at budget {budget} cannot fill "
+                                 f"{folds} folds; raise the budget or lower folds")
         fold = units % folds
         ends = np.array([np.zeros(n), np.ones(n)])
         total = np.zeros((n, values.shape[1]))
