@@ -291,6 +291,12 @@ def test_merge_benches_recombines_a_split_run():
         assert merged[key] == bench[key], key
     with pytest.raises(ValueError, match="different models or settings"):
         merge_benches([parts[0], {**parts[1], "model": "other"}])
+    with pytest.raises(ValueError, match="different models or settings"):
+        merge_benches([parts[0], {**parts[1], "settings": {**parts[1]["settings"], "estimator": "other"}}])
+    # waiting for a quiet machine changes when seeds start, not what they measure: kept per part
+    waited = merge_benches([{**parts[0], "settings": {**parts[0]["settings"], "max_load": 1.5}}, parts[1]],
+                           n_boot=bench["summary"]["bootstrap"])
+    assert waited["summary"] == bench["summary"] and waited["settings"]["max_load"] == [1.5, None]
 
 
 def test_script_regenerates_the_doc_from_json(tmp_path):

@@ -342,6 +342,12 @@ def summarise_bench(cfg: dict, questions: list[dict], runs: list[dict], n_boot: 
     return info, summarise(runs, kept or list(range(len(questions))), n_boot=n_boot)
 
 
+def _measured(settings: Mapping) -> dict:
+    """The settings a run's figures depend on: not ``max_load``, which only decides when a seed starts
+    (the load each seed ran at is recorded in its runs)."""
+    return {k: v for k, v in settings.items() if k != "max_load"}
+
+
 def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
     """One benchmark (as a dict) from runs of the same model and settings on disjoint question sets
     (e.g. two processes on a 2-core machine); the summary is recomputed over all questions.
@@ -351,10 +357,13 @@ def merge_benches(parts: Sequence[dict], n_boot: int = 2000) -> dict:
     """
     first = parts[0]
     for part in parts[1:]:
-        if (part["model"], part.get("trained"), part["settings"]) != (first["model"], first.get("trained"),
-                                                                        first["settings"]):
+        if (part["model"], part.get("trained"), _measured(part["settings"])) != \
+                (first["model"], first.get("trained"), _measured(first["settings"])):
             raise ValueError(f"cannot merge benchmarks of different models or settings: {first['model']!r}, "
                              f"{part['model']!r}")
+    waits = [part["settings"].get("max_load") for part in parts]
+    if len(set(waits)) > 1:   # how each part waited for a quiet machine, kept part by part
+        first = {**first, "settings": {**first["settings"], "max_load": waits}}
     questions, runs, samples = [], [], []
     for part in parts:
         runs += [{**r, "question": r["question"] + len(questions)} for r in part["runs"]]
