@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--max-load", type=float, default=None, metavar="L",
                         help="before each seed's runs, wait until the 1-minute load average is at most L (a quiet "
-                             "machine: e.g. 1.5 on 2 cores); the load is recorded per question either way")
+                             "machine: e.g. 1.5 on 2 cores); each seed's runs record the load they ran at either way")
     parser.add_argument("--json", metavar="OUT", help="write the figures as JSON")
     parser.add_argument("--doc", metavar="MD", help="rewrite the pipeline table in this Markdown file")
     parser.add_argument("--doc-table", metavar="NAME", default=None,

@@ -231,7 +231,7 @@ def run_pipeline_bench(loader, cases: Sequence[BenchCase], *, model: str, traine
             reuses those and only grows the reference (e.g. with a larger ``reference_max_permutations``);
             None: nothing stored.
         max_load: before each seed's runs, wait until the 1-minute load average is at most this (None:
-            never wait); the load is recorded per question either way.
+            never wait); each seed's runs record the load they ran at either way.
     """
     from vqa_shap.estimators import DEFAULT_ESTIMATOR
     from vqa_shap.protocol import get_protocol
@@ -301,7 +301,7 @@ def _bench_question(loader, case, q: int, protocol, cfg: dict, store, progress: 
         "reference_seconds": float(sum(spent)), "reference_permutations": 2 * ref.budget // (2 * n + 1),
         "reference_stored": stored is not None, "readout_checked": tally["checked"],
         "readout_differs": tally["differs"], "readout_max_diff": tally["max_diff"],
-        "paper_steps": {str(k): v for k, v in sorted(tally["steps"].items())}}
+        "paper_steps": dict(sorted(tally["steps"].items(), key=lambda item: int(item[0])))}
 
 
 def _question_runs(loader, case, prepared, q: int, cfg: dict, stem: Path | None, log) -> tuple[list[Run], list, dict]:
@@ -316,9 +316,9 @@ def _question_runs(loader, case, prepared, q: int, cfg: dict, stem: Path | None,
         path = None if stem is None else stem.with_name(f"{stem.name}_{part}.npz")
         finished = None if path is None else _load_runs(path, q)
         if finished is None:
+            wait_for_quiet(cfg["max_load"], log)     # before the paper's timed preprocessing, too
             if build is None:
                 build = PaperInputs(loader, prepared, cfg["preprocess"])
-            wait_for_quiet(cfg["max_load"], log)
             finished = [], [], _new_tally()
             if seed is None:  # the read-out comparison on random coalitions (sampled mode: on the timed ones)
                 _check_readout(loader, prepared, build, q, cfg["timing_masks"], cfg["max_new_tokens"], finished[2])
@@ -355,7 +355,7 @@ def _new_tally() -> dict:
 def _merge_tallies(a: dict, b: dict) -> dict:
     steps = dict(a["steps"])
     for step, count in b["steps"].items():
-        steps[str(step)] = steps.get(str(step), 0) + count
+        steps[step] = steps.get(step, 0) + count
     return {"checked": a["checked"] + b["checked"], "differs": a["differs"] + b["differs"],
             "max_diff": max(a["max_diff"], b["max_diff"]), "steps": steps}
 

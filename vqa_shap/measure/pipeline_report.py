@@ -271,10 +271,12 @@ def format_load_check(bench: Mapping) -> str:
                 f"beside the load average recorded after it: {listed} (correlation {corr:.2f}).")
     median = float(np.median(loads))
     low, high = ratios[loads < median], ratios[loads >= median]
+    split = (f"{low.mean():.1f}× on average below the median load {median:.1f} ({len(low)} seeds), "
+             f"{high.mean():.1f}× at or above it ({len(high)} seeds)") if len(low) else \
+        f"{high.mean():.1f}× on average ({len(high)} seeds, one load)"
     return (f"Load check ({bench['model']}): the paper's cost per evaluation over vqa-shap's, per question and "
             f"seed, beside the load average while the seed ran ({loads.min():.1f}–{loads.max():.1f}): "
-            f"{low.mean():.1f}× on average below the median load {median:.1f} ({len(low)} seeds), "
-            f"{high.mean():.1f}× at or above it ({len(high)} seeds); correlation {corr:.2f}.")
+            f"{split}; correlation {corr:.2f}.")
 
 
 def _decomposition(summary: Mapping) -> str:
