@@ -451,6 +451,18 @@ def test_stored_runs_depend_on_every_run_setting_but_the_seeds():
         assert _runs_digest({**cfg, key: value}) != _runs_digest(cfg)
 
 
+def test_stored_runs_of_the_default_depend_on_its_rule(monkeypatch):
+    from vqa_shap.estimators import auto
+    from vqa_shap.measure.pipeline import _runs_digest
+
+    cfg = dict(paper_levels=[1.0], ours_levels=[1.0], estimator="auto", paper_mode="sampled", preprocess="once",
+               timing_masks=8, max_new_tokens=16, batch_size=16, threads=1)
+    before, forest = _runs_digest(cfg), _runs_digest({**cfg, "estimator": "forest_msr"})
+    monkeypatch.setattr(auto, "ROUGH_PILOT_ERROR", 0.5)
+    assert _runs_digest(cfg) != before
+    assert _runs_digest({**cfg, "estimator": "forest_msr"}) == forest     # a named estimator has no rule
+
+
 def test_a_seed_waits_for_a_quiet_machine(monkeypatch):
     """Before a seed's runs the bench sleeps while the 1-minute load is above the cap, and says so once."""
     from vqa_shap.measure import pipeline

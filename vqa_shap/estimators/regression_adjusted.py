@@ -130,22 +130,13 @@ class RegressionAdjustedEstimator(KernelEstimator):
         if self.config["size_effects"]:
             size = z.sum(axis=1).round().astype(int)
             y = y - _size_means(size, y, n)[size]
-        x_mean, y_mean = z.mean(axis=0), y.mean(axis=0)
-        u, sv, vt = np.linalg.svd(z - x_mean, full_matrices=False)
-        uty = u.T @ (y - y_mean)
-        best = None
-        for penalty in RIDGE_GRID * (sv ** 2).sum() / n:
-            shrink = sv ** 2 / (sv ** 2 + penalty)
-            fitted = u @ (shrink[:, None] * uty)
-            leverage = (u ** 2) @ shrink + 1.0 / len(z)
-            loo = ((y - y_mean - fitted) / (1.0 - leverage)[:, None]) ** 2
-            if best is None or loo.sum() < best[0]:
-                best = (loo.sum(), vt.T @ ((sv / (sv ** 2 + penalty))[:, None] * uty))
-        beta = best[1]
-        intercept = y_mean - x_mean @ beta
+        beta, intercept, _ = _ridge_loo(z, y)
         return beta, lambda at: v_empty[None, :] + intercept[None, :] + at @ beta
 
-    def _estimate(self, game: Game, budget: int, seed: int, contrasts) -> RawEstimate:
+    def _estimate(self, game: Game, budget: int, seed: int, contrasts, fit_rows=None) -> RawEstimate:
+        """``fit_rows``: ``(coalitions, values)`` scored before this run (``auto``'s pilot), added to
+        every fold's surrogate fit. They were drawn independently of this run's design (another seed),
+        so each fold's residual estimate stays unbiased given them."""
         n = game.n_players
         v_empty, v_full = game.value_empty(), game.value_full()
         if n == 1 or (n <= 20 and (budget - 2) // 2 >= 2 ** (n - 1) - 1):
@@ -170,10 +161,16 @@ class RegressionAdjustedEstimator(KernelEstimator):
         if self.config["residual"] not in ("msr", "kernel"):
             raise EstimatorError(f"{self.name}: residual must be 'msr' or 'kernel', got {self.config['residual']!r}")
         if self.config["residual"] == "kernel":
+            if fit_rows is not None:
+                raise EstimatorError(f"{self.name}: earlier rows join the surrogate's fit with residual='msr' only")
             return self._kernel_residual(coalitions, z, values, weights, units, fold, v_empty, v_full, contrasts, seed)
+        extra_z, extra_values = (np.zeros((0, n)), np.zeros((0, values.shape[1]))) if fit_rows is None else fit_rows
+        extra_z = np.asarray(extra_z, dtype=np.float64)
         for held in range(folds):
             fit, test = fold != held, fold == held
-            phi_f, predict = self._surrogate(z[fit], values[fit], weights[fit], v_empty, v_full, seed + held)
+            phi_f, predict = self._surrogate(np.vstack([z[fit], extra_z]), np.vstack([values[fit], extra_values]),
+                                             np.concatenate([weights[fit], np.ones(len(extra_z))]), v_empty, v_full,
+                                             seed + held)
             resid = values[test] - predict(z[test])                       # [R_test, K]
             f_empty, f_full = predict(ends)
             rows = msr[test][:, :, None] * resid[:, None, :]              # [R_test, n, K]
@@ -238,6 +235,26 @@ class ForestMSREstimator(CentredMSREstimator):
 
     name = "forest_msr"
     options = {**CentredMSREstimator.options, "fit": "forest"}
+
+
+def _ridge_loo(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Ridge least squares of ``y`` on ``z`` with an intercept, the penalty (:data:`RIDGE_GRID` × the
+    mean squared singular value) chosen by the closed-form leave-one-out error: ``(beta, intercept,
+    leave-one-out squared error)``."""
+    n = z.shape[1]
+    x_mean, y_mean = z.mean(axis=0), y.mean(axis=0)
+    u, sv, vt = np.linalg.svd(z - x_mean, full_matrices=False)
+    uty = u.T @ (y - y_mean)
+    best = None
+    for penalty in RIDGE_GRID * (sv ** 2).sum() / n:
+        shrink = sv ** 2 / (sv ** 2 + penalty)
+        fitted = u @ (shrink[:, None] * uty)
+        leverage = (u ** 2) @ shrink + 1.0 / len(z)
+        loo = float((((y - y_mean - fitted) / (1.0 - leverage)[:, None]) ** 2).sum())
+        if best is None or loo < best[0]:
+            best = (loo, vt.T @ ((sv / (sv ** 2 + penalty))[:, None] * uty))
+    beta = best[1]
+    return beta, y_mean - x_mean @ beta, best[0]
 
 
 def _size_means(sizes: np.ndarray, residual: np.ndarray, n: int, per_bin: int = 16) -> np.ndarray:

@@ -366,7 +366,14 @@ _RUN_SETTINGS = ("paper_levels", "ours_levels", "estimator", "paper_mode", "prep
 
 
 def _runs_digest(cfg: dict) -> str:
-    return hashlib.sha256(json.dumps({k: cfg[k] for k in _RUN_SETTINGS}, sort_keys=True).encode()).hexdigest()[:12]
+    settings = {k: cfg[k] for k in _RUN_SETTINGS}
+    if cfg["estimator"] == "auto":
+        # the default's rule changes as measurements come in: runs of another rule are not this one's (runs
+        # stored before the rule joined the digest, of the rule without the rough-game pilot, are never reused)
+        from vqa_shap.estimators.auto import rule
+
+        settings["auto_rule"] = rule()
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _save_runs(path: Path, runs: list[Run], values: list, tally: dict) -> None:
