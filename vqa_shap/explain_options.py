@@ -257,8 +257,9 @@ EXPLAIN_OPTIONS: tuple[Option, ...] = (
     Option("strict_budget", bool, False, "record an error for a question whose players need more evaluations than "
            "--budget (default: explain it at the estimator's minimum, e.g. 2F+1)", study=True, result=True),
     Option("estimator", str, "default", "Shapley estimator ('default': the member chosen by measured error per "
-           "unit of compute on the benchmark games; on trained models 'forest_msr' reached shap's error with 3-4x fewer "
-           "evaluations, docs/estimators.md)", validate=check_estimator, cli_type="estimator",
+           "unit of compute on the benchmark games; with video players and a budget of 4 permutations or more a "
+           "two-permutation pilot sends a rough game, a trained model's, to 'forest_msr', which reached shap's error "
+           "with 3-4x less compute there, docs/estimators.md)", validate=check_estimator, cli_type="estimator",
            study=True, result=True),
     Option("seed", int, 0, "estimator seed, the same for every question", 0, MAX_SEED, cli_type="seed",
            study=True, result=True),
