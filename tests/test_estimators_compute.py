@@ -247,7 +247,10 @@ def test_default_rule_is_what_the_committed_benchmark_measured():
     for game, n in games:
         assert ratio[(game, n, "auto")] >= ratio[(game, n, "cyclic")], (game, n)
         if n > 24:
-            assert ratio[(game, n, "auto")] == ratio[(game, n, "text_flips:shifts=2,text_draws=8")], (game, n)
+            # the same estimate (the pilot's permutations are text_flips' own first paths, and these smooth games
+            # stay with it), its compute ~1% higher: the pilot is scored in a call of its own
+            assert ratio[(game, n, "auto")] == pytest.approx(ratio[(game, n, "text_flips:shifts=2,text_draws=8")],
+                                                             rel=0.02), (game, n)
         if n > 24 and game == "higher_order":   # no video players
             assert ratio[(game, n, "auto")] == ratio[(game, n, "cyclic")], (game, n)
 
