@@ -535,17 +535,18 @@ def test_the_paper_budget_run_on_the_trained_realistic_model_is_in_the_doc():
     assert max(loads["samples"] + [loads["start"][0]]) < 1.5    # measured on a quiet machine
 
 
-def test_the_forest_msr_run_on_the_trained_realistic_model_is_in_the_doc():
-    """vqa-shap with ``--estimator forest_msr`` against the paper's way at its own budget, on the trained
-    realistic-proportion model and its stored references: the table is what its committed JSON
-    regenerates, and every question's reference is trusted."""
+@pytest.mark.parametrize("name, estimator", [("forest_msr", "forest_msr"), ("auto_pilot", "auto")])
+def test_the_estimator_runs_on_the_trained_realistic_model_are_in_the_doc(name, estimator):
+    """vqa-shap with ``--estimator forest_msr``, and with the default since its rough-game pilot, against
+    the paper's way at its own budget, on the trained realistic-proportion model and its stored
+    references: each table is what its committed JSON regenerates, and every question's reference is trusted."""
     from vqa_shap.measure.pipeline_report import trusted_questions
 
     text = DOC.read_text()
-    report = json.loads((ROOT / "benchmarks" / "bench_pipeline_demo_realistic_forest_msr.json").read_text())
-    assert render_doc(text, report, "demo-realistic-forest-msr") == text
+    report = json.loads((ROOT / "benchmarks" / f"bench_pipeline_demo_realistic_{name}.json").read_text())
+    assert render_doc(text, report, f"demo-realistic-{name.replace('_', '-')}") == text
     bench = report["models"]["demo-realistic"]
-    assert bench["trained"] is True and bench["settings"]["estimator"] == "forest_msr"
+    assert bench["trained"] is True and bench["settings"]["estimator"] == estimator
     assert bench["settings"]["paper_levels"][-1] == 5000 // (2 * round(bench["info"]["n_features"]) + 1)
     assert summarise(bench["runs"], list(range(bench["n_questions"])), n_boot=bench["summary"]["bootstrap"]) == \
         bench["summary"]

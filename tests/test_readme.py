@@ -295,9 +295,11 @@ def test_readme_performance_figures_equal_the_committed_benchmarks():
     pipeline = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline.json").read_text())["models"]
     paper_budget = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_paper_budget.json").read_text())["models"]
     trained = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_demo_realistic.json").read_text())["models"]
+    pilot = json.loads((REPO_ROOT / "benchmarks" / "bench_pipeline_demo_realistic_auto_pilot.json").read_text())["models"]
     for key, s in (("realistic", pipeline["realistic"]["summary"]), ("demo", pipeline["demo"]["summary"]),
                    ("realistic at the paper's budget", paper_budget["realistic"]["summary"]),
-                   ("trained realistic-proportion model at the paper's budget", trained["demo-realistic"]["summary"])):
+                   ("trained realistic-proportion model at the paper's budget", trained["demo-realistic"]["summary"]),
+                   ("the default with its rough-game pilot there", pilot["demo-realistic"]["summary"])):
         low, high = s["speedup_ci"]
         assert f"{s['speedup']:.1f}×" in perf and f"{low:.1f}–{high:.1f}" in perf, key
     speedup, ci = json.loads((REPO_ROOT / "benchmarks" / "bench_loader.json").read_text())["summary"]["speedup"]
