@@ -186,6 +186,17 @@ def test_auto_runs_forest_msr_on_a_rough_game_within_the_budget():
     assert get_estimator("auto").estimate(jumps(40, 30)[0], 300, 0).estimator == "auto/text_flips:shifts=2,text_draws=8"
 
 
+def test_autos_rough_branch_does_not_depend_on_what_the_game_scored_before():
+    # an adaptive run calls auto again on the same Game: forest_msr's own rows from the stage before are
+    # then in the Game's cache, and must not join its surrogate's fit (a fold would fit on its own rows)
+    first = get_estimator("auto").estimate(jumps(40, 30)[0], 1500, 0)
+    game = jumps(40, 30)[0]
+    get_estimator("auto").estimate(game, 1200, 0)
+    again = get_estimator("auto").estimate(game, 1500, 0)
+    assert again.estimator == first.estimator == "auto/forest_msr"
+    np.testing.assert_allclose(again.values, first.values, atol=1e-12)
+
+
 def test_autos_rough_branch_is_unbiased(monkeypatch):
     # forest_msr draws its coalitions with a seed of its own, independent of the pilot whose rows join its
     # surrogate's fit: every player's mean over many seeds is the truth. The threshold is set to 0 so the

@@ -49,22 +49,6 @@ def test_dedup_cache_and_order_of_results():
     assert rec.rows == 4 and game.evaluations == 4
 
 
-def test_scored_returns_every_coalition_once_in_the_order_scored():
-    game = Game(make_game("additive", 11, seed=0), 11)
-    assert game.scored()[0].shape == (0, 11)
-    rng = np.random.default_rng(0)
-    first, second = rng.random((5, 11)) < 0.5, rng.random((7, 11)) < 0.5
-    game(first)
-    game(np.vstack([second, first]))          # the repeats are not scored again
-    coalitions, values = game.scored()
-    distinct = list(dict.fromkeys(row.tobytes() for row in np.vstack([first, second])))
-    assert len(coalitions) == game.evaluations == len(distinct)
-    assert {row.tobytes() for row in coalitions} == set(distinct)
-    np.testing.assert_array_equal(values, game(coalitions))
-    np.testing.assert_array_equal(coalitions[:len(set(r.tobytes() for r in first))],
-                                  np.array([np.frombuffer(k, dtype=bool) for k in dict.fromkeys(r.tobytes() for r in first)]))
-
-
 def test_batches_never_exceed_batch_size():
     rec = Recorder(linear(np.ones((6, 1))))
     game = Game(rec, 6, batch_size=4)

@@ -320,15 +320,6 @@ class Game:
         """K scores with every player absent (cached)."""
         return self(np.zeros((1, self.n_players), dtype=bool))[0]
 
-    def scored(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every coalition scored so far and its values: ``(bool[R, n_players], float64[R, K])``, in the
-        order they were scored (an estimator run after another may learn from the first one's rows)."""
-        if not self._index:
-            return np.zeros((0, self.n_players), dtype=bool), np.zeros((0, self.n_outputs or 0))
-        keys = sorted(self._index, key=self._index.__getitem__)
-        packed = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1)
-        return np.unpackbits(packed, axis=1)[:, : self.n_players].astype(bool), np.stack(self._values)
-
     @property
     def cost(self) -> float:
         """Modelled compute (ms) of the evaluations so far (:class:`CostModel`: the prompt tokens each

@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from vqa_shap.estimators.base import Estimator, RawEstimate
+from vqa_shap.estimators.permutation import path_masks
 from vqa_shap.estimators.spec import format_spec
 from vqa_shap.game import Game
 
@@ -43,7 +44,9 @@ def rule() -> dict:
     """Every setting of the rule, e.g. for a digest of stored runs (another rule: other runs)."""
     return {"small": SMALL_GAME, "choices": [SMALL_CHOICE, SMALL_CHOICE_NO_VIDEO, SMALL_CHOICE_LOW_BUDGET, LARGE_CHOICE,
                                              LARGE_CHOICE_NO_VIDEO, ROUGH_CHOICE],
-            "tail_min": TAIL_MIN_PER_PLAYER, "pilot": [PILOT_PERMUTATIONS, PILOTS_PER_BUDGET, ROUGH_PILOT_ERROR]}
+            "tail_min": TAIL_MIN_PER_PLAYER, "pilot": [PILOT_PERMUTATIONS, PILOTS_PER_BUDGET, ROUGH_PILOT_ERROR],
+            # 2: the rough member fits on the pilot's own coalitions (1 fitted on all the Game had scored)
+            "rough_fit": 2}
 
 
 def pilot_budget(n_players: int, budget: int, has_video: bool = True) -> int:
@@ -119,15 +122,22 @@ class AutoEstimator(Estimator):
         name, options = choose(game.n_players, budget, has_video=has_video)
         pilot = pilot_budget(game.n_players, budget, has_video)
         if pilot:
-            before = game.counters()[0]
-            raw = get_estimator("permutation")._estimate(game, pilot, seed, None)
+            permutation = get_estimator("permutation")
+            raw = permutation._estimate(game, pilot, seed, None)
             if pilot_error(raw) >= ROUGH_PILOT_ERROR:
                 # a fresh seed: the rough member's coalitions are drawn independently of the pilot's, which
-                # join its surrogate's fit (so its residual estimate stays unbiased given the pilot)
+                # join its surrogate's fit (so its residual estimate stays unbiased given the pilot). Only the
+                # pilot's own coalitions: anything else the Game scored (an earlier stage of an adaptive run)
+                # may be the rough member's own rows, which its folds must not fit on
+                paths = path_masks(next(permutation._orders(game, PILOT_PERMUTATIONS, seed, PILOT_PERMUTATIONS)))
+                paths = paths.reshape(-1, game.n_players)
+                pilot_rows = paths[np.sort(np.unique(paths, axis=0, return_index=True)[1])]   # each coalition once
                 rough_seed = int(np.random.SeedSequence([seed, ROUGH_SEED_STREAM]).generate_state(1)[0])
                 rough, rough_options = ROUGH_CHOICE
-                raw = get_estimator(rough, **rough_options)._estimate(game, budget - (game.counters()[0] - before),
-                                                                      rough_seed, contrasts, fit_rows=game.scored())
+                # the pilot's share of the budget is its coalitions, so a run's estimate does not depend on what
+                # the Game had scored before it
+                raw = get_estimator(rough, **rough_options)._estimate(
+                    game, budget - len(pilot_rows), rough_seed, contrasts, fit_rows=(pilot_rows, game(pilot_rows)))
                 return replace(raw, estimator=f"{self.name}/{format_spec(*ROUGH_CHOICE)}")
         raw = get_estimator(name, **options)._estimate(game, budget, seed, contrasts)
         return replace(raw, estimator=f"{self.name}/{format_spec(name, options)}")
