@@ -36,7 +36,7 @@ PILOT_PERMUTATIONS = 2
 #: ... run only where the budget holds this many pilots (below, ``LARGE_CHOICE`` runs as it is)
 PILOTS_PER_BUDGET = 2
 #: the pilot's relative error (all options pooled) from which a game is rough: measured 0.6–1.1 on the
-#: trained demo games, 0.09–0.14 on the video-like synthetic ones (docs/estimators.md)
+#: trained demo games, 0.08–0.14 on the random-weight and video-like ones (docs/estimators.md)
 ROUGH_PILOT_ERROR = 0.4
 
 
@@ -102,7 +102,7 @@ class AutoEstimator(Estimator):
     on a smooth game (:func:`pilot_error` below ``ROUGH_PILOT_ERROR``) they are ``LARGE_CHOICE``'s own
     first paths, so it runs as if alone; on a rough one ``ROUGH_CHOICE`` runs on the rest of the budget
     with the pilot's rows in its surrogate's fit. Each member is unbiased; the choice depends on the
-    pilot's values only for a game near the threshold (measured games sit 4× away from it). The
+    pilot's values only for a game near the threshold (the measured games sit at least 1.6× away). The
     :class:`~vqa_shap.estimators.base.Estimate` records ``"auto/<member spec>"``, e.g.
     ``"auto/kernel:border=True,tail=2"``."""
 
