@@ -458,8 +458,9 @@ def test_stored_runs_of_the_default_depend_on_its_rule(monkeypatch):
     cfg = dict(paper_levels=[1.0], ours_levels=[1.0], estimator="auto", paper_mode="sampled", preprocess="once",
                timing_masks=8, max_new_tokens=16, batch_size=16, threads=1)
     before, forest = _runs_digest(cfg), _runs_digest({**cfg, "estimator": "forest_msr"})
+    alias = _runs_digest({**cfg, "estimator": "default"})
     monkeypatch.setattr(auto, "ROUGH_PILOT_ERROR", 0.5)
-    assert _runs_digest(cfg) != before
+    assert _runs_digest(cfg) != before and _runs_digest({**cfg, "estimator": "default"}) != alias
     assert _runs_digest({**cfg, "estimator": "forest_msr"}) == forest     # a named estimator has no rule
 
 

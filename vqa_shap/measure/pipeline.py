@@ -367,7 +367,7 @@ _RUN_SETTINGS = ("paper_levels", "ours_levels", "estimator", "paper_mode", "prep
 
 def _runs_digest(cfg: dict) -> str:
     settings = {k: cfg[k] for k in _RUN_SETTINGS}
-    if cfg["estimator"] == "auto":
+    if cfg["estimator"] in ("auto", "default"):
         # the default's rule changes as measurements come in: runs of another rule are not this one's (runs
         # stored before the rule joined the digest, of the rule without the rough-game pilot, are never reused)
         from vqa_shap.estimators.auto import rule
