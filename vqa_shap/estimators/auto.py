@@ -38,6 +38,8 @@ PILOTS_PER_BUDGET = 2
 #: the pilot's relative error (all options pooled) from which a game is rough: measured 0.6–1.1 on the
 #: trained demo games, 0.08–0.14 on the random-weight and video-like ones (docs/estimators.md)
 ROUGH_PILOT_ERROR = 0.4
+#: the rough member's seed is drawn from this stream of the run's seed
+ROUGH_SEED_STREAM = 25
 
 
 def rule() -> dict:
@@ -83,10 +85,6 @@ def choose(n_players: int, budget: int, has_video: bool = True) -> tuple[str, di
     if n_players <= SMALL_GAME and fits and budget >= get_estimator(name, **options).min_budget(n_players):
         return (name, options) if budget >= TAIL_MIN_PER_PLAYER * n_players else SMALL_CHOICE_LOW_BUDGET
     return LARGE_CHOICE if has_video else LARGE_CHOICE_NO_VIDEO
-
-
-#: the rough member's seed is drawn from this stream of the run's seed
-ROUGH_SEED_STREAM = 25
 
 
 def pilot_error(raw: RawEstimate) -> float:

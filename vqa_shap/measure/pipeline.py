@@ -366,12 +366,13 @@ _RUN_SETTINGS = ("paper_levels", "ours_levels", "estimator", "paper_mode", "prep
 
 
 def _runs_digest(cfg: dict) -> str:
+    from vqa_shap.estimators import get_estimator
+    from vqa_shap.estimators.auto import AutoEstimator, rule
+
     settings = {k: cfg[k] for k in _RUN_SETTINGS}
-    if cfg["estimator"] in ("auto", "default"):
+    if isinstance(get_estimator(cfg["estimator"]), AutoEstimator):   # "auto", or "default" standing for it
         # the default's rule changes as measurements come in: runs of another rule are not this one's (runs
         # stored before the rule joined the digest, of the rule without the rough-game pilot, are never reused)
-        from vqa_shap.estimators.auto import rule
-
         settings["auto_rule"] = rule()
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
